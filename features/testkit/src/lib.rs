@@ -1,0 +1,314 @@
+//! Test support for CyNode's integration tests and features, all against the real local
+//! stack: LocalStack (SQS, DynamoDB, S3) and, where needed, Podman.
+//!
+//! - [`Stack`] provisions a throwaway copy of `infra/template.yaml` on LocalStack under a
+//!   unique prefix (through `localstack/provision`, the same path `localstack/up` uses) and
+//!   deletes it when dropped, so test runs never see each other's tables or queues.
+//! - [`Service`] runs one of the workspace's binaries (gateway, edge node) as a child
+//!   process with its output in a log file, and kills it when dropped.
+//! - [`binary`] finds a workspace binary that `cargo test --workspace` built.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+
+/// The LocalStack endpoint tests talk to (`AWS_ENDPOINT_URL`, default localhost:4566).
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://localhost:4566".into())
+}
+
+/// The standard AWS environment for LocalStack: endpoint, region, static test creds.
+pub fn aws_env() -> Vec<(String, String)> {
+    let get = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    vec![
+        ("AWS_ENDPOINT_URL".into(), endpoint()),
+        ("AWS_REGION".into(), get("AWS_REGION", "us-east-1")),
+        ("AWS_ACCESS_KEY_ID".into(), get("AWS_ACCESS_KEY_ID", "test")),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            get("AWS_SECRET_ACCESS_KEY", "test"),
+        ),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+    ]
+}
+
+/// Sets [`aws_env`] in this process, for tests that use the adapters in-process.
+pub fn use_aws_env() {
+    for (name, value) in aws_env() {
+        std::env::set_var(name, value);
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("testkit lives two levels below the root")
+        .to_path_buf()
+}
+
+/// A directory for this run's logs and scratch files, under `target/`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("cynode-tests")
+        .join(format!("{name}-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+    dir
+}
+
+fn target_dir() -> PathBuf {
+    // target/debug/deps/<test binary> → target/
+    let exe = std::env::current_exe().expect("current exe");
+    exe.ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "target"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A workspace binary built by `cargo test --workspace` (or `cargo build`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join(name))
+        .expect("test binaries live in target/<profile>/deps");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds every binary",
+        path.display()
+    );
+    path
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("binding an ephemeral port")
+}
+
+/// Fails with a clear message when LocalStack is not running.
+pub fn require_localstack() -> Result<()> {
+    let url = endpoint();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let health = http_get(host, "/_localstack/health").with_context(|| {
+        format!("LocalStack is not reachable at {url}; start it with ./localstack/up")
+    })?;
+    if !health.contains("\"dynamodb\"") {
+        bail!("{url} answers, but not like LocalStack: {health}");
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.0 GET (no dependency needed for a health probe).
+fn http_get(host: &str, path: &str) -> Result<String> {
+    use std::io::Write;
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// A copy of the deployment on LocalStack under its own prefix.
+pub struct Stack {
+    pub prefix: String,
+    /// `CYNODE_*` resource variables from the stack's outputs.
+    pub resources: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// Provisions a fresh stack. `visibility_timeout_secs` sets the job queue's.
+    pub fn provision(visibility_timeout_secs: u32) -> Result<Stack> {
+        require_localstack()?;
+        let prefix = format!("t{}", unique_suffix());
+        let env_file = std::env::temp_dir().join(format!("{prefix}.env"));
+        let status = Command::new(repo_root().join("localstack/provision"))
+            .args(["--prefix", &prefix, "--env-out"])
+            .arg(&env_file)
+            .args(["--visibility-timeout", &visibility_timeout_secs.to_string()])
+            .envs(aws_env())
+            .status()
+            .context("running localstack/provision")?;
+        if !status.success() {
+            bail!("localstack/provision failed for {prefix}");
+        }
+        let text = std::fs::read_to_string(&env_file)?;
+        let _ = std::fs::remove_file(&env_file);
+        let resources = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok(Stack { prefix, resources })
+    }
+
+    pub fn resource(&self, name: &str) -> &str {
+        self.resources
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("stack output {name} missing"))
+    }
+
+    /// AWS and resource variables for a process that uses this stack.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = aws_env();
+        env.extend(self.resources.iter().cloned());
+        env
+    }
+
+    /// Sets [`Stack::env`] in this process.
+    pub fn use_env(&self) {
+        for (name, value) in self.env() {
+            std::env::set_var(name, value);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::env::var_os("CYNODE_KEEP_STACKS").is_some() {
+            return;
+        }
+        let _ = Command::new(repo_root().join("localstack/provision"))
+            .args(["--prefix", &self.prefix, "--delete"])
+            .envs(aws_env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A child process with its output captured to a log file; killed on drop.
+pub struct Service {
+    pub name: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Service {
+    pub fn start(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> Result<Service> {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        Ok(Service {
+            name: name.into(),
+            log,
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's output so far (for failure messages).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits until `ready` holds, failing early if the process exits.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if ready() {
+                return Ok(());
+            }
+            if let Some(status) = self.exited() {
+                bail!(
+                    "{} exited ({status}) before {what}:\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{} did not get {what} within {timeout:?}:\n{}",
+            self.name,
+            self.output()
+        )
+    }
+
+    /// Sends a signal (`kill -<signal>`).
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} {} failed", self.pid());
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("{} still running after {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether something accepts connections on `127.0.0.1:port`.
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}

@@ -1,0 +1,6 @@
+//! The `auth` function: see `cynode_api::routing::Function::Auth`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cynode_api::host::run_function(cynode_api::routing::Function::Auth).await
+}

@@ -1,0 +1,6 @@
+//! The `callbacks` function: see `cynode_api::routing::Function::Callbacks`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cynode_api::host::run_function(cynode_api::routing::Function::Callbacks).await
+}

@@ -1,0 +1,6 @@
+//! The `tasks` function: see `cynode_api::routing::Function::Tasks`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cynode_api::host::run_function(cynode_api::routing::Function::Tasks).await
+}

@@ -1,0 +1,111 @@
+//! The gateway's settings, from the environment the deployment template sets.
+//!
+//! Secrets (`CYNODE_JWT_SECRET`, `CYNODE_NODE_KEY_SECRET`, `CYNODE_NODE_PSK`,
+//! `CYNODE_ADMIN_PASSWORD`) are read here and handed to the services; nothing logs them.
+
+use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
+use cynode_domain::service::{AuthSettings, JobSettings, TaskSettings};
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set: {1}")]
+    Missing(&'static str, &'static str),
+    #[error("{0} is invalid: {1}")]
+    Invalid(&'static str, String),
+    #[error(transparent)]
+    Resources(#[from] cynode_aws::MissingSetting),
+}
+
+/// Everything the gateway needs besides the AWS resources.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub jwt_secret: Vec<u8>,
+    pub node_key_secret: Vec<u8>,
+    pub node_pre_shared_key: String,
+    pub admin_handle: String,
+    pub admin_password: Option<String>,
+    pub auth: AuthSettings,
+    pub tasks: TaskSettings,
+    pub jobs: JobSettings,
+    pub heartbeat_interval_secs: u64,
+    pub default_timeout_secs: u64,
+    pub max_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("admin_handle", &self.admin_handle)
+            .field("auth", &self.auth)
+            .field("tasks", &self.tasks)
+            .field("jobs", &self.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secret(name: &'static str) -> Result<Vec<u8>, ConfigError> {
+    let value = std::env::var(name)
+        .map_err(|_| ConfigError::Missing(name, "a random secret of at least 32 bytes"))?;
+    if value.len() < 32 {
+        return Err(ConfigError::Invalid(
+            name,
+            "must be at least 32 bytes".into(),
+        ));
+    }
+    Ok(value.into_bytes())
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(text) => text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ConfigError::Invalid(name, format!("'{text}' is not a positive integer"))
+        }),
+    }
+}
+
+impl GatewayConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lease_secs = number("CYNODE_JOB_LEASE_SECS", 60)?;
+        let heartbeat_interval_secs = number("CYNODE_HEARTBEAT_INTERVAL_SECS", 5)?;
+        if heartbeat_interval_secs * 2 > lease_secs {
+            return Err(ConfigError::Invalid(
+                "CYNODE_HEARTBEAT_INTERVAL_SECS",
+                format!("must be at most half of CYNODE_JOB_LEASE_SECS ({lease_secs})"),
+            ));
+        }
+        let max_timeout_secs =
+            number("CYNODE_MAX_JOB_TIMEOUT_SECS", MAX_JOB_TIMEOUT_SECS)?.min(MAX_JOB_TIMEOUT_SECS);
+        Ok(Self {
+            jwt_secret: secret("CYNODE_JWT_SECRET")?,
+            node_key_secret: secret("CYNODE_NODE_KEY_SECRET")?,
+            node_pre_shared_key: std::env::var("CYNODE_NODE_PSK").unwrap_or_default(),
+            admin_handle: std::env::var("CYNODE_ADMIN_HANDLE").unwrap_or_else(|_| "admin".into()),
+            admin_password: std::env::var("CYNODE_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            auth: AuthSettings {
+                access_ttl_secs: number("CYNODE_ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl_secs: number("CYNODE_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+                max_login_failures: number("CYNODE_LOGIN_MAX_FAILURES", 5)? as u32,
+                login_window_secs: number("CYNODE_LOGIN_WINDOW_SECS", 900)?,
+            },
+            tasks: TaskSettings {
+                lease_secs,
+                upload_url_ttl_secs: 900,
+            },
+            jobs: JobSettings {
+                lease_secs,
+                download_url_ttl_secs: 3600,
+            },
+            heartbeat_interval_secs,
+            default_timeout_secs: number(
+                "CYNODE_DEFAULT_JOB_TIMEOUT_SECS",
+                DEFAULT_JOB_TIMEOUT_SECS,
+            )?
+            .min(max_timeout_secs),
+            max_timeout_secs,
+        })
+    }
+}

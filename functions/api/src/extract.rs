@@ -1,0 +1,183 @@
+//! Request extractors that answer bad input in the gateway's one error shape: JSON bodies
+//! with a size limit, query strings, bearer-token users, and signed node requests.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use cynode_domain::limits::MAX_SMALL_BODY_BYTES;
+use cynode_domain::service::{AuthService, NodeService, Principal, SignedRequest, SigningKey};
+use cynode_domain::signing::{HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use cynode_domain::{node::Node, Error};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Reads a body of at most `limit` bytes; more is 413.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::request(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds the limit of {limit} bytes"),
+            )
+        })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        let code = if err.is_data() {
+            "invalid_body"
+        } else {
+            "malformed_json"
+        };
+        ApiError::request(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("request body: {err}"),
+        )
+    })
+}
+
+/// A JSON body of at most `LIMIT` bytes.
+pub struct JsonBody<T, const LIMIT: usize = MAX_SMALL_BODY_BYTES>(pub T);
+
+impl<S, T, const LIMIT: usize> FromRequest<S> for JsonBody<T, LIMIT>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, LIMIT).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Like [`JsonBody`], but an empty body means `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, MAX_SMALL_BODY_BYTES).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// Query parameters; a malformed query string is a 400 in the error shape.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|query| QueryParams(query.0))
+            .map_err(|err| {
+                ApiError::request(StatusCode::BAD_REQUEST, "invalid_query", err.body_text())
+            })
+    }
+}
+
+/// The user behind the request's bearer token.
+pub struct Authenticated(pub Principal);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    S: Send + Sync,
+    Arc<AuthService>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        }) else {
+            return Err(ApiError::Domain(Error::unauthenticated(
+                "missing_token",
+                "this route needs an 'Authorization: Bearer <access token>' header; log in first",
+            )));
+        };
+        let auth = Arc::<AuthService>::from_ref(state);
+        let principal = auth.authenticate(token.trim()).await?;
+        tracing::Span::current().record("user_id", principal.user_id.as_str());
+        Ok(Authenticated(principal))
+    }
+}
+
+/// A node request, read whole so that its signature can be checked over the exact bytes.
+pub struct SignedBody<const LIMIT: usize = MAX_SMALL_BODY_BYTES> {
+    parts: Parts,
+    pub body: Bytes,
+}
+
+impl<S, const LIMIT: usize> FromRequest<S> for SignedBody<LIMIT>
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(Request::from_parts(parts.clone(), body), LIMIT).await?;
+        Ok(SignedBody { parts, body })
+    }
+}
+
+impl<const LIMIT: usize> SignedBody<LIMIT> {
+    fn header(&self, name: &str) -> &str {
+        self.parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Authenticates the request with the given key; returns the node.
+    pub async fn authenticate(
+        &self,
+        nodes: &NodeService,
+        key: SigningKey<'_>,
+    ) -> Result<Node, ApiError> {
+        let request = SignedRequest {
+            node_id: self.header(HEADER_NODE),
+            timestamp: self.header(HEADER_TIMESTAMP),
+            nonce: self.header(HEADER_NONCE),
+            signature: self.header(HEADER_SIGNATURE),
+            method: self.parts.method.as_str(),
+            path: self.parts.uri.path(),
+            body: &self.body,
+        };
+        let node = nodes.authenticate(request, key).await?;
+        tracing::Span::current().record("node_id", node.id.as_str());
+        Ok(node)
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+}

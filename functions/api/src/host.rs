@@ -1,0 +1,74 @@
+//! Runs an app on whichever host it finds itself on: the Lambda runtime when
+//! `AWS_LAMBDA_RUNTIME_API` is set, otherwise a plain HTTP listener.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+
+/// Structured logs: JSON under Lambda (CloudWatch), compact text locally. `RUST_LOG`
+/// filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if running_in_lambda() {
+        builder.json().with_current_span(true).without_time().init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+pub fn running_in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// Serves `app` until the Lambda runtime ends it, or until SIGINT/SIGTERM locally.
+/// Locally it listens on `CYNODE_LISTEN` (default `127.0.0.1:8080`).
+pub async fn serve(app: Router) -> anyhow::Result<()> {
+    if running_in_lambda() {
+        return lambda_http::run(app)
+            .await
+            .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
+    }
+    let listen = std::env::var("CYNODE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("CYNODE_LISTEN '{listen}' is not host:port"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another gateway running?)"))?;
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// The whole of a function binary: tracing, state, serve.
+pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<()> {
+    init_tracing();
+    let state = crate::state::AppState::from_env().await?;
+    serve(function.app(state)).await
+}

@@ -1,0 +1,85 @@
+//! `/v1/jobs/{job}/*`: the edge node's callbacks. `started` is signed with the node's key
+//! and returns the claim with its job token; `heartbeat` and `result` must be signed with
+//! that job token, so only the current claim of a job can report on it.
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use cynode_domain::ids::JobId;
+use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
+use cynode_domain::service::SigningKey;
+use cynode_domain::wire::{
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobResultReport, JobStartedRequest, ResultAck,
+};
+use cynode_domain::Error;
+
+use crate::error::ApiResult;
+use crate::extract::SignedBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/jobs/{job}/started", post(started))
+        .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
+        .route("/v1/jobs/{job}/result", post(result))
+}
+
+fn job_id(raw: &str) -> Result<JobId, Error> {
+    JobId::parse(raw).ok_or_else(|| Error::not_found("job_not_found", format!("no job '{raw}'")))
+}
+
+fn record_task(task: &str) {
+    tracing::Span::current().record("task_id", task);
+}
+
+async fn started(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody,
+) -> ApiResult<Json<ClaimDecision>> {
+    let job = job_id(&job)?;
+    let node = signed.authenticate(&state.nodes, SigningKey::Node).await?;
+    let req: JobStartedRequest = signed.json()?;
+    record_task(req.task_id.as_str());
+    Ok(Json(state.jobs.started(&node.id, &job, req).await?))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody,
+) -> ApiResult<Json<HeartbeatAnswer>> {
+    let job = job_id(&job)?;
+    let req: HeartbeatRequest = signed.json()?;
+    let node = signed
+        .authenticate(
+            &state.nodes,
+            SigningKey::Job {
+                job: &job,
+                lease: &req.lease_id,
+            },
+        )
+        .await?;
+    record_task(req.task_id.as_str());
+    Ok(Json(state.jobs.heartbeat(&node.id, &job, req).await?))
+}
+
+async fn result(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody<MAX_RESULT_BODY_BYTES>,
+) -> ApiResult<Json<ResultAck>> {
+    let job = job_id(&job)?;
+    let report: JobResultReport = signed.json()?;
+    let node = signed
+        .authenticate(
+            &state.nodes,
+            SigningKey::Job {
+                job: &job,
+                lease: &report.lease_id,
+            },
+        )
+        .await?;
+    record_task(report.task_id.as_str());
+    Ok(Json(state.jobs.result(&node.id, &job, report).await?))
+}

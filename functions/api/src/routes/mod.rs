@@ -1,0 +1,10 @@
+//! The handlers, one module per route group (one Lambda function each).
+//!
+//! Each handler turns a request into one service call and its result into a response;
+//! rules live in the domain.
+
+pub mod auth;
+pub mod health;
+pub mod jobs;
+pub mod nodes;
+pub mod tasks;

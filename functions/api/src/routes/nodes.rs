@@ -1,0 +1,53 @@
+//! `/v1/nodes/*`: edge nodes register with the pre-shared key, then sign every request
+//! with the key registration returned.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cynode_domain::service::SigningKey;
+use cynode_domain::wire::{
+    CapabilityReport, ConfigAck, NodeConfig, NodeRegistration, NodeView, RegisterNodeRequest,
+};
+
+use crate::error::ApiResult;
+use crate::extract::{JsonBody, SignedBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/nodes/register", post(register))
+        .route("/v1/nodes/capabilities", post(capabilities))
+        .route("/v1/nodes/config", get(config))
+        .route("/v1/nodes/config/ack", post(ack))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<RegisterNodeRequest>,
+) -> ApiResult<Json<NodeRegistration>> {
+    let registration = state.nodes.register(req).await?;
+    tracing::Span::current().record("node_id", registration.node_id.as_str());
+    Ok(Json(registration))
+}
+
+async fn capabilities(
+    State(state): State<AppState>,
+    signed: SignedBody,
+) -> ApiResult<Json<NodeView>> {
+    let node = signed.authenticate(&state.nodes, SigningKey::Node).await?;
+    let report: CapabilityReport = signed.json()?;
+    Ok(Json(state.nodes.report_capabilities(&node, report).await?))
+}
+
+async fn config(State(state): State<AppState>, signed: SignedBody) -> ApiResult<Json<NodeConfig>> {
+    signed.authenticate(&state.nodes, SigningKey::Node).await?;
+    Ok(Json(state.nodes.current_config().await?))
+}
+
+async fn ack(State(state): State<AppState>, signed: SignedBody) -> ApiResult<StatusCode> {
+    let node = signed.authenticate(&state.nodes, SigningKey::Node).await?;
+    let ack: ConfigAck = signed.json()?;
+    state.nodes.acknowledge(&node, ack).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,123 @@
+//! `/v1/tasks*` and `/v1/attachments`: a user's tasks. Every single-task route resolves
+//! the task through `TaskService::owned_task`, which enforces ownership.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cynode_domain::limits::MAX_TASK_BODY_BYTES;
+use cynode_domain::wire::{
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, TaskList,
+    TaskLogs, TaskResult, TaskView,
+};
+use serde::Deserialize;
+
+use crate::error::ApiResult;
+use crate::extract::{Authenticated, JsonBody, QueryParams};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tasks", post(create).get(list))
+        .route("/v1/tasks/{task}", get(get_task))
+        .route("/v1/tasks/{task}/result", get(result))
+        .route("/v1/tasks/{task}/cancel", post(cancel))
+        .route("/v1/tasks/{task}/logs", get(logs))
+        .route("/v1/attachments", post(create_attachment))
+}
+
+fn record_task(task: &str) {
+    tracing::Span::current().record("task_id", task);
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    JsonBody(req): JsonBody<CreateTaskRequest, MAX_TASK_BODY_BYTES>,
+) -> ApiResult<(StatusCode, Json<TaskView>)> {
+    let task = state.tasks.create(&user, req).await?;
+    record_task(task.task_id.as_str());
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    limit: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    QueryParams(params): QueryParams<ListParams>,
+) -> ApiResult<Json<TaskList>> {
+    let page = state
+        .tasks
+        .list(
+            &user,
+            params.status.as_deref(),
+            params.limit.as_deref(),
+            params.cursor.as_deref(),
+        )
+        .await?;
+    Ok(Json(page))
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(task): Path<String>,
+) -> ApiResult<Json<TaskView>> {
+    record_task(&task);
+    Ok(Json(state.tasks.get(&user, &task).await?))
+}
+
+async fn result(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(task): Path<String>,
+) -> ApiResult<Json<TaskResult>> {
+    record_task(&task);
+    Ok(Json(state.tasks.result(&user, &task).await?))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(task): Path<String>,
+) -> ApiResult<Json<CancelOutcome>> {
+    record_task(&task);
+    Ok(Json(state.tasks.cancel(&user, &task).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogParams {
+    stream: Option<String>,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(task): Path<String>,
+    QueryParams(params): QueryParams<LogParams>,
+) -> ApiResult<Json<TaskLogs>> {
+    record_task(&task);
+    Ok(Json(
+        state
+            .tasks
+            .logs(&user, &task, params.stream.as_deref())
+            .await?,
+    ))
+}
+
+async fn create_attachment(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    JsonBody(req): JsonBody<CreateAttachmentRequest>,
+) -> ApiResult<(StatusCode, Json<AttachmentUpload>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.tasks.create_attachment(&user, req).await?),
+    ))
+}

@@ -1,0 +1,190 @@
+//! Which function serves which path: the same table as the HTTP API's routes in
+//! `infra/template.yaml` (a test keeps them equal), so the local gateway routes exactly
+//! as the deployed API does.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::request_id::with_request_id;
+use crate::routes;
+use crate::state::AppState;
+
+/// The gateway's Lambda functions, one per route group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Auth,
+    Tasks,
+    Nodes,
+    Callbacks,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [
+        Function::Auth,
+        Function::Tasks,
+        Function::Nodes,
+        Function::Callbacks,
+    ];
+
+    /// Its name in the template (`<Name>Function`) and binary (`cynode-<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Auth => "auth",
+            Function::Tasks => "tasks",
+            Function::Nodes => "nodes",
+            Function::Callbacks => "callbacks",
+        }
+    }
+
+    fn routes(self) -> Router<AppState> {
+        match self {
+            Function::Auth => routes::auth::router(),
+            Function::Tasks => routes::tasks::router(),
+            Function::Nodes => routes::nodes::router().merge(routes::health::router()),
+            Function::Callbacks => routes::jobs::router(),
+        }
+    }
+
+    /// This function's complete app: its routes, the request-id middleware, and the
+    /// error shape for unknown paths and wrong methods.
+    pub fn app(self, state: AppState) -> Router {
+        self.routes()
+            .fallback(|| async {
+                ApiError::request(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+            })
+            .method_not_allowed_fallback(|| async {
+                ApiError::request(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "method not allowed on this route",
+                )
+            })
+            .layer(middleware::from_fn(with_request_id))
+            .with_state(state)
+    }
+}
+
+/// The API's route keys and the function each reaches (`ANY` routes; `{proxy+}` matches
+/// one or more path segments). Paths no route matches go to [`DEFAULT_FUNCTION`].
+pub const ROUTES: &[(&str, Function)] = &[
+    ("ANY /v1/auth/{proxy+}", Function::Auth),
+    ("ANY /v1/users", Function::Auth),
+    ("ANY /v1/users/{proxy+}", Function::Auth),
+    ("ANY /v1/tasks", Function::Tasks),
+    ("ANY /v1/tasks/{proxy+}", Function::Tasks),
+    ("ANY /v1/attachments", Function::Tasks),
+    ("ANY /v1/nodes/{proxy+}", Function::Nodes),
+    ("ANY /healthz", Function::Nodes),
+    ("ANY /readyz", Function::Nodes),
+    ("ANY /v1/jobs/{proxy+}", Function::Callbacks),
+];
+
+/// The `$default` route's function.
+pub const DEFAULT_FUNCTION: Function = Function::Nodes;
+
+/// The function API Gateway would invoke for `path`: an exact route before a greedy one.
+pub fn function_for(path: &str) -> Function {
+    let route_path = |key: &'static str| key.strip_prefix("ANY ").unwrap_or(key);
+    if let Some((_, function)) = ROUTES.iter().find(|(key, _)| route_path(key) == path) {
+        return *function;
+    }
+    ROUTES
+        .iter()
+        .filter_map(|(key, function)| {
+            let prefix = route_path(key).strip_suffix("{proxy+}")?;
+            let rest = path.strip_prefix(prefix)?;
+            (!rest.is_empty()).then_some((prefix.len(), *function))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or(DEFAULT_FUNCTION, |(_, function)| function)
+}
+
+/// All functions behind one listener, dispatched by [`function_for`]: the local gateway.
+pub fn local_gateway(state: AppState) -> Router {
+    let apps: Vec<(Function, Router)> = Function::ALL
+        .iter()
+        .map(|f| (*f, f.app(state.clone())))
+        .collect();
+    Router::new().fallback(move |request: Request| {
+        let function = function_for(request.uri().path());
+        let app = apps
+            .iter()
+            .find(|(f, _)| *f == function)
+            .map(|(_, app)| app.clone());
+        async move {
+            match app {
+                Some(app) => app.oneshot(request).await.into_response(),
+                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_like_the_http_api() {
+        for (path, function) in [
+            ("/v1/auth/login", Function::Auth),
+            ("/v1/users", Function::Auth),
+            ("/v1/users/me", Function::Auth),
+            ("/v1/tasks", Function::Tasks),
+            ("/v1/tasks/task_1/logs", Function::Tasks),
+            ("/v1/attachments", Function::Tasks),
+            ("/v1/nodes/register", Function::Nodes),
+            ("/readyz", Function::Nodes),
+            ("/v1/jobs/job_1/result", Function::Callbacks),
+            ("/v1/auth", Function::Nodes),
+            ("/nowhere", DEFAULT_FUNCTION),
+        ] {
+            assert_eq!(function_for(path), function, "{path}");
+        }
+    }
+
+    /// The template's HTTP API routes are the same table as [`ROUTES`].
+    #[test]
+    fn the_deployment_template_declares_the_same_routes() {
+        let template = include_str!("../../../infra/template.yaml");
+        let mut declared = Vec::new();
+        for line in template.lines().filter(|l| l.contains("RouteKey:")) {
+            let key = line
+                .split("RouteKey: \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap();
+            let target = line
+                .split("integrations/${")
+                .nth(1)
+                .and_then(|rest| rest.split("Integration}").next())
+                .unwrap();
+            declared.push((key.to_owned(), target.to_lowercase()));
+        }
+        let mut expected: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(key, f)| (key.to_string(), f.name().to_owned()))
+            .collect();
+        expected.push(("$default".into(), DEFAULT_FUNCTION.name().to_owned()));
+        declared.sort();
+        expected.sort();
+        assert_eq!(declared, expected);
+        for function in Function::ALL {
+            let resource = format!("{}Function:", capitalize(function.name()));
+            assert!(template.contains(&resource), "template lacks {resource}");
+        }
+    }
+
+    fn capitalize(name: &str) -> String {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    }
+}

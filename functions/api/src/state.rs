@@ -1,0 +1,97 @@
+//! The services every handler reaches through axum's state, built once per process.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use cynode_aws::{Adapters, Clients, Resources};
+use cynode_domain::clock::SystemClock;
+use cynode_domain::node::NodeSettings;
+use cynode_domain::service::{AuthService, JobService, NodeService, TaskService};
+use cynode_domain::session::AccessTokens;
+use cynode_domain::signing::NodeKeys;
+
+use crate::config::{ConfigError, GatewayConfig};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub tasks: Arc<TaskService>,
+    pub nodes: Arc<NodeService>,
+    pub jobs: Arc<JobService>,
+}
+
+impl FromRef<AppState> for Arc<AuthService> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Wires the services to the AWS adapters of the deployment named by the environment,
+    /// and creates the configured admin user on first start.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let config = GatewayConfig::from_env()?;
+        let resources = Resources::from_env().map_err(ConfigError::from)?;
+        let clients = Clients::from_env().await;
+        let state = Self::new(&config, Adapters::new(&clients, &resources));
+        if let Some(password) = &config.admin_password {
+            state
+                .auth
+                .bootstrap_admin(&config.admin_handle, password)
+                .await
+                .map_err(|err| anyhow::anyhow!("creating the admin user: {err}"))?;
+        }
+        Ok(state)
+    }
+
+    pub fn new(config: &GatewayConfig, adapters: Adapters) -> Self {
+        let clock = Arc::new(SystemClock);
+        let keys = NodeKeys::new(config.node_key_secret.clone());
+        let queue_url = adapters.queue.queue_url().to_owned();
+        let Adapters {
+            users,
+            sessions,
+            tasks,
+            nodes,
+            queue,
+            blobs,
+        } = adapters;
+        let (tasks, blobs) = (Arc::new(tasks), Arc::new(blobs));
+        Self {
+            auth: Arc::new(AuthService::new(
+                Arc::new(users),
+                Arc::new(sessions),
+                AccessTokens::new(&config.jwt_secret, config.auth.access_ttl_secs),
+                clock.clone(),
+                config.auth.clone(),
+            )),
+            tasks: Arc::new(TaskService::new(
+                tasks.clone(),
+                Arc::new(queue),
+                blobs.clone(),
+                clock.clone(),
+                config.tasks.clone(),
+            )),
+            nodes: Arc::new(NodeService::new(
+                Arc::new(nodes),
+                clock.clone(),
+                keys.clone(),
+                config.node_pre_shared_key.clone(),
+                NodeSettings {
+                    queue_url,
+                    heartbeat_interval_secs: config.heartbeat_interval_secs,
+                    lease_secs: config.jobs.lease_secs,
+                    default_timeout_secs: config.default_timeout_secs,
+                    max_timeout_secs: config.max_timeout_secs,
+                },
+            )),
+            jobs: Arc::new(JobService::new(
+                tasks,
+                blobs,
+                clock,
+                keys,
+                config.jobs.clone(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! DynamoDB adapters, one per table.
+//!
+//! Every table has a string partition key `pk` and sort key `sk`. Besides the entities
+//! themselves, a table holds small guard items that make uniqueness a conditional write
+//! (`HANDLE#alice`, `TASKNAME#<owner>#build`, `NODENAME#gpu-1`). Nested values (leases,
+//! outputs, capability reports) are stored as JSON strings: nothing queries into them.
+//! Expiring items carry `expires_at` (unix seconds) for DynamoDB's TTL; readers still
+//! check expiry themselves, since TTL deletion lags.
+
+mod nodes;
+mod sessions;
+mod tasks;
+mod users;
+
+pub use nodes::DynamoNodes;
+pub use sessions::DynamoSessions;
+pub use tasks::DynamoTasks;
+pub use users::DynamoUsers;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use cynode_domain::clock::{parse_rfc3339, rfc3339, Timestamp};
+use cynode_domain::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Maps an SDK failure to the port's error: a lost conditional write (or a transaction
+/// canceled by one) is a `Conflict`, anything else `Unavailable`.
+pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err
+        .as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or_default();
+    match code {
+        "ConditionalCheckFailedException"
+        | "TransactionCanceledException"
+        | "TransactionConflictException" => StoreError::Conflict(code.to_owned()),
+        _ => StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&err))),
+    }
+}
+
+pub(crate) fn build_error(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("building a DynamoDB request: {err}"))
+}
+
+/// Builds an item attribute by attribute.
+#[derive(Default)]
+pub(crate) struct ItemBuilder(Item);
+
+impl ItemBuilder {
+    pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self::default().s("pk", pk).s("sk", sk)
+    }
+    pub fn s(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.0
+            .insert(name.to_owned(), AttributeValue::S(value.into()));
+        self
+    }
+    pub fn opt_s(self, name: &str, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(value) => self.s(name, value),
+            None => self,
+        }
+    }
+    pub fn n(mut self, name: &str, value: impl ToString) -> Self {
+        self.0
+            .insert(name.to_owned(), AttributeValue::N(value.to_string()));
+        self
+    }
+    pub fn opt_n(self, name: &str, value: Option<impl ToString>) -> Self {
+        match value {
+            Some(value) => self.n(name, value),
+            None => self,
+        }
+    }
+    pub fn bool(mut self, name: &str, value: bool) -> Self {
+        self.0.insert(name.to_owned(), AttributeValue::Bool(value));
+        self
+    }
+    pub fn time(self, name: &str, at: Timestamp) -> Self {
+        self.s(name, rfc3339(at))
+    }
+    pub fn opt_time(self, name: &str, at: Option<Timestamp>) -> Self {
+        self.opt_s(name, at.map(rfc3339))
+    }
+    pub fn json<T: Serialize>(self, name: &str, value: &T) -> Result<Self, StoreError> {
+        let text = serde_json::to_string(value)
+            .map_err(|err| StoreError::Corrupt(format!("encoding {name}: {err}")))?;
+        Ok(self.s(name, text))
+    }
+    pub fn build(self) -> Item {
+        self.0
+    }
+}
+
+/// Typed reads of an item's attributes; a missing or mistyped attribute is `Corrupt`.
+pub(crate) struct ItemReader<'a>(pub &'a Item);
+
+impl ItemReader<'_> {
+    fn corrupt(&self, name: &str, what: &str) -> StoreError {
+        let pk = self
+            .0
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        StoreError::Corrupt(format!("item {pk}: attribute {name} {what}"))
+    }
+    pub fn opt_s(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+    pub fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name)
+            .ok_or_else(|| self.corrupt(name, "is missing or not a string"))
+    }
+    pub fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.0.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(value) => value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .map(Some)
+                .ok_or_else(|| self.corrupt(name, "is not a number")),
+        }
+    }
+    pub fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.opt_n(name)?
+            .ok_or_else(|| self.corrupt(name, "is missing"))
+    }
+    pub fn bool(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
+    }
+    pub fn time(&self, name: &str) -> Result<Timestamp, StoreError> {
+        parse_rfc3339(&self.s(name)?).ok_or_else(|| self.corrupt(name, "is not an RFC 3339 time"))
+    }
+    pub fn opt_time(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.opt_s(name)
+            .map(|text| {
+                parse_rfc3339(&text).ok_or_else(|| self.corrupt(name, "is not an RFC 3339 time"))
+            })
+            .transpose()
+    }
+    pub fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
+        serde_json::from_str(&self.s(name)?)
+            .map_err(|err| self.corrupt(name, &format!("is not valid JSON: {err}")))
+    }
+    pub fn opt_json<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_s(name)
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|err| self.corrupt(name, &format!("is not valid JSON: {err}")))
+            })
+            .transpose()
+    }
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    ItemBuilder::key(pk, sk).build()
+}
+
+/// A put that succeeds only when no item with this key exists.
+pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A put that succeeds only when the stored item has version `version - 1`
+/// (or, for version 1, when there is no stored item).
+pub(crate) fn put_versioned(
+    table: &str,
+    item: Item,
+    version: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    if version <= 1 {
+        return put_new(table, item);
+    }
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("version = :expected")
+        .expression_attribute_values(":expected", AttributeValue::N((version - 1).to_string()))
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Runs one or more conditional writes atomically (a single write skips the transaction).
+pub(crate) async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    mut writes: Vec<TransactWriteItem>,
+) -> Result<(), StoreError> {
+    if writes.len() == 1 {
+        if let Some(put) = writes.pop().and_then(|w| w.put) {
+            let mut request = client
+                .put_item()
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_values(put.expression_attribute_values);
+            if let Some(names) = put.expression_attribute_names {
+                request = request.set_expression_attribute_names(Some(names));
+            }
+            request.send().await.map_err(store_error)?;
+            return Ok(());
+        }
+        return Err(StoreError::Corrupt("a single write must be a put".into()));
+    }
+    client
+        .transact_write_items()
+        .set_transact_items(Some(writes))
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The nodes table: edge nodes, the configuration in force, acknowledgements, and the
+//! signatures of recent node requests (replay protection).
+//!
+//! | item               | pk                   | sk          |
+//! |--------------------|----------------------|-------------|
+//! | node               | `NODE#<node id>`     | `NODE`      |
+//! | name guard         | `NODENAME#<name>`    | `NODENAME`  |
+//! | config in force    | `CONFIG`             | `CURRENT`   |
+//! | acknowledgement    | `ACK`                | `<node id>` |
+//! | seen signature     | `SIG#<signature>`    | `SIG`       |
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use cynode_domain::clock::{rfc3339, Timestamp};
+use cynode_domain::ids::NodeId;
+use cynode_domain::node::{ConfigRecord, Node};
+use cynode_domain::ports::{NodeStore, StoreResult};
+use cynode_domain::StoreError;
+
+use super::{build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+
+#[derive(Debug, Clone)]
+pub struct DynamoNodes {
+    client: Client,
+    table: String,
+}
+
+fn node_pk(id: &NodeId) -> String {
+    format!("NODE#{id}")
+}
+fn name_pk(name: &str) -> String {
+    format!("NODENAME#{name}")
+}
+
+fn node_item(node: &Node) -> StoreResult<Item> {
+    Ok(ItemBuilder::key(node_pk(&node.id), "NODE")
+        .s("node_id", node.id.as_str())
+        .s("name", &node.name)
+        .json("capabilities", &node.capabilities)?
+        .time("registered_at", node.registered_at)
+        .time("updated_at", node.updated_at)
+        .opt_s("acked_config_version", node.acked_config_version.clone())
+        .build())
+}
+
+fn read_node(item: &Item) -> StoreResult<Node> {
+    let r = ItemReader(item);
+    Ok(Node {
+        id: NodeId::from_stored(r.s("node_id")?),
+        name: r.s("name")?,
+        capabilities: r.json("capabilities")?,
+        registered_at: r.time("registered_at")?,
+        updated_at: r.time("updated_at")?,
+        acked_config_version: r.opt_s("acked_config_version"),
+    })
+}
+
+impl DynamoNodes {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item)
+    }
+
+    async fn put(&self, item: Item) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl NodeStore for DynamoNodes {
+    async fn node_by_name(&self, name: &str) -> StoreResult<Option<Node>> {
+        let Some(guard) = self.get(name_pk(name), "NODENAME").await? else {
+            return Ok(None);
+        };
+        let id = NodeId::from_stored(ItemReader(&guard).s("node_id")?);
+        self.node(&id).await
+    }
+
+    async fn insert_node(&self, node: &Node) -> StoreResult<()> {
+        let guard = ItemBuilder::key(name_pk(&node.name), "NODENAME")
+            .s("node_id", node.id.as_str())
+            .build();
+        transact(
+            &self.client,
+            vec![
+                put_new(&self.table, node_item(node)?)?,
+                put_new(&self.table, guard)?,
+            ],
+        )
+        .await
+    }
+
+    async fn node(&self, id: &NodeId) -> StoreResult<Option<Node>> {
+        self.get(node_pk(id), "NODE")
+            .await?
+            .as_ref()
+            .map(read_node)
+            .transpose()
+    }
+
+    async fn update_node(&self, node: &Node) -> StoreResult<()> {
+        self.put(node_item(node)?).await
+    }
+
+    async fn current_config(&self) -> StoreResult<Option<ConfigRecord>> {
+        let Some(item) = self.get("CONFIG".into(), "CURRENT").await? else {
+            return Ok(None);
+        };
+        let r = ItemReader(&item);
+        Ok(Some(ConfigRecord {
+            version: r.s("version")?,
+            fingerprint: r.s("fingerprint")?,
+        }))
+    }
+
+    async fn replace_config(
+        &self,
+        previous: Option<&ConfigRecord>,
+        next: &ConfigRecord,
+    ) -> StoreResult<()> {
+        let item = ItemBuilder::key("CONFIG", "CURRENT")
+            .s("version", &next.version)
+            .s("fingerprint", &next.fingerprint)
+            .build();
+        let write = match previous {
+            None => put_new(&self.table, item)?,
+            Some(previous) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("version = :previous")
+                        .expression_attribute_values(
+                            ":previous",
+                            AttributeValue::S(previous.version.clone()),
+                        )
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+        };
+        transact(&self.client, vec![write]).await
+    }
+
+    async fn record_ack(&self, node: &NodeId, version: &str, at: Timestamp) -> StoreResult<()> {
+        self.put(
+            ItemBuilder::key("ACK", node.as_str())
+                .s("version", version)
+                .s("acked_at", rfc3339(at))
+                .build(),
+        )
+        .await?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(node), "NODE")))
+            .update_expression("SET acked_config_version = :version")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":version", AttributeValue::S(version.to_owned()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :ack")
+            .expression_attribute_values(":ack", AttributeValue::S("ACK".into()))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let r = ItemReader(item);
+                Ok((NodeId::from_stored(r.s("sk")?), r.s("version")?))
+            })
+            .collect()
+    }
+
+    async fn remember_signature(
+        &self,
+        signature: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let item = ItemBuilder::key(format!("SIG#{signature}"), "SIG")
+            .n("expires_at", expires_at.unix_timestamp())
+            .build();
+        match transact(&self.client, vec![put_new(&self.table, item)?]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}

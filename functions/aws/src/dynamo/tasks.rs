@@ -1,0 +1,316 @@
+//! The tasks table: tasks, their jobs, their names, and attachments.
+//!
+//! | item         | pk                          | sk            |
+//! |--------------|-----------------------------|---------------|
+//! | task         | `TASK#<task id>`            | `TASK`        |
+//! | job          | `TASK#<task id>`            | `JOB#<job id>`|
+//! | name guard   | `TASKNAME#<owner>#<name>`   | `TASKNAME`    |
+//! | attachment   | `ATTACHMENT#<id>`           | `ATTACHMENT`  |
+//!
+//! A task and its jobs share a partition, so "the task and all its jobs" is one strongly
+//! consistent query. Task items also carry the keys of two sparse indexes that list a
+//! user's tasks newest first, `by_owner` (`owner_pk` = owner) and `by_owner_status`
+//! (`owner_status_pk` = owner#status), both sorted by `created_sk` = the task id, a ULID.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use cynode_domain::ids::{AttachmentId, JobId, TaskId, UserId};
+use cynode_domain::job::{Job, JobOutput, Lease};
+use cynode_domain::ports::{StoreResult, TaskPage, TaskStore, Write};
+use cynode_domain::status::{JobStatus, TaskStatus};
+use cynode_domain::task::{Attachment, StoredInput, Task};
+use cynode_domain::wire::InputMode;
+use cynode_domain::StoreError;
+
+use super::{key, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader};
+
+#[derive(Debug, Clone)]
+pub struct DynamoTasks {
+    client: Client,
+    table: String,
+}
+
+fn task_pk(id: &TaskId) -> String {
+    format!("TASK#{id}")
+}
+fn job_sk(id: &JobId) -> String {
+    format!("JOB#{id}")
+}
+fn name_pk(owner: &UserId, name: &str) -> String {
+    format!("TASKNAME#{owner}#{name}")
+}
+fn attachment_pk(id: &AttachmentId) -> String {
+    format!("ATTACHMENT#{id}")
+}
+fn owner_status_pk(owner: &UserId, status: TaskStatus) -> String {
+    format!("{owner}#{status}")
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown {what} '{text}'")))
+}
+
+fn task_item(task: &Task) -> StoreResult<Item> {
+    Ok(ItemBuilder::key(task_pk(&task.id), "TASK")
+        .s("task_id", task.id.as_str())
+        .s("owner", task.owner.as_str())
+        .s("owner_pk", task.owner.as_str())
+        .s("owner_status_pk", owner_status_pk(&task.owner, task.status))
+        .s("created_sk", task.id.as_str())
+        .opt_s("name", task.name.clone())
+        .s("mode", task.mode.as_str())
+        .s("prompt_preview", &task.prompt_preview)
+        .json("input", &task.input)?
+        .json("attachments", &task.attachments)?
+        .opt_n("timeout_secs", task.timeout_secs)
+        .s("status", task.status.as_str())
+        .time("created_at", task.created_at)
+        .time("updated_at", task.updated_at)
+        .n("version", task.version)
+        .build())
+}
+
+fn read_task(item: &Item) -> StoreResult<Task> {
+    let r = ItemReader(item);
+    Ok(Task {
+        id: TaskId::from_stored(r.s("task_id")?),
+        owner: UserId::from_stored(r.s("owner")?),
+        name: r.opt_s("name"),
+        mode: parse_enum::<InputMode>("mode", &r.s("mode")?)?,
+        prompt_preview: r.s("prompt_preview")?,
+        input: r.json::<StoredInput>("input")?,
+        attachments: r.json("attachments")?,
+        timeout_secs: r.opt_n("timeout_secs")?,
+        status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        version: r.n("version")?,
+    })
+}
+
+fn job_item(job: &Job) -> StoreResult<Item> {
+    let mut builder = ItemBuilder::key(task_pk(&job.task_id), job_sk(&job.id))
+        .s("job_id", job.id.as_str())
+        .s("task_id", job.task_id.as_str())
+        .s("owner", job.owner.as_str())
+        .s("status", job.status.as_str())
+        .n("attempt", job.attempt)
+        .bool("cancel_requested", job.cancel_requested)
+        .time("created_at", job.created_at)
+        .time("updated_at", job.updated_at)
+        .opt_time("started_at", job.started_at)
+        .n("version", job.version);
+    if let Some(lease) = &job.lease {
+        builder = builder.json("lease", lease)?;
+    }
+    if let Some(output) = &job.output {
+        builder = builder.json("output", output)?;
+    }
+    Ok(builder.build())
+}
+
+fn read_job(item: &Item) -> StoreResult<Job> {
+    let r = ItemReader(item);
+    Ok(Job {
+        id: JobId::from_stored(r.s("job_id")?),
+        task_id: TaskId::from_stored(r.s("task_id")?),
+        owner: UserId::from_stored(r.s("owner")?),
+        status: parse_enum::<JobStatus>("job status", &r.s("status")?)?,
+        attempt: r.n("attempt")?,
+        lease: r.opt_json::<Lease>("lease")?,
+        cancel_requested: r.bool("cancel_requested"),
+        output: r.opt_json::<JobOutput>("output")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        started_at: r.opt_time("started_at")?,
+        version: r.n("version")?,
+    })
+}
+
+impl DynamoTasks {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item)
+    }
+
+    /// The key a GSI query resumes after: every key attribute of the task item.
+    fn resume_key(&self, owner: &UserId, status: Option<TaskStatus>, after: &TaskId) -> Item {
+        let builder = ItemBuilder::key(task_pk(after), "TASK")
+            .s("created_sk", after.as_str())
+            .s("owner_pk", owner.as_str());
+        match status {
+            Some(status) => builder.s("owner_status_pk", owner_status_pk(owner, status)),
+            None => builder,
+        }
+        .build()
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoTasks {
+    async fn insert_task(&self, task: &Task, jobs: &[Job]) -> StoreResult<()> {
+        let mut writes = vec![put_new(&self.table, task_item(task)?)?];
+        if let Some(name) = &task.name {
+            let guard = ItemBuilder::key(name_pk(&task.owner, name), "TASKNAME")
+                .s("task_id", task.id.as_str())
+                .build();
+            writes.push(put_new(&self.table, guard)?);
+        }
+        for job in jobs {
+            writes.push(put_new(&self.table, job_item(job)?)?);
+        }
+        transact(&self.client, writes).await
+    }
+
+    async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>> {
+        self.get(task_pk(id), "TASK")
+            .await?
+            .as_ref()
+            .map(read_task)
+            .transpose()
+    }
+
+    async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>> {
+        let Some(guard) = self.get(name_pk(owner, name), "TASKNAME").await? else {
+            return Ok(None);
+        };
+        let id = TaskId::from_stored(ItemReader(&guard).s("task_id")?);
+        self.task(&id).await
+    }
+
+    async fn list_tasks(
+        &self,
+        owner: &UserId,
+        status: Option<TaskStatus>,
+        limit: u32,
+        after: Option<&TaskId>,
+    ) -> StoreResult<TaskPage> {
+        let (index, partition_attr, partition) = match status {
+            Some(status) => (
+                "by_owner_status",
+                "owner_status_pk",
+                owner_status_pk(owner, status),
+            ),
+            None => ("by_owner", "owner_pk", owner.as_str().to_owned()),
+        };
+        // Ask for one more than a page: if it comes, there is a next page. DynamoDB may
+        // also stop early at its 1 MB response limit, so keep going until the page is
+        // full or the index is exhausted.
+        let wanted = limit as usize + 1;
+        let mut tasks = Vec::with_capacity(wanted);
+        let mut start = after.map(|after| self.resume_key(owner, status, after));
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#partition = :partition")
+                .expression_attribute_names("#partition", partition_attr)
+                .expression_attribute_values(":partition", AttributeValue::S(partition.clone()))
+                .scan_index_forward(false)
+                .limit((wanted - tasks.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| match store_error(err) {
+                    // A resume key for an item of another owner or index is refused by
+                    // DynamoDB; cursors are checked before they get here.
+                    StoreError::Unavailable(msg) if msg.contains("ValidationException") => {
+                        StoreError::Corrupt(msg)
+                    }
+                    other => other,
+                })?;
+            for item in out.items.unwrap_or_default() {
+                tasks.push(read_task(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) if tasks.len() < wanted => start = Some(next),
+                _ => break,
+            }
+        }
+        let more = tasks.len() > limit as usize;
+        tasks.truncate(limit as usize);
+        Ok(TaskPage {
+            last: if more {
+                tasks.last().map(|t| t.id.clone())
+            } else {
+                None
+            },
+            tasks,
+        })
+    }
+
+    async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :jobs)")
+                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
+                .expression_attribute_values(":jobs", AttributeValue::S("JOB#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(read_job(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(jobs),
+            }
+        }
+    }
+
+    async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>> {
+        self.get(task_pk(task), &job_sk(job))
+            .await?
+            .as_ref()
+            .map(read_job)
+            .transpose()
+    }
+
+    async fn commit(&self, writes: &[Write<'_>]) -> StoreResult<()> {
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            items.push(match write {
+                Write::Task(task) => put_versioned(&self.table, task_item(task)?, task.version)?,
+                Write::Job(job) => put_versioned(&self.table, job_item(job)?, job.version)?,
+            });
+        }
+        transact(&self.client, items).await
+    }
+
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let item = ItemBuilder::key(attachment_pk(&attachment.id), "ATTACHMENT")
+            .json("attachment", attachment)?
+            .build();
+        transact(&self.client, vec![put_new(&self.table, item)?]).await
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Attachment>> {
+        self.get(attachment_pk(id), "ATTACHMENT")
+            .await?
+            .map(|item| ItemReader(&item).json("attachment"))
+            .transpose()
+    }
+}

@@ -1,0 +1,185 @@
+//! The users table: users, their handles, and failed-login counters.
+//!
+//! | item            | pk                 | sk          |
+//! |-----------------|--------------------|-------------|
+//! | user            | `USER#<user id>`   | `USER`      |
+//! | handle guard    | `HANDLE#<handle>`  | `HANDLE`    |
+//! | login failures  | `LOGINFAIL#<handle>` | `LOGINFAIL` |
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use cynode_domain::clock::Timestamp;
+use cynode_domain::ids::UserId;
+use cynode_domain::ports::{LoginFailures, StoreResult, UserStore};
+use cynode_domain::user::User;
+use cynode_domain::StoreError;
+
+use super::{key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+
+#[derive(Debug, Clone)]
+pub struct DynamoUsers {
+    client: Client,
+    table: String,
+}
+
+fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+fn handle_pk(handle: &str) -> String {
+    format!("HANDLE#{handle}")
+}
+fn failures_pk(handle: &str) -> String {
+    format!("LOGINFAIL#{handle}")
+}
+
+fn read_user(item: &Item) -> StoreResult<User> {
+    let r = ItemReader(item);
+    Ok(User {
+        id: UserId::from_stored(r.s("user_id")?),
+        handle: r.s("handle")?,
+        password_hash: r.s("password_hash")?,
+        is_admin: r.bool("is_admin"),
+        created_at: r.time("created_at")?,
+    })
+}
+
+fn read_failures(item: &Item) -> StoreResult<LoginFailures> {
+    let r = ItemReader(item);
+    let window_ends: i64 = r.n("window_ends")?;
+    Ok(LoginFailures {
+        count: r.n("count")?,
+        window_ends: Timestamp::from_unix_timestamp(window_ends)
+            .map_err(|err| StoreError::Corrupt(format!("login failure window: {err}")))?,
+    })
+}
+
+impl DynamoUsers {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item)
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoUsers {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let item = ItemBuilder::key(user_pk(&user.id), "USER")
+            .s("user_id", user.id.as_str())
+            .s("handle", &user.handle)
+            .s("password_hash", &user.password_hash)
+            .bool("is_admin", user.is_admin)
+            .time("created_at", user.created_at)
+            .build();
+        let guard = ItemBuilder::key(handle_pk(&user.handle), "HANDLE")
+            .s("user_id", user.id.as_str())
+            .build();
+        transact(
+            &self.client,
+            vec![put_new(&self.table, item)?, put_new(&self.table, guard)?],
+        )
+        .await
+    }
+
+    async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
+        let Some(guard) = self.get(handle_pk(handle), "HANDLE").await? else {
+            return Ok(None);
+        };
+        let id = UserId::from_stored(ItemReader(&guard).s("user_id")?);
+        self.user_by_id(&id).await
+    }
+
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.get(user_pk(id), "USER")
+            .await?
+            .as_ref()
+            .map(read_user)
+            .transpose()
+    }
+
+    async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>> {
+        self.get(failures_pk(handle), "LOGINFAIL")
+            .await?
+            .as_ref()
+            .map(read_failures)
+            .transpose()
+    }
+
+    async fn record_login_failure(
+        &self,
+        handle: &str,
+        now: Timestamp,
+        new_window_ends: Timestamp,
+    ) -> StoreResult<LoginFailures> {
+        let ends = new_window_ends.unix_timestamp();
+        // Count within the current window; if the window is over, start a new one.
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(failures_pk(handle), "LOGINFAIL")))
+            .update_expression(
+                "SET #count = if_not_exists(#count, :zero) + :one, \
+                 window_ends = if_not_exists(window_ends, :ends), expires_at = :ends",
+            )
+            .condition_expression("attribute_not_exists(pk) OR window_ends > :now")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ends", AttributeValue::N(ends.to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => read_failures(&out.attributes.unwrap_or_default()),
+            Err(err) => match store_error(err) {
+                StoreError::Conflict(_) => {
+                    let fresh = ItemBuilder::key(failures_pk(handle), "LOGINFAIL")
+                        .n("count", 1)
+                        .n("window_ends", ends)
+                        .n("expires_at", ends)
+                        .build();
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(fresh))
+                        .send()
+                        .await
+                        .map_err(store_error)?;
+                    Ok(LoginFailures {
+                        count: 1,
+                        window_ends: new_window_ends,
+                    })
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn clear_login_failures(&self, handle: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(failures_pk(handle), "LOGINFAIL")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! Adapters from CyNode's ports to AWS: DynamoDB tables ([`dynamo`]), the SQS job queue
+//! ([`sqs`]) and the S3 blob bucket ([`s3`]).
+//!
+//! Resource names come from the environment the deployment template sets
+//! (`infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL` and
+//! `CYNODE_BLOB_BUCKET` the queue and bucket. Endpoints and credentials come from the
+//! standard AWS environment (`AWS_ENDPOINT_URL` points everything at LocalStack).
+
+pub mod dynamo;
+pub mod s3;
+pub mod sqs;
+
+use aws_config::BehaviorVersion;
+
+/// Names of the deployment's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub prefix: String,
+    pub jobs_queue_url: String,
+    pub blob_bucket: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set; it names a resource of the deployment (see infra/template.yaml outputs)")]
+pub struct MissingSetting(pub &'static str);
+
+impl Resources {
+    pub fn from_env() -> Result<Self, MissingSetting> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingSetting(name));
+        Ok(Self {
+            prefix: std::env::var("CYNODE_PREFIX").unwrap_or_else(|_| "cynode".into()),
+            jobs_queue_url: var("CYNODE_JOBS_QUEUE_URL")?,
+            blob_bucket: var("CYNODE_BLOB_BUCKET")?,
+        })
+    }
+
+    pub fn table(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+}
+
+/// Clients for every service, built once per process from one shared AWS configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // LocalStack (any custom endpoint) serves buckets by path, not by host name.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+        }
+    }
+}
+
+/// Every adapter of one deployment.
+#[derive(Debug, Clone)]
+pub struct Adapters {
+    pub users: dynamo::DynamoUsers,
+    pub sessions: dynamo::DynamoSessions,
+    pub tasks: dynamo::DynamoTasks,
+    pub nodes: dynamo::DynamoNodes,
+    pub queue: sqs::SqsJobQueue,
+    pub blobs: s3::S3Blobs,
+}
+
+impl Adapters {
+    pub fn new(clients: &Clients, resources: &Resources) -> Self {
+        let db = &clients.dynamodb;
+        Self {
+            users: dynamo::DynamoUsers::new(db.clone(), resources.table("users")),
+            sessions: dynamo::DynamoSessions::new(db.clone(), resources.table("sessions")),
+            tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
+            nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
+            queue: sqs::SqsJobQueue::new(clients.sqs.clone(), resources.jobs_queue_url.clone()),
+            blobs: s3::S3Blobs::new(clients.s3.clone(), resources.blob_bucket.clone()),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The job queue over SQS: the gateway only sends; edge nodes receive (see `cynode-edge`).
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::Client;
+use cynode_domain::ports::{JobQueue, StoreResult};
+use cynode_domain::wire::JobMessage;
+use cynode_domain::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct SqsJobQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()> {
+        let body = serde_json::to_string(message)
+            .map_err(|err| StoreError::Corrupt(format!("encoding job message: {err}")))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|err| {
+                StoreError::Unavailable(format!("SQS: {}", DisplayErrorContext(&err)))
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The one error type of the domain.
+//!
+//! Every failure a client can see has a stable machine-readable `code` and a human
+//! message. The HTTP layer maps each [`ErrorKind`] to one status code; the CLI maps status
+//! codes to exit codes. Codes are documented in `docs/errors.md`.
+
+use std::fmt;
+
+/// What went wrong, at the granularity a client acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong (400).
+    Validation,
+    /// No or bad credentials (401).
+    Unauthenticated,
+    /// Authenticated, but not allowed (403).
+    Forbidden,
+    /// The thing does not exist, or is not the caller's to see (404).
+    NotFound,
+    /// The request conflicts with the current state (409).
+    Conflict,
+    /// The caller must slow down (429).
+    TooManyRequests,
+    /// A dependency (DynamoDB, SQS, S3) failed; retrying may help (503).
+    Unavailable,
+    /// A bug or broken invariant (500).
+    Internal,
+}
+
+/// A domain error: kind, stable code, message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds the client should wait before retrying, for `TooManyRequests`.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, code, message)
+    }
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthenticated, code, message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, code, message)
+    }
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(ErrorKind::TooManyRequests, "too_many_requests", message)
+        }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, "dependency_unavailable", message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, "internal_error", message)
+    }
+
+    /// The task was not found *or* belongs to someone else: one answer for both, so a
+    /// caller cannot probe for other users' task ids.
+    pub fn task_not_found(reference: &str) -> Self {
+        Self::not_found("task_not_found", format!("no task '{reference}'"))
+    }
+}
+
+/// Failures of a storage or queue port, before the domain gives them meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item changed or already exists.
+    #[error("conditional write failed: {0}")]
+    Conflict(String),
+    /// The backing service failed or is unreachable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded: a bug or a manual edit.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => Error::conflict("concurrent_update", what),
+            StoreError::Unavailable(what) => Error::unavailable(what),
+            StoreError::Corrupt(what) => Error::internal(what),
+        }
+    }
+}

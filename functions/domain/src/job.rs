@@ -1,0 +1,566 @@
+//! Jobs: the unit of sandbox work, and the claim/lease rules that make at-least-once
+//! delivery produce exactly one result.
+//!
+//! SQS may deliver a job message twice, a node may die mid-job, a callback may be retried.
+//! Every transition here is a pure function from the stored job to the next one; the
+//! service writes it back conditionally on the version it read, so two racing writers
+//! cannot both win.
+//!
+//! - A node *claims* a job when it receives its message. A claim is an attempt number and
+//!   a lease (id, node, boot id, expiry). Claiming a queued job starts attempt 1; claiming
+//!   a running job whose lease is dead (expired, or held by an earlier run of the same
+//!   node) starts the next attempt. A live lease held by someone else means "retry later".
+//! - Heartbeats extend the lease and tell the node whether the job was canceled.
+//! - A result is accepted only from the current lease; the same result again is a no-op;
+//!   a result from an older attempt is refused as stale.
+
+use serde::{Deserialize, Serialize};
+use time::Duration;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
+use crate::status::{JobStatus, TaskStatus};
+use crate::task::Task;
+use crate::wire::{JobResultReport, JobResultView, Truncated};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub id: LeaseId,
+    pub node: NodeId,
+    pub boot_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Timestamp,
+}
+
+/// A finished attempt's outcome. Output streams live in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutput {
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+    pub exit_code: Option<i32>,
+    pub failed_command: Option<u32>,
+    pub error: Option<String>,
+    pub stdout_key: Option<String>,
+    pub stderr_key: Option<String>,
+    pub truncated: Truncated,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub task_id: TaskId,
+    pub owner: UserId,
+    pub status: JobStatus,
+    /// 0 until first claimed; then the number of the current (or last) attempt.
+    pub attempt: u32,
+    pub lease: Option<Lease>,
+    pub cancel_requested: bool,
+    pub output: Option<JobOutput>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the current attempt was claimed.
+    pub started_at: Option<Timestamp>,
+    pub version: u64,
+}
+
+/// What a claim attempt decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Run it: the job, claimed under a new lease, to be written back.
+    Run(Job),
+    /// Do not run it and drop the message. `update` is a write to make first (a canceled
+    /// job whose runner died is finished as canceled).
+    Discard {
+        status: JobStatus,
+        update: Option<Job>,
+    },
+    /// Someone holds a live lease; try again after this many seconds.
+    Retry { after_secs: u64 },
+}
+
+/// What accepting a result decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    Store(Job),
+    Duplicate,
+}
+
+/// The keys under which a result's streams are stored: per attempt, so a stale attempt
+/// can never overwrite the output of the current one.
+pub fn output_keys(task: &TaskId, job: &JobId, attempt: u32) -> (String, String) {
+    let base = format!("results/{task}/{job}/{attempt}");
+    (format!("{base}/stdout"), format!("{base}/stderr"))
+}
+
+impl Job {
+    pub fn queued(id: JobId, task: &Task, now: Timestamp) -> Job {
+        Job {
+            id,
+            task_id: task.id.clone(),
+            owner: task.owner.clone(),
+            status: JobStatus::Queued,
+            attempt: 0,
+            lease: None,
+            cancel_requested: false,
+            output: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            version: 1,
+        }
+    }
+
+    fn next(&self, now: Timestamp) -> Job {
+        Job {
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    fn lease_is_live(&self, node: &NodeId, boot_id: &str, now: Timestamp) -> Option<&Lease> {
+        let lease = self.lease.as_ref()?;
+        let same_node_restarted = &lease.node == node && lease.boot_id != boot_id;
+        (lease.expires_at > now && !same_node_restarted).then_some(lease)
+    }
+
+    pub fn claim(&self, node: &NodeId, boot_id: &str, now: Timestamp, lease_secs: u64) -> Claim {
+        if self.status.is_terminal() {
+            return Claim::Discard {
+                status: self.status,
+                update: None,
+            };
+        }
+        if self.status == JobStatus::Running {
+            if let Some(lease) = self.lease_is_live(node, boot_id, now) {
+                let left = (lease.expires_at - now).whole_seconds().max(1);
+                return Claim::Retry {
+                    after_secs: left as u64,
+                };
+            }
+        }
+        if self.cancel_requested {
+            let mut canceled = self.next(now);
+            canceled.status = JobStatus::Canceled;
+            canceled.lease = None;
+            return Claim::Discard {
+                status: JobStatus::Canceled,
+                update: Some(canceled),
+            };
+        }
+        let mut claimed = self.next(now);
+        claimed.status = JobStatus::Running;
+        claimed.attempt = self.attempt + 1;
+        claimed.started_at = Some(now);
+        claimed.lease = Some(Lease {
+            id: LeaseId::generate(),
+            node: node.clone(),
+            boot_id: boot_id.to_owned(),
+            expires_at: now + Duration::seconds(lease_secs as i64),
+        });
+        Claim::Run(claimed)
+    }
+
+    fn stale(&self, attempt: u32) -> Error {
+        Error::conflict(
+            "stale_attempt",
+            format!(
+                "attempt {attempt} of job {} is no longer current (current attempt {}, status {})",
+                self.id, self.attempt, self.status
+            ),
+        )
+    }
+
+    fn holds_lease(&self, node: &NodeId, lease_id: &LeaseId) -> bool {
+        self.status == JobStatus::Running
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|lease| &lease.id == lease_id && &lease.node == node)
+    }
+
+    /// Extends the lease of the current attempt. Returns the job to write back (if any)
+    /// and whether the node should cancel.
+    pub fn heartbeat(
+        &self,
+        node: &NodeId,
+        attempt: u32,
+        lease_id: &LeaseId,
+        now: Timestamp,
+        lease_secs: u64,
+    ) -> Result<(Option<Job>, bool)> {
+        if self.holds_lease(node, lease_id) {
+            let mut extended = self.next(now);
+            if let Some(lease) = extended.lease.as_mut() {
+                lease.expires_at = now + Duration::seconds(lease_secs as i64);
+            }
+            return Ok((Some(extended), self.cancel_requested));
+        }
+        if self
+            .output
+            .as_ref()
+            .is_some_and(|out| &out.lease_id == lease_id)
+        {
+            // Finished already (the result beat this heartbeat): nothing to extend.
+            return Ok((None, self.status == JobStatus::Canceled));
+        }
+        Err(self.stale(attempt))
+    }
+
+    /// Accepts the result of the current attempt.
+    pub fn finish(
+        &self,
+        node: &NodeId,
+        report: &JobResultReport,
+        stdout_key: Option<String>,
+        stderr_key: Option<String>,
+        now: Timestamp,
+    ) -> Result<Finish> {
+        if self
+            .output
+            .as_ref()
+            .is_some_and(|out| out.lease_id == report.lease_id)
+        {
+            return Ok(Finish::Duplicate);
+        }
+        if !self.holds_lease(node, &report.lease_id) || report.attempt != self.attempt {
+            return Err(self.stale(report.attempt));
+        }
+        let mut done = self.next(now);
+        done.status = report.status.job_status();
+        done.lease = None;
+        done.output = Some(JobOutput {
+            attempt: report.attempt,
+            lease_id: report.lease_id.clone(),
+            exit_code: report.exit_code,
+            failed_command: report.failed_command,
+            error: report.error.clone(),
+            stdout_key,
+            stderr_key,
+            truncated: report.truncated,
+            started_at: report.started_at,
+            ended_at: report.ended_at,
+        });
+        Ok(Finish::Store(done))
+    }
+
+    /// The user canceled the task: a queued job ends now; a running one is told to stop
+    /// at its next heartbeat. `None` when nothing changes.
+    pub fn cancel(&self, now: Timestamp) -> Option<Job> {
+        match self.status {
+            JobStatus::Queued => {
+                let mut canceled = self.next(now);
+                canceled.status = JobStatus::Canceled;
+                Some(canceled)
+            }
+            JobStatus::Running if !self.cancel_requested => {
+                let mut asked = self.next(now);
+                asked.cancel_requested = true;
+                Some(asked)
+            }
+            _ => None,
+        }
+    }
+
+    /// The owner's view, with the stream texts fetched by the caller.
+    pub fn result_view(&self, stdout: String, stderr: String) -> JobResultView {
+        let output = self.output.as_ref();
+        JobResultView {
+            job_id: self.id.clone(),
+            status: self.status,
+            attempt: self.attempt,
+            exit_code: output.and_then(|o| o.exit_code),
+            failed_command: output.and_then(|o| o.failed_command),
+            error: output.and_then(|o| o.error.clone()),
+            stdout,
+            stderr,
+            truncated: output.map(|o| o.truncated).unwrap_or_default(),
+            started_at: output.map(|o| o.started_at).or(self.started_at),
+            ended_at: output.map(|o| o.ended_at),
+        }
+    }
+}
+
+/// The task status after one of its jobs changed: the job's, unless the task already
+/// ended (a user's cancel stands even if the job then completes). `None`: no change.
+pub fn task_after_job(task: &Task, job: &Job, now: Timestamp) -> Option<Task> {
+    if task.status.is_terminal() {
+        return None;
+    }
+    let status = job.status.task_status();
+    (status != task.status).then(|| task.with_status(status, now))
+}
+
+/// A user's cancel of a task: the new task and the jobs that change.
+pub fn cancel_task(task: &Task, jobs: &[Job], now: Timestamp) -> Result<Option<(Task, Vec<Job>)>> {
+    match task.status {
+        TaskStatus::Canceled => Ok(None),
+        status if status.is_terminal() => Err(Error::conflict(
+            "task_finished",
+            format!("task {} already ended with status {status}", task.id),
+        )),
+        _ => Ok(Some((
+            task.with_status(TaskStatus::Canceled, now),
+            jobs.iter().filter_map(|job| job.cancel(now)).collect(),
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::JobOutcome;
+    use crate::task::{StoredInput, TaskInput};
+    use crate::wire::InputMode;
+    use time::macros::datetime;
+
+    const LEASE: u64 = 30;
+
+    fn now() -> Timestamp {
+        datetime!(2026-11-21 10:00 UTC)
+    }
+
+    fn task() -> Task {
+        Task {
+            id: TaskId::generate(),
+            owner: UserId::generate(),
+            name: None,
+            mode: InputMode::Commands,
+            prompt_preview: "true".into(),
+            input: StoredInput::Inline(TaskInput::Commands {
+                commands: vec!["true".into()],
+            }),
+            attachments: vec![],
+            timeout_secs: None,
+            status: TaskStatus::Queued,
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        }
+    }
+
+    fn node(name: &str) -> NodeId {
+        NodeId::from_stored(name)
+    }
+
+    fn claimed(job: &Job, who: &str, boot: &str, at: Timestamp) -> Job {
+        match job.claim(&node(who), boot, at, LEASE) {
+            Claim::Run(job) => job,
+            other => panic!("expected a claim, got {other:?}"),
+        }
+    }
+
+    fn report(job: &Job, outcome: JobOutcome) -> JobResultReport {
+        JobResultReport {
+            task_id: job.task_id.clone(),
+            attempt: job.attempt,
+            lease_id: job.lease.as_ref().unwrap().id.clone(),
+            status: outcome,
+            exit_code: Some(0),
+            failed_command: None,
+            error: None,
+            stdout: "hello\n".into(),
+            stderr: String::new(),
+            truncated: Truncated::default(),
+            started_at: now(),
+            ended_at: now(),
+        }
+    }
+
+    #[test]
+    fn first_claim_starts_attempt_one_with_a_lease() {
+        let job = Job::queued(JobId::generate(), &task(), now());
+        let run = claimed(&job, "n1", "boot1", now());
+        assert_eq!(run.status, JobStatus::Running);
+        assert_eq!(run.attempt, 1);
+        assert_eq!(run.version, job.version + 1);
+        assert_eq!(run.lease.unwrap().expires_at, now() + Duration::seconds(30));
+    }
+
+    #[test]
+    fn a_live_lease_makes_other_claimants_wait() {
+        let job = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let later = now() + Duration::seconds(10);
+        assert_eq!(
+            job.claim(&node("n2"), "x", later, LEASE),
+            Claim::Retry { after_secs: 20 }
+        );
+        // The same agent run receiving its own message again also waits.
+        assert_eq!(
+            job.claim(&node("n1"), "b1", later, LEASE),
+            Claim::Retry { after_secs: 20 }
+        );
+    }
+
+    #[test]
+    fn an_expired_lease_or_a_restarted_node_starts_the_next_attempt() {
+        let job = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let expired = claimed(&job, "n2", "x", now() + Duration::seconds(31));
+        assert_eq!(expired.attempt, 2);
+        let restarted = claimed(&job, "n1", "b2", now() + Duration::seconds(1));
+        assert_eq!(restarted.attempt, 2);
+        assert_ne!(restarted.lease.unwrap().id, job.lease.unwrap().id);
+    }
+
+    #[test]
+    fn finished_jobs_are_discarded_on_redelivery() {
+        let run = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let Finish::Store(done) = run
+            .finish(
+                &node("n1"),
+                &report(&run, JobOutcome::Completed),
+                None,
+                None,
+                now(),
+            )
+            .unwrap()
+        else {
+            panic!("expected the result to be stored")
+        };
+        assert_eq!(
+            done.claim(&node("n1"), "b2", now(), LEASE),
+            Claim::Discard {
+                status: JobStatus::Completed,
+                update: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_same_result_twice_is_stored_once() {
+        let run = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let result = report(&run, JobOutcome::Completed);
+        let Finish::Store(done) = run.finish(&node("n1"), &result, None, None, now()).unwrap()
+        else {
+            panic!("expected store")
+        };
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(
+            done.finish(&node("n1"), &result, None, None, now())
+                .unwrap(),
+            Finish::Duplicate
+        );
+    }
+
+    #[test]
+    fn a_result_from_a_superseded_attempt_is_stale() {
+        let first = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let old_result = report(&first, JobOutcome::Completed);
+        let second = claimed(&first, "n1", "b2", now());
+        let err = second
+            .finish(&node("n1"), &old_result, None, None, now())
+            .unwrap_err();
+        assert_eq!(err.code, "stale_attempt");
+        let err = second
+            .heartbeat(&node("n1"), 1, &old_result.lease_id, now(), LEASE)
+            .unwrap_err();
+        assert_eq!(err.code, "stale_attempt");
+    }
+
+    #[test]
+    fn only_the_lease_holder_may_report() {
+        let run = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        let err = run
+            .finish(
+                &node("n2"),
+                &report(&run, JobOutcome::Completed),
+                None,
+                None,
+                now(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "stale_attempt");
+    }
+
+    #[test]
+    fn cancel_ends_a_queued_job_and_signals_a_running_one() {
+        let t = task();
+        let queued = Job::queued(JobId::generate(), &t, now());
+        assert_eq!(queued.cancel(now()).unwrap().status, JobStatus::Canceled);
+
+        let run = claimed(&queued, "n1", "b1", now());
+        let asked = run.cancel(now()).unwrap();
+        assert_eq!(asked.status, JobStatus::Running);
+        let lease = asked.lease.clone().unwrap();
+        let (_, cancel) = asked
+            .heartbeat(&node("n1"), 1, &lease.id, now(), LEASE)
+            .unwrap();
+        assert!(cancel);
+        assert_eq!(asked.cancel(now()), None, "asking twice changes nothing");
+
+        // If the runner died, the next claim finishes the job as canceled instead of running it.
+        match asked.claim(&node("n2"), "x", now() + Duration::seconds(60), LEASE) {
+            Claim::Discard {
+                status: JobStatus::Canceled,
+                update: Some(job),
+            } => {
+                assert_eq!(job.status, JobStatus::Canceled)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_canceled_task_stays_canceled_when_its_job_completes() {
+        let t = task();
+        let (canceled, _) = cancel_task(&t, &[], now()).unwrap().unwrap();
+        let run = claimed(
+            &Job::queued(JobId::generate(), &t, now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        assert_eq!(task_after_job(&canceled, &run, now()), None);
+        assert_eq!(
+            task_after_job(&t, &run, now()).unwrap().status,
+            TaskStatus::Running
+        );
+    }
+
+    #[test]
+    fn canceling_is_idempotent_but_not_for_finished_tasks() {
+        let t = task();
+        let (canceled, _) = cancel_task(&t, &[], now()).unwrap().unwrap();
+        assert_eq!(cancel_task(&canceled, &[], now()).unwrap(), None);
+        let done = t.with_status(TaskStatus::Completed, now());
+        assert_eq!(
+            cancel_task(&done, &[], now()).unwrap_err().code,
+            "task_finished"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! In-memory implementations of every port, for unit tests of the services.
+//!
+//! They keep the same contracts as the DynamoDB/SQS/S3 adapters (conditional writes,
+//! uniqueness, paging) so that service tests exercise the real rules. The adapters have
+//! their own tests against LocalStack.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, UserId};
+use crate::job::Job;
+use crate::node::{ConfigRecord, Node};
+use crate::ports::*;
+use crate::session::{RefreshState, RefreshToken, Session};
+use crate::status::TaskStatus;
+use crate::task::{Attachment, Task};
+use crate::user::User;
+use crate::wire::JobMessage;
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    failures: HashMap<String, LoginFailures>,
+    sessions: HashMap<SessionId, Session>,
+    refresh: HashMap<String, RefreshToken>,
+    tasks: BTreeMap<TaskId, Task>,
+    names: HashMap<(UserId, String), TaskId>,
+    jobs: BTreeMap<(TaskId, JobId), Job>,
+    attachments: HashMap<AttachmentId, Attachment>,
+    nodes: HashMap<NodeId, Node>,
+    config: Option<ConfigRecord>,
+    acks: BTreeMap<NodeId, String>,
+    signatures: HashMap<String, Timestamp>,
+    queue: Vec<JobMessage>,
+    blobs: HashMap<String, Vec<u8>>,
+}
+
+/// Every port in one in-memory store.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<State>);
+
+impl MemoryStore {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().expect("memory store lock")
+    }
+
+    /// Messages sent to the queue so far.
+    pub fn enqueued(&self) -> Vec<JobMessage> {
+        self.state().queue.clone()
+    }
+}
+
+fn conflict(what: impl Into<String>) -> StoreError {
+    StoreError::Conflict(what.into())
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.users.values().any(|u| u.handle == user.handle) {
+            return Err(conflict("handle taken"));
+        }
+        state.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+    async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
+        Ok(self
+            .state()
+            .users
+            .values()
+            .find(|u| u.handle == handle)
+            .cloned())
+    }
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.state().users.get(id).cloned())
+    }
+    async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>> {
+        Ok(self.state().failures.get(handle).cloned())
+    }
+    async fn record_login_failure(
+        &self,
+        handle: &str,
+        now: Timestamp,
+        new_window_ends: Timestamp,
+    ) -> StoreResult<LoginFailures> {
+        let mut state = self.state();
+        let entry = state
+            .failures
+            .entry(handle.to_owned())
+            .or_insert(LoginFailures {
+                count: 0,
+                window_ends: new_window_ends,
+            });
+        if entry.window_ends <= now {
+            *entry = LoginFailures {
+                count: 0,
+                window_ends: new_window_ends,
+            };
+        }
+        entry.count += 1;
+        Ok(entry.clone())
+    }
+    async fn clear_login_failures(&self, handle: &str) -> StoreResult<()> {
+        self.state().failures.remove(handle);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &Session, first: &RefreshToken) -> StoreResult<()> {
+        let mut state = self.state();
+        state.sessions.insert(session.id.clone(), session.clone());
+        state.refresh.insert(first.hash.clone(), first.clone());
+        Ok(())
+    }
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.state().sessions.get(id).cloned())
+    }
+    async fn refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>> {
+        Ok(self.state().refresh.get(hash).cloned())
+    }
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> StoreResult<()> {
+        let mut state = self.state();
+        match state.refresh.get_mut(old_hash) {
+            Some(old) if old.state == RefreshState::Active => old.state = RefreshState::Rotated,
+            _ => return Err(conflict("refresh token is not active")),
+        }
+        state.refresh.insert(new.hash.clone(), new.clone());
+        Ok(())
+    }
+    async fn revoke_session(&self, id: &SessionId, at: Timestamp) -> StoreResult<()> {
+        if let Some(session) = self.state().sessions.get_mut(id) {
+            session.revoked_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn insert_task(&self, task: &Task, jobs: &[Job]) -> StoreResult<()> {
+        let mut state = self.state();
+        if let Some(name) = &task.name {
+            let key = (task.owner.clone(), name.clone());
+            if state.names.contains_key(&key) {
+                return Err(conflict("task name taken"));
+            }
+            state.names.insert(key, task.id.clone());
+        }
+        state.tasks.insert(task.id.clone(), task.clone());
+        for job in jobs {
+            state
+                .jobs
+                .insert((job.task_id.clone(), job.id.clone()), job.clone());
+        }
+        Ok(())
+    }
+    async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>> {
+        Ok(self.state().tasks.get(id).cloned())
+    }
+    async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>> {
+        let state = self.state();
+        Ok(state
+            .names
+            .get(&(owner.clone(), name.to_owned()))
+            .and_then(|id| state.tasks.get(id))
+            .cloned())
+    }
+    async fn list_tasks(
+        &self,
+        owner: &UserId,
+        status: Option<TaskStatus>,
+        limit: u32,
+        after: Option<&TaskId>,
+    ) -> StoreResult<TaskPage> {
+        let state = self.state();
+        let mut matching = state
+            .tasks
+            .values()
+            .rev()
+            .filter(|t| &t.owner == owner && status.is_none_or(|s| t.status == s))
+            .filter(|t| after.is_none_or(|after| &t.id < after));
+        let tasks: Vec<Task> = matching.by_ref().take(limit as usize).cloned().collect();
+        let more = matching.next().is_some();
+        Ok(TaskPage {
+            last: if more {
+                tasks.last().map(|t| t.id.clone())
+            } else {
+                None
+            },
+            tasks,
+        })
+    }
+    async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>> {
+        Ok(self
+            .state()
+            .jobs
+            .iter()
+            .filter(|((t, _), _)| t == task)
+            .map(|(_, job)| job.clone())
+            .collect())
+    }
+    async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>> {
+        Ok(self.state().jobs.get(&(task.clone(), job.clone())).cloned())
+    }
+    async fn commit(&self, writes: &[Write<'_>]) -> StoreResult<()> {
+        let mut state = self.state();
+        for write in writes {
+            let (stored, version) = match write {
+                Write::Task(task) => (state.tasks.get(&task.id).map(|t| t.version), task.version),
+                Write::Job(job) => (
+                    state
+                        .jobs
+                        .get(&(job.task_id.clone(), job.id.clone()))
+                        .map(|j| j.version),
+                    job.version,
+                ),
+            };
+            if stored.unwrap_or(0) + 1 != version {
+                return Err(conflict("version changed"));
+            }
+        }
+        for write in writes {
+            match write {
+                Write::Task(task) => {
+                    state.tasks.insert(task.id.clone(), (*task).clone());
+                }
+                Write::Job(job) => {
+                    state
+                        .jobs
+                        .insert((job.task_id.clone(), job.id.clone()), (*job).clone());
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        self.state()
+            .attachments
+            .insert(attachment.id.clone(), attachment.clone());
+        Ok(())
+    }
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Attachment>> {
+        Ok(self.state().attachments.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl NodeStore for MemoryStore {
+    async fn node_by_name(&self, name: &str) -> StoreResult<Option<Node>> {
+        Ok(self
+            .state()
+            .nodes
+            .values()
+            .find(|n| n.name == name)
+            .cloned())
+    }
+    async fn insert_node(&self, node: &Node) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.nodes.values().any(|n| n.name == node.name) {
+            return Err(conflict("node name taken"));
+        }
+        state.nodes.insert(node.id.clone(), node.clone());
+        Ok(())
+    }
+    async fn node(&self, id: &NodeId) -> StoreResult<Option<Node>> {
+        Ok(self.state().nodes.get(id).cloned())
+    }
+    async fn update_node(&self, node: &Node) -> StoreResult<()> {
+        self.state().nodes.insert(node.id.clone(), node.clone());
+        Ok(())
+    }
+    async fn current_config(&self) -> StoreResult<Option<ConfigRecord>> {
+        Ok(self.state().config.clone())
+    }
+    async fn replace_config(
+        &self,
+        previous: Option<&ConfigRecord>,
+        next: &ConfigRecord,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.config.as_ref() != previous {
+            return Err(conflict("configuration changed"));
+        }
+        state.config = Some(next.clone());
+        Ok(())
+    }
+    async fn record_ack(&self, node: &NodeId, version: &str, _at: Timestamp) -> StoreResult<()> {
+        let mut state = self.state();
+        state.acks.insert(node.clone(), version.to_owned());
+        if let Some(node) = state.nodes.get_mut(node) {
+            node.acked_config_version = Some(version.to_owned());
+        }
+        Ok(())
+    }
+    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>> {
+        Ok(self
+            .state()
+            .acks
+            .iter()
+            .take(limit as usize)
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect())
+    }
+    async fn remember_signature(
+        &self,
+        signature: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .signatures
+            .insert(signature.to_owned(), expires_at)
+            .is_none())
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryStore {
+    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()> {
+        self.state().queue.push(message.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
+        self.state().blobs.insert(key.to_owned(), bytes);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.state().blobs.get(key).cloned())
+    }
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
+        Ok(self.state().blobs.get(key).map(|b| b.len() as u64))
+    }
+    async fn upload_url(&self, key: &str, size: u64, _expires_in_secs: u64) -> StoreResult<String> {
+        Ok(format!("memory://upload/{key}?size={size}"))
+    }
+    async fn download_url(&self, key: &str, _expires_in_secs: u64) -> StoreResult<String> {
+        Ok(format!("memory://download/{key}"))
+    }
+}

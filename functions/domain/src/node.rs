@@ -1,0 +1,87 @@
+//! Edge nodes: registration, configuration versions and readiness.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::NodeId;
+use crate::wire::{CapabilityReport, NodeConfig, NodeView};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub capabilities: CapabilityReport,
+    pub registered_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub acked_config_version: Option<String>,
+}
+
+impl Node {
+    pub fn view(&self) -> NodeView {
+        NodeView {
+            node_id: self.id.clone(),
+            node_name: self.name.clone(),
+            capabilities: self.capabilities.clone(),
+            acked_config_version: self.acked_config_version.clone(),
+            registered_at: self.registered_at,
+        }
+    }
+}
+
+/// Node names: 1–63 characters of letters, digits, `.`, `_`, `-` (a hostname fits).
+pub fn check_node_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "invalid_node_name",
+            "node_name must be 1-63 characters of letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// The settings from which a node's configuration is made. When they change, the
+/// configuration gets a new `config_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSettings {
+    pub queue_url: String,
+    pub heartbeat_interval_secs: u64,
+    pub lease_secs: u64,
+    pub default_timeout_secs: u64,
+    pub max_timeout_secs: u64,
+}
+
+impl NodeSettings {
+    /// A stable text of the settings; equal settings, equal fingerprint.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "queue={};heartbeat={};lease={};default_timeout={};max_timeout={}",
+            self.queue_url,
+            self.heartbeat_interval_secs,
+            self.lease_secs,
+            self.default_timeout_secs,
+            self.max_timeout_secs
+        )
+    }
+
+    pub fn config(&self, version: &str) -> NodeConfig {
+        NodeConfig {
+            config_version: version.to_owned(),
+            queue_url: self.queue_url.clone(),
+            heartbeat_interval_secs: self.heartbeat_interval_secs,
+            lease_secs: self.lease_secs,
+            default_timeout_secs: self.default_timeout_secs,
+            max_timeout_secs: self.max_timeout_secs,
+        }
+    }
+}
+
+/// The configuration version in force and the settings it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRecord {
+    pub version: String,
+    pub fingerprint: String,
+}

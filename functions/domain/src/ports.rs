@@ -1,0 +1,140 @@
+//! The ports: what the domain needs from storage, the job queue and the blob store.
+//!
+//! Adapters implement them over DynamoDB, SQS and S3 (`cynode-aws`); [`crate::memory`]
+//! implements them in memory for unit tests of the services.
+//!
+//! Writes that change state are conditional: every task and job carries a `version`, and
+//! [`TaskStore::commit`] succeeds only if each item still has the version the caller read
+//! (version 0 means "must not exist yet"). A lost race is a [`StoreError::Conflict`].
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, UserId};
+use crate::job::Job;
+use crate::node::{ConfigRecord, Node};
+use crate::session::{RefreshToken, Session};
+use crate::status::TaskStatus;
+use crate::task::{Attachment, Task};
+use crate::user::User;
+use crate::wire::JobMessage;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Failed logins of one handle within the current throttle window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub window_ends: Timestamp,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Conflict when the handle is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
+    async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>>;
+    /// Counts one failure; starts a new window ending at `new_window_ends` if the current
+    /// one is over (or there is none). Returns the updated count.
+    async fn record_login_failure(
+        &self,
+        handle: &str,
+        now: Timestamp,
+        new_window_ends: Timestamp,
+    ) -> StoreResult<LoginFailures>;
+    async fn clear_login_failures(&self, handle: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session, first: &RefreshToken) -> StoreResult<()>;
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    async fn refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Marks `old_hash` rotated and stores `new` — only if `old_hash` is still active
+    /// (Conflict otherwise, e.g. a concurrent refresh won).
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> StoreResult<()>;
+    async fn revoke_session(&self, id: &SessionId, at: Timestamp) -> StoreResult<()>;
+}
+
+/// One conditional write of [`TaskStore::commit`].
+#[derive(Debug, Clone)]
+pub enum Write<'a> {
+    /// Put the task if its stored version is `version - 1` (absent when `version` is 1).
+    Task(&'a Task),
+    /// Same for a job.
+    Job(&'a Job),
+}
+
+/// One page of a user's tasks, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    /// The last task of this page when more may follow.
+    pub last: Option<TaskId>,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates a task (version 1) with its name reserved for its owner, and its jobs, in
+    /// one transaction. `Conflict` when the name is taken.
+    async fn insert_task(&self, task: &Task, jobs: &[Job]) -> StoreResult<()>;
+    async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>>;
+    async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>>;
+    /// Up to `limit` of `owner`'s tasks (with `status` if given) created before `after`.
+    async fn list_tasks(
+        &self,
+        owner: &UserId,
+        status: Option<TaskStatus>,
+        limit: u32,
+        after: Option<&TaskId>,
+    ) -> StoreResult<TaskPage>;
+    async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>>;
+    async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>>;
+    /// All-or-nothing conditional writes (see [`Write`]).
+    async fn commit(&self, writes: &[Write<'_>]) -> StoreResult<()>;
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Attachment>>;
+}
+
+#[async_trait]
+pub trait NodeStore: Send + Sync {
+    async fn node_by_name(&self, name: &str) -> StoreResult<Option<Node>>;
+    /// Conflict when the name is taken.
+    async fn insert_node(&self, node: &Node) -> StoreResult<()>;
+    async fn node(&self, id: &NodeId) -> StoreResult<Option<Node>>;
+    async fn update_node(&self, node: &Node) -> StoreResult<()>;
+    async fn current_config(&self) -> StoreResult<Option<ConfigRecord>>;
+    /// Replaces the current configuration record if it is still `previous` (Conflict
+    /// otherwise: another instance made a new version first).
+    async fn replace_config(
+        &self,
+        previous: Option<&ConfigRecord>,
+        next: &ConfigRecord,
+    ) -> StoreResult<()>;
+    /// Records that `node` applied configuration `version`.
+    async fn record_ack(&self, node: &NodeId, version: &str, at: Timestamp) -> StoreResult<()>;
+    /// Some nodes that acknowledged some configuration, with the version they acked.
+    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>>;
+    /// Remembers a request signature until `expires_at`. `false` if it was seen before.
+    async fn remember_signature(&self, signature: &str, expires_at: Timestamp)
+        -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()>;
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Size of a stored object, `None` when absent.
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>>;
+    /// A URL that accepts one PUT of exactly `size` bytes to `key` until it expires.
+    async fn upload_url(&self, key: &str, size: u64, expires_in_secs: u64) -> StoreResult<String>;
+    /// A URL that serves `key` until it expires.
+    async fn download_url(&self, key: &str, expires_in_secs: u64) -> StoreResult<String>;
+}

@@ -1,0 +1,502 @@
+//! Logging in, refreshing, logging out, and knowing who is calling.
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{SessionId, UserId};
+use crate::ports::{SessionStore, UserStore};
+use crate::session::{
+    hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
+};
+use crate::user::{
+    check_new_password, decoy_hash, hash_password, normalize_handle, verify_password, User,
+};
+use crate::wire::{
+    CreateUserRequest, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, UserView,
+};
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    /// Failed logins of one handle allowed per window before further tries get 429.
+    pub max_login_failures: u32,
+    pub login_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            max_login_failures: 5,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+/// The authenticated caller of a user route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub handle: String,
+    pub is_admin: bool,
+    pub session_id: SessionId,
+}
+
+pub struct AuthService {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    tokens: AccessTokens,
+    clock: Arc<dyn Clock>,
+    settings: AuthSettings,
+}
+
+fn invalid_credentials() -> Error {
+    Error::unauthenticated("invalid_credentials", "wrong handle or password")
+}
+
+impl AuthService {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        tokens: AccessTokens,
+        clock: Arc<dyn Clock>,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            tokens,
+            clock,
+            settings,
+        }
+    }
+
+    /// Creates the configured admin on first start; does nothing once it exists.
+    pub async fn bootstrap_admin(&self, handle: &str, password: &str) -> Result<()> {
+        let handle = normalize_handle(handle)?;
+        if self.users.user_by_handle(&handle).await?.is_some() {
+            return Ok(());
+        }
+        check_new_password(password)?;
+        let admin = User {
+            id: UserId::generate(),
+            handle,
+            password_hash: hash_password(password)?,
+            is_admin: true,
+            created_at: self.clock.now(),
+        };
+        match self.users.insert_user(&admin).await {
+            // Another instance bootstrapped it first.
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn login(&self, req: LoginRequest) -> Result<TokenPair> {
+        let now = self.clock.now();
+        // An invalid handle is just an unknown user: the same answer as a wrong password.
+        let handle = normalize_handle(&req.handle).unwrap_or_default();
+        if let Some(failures) = self.users.login_failures(&handle).await? {
+            if failures.count >= self.settings.max_login_failures && failures.window_ends > now {
+                let wait = (failures.window_ends - now).whole_seconds().max(1) as u64;
+                return Err(Error::too_many_requests(
+                    format!("too many failed logins for this handle; try again in {wait}s"),
+                    wait,
+                ));
+            }
+        }
+        let user = if handle.is_empty() {
+            None
+        } else {
+            self.users.user_by_handle(&handle).await?
+        };
+        let matches = verify_password(
+            &req.password,
+            user.as_ref()
+                .map_or(decoy_hash(), |u| u.password_hash.as_str()),
+        );
+        let Some(user) = user.filter(|_| matches) else {
+            if !handle.is_empty() {
+                let window_ends = now + Duration::seconds(self.settings.login_window_secs as i64);
+                self.users
+                    .record_login_failure(&handle, now, window_ends)
+                    .await?;
+            }
+            return Err(invalid_credentials());
+        };
+        if self.users.login_failures(&handle).await?.is_some() {
+            self.users.clear_login_failures(&handle).await?;
+        }
+        self.start_session(&user).await
+    }
+
+    async fn start_session(&self, user: &User) -> Result<TokenPair> {
+        let now = self.clock.now();
+        let session = Session {
+            id: SessionId::generate(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + Duration::seconds(self.settings.refresh_ttl_secs as i64),
+            revoked_at: None,
+        };
+        let (refresh_token, hash) = new_refresh_token()?;
+        let record = RefreshToken {
+            hash,
+            session_id: session.id.clone(),
+            user_id: user.id.clone(),
+            state: RefreshState::Active,
+            expires_at: session.expires_at,
+        };
+        self.sessions.insert_session(&session, &record).await?;
+        self.token_pair(user, &session, refresh_token)
+    }
+
+    fn token_pair(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh_token: String,
+    ) -> Result<TokenPair> {
+        let now = self.clock.now();
+        Ok(TokenPair {
+            access_token: self.tokens.issue(user, &session.id, now)?,
+            token_type: "Bearer".into(),
+            expires_in: self.tokens.ttl_secs,
+            refresh_token,
+            refresh_expires_in: (session.expires_at - now).whole_seconds().max(0) as u64,
+        })
+    }
+
+    pub async fn refresh(&self, req: RefreshRequest) -> Result<TokenPair> {
+        let now = self.clock.now();
+        let hash = hash_refresh_token(&req.refresh_token);
+        let Some(presented) = self.sessions.refresh_token(&hash).await? else {
+            return Err(Error::unauthenticated(
+                "invalid_refresh_token",
+                "refresh token is not valid",
+            ));
+        };
+        let reused = || {
+            Error::unauthenticated(
+                "refresh_token_reused",
+                "refresh token was already used; the session has been revoked, log in again",
+            )
+        };
+        if presented.state == RefreshState::Rotated {
+            self.sessions
+                .revoke_session(&presented.session_id, now)
+                .await?;
+            return Err(reused());
+        }
+        let session = self.sessions.session(&presented.session_id).await?;
+        let Some(session) = session.filter(|s| s.is_active(now)) else {
+            return Err(Error::unauthenticated(
+                "session_ended",
+                "the session has ended; log in again",
+            ));
+        };
+        if presented.expires_at <= now {
+            return Err(Error::unauthenticated(
+                "refresh_token_expired",
+                "refresh token has expired",
+            ));
+        }
+        let Some(user) = self.users.user_by_id(&presented.user_id).await? else {
+            return Err(Error::unauthenticated(
+                "invalid_refresh_token",
+                "refresh token is not valid",
+            ));
+        };
+        let (refresh_token, new_hash) = new_refresh_token()?;
+        let next = RefreshToken {
+            hash: new_hash,
+            state: RefreshState::Active,
+            ..presented.clone()
+        };
+        match self
+            .sessions
+            .rotate_refresh_token(&presented.hash, &next)
+            .await
+        {
+            Ok(()) => self.token_pair(&user, &session, refresh_token),
+            // Someone rotated it between our read and write: the token was used twice.
+            Err(StoreError::Conflict(_)) => {
+                self.sessions.revoke_session(&session.id, now).await?;
+                Err(reused())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Ends the caller's session; a refresh token given too ends its session if it is
+    /// the caller's.
+    pub async fn logout(&self, principal: &Principal, req: LogoutRequest) -> Result<()> {
+        let now = self.clock.now();
+        self.sessions
+            .revoke_session(&principal.session_id, now)
+            .await?;
+        if let Some(token) = req.refresh_token {
+            let hash = hash_refresh_token(&token);
+            if let Some(record) = self.sessions.refresh_token(&hash).await? {
+                if record.user_id == principal.user_id && record.session_id != principal.session_id
+                {
+                    self.sessions
+                        .revoke_session(&record.session_id, now)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Who is behind a bearer access token — only while its session is active.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let now = self.clock.now();
+        let claims = self.tokens.verify(bearer, now)?;
+        let active = self
+            .sessions
+            .session(&claims.sid)
+            .await?
+            .is_some_and(|session| session.is_active(now));
+        if !active {
+            return Err(Error::unauthenticated(
+                "token_revoked",
+                "the session has ended; log in again",
+            ));
+        }
+        Ok(Principal {
+            user_id: claims.sub,
+            handle: claims.handle,
+            is_admin: claims.adm,
+            session_id: claims.sid,
+        })
+    }
+
+    pub async fn me(&self, principal: &Principal) -> Result<UserView> {
+        self.users
+            .user_by_id(&principal.user_id)
+            .await?
+            .map(|user| user.view())
+            .ok_or_else(|| Error::unauthenticated("unknown_user", "the user no longer exists"))
+    }
+
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        req: CreateUserRequest,
+    ) -> Result<UserView> {
+        if !principal.is_admin {
+            return Err(Error::forbidden(
+                "admin_required",
+                "only admins can create users",
+            ));
+        }
+        let handle = normalize_handle(&req.handle)?;
+        check_new_password(&req.password)?;
+        let user = User {
+            id: UserId::generate(),
+            handle,
+            password_hash: hash_password(&req.password)?,
+            is_admin: req.is_admin,
+            created_at: self.clock.now(),
+        };
+        match self.users.insert_user(&user).await {
+            Ok(()) => Ok(user.view()),
+            Err(StoreError::Conflict(_)) => Err(Error::conflict(
+                "handle_taken",
+                format!("a user with handle '{}' exists", user.handle),
+            )),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Signs access tokens with arbitrary claims (tests of expiry).
+    pub fn tokens(&self) -> &AccessTokens {
+        &self.tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::error::ErrorKind;
+    use crate::memory::MemoryStore;
+    use time::macros::datetime;
+
+    struct Fixture {
+        auth: AuthService,
+        clock: Arc<ManualClock>,
+    }
+
+    async fn fixture() -> Fixture {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let auth = AuthService::new(
+            store.clone(),
+            store,
+            AccessTokens::new(b"0123456789abcdef0123456789abcdef", 60),
+            clock.clone(),
+            AuthSettings {
+                max_login_failures: 3,
+                ..AuthSettings::default()
+            },
+        );
+        auth.bootstrap_admin("admin", "admin-password")
+            .await
+            .unwrap();
+        Fixture { auth, clock }
+    }
+
+    fn login(handle: &str, password: &str) -> LoginRequest {
+        LoginRequest {
+            handle: handle.into(),
+            password: password.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_user_and_wrong_password_get_the_same_answer() {
+        let f = fixture().await;
+        let unknown = f
+            .auth
+            .login(login("nobody", "admin-password"))
+            .await
+            .unwrap_err();
+        let wrong = f.auth.login(login("admin", "nope-nope")).await.unwrap_err();
+        assert_eq!(
+            (unknown.kind, unknown.code, &unknown.message),
+            (wrong.kind, wrong.code, &wrong.message)
+        );
+        assert_eq!(wrong.kind, ErrorKind::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn bootstrap_is_idempotent_and_keeps_the_first_password() {
+        let f = fixture().await;
+        f.auth
+            .bootstrap_admin("admin", "another-password")
+            .await
+            .unwrap();
+        assert!(f.auth.login(login("ADMIN", "admin-password")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_are_throttled_until_the_window_ends() {
+        let f = fixture().await;
+        for _ in 0..3 {
+            let err = f
+                .auth
+                .login(login("admin", "wrong-password"))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, "invalid_credentials");
+        }
+        let err = f
+            .auth
+            .login(login("admin", "admin-password"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooManyRequests);
+        assert_eq!(err.retry_after_secs, Some(15 * 60));
+        f.clock.advance(Duration::minutes(16));
+        assert!(f.auth.login(login("admin", "admin-password")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_reuse_revokes_the_session() {
+        let f = fixture().await;
+        let first = f
+            .auth
+            .login(login("admin", "admin-password"))
+            .await
+            .unwrap();
+        let second = f
+            .auth
+            .refresh(RefreshRequest {
+                refresh_token: first.refresh_token.clone(),
+            })
+            .await
+            .unwrap();
+        assert_ne!(second.refresh_token, first.refresh_token);
+        assert!(f.auth.authenticate(&second.access_token).await.is_ok());
+
+        let err = f
+            .auth
+            .refresh(RefreshRequest {
+                refresh_token: first.refresh_token,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "refresh_token_reused");
+        // The whole family is gone: the newest tokens no longer work either.
+        let err = f.auth.authenticate(&second.access_token).await.unwrap_err();
+        assert_eq!(err.code, "token_revoked");
+        let err = f
+            .auth
+            .refresh(RefreshRequest {
+                refresh_token: second.refresh_token,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "session_ended");
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_access_tokens_at_once() {
+        let f = fixture().await;
+        let tokens = f
+            .auth
+            .login(login("admin", "admin-password"))
+            .await
+            .unwrap();
+        let me = f.auth.authenticate(&tokens.access_token).await.unwrap();
+        f.auth.logout(&me, LogoutRequest::default()).await.unwrap();
+        assert_eq!(
+            f.auth
+                .authenticate(&tokens.access_token)
+                .await
+                .unwrap_err()
+                .code,
+            "token_revoked"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_admins_create_users_and_handles_are_unique() {
+        let f = fixture().await;
+        let admin_tokens = f
+            .auth
+            .login(login("admin", "admin-password"))
+            .await
+            .unwrap();
+        let admin = f
+            .auth
+            .authenticate(&admin_tokens.access_token)
+            .await
+            .unwrap();
+        let req = || CreateUserRequest {
+            handle: "bob".into(),
+            password: "bob-password".into(),
+            is_admin: false,
+        };
+        let bob = f.auth.create_user(&admin, req()).await.unwrap();
+        assert!(!bob.is_admin);
+        assert_eq!(
+            f.auth.create_user(&admin, req()).await.unwrap_err().code,
+            "handle_taken"
+        );
+
+        let bob_tokens = f.auth.login(login("bob", "bob-password")).await.unwrap();
+        let bob = f.auth.authenticate(&bob_tokens.access_token).await.unwrap();
+        assert_eq!(
+            f.auth.create_user(&bob, req()).await.unwrap_err().code,
+            "admin_required"
+        );
+    }
+}

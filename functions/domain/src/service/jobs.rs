@@ -1,0 +1,524 @@
+//! The edge node's side of a job: claim it (started), keep it (heartbeat), finish it
+//! (result). The rules are in [`crate::job`]; this service reads, applies them, and
+//! writes back conditionally, retrying when another writer got there first.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{JobId, NodeId, TaskId};
+use crate::job::{output_keys, task_after_job, Claim, Finish, Job};
+use crate::limits::MAX_STREAM_BYTES;
+use crate::ports::{BlobStore, TaskStore, Write};
+use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
+use crate::signing::NodeKeys;
+use crate::task::{Task, TaskInput};
+use crate::wire::{
+    AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobClaim,
+    JobResultReport, JobSpec, JobStartedRequest, ResultAck,
+};
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub lease_secs: u64,
+    pub download_url_ttl_secs: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            lease_secs: 60,
+            download_url_ttl_secs: 3600,
+        }
+    }
+}
+
+pub struct JobService {
+    tasks: Arc<dyn TaskStore>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    keys: NodeKeys,
+    settings: JobSettings,
+}
+
+fn conflict_exhausted() -> Error {
+    Error::unavailable("the job kept changing while updating it; retry")
+}
+
+impl JobService {
+    pub fn new(
+        tasks: Arc<dyn TaskStore>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        keys: NodeKeys,
+        settings: JobSettings,
+    ) -> Self {
+        Self {
+            tasks,
+            blobs,
+            clock,
+            keys,
+            settings,
+        }
+    }
+
+    async fn load(&self, task_id: &TaskId, job_id: &JobId) -> Result<(Task, Job)> {
+        let job = self.tasks.job(task_id, job_id).await?.ok_or_else(|| {
+            Error::not_found(
+                "job_not_found",
+                format!("no job {job_id} in task {task_id}"),
+            )
+        })?;
+        let task = self.tasks.task(task_id).await?.ok_or_else(|| {
+            Error::internal(format!("job {job_id} belongs to missing task {task_id}"))
+        })?;
+        Ok((task, job))
+    }
+
+    /// Writes a changed job, and its task if the job's change moves the task.
+    async fn save(&self, task: &Task, job: &Job) -> Result<(), StoreError> {
+        let task_update = task_after_job(task, job, self.clock.now());
+        let mut writes = vec![Write::Job(job)];
+        if let Some(task) = task_update.as_ref() {
+            writes.push(Write::Task(task));
+        }
+        self.tasks.commit(&writes).await
+    }
+
+    pub async fn started(
+        &self,
+        node: &NodeId,
+        job_id: &JobId,
+        req: JobStartedRequest,
+    ) -> Result<ClaimDecision> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let (task, job) = self.load(&req.task_id, job_id).await?;
+            let now = self.clock.now();
+            let (write, decision) =
+                match job.claim(node, &req.boot_id, now, self.settings.lease_secs) {
+                    Claim::Retry { after_secs } => {
+                        return Ok(ClaimDecision::Retry {
+                            retry_after_secs: after_secs,
+                        })
+                    }
+                    Claim::Discard { status, update } => {
+                        (update, ClaimDecision::Discard { status })
+                    }
+                    Claim::Run(claimed) => {
+                        let claim = self.claim_for(node, &task, &claimed).await?;
+                        (Some(claimed), ClaimDecision::Run(Box::new(claim)))
+                    }
+                };
+            let Some(write) = write else {
+                return Ok(decision);
+            };
+            match self.save(&task, &write).await {
+                Ok(()) => return Ok(decision),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(conflict_exhausted())
+    }
+
+    async fn claim_for(&self, node: &NodeId, task: &Task, job: &Job) -> Result<JobClaim> {
+        let lease = job
+            .lease
+            .as_ref()
+            .ok_or_else(|| Error::internal("claimed job has no lease"))?;
+        let (script, commands) = match load_input(self.blobs.as_ref(), task).await? {
+            TaskInput::Script { script } => (Some(script), vec![]),
+            TaskInput::Commands { commands } => (None, commands),
+            TaskInput::Prompt { .. } => {
+                return Err(Error::internal(format!(
+                    "task {} is a prompt; prompts are never run as sandbox jobs",
+                    task.id
+                )))
+            }
+        };
+        let mut attachments = Vec::with_capacity(task.attachments.len());
+        for attachment in &task.attachments {
+            attachments.push(AttachmentDownload {
+                name: attachment.name.clone(),
+                size: attachment.size,
+                url: self
+                    .blobs
+                    .download_url(&attachment.blob_key, self.settings.download_url_ttl_secs)
+                    .await?,
+            });
+        }
+        Ok(JobClaim {
+            attempt: job.attempt,
+            lease_id: lease.id.clone(),
+            lease_expires_at: lease.expires_at,
+            job_token: self.keys.job_token(node, &job.id, &lease.id),
+            spec: JobSpec {
+                mode: task.mode,
+                script,
+                commands,
+                attachments,
+                timeout_secs: task.timeout_secs,
+                env: Default::default(),
+            },
+        })
+    }
+
+    pub async fn heartbeat(
+        &self,
+        node: &NodeId,
+        job_id: &JobId,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatAnswer> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let (task, job) = self.load(&req.task_id, job_id).await?;
+            let now = self.clock.now();
+            let (update, canceled) = job.heartbeat(
+                node,
+                req.attempt,
+                &req.lease_id,
+                now,
+                self.settings.lease_secs,
+            )?;
+            let Some(update) = update else {
+                return Ok(HeartbeatAnswer {
+                    canceled,
+                    lease_expires_at: now,
+                });
+            };
+            let lease_expires_at = update.lease.as_ref().map_or(now, |lease| lease.expires_at);
+            match self.save(&task, &update).await {
+                Ok(()) => {
+                    return Ok(HeartbeatAnswer {
+                        canceled,
+                        lease_expires_at,
+                    })
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(conflict_exhausted())
+    }
+
+    pub async fn result(
+        &self,
+        node: &NodeId,
+        job_id: &JobId,
+        report: JobResultReport,
+    ) -> Result<ResultAck> {
+        for (name, stream) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+            if stream.len() > MAX_STREAM_BYTES {
+                return Err(Error::validation(
+                    "output_too_large",
+                    format!(
+                        "{name} is {} bytes; nodes must truncate at {MAX_STREAM_BYTES}",
+                        stream.len()
+                    ),
+                ));
+            }
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let (task, job) = self.load(&report.task_id, job_id).await?;
+            // Check before writing output, so a stale attempt never writes anything.
+            if job.finish(node, &report, None, None, self.clock.now())? == Finish::Duplicate {
+                return Ok(ResultAck {
+                    stored: true,
+                    duplicate: true,
+                });
+            }
+            let (stdout_key, stderr_key) = output_keys(&task.id, &job.id, report.attempt);
+            let stdout_key = self.put_stream(stdout_key, &report.stdout).await?;
+            let stderr_key = self.put_stream(stderr_key, &report.stderr).await?;
+            let Finish::Store(done) =
+                job.finish(node, &report, stdout_key, stderr_key, self.clock.now())?
+            else {
+                return Ok(ResultAck {
+                    stored: true,
+                    duplicate: true,
+                });
+            };
+            match self.save(&task, &done).await {
+                Ok(()) => {
+                    return Ok(ResultAck {
+                        stored: true,
+                        duplicate: false,
+                    })
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(conflict_exhausted())
+    }
+
+    async fn put_stream(&self, key: String, text: &str) -> Result<Option<String>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        self.blobs.put(&key, text.as_bytes().to_vec()).await?;
+        Ok(Some(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::ids::{SessionId, UserId};
+    use crate::memory::MemoryStore;
+    use crate::service::auth::Principal;
+    use crate::service::tasks::{TaskService, TaskSettings};
+    use crate::status::{JobOutcome, JobStatus, TaskStatus};
+    use crate::wire::{CreateTaskRequest, Truncated};
+    use time::macros::datetime;
+
+    struct Fixture {
+        tasks: TaskService,
+        jobs: JobService,
+        store: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+        alice: Principal,
+    }
+
+    fn fixture() -> Fixture {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        Fixture {
+            tasks: TaskService::new(
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+                TaskSettings::default(),
+            ),
+            jobs: JobService::new(
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+                NodeKeys::new(b"master".to_vec()),
+                JobSettings::default(),
+            ),
+            store,
+            clock,
+            alice: Principal {
+                user_id: UserId::generate(),
+                handle: "alice".into(),
+                is_admin: false,
+                session_id: SessionId::generate(),
+            },
+        }
+    }
+
+    async fn queued_job(f: &Fixture) -> (TaskId, JobId) {
+        let req = CreateTaskRequest {
+            commands: Some(vec!["echo hi".into()]),
+            ..Default::default()
+        };
+        let task = f.tasks.create(&f.alice, req).await.unwrap();
+        let job = f.store.enqueued().last().unwrap().job_id.clone();
+        (task.task_id, job)
+    }
+
+    fn started(task: &TaskId, boot: &str) -> JobStartedRequest {
+        JobStartedRequest {
+            task_id: task.clone(),
+            boot_id: boot.into(),
+            receive_count: 1,
+        }
+    }
+
+    fn result_of(task: &TaskId, claim: &JobClaim, stdout: &str) -> JobResultReport {
+        JobResultReport {
+            task_id: task.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+            status: JobOutcome::Completed,
+            exit_code: Some(0),
+            failed_command: None,
+            error: None,
+            stdout: stdout.into(),
+            stderr: String::new(),
+            truncated: Truncated::default(),
+            started_at: datetime!(2026-11-21 10:00 UTC),
+            ended_at: datetime!(2026-11-21 10:00:01 UTC),
+        }
+    }
+
+    fn run(decision: ClaimDecision) -> JobClaim {
+        match decision {
+            ClaimDecision::Run(claim) => *claim,
+            other => panic!("expected to run, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn claim_run_and_report_once_even_when_reported_twice() {
+        let f = fixture();
+        let node = NodeId::generate();
+        let (task, job) = queued_job(&f).await;
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b1"))
+            .await
+            .unwrap());
+        assert_eq!(claim.spec.commands, vec!["echo hi".to_string()]);
+        assert_eq!(
+            f.tasks.get(&f.alice, task.as_str()).await.unwrap().status,
+            TaskStatus::Running
+        );
+
+        let report = result_of(&task, &claim, "hi\n");
+        let first = f.jobs.result(&node, &job, report.clone()).await.unwrap();
+        let second = f.jobs.result(&node, &job, report).await.unwrap();
+        assert_eq!((first.duplicate, second.duplicate), (false, true));
+
+        let result = f.tasks.result(&f.alice, task.as_str()).await.unwrap();
+        assert_eq!(result.status, TaskStatus::Completed);
+        assert_eq!(result.stdout.as_deref(), Some("hi\n"));
+        assert_eq!(result.jobs.len(), 1);
+        // A redelivered message for the finished job is discarded.
+        let again = f
+            .jobs
+            .started(&node, &job, started(&task, "b2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            ClaimDecision::Discard {
+                status: JobStatus::Completed
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restarted_node_runs_a_new_attempt_and_the_old_one_is_stale() {
+        let f = fixture();
+        let node = NodeId::generate();
+        let (task, job) = queued_job(&f).await;
+        let first = run(f
+            .jobs
+            .started(&node, &job, started(&task, "boot1"))
+            .await
+            .unwrap());
+        let second = run(f
+            .jobs
+            .started(&node, &job, started(&task, "boot2"))
+            .await
+            .unwrap());
+        assert_eq!((first.attempt, second.attempt), (1, 2));
+        assert_ne!(first.job_token, second.job_token);
+
+        let stale = f
+            .jobs
+            .result(&node, &job, result_of(&task, &first, "old"))
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code, "stale_attempt");
+        f.jobs
+            .result(&node, &job, result_of(&task, &second, "new"))
+            .await
+            .unwrap();
+        let result = f.tasks.result(&f.alice, task.as_str()).await.unwrap();
+        assert_eq!(result.stdout.as_deref(), Some("new"));
+        assert_eq!(result.jobs[0].attempt, 2);
+    }
+
+    #[tokio::test]
+    async fn another_node_waits_for_a_live_lease_then_takes_over() {
+        let f = fixture();
+        let (task, job) = queued_job(&f).await;
+        let (one, two) = (NodeId::generate(), NodeId::generate());
+        run(f
+            .jobs
+            .started(&one, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let wait = f
+            .jobs
+            .started(&two, &job, started(&task, "b"))
+            .await
+            .unwrap();
+        assert!(matches!(wait, ClaimDecision::Retry { retry_after_secs } if retry_after_secs > 0));
+        f.clock.advance(time::Duration::seconds(61));
+        assert_eq!(
+            run(f
+                .jobs
+                .started(&two, &job, started(&task, "b"))
+                .await
+                .unwrap())
+            .attempt,
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn heartbeats_carry_cancellation() {
+        let f = fixture();
+        let node = NodeId::generate();
+        let (task, job) = queued_job(&f).await;
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let beat = |claim: &JobClaim| HeartbeatRequest {
+            task_id: task.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+        };
+        assert!(
+            !f.jobs
+                .heartbeat(&node, &job, beat(&claim))
+                .await
+                .unwrap()
+                .canceled
+        );
+        f.tasks.cancel(&f.alice, task.as_str()).await.unwrap();
+        assert!(
+            f.jobs
+                .heartbeat(&node, &job, beat(&claim))
+                .await
+                .unwrap()
+                .canceled
+        );
+
+        let mut canceled = result_of(&task, &claim, "");
+        canceled.status = JobOutcome::Canceled;
+        f.jobs.result(&node, &job, canceled).await.unwrap();
+        let result = f.tasks.result(&f.alice, task.as_str()).await.unwrap();
+        assert_eq!(result.status, TaskStatus::Canceled);
+        assert_eq!(result.jobs[0].status, JobStatus::Canceled);
+    }
+
+    #[tokio::test]
+    async fn oversized_output_is_refused() {
+        let f = fixture();
+        let node = NodeId::generate();
+        let (task, job) = queued_job(&f).await;
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let report = result_of(&task, &claim, &"x".repeat(MAX_STREAM_BYTES + 1));
+        assert_eq!(
+            f.jobs.result(&node, &job, report).await.unwrap_err().code,
+            "output_too_large"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_jobs_are_not_found() {
+        let f = fixture();
+        let err = f
+            .jobs
+            .started(
+                &NodeId::generate(),
+                &JobId::generate(),
+                started(&TaskId::generate(), "b"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "job_not_found");
+    }
+}

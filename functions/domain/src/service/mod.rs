@@ -1,0 +1,11 @@
+//! The use cases, one service per route group.
+
+pub mod auth;
+pub mod jobs;
+pub mod nodes;
+pub mod tasks;
+
+pub use auth::{AuthService, AuthSettings, Principal};
+pub use jobs::{JobService, JobSettings};
+pub use nodes::{NodeService, SignedRequest, SigningKey};
+pub use tasks::{TaskService, TaskSettings};

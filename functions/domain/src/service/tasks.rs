@@ -1,0 +1,726 @@
+//! Creating, finding, listing, canceling tasks, and reading their results and logs.
+//!
+//! Every single-task operation goes through [`TaskService::owned_task`], the one place
+//! that resolves a reference and checks ownership.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use time::Duration;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{AttachmentId, JobId, TaskId};
+use crate::job::{cancel_task, Job};
+use crate::limits::{
+    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
+};
+use crate::ports::{BlobStore, JobQueue, TaskStore, Write};
+use crate::service::auth::Principal;
+use crate::status::TaskStatus;
+use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
+use crate::wire::{
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, JobMessage,
+    LogStream, TaskList, TaskLogs, TaskResult, TaskView,
+};
+
+/// How many suffixes (`name-2`, `name-3`, …) to try before giving up on a name.
+const NAME_ATTEMPTS: u32 = 50;
+/// Optimistic-concurrency retries of a read-modify-write.
+pub(crate) const WRITE_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    /// Lease length put on job messages.
+    pub lease_secs: u64,
+    pub upload_url_ttl_secs: u64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        Self {
+            lease_secs: 60,
+            upload_url_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+pub struct TaskService {
+    tasks: Arc<dyn TaskStore>,
+    queue: Arc<dyn JobQueue>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    settings: TaskSettings,
+}
+
+fn input_key(task: &TaskId) -> String {
+    format!("inputs/{task}.json")
+}
+
+/// Cursors are opaque to clients: `v1:<last task id>`, base64url.
+fn encode_cursor(last: &TaskId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<TaskId> {
+    let bad = || Error::validation("invalid_cursor", "cursor is not one this gateway issued");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix("v1:")
+        .and_then(TaskId::parse)
+        .ok_or_else(bad)
+}
+
+/// `limit` as given in a query string: absent means the default; else 1–200.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32> {
+    let Some(raw) = raw else {
+        return Ok(LIST_LIMIT_DEFAULT);
+    };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=LIST_LIMIT_MAX).contains(n))
+        .ok_or_else(|| {
+            Error::validation(
+                "invalid_limit",
+                format!("limit must be an integer from 1 to {LIST_LIMIT_MAX}, got '{raw}'"),
+            )
+        })
+}
+
+fn check_attachment_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "invalid_attachment_name",
+            "attachment name must be a plain file name (no '/', not '.' or '..', at most 255 bytes)",
+        ))
+    }
+}
+
+impl TaskService {
+    pub fn new(
+        tasks: Arc<dyn TaskStore>,
+        queue: Arc<dyn JobQueue>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        settings: TaskSettings,
+    ) -> Self {
+        Self {
+            tasks,
+            queue,
+            blobs,
+            clock,
+            settings,
+        }
+    }
+
+    pub async fn create(&self, principal: &Principal, req: CreateTaskRequest) -> Result<TaskView> {
+        let new = NewTask::validate(req)?;
+        let now = self.clock.now();
+        let mut attachments = Vec::with_capacity(new.attachments.len());
+        for id in &new.attachments {
+            attachments.push(self.uploaded_attachment(principal, id).await?);
+        }
+
+        let id = TaskId::generate();
+        let input_json = serde_json::to_vec(&new.input)
+            .map_err(|err| Error::internal(format!("encoding task input: {err}")))?;
+        let input = if input_json.len() > MAX_INLINE_INPUT_BYTES {
+            let key = input_key(&id);
+            self.blobs.put(&key, input_json).await?;
+            StoredInput::Blob { key }
+        } else {
+            StoredInput::Inline(new.input.clone())
+        };
+        let mut task = Task {
+            id,
+            owner: principal.user_id.clone(),
+            name: new.name.clone(),
+            mode: new.input.mode(),
+            prompt_preview: new.input.preview(),
+            input,
+            attachments,
+            timeout_secs: new.timeout_secs,
+            status: TaskStatus::Queued,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        // Prompt tasks wait for a model path; only sandbox work becomes a job.
+        let jobs: Vec<Job> = if new.input.runs_in_sandbox() {
+            vec![Job::queued(JobId::generate(), &task, now)]
+        } else {
+            vec![]
+        };
+        // The message goes first: a message without a job is harmless (the claim finds no
+        // job and the message ends in the dead-letter queue), a job without a message
+        // would wait forever.
+        for job in &jobs {
+            self.queue
+                .enqueue(&JobMessage {
+                    v: 1,
+                    task_id: task.id.clone(),
+                    job_id: job.id.clone(),
+                    attempt: 1,
+                    lease_secs: self.settings.lease_secs,
+                    enqueued_at: now,
+                })
+                .await?;
+        }
+        let Some(base) = new.name else {
+            self.tasks.insert_task(&task, &jobs).await?;
+            return Ok(task.view());
+        };
+        for n in 1..=NAME_ATTEMPTS {
+            task.name = Some(nth_name_candidate(&base, n));
+            match self.tasks.insert_task(&task, &jobs).await {
+                Ok(()) => return Ok(task.view()),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::conflict(
+            "task_name_taken",
+            format!(
+                "'{base}' and {NAME_ATTEMPTS} numbered variants are taken; choose another name"
+            ),
+        ))
+    }
+
+    async fn uploaded_attachment(
+        &self,
+        principal: &Principal,
+        id: &AttachmentId,
+    ) -> Result<Attachment> {
+        let attachment = self
+            .tasks
+            .attachment(id)
+            .await?
+            .filter(|a| a.owner == principal.user_id)
+            .ok_or_else(|| {
+                Error::validation("unknown_attachment", format!("no attachment '{id}'"))
+            })?;
+        match self.blobs.size(&attachment.blob_key).await? {
+            Some(size) if size == attachment.size => Ok(attachment),
+            Some(size) => Err(Error::validation(
+                "attachment_size_mismatch",
+                format!(
+                    "attachment '{id}' was announced as {} bytes but {size} were uploaded",
+                    attachment.size
+                ),
+            )),
+            None => Err(Error::validation(
+                "attachment_not_uploaded",
+                format!("attachment '{id}' has not been uploaded yet"),
+            )),
+        }
+    }
+
+    /// Resolves an id or name to a task of the caller's; anyone else's is "not found".
+    pub async fn owned_task(&self, principal: &Principal, reference: &str) -> Result<Task> {
+        let found = match TaskRef::parse(reference)? {
+            TaskRef::Id(id) => self.tasks.task(&id).await?,
+            TaskRef::Name(name) => self.tasks.task_by_name(&principal.user_id, &name).await?,
+        };
+        found
+            .ok_or_else(|| Error::task_not_found(reference))?
+            .for_owner(&principal.user_id, reference)
+    }
+
+    pub async fn get(&self, principal: &Principal, reference: &str) -> Result<TaskView> {
+        Ok(self.owned_task(principal, reference).await?.view())
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        status: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<TaskList> {
+        let limit = parse_limit(limit)?;
+        let status = status.map(str::parse::<TaskStatus>).transpose()?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let page = self
+            .tasks
+            .list_tasks(&principal.user_id, status, limit, after.as_ref())
+            .await?;
+        Ok(TaskList {
+            tasks: page.tasks.iter().map(Task::view).collect(),
+            next_cursor: page.last.as_ref().map(encode_cursor),
+        })
+    }
+
+    async fn stream_text(&self, key: Option<&String>) -> Result<String> {
+        let Some(key) = key else {
+            return Ok(String::new());
+        };
+        let bytes = self.blobs.get(key).await?.ok_or_else(|| {
+            Error::internal(format!(
+                "stored output {key} is missing from the blob store"
+            ))
+        })?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn job_streams(&self, job: &Job) -> Result<(String, String)> {
+        let output = job.output.as_ref();
+        Ok((
+            self.stream_text(output.and_then(|o| o.stdout_key.as_ref()))
+                .await?,
+            self.stream_text(output.and_then(|o| o.stderr_key.as_ref()))
+                .await?,
+        ))
+    }
+
+    pub async fn result(&self, principal: &Principal, reference: &str) -> Result<TaskResult> {
+        let task = self.owned_task(principal, reference).await?;
+        let mut jobs = Vec::new();
+        for job in self.tasks.jobs(&task.id).await? {
+            let (stdout, stderr) = self.job_streams(&job).await?;
+            jobs.push(job.result_view(stdout, stderr));
+        }
+        let last_finished = jobs.iter().rev().find(|job| job.ended_at.is_some());
+        Ok(TaskResult {
+            task_id: task.id.clone(),
+            status: task.status,
+            exit_code: last_finished.and_then(|job| job.exit_code),
+            stdout: last_finished.map(|job| job.stdout.clone()),
+            stderr: last_finished.map(|job| job.stderr.clone()),
+            jobs,
+        })
+    }
+
+    pub async fn logs(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        stream: Option<&str>,
+    ) -> Result<TaskLogs> {
+        let stream = match stream {
+            None => LogStream::All,
+            Some(text) => LogStream::parse(text).ok_or_else(|| {
+                Error::validation(
+                    "invalid_stream",
+                    format!("stream must be stdout, stderr or all, got '{text}'"),
+                )
+            })?,
+        };
+        let task = self.owned_task(principal, reference).await?;
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        for job in self.tasks.jobs(&task.id).await? {
+            let (out, err) = self.job_streams(&job).await?;
+            stdout.push_str(&out);
+            stderr.push_str(&err);
+        }
+        Ok(TaskLogs {
+            task_id: task.id,
+            status: task.status,
+            stdout: (stream != LogStream::Stderr).then_some(stdout),
+            stderr: (stream != LogStream::Stdout).then_some(stderr),
+        })
+    }
+
+    /// Cancels the task and its jobs: queued jobs end now, running ones are told to stop
+    /// at their next heartbeat.
+    pub async fn cancel(&self, principal: &Principal, reference: &str) -> Result<CancelOutcome> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let task = self.owned_task(principal, reference).await?;
+            let jobs = self.tasks.jobs(&task.id).await?;
+            let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {
+                return Ok(CancelOutcome {
+                    task_id: task.id,
+                    canceled: true,
+                    status: task.status,
+                });
+            };
+            let writes: Vec<Write> = std::iter::once(Write::Task(&canceled))
+                .chain(changed.iter().map(Write::Job))
+                .collect();
+            match self.tasks.commit(&writes).await {
+                Ok(()) => {
+                    return Ok(CancelOutcome {
+                        task_id: canceled.id.clone(),
+                        canceled: true,
+                        status: canceled.status,
+                    })
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::unavailable(
+            "the task kept changing while canceling; try again",
+        ))
+    }
+
+    /// Registers an attachment and returns where to upload it.
+    pub async fn create_attachment(
+        &self,
+        principal: &Principal,
+        req: CreateAttachmentRequest,
+    ) -> Result<AttachmentUpload> {
+        check_attachment_name(&req.name)?;
+        if req.size > MAX_ATTACHMENT_BYTES {
+            return Err(Error::validation(
+                "attachment_too_large",
+                format!(
+                    "attachments are at most {MAX_ATTACHMENT_BYTES} bytes, got {}",
+                    req.size
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let id = AttachmentId::generate();
+        let attachment = Attachment {
+            blob_key: format!("attachments/{}/{id}", principal.user_id),
+            id,
+            owner: principal.user_id.clone(),
+            name: req.name,
+            size: req.size,
+            created_at: now,
+        };
+        self.tasks.insert_attachment(&attachment).await?;
+        let ttl = self.settings.upload_url_ttl_secs;
+        let upload_url = self
+            .blobs
+            .upload_url(&attachment.blob_key, attachment.size, ttl)
+            .await?;
+        Ok(AttachmentUpload {
+            attachment_id: attachment.id,
+            upload_url,
+            expires_at: now + Duration::seconds(ttl as i64),
+        })
+    }
+
+    /// The full input of a task, wherever it is stored.
+    pub async fn input_of(&self, task: &Task) -> Result<TaskInput> {
+        load_input(self.blobs.as_ref(), task).await
+    }
+}
+
+pub(crate) async fn load_input(blobs: &dyn BlobStore, task: &Task) -> Result<TaskInput> {
+    match &task.input {
+        StoredInput::Inline(input) => Ok(input.clone()),
+        StoredInput::Blob { key } => {
+            let bytes = blobs
+                .get(key)
+                .await?
+                .ok_or_else(|| Error::internal(format!("task input {key} is missing")))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|err| Error::internal(format!("task input {key} is corrupt: {err}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::ids::{SessionId, UserId};
+    use crate::limits::MAX_PROMPT_BYTES;
+    use crate::memory::MemoryStore;
+    use time::macros::datetime;
+
+    fn service() -> (TaskService, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let service = TaskService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            clock,
+            TaskSettings::default(),
+        );
+        (service, store)
+    }
+
+    fn user(handle: &str) -> Principal {
+        Principal {
+            user_id: UserId::generate(),
+            handle: handle.into(),
+            is_admin: false,
+            session_id: SessionId::generate(),
+        }
+    }
+
+    fn commands(cmds: &[&str]) -> CreateTaskRequest {
+        CreateTaskRequest {
+            commands: Some(cmds.iter().map(|c| c.to_string()).collect()),
+            ..CreateTaskRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commands_task_is_stored_queued_with_one_enqueued_job() {
+        let (service, store) = service();
+        let alice = user("alice");
+        let view = service
+            .create(&alice, commands(&["echo hello"]))
+            .await
+            .unwrap();
+        assert_eq!(view.status, TaskStatus::Queued);
+        assert_eq!(view.prompt, "echo hello");
+        let messages = store.enqueued();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].task_id, view.task_id);
+        let jobs = store.jobs(&view.task_id).await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].id, messages[0].job_id);
+    }
+
+    #[tokio::test]
+    async fn a_prompt_task_gets_no_job() {
+        let (service, store) = service();
+        let prompt = CreateTaskRequest {
+            prompt: Some("rm -rf /".into()),
+            ..CreateTaskRequest::default()
+        };
+        let view = service.create(&user("alice"), prompt).await.unwrap();
+        assert_eq!(view.status, TaskStatus::Queued);
+        assert!(
+            store.enqueued().is_empty(),
+            "a prompt must never become a shell job"
+        );
+        assert!(store.jobs(&view.task_id).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn names_are_made_unique_per_user() {
+        let (service, _) = service();
+        let (alice, bob) = (user("alice"), user("bob"));
+        let named = |name: &str| CreateTaskRequest {
+            task_name: Some(name.into()),
+            ..commands(&["true"])
+        };
+        let first = service.create(&alice, named("Build")).await.unwrap();
+        let second = service.create(&alice, named("build")).await.unwrap();
+        let bobs = service.create(&bob, named("build")).await.unwrap();
+        assert_eq!(first.task_name.as_deref(), Some("build"));
+        assert_eq!(second.task_name.as_deref(), Some("build-2"));
+        assert_eq!(bobs.task_name.as_deref(), Some("build"));
+        // A name resolves to the owner's task only.
+        assert_eq!(
+            service.get(&alice, "build").await.unwrap().task_id,
+            first.task_id
+        );
+        assert_eq!(
+            service.get(&bob, "build").await.unwrap().task_id,
+            bobs.task_id
+        );
+    }
+
+    #[tokio::test]
+    async fn other_users_tasks_are_not_found_by_id_or_name() {
+        let (service, _) = service();
+        let (alice, mallory) = (user("alice"), user("mallory"));
+        let task = service
+            .create(
+                &alice,
+                CreateTaskRequest {
+                    task_name: Some("secret".into()),
+                    ..commands(&["true"])
+                },
+            )
+            .await
+            .unwrap();
+        let id = task.task_id.as_str();
+        for reference in [id, "secret"] {
+            assert_eq!(
+                service.get(&mallory, reference).await.unwrap_err().code,
+                "task_not_found"
+            );
+            assert_eq!(
+                service.cancel(&mallory, reference).await.unwrap_err().code,
+                "task_not_found"
+            );
+            assert_eq!(
+                service.result(&mallory, reference).await.unwrap_err().code,
+                "task_not_found"
+            );
+            assert_eq!(
+                service
+                    .logs(&mallory, reference, None)
+                    .await
+                    .unwrap_err()
+                    .code,
+                "task_not_found"
+            );
+        }
+        assert_eq!(
+            service.get(&alice, id).await.unwrap().status,
+            TaskStatus::Queued
+        );
+    }
+
+    #[tokio::test]
+    async fn listing_pages_through_every_task_newest_first() {
+        let (service, _) = service();
+        let alice = user("alice");
+        let mut created = Vec::new();
+        for i in 0..7 {
+            created.push(
+                service
+                    .create(&alice, commands(&[&format!("echo {i}")]))
+                    .await
+                    .unwrap()
+                    .task_id,
+            );
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = service
+                .list(&alice, None, Some("3"), cursor.as_deref())
+                .await
+                .unwrap();
+            assert!(page.tasks.len() <= 3);
+            seen.extend(page.tasks.into_iter().map(|t| t.task_id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        created.reverse();
+        assert_eq!(seen, created);
+    }
+
+    #[tokio::test]
+    async fn bad_list_parameters_are_validation_errors() {
+        let (service, _) = service();
+        let alice = user("alice");
+        for (limit, cursor, status, code) in [
+            (Some("0"), None, None, "invalid_limit"),
+            (Some("201"), None, None, "invalid_limit"),
+            (Some("ten"), None, None, "invalid_limit"),
+            (None, Some("not-a-cursor"), None, "invalid_cursor"),
+            (None, Some("djE6Z2FyYmFnZQ"), None, "invalid_cursor"),
+            (None, None, Some("pending"), "invalid_status"),
+        ] {
+            let err = service
+                .list(&alice, status, limit, cursor)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, code);
+        }
+        assert!(service.list(&alice, None, Some("200"), None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn cancel_ends_the_task_and_its_queued_job() {
+        let (service, store) = service();
+        let alice = user("alice");
+        let task = service
+            .create(&alice, commands(&["sleep 300"]))
+            .await
+            .unwrap();
+        let outcome = service.cancel(&alice, task.task_id.as_str()).await.unwrap();
+        assert_eq!(outcome.status, TaskStatus::Canceled);
+        let jobs = store.jobs(&task.task_id).await.unwrap();
+        assert_eq!(jobs[0].status, crate::status::JobStatus::Canceled);
+        // Again: still fine, nothing changes.
+        assert!(
+            service
+                .cancel(&alice, task.task_id.as_str())
+                .await
+                .unwrap()
+                .canceled
+        );
+    }
+
+    #[tokio::test]
+    async fn large_inputs_are_kept_in_the_blob_store() {
+        let (service, _) = service();
+        let alice = user("alice");
+        let prompt = "é".repeat(MAX_PROMPT_BYTES / 2);
+        let view = service
+            .create(
+                &alice,
+                CreateTaskRequest {
+                    prompt: Some(prompt.clone()),
+                    ..CreateTaskRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        let task = service
+            .owned_task(&alice, view.task_id.as_str())
+            .await
+            .unwrap();
+        assert!(matches!(task.input, StoredInput::Blob { .. }));
+        assert!(view.prompt.len() <= crate::limits::PROMPT_PREVIEW_BYTES);
+        assert_eq!(
+            service.input_of(&task).await.unwrap(),
+            TaskInput::Prompt { prompt }
+        );
+    }
+
+    #[tokio::test]
+    async fn attachments_must_be_the_callers_and_uploaded() {
+        let (service, store) = service();
+        let (alice, bob) = (user("alice"), user("bob"));
+        let upload = service
+            .create_attachment(
+                &alice,
+                CreateAttachmentRequest {
+                    name: "data.csv".into(),
+                    size: 3,
+                },
+            )
+            .await
+            .unwrap();
+        let with = |_: &Principal| CreateTaskRequest {
+            attachments: vec![upload.attachment_id.clone()],
+            ..commands(&["true"])
+        };
+        assert_eq!(
+            service.create(&alice, with(&alice)).await.unwrap_err().code,
+            "attachment_not_uploaded"
+        );
+        store
+            .put(
+                &format!("attachments/{}/{}", alice.user_id, upload.attachment_id),
+                b"a,b".to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            service.create(&bob, with(&bob)).await.unwrap_err().code,
+            "unknown_attachment"
+        );
+        let task = service.create(&alice, with(&alice)).await.unwrap();
+        assert_eq!(task.attachments[0].name, "data.csv");
+
+        let bad = CreateAttachmentRequest {
+            name: "../etc/passwd".into(),
+            size: 1,
+        };
+        assert_eq!(
+            service
+                .create_attachment(&alice, bad)
+                .await
+                .unwrap_err()
+                .code,
+            "invalid_attachment_name"
+        );
+        let big = CreateAttachmentRequest {
+            name: "big".into(),
+            size: MAX_ATTACHMENT_BYTES + 1,
+        };
+        assert_eq!(
+            service
+                .create_attachment(&alice, big)
+                .await
+                .unwrap_err()
+                .code,
+            "attachment_too_large"
+        );
+    }
+}

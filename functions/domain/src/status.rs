@@ -1,0 +1,188 @@
+//! Task and job statuses, and which of them are terminal.
+//!
+//! The task statuses are a public contract (ARCHITECTURE.md): `queued`, `running`,
+//! `completed`, `failed`, `canceled`, `superseded`. Job statuses add `timeout`, which the
+//! task reports as `failed`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Canceled,
+    Superseded,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Canceled,
+        TaskStatus::Superseded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Canceled => "canceled",
+            TaskStatus::Superseded => "superseded",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, TaskStatus::Queued | TaskStatus::Running)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| {
+                Error::validation(
+                    "invalid_status",
+                    format!(
+                        "unknown status '{s}'; expected one of {}",
+                        TaskStatus::ALL.map(|s| s.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Timeout,
+    Canceled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Timeout => "timeout",
+            JobStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+
+    /// The task status a task with this (single) job reports.
+    pub fn task_status(self) -> TaskStatus {
+        match self {
+            JobStatus::Queued => TaskStatus::Queued,
+            JobStatus::Running => TaskStatus::Running,
+            JobStatus::Completed => TaskStatus::Completed,
+            JobStatus::Failed | JobStatus::Timeout => TaskStatus::Failed,
+            JobStatus::Canceled => TaskStatus::Canceled,
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a finished job ended, as the edge node reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobOutcome {
+    Completed,
+    Failed,
+    Timeout,
+    Canceled,
+}
+
+impl JobOutcome {
+    pub fn job_status(self) -> JobStatus {
+        match self {
+            JobOutcome::Completed => JobStatus::Completed,
+            JobOutcome::Failed => JobStatus::Failed,
+            JobOutcome::Timeout => JobStatus::Timeout,
+            JobOutcome::Canceled => JobStatus::Canceled,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        self.job_status().as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_status_round_trips_through_text_and_json() {
+        for status in TaskStatus::ALL {
+            assert_eq!(status.as_str().parse::<TaskStatus>().unwrap(), status);
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+    }
+
+    #[test]
+    fn unknown_status_is_a_validation_error_listing_the_valid_ones() {
+        let err = "cancelled".parse::<TaskStatus>().unwrap_err();
+        assert_eq!(err.code, "invalid_status");
+        assert!(err.message.contains("canceled"));
+    }
+
+    #[test]
+    fn exactly_the_last_four_task_statuses_are_terminal() {
+        let terminal: Vec<_> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [
+                TaskStatus::Completed,
+                TaskStatus::Failed,
+                TaskStatus::Canceled,
+                TaskStatus::Superseded
+            ]
+        );
+    }
+
+    #[test]
+    fn a_timed_out_job_fails_its_task() {
+        assert_eq!(JobStatus::Timeout.task_status(), TaskStatus::Failed);
+        assert_eq!(
+            JobOutcome::Canceled.job_status().task_status(),
+            TaskStatus::Canceled
+        );
+    }
+}

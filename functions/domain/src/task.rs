@@ -1,0 +1,519 @@
+//! Tasks: what a user asked for, its input, its name, and who may see it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{AttachmentId, TaskId, UserId};
+use crate::limits::{
+    truncate_utf8, MAX_ATTACHMENTS, MAX_COMMANDS, MAX_COMMANDS_BYTES, MAX_JOB_TIMEOUT_SECS,
+    MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_NAME_CHARS, PROMPT_PREVIEW_BYTES,
+};
+use crate::status::TaskStatus;
+use crate::wire::{AttachmentView, CreateTaskRequest, InputMode, TaskView};
+
+/// A task's input, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum TaskInput {
+    Prompt { prompt: String },
+    Script { script: String },
+    Commands { commands: Vec<String> },
+}
+
+impl TaskInput {
+    pub fn mode(&self) -> InputMode {
+        match self {
+            TaskInput::Prompt { .. } => InputMode::Prompt,
+            TaskInput::Script { .. } => InputMode::Script,
+            TaskInput::Commands { .. } => InputMode::Commands,
+        }
+    }
+
+    /// What listings show: the prompt, the script, or the commands one per line, cut to
+    /// a preview.
+    pub fn preview(&self) -> String {
+        let full = match self {
+            TaskInput::Prompt { prompt } => prompt.clone(),
+            TaskInput::Script { script } => script.clone(),
+            TaskInput::Commands { commands } => commands.join("\n"),
+        };
+        truncate_utf8(&full, PROMPT_PREVIEW_BYTES).0.to_owned()
+    }
+
+    /// Whether the task runs in a sandbox (script and commands) or needs a model (prompt).
+    pub fn runs_in_sandbox(&self) -> bool {
+        !matches!(self, TaskInput::Prompt { .. })
+    }
+}
+
+/// Where a task's full input is kept: on the task item when small, else in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredInput {
+    Inline(TaskInput),
+    Blob { key: String },
+}
+
+/// A file uploaded for use by tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub owner: UserId,
+    pub name: String,
+    pub size: u64,
+    pub blob_key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+impl Attachment {
+    pub fn view(&self) -> AttachmentView {
+        AttachmentView {
+            attachment_id: self.id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: TaskId,
+    pub owner: UserId,
+    pub name: Option<String>,
+    pub mode: InputMode,
+    pub prompt_preview: String,
+    pub input: StoredInput,
+    pub attachments: Vec<Attachment>,
+    pub timeout_secs: Option<u64>,
+    pub status: TaskStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version: every write must name the version it read.
+    pub version: u64,
+}
+
+impl Task {
+    /// Whether `user` may see and act on this task. Ownership has this one home.
+    pub fn is_visible_to(&self, user: &UserId) -> bool {
+        &self.owner == user
+    }
+
+    /// This task for its owner; for anyone else the same "not found" a missing task gets.
+    pub fn for_owner(self, user: &UserId, reference: &str) -> Result<Task> {
+        if self.is_visible_to(user) {
+            Ok(self)
+        } else {
+            Err(Error::task_not_found(reference))
+        }
+    }
+
+    pub fn view(&self) -> TaskView {
+        TaskView {
+            task_id: self.id.clone(),
+            status: self.status,
+            task_name: self.name.clone(),
+            mode: self.mode,
+            prompt: self.prompt_preview.clone(),
+            attachments: self.attachments.iter().map(Attachment::view).collect(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The task with a new status, stamped and versioned for a conditional write.
+    pub fn with_status(&self, status: TaskStatus, now: Timestamp) -> Task {
+        Task {
+            status,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// A validated `POST /v1/tasks` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    pub input: TaskInput,
+    pub name: Option<String>,
+    pub attachments: Vec<AttachmentId>,
+    pub timeout_secs: Option<u64>,
+}
+
+impl NewTask {
+    /// Checks a create request: exactly one input, each within its limits.
+    pub fn validate(req: CreateTaskRequest) -> Result<NewTask> {
+        let mode = match req.mode.as_deref() {
+            None => None,
+            Some("prompt") => Some(InputMode::Prompt),
+            Some("script") => Some(InputMode::Script),
+            Some("commands") => Some(InputMode::Commands),
+            Some(other) => {
+                return Err(Error::validation(
+                    "unknown_mode",
+                    format!("unknown mode '{other}'; expected prompt, script or commands"),
+                ))
+            }
+        };
+        let given: Vec<InputMode> = [
+            req.prompt.as_ref().map(|_| InputMode::Prompt),
+            req.script.as_ref().map(|_| InputMode::Script),
+            req.commands.as_ref().map(|_| InputMode::Commands),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let present = match given.as_slice() {
+            [] => {
+                return Err(Error::validation(
+                    "missing_input",
+                    "give exactly one of prompt, script or commands",
+                ))
+            }
+            [one] => *one,
+            _ => {
+                return Err(Error::validation(
+                    "multiple_inputs",
+                    format!(
+                        "give exactly one of prompt, script or commands, not {}",
+                        given
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                ))
+            }
+        };
+        if let Some(mode) = mode {
+            if mode != present {
+                return Err(Error::validation(
+                    "mode_mismatch",
+                    format!(
+                        "mode is '{}' but the request gives {}",
+                        mode.as_str(),
+                        present.as_str()
+                    ),
+                ));
+            }
+        }
+
+        let input = if let Some(prompt) = req.prompt {
+            if prompt.trim().is_empty() {
+                return Err(Error::validation(
+                    "empty_prompt",
+                    "prompt must not be empty",
+                ));
+            }
+            check_size("prompt", prompt.len(), MAX_PROMPT_BYTES)?;
+            TaskInput::Prompt { prompt }
+        } else if let Some(script) = req.script {
+            if script.trim().is_empty() {
+                return Err(Error::validation(
+                    "empty_script",
+                    "script must not be empty",
+                ));
+            }
+            check_size("script", script.len(), MAX_SCRIPT_BYTES)?;
+            TaskInput::Script { script }
+        } else {
+            let commands = req.commands.unwrap_or_default();
+            if commands.is_empty() {
+                return Err(Error::validation(
+                    "empty_commands",
+                    "commands must not be empty",
+                ));
+            }
+            if commands.len() > MAX_COMMANDS {
+                return Err(Error::validation(
+                    "too_many_commands",
+                    format!("at most {MAX_COMMANDS} commands, got {}", commands.len()),
+                ));
+            }
+            if let Some(blank) = commands.iter().position(|c| c.trim().is_empty()) {
+                return Err(Error::validation(
+                    "empty_command",
+                    format!("command {} is empty", blank + 1),
+                ));
+            }
+            check_size(
+                "commands",
+                commands.iter().map(|c| c.len() + 1).sum(),
+                MAX_COMMANDS_BYTES,
+            )?;
+            TaskInput::Commands { commands }
+        };
+
+        let name = req
+            .task_name
+            .map(|raw| normalize_task_name(&raw))
+            .transpose()?;
+        if req.attachments.len() > MAX_ATTACHMENTS {
+            return Err(Error::validation(
+                "too_many_attachments",
+                format!(
+                    "at most {MAX_ATTACHMENTS} attachments, got {}",
+                    req.attachments.len()
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = req.attachments.iter().find(|a| !seen.insert(*a)) {
+            return Err(Error::validation(
+                "duplicate_attachment",
+                format!("attachment {dup} is listed twice"),
+            ));
+        }
+        if let Some(timeout) = req.timeout_seconds {
+            if timeout == 0 || timeout > MAX_JOB_TIMEOUT_SECS {
+                return Err(Error::validation(
+                    "invalid_timeout",
+                    format!("timeout_seconds must be between 1 and {MAX_JOB_TIMEOUT_SECS}"),
+                ));
+            }
+        }
+        Ok(NewTask {
+            input,
+            name,
+            attachments: req.attachments,
+            timeout_secs: req.timeout_seconds,
+        })
+    }
+}
+
+fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(Error::validation(
+            "input_too_large",
+            format!("{what} is {len} bytes; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Task names are lowercase words joined by single dashes: `"Nightly Build #3"` becomes
+/// `nightly-build-3`. A name that normalizes to nothing is refused.
+pub fn normalize_task_name(raw: &str) -> Result<String> {
+    let mut name = String::new();
+    let mut pending_dash = false;
+    for ch in raw.chars() {
+        if ch.is_ascii_alphanumeric() {
+            if pending_dash && !name.is_empty() {
+                name.push('-');
+            }
+            pending_dash = false;
+            name.push(ch.to_ascii_lowercase());
+        } else {
+            pending_dash = true;
+        }
+    }
+    if name.is_empty() {
+        return Err(Error::validation(
+            "invalid_task_name",
+            "task_name must contain at least one letter or digit",
+        ));
+    }
+    if name.chars().count() > MAX_TASK_NAME_CHARS {
+        return Err(Error::validation(
+            "invalid_task_name",
+            format!("task_name is longer than {MAX_TASK_NAME_CHARS} characters once normalized"),
+        ));
+    }
+    // A name that parses as a task id would make references ambiguous.
+    if TaskId::parse(&name).is_some() {
+        return Err(Error::validation(
+            "invalid_task_name",
+            "task_name must not look like a task id",
+        ));
+    }
+    Ok(name)
+}
+
+/// The `n`th candidate for a name already taken: `build`, `build-2`, `build-3`, …
+pub fn nth_name_candidate(base: &str, n: u32) -> String {
+    if n <= 1 {
+        base.to_owned()
+    } else {
+        format!("{base}-{n}")
+    }
+}
+
+/// How a route names a task: by id, or by the owner's name for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRef {
+    Id(TaskId),
+    Name(String),
+}
+
+impl TaskRef {
+    pub fn parse(text: &str) -> Result<TaskRef> {
+        if let Some(id) = TaskId::parse(text) {
+            return Ok(TaskRef::Id(id));
+        }
+        normalize_task_name(text)
+            .map(TaskRef::Name)
+            .map_err(|_| Error::task_not_found(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> CreateTaskRequest {
+        CreateTaskRequest::default()
+    }
+
+    #[test]
+    fn exactly_one_input_is_required() {
+        assert_eq!(NewTask::validate(req()).unwrap_err().code, "missing_input");
+        let two = CreateTaskRequest {
+            prompt: Some("hi".into()),
+            commands: Some(vec!["echo".into()]),
+            ..req()
+        };
+        let err = NewTask::validate(two).unwrap_err();
+        assert_eq!(err.code, "multiple_inputs");
+        assert!(err.message.contains("prompt and commands"));
+    }
+
+    #[test]
+    fn mode_must_be_known_and_match_the_input() {
+        let unknown = CreateTaskRequest {
+            mode: Some("shell".into()),
+            prompt: Some("x".into()),
+            ..req()
+        };
+        assert_eq!(NewTask::validate(unknown).unwrap_err().code, "unknown_mode");
+        let mismatch = CreateTaskRequest {
+            mode: Some("script".into()),
+            prompt: Some("x".into()),
+            ..req()
+        };
+        assert_eq!(
+            NewTask::validate(mismatch).unwrap_err().code,
+            "mode_mismatch"
+        );
+    }
+
+    #[test]
+    fn empty_inputs_are_refused() {
+        let cases = [
+            (
+                CreateTaskRequest {
+                    prompt: Some("  \n".into()),
+                    ..req()
+                },
+                "empty_prompt",
+            ),
+            (
+                CreateTaskRequest {
+                    script: Some("".into()),
+                    ..req()
+                },
+                "empty_script",
+            ),
+            (
+                CreateTaskRequest {
+                    commands: Some(vec![]),
+                    ..req()
+                },
+                "empty_commands",
+            ),
+            (
+                CreateTaskRequest {
+                    commands: Some(vec!["true".into(), " ".into()]),
+                    ..req()
+                },
+                "empty_command",
+            ),
+        ];
+        for (request, code) in cases {
+            assert_eq!(NewTask::validate(request).unwrap_err().code, code);
+        }
+    }
+
+    #[test]
+    fn inputs_over_their_limits_are_refused() {
+        let big_script = CreateTaskRequest {
+            script: Some("x".repeat(MAX_SCRIPT_BYTES + 1)),
+            ..req()
+        };
+        assert_eq!(
+            NewTask::validate(big_script).unwrap_err().code,
+            "input_too_large"
+        );
+        let at_limit = CreateTaskRequest {
+            script: Some("x".repeat(MAX_SCRIPT_BYTES)),
+            ..req()
+        };
+        assert!(NewTask::validate(at_limit).is_ok());
+    }
+
+    #[test]
+    fn commands_keep_their_order_and_mode_is_inferred() {
+        let task = NewTask::validate(CreateTaskRequest {
+            commands: Some(vec!["b".into(), "a".into()]),
+            ..req()
+        })
+        .unwrap();
+        assert_eq!(
+            task.input,
+            TaskInput::Commands {
+                commands: vec!["b".into(), "a".into()]
+            }
+        );
+        assert_eq!(task.input.mode(), InputMode::Commands);
+        assert!(task.input.runs_in_sandbox());
+    }
+
+    #[test]
+    fn task_names_normalize_to_lowercase_dashed_words() {
+        assert_eq!(
+            normalize_task_name("  Nightly Build #3 ").unwrap(),
+            "nightly-build-3"
+        );
+        assert_eq!(normalize_task_name("a__b--c").unwrap(), "a-b-c");
+        assert_eq!(
+            normalize_task_name("!!!").unwrap_err().code,
+            "invalid_task_name"
+        );
+        assert_eq!(
+            normalize_task_name(&"x".repeat(MAX_TASK_NAME_CHARS + 1))
+                .unwrap_err()
+                .code,
+            "invalid_task_name"
+        );
+        assert_eq!(nth_name_candidate("build", 1), "build");
+        assert_eq!(nth_name_candidate("build", 3), "build-3");
+    }
+
+    #[test]
+    fn references_are_ids_when_they_parse_as_ids_else_names() {
+        let id = TaskId::generate();
+        assert_eq!(TaskRef::parse(id.as_str()).unwrap(), TaskRef::Id(id));
+        assert_eq!(
+            TaskRef::parse("My Task").unwrap(),
+            TaskRef::Name("my-task".into())
+        );
+        assert_eq!(TaskRef::parse("???").unwrap_err().code, "task_not_found");
+    }
+
+    #[test]
+    fn timeout_must_be_within_the_node_maximum() {
+        let zero = CreateTaskRequest {
+            prompt: Some("p".into()),
+            timeout_seconds: Some(0),
+            ..req()
+        };
+        assert_eq!(NewTask::validate(zero).unwrap_err().code, "invalid_timeout");
+        let over = CreateTaskRequest {
+            prompt: Some("p".into()),
+            timeout_seconds: Some(MAX_JOB_TIMEOUT_SECS + 1),
+            ..req()
+        };
+        assert_eq!(NewTask::validate(over).unwrap_err().code, "invalid_timeout");
+    }
+}

@@ -1,0 +1,115 @@
+//! Users and their passwords.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::wire::UserView;
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub handle: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+impl User {
+    pub fn view(&self) -> UserView {
+        UserView {
+            user_id: self.id.clone(),
+            handle: self.handle.clone(),
+            is_admin: self.is_admin,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Handles are 3–64 characters of lowercase letters, digits, `.`, `_` and `-`; input is
+/// lowercased first, so `Alice` and `alice` are one user.
+pub fn normalize_handle(raw: &str) -> Result<String> {
+    let handle = raw.trim().to_ascii_lowercase();
+    let valid_chars = handle
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !(3..=64).contains(&handle.len()) || !valid_chars {
+        return Err(Error::validation(
+            "invalid_handle",
+            "handle must be 3-64 characters of letters, digits, '.', '_' or '-'",
+        ));
+    }
+    Ok(handle)
+}
+
+pub fn check_new_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::validation(
+            "weak_password",
+            format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|err| Error::internal(format!("password hashing failed: {err}")))
+}
+
+/// Constant-time check of a password against a stored hash. A malformed hash counts as
+/// a mismatch (and is logged by the caller), never as a match.
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored_hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+/// Verified against when the user does not exist, so that an unknown user costs the same
+/// time as a wrong password and timing does not reveal which handles exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password never matches").expect("hashing works"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horsE", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn handles_are_normalized_and_checked() {
+        assert_eq!(normalize_handle(" Alice ").unwrap(), "alice");
+        assert_eq!(normalize_handle("a b").unwrap_err().code, "invalid_handle");
+        assert_eq!(normalize_handle("ab").unwrap_err().code, "invalid_handle");
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        assert_eq!(
+            check_new_password("1234567").unwrap_err().code,
+            "weak_password"
+        );
+        assert!(check_new_password("12345678").is_ok());
+    }
+}

@@ -1,0 +1,497 @@
+//! The JSON contract between the gateway, the edge node and the CLI.
+//!
+//! Everything that crosses a process boundary is declared here once and used by both
+//! ends, so a field renamed on one side cannot silently drift from the other.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::ids::{AttachmentId, JobId, LeaseId, NodeId, SessionId, TaskId, UserId};
+use crate::status::{JobOutcome, JobStatus, TaskStatus};
+
+// ------------------------------------------------------------------ errors
+
+/// Every error response body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+// ------------------------------------------------------------------ health
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthStatus {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ------------------------------------------------------------------ auth and users
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub handle: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// Optional: logout always ends the session of the access token used.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub handle: String,
+    pub password: String,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    pub user_id: UserId,
+    pub handle: String,
+    pub is_admin: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+/// Claims of a user access token (HS256 JWT).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub sub: UserId,
+    pub handle: String,
+    pub adm: bool,
+    /// The session the token belongs to; logout revokes it.
+    pub sid: SessionId,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+// ------------------------------------------------------------------ tasks
+
+/// How a task's input is to be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputMode {
+    /// Natural language, interpreted by a model; never run as a shell command.
+    Prompt,
+    /// A script file run in the sandbox.
+    Script,
+    /// An ordered list of shell commands run in the sandbox.
+    Commands,
+}
+
+impl InputMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputMode::Prompt => "prompt",
+            InputMode::Script => "script",
+            InputMode::Commands => "commands",
+        }
+    }
+}
+
+/// `POST /v1/tasks`. Exactly one of `prompt`, `script`, `commands`; `mode`, when given,
+/// must name the one present.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskView {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name: Option<String>,
+    pub mode: InputMode,
+    /// The prompt, or a preview of the script or commands (at most 4 KiB).
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskList {
+    pub tasks: Vec<TaskView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Truncated {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// One job's outcome as shown to the task owner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobResultView {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_command: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: Truncated,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_at: Option<Timestamp>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ended_at: Option<Timestamp>,
+}
+
+/// `GET /v1/tasks/{id}/result`. The top-level output fields repeat the last job's, the
+/// common case being a task of one job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskResult {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    pub jobs: Vec<JobResultView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CancelOutcome {
+    pub task_id: TaskId,
+    pub canceled: bool,
+    pub status: TaskStatus,
+}
+
+/// Which output streams `GET /v1/tasks/{id}/logs` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    All,
+}
+
+impl LogStream {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "stdout" => Some(LogStream::Stdout),
+            "stderr" => Some(LogStream::Stderr),
+            "all" => Some(LogStream::All),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskLogs {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+// ------------------------------------------------------------------ attachments
+
+/// `POST /v1/attachments`: ask for an upload URL for one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAttachmentRequest {
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentUpload {
+    pub attachment_id: AttachmentId,
+    /// PUT the file's bytes here (with exactly `size` bytes) before creating the task.
+    pub upload_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentView {
+    pub attachment_id: AttachmentId,
+    pub name: String,
+    pub size: u64,
+}
+
+// ------------------------------------------------------------------ nodes
+
+/// What an edge node can do, reported at registration and whenever it changes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CapabilityReport {
+    pub agent_version: String,
+    pub cpus: u32,
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub gpus: Vec<GpuInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podman_version: Option<String>,
+    #[serde(default)]
+    pub sandbox_images: Vec<String>,
+    #[serde(default)]
+    pub job_slots: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<InferenceStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GpuInfo {
+    pub name: String,
+    pub memory_mb: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InferenceStatus {
+    pub endpoint: String,
+    pub reachable: bool,
+}
+
+/// `POST /v1/nodes/register`, authenticated by the pre-shared key alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterNodeRequest {
+    pub pre_shared_key: String,
+    pub node_name: String,
+    pub capabilities: CapabilityReport,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeRegistration {
+    pub node_id: NodeId,
+    /// The node's signing key for every later request (hex). A secret: keep it out of
+    /// logs and out of sandboxes.
+    pub node_key: String,
+    pub config: NodeConfig,
+}
+
+/// Configuration the gateway hands a node. `config_version` is a ULID: a node applies a
+/// configuration only if its version sorts after the one it has.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub config_version: String,
+    /// The SQS queue the node long-polls for jobs.
+    pub queue_url: String,
+    /// How often a running job's heartbeat is sent.
+    pub heartbeat_interval_secs: u64,
+    /// How long a claim lasts without a heartbeat.
+    pub lease_secs: u64,
+    pub default_timeout_secs: u64,
+    pub max_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigAck {
+    pub config_version: String,
+    pub applied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeView {
+    pub node_id: NodeId,
+    pub node_name: String,
+    pub capabilities: CapabilityReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_config_version: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: Timestamp,
+}
+
+// ------------------------------------------------------------------ jobs on the queue
+
+/// The SQS message body of a job: references only, never payloads (SQS messages are
+/// small). The node gets the job's spec when it claims it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobMessage {
+    pub v: u32,
+    pub task_id: TaskId,
+    pub job_id: JobId,
+    /// The attempt the message was enqueued for; claims after a redelivery get a higher
+    /// attempt from the gateway.
+    pub attempt: u32,
+    /// How long a claim of this job lasts without a heartbeat.
+    pub lease_secs: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub enqueued_at: Timestamp,
+}
+
+// ------------------------------------------------------------------ job callbacks
+
+/// `POST /v1/jobs/{job_id}/started`: the node received the job and wants to run it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobStartedRequest {
+    pub task_id: TaskId,
+    /// Identifies one run of the agent process: a claim by the same node with another
+    /// boot id means the earlier run died, and its lease can be taken over at once.
+    pub boot_id: String,
+    #[serde(default)]
+    pub receive_count: u32,
+}
+
+/// The answer to a started callback: the claim, or why not to run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum ClaimDecision {
+    /// Run it.
+    Run(Box<JobClaim>),
+    /// Do not run it, and delete the message: the job is finished or canceled.
+    Discard { status: JobStatus },
+    /// Do not run it yet: another live claim holds it. Leave the message.
+    Retry { retry_after_secs: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobClaim {
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub lease_expires_at: Timestamp,
+    /// Key for the heartbeat and result callbacks of this claim (hex). A secret.
+    pub job_token: String,
+    pub spec: JobSpec,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobSpec {
+    pub mode: InputMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentDownload>,
+    /// The task's requested timeout; the node caps it with its own default and maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentDownload {
+    pub name: String,
+    pub size: u64,
+    pub url: String,
+}
+
+/// `POST /v1/jobs/{job_id}/heartbeat`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    pub task_id: TaskId,
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeartbeatAnswer {
+    /// Stop the job now and report it `canceled`.
+    pub canceled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub lease_expires_at: Timestamp,
+}
+
+/// `POST /v1/jobs/{job_id}/result`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JobResultReport {
+    pub task_id: TaskId,
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+    pub status: JobOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// For commands tasks: the 1-based index of the command that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_command: Option<u32>,
+    /// What the node knows beyond the exit code (timeout, memory limit, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: Truncated,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResultAck {
+    pub stored: bool,
+    /// The same result had been stored before; nothing changed.
+    pub duplicate: bool,
+}

@@ -1,0 +1,1 @@
+"""CyNode's LocalStack extensions."""
