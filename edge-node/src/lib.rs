@@ -1,1 +1,15 @@
+//! CyNode's edge-node agent (`cynode-edge`).
+//!
+//! Read top-down: [`agent`] is the agent's life (register, poll, shut down); [`runner`]
+//! handles one job delivery (claim, keep alive, run, report); [`sandbox`] runs a job in
+//! isolation (Podman); [`gateway`] talks to the control plane; [`queue`] to SQS;
+//! [`spool`] keeps finished results on disk until the gateway has them.
 
+pub mod agent;
+pub mod capabilities;
+pub mod config;
+pub mod gateway;
+pub mod queue;
+pub mod runner;
+pub mod sandbox;
+pub mod spool;

@@ -1,0 +1,276 @@
+//! The agent's life: check Podman, clean up after an earlier crash, register, apply the
+//! configuration, then long-poll the queue and run jobs in a fixed number of slots until
+//! SIGTERM; then stop taking jobs, give running ones a grace period, cancel the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use cynode_domain::wire::{ConfigAck, NodeConfig, NodeRegistration, RegisterNodeRequest};
+
+use crate::capabilities;
+use crate::config::EdgeConfig;
+use crate::gateway::{GatewayClient, GatewayError, Identity};
+use crate::queue::{NodeQueue, SqsQueue};
+use crate::runner::Runner;
+use crate::sandbox::podman::PodmanSandbox;
+use crate::sandbox::Sandbox;
+use crate::spool::Spool;
+
+/// SQS long-poll wait.
+const RECEIVE_WAIT_SECS: u32 = 20;
+/// How long to keep reporting canceled jobs after the grace period.
+const CANCEL_REPORT_SECS: u64 = 30;
+
+/// Fires `stop_taking` on the first SIGTERM or SIGINT.
+fn watch_signals(stop_taking: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot watch SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: no new jobs; finishing running ones"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: no new jobs; finishing running ones"),
+        }
+        stop_taking.cancel();
+    });
+}
+
+async fn register(
+    gateway: &GatewayClient,
+    request: &RegisterNodeRequest,
+    stop: &CancellationToken,
+) -> anyhow::Result<NodeRegistration> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match gateway.register(request).await {
+            Ok(registration) => return Ok(registration),
+            Err(err) if !err.is_transient() => {
+                anyhow::bail!("the gateway refused to register this node: {err}")
+            }
+            Err(err) => tracing::warn!(error = %err, retry_in = ?wait, "cannot register yet"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = stop.cancelled() => anyhow::bail!("stopped before registering"),
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn acknowledge(
+    gateway: &GatewayClient,
+    me: &Identity,
+    config: &NodeConfig,
+) -> Result<(), GatewayError> {
+    let ack = ConfigAck {
+        config_version: config.config_version.clone(),
+        applied: true,
+        error: None,
+    };
+    gateway.acknowledge(me, &ack).await?;
+    tracing::info!(config_version = %config.config_version, "configuration applied");
+    Ok(())
+}
+
+/// Polls for configuration changes; applies and acknowledges newer versions.
+fn poll_config(
+    gateway: GatewayClient,
+    me: Identity,
+    every: Duration,
+    tx: watch::Sender<NodeConfig>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {},
+                _ = stop.cancelled() => return,
+            }
+            match gateway.config(&me).await {
+                Ok(config) if config.config_version > tx.borrow().config_version => {
+                    if let Err(err) = acknowledge(&gateway, &me, &config).await {
+                        tracing::warn!(error = %err, "could not acknowledge the new configuration");
+                        continue;
+                    }
+                    let _ = tx.send(config);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "could not fetch the configuration"),
+            }
+        }
+    });
+}
+
+fn prepare_state_dir(config: &EdgeConfig) -> anyhow::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let state = &config.state_dir;
+    std::fs::create_dir_all(state)
+        .with_context(|| format!("creating state directory {}", state.display()))?;
+    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700))?;
+    let jobs = state.join("jobs");
+    // Job directories of an earlier run are scratch space of sandboxes that are gone.
+    let _ = std::fs::remove_dir_all(&jobs);
+    std::fs::create_dir_all(&jobs)?;
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o711))?;
+    Ok(jobs)
+}
+
+pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
+    let sandbox = PodmanSandbox::new(
+        config.podman.clone(),
+        config.node_name.clone(),
+        config.sandbox.clone(),
+    );
+    let podman = sandbox.check().await?;
+    let removed = sandbox.remove_orphans().await?;
+    let jobs_dir = prepare_state_dir(&config)?;
+    let spool = Arc::new(Spool::open(&config.state_dir)?);
+    let boot_id = cynode_domain::ids::new_ulid();
+    tracing::info!(node = %config.node_name, podman = %podman.version, removed_orphans = removed, %boot_id, "starting");
+
+    let stop_taking = CancellationToken::new();
+    watch_signals(stop_taking.clone());
+
+    let gateway = GatewayClient::new(&config.gateway_url)?;
+    let request = RegisterNodeRequest {
+        pre_shared_key: config.pre_shared_key.clone(),
+        node_name: config.node_name.clone(),
+        capabilities: capabilities::collect(&config, &podman).await,
+    };
+    let registration = register(&gateway, &request, &stop_taking).await?;
+    let me = Identity {
+        node_id: registration.node_id.clone(),
+        node_key: registration.node_key.clone(),
+    };
+    tracing::info!(node_id = %me.node_id, "registered");
+    acknowledge(&gateway, &me, &registration.config).await?;
+    let queue_url = registration.config.queue_url.clone();
+    let (config_tx, config_rx) = watch::channel(registration.config);
+    poll_config(
+        gateway.clone(),
+        me.clone(),
+        config.config_poll,
+        config_tx,
+        stop_taking.clone(),
+    );
+
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let queue: Arc<dyn NodeQueue> =
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url));
+    let sandbox: Arc<dyn Sandbox> = Arc::new(sandbox);
+    let runner = Arc::new(Runner::new(
+        gateway,
+        me,
+        queue.clone(),
+        sandbox,
+        spool,
+        boot_id,
+        config.sandbox.clone(),
+        jobs_dir,
+        config_rx,
+    ));
+
+    // Results a crash left on disk go out first, then every few seconds while any remain.
+    {
+        let runner = runner.clone();
+        let stop = stop_taking.clone();
+        tokio::spawn(async move {
+            loop {
+                runner.resend_pending().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    let cancel_all = CancellationToken::new();
+    let slots = Arc::new(Semaphore::new(config.job_slots as usize));
+    let mut running = JoinSet::new();
+    tracing::info!(slots = config.job_slots, "waiting for jobs");
+    loop {
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
+            _ = stop_taking.cancelled() => break,
+        };
+        let free = 1 + slots.available_permits() as u32;
+        let received = tokio::select! {
+            received = queue.receive(free, RECEIVE_WAIT_SECS) => received,
+            _ = stop_taking.cancelled() => break,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot receive jobs; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {},
+                    _ = stop_taking.cancelled() => break,
+                }
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        for message in messages {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match slots.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        // More messages than slots: hand this one back at once.
+                        let _ = queue.hide_for(&message.receipt, 0).await;
+                        continue;
+                    }
+                },
+            };
+            let runner = runner.clone();
+            let cancel_all = cancel_all.clone();
+            running.spawn(async move {
+                runner.handle(message, cancel_all).await;
+                drop(permit);
+            });
+        }
+        // Reap finished jobs so the set does not grow.
+        while running.try_join_next().is_some() {}
+    }
+
+    let busy = running.len();
+    if busy > 0 {
+        tracing::info!(busy, grace = ?config.shutdown_grace, "waiting for running jobs");
+        let drained = tokio::time::timeout(config.shutdown_grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                still_running = running.len(),
+                "grace period over; canceling the remaining jobs"
+            );
+            cancel_all.cancel();
+            let reported = tokio::time::timeout(Duration::from_secs(CANCEL_REPORT_SECS), async {
+                while running.join_next().await.is_some() {}
+            })
+            .await;
+            if reported.is_err() {
+                tracing::error!(
+                    "some canceled jobs did not report in time; their results stay on disk"
+                );
+            }
+        }
+    }
+    runner.resend_pending().await;
+    tracing::info!("stopped");
+    Ok(())
+}

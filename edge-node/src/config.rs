@@ -1,0 +1,270 @@
+//! The agent's configuration: command-line flags, then environment, then the config file
+//! (TOML), then defaults. See `edge-node/edge.example.toml` for every setting.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cynode-edge",
+    version,
+    about = "CyNode edge-node agent: runs queued jobs in Podman sandboxes"
+)]
+pub struct Args {
+    /// Config file (TOML).
+    #[arg(short, long, env = "CYNODE_EDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Gateway base URL.
+    #[arg(long, env = "CYNODE_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
+    /// Name this node registers under (default: the host name).
+    #[arg(long, env = "CYNODE_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Where pending results and job scratch directories live.
+    #[arg(long, env = "CYNODE_EDGE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Jobs run at once.
+    #[arg(long, env = "CYNODE_EDGE_SLOTS")]
+    pub slots: Option<u32>,
+    /// Sandbox image.
+    #[arg(long, env = "CYNODE_SANDBOX_IMAGE")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    gateway_url: Option<String>,
+    node_name: Option<String>,
+    pre_shared_key: Option<String>,
+    state_dir: Option<PathBuf>,
+    job_slots: Option<u32>,
+    shutdown_grace_secs: Option<u64>,
+    config_poll_secs: Option<u64>,
+    inference_url: Option<String>,
+    podman: Option<String>,
+    #[serde(default)]
+    sandbox: SandboxFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxFile {
+    image: Option<String>,
+    memory: Option<String>,
+    cpus: Option<f64>,
+    pids: Option<u32>,
+    workspace_size: Option<String>,
+    default_timeout_secs: Option<u64>,
+    max_timeout_secs: Option<u64>,
+}
+
+/// Limits every sandbox runs under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxLimits {
+    pub image: String,
+    /// Podman memory size (`512m`); swap is capped to the same.
+    pub memory: String,
+    pub cpus: f64,
+    pub pids: u32,
+    /// Size of the writable `/workspace` tmpfs.
+    pub workspace_size: String,
+    pub default_timeout_secs: u64,
+    pub max_timeout_secs: u64,
+}
+
+impl SandboxLimits {
+    /// The timeout a job runs under: its own request, else the default, never past the
+    /// maximum (the node's, and the gateway's when it sets a lower one).
+    pub fn timeout_for(&self, requested: Option<u64>, gateway_max: u64) -> Duration {
+        let max = self.max_timeout_secs.min(gateway_max).max(1);
+        Duration::from_secs(requested.unwrap_or(self.default_timeout_secs).clamp(1, max))
+    }
+}
+
+#[derive(Clone)]
+pub struct EdgeConfig {
+    pub gateway_url: String,
+    pub node_name: String,
+    pub pre_shared_key: String,
+    pub state_dir: PathBuf,
+    pub job_slots: u32,
+    pub shutdown_grace: Duration,
+    pub config_poll: Duration,
+    pub inference_url: Option<String>,
+    pub podman: String,
+    pub sandbox: SandboxLimits,
+}
+
+impl std::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("gateway_url", &self.gateway_url)
+            .field("node_name", &self.node_name)
+            .field("state_dir", &self.state_dir)
+            .field("job_slots", &self.job_slots)
+            .field("sandbox", &self.sandbox)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("config file {0} is not valid: {1}")]
+    Parse(PathBuf, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("cynode-edge");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/cynode-edge"),
+        None => PathBuf::from("/var/lib/cynode-edge"),
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "edge-node".into())
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|err| ConfigError::Read(path.to_owned(), err))?;
+    toml::from_str(&text).map_err(|err| ConfigError::Parse(path.to_owned(), err.to_string()))
+}
+
+impl EdgeConfig {
+    pub fn load(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let pre_shared_key = std::env::var("CYNODE_NODE_PSK")
+            .ok()
+            .or(file.pre_shared_key)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "no pre-shared key: set CYNODE_NODE_PSK or pre_shared_key in the config file"
+                        .into(),
+                )
+            })?;
+        let sandbox = SandboxLimits {
+            image: args
+                .image
+                .or(file.sandbox.image)
+                .unwrap_or_else(|| "localhost/cynode-sandbox:latest".into()),
+            memory: file.sandbox.memory.unwrap_or_else(|| "512m".into()),
+            cpus: file.sandbox.cpus.unwrap_or(1.0),
+            pids: file.sandbox.pids.unwrap_or(256),
+            workspace_size: file.sandbox.workspace_size.unwrap_or_else(|| "256m".into()),
+            default_timeout_secs: file
+                .sandbox
+                .default_timeout_secs
+                .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
+            max_timeout_secs: file
+                .sandbox
+                .max_timeout_secs
+                .unwrap_or(MAX_JOB_TIMEOUT_SECS)
+                .min(MAX_JOB_TIMEOUT_SECS),
+        };
+        if sandbox.cpus <= 0.0 || sandbox.pids == 0 {
+            return Err(ConfigError::Invalid(
+                "sandbox.cpus and sandbox.pids must be positive".into(),
+            ));
+        }
+        let job_slots = args.slots.or(file.job_slots).unwrap_or(2);
+        if !(1..=64).contains(&job_slots) {
+            return Err(ConfigError::Invalid(format!(
+                "job slots must be 1-64, got {job_slots}"
+            )));
+        }
+        Ok(Self {
+            gateway_url: args
+                .gateway_url
+                .or(file.gateway_url)
+                .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            node_name: args.node_name.or(file.node_name).unwrap_or_else(host_name),
+            pre_shared_key,
+            state_dir: args
+                .state_dir
+                .or(file.state_dir)
+                .unwrap_or_else(default_state_dir),
+            job_slots,
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(30)),
+            config_poll: Duration::from_secs(file.config_poll_secs.unwrap_or(60).max(5)),
+            inference_url: std::env::var("CYNODE_INFERENCE_URL")
+                .ok()
+                .or(file.inference_url),
+            podman: file.podman.unwrap_or_else(|| "podman".into()),
+            sandbox,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(default: u64, max: u64) -> SandboxLimits {
+        SandboxLimits {
+            image: "i".into(),
+            memory: "64m".into(),
+            cpus: 1.0,
+            pids: 10,
+            workspace_size: "1m".into(),
+            default_timeout_secs: default,
+            max_timeout_secs: max,
+        }
+    }
+
+    #[test]
+    fn job_timeouts_default_and_are_capped() {
+        let node = limits(3600, 10800);
+        assert_eq!(node.timeout_for(None, 10800), Duration::from_secs(3600));
+        assert_eq!(node.timeout_for(Some(20), 10800), Duration::from_secs(20));
+        assert_eq!(
+            node.timeout_for(Some(99999), 10800),
+            Duration::from_secs(10800)
+        );
+        assert_eq!(
+            node.timeout_for(Some(5000), 4000),
+            Duration::from_secs(4000)
+        );
+        assert_eq!(
+            limits(3600, 60).timeout_for(None, 10800),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let dir = std::env::temp_dir().join(format!("cynode-edge-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("edge.toml");
+        std::fs::write(&path, "gateway_urll = 'x'\n").unwrap();
+        let err = read_file(&path).unwrap_err();
+        assert!(err.to_string().contains("gateway_urll"), "{err}");
+        std::fs::write(&path, "job_slots = 3\n[sandbox]\nmemory = '1g'\n").unwrap();
+        let file = read_file(&path).unwrap();
+        assert_eq!(file.job_slots, Some(3));
+        assert_eq!(file.sandbox.memory.as_deref(), Some("1g"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,259 @@
+//! The agent's client of the gateway: registration, configuration, and the signed job
+//! callbacks. Every request after registration is signed (see `cynode_domain::signing`).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use cynode_domain::ids::{JobId, NodeId};
+use cynode_domain::signing::{
+    self, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use cynode_domain::wire::{
+    CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
+    JobResultReport, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
+    RegisterNodeRequest, ResultAck,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("gateway answered {status}: {code}: {message}")]
+    Refused {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    #[error("gateway unreachable: {0}")]
+    Unreachable(String),
+}
+
+impl GatewayError {
+    /// Worth trying again later (the gateway or the network had a problem).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GatewayError::Unreachable(_) => true,
+            GatewayError::Refused { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            GatewayError::Refused { code, .. } => Some(code),
+            GatewayError::Unreachable(_) => None,
+        }
+    }
+}
+
+/// The node's identity after registration. The key is a secret.
+#[derive(Clone)]
+pub struct Identity {
+    pub node_id: NodeId,
+    pub node_key: String,
+}
+
+#[derive(Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+fn unreachable(err: reqwest::Error) -> GatewayError {
+    // reqwest's message never includes headers, so no signature or key leaks here.
+    GatewayError::Unreachable(err.without_url().to_string())
+}
+
+impl GatewayClient {
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("cynode-edge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, GatewayError> {
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(body).map_err(|err| GatewayError::Refused {
+                status,
+                code: "unreadable_response".into(),
+                message: err.to_string(),
+            });
+        }
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => (body.error.code, body.error.message),
+            Err(_) => (
+                "unexpected_response".into(),
+                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            ),
+        };
+        Err(GatewayError::Refused {
+            status,
+            code,
+            message,
+        })
+    }
+
+    pub async fn register(
+        &self,
+        req: &RegisterNodeRequest,
+    ) -> Result<NodeRegistration, GatewayError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/nodes/register", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::decode(response).await
+    }
+
+    async fn signed<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        node: &NodeId,
+        key: &str,
+    ) -> Result<T, GatewayError> {
+        let bytes = match body {
+            Some(body) => serde_json::to_vec(body).map_err(|err| GatewayError::Refused {
+                status: StatusCode::BAD_REQUEST,
+                code: "unencodable_request".into(),
+                message: err.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = signing::new_nonce();
+        let signature = signing::sign(
+            key,
+            &Signed {
+                method: method.as_str(),
+                path,
+                timestamp,
+                nonce: &nonce,
+                body: &bytes,
+            },
+        );
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(HEADER_NODE, node.as_str())
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, nonce)
+            .header(HEADER_SIGNATURE, signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::decode(response).await
+    }
+
+    pub async fn config(&self, me: &Identity) -> Result<NodeConfig, GatewayError> {
+        self.signed::<(), _>(
+            Method::GET,
+            "/v1/nodes/config",
+            None,
+            &me.node_id,
+            &me.node_key,
+        )
+        .await
+    }
+
+    pub async fn acknowledge(&self, me: &Identity, ack: &ConfigAck) -> Result<(), GatewayError> {
+        self.signed(
+            Method::POST,
+            "/v1/nodes/config/ack",
+            Some(ack),
+            &me.node_id,
+            &me.node_key,
+        )
+        .await
+    }
+
+    pub async fn report_capabilities(
+        &self,
+        me: &Identity,
+        report: &CapabilityReport,
+    ) -> Result<NodeView, GatewayError> {
+        self.signed(
+            Method::POST,
+            "/v1/nodes/capabilities",
+            Some(report),
+            &me.node_id,
+            &me.node_key,
+        )
+        .await
+    }
+
+    pub async fn started(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        req: &JobStartedRequest,
+    ) -> Result<ClaimDecision, GatewayError> {
+        let path = format!("/v1/jobs/{job}/started");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, &me.node_key)
+            .await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &HeartbeatRequest,
+    ) -> Result<HeartbeatAnswer, GatewayError> {
+        let path = format!("/v1/jobs/{job}/heartbeat");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
+            .await
+    }
+
+    pub async fn result(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        report: &JobResultReport,
+    ) -> Result<ResultAck, GatewayError> {
+        let path = format!("/v1/jobs/{job}/result");
+        self.signed(Method::POST, &path, Some(report), &me.node_id, job_token)
+            .await
+    }
+
+    /// Downloads an attachment from its presigned URL into `dest`, refusing more than
+    /// `max_bytes`.
+    pub async fn download(
+        &self,
+        url: &str,
+        dest: &std::path::Path,
+        max_bytes: u64,
+    ) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut response = self.http.get(url).send().await?.error_for_status()?;
+        let mut file = tokio::fs::File::create(dest).await?;
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            written += chunk.len() as u64;
+            anyhow::ensure!(
+                written <= max_bytes,
+                "attachment is larger than its announced {max_bytes} bytes"
+            );
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The node's side of the job queue: receive with long polling, keep a message hidden
+//! while its job runs, release it for a retry, delete it once the result is stored.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::Client;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: String,
+    /// The handle to extend, release or delete this delivery.
+    pub receipt: String,
+    /// How many times SQS has delivered the message, this time included.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("job queue: {0}")]
+pub struct QueueError(String);
+
+#[async_trait]
+pub trait NodeQueue: Send + Sync {
+    /// Waits up to `wait_secs` for up to `max` messages.
+    async fn receive(&self, max: u32, wait_secs: u32) -> Result<Vec<Received>, QueueError>;
+    /// Hides the message for `secs` more seconds from now (0 makes it visible at once).
+    async fn hide_for(&self, receipt: &str, secs: u32) -> Result<(), QueueError>;
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+}
+
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        Self { client, url }
+    }
+}
+
+fn queue_error(err: impl std::error::Error) -> QueueError {
+    QueueError(DisplayErrorContext(err).to_string())
+}
+
+#[async_trait]
+impl NodeQueue for SqsQueue {
+    async fn receive(&self, max: u32, wait_secs: u32) -> Result<Vec<Received>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait_secs.min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|message| {
+                let receive_count = message
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                Some(Received {
+                    body: message.body?,
+                    receipt: message.receipt_handle?,
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn hide_for(&self, receipt: &str, secs: u32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs.min(43_200) as i32)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,368 @@
+//! One job delivery, end to end: claim it from the gateway, keep it alive (heartbeats and
+//! queue visibility) while the sandbox runs it, record the result on disk, report it, and
+//! only then delete the message.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
+use cynode_domain::wire::{
+    ClaimDecision, HeartbeatRequest, InputMode, JobClaim, JobMessage, JobResultReport,
+    JobStartedRequest, NodeConfig,
+};
+
+use crate::config::SandboxLimits;
+use crate::gateway::{GatewayClient, Identity};
+use crate::queue::{NodeQueue, Received};
+use crate::sandbox::{Program, Sandbox, SandboxJob, SandboxOutcome};
+use crate::spool::{PendingResult, Spool};
+
+/// Seconds a message stays hidden when its job cannot be claimed right now.
+const RETRY_LATER_SECS: u32 = 10;
+/// Quick delivery tries before leaving a result to the background resender.
+const QUICK_DELIVERY_TRIES: u32 = 3;
+
+pub struct Runner {
+    pub gateway: GatewayClient,
+    pub identity: Identity,
+    pub queue: Arc<dyn NodeQueue>,
+    pub sandbox: Arc<dyn Sandbox>,
+    pub spool: Arc<Spool>,
+    pub boot_id: String,
+    pub limits: SandboxLimits,
+    pub jobs_dir: PathBuf,
+    pub config: watch::Receiver<NodeConfig>,
+    /// Spool files being delivered right now (by a runner or the resender).
+    delivering: Mutex<HashSet<PathBuf>>,
+}
+
+impl Runner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gateway: GatewayClient,
+        identity: Identity,
+        queue: Arc<dyn NodeQueue>,
+        sandbox: Arc<dyn Sandbox>,
+        spool: Arc<Spool>,
+        boot_id: String,
+        limits: SandboxLimits,
+        jobs_dir: PathBuf,
+        config: watch::Receiver<NodeConfig>,
+    ) -> Self {
+        Self {
+            gateway,
+            identity,
+            queue,
+            sandbox,
+            spool,
+            boot_id,
+            limits,
+            jobs_dir,
+            config,
+            delivering: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Handles one delivery. `cancel_all` fires when the agent stops waiting for jobs at
+    /// shutdown: the job is then stopped and reported `canceled`.
+    pub async fn handle(&self, received: Received, cancel_all: CancellationToken) {
+        let message: JobMessage = match serde_json::from_str(&received.body) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::error!(error = %err, "dropping a queue message that is not a job");
+                self.delete(&received.receipt).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("job", job_id = %message.job_id, task_id = %message.task_id);
+        self.claim_and_run(message, received, cancel_all)
+            .instrument(span)
+            .await
+    }
+
+    async fn claim_and_run(
+        &self,
+        message: JobMessage,
+        received: Received,
+        cancel_all: CancellationToken,
+    ) {
+        let request = JobStartedRequest {
+            task_id: message.task_id.clone(),
+            boot_id: self.boot_id.clone(),
+            receive_count: received.receive_count,
+        };
+        match self
+            .gateway
+            .started(&self.identity, &message.job_id, &request)
+            .await
+        {
+            Ok(ClaimDecision::Run(claim)) => {
+                self.run(message, *claim, received.receipt, cancel_all)
+                    .await
+            }
+            Ok(ClaimDecision::Discard { status }) => {
+                tracing::info!(%status, "job already ended; dropping its message");
+                self.delete(&received.receipt).await;
+            }
+            Ok(ClaimDecision::Retry { retry_after_secs }) => {
+                tracing::info!(retry_after_secs, "job is claimed elsewhere; leaving it");
+                self.hide(&received.receipt, retry_after_secs.clamp(1, 3600) as u32)
+                    .await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, receive_count = received.receive_count, "could not claim the job; it will come back");
+                self.hide(&received.receipt, RETRY_LATER_SECS).await;
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        message: JobMessage,
+        claim: JobClaim,
+        receipt: String,
+        cancel_all: CancellationToken,
+    ) {
+        let config = self.config.borrow().clone();
+        let timeout = self
+            .limits
+            .timeout_for(claim.spec.timeout_secs, config.max_timeout_secs);
+        tracing::info!(
+            attempt = claim.attempt,
+            timeout_secs = timeout.as_secs(),
+            "running"
+        );
+        let stop = cancel_all.child_token();
+        let superseded = Arc::new(AtomicBool::new(false));
+        let keeper = self.keep_alive(
+            &message,
+            &claim,
+            &receipt,
+            &config,
+            stop.clone(),
+            superseded.clone(),
+        );
+        let job_dir = self
+            .jobs_dir
+            .join(format!("{}-{}", message.job_id, claim.attempt));
+
+        let run = async {
+            let program = match claim.spec.mode {
+                InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
+                InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
+                InputMode::Prompt => return Err("prompt tasks are not sandbox jobs".to_owned()),
+            };
+            self.fetch_attachments(&claim, &job_dir).await?;
+            let job = SandboxJob {
+                job_id: message.job_id.clone(),
+                program,
+                job_dir: job_dir.clone(),
+                timeout,
+            };
+            Ok(self.sandbox.run(job, stop.clone()).await)
+        };
+        let started_at = time::OffsetDateTime::now_utc();
+        let outcome = tokio::select! {
+            outcome = run => outcome,
+            _ = keeper => unreachable!("the keep-alive loop never ends by itself"),
+        };
+        let _ = std::fs::remove_dir_all(&job_dir);
+        if superseded.load(Ordering::SeqCst) {
+            tracing::warn!("another attempt took the job over; not reporting this one");
+            return;
+        }
+        let outcome = outcome.unwrap_or_else(|error| SandboxOutcome {
+            status: cynode_domain::status::JobOutcome::Failed,
+            exit_code: None,
+            failed_command: None,
+            error: Some(error),
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: Default::default(),
+            started_at,
+            ended_at: time::OffsetDateTime::now_utc(),
+        });
+        tracing::info!(status = outcome.status.as_str(), exit_code = ?outcome.exit_code, "finished");
+        let pending = PendingResult {
+            job_id: message.job_id.clone(),
+            job_token: claim.job_token.clone(),
+            receipt,
+            report: JobResultReport {
+                task_id: message.task_id.clone(),
+                attempt: claim.attempt,
+                lease_id: claim.lease_id.clone(),
+                status: outcome.status,
+                exit_code: outcome.exit_code,
+                failed_command: outcome.failed_command,
+                error: outcome.error,
+                stdout: outcome.stdout,
+                stderr: outcome.stderr,
+                truncated: outcome.truncated,
+                started_at: outcome.started_at,
+                ended_at: outcome.ended_at,
+            },
+        };
+        match self.spool.store(&pending) {
+            Ok(path) => self.deliver(&path, &pending, QUICK_DELIVERY_TRIES).await,
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the result on disk; sending it anyway");
+                self.send(None, &pending, QUICK_DELIVERY_TRIES).await;
+            }
+        }
+    }
+
+    /// Heartbeats the claim and keeps the message hidden until dropped. Stops the job if
+    /// the user canceled it or another attempt superseded this one.
+    fn keep_alive(
+        &self,
+        message: &JobMessage,
+        claim: &JobClaim,
+        receipt: &str,
+        config: &NodeConfig,
+        stop: CancellationToken,
+        superseded: Arc<AtomicBool>,
+    ) -> impl std::future::Future<Output = ()> + '_ {
+        let interval = Duration::from_secs(config.heartbeat_interval_secs.max(1));
+        let hide_secs = (config.lease_secs + config.heartbeat_interval_secs) as u32;
+        let job = message.job_id.clone();
+        let token = claim.job_token.clone();
+        let receipt = receipt.to_owned();
+        let beat = HeartbeatRequest {
+            task_id: message.task_id.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+        };
+        async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = self.queue.hide_for(&receipt, hide_secs).await {
+                    tracing::warn!(error = %err, "could not extend the message's visibility");
+                }
+                match self
+                    .gateway
+                    .heartbeat(&self.identity, &job, &token, &beat)
+                    .await
+                {
+                    Ok(answer) if answer.canceled && !stop.is_cancelled() => {
+                        tracing::info!("canceled by its owner; stopping the sandbox");
+                        stop.cancel();
+                    }
+                    Ok(_) => {}
+                    Err(err) if err.code() == Some("stale_attempt") => {
+                        superseded.store(true, Ordering::SeqCst);
+                        stop.cancel();
+                    }
+                    Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+                }
+            }
+        }
+    }
+
+    async fn fetch_attachments(&self, claim: &JobClaim, job_dir: &Path) -> Result<(), String> {
+        if claim.spec.attachments.is_empty() {
+            return Ok(());
+        }
+        let dir = job_dir.join("attachments");
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("creating the attachments directory: {err}"))?;
+        for attachment in &claim.spec.attachments {
+            // Names were checked by the gateway; check again before touching the disk.
+            if attachment.name.contains('/') || attachment.name == ".." || attachment.name == "." {
+                return Err(format!("refusing attachment name '{}'", attachment.name));
+            }
+            let limit = attachment.size.min(MAX_ATTACHMENT_BYTES);
+            self.gateway
+                .download(&attachment.url, &dir.join(&attachment.name), limit)
+                .await
+                .map_err(|err| format!("downloading attachment '{}': {err}", attachment.name))?;
+        }
+        Ok(())
+    }
+
+    /// Sends a spooled result, removing it once the gateway has stored it.
+    pub async fn deliver(&self, path: &Path, pending: &PendingResult, tries: u32) {
+        if !self
+            .delivering
+            .lock()
+            .expect("lock")
+            .insert(path.to_owned())
+        {
+            return; // someone else is on it
+        }
+        self.send(Some(path), pending, tries).await;
+        self.delivering.lock().expect("lock").remove(path);
+    }
+
+    async fn send(&self, path: Option<&Path>, pending: &PendingResult, tries: u32) {
+        for attempt in 1..=tries {
+            match self
+                .gateway
+                .result(
+                    &self.identity,
+                    &pending.job_id,
+                    &pending.job_token,
+                    &pending.report,
+                )
+                .await
+            {
+                Ok(ack) => {
+                    tracing::info!(job_id = %pending.job_id, duplicate = ack.duplicate, "result stored");
+                    self.delete(&pending.receipt).await;
+                    if let Some(path) = path {
+                        self.spool.remove(path);
+                    }
+                    return;
+                }
+                Err(err) if err.code() == Some("stale_attempt") => {
+                    tracing::warn!(job_id = %pending.job_id, "result belongs to a superseded attempt; dropping it");
+                    if let Some(path) = path {
+                        self.spool.remove(path);
+                    }
+                    return;
+                }
+                Err(err) if !err.is_transient() => {
+                    tracing::error!(job_id = %pending.job_id, error = %err, path = ?path, "the gateway refused the result; keeping it for inspection");
+                    if let Some(path) = path {
+                        let _ = std::fs::rename(path, path.with_extension("rejected"));
+                    }
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(job_id = %pending.job_id, error = %err, attempt, "could not deliver the result yet");
+                    if attempt < tries {
+                        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-sends every result still on disk (after a restart, or after the gateway was down).
+    pub async fn resend_pending(&self) {
+        for (path, pending) in self.spool.pending() {
+            self.deliver(&path, &pending, 1).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) {
+        if let Err(err) = self.queue.delete(receipt).await {
+            // A stale receipt (the agent restarted): the redelivered message is discarded
+            // when its claim finds the job finished.
+            tracing::info!(error = %err, "could not delete the message; it will be discarded on redelivery");
+        }
+    }
+
+    async fn hide(&self, receipt: &str, secs: u32) {
+        if let Err(err) = self.queue.hide_for(receipt, secs).await {
+            tracing::warn!(error = %err, "could not change the message's visibility");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Running one job in an isolated sandbox. The runner does not care how: it hands a
+//! [`SandboxJob`] to a [`Sandbox`] and gets a [`SandboxOutcome`] back. [`podman`] is the
+//! implementation; [`output`] captures a process's streams within the size limits.
+
+pub mod output;
+pub mod podman;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use cynode_domain::clock::Timestamp;
+use cynode_domain::ids::JobId;
+use cynode_domain::status::JobOutcome;
+use cynode_domain::wire::Truncated;
+
+/// What to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// A script, run by its `#!` interpreter or else by `/bin/sh`.
+    Script(String),
+    /// Commands run in order by `/bin/sh -c`, stopping at the first that fails.
+    Commands(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxJob {
+    pub job_id: JobId,
+    pub program: Program,
+    /// A private directory for this job; its `attachments/` (if any) is visible to the
+    /// job read-only under `/job/attachments`.
+    pub job_dir: PathBuf,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxOutcome {
+    pub status: JobOutcome,
+    pub exit_code: Option<i32>,
+    /// For commands: 1-based index of the command that failed.
+    pub failed_command: Option<u32>,
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: Truncated,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// Runs the job to completion, timeout, or until `stop` is cancelled.
+    async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome;
+    /// Removes sandboxes an earlier run of this node left behind; returns how many.
+    async fn remove_orphans(&self) -> anyhow::Result<usize>;
+}

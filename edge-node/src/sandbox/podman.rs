@@ -1,0 +1,400 @@
+//! The Podman sandbox.
+//!
+//! Each job is one container named `cynode-job-<job id>`, labelled with the node's name so
+//! that the next start of the same node removes whatever a crash left behind:
+//!
+//! - `--network none`, `--cap-drop ALL`, `no-new-privileges`, user 1000, read-only root;
+//!   the only writable place is `/workspace` (a tmpfs of a fixed size) and `/tmp`.
+//! - memory (swap capped to the same), CPU and pids limits from the node's config.
+//! - the job's files are bind-mounted read-only at `/job`.
+//! - the timeout is Podman's own `--timeout`: killing the podman client would leave the
+//!   container running.
+//! - stdout and stderr are separate pipes, each captured up to 256 KiB.
+//! - for commands, a small runner script reports the index of a failing command on fd 3,
+//!   a pipe only the runner holds (`--preserve-fds 1`; commands run with fd 3 closed).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use cynode_domain::limits::MAX_STREAM_BYTES;
+use cynode_domain::status::JobOutcome;
+use cynode_domain::wire::Truncated;
+
+use super::output::capture;
+use super::{Program, Sandbox, SandboxJob, SandboxOutcome};
+use crate::config::SandboxLimits;
+
+/// The uid:gid jobs run as inside the sandbox.
+const SANDBOX_USER: &str = "1000:1000";
+/// Seconds `podman stop` waits after SIGTERM before SIGKILL.
+const STOP_GRACE_SECS: &str = "2";
+
+const COMMANDS_RUNNER: &str = r#"#!/bin/sh
+# Written by cynode-edge: runs /job/commands/* in order, stops at the first failure and
+# reports its index on fd 3 (closed for the commands themselves).
+i=0
+for command in /job/commands/*; do
+    i=$((i + 1))
+    /bin/sh "$command" 3>&-
+    status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "$i" >&3
+        exit "$status"
+    fi
+done
+exit 0
+"#;
+
+pub struct PodmanSandbox {
+    podman: String,
+    node_name: String,
+    limits: SandboxLimits,
+}
+
+/// What `podman` reports about itself, checked before the agent starts.
+#[derive(Debug, Clone)]
+pub struct PodmanInfo {
+    pub version: String,
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PodmanError {
+    #[error(
+        "podman is not installed or not on PATH ({0}); install it (apt-get install podman runc)"
+    )]
+    Missing(String),
+    #[error("podman does not work on this machine: {0}\nsee README.md, 'Podman setup'")]
+    Broken(String),
+    #[error(
+        "the sandbox image {0} is not present; build it with edge-node/sandbox/build-image.sh"
+    )]
+    NoImage(String),
+}
+
+fn container_name(job: &cynode_domain::ids::JobId) -> String {
+    format!("cynode-job-{job}")
+}
+
+/// A pipe whose write end the child gets as fd 3.
+fn status_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds` on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reads what the runner wrote on fd 3 (non-blocking: anything still holding the pipe
+/// open cannot stall the agent).
+fn read_status(read_end: OwnedFd) -> Option<u32> {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut file = std::fs::File::from(read_end);
+    let _ = file.read_to_string(&mut text);
+    text.trim().parse().ok()
+}
+
+impl PodmanSandbox {
+    pub fn new(podman: String, node_name: String, limits: SandboxLimits) -> Self {
+        Self {
+            podman,
+            node_name,
+            limits,
+        }
+    }
+
+    async fn podman(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        Command::new(&self.podman)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+    }
+
+    /// Checks that Podman works and the sandbox image is present.
+    pub async fn check(&self) -> Result<PodmanInfo, PodmanError> {
+        let version = self
+            .podman(&["version", "--format", "{{.Client.Version}}"])
+            .await
+            .map_err(|err| PodmanError::Missing(err.to_string()))?;
+        if !version.status.success() {
+            return Err(PodmanError::Broken(
+                String::from_utf8_lossy(&version.stderr).trim().to_owned(),
+            ));
+        }
+        // `podman info` exercises the runtime and storage configuration.
+        let info = self
+            .podman(&["info", "--format", "{{.Host.OCIRuntime.Name}}"])
+            .await;
+        match info {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return Err(PodmanError::Broken(
+                    String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                ))
+            }
+            Err(err) => return Err(PodmanError::Broken(err.to_string())),
+        }
+        let exists = self.podman(&["image", "exists", &self.limits.image]).await;
+        if !exists.is_ok_and(|out| out.status.success()) {
+            return Err(PodmanError::NoImage(self.limits.image.clone()));
+        }
+        let images = self
+            .podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .await
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(PodmanInfo {
+            version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
+            images,
+        })
+    }
+
+    /// Writes the program into the job directory; returns the command to run in the box.
+    fn prepare(&self, job: &SandboxJob) -> std::io::Result<Vec<String>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = &job.job_dir;
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        let write = |path: &Path, text: &str, mode: u32| -> std::io::Result<()> {
+            std::fs::write(path, text)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        };
+        Ok(match &job.program {
+            Program::Script(script) => {
+                write(&dir.join("script"), script, 0o755)?;
+                if script.starts_with("#!") {
+                    vec!["/job/script".into()]
+                } else {
+                    vec!["/bin/sh".into(), "/job/script".into()]
+                }
+            }
+            Program::Commands(commands) => {
+                let commands_dir = dir.join("commands");
+                std::fs::create_dir_all(&commands_dir)?;
+                std::fs::set_permissions(&commands_dir, std::fs::Permissions::from_mode(0o755))?;
+                for (i, command) in commands.iter().enumerate() {
+                    write(&commands_dir.join(format!("{:04}", i + 1)), command, 0o644)?;
+                }
+                write(&dir.join("run-commands"), COMMANDS_RUNNER, 0o755)?;
+                vec!["/bin/sh".into(), "/job/run-commands".into()]
+            }
+        })
+    }
+
+    fn run_args(&self, job: &SandboxJob, name: &str, program: Vec<String>) -> Vec<String> {
+        let limits = &self.limits;
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--rm".into(),
+            "--pull=never".into(),
+            format!("--name={name}"),
+            format!("--label=cynode.node={}", self.node_name),
+            format!("--label=cynode.job={}", job.job_id),
+            "--network=none".into(),
+            "--cap-drop=ALL".into(),
+            "--security-opt=no-new-privileges".into(),
+            format!("--user={SANDBOX_USER}"),
+            "--read-only".into(),
+            format!(
+                "--mount=type=tmpfs,destination=/workspace,tmpfs-size={},U=true",
+                limits.workspace_size
+            ),
+            format!("--volume={}:/job:ro", job.job_dir.display()),
+            "--workdir=/workspace".into(),
+            "--env=HOME=/workspace".into(),
+            format!("--env=CYNODE_JOB_ID={}", job.job_id),
+            format!("--memory={}", limits.memory),
+            format!("--memory-swap={}", limits.memory),
+            format!("--cpus={}", limits.cpus),
+            format!("--pids-limit={}", limits.pids),
+            format!("--timeout={}", job.timeout.as_secs().max(1)),
+            "--log-driver=none".into(),
+            "--preserve-fds=1".into(),
+            limits.image.clone(),
+        ];
+        args.extend(program);
+        args
+    }
+
+    async fn stop(&self, name: &str) {
+        match self
+            .podman(&["stop", "--ignore", "--time", STOP_GRACE_SECS, name])
+            .await
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                tracing::warn!(container = name, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "podman stop failed")
+            }
+            Err(err) => tracing::warn!(container = name, error = %err, "podman stop failed"),
+        }
+    }
+
+    async fn remove(&self, name: &str) {
+        let _ = self.podman(&["rm", "--force", "--ignore", name]).await;
+    }
+}
+
+fn failure(error: String, started_at: cynode_domain::clock::Timestamp) -> SandboxOutcome {
+    SandboxOutcome {
+        status: JobOutcome::Failed,
+        exit_code: None,
+        failed_command: None,
+        error: Some(error),
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: Truncated::default(),
+        started_at,
+        ended_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+#[async_trait]
+impl Sandbox for PodmanSandbox {
+    async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
+        let started_at = time::OffsetDateTime::now_utc();
+        let name = container_name(&job.job_id);
+        // A container of an earlier attempt of this job on this node cannot still be
+        // running (its runner is gone), but its name must be free.
+        self.remove(&name).await;
+        let program = match self.prepare(&job) {
+            Ok(program) => program,
+            Err(err) => {
+                return failure(
+                    format!("could not prepare the job directory: {err}"),
+                    started_at,
+                )
+            }
+        };
+        let (status_read, status_write) = match status_pipe() {
+            Ok(pipe) => pipe,
+            Err(err) => return failure(format!("could not create a pipe: {err}"), started_at),
+        };
+        let mut command = Command::new(&self.podman);
+        command
+            .args(self.run_args(&job, &name, program))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        let write_fd = status_write.as_raw_fd();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(write_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let clock = Instant::now();
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => return failure(format!("could not start podman: {err}"), started_at),
+        };
+        drop(status_write);
+        let stdout = tokio::spawn(capture(
+            child.stdout.take().expect("piped"),
+            MAX_STREAM_BYTES,
+        ));
+        let stderr = tokio::spawn(capture(
+            child.stderr.take().expect("piped"),
+            MAX_STREAM_BYTES,
+        ));
+
+        let mut stopped = false;
+        let exit = loop {
+            tokio::select! {
+                exit = child.wait() => break exit,
+                _ = stop.cancelled(), if !stopped => {
+                    stopped = true;
+                    self.stop(&name).await;
+                }
+            }
+        };
+        let elapsed = clock.elapsed();
+        let (stdout, stdout_cut) = stdout.await.unwrap_or_default();
+        let (stderr, stderr_cut) = stderr.await.unwrap_or_default();
+        let failed_command = read_status(status_read);
+        self.remove(&name).await;
+
+        let exit_code = exit.as_ref().ok().and_then(|status| status.code());
+        let timed_out = elapsed >= job.timeout;
+        let (status, error) = match exit_code {
+            _ if stopped => (JobOutcome::Canceled, Some("canceled".to_owned())),
+            _ if timed_out => (
+                JobOutcome::Timeout,
+                Some(format!("timed out after {}s", job.timeout.as_secs())),
+            ),
+            Some(0) => (JobOutcome::Completed, None),
+            Some(125) => (
+                JobOutcome::Failed,
+                Some("podman could not start the sandbox (see stderr)".to_owned()),
+            ),
+            Some(137) => (
+                JobOutcome::Failed,
+                Some(format!(
+                    "killed by SIGKILL: the job most likely exceeded its memory limit ({})",
+                    self.limits.memory
+                )),
+            ),
+            Some(code) => (
+                JobOutcome::Failed,
+                failed_command.map(|i| format!("command {i} exited with status {code}")),
+            ),
+            None => (
+                JobOutcome::Failed,
+                Some(format!("podman did not report an exit status: {exit:?}")),
+            ),
+        };
+        SandboxOutcome {
+            status,
+            exit_code,
+            failed_command: failed_command.filter(|_| status == JobOutcome::Failed),
+            error,
+            stdout,
+            stderr,
+            truncated: Truncated {
+                stdout: stdout_cut,
+                stderr: stderr_cut,
+            },
+            started_at,
+            ended_at: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    async fn remove_orphans(&self) -> anyhow::Result<usize> {
+        let filter = format!("label=cynode.node={}", self.node_name);
+        let out = self
+            .podman(&["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"])
+            .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "podman ps failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for name in &names {
+            tracing::warn!(container = %name, "removing a sandbox left by an earlier run");
+            self.remove(name).await;
+        }
+        Ok(names.len())
+    }
+}

@@ -1,0 +1,95 @@
+//! Finished results waiting for the gateway to confirm it stored them.
+//!
+//! A result is written here (atomically: temp file, fsync, rename) before it is sent, and
+//! removed only after the gateway's acknowledgement. A restarted agent re-sends whatever
+//! it finds, so a crash between finishing a job and reporting it loses nothing. The files
+//! hold job tokens, so the directory is private to the agent's user.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use cynode_domain::ids::JobId;
+use cynode_domain::wire::JobResultReport;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingResult {
+    pub job_id: JobId,
+    pub job_token: String,
+    /// The delivery to delete once the result is stored (may be stale after a restart;
+    /// then the redelivered message is discarded by its claim instead).
+    pub receipt: String,
+    pub report: JobResultReport,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    pub fn open(state_dir: &Path) -> std::io::Result<Self> {
+        let dir = state_dir.join("pending-results");
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(Self { dir })
+    }
+
+    fn path_of(&self, pending: &PendingResult) -> PathBuf {
+        self.dir.join(format!(
+            "{}.{}.json",
+            pending.job_id, pending.report.attempt
+        ))
+    }
+
+    /// Durably records a result; returns where.
+    pub fn store(&self, pending: &PendingResult) -> std::io::Result<PathBuf> {
+        let path = self.path_of(pending);
+        let tmp = path.with_extension("tmp");
+        {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&serde_json::to_vec(pending)?)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(path)
+    }
+
+    /// Every pending result, oldest file name first. Unreadable files are reported and
+    /// skipped (kept for inspection).
+    pub fn pending(&self) -> Vec<(PathBuf, PendingResult)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return vec![];
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|path| match std::fs::read(&path).map(|b| serde_json::from_slice::<PendingResult>(&b)) {
+                Ok(Ok(pending)) => Some((path, pending)),
+                Ok(Err(err)) => {
+                    tracing::error!(path = %path.display(), error = %err, "unreadable pending result; leaving it");
+                    None
+                }
+                Err(err) => {
+                    tracing::error!(path = %path.display(), error = %err, "cannot read pending result");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    pub fn remove(&self, path: &Path) {
+        if let Err(err) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %err, "could not remove delivered result");
+        }
+    }
+}
