@@ -1,0 +1,357 @@
+//! The command surface. The interactive shell parses each line with the same definitions.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  2  usage: bad flags or arguments, unreadable or oversized input files, bad config file
+  3  auth: not logged in, token rejected or revoked (401), not allowed (403)
+  4  not found
+  5  conflict (e.g. canceling a task that already finished)
+  6  validation: the gateway refused the request (400/413/422)
+  7  gateway or network: unreachable, timed out, or a server error (5xx)
+  8  internal error
+
+Environment:
+  CYNORK_GATEWAY_URL  gateway base URL (default http://localhost:8080); overrides the config file
+  CYNORK_TOKEN        access token; overrides the config file";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cynork",
+    version,
+    about = "Command-line client for CyNode: run prompts, scripts and commands on your own machines",
+    propagate_version = true,
+    args_override_self = true,
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: ~/.config/cynork/config.yaml]
+    #[arg(short = 'c', long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Print only essential output; no progress or hints
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// Never color output (also when NO_COLOR is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// key=value lines
+    Table,
+    /// one pretty-printed JSON value on stdout
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the client version
+    Version,
+    /// Show whether the gateway is reachable and ready, and who you are
+    Status,
+    /// Log in and out
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Create, inspect and cancel tasks
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Interactive shell with history and tab completion
+    Shell(ShellArgs),
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in; the password is read from the terminal without echo, or from stdin
+    Login {
+        /// Your handle (asked for when omitted)
+        #[arg(short = 'u', long, value_name = "HANDLE")]
+        user: Option<String>,
+        /// Read the password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Forget the saved tokens (and end the session at the gateway when reachable)
+    Logout,
+    /// Show the logged-in user
+    Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Create a task from exactly one input
+    Create(CreateArgs),
+    /// List your tasks, newest first
+    List(ListArgs),
+    /// Show a task
+    Get(TaskRefArg),
+    /// Show a task's result
+    Result {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Wait until the task has finished
+        #[arg(short = 'w', long)]
+        wait: bool,
+    },
+    /// Show a task's status until it finishes
+    Watch {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Seconds between refreshes (at least 1)
+        #[arg(short = 'n', long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+        interval: u64,
+        /// Do not clear the screen between refreshes
+        #[arg(long)]
+        no_clear: bool,
+    },
+    /// Cancel a task and its jobs
+    Cancel {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Print a task's output (stdout to stdout, stderr to stderr)
+    Logs {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Which stream
+        #[arg(long, value_enum, default_value_t = Stream::All)]
+        stream: Stream,
+        /// Wait for the task to finish, then print its output
+        #[arg(short = 'F', long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TaskRefArg {
+    /// Task id or task name
+    #[arg(value_name = "TASK")]
+    pub task: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    All,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("input").required(true).multiple(false).args(
+    ["prompt", "task", "task_file", "script", "commands", "commands_file"]
+)))]
+pub struct CreateArgs {
+    /// Natural-language prompt (interpreted by a model, never run as a command)
+    #[arg(short = 'p', long)]
+    pub prompt: Option<String>,
+    /// Task description text (Markdown), taken as a prompt
+    #[arg(short = 't', long)]
+    pub task: Option<String>,
+    /// Read the prompt from a file (at most 1 MiB)
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub task_file: Option<PathBuf>,
+    /// Run a script file in the sandbox (at most 256 KiB)
+    #[arg(short = 's', long, value_name = "PATH")]
+    pub script: Option<PathBuf>,
+    /// Run a shell command in the sandbox; repeat for several, run in order
+    #[arg(long = "command", value_name = "CMD")]
+    pub commands: Vec<String>,
+    /// Run the commands in a file, one per line, blank lines skipped (at most 64 KiB)
+    #[arg(long, value_name = "PATH")]
+    pub commands_file: Option<PathBuf>,
+    /// Attach a file (repeatable; at most 16, each at most 10 MiB)
+    #[arg(short = 'a', long = "attach", value_name = "PATH")]
+    pub attachments: Vec<PathBuf>,
+    /// Name the task (normalized; made unique among your tasks)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Timeout in seconds for the sandbox run
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=10800))]
+    pub timeout: Option<u64>,
+    /// Wait for the task to finish and print its result
+    #[arg(long)]
+    pub result: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only tasks with this status
+    #[arg(long, value_parser = ["queued", "running", "completed", "failed", "canceled", "superseded"])]
+    pub status: Option<String>,
+    /// Tasks per page (1-200)
+    #[arg(short = 'l', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub limit: u32,
+    /// Continue after this cursor (printed as next_cursor by the previous page)
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShellArgs {
+    /// Run one command and exit with its exit code (`-c` after `shell` means this, not --config)
+    #[arg(long = "command", value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// `-c` is `--config` everywhere except right after `shell`, where it is the command to
+/// run (`cynork shell -c "task list"`). Rewrites that `-c` to `--command` before parsing.
+pub fn shell_c_to_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    out.extend(iter.next()); // program name
+    let mut in_shell = false;
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy().into_owned();
+        if in_shell {
+            if text == "-c" {
+                out.push("--command".into());
+                out.extend(iter.by_ref());
+                break;
+            }
+            if let Some(rest) = text
+                .strip_prefix("-c")
+                .filter(|r| !r.is_empty() && !text.starts_with("--"))
+            {
+                out.push(format!("--command={rest}").into());
+                out.extend(iter.by_ref());
+                break;
+            }
+            out.push(arg);
+            continue;
+        }
+        let takes_value = matches!(text.as_str(), "-c" | "--config" | "-o" | "--output");
+        out.push(arg);
+        if takes_value {
+            out.extend(iter.next());
+        } else if !text.starts_with('-') {
+            if text != "shell" {
+                out.extend(iter.by_ref());
+                break;
+            }
+            in_shell = true;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cynork").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn create_needs_exactly_one_input() {
+        assert_eq!(parse(&["task", "create"]).unwrap_err().exit_code(), 2);
+        let two = parse(&["task", "create", "-p", "hi", "--command", "ls"]).unwrap_err();
+        assert_eq!(two.exit_code(), 2);
+        let cli = parse(&["task", "create", "--command", "b", "--command", "a"]).unwrap();
+        let Command::Task(TaskCommand::Create(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.commands, ["b", "a"]);
+    }
+
+    #[test]
+    fn limits_and_intervals_are_checked_by_the_parser() {
+        let bad: [&[&str]; 3] = [
+            &["task", "list", "-l", "0"],
+            &["task", "list", "-l", "201"],
+            &["task", "watch", "x", "-n", "0"],
+        ];
+        for bad in bad {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        assert!(parse(&["task", "list", "-l", "200"]).is_ok());
+    }
+
+    fn strings(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn dash_c_after_shell_is_the_command() {
+        let rewritten = shell_c_to_command(strings(&[
+            "cynork",
+            "-c",
+            "cfg.yaml",
+            "shell",
+            "-c",
+            "task list",
+        ]));
+        assert_eq!(
+            rewritten,
+            strings(&[
+                "cynork",
+                "-c",
+                "cfg.yaml",
+                "shell",
+                "--command",
+                "task list"
+            ])
+        );
+        let cli = Cli::try_parse_from(rewritten).unwrap();
+        assert_eq!(cli.global.config.unwrap().to_str(), Some("cfg.yaml"));
+        let Command::Shell(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.command.as_deref(), Some("task list"));
+        // Elsewhere -c stays the config file.
+        let other = strings(&["cynork", "task", "list", "-c", "x.yaml"]);
+        assert_eq!(shell_c_to_command(other.clone()), other);
+    }
+
+    #[test]
+    fn later_global_flags_override_earlier_ones() {
+        let cli = parse(&["-o", "json", "version", "-o", "table"]).unwrap();
+        assert_eq!(cli.global.output, Output::Table);
+    }
+}

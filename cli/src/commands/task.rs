@@ -1,0 +1,211 @@
+//! `cynork task …`: create, list, get, result, watch, cancel, logs.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use cynode_domain::wire::{
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, TaskList,
+    TaskLogs, TaskResult, TaskView,
+};
+
+use super::Context;
+use crate::cli::{CreateArgs, ListArgs, Stream, TaskCommand};
+use crate::client::{segment, Gateway};
+use crate::error::{CliError, CliResult};
+use crate::input;
+use crate::wait;
+
+pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
+    match command {
+        TaskCommand::Create(args) => create(ctx, args),
+        TaskCommand::List(args) => list(ctx, args),
+        TaskCommand::Get(task) => get(ctx, &task.task),
+        TaskCommand::Result { task, wait } => result(ctx, &task.task, wait),
+        TaskCommand::Watch {
+            task,
+            interval,
+            no_clear,
+        } => watch(ctx, &task.task, interval, no_clear),
+        TaskCommand::Cancel { task, yes } => cancel(ctx, &task.task, yes),
+        TaskCommand::Logs {
+            task,
+            stream,
+            follow,
+        } => logs(ctx, &task.task, stream, follow),
+    }
+}
+
+fn task_path(task: &str, rest: &str) -> CliResult<String> {
+    if task.trim().is_empty() {
+        return Err(CliError::usage("the task id or name must not be empty"));
+    }
+    Ok(format!("/v1/tasks/{}{rest}", segment(task)))
+}
+
+/// Builds the request from exactly one input; every local file is checked (and read)
+/// here, before any request.
+fn build_request(args: &CreateArgs) -> CliResult<CreateTaskRequest> {
+    let mut req = CreateTaskRequest {
+        task_name: args.name.clone(),
+        timeout_seconds: args.timeout,
+        ..Default::default()
+    };
+    if let Some(prompt) = args.prompt.clone().or_else(|| args.task.clone()) {
+        req.prompt = Some(prompt);
+    } else if let Some(path) = &args.task_file {
+        req.prompt = Some(input::read_task_file(path)?);
+    } else if let Some(path) = &args.script {
+        req.script = Some(input::read_script(path)?);
+    } else if let Some(path) = &args.commands_file {
+        req.commands = Some(input::read_commands_file(path)?);
+    } else if !args.commands.is_empty() {
+        req.commands = Some(args.commands.clone());
+    }
+    Ok(req)
+}
+
+fn create(ctx: &mut Context, args: CreateArgs) -> CliResult {
+    let mut req = build_request(&args)?;
+    let attachments = input::check_attachments(&args.attachments)?;
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    for ((name, size), path) in attachments.into_iter().zip(&args.attachments) {
+        let upload: AttachmentUpload =
+            gateway.post("/v1/attachments", &CreateAttachmentRequest { name, size })?;
+        let bytes = std::fs::read(path)
+            .map_err(|err| CliError::usage(format!("attachment {}: {err}", path.display())))?;
+        gateway.upload(&upload.upload_url, bytes)?;
+        req.attachments.push(upload.attachment_id);
+    }
+    let task: TaskView = gateway.post("/v1/tasks", &req)?;
+    if args.result {
+        let done = wait::until_finished(&mut gateway, &ctx.printer, task.task_id.as_str())?;
+        let result: TaskResult = gateway.get(&task_path(done.task_id.as_str(), "/result")?)?;
+        ctx.printer.result(&result);
+    } else if ctx.printer.quiet && !ctx.printer.json_mode() {
+        println!("{}", task.task_id);
+    } else {
+        ctx.printer.task(&task);
+    }
+    Ok(())
+}
+
+fn list(ctx: &mut Context, args: ListArgs) -> CliResult {
+    let mut query = format!("/v1/tasks?limit={}", args.limit);
+    if let Some(status) = &args.status {
+        query.push_str(&format!("&status={}", segment(status)));
+    }
+    if let Some(cursor) = &args.cursor {
+        query.push_str(&format!("&cursor={}", segment(cursor)));
+    }
+    let page: TaskList = Gateway::new(&mut ctx.config)?.get(&query)?;
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&page);
+        return Ok(());
+    }
+    for task in &page.tasks {
+        ctx.printer.line(&ctx.printer.task_pairs(task));
+    }
+    if let Some(cursor) = &page.next_cursor {
+        ctx.printer.line(&[("next_cursor", cursor.clone())]);
+    } else if page.tasks.is_empty() {
+        ctx.printer.note("no tasks");
+    }
+    Ok(())
+}
+
+fn get(ctx: &mut Context, task: &str) -> CliResult {
+    let view: TaskView = Gateway::new(&mut ctx.config)?.get(&task_path(task, "")?)?;
+    ctx.printer.task(&view);
+    Ok(())
+}
+
+fn result(ctx: &mut Context, task: &str, wait_for_it: bool) -> CliResult {
+    let path = task_path(task, "/result")?;
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    if wait_for_it {
+        wait::until_finished(&mut gateway, &ctx.printer, task)?;
+    }
+    let result: TaskResult = gateway.get(&path)?;
+    ctx.printer.result(&result);
+    Ok(())
+}
+
+fn watch(ctx: &mut Context, task: &str, interval: u64, no_clear: bool) -> CliResult {
+    let path = task_path(task, "")?;
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    let clear = !no_clear && !ctx.printer.json_mode() && std::io::stdout().is_terminal();
+    loop {
+        let view: TaskView = gateway.get(&path)?;
+        let done = view.status.is_terminal();
+        if !ctx.printer.json_mode() {
+            if clear {
+                print!("\x1b[2J\x1b[H");
+            }
+            ctx.printer.line(&ctx.printer.task_pairs(&view));
+            let _ = std::io::stdout().flush();
+        } else if done {
+            ctx.printer.json(&view);
+        }
+        if done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(interval));
+    }
+}
+
+fn confirmed(task: &str) -> CliResult<bool> {
+    eprint!("Cancel task {task}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| CliError::usage(format!("cannot read the answer: {err}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y"))
+}
+
+fn cancel(ctx: &mut Context, task: &str, yes: bool) -> CliResult {
+    let path = task_path(task, "/cancel")?;
+    if !yes && !confirmed(task)? {
+        ctx.printer.note("not canceled");
+        return Ok(());
+    }
+    let outcome: CancelOutcome =
+        Gateway::new(&mut ctx.config)?.post(&path, &serde_json::json!({}))?;
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&outcome);
+    } else {
+        ctx.printer.line(&[
+            ("task_id", outcome.task_id.to_string()),
+            ("canceled", outcome.canceled.to_string()),
+            ("status", ctx.printer.status(outcome.status)),
+        ]);
+    }
+    Ok(())
+}
+
+fn logs(ctx: &mut Context, task: &str, stream: Stream, follow: bool) -> CliResult {
+    let path = format!("{}?stream={}", task_path(task, "/logs")?, stream.as_str());
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    if follow {
+        wait::until_finished(&mut gateway, &ctx.printer, task)?;
+    }
+    let logs: TaskLogs = gateway.get(&path)?;
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&logs);
+        return Ok(());
+    }
+    if let Some(out) = &logs.stdout {
+        print!("{out}");
+        let _ = std::io::stdout().flush();
+    }
+    if let Some(err) = &logs.stderr {
+        eprint!("{err}");
+    }
+    if !logs.status.is_terminal() && !follow {
+        ctx.printer.note(&format!(
+            "note: task is {}; output appears when its job finishes (use -F to wait)",
+            logs.status
+        ));
+    }
+    Ok(())
+}
