@@ -7,6 +7,8 @@
 //! - [`Service`] runs one of the workspace's binaries (gateway, edge node) as a child
 //!   process with its output in a log file, and kills it when dropped.
 //! - [`binary`] finds a workspace binary that `cargo test --workspace` built.
+//! - [`Deployment`] is a stack plus a running gateway (`cynode-gateway`), and can start
+//!   edge nodes (`cynode-edge`) against it; [`Api`] is a small HTTP client for steps.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -183,8 +185,9 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
+impl Stack {
+    /// Deletes the stack (unless `CYNODE_KEEP_STACKS` is set, to inspect a failure).
+    pub fn delete(&self) {
         if std::env::var_os("CYNODE_KEEP_STACKS").is_some() {
             return;
         }
@@ -194,6 +197,12 @@ impl Drop for Stack {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.delete();
     }
 }
 
@@ -311,4 +320,333 @@ impl Drop for Service {
 /// Whether something accepts connections on `127.0.0.1:port`.
 pub fn port_open(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Secrets a test deployment's gateway runs with (random per deployment).
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub jwt_secret: String,
+    pub node_key_secret: String,
+    pub node_psk: String,
+    pub admin_password: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let mut file = std::fs::File::open("/dev/urandom").expect("/dev/urandom");
+    file.read_exact(&mut buf).expect("reading /dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Secrets {
+    pub fn random() -> Self {
+        Self {
+            jwt_secret: random_hex(32),
+            node_key_secret: random_hex(32),
+            node_psk: random_hex(16),
+            admin_password: random_hex(12),
+        }
+    }
+}
+
+/// Knobs of a test deployment.
+#[derive(Debug, Clone)]
+pub struct DeploymentOptions {
+    /// The job queue's visibility timeout (how soon an abandoned job comes back).
+    pub visibility_timeout_secs: u32,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    /// More `CYNODE_*` settings for the gateway.
+    pub gateway_env: Vec<(String, String)>,
+}
+
+impl Default for DeploymentOptions {
+    fn default() -> Self {
+        Self {
+            visibility_timeout_secs: 30,
+            lease_secs: 30,
+            heartbeat_secs: 2,
+            gateway_env: vec![],
+        }
+    }
+}
+
+/// A provisioned stack with a gateway serving it on a local port.
+pub struct Deployment {
+    pub stack: Stack,
+    pub secrets: Secrets,
+    pub port: u16,
+    pub url: String,
+    pub logs: PathBuf,
+    options: DeploymentOptions,
+    gateway: std::sync::Mutex<Option<Service>>,
+}
+
+impl Deployment {
+    pub fn start(name: &str, options: DeploymentOptions) -> Result<Deployment> {
+        let stack = Stack::provision(options.visibility_timeout_secs)?;
+        let port = free_port();
+        let deployment = Deployment {
+            stack,
+            secrets: Secrets::random(),
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            logs: scratch_dir(name),
+            options,
+            gateway: std::sync::Mutex::new(None),
+        };
+        deployment.start_gateway()?;
+        Ok(deployment)
+    }
+
+    /// The gateway's environment: the stack, the secrets, the settings.
+    pub fn gateway_env(&self) -> Vec<(String, String)> {
+        let mut env = self.stack.env();
+        let s = &self.secrets;
+        env.extend([
+            (
+                "CYNODE_LISTEN".to_owned(),
+                format!("127.0.0.1:{}", self.port),
+            ),
+            ("CYNODE_JWT_SECRET".to_owned(), s.jwt_secret.clone()),
+            (
+                "CYNODE_NODE_KEY_SECRET".to_owned(),
+                s.node_key_secret.clone(),
+            ),
+            ("CYNODE_NODE_PSK".to_owned(), s.node_psk.clone()),
+            ("CYNODE_ADMIN_PASSWORD".to_owned(), s.admin_password.clone()),
+            (
+                "CYNODE_JOB_LEASE_SECS".to_owned(),
+                self.options.lease_secs.to_string(),
+            ),
+            (
+                "CYNODE_HEARTBEAT_INTERVAL_SECS".to_owned(),
+                self.options.heartbeat_secs.to_string(),
+            ),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ]);
+        env.extend(self.options.gateway_env.iter().cloned());
+        env
+    }
+
+    pub fn start_gateway(&self) -> Result<()> {
+        let mut slot = self.gateway.lock().expect("gateway lock");
+        if slot.is_some() {
+            return Ok(());
+        }
+        let mut gateway = Service::start(
+            "gateway",
+            &binary("cynode-gateway"),
+            &[],
+            &self.gateway_env(),
+            &self.logs,
+        )?;
+        let port = self.port;
+        gateway.wait_until("listening", Duration::from_secs(30), || port_open(port))?;
+        *slot = Some(gateway);
+        Ok(())
+    }
+
+    pub fn stop_gateway(&self) {
+        self.gateway.lock().expect("gateway lock").take();
+    }
+
+    /// Stops the gateway and deletes the stack, for deployments kept in statics (which
+    /// are never dropped).
+    pub fn shutdown(&self) {
+        self.stop_gateway();
+        self.stack.delete();
+    }
+
+    /// The environment an edge node named `name` runs with.
+    pub fn edge_env(&self, name: &str) -> Vec<(String, String)> {
+        let mut env = aws_env();
+        env.extend([
+            ("CYNODE_GATEWAY_URL".to_owned(), self.url.clone()),
+            ("CYNODE_NODE_PSK".to_owned(), self.secrets.node_psk.clone()),
+            ("CYNODE_NODE_NAME".to_owned(), name.to_owned()),
+            (
+                "CYNODE_EDGE_STATE_DIR".to_owned(),
+                self.logs
+                    .join(format!("{name}-state"))
+                    .display()
+                    .to_string(),
+            ),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ]);
+        env
+    }
+
+    /// Starts an edge node and waits until it polls for jobs. `config` is the TOML
+    /// config file's text, if any.
+    pub fn start_edge(&self, name: &str, config: Option<&str>) -> Result<Service> {
+        let mut args: Vec<String> = Vec::new();
+        if let Some(text) = config {
+            let path = self.logs.join(format!("{name}.toml"));
+            std::fs::write(&path, text)?;
+            args.extend(["--config".to_owned(), path.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let before =
+            std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
+        let started = before.matches("waiting for jobs").count();
+        let mut edge = Service::start(
+            name,
+            &binary("cynode-edge"),
+            &args,
+            &self.edge_env(name),
+            &self.logs,
+        )?;
+        let log = edge.log.clone();
+        edge.wait_until("to poll for jobs", Duration::from_secs(60), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("waiting for jobs")
+                .count()
+                > started
+        })?;
+        Ok(edge)
+    }
+}
+
+/// A minimal JSON-over-HTTP client for steps.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// A response: status and JSON body (`Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// `body.error.code`, if this is an error.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body.pointer("/error/code").and_then(|v| v.as_str())
+    }
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        Api {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("reading a response");
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> Reply {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Logs in; returns the access token and refresh token.
+    pub async fn login(&self, handle: &str, password: &str) -> Result<(String, String)> {
+        let reply = self
+            .post(
+                "/v1/auth/login",
+                None,
+                &serde_json::json!({"handle": handle, "password": password}),
+            )
+            .await;
+        if reply.status != 200 {
+            bail!("login of {handle} failed: {} {}", reply.status, reply.body);
+        }
+        let field = |name: &str| reply.body[name].as_str().unwrap_or_default().to_owned();
+        Ok((field("access_token"), field("refresh_token")))
+    }
+
+    /// Creates a user (as admin) and logs them in; returns their access token.
+    pub async fn new_user(
+        &self,
+        admin_token: &str,
+        handle: &str,
+        password: &str,
+    ) -> Result<String> {
+        let reply = self
+            .post(
+                "/v1/users",
+                Some(admin_token),
+                &serde_json::json!({"handle": handle, "password": password}),
+            )
+            .await;
+        if reply.status != 201 {
+            bail!("creating {handle} failed: {} {}", reply.status, reply.body);
+        }
+        Ok(self.login(handle, password).await?.0)
+    }
+
+    /// Polls a task until `done` holds for it or `timeout` passes.
+    pub async fn wait_for_task(
+        &self,
+        token: &str,
+        task: &str,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = self.get(&format!("/v1/tasks/{task}"), Some(token)).await;
+            if reply.status == 200 && done(&reply.body) {
+                return Ok(reply.body);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "task {task} did not get there within {timeout:?}; last seen: {}",
+                    reply.body
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A unique handle for a test user.
+pub fn unique_handle(prefix: &str) -> String {
+    format!("{prefix}-{}", unique_suffix())
 }

@@ -1,1 +1,1170 @@
-fn main() {}
+//! The gateway's features (`features/gateway/*.feature`), against the real local stack:
+//! a fresh CloudFormation stack on LocalStack and the `cynode-gateway` binary. Where a
+//! scenario needs an edge node, the test plays one over the real protocol: it takes the
+//! job off the real SQS queue and sends signed callbacks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use cucumber::writer::Stats as _;
+use cucumber::{given, then, when, World};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use cynode_domain::ids::{SessionId, UserId};
+use cynode_domain::session::AccessTokens;
+use cynode_domain::signing::{
+    self, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use cynode_domain::wire::{AccessClaims, JobMessage};
+use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Reply};
+
+struct Env {
+    deployment: Deployment,
+    admin_token: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+
+fn env() -> &'static Env {
+    ENV.get()
+        .expect("environment is set up before the features run")
+}
+
+/// A deployment a scenario made for itself.
+struct Own(Arc<Deployment>);
+
+impl std::fmt::Debug for Own {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Deployment({})", self.0.url)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TestUser {
+    handle: String,
+    password: String,
+    token: Option<String>,
+    refresh: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct TestNode {
+    id: String,
+    key: String,
+    boot: String,
+    config_version: String,
+}
+
+#[derive(Debug, Default, World)]
+struct GatewayWorld {
+    users: HashMap<String, TestUser>,
+    /// Tasks created in this scenario, oldest first.
+    tasks: Vec<String>,
+    /// Named tasks by owner alias: (id, name).
+    named: HashMap<String, (String, String)>,
+    last: Option<Reply>,
+    remembered: Option<Reply>,
+    replaced_refresh: Option<String>,
+    node: Option<TestNode>,
+    /// The current job: (task id, job id).
+    job: Option<(String, String)>,
+    /// Claims of the current job, in order.
+    claims: Vec<Value>,
+    attachment: Option<String>,
+    pages: Vec<Vec<String>>,
+    fresh: Option<Own>,
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("\\n", "\n").replace("\\t", "\t")
+}
+
+impl GatewayWorld {
+    fn deployment(&self) -> &Deployment {
+        self.fresh.as_ref().map_or(&env().deployment, |own| &own.0)
+    }
+
+    fn api(&self) -> Api {
+        Api::new(&self.deployment().url)
+    }
+
+    fn reply(&self) -> &Reply {
+        self.last.as_ref().expect("a request was made")
+    }
+
+    fn task(&self) -> &str {
+        self.tasks.last().expect("a task was created")
+    }
+
+    async fn user(&mut self, alias: &str) -> TestUser {
+        if !self.users.contains_key(alias) {
+            let handle = unique_handle(alias);
+            let password = format!("{alias}-password-1");
+            let reply = self
+                .api()
+                .post(
+                    "/v1/users",
+                    Some(&env().admin_token),
+                    &json!({"handle": handle, "password": password}),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "creating {alias}: {}", reply.body);
+            self.users.insert(
+                alias.to_owned(),
+                TestUser {
+                    handle,
+                    password,
+                    token: None,
+                    refresh: None,
+                },
+            );
+        }
+        self.users[alias].clone()
+    }
+
+    async fn login(&mut self, alias: &str) {
+        let user = self.user(alias).await;
+        let reply = self
+            .api()
+            .post(
+                "/v1/auth/login",
+                None,
+                &json!({"handle": user.handle, "password": user.password}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login of {alias}: {}", reply.body);
+        let entry = self.users.get_mut(alias).expect("user");
+        entry.token = reply.body["access_token"].as_str().map(str::to_owned);
+        entry.refresh = reply.body["refresh_token"].as_str().map(str::to_owned);
+        self.last = Some(reply);
+    }
+
+    async fn token(&mut self, alias: &str) -> String {
+        if self
+            .users
+            .get(alias)
+            .and_then(|u| u.token.clone())
+            .is_none()
+        {
+            self.login(alias).await;
+        }
+        self.users[alias].token.clone().expect("logged in")
+    }
+
+    async fn as_user(
+        &mut self,
+        alias: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let token = self.token(alias).await;
+        let reply = self
+            .api()
+            .send(
+                method,
+                path,
+                Some(&token),
+                body.map(|b| b.to_string().into_bytes()),
+            )
+            .await;
+        self.last = Some(reply.clone());
+        reply
+    }
+
+    async fn create_task(&mut self, alias: &str, body: Value) -> Reply {
+        let reply = self
+            .as_user(alias, Method::POST, "/v1/tasks", Some(body))
+            .await;
+        if reply.status == 201 {
+            self.tasks
+                .push(reply.body["task_id"].as_str().expect("task id").to_owned());
+        }
+        reply
+    }
+
+    /// Sends a request signed by the test node with `key` (its node key or a job token).
+    async fn signed(&mut self, method: Method, path: &str, body: &[u8], key: &str) -> Reply {
+        let node = self.node.clone().expect("a test node is registered");
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = signing::new_nonce();
+        let signature = signing::sign(
+            key,
+            &Signed {
+                method: method.as_str(),
+                path,
+                timestamp,
+                nonce: &nonce,
+                body,
+            },
+        );
+        let url = format!("{}{path}", self.deployment().url);
+        let response = self
+            .api()
+            .http
+            .request(method, url)
+            .header(HEADER_NODE, &node.id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, nonce)
+            .header(HEADER_SIGNATURE, signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("gateway answers");
+        let reply = to_reply(response).await;
+        self.last = Some(reply.clone());
+        reply
+    }
+
+    async fn register_node(&mut self, psk: &str) -> Reply {
+        let name = unique_handle("test-node");
+        let body = json!({"pre_shared_key": psk, "node_name": name, "capabilities": {"agent_version": "test", "cpus": 1, "memory_mb": 512}});
+        let reply = self.api().post("/v1/nodes/register", None, &body).await;
+        if reply.status == 200 {
+            self.node = Some(TestNode {
+                id: reply.body["node_id"].as_str().unwrap().to_owned(),
+                key: reply.body["node_key"].as_str().unwrap().to_owned(),
+                boot: unique_handle("boot"),
+                config_version: reply.body["config"]["config_version"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            });
+        }
+        self.last = Some(reply.clone());
+        reply
+    }
+
+    /// Finds the current task's job on the real queue, as a node would receive it.
+    async fn job_of_current_task(&mut self) -> (String, String) {
+        let task = self.task().to_owned();
+        if let Some(job) = self.job.clone().filter(|(t, _)| *t == task) {
+            return job;
+        }
+        let queue = self
+            .deployment()
+            .stack
+            .resource("CYNODE_JOBS_QUEUE_URL")
+            .to_owned();
+        for _ in 0..60 {
+            let out = env()
+                .sqs
+                .receive_message()
+                .queue_url(&queue)
+                .max_number_of_messages(10)
+                .visibility_timeout(2)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("SQS receive");
+            for message in out.messages.unwrap_or_default() {
+                let parsed: JobMessage = serde_json::from_str(message.body().unwrap_or_default())
+                    .expect("a job message");
+                if parsed.task_id.as_str() == task {
+                    let _ = env()
+                        .sqs
+                        .delete_message()
+                        .queue_url(&queue)
+                        .receipt_handle(message.receipt_handle().unwrap())
+                        .send()
+                        .await;
+                    let job = (task.clone(), parsed.job_id.to_string());
+                    self.job = Some(job.clone());
+                    return job;
+                }
+            }
+        }
+        panic!("no message for task {task} came off the queue");
+    }
+
+    async fn claim(&mut self, boot: &str) -> Reply {
+        let (task, job) = self.job_of_current_task().await;
+        let key = self.node.as_ref().expect("node").key.clone();
+        let body = json!({"task_id": task, "boot_id": boot, "receive_count": 1}).to_string();
+        let reply = self
+            .signed(
+                Method::POST,
+                &format!("/v1/jobs/{job}/started"),
+                body.as_bytes(),
+                &key,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "claim: {}", reply.body);
+        self.claims.push(reply.body.clone());
+        reply
+    }
+
+    async fn report(&mut self, claim: &Value, stdout: &str, stderr: &str) -> Reply {
+        let (task, job) = self.job.clone().expect("a claimed job");
+        let now = cynode_domain::clock::rfc3339(time::OffsetDateTime::now_utc());
+        let body = json!({
+            "task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+            "status": "completed", "exit_code": 0, "stdout": stdout, "stderr": stderr,
+            "truncated": {"stdout": false, "stderr": false}, "started_at": now, "ended_at": now,
+        })
+        .to_string();
+        let token = claim["job_token"].as_str().expect("job token").to_owned();
+        self.signed(
+            Method::POST,
+            &format!("/v1/jobs/{job}/result"),
+            body.as_bytes(),
+            &token,
+        )
+        .await
+    }
+}
+
+async fn to_reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    }
+}
+
+// ------------------------------------------------------------------ users and auth
+
+#[given(expr = "a user {string}")]
+async fn a_user(w: &mut GatewayWorld, alias: String) {
+    w.user(&alias).await;
+}
+
+#[given(expr = "a user {string} who is logged in")]
+async fn a_user_logged_in(w: &mut GatewayWorld, alias: String) {
+    w.login(&alias).await;
+}
+
+#[given(expr = "{string} is logged in")]
+async fn is_logged_in(w: &mut GatewayWorld, alias: String) {
+    w.login(&alias).await;
+}
+
+#[when(expr = "{string} logs in")]
+async fn logs_in(w: &mut GatewayWorld, alias: String) {
+    let user = w.user(&alias).await;
+    w.last = Some(
+        w.api()
+            .post(
+                "/v1/auth/login",
+                None,
+                &json!({"handle": user.handle, "password": user.password}),
+            )
+            .await,
+    );
+    if let Some(entry) = w.users.get_mut(&alias) {
+        let body = &w.last.as_ref().unwrap().body;
+        entry.token = body["access_token"].as_str().map(str::to_owned);
+        entry.refresh = body["refresh_token"].as_str().map(str::to_owned);
+    }
+}
+
+async fn login_attempt(w: &mut GatewayWorld, alias: &str, password: &str) {
+    let handle = match w.users.get(alias) {
+        Some(user) => user.handle.clone(),
+        None => unique_handle(alias),
+    };
+    w.last = Some(
+        w.api()
+            .post(
+                "/v1/auth/login",
+                None,
+                &json!({"handle": handle, "password": password}),
+            )
+            .await,
+    );
+}
+
+#[when(expr = "{string} logs in with the password {string}")]
+async fn logs_in_with(w: &mut GatewayWorld, alias: String, password: String) {
+    login_attempt(w, &alias, &password).await;
+}
+
+#[when(expr = "{string} logs in with the password {string} {int} times")]
+async fn logs_in_with_times(w: &mut GatewayWorld, alias: String, password: String, times: u32) {
+    for _ in 0..times {
+        login_attempt(w, &alias, &password).await;
+        assert_eq!(w.reply().status, 401, "{}", w.reply().body);
+    }
+}
+
+#[when(regex = r#"^"(\w[\w-]*)" asks who (?:she|he) is$"#)]
+async fn asks_who(w: &mut GatewayWorld, alias: String) {
+    let token = w.users[&alias].token.clone().expect("has a token");
+    w.last = Some(w.api().get("/v1/users/me", Some(&token)).await);
+}
+
+#[then(regex = r#"^"(\w[\w-]*)" can ask who (?:she|he) is$"#)]
+async fn can_ask_who(w: &mut GatewayWorld, alias: String) {
+    asks_who(w, alias).await;
+    assert_eq!(w.reply().status, 200, "{}", w.reply().body);
+}
+
+#[when(expr = "{string} refreshes her session")]
+async fn refreshes(w: &mut GatewayWorld, alias: String) {
+    let refresh = w.users[&alias]
+        .refresh
+        .clone()
+        .expect("has a refresh token");
+    let reply = w
+        .api()
+        .post("/v1/auth/refresh", None, &json!({"refresh_token": refresh}))
+        .await;
+    if reply.status == 200 {
+        let entry = w.users.get_mut(&alias).unwrap();
+        w.replaced_refresh = entry.refresh.take();
+        entry.token = reply.body["access_token"].as_str().map(str::to_owned);
+        entry.refresh = reply.body["refresh_token"].as_str().map(str::to_owned);
+    }
+    w.last = Some(reply);
+}
+
+#[when(expr = "{string} refreshes with the replaced refresh token")]
+async fn refreshes_with_replaced(w: &mut GatewayWorld, _alias: String) {
+    let refresh = w
+        .replaced_refresh
+        .clone()
+        .expect("a replaced refresh token");
+    w.last = Some(
+        w.api()
+            .post("/v1/auth/refresh", None, &json!({"refresh_token": refresh}))
+            .await,
+    );
+}
+
+#[then("the new refresh token differs from the old one")]
+async fn refresh_differs(w: &mut GatewayWorld) {
+    let new = w.reply().body["refresh_token"]
+        .as_str()
+        .expect("new refresh token");
+    assert_ne!(Some(new), w.replaced_refresh.as_deref());
+}
+
+#[when(expr = "{string} logs out")]
+async fn logs_out(w: &mut GatewayWorld, alias: String) {
+    w.as_user(&alias, Method::POST, "/v1/auth/logout", None)
+        .await;
+}
+
+#[when(expr = "{string} creates a user {string}")]
+async fn creates_user(w: &mut GatewayWorld, alias: String, new: String) {
+    let body = json!({"handle": unique_handle(&new), "password": "a-long-password"});
+    w.as_user(&alias, Method::POST, "/v1/users", Some(body))
+        .await;
+}
+
+fn claims_of(token: &str) -> AccessClaims {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64 payload");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+#[when(regex = r"^I ask who I am with (.+)$")]
+async fn ask_with(w: &mut GatewayWorld, how: String) {
+    let token: Option<String> = if how == "no token" {
+        None
+    } else if let Some(raw) = how.strip_prefix("the token ") {
+        Some(raw.trim_matches('"').to_owned())
+    } else if how == "a token signed with another key" {
+        let claims = AccessClaims {
+            sub: UserId::generate(),
+            handle: "x".into(),
+            adm: true,
+            sid: SessionId::generate(),
+            iat: 0,
+            exp: i64::MAX / 2,
+        };
+        Some(
+            AccessTokens::new(b"some-other-key-some-other-key-1234", 60)
+                .sign(&claims)
+                .unwrap(),
+        )
+    } else if let Some(alias) = how.strip_prefix("an expired token of ") {
+        let alias = alias.trim_matches('"');
+        let real = w.token(alias).await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = AccessClaims {
+            iat: now - 120,
+            exp: now - 60,
+            ..claims_of(&real)
+        };
+        Some(
+            AccessTokens::new(w.deployment().secrets.jwt_secret.as_bytes(), 60)
+                .sign(&claims)
+                .unwrap(),
+        )
+    } else {
+        panic!("unknown token kind: {how}");
+    };
+    w.last = Some(w.api().get("/v1/users/me", token.as_deref()).await);
+}
+
+// ------------------------------------------------------------------ generic assertions
+
+#[then(expr = "the response status is {int}")]
+async fn status_is(w: &mut GatewayWorld, status: u16) {
+    assert_eq!(w.reply().status, status, "body: {}", w.reply().body);
+}
+
+#[then(expr = "the error code is {string}")]
+async fn error_code_is(w: &mut GatewayWorld, code: String) {
+    assert_eq!(
+        w.reply().error_code(),
+        Some(code.as_str()),
+        "body: {}",
+        w.reply().body
+    );
+}
+
+#[then("the error has a message and a request id")]
+async fn error_has_message(w: &mut GatewayWorld) {
+    let error = &w.reply().body["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{error}"
+    );
+    assert!(
+        error["request_id"].as_str().is_some_and(|m| !m.is_empty()),
+        "{error}"
+    );
+}
+
+#[then(regex = r#"^the response field "([^"]+)" is ("(?:[^"\\]|\\.)*"|true|false|-?\d+)$"#)]
+async fn field_is(w: &mut GatewayWorld, field: String, expected: String) {
+    let expected: Value =
+        if let Some(text) = expected.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
+            Value::String(unescape(text))
+        } else {
+            serde_json::from_str(&expected).expect("a JSON literal")
+        };
+    assert_eq!(w.reply().body[&field], expected, "body: {}", w.reply().body);
+}
+
+#[then(regex = r#"^the response field "([^"]+)" is (\w+)'s handle$"#)]
+async fn field_is_handle(w: &mut GatewayWorld, field: String, alias: String) {
+    assert_eq!(
+        w.reply().body[&field].as_str(),
+        Some(w.users[&alias].handle.as_str())
+    );
+}
+
+#[then(expr = "the response has no field {string}")]
+async fn no_field(w: &mut GatewayWorld, field: String) {
+    assert!(
+        w.reply().body.get(&field).is_none(),
+        "body: {}",
+        w.reply().body
+    );
+}
+
+#[then("the response has an access token and a refresh token")]
+async fn has_tokens(w: &mut GatewayWorld) {
+    let body = &w.reply().body;
+    assert_eq!(
+        body["access_token"].as_str().map(|t| t.split('.').count()),
+        Some(3),
+        "{body}"
+    );
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("rt_")),
+        "{body}"
+    );
+    assert_eq!(body["token_type"], "Bearer");
+}
+
+#[then(regex = r"^the response has an? ([A-Za-z-]+) header$")]
+async fn has_header(w: &mut GatewayWorld, header: String) {
+    assert!(
+        w.reply().headers.contains_key(header.as_str()),
+        "headers: {:?}",
+        w.reply().headers
+    );
+}
+
+#[then("I remember the response")]
+async fn remember(w: &mut GatewayWorld) {
+    w.remembered = w.last.clone();
+}
+
+#[then("the response is the same error as the one I remembered")]
+async fn same_error(w: &mut GatewayWorld) {
+    let (a, b) = (w.remembered.as_ref().unwrap(), w.reply());
+    assert_eq!(a.status, b.status);
+    assert_eq!(a.body["error"]["code"], b.body["error"]["code"]);
+    assert_eq!(a.body["error"]["message"], b.body["error"]["message"]);
+}
+
+#[when(expr = "I get {string}")]
+async fn i_get(w: &mut GatewayWorld, path: String) {
+    w.last = Some(w.api().get(&path, None).await);
+}
+
+#[when(expr = "{string} gets {string}")]
+async fn user_gets(w: &mut GatewayWorld, alias: String, path: String) {
+    w.as_user(&alias, Method::GET, &path, None).await;
+}
+
+#[when(expr = "{string} sends DELETE to {string}")]
+async fn user_deletes(w: &mut GatewayWorld, alias: String, path: String) {
+    w.as_user(&alias, Method::DELETE, &path, None).await;
+}
+
+#[when(regex = r#"^"(\w+)" posts to "([^"]+)" the body (.+)$"#)]
+async fn posts_body(w: &mut GatewayWorld, alias: String, path: String, body: String) {
+    let token = w.token(&alias).await;
+    w.last = Some(
+        w.api()
+            .send(Method::POST, &path, Some(&token), Some(body.into_bytes()))
+            .await,
+    );
+}
+
+#[when(expr = "{string} posts to {string} a body of {int} bytes")]
+async fn posts_size(w: &mut GatewayWorld, alias: String, path: String, size: usize) {
+    let frame = r#"{"prompt": ""}"#.len();
+    let body = format!(r#"{{"prompt": "{}"}}"#, "x".repeat(size - frame));
+    assert_eq!(body.len(), size);
+    let token = w.token(&alias).await;
+    w.last = Some(
+        w.api()
+            .send(Method::POST, &path, Some(&token), Some(body.into_bytes()))
+            .await,
+    );
+}
+
+// ------------------------------------------------------------------ tasks
+
+#[when(expr = "{string} creates a task with commands {string} named {string}")]
+async fn create_named(w: &mut GatewayWorld, alias: String, command: String, name: String) {
+    w.create_task(&alias, json!({"commands": [command], "task_name": name}))
+        .await;
+}
+
+#[when(expr = "{string} creates a task with commands {string}")]
+async fn create_commands(w: &mut GatewayWorld, alias: String, command: String) {
+    let reply = w.create_task(&alias, json!({"commands": [command]})).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[when(expr = "{string} creates a task with the prompt {string}")]
+async fn create_prompt(w: &mut GatewayWorld, alias: String, prompt: String) {
+    w.create_task(&alias, json!({"prompt": prompt})).await;
+}
+
+#[given(expr = "{string} has created {int} tasks")]
+async fn has_created(w: &mut GatewayWorld, alias: String, count: usize) {
+    for i in 0..count {
+        let reply = w
+            .create_task(&alias, json!({"commands": [format!("echo {i}")]}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+}
+
+#[given(expr = "{string} has a task named {string}")]
+async fn has_named(w: &mut GatewayWorld, alias: String, name: String) {
+    let reply = w
+        .create_task(&alias, json!({"commands": ["true"], "task_name": name}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["task_id"].as_str().unwrap().to_owned();
+    let stored = reply.body["task_name"].as_str().unwrap().to_owned();
+    w.named.insert(alias, (id, stored));
+}
+
+#[when(expr = "{string} gets the task {string}")]
+async fn gets_task(w: &mut GatewayWorld, alias: String, reference: String) {
+    w.as_user(&alias, Method::GET, &format!("/v1/tasks/{reference}"), None)
+        .await;
+}
+
+#[then("the response is the task she created")]
+async fn is_created_task(w: &mut GatewayWorld) {
+    assert_eq!(w.reply().body["task_id"].as_str(), Some(w.task()));
+}
+
+#[when(regex = r#"^"(\w+)" lists (?:her|his) tasks$"#)]
+async fn lists(w: &mut GatewayWorld, alias: String) {
+    w.as_user(&alias, Method::GET, "/v1/tasks?limit=200", None)
+        .await;
+}
+
+fn listed(reply: &Reply) -> Vec<String> {
+    reply.body["tasks"]
+        .as_array()
+        .expect("a task list")
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[then("the list contains the task she created")]
+async fn list_contains(w: &mut GatewayWorld) {
+    assert!(listed(w.reply()).contains(&w.task().to_owned()));
+}
+
+#[when(expr = "{string} lists her tasks {int} at a time, following the cursor")]
+async fn lists_paged(w: &mut GatewayWorld, alias: String, per_page: u32) {
+    let mut cursor: Option<String> = None;
+    w.pages.clear();
+    loop {
+        let mut path = format!("/v1/tasks?limit={per_page}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let reply = w.as_user(&alias, Method::GET, &path, None).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        w.pages.push(listed(&reply));
+        match reply.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(w.pages.len() < 20, "paging does not end");
+    }
+}
+
+#[then(expr = "she sees the {int} tasks newest first, each once, in {int} pages")]
+async fn sees_all(w: &mut GatewayWorld, count: usize, pages: usize) {
+    let seen: Vec<String> = w.pages.concat();
+    let mut expected = w.tasks.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    assert_eq!(seen.len(), count);
+    assert_eq!(w.pages.len(), pages, "pages: {:?}", w.pages);
+}
+
+#[when(regex = r#"^"(\w+)" cancels the (?:newest )?task$"#)]
+async fn cancels(w: &mut GatewayWorld, alias: String) {
+    let task = w.task().to_owned();
+    w.as_user(
+        &alias,
+        Method::POST,
+        &format!("/v1/tasks/{task}/cancel"),
+        None,
+    )
+    .await;
+}
+
+#[when(expr = "{string} lists her tasks with status {string}")]
+async fn lists_status(w: &mut GatewayWorld, alias: String, status: String) {
+    w.as_user(
+        &alias,
+        Method::GET,
+        &format!("/v1/tasks?status={status}"),
+        None,
+    )
+    .await;
+}
+
+#[then("the list holds exactly the newest task")]
+async fn holds_newest(w: &mut GatewayWorld) {
+    assert_eq!(listed(w.reply()), vec![w.task().to_owned()]);
+}
+
+#[when(expr = "{string} gets the result of the task")]
+async fn gets_result(w: &mut GatewayWorld, alias: String) {
+    let task = w.task().to_owned();
+    w.as_user(
+        &alias,
+        Method::GET,
+        &format!("/v1/tasks/{task}/result"),
+        None,
+    )
+    .await;
+}
+
+#[then("the result has no jobs")]
+async fn no_jobs(w: &mut GatewayWorld) {
+    assert_eq!(w.reply().body["jobs"], json!([]), "{}", w.reply().body);
+}
+
+#[then(expr = "the result has {int} job with attempt {int}")]
+async fn one_job(w: &mut GatewayWorld, count: usize, attempt: u64) {
+    let jobs = w.reply().body["jobs"].as_array().expect("jobs").clone();
+    assert_eq!(jobs.len(), count, "{}", w.reply().body);
+    assert_eq!(jobs[0]["attempt"], attempt);
+}
+
+#[then("no job for the task is on the queue")]
+async fn not_on_queue(w: &mut GatewayWorld) {
+    let queue = w
+        .deployment()
+        .stack
+        .resource("CYNODE_JOBS_QUEUE_URL")
+        .to_owned();
+    let task = w.task().to_owned();
+    for _ in 0..5 {
+        let out = env()
+            .sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(1)
+            .send()
+            .await
+            .expect("SQS receive");
+        for message in out.messages.unwrap_or_default() {
+            assert!(
+                !message.body().unwrap_or_default().contains(&task),
+                "a job was enqueued for prompt task {task}"
+            );
+        }
+    }
+}
+
+#[when(expr = "{string} gets the task's logs of stream {string}")]
+async fn gets_logs(w: &mut GatewayWorld, alias: String, stream: String) {
+    let task = w.task().to_owned();
+    w.as_user(
+        &alias,
+        Method::GET,
+        &format!("/v1/tasks/{task}/logs?stream={stream}"),
+        None,
+    )
+    .await;
+}
+
+#[when(expr = "{string} uploads an attachment {string} with content {string}")]
+async fn uploads(w: &mut GatewayWorld, alias: String, name: String, content: String) {
+    let content = unescape(&content);
+    let reply = w
+        .as_user(
+            &alias,
+            Method::POST,
+            "/v1/attachments",
+            Some(json!({"name": name, "size": content.len()})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let url = reply.body["upload_url"].as_str().unwrap();
+    let put = w
+        .api()
+        .http
+        .put(url)
+        .body(content)
+        .send()
+        .await
+        .expect("upload");
+    assert!(
+        put.status().is_success(),
+        "upload answered {}",
+        put.status()
+    );
+    w.attachment = reply.body["attachment_id"].as_str().map(str::to_owned);
+}
+
+#[when(expr = "{string} creates a task with commands {string} and the attachment")]
+async fn create_with_attachment(w: &mut GatewayWorld, alias: String, command: String) {
+    let attachment = w.attachment.clone().expect("an uploaded attachment");
+    w.create_task(
+        &alias,
+        json!({"commands": [command], "attachments": [attachment]}),
+    )
+    .await;
+}
+
+#[then(expr = "the task lists the attachment {string}")]
+async fn lists_attachment(w: &mut GatewayWorld, name: String) {
+    assert_eq!(
+        w.reply().body["attachments"][0]["name"].as_str(),
+        Some(name.as_str()),
+        "{}",
+        w.reply().body
+    );
+}
+
+// ------------------------------------------------------------------ ownership
+
+#[when(
+    regex = r#"^"(\w+)" (gets|gets the result of|gets the logs of|cancels) (\w+)'s task by (id|name)$"#
+)]
+async fn acts_on_other(
+    w: &mut GatewayWorld,
+    alias: String,
+    action: String,
+    owner: String,
+    by: String,
+) {
+    let (id, name) = w.named[&owner].clone();
+    let reference = if by == "id" { id } else { name };
+    let (method, path) = match action.as_str() {
+        "gets" => (Method::GET, format!("/v1/tasks/{reference}")),
+        "gets the result of" => (Method::GET, format!("/v1/tasks/{reference}/result")),
+        "gets the logs of" => (Method::GET, format!("/v1/tasks/{reference}/logs")),
+        _ => (Method::POST, format!("/v1/tasks/{reference}/cancel")),
+    };
+    w.as_user(&alias, method, &path, None).await;
+}
+
+#[then("the response holds nothing but the error")]
+async fn nothing_but_error(w: &mut GatewayWorld) {
+    let body = w.reply().body.as_object().expect("a JSON object");
+    assert_eq!(
+        body.keys().collect::<Vec<_>>(),
+        ["error"],
+        "{}",
+        w.reply().body
+    );
+    let error = body["error"].as_object().unwrap();
+    assert!(
+        error
+            .keys()
+            .all(|k| ["code", "message", "request_id"].contains(&k.as_str())),
+        "{}",
+        w.reply().body
+    );
+}
+
+#[then(regex = r"^the list does not contain (\w+)'s task$")]
+async fn list_lacks(w: &mut GatewayWorld, owner: String) {
+    let (id, _) = &w.named[&owner];
+    assert!(!listed(w.reply()).contains(id));
+}
+
+// ------------------------------------------------------------------ nodes
+
+#[given("a fresh deployment")]
+async fn fresh(w: &mut GatewayWorld) {
+    let deployment = tokio::task::spawn_blocking(|| {
+        Deployment::start("gateway-fresh", DeploymentOptions::default())
+    })
+    .await
+    .unwrap()
+    .expect("a fresh deployment");
+    w.fresh = Some(Own(Arc::new(deployment)));
+}
+
+#[when("a test node registers with the right pre-shared key")]
+async fn registers(w: &mut GatewayWorld) {
+    let psk = w.deployment().secrets.node_psk.clone();
+    let reply = w.register_node(&psk).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[when(expr = "a test node registers with the pre-shared key {string}")]
+async fn registers_with(w: &mut GatewayWorld, psk: String) {
+    w.register_node(&psk).await;
+}
+
+#[when("the test node acknowledges its configuration")]
+async fn acknowledges(w: &mut GatewayWorld) {
+    let node = w.node.clone().unwrap();
+    let body = json!({"config_version": node.config_version, "applied": true}).to_string();
+    let reply = w
+        .signed(
+            Method::POST,
+            "/v1/nodes/config/ack",
+            body.as_bytes(),
+            &node.key,
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[given("a registered test node")]
+async fn registered_node(w: &mut GatewayWorld) {
+    registers(w).await;
+    acknowledges(w).await;
+}
+
+#[when(regex = r"^the test node fetches its configuration (.+)$")]
+async fn fetch_config(w: &mut GatewayWorld, how: String) {
+    let node = w.node.clone().unwrap();
+    let path = "/v1/nodes/config";
+    let url = format!("{}{path}", w.deployment().url);
+    let send = |timestamp: i64, key: &str, nonce: &str| {
+        let signature = signing::sign(
+            key,
+            &Signed {
+                method: "GET",
+                path,
+                timestamp,
+                nonce,
+                body: b"",
+            },
+        );
+        w.api()
+            .http
+            .get(&url)
+            .header(HEADER_NODE, &node.id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, nonce.to_owned())
+            .header(HEADER_SIGNATURE, signature)
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let response = match how.as_str() {
+        "without signing" => w.api().http.get(&url).send().await,
+        "signed with the wrong key" => send(now, "0123456789", "n1").send().await,
+        "signed 10 minutes ago" => send(now - 600, &node.key, "n1").send().await,
+        "twice with the same signature" => {
+            let first = send(now, &node.key, "same-nonce")
+                .send()
+                .await
+                .expect("first");
+            assert_eq!(first.status().as_u16(), 200, "the first request is fine");
+            send(now, &node.key, "same-nonce").send().await
+        }
+        other => panic!("unknown way: {other}"),
+    };
+    w.last = Some(to_reply(response.expect("gateway answers")).await);
+}
+
+#[when("the test node claims the task's job")]
+async fn claims(w: &mut GatewayWorld) {
+    let boot = w.node.as_ref().unwrap().boot.clone();
+    w.claim(&boot).await;
+}
+
+#[when("the test node restarts and claims the task's job again")]
+async fn claims_after_restart(w: &mut GatewayWorld) {
+    let boot = unique_handle("boot");
+    w.node.as_mut().unwrap().boot = boot.clone();
+    w.claim(&boot).await;
+}
+
+#[when("the test node claims the task's job again without restarting")]
+async fn claims_again(w: &mut GatewayWorld) {
+    claims(w).await;
+}
+
+#[then(expr = "the claim is attempt {int}")]
+async fn claim_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = w.claims.last().unwrap();
+    assert_eq!(claim["decision"], "run", "{claim}");
+    assert_eq!(claim["attempt"], attempt, "{claim}");
+}
+
+#[then(expr = "the claim decision is {string}")]
+async fn claim_decision(w: &mut GatewayWorld, decision: String) {
+    assert_eq!(w.claims.last().unwrap()["decision"], decision.as_str());
+}
+
+#[when(expr = "the test node reports the job completed with stdout {string} and stderr {string}")]
+async fn reports(w: &mut GatewayWorld, stdout: String, stderr: String) {
+    let claim = w
+        .claims
+        .iter()
+        .rev()
+        .find(|c| c["decision"] == "run")
+        .cloned()
+        .expect("a run claim");
+    w.report(&claim, &unescape(&stdout), &unescape(&stderr))
+        .await;
+}
+
+#[when(expr = "the test node reports attempt {int} of the job completed")]
+async fn reports_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = w
+        .claims
+        .iter()
+        .find(|c| c["attempt"] == attempt)
+        .cloned()
+        .expect("that attempt's claim");
+    w.report(&claim, "first\n", "").await;
+}
+
+#[when("the test node sends a heartbeat")]
+async fn heartbeat(w: &mut GatewayWorld) {
+    let claim = w.claims.last().cloned().unwrap();
+    let (task, job) = w.job.clone().unwrap();
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"]})
+        .to_string();
+    let token = claim["job_token"].as_str().unwrap().to_owned();
+    let reply = w
+        .signed(
+            Method::POST,
+            &format!("/v1/jobs/{job}/heartbeat"),
+            body.as_bytes(),
+            &token,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[when(expr = "the test node posts a result of {int} bytes")]
+async fn posts_big_result(w: &mut GatewayWorld, size: usize) {
+    let claim = w.claims.last().cloned().unwrap();
+    let (_, job) = w.job.clone().unwrap();
+    let token = claim["job_token"].as_str().unwrap().to_owned();
+    let body = vec![b' '; size];
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/result"),
+        &body,
+        &token,
+    )
+    .await;
+}
+
+#[then(expr = "the claim offers the attachment {string} with content {string}")]
+async fn claim_offers(w: &mut GatewayWorld, name: String, content: String) {
+    let claim = w.claims.last().unwrap().clone();
+    let attachment = &claim["spec"]["attachments"][0];
+    assert_eq!(attachment["name"].as_str(), Some(name.as_str()), "{claim}");
+    let url = attachment["url"].as_str().unwrap();
+    let body = w
+        .api()
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, unescape(&content));
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let deployment = Deployment::start(
+        "gateway-features",
+        DeploymentOptions {
+            gateway_env: vec![("CYNODE_LOGIN_MAX_FAILURES".into(), "3".into())],
+            ..DeploymentOptions::default()
+        },
+    )
+    .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
+    let prepared = runtime.block_on(async {
+        cynode_testkit::use_aws_env();
+        let admin_token = Api::new(&deployment.url)
+            .login("admin", &deployment.secrets.admin_password)
+            .await
+            .expect("admin login")
+            .0;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Env {
+            deployment,
+            admin_token,
+            sqs: aws_sdk_sqs::Client::new(&aws),
+        }
+    });
+    let logs = prepared.deployment.logs.clone();
+    let _ = ENV.set(prepared);
+    let features = cynode_testkit::repo_root().join("features/gateway");
+    let failed = runtime.block_on(async {
+        GatewayWorld::cucumber()
+            .max_concurrent_scenarios(4)
+            .fail_on_skipped()
+            .with_default_cli()
+            .run(features)
+            .await
+            .execution_has_failed()
+    });
+    env().deployment.shutdown();
+    if failed {
+        eprintln!("gateway logs: {}", logs.display());
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,83 @@
+Feature: Tasks
+  A task is a prompt, a script or a list of commands. Script and commands tasks become a
+  job on the queue; a prompt task waits for a model and is never run as a shell command.
+
+  Background:
+    Given a user "alice" who is logged in
+
+  Scenario: Create a commands task and find it by id, by name and in the list
+    When "alice" creates a task with commands "echo hello" named "Hello World"
+    Then the response status is 201
+    And the response field "status" is "queued"
+    And the response field "mode" is "commands"
+    And the response field "task_name" is "hello-world"
+    And the response field "prompt" is "echo hello"
+    When "alice" gets the task "hello-world"
+    Then the response status is 200
+    And the response is the task she created
+    When "alice" lists her tasks
+    Then the list contains the task she created
+
+  Scenario: A prompt task is stored queued and gets no sandbox job
+    When "alice" creates a task with the prompt "rm -rf / # please"
+    Then the response status is 201
+    And the response field "mode" is "prompt"
+    When "alice" gets the result of the task
+    Then the response field "status" is "queued"
+    And the result has no jobs
+    And no job for the task is on the queue
+
+  Scenario: Task names are made unique per user
+    When "alice" creates a task with commands "true" named "Nightly Build"
+    And "alice" creates a task with commands "true" named "nightly build"
+    Then the response field "task_name" is "nightly-build-2"
+
+  Scenario: Listing pages through every task, newest first
+    Given "alice" has created 7 tasks
+    When "alice" lists her tasks 3 at a time, following the cursor
+    Then she sees the 7 tasks newest first, each once, in 3 pages
+
+  Scenario: Listing by status
+    Given "alice" has created 3 tasks
+    When "alice" cancels the newest task
+    And "alice" lists her tasks with status "canceled"
+    Then the list holds exactly the newest task
+
+  Scenario: Result and logs of a finished task
+    Given a registered test node
+    When "alice" creates a task with commands "echo hello"
+    And the test node claims the task's job
+    And the test node reports the job completed with stdout "hello\n" and stderr "warn\n"
+    And "alice" gets the result of the task
+    Then the response field "status" is "completed"
+    And the response field "stdout" is "hello\n"
+    And the response field "exit_code" is 0
+    When "alice" gets the task's logs of stream "stdout"
+    Then the response field "stdout" is "hello\n"
+    And the response has no field "stderr"
+    When "alice" gets the task's logs of stream "all"
+    Then the response field "stderr" is "warn\n"
+
+  Scenario: Cancel a queued task, twice, and not a finished one
+    When "alice" creates a task with commands "sleep 300"
+    And "alice" cancels the task
+    Then the response status is 200
+    And the response field "status" is "canceled"
+    When "alice" cancels the task
+    Then the response status is 200
+    Given a registered test node
+    When "alice" creates a task with commands "true"
+    And the test node claims the task's job
+    And the test node reports the job completed with stdout "" and stderr ""
+    And "alice" cancels the task
+    Then the response status is 409
+    And the error code is "task_finished"
+
+  Scenario: Attachments are uploaded directly and handed to the job
+    When "alice" uploads an attachment "data.csv" with content "a,b\n1,2\n"
+    And "alice" creates a task with commands "cat /job/attachments/data.csv" and the attachment
+    Then the response status is 201
+    And the task lists the attachment "data.csv"
+    Given a registered test node
+    When the test node claims the task's job
+    Then the claim offers the attachment "data.csv" with content "a,b\n1,2\n"
