@@ -200,6 +200,30 @@ impl Stack {
     }
 }
 
+static SHARED_STACK: std::sync::OnceLock<Stack> = std::sync::OnceLock::new();
+
+extern "C" fn delete_shared_stack() {
+    if let Some(stack) = SHARED_STACK.get() {
+        stack.delete();
+    }
+}
+
+impl Stack {
+    /// One stack for the whole test process, deleted when the process exits. For test
+    /// binaries whose tests share a deployment (statics are never dropped).
+    pub fn shared() -> &'static Stack {
+        SHARED_STACK.get_or_init(|| {
+            let stack = Stack::provision(5)
+                .unwrap_or_else(|err| panic!("cannot provision a test stack: {err:#}"));
+            // SAFETY: registering a plain extern "C" function; it runs once at exit.
+            unsafe {
+                libc::atexit(delete_shared_stack);
+            }
+            stack
+        })
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         self.delete();

@@ -1,0 +1,569 @@
+//! The DynamoDB, SQS and S3 adapters against the real LocalStack: uniqueness and
+//! conditional writes, racing writers, paging past DynamoDB's 1 MB page, duplicate SQS
+//! deliveries handled by the claim rules, and presigned uploads.
+
+use std::sync::Arc;
+
+use cynode_aws::{Adapters, Clients, Resources};
+use cynode_domain::clock::SystemClock;
+use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
+use cynode_domain::job::Job;
+use cynode_domain::ports::{BlobStore, NodeStore, SessionStore, TaskStore, UserStore, Write};
+use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
+use cynode_domain::session::{RefreshState, RefreshToken, Session};
+use cynode_domain::signing::NodeKeys;
+use cynode_domain::status::{JobStatus, TaskStatus};
+use cynode_domain::task::{StoredInput, Task, TaskInput};
+use cynode_domain::user::User;
+use cynode_domain::wire::{
+    ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
+};
+use cynode_domain::StoreError;
+use cynode_testkit::Stack;
+
+fn resources(stack: &Stack) -> Resources {
+    Resources {
+        prefix: stack.prefix.clone(),
+        jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
+        blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
+    }
+}
+
+async fn adapters() -> (Adapters, Clients, &'static Stack) {
+    let stack = Stack::shared();
+    cynode_testkit::use_aws_env();
+    let clients = Clients::from_env().await;
+    (Adapters::new(&clients, &resources(stack)), clients, stack)
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn user(handle: &str) -> User {
+    User {
+        id: UserId::generate(),
+        handle: handle.into(),
+        password_hash: "$argon2id$stub".into(),
+        is_admin: false,
+        created_at: now(),
+    }
+}
+
+fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
+    Task {
+        id: TaskId::generate(),
+        owner: owner.clone(),
+        name: name.map(str::to_owned),
+        mode: input.mode(),
+        prompt_preview: input.preview(),
+        input: StoredInput::Inline(input),
+        attachments: vec![],
+        timeout_secs: None,
+        status: TaskStatus::Queued,
+        created_at: now(),
+        updated_at: now(),
+        version: 1,
+    }
+}
+
+fn commands(text: &str) -> TaskInput {
+    TaskInput::Commands {
+        commands: vec![text.to_owned()],
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        TaskId::generate().as_str()[5..].to_ascii_lowercase()
+    )
+}
+
+#[tokio::test]
+async fn handles_are_unique_and_users_round_trip() {
+    let (a, _, _) = adapters().await;
+    let handle = unique("alice");
+    let alice = user(&handle);
+    a.users.insert_user(&alice).await.unwrap();
+    let again = a.users.insert_user(&user(&handle)).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    assert_eq!(
+        a.users.user_by_handle(&handle).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(a.users.user_by_id(&alice.id).await.unwrap(), Some(alice));
+    assert_eq!(a.users.user_by_handle("nobody-here").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn login_failures_count_within_a_window_and_restart_after_it() {
+    let (a, _, _) = adapters().await;
+    let handle = unique("throttled");
+    let t0 = now();
+    let window = t0 + time::Duration::minutes(15);
+    assert_eq!(
+        a.users
+            .record_login_failure(&handle, t0, window)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    assert_eq!(
+        a.users
+            .record_login_failure(&handle, t0, window)
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    // After the window ends the count starts over.
+    let later = window + time::Duration::seconds(1);
+    let fresh = a
+        .users
+        .record_login_failure(&handle, later, later + time::Duration::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(fresh.count, 1);
+    a.users.clear_login_failures(&handle).await.unwrap();
+    assert_eq!(a.users.login_failures(&handle).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotates_exactly_once() {
+    let (a, _, _) = adapters().await;
+    let session = Session {
+        id: SessionId::generate(),
+        user_id: UserId::generate(),
+        created_at: now(),
+        expires_at: now() + time::Duration::days(1),
+        revoked_at: None,
+    };
+    let token = |hash: &str| RefreshToken {
+        hash: hash.into(),
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        state: RefreshState::Active,
+        expires_at: session.expires_at,
+    };
+    let first = unique("hash");
+    a.sessions
+        .insert_session(&session, &token(&first))
+        .await
+        .unwrap();
+    a.sessions
+        .rotate_refresh_token(&first, &token(&unique("hash")))
+        .await
+        .unwrap();
+    // A second rotation of the same token (a replay, or a racing refresh) loses.
+    let replay = a
+        .sessions
+        .rotate_refresh_token(&first, &token(&unique("hash")))
+        .await
+        .unwrap_err();
+    assert!(matches!(replay, StoreError::Conflict(_)), "{replay:?}");
+    assert_eq!(
+        a.sessions
+            .refresh_token(&first)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshState::Rotated
+    );
+    a.sessions.revoke_session(&session.id, now()).await.unwrap();
+    assert!(a
+        .sessions
+        .session(&session.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+}
+
+#[tokio::test]
+async fn task_names_are_unique_per_owner() {
+    let (a, _, _) = adapters().await;
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let first = task(&alice, Some("build"), commands("true"));
+    a.tasks.insert_task(&first, &[]).await.unwrap();
+    let clash = a
+        .tasks
+        .insert_task(&task(&alice, Some("build"), commands("true")), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(clash, StoreError::Conflict(_)), "{clash:?}");
+    a.tasks
+        .insert_task(&task(&bob, Some("build"), commands("true")), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        a.tasks
+            .task_by_name(&alice, "build")
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(first.id)
+    );
+}
+
+#[tokio::test]
+async fn conditional_writes_let_exactly_one_racing_writer_win() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let stored = task(&owner, None, commands("sleep 1"));
+    let job = Job::queued(cynode_domain::ids::JobId::generate(), &stored, now());
+    a.tasks
+        .insert_task(&stored, std::slice::from_ref(&job))
+        .await
+        .unwrap();
+
+    // Two writers read version 1 and both try to write version 2.
+    let running = stored.with_status(TaskStatus::Running, now());
+    let canceled = stored.with_status(TaskStatus::Canceled, now());
+    let (first_write, second_write) = ([Write::Task(&running)], [Write::Task(&canceled)]);
+    let (one, two) = tokio::join!(a.tasks.commit(&first_write), a.tasks.commit(&second_write));
+    assert!(
+        one.is_ok() != two.is_ok(),
+        "exactly one must win: {one:?} {two:?}"
+    );
+    let loser = one.err().or(two.err()).unwrap();
+    assert!(matches!(loser, StoreError::Conflict(_)), "{loser:?}");
+
+    // A transaction with one stale item writes nothing at all.
+    let current = a.tasks.task(&stored.id).await.unwrap().unwrap();
+    let stale_task = current.with_status(TaskStatus::Failed, now());
+    let mut stale_job = job.clone();
+    stale_job.version = 5;
+    let err = a
+        .tasks
+        .commit(&[Write::Task(&stale_task), Write::Job(&stale_job)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(a.tasks.task(&stored.id).await.unwrap().unwrap(), current);
+}
+
+#[tokio::test]
+async fn listing_pages_by_owner_and_status_newest_first() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let mut created = Vec::new();
+    for i in 0..25 {
+        let mut t = task(&owner, None, commands(&format!("echo {i}")));
+        if i % 5 == 0 {
+            t.status = TaskStatus::Failed;
+        }
+        a.tasks.insert_task(&t, &[]).await.unwrap();
+        created.push(t);
+    }
+    a.tasks
+        .insert_task(&task(&UserId::generate(), None, commands("not mine")), &[])
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<TaskId> = None;
+    let mut pages = 0;
+    loop {
+        let page = a
+            .tasks
+            .list_tasks(&owner, None, 10, after.as_ref())
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.tasks.iter().map(|t| t.id.clone()));
+        match page.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    let expected: Vec<TaskId> = created.iter().rev().map(|t| t.id.clone()).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+
+    let failed = a
+        .tasks
+        .list_tasks(&owner, Some(TaskStatus::Failed), 50, None)
+        .await
+        .unwrap();
+    let expected: Vec<TaskId> = created
+        .iter()
+        .rev()
+        .filter(|t| t.status == TaskStatus::Failed)
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(
+        failed
+            .tasks
+            .iter()
+            .map(|t| t.id.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(failed.last, None);
+}
+
+/// DynamoDB (and moto) return at most 1 MB per query: a page of large items arrives in
+/// several responses, and the adapter must keep reading until the page is full.
+#[tokio::test]
+async fn a_page_larger_than_one_dynamodb_response_is_complete() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let big = "x".repeat(40 * 1024);
+    let mut created = Vec::new();
+    for _ in 0..30 {
+        let t = task(
+            &owner,
+            None,
+            TaskInput::Prompt {
+                prompt: big.clone(),
+            },
+        );
+        a.tasks.insert_task(&t, &[]).await.unwrap();
+        created.push(t.id);
+    }
+    // 30 items of ~45 KB each: ~1.3 MB, more than one DynamoDB response holds.
+    let page = a.tasks.list_tasks(&owner, None, 30, None).await.unwrap();
+    assert_eq!(page.tasks.len(), 30);
+    assert_eq!(page.last, None);
+    created.reverse();
+    assert_eq!(
+        page.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        created
+    );
+    assert!(page.tasks.iter().all(|t| t.mode == InputMode::Prompt));
+}
+
+#[tokio::test]
+async fn signatures_are_remembered_once() {
+    let (a, _, _) = adapters().await;
+    let signature = unique("v1=sig");
+    let until = now() + time::Duration::minutes(10);
+    assert!(a.nodes.remember_signature(&signature, until).await.unwrap());
+    assert!(!a.nodes.remember_signature(&signature, until).await.unwrap());
+}
+
+#[tokio::test]
+async fn configuration_versions_replace_only_the_version_read() {
+    // Each test stack has one CONFIG item; use a private stack so this test owns it.
+    let stack = Stack::provision(5).expect("a private stack");
+    cynode_testkit::use_aws_env();
+    let clients = Clients::from_env().await;
+    let nodes = Adapters::new(&clients, &resources(&stack)).nodes;
+    let first = cynode_domain::node::ConfigRecord {
+        version: "01A".into(),
+        fingerprint: "a".into(),
+    };
+    let second = cynode_domain::node::ConfigRecord {
+        version: "01B".into(),
+        fingerprint: "b".into(),
+    };
+    nodes.replace_config(None, &first).await.unwrap();
+    assert!(matches!(
+        nodes.replace_config(None, &second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    nodes.replace_config(Some(&first), &second).await.unwrap();
+    assert!(matches!(
+        nodes.replace_config(Some(&first), &second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(nodes.current_config().await.unwrap(), Some(second));
+
+    let node = cynode_domain::node::Node {
+        id: NodeId::generate(),
+        name: unique("gpu"),
+        capabilities: Default::default(),
+        registered_at: now(),
+        updated_at: now(),
+        acked_config_version: None,
+    };
+    nodes.insert_node(&node).await.unwrap();
+    assert!(matches!(
+        nodes.insert_node(&node).await,
+        Err(StoreError::Conflict(_))
+    ));
+    nodes.record_ack(&node.id, "01B", now()).await.unwrap();
+    assert_eq!(
+        nodes.acked_nodes(10).await.unwrap(),
+        vec![(node.id.clone(), "01B".to_owned())]
+    );
+    let stored = nodes.node_by_name(&node.name).await.unwrap().unwrap();
+    assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
+}
+
+/// SQS delivers at least once: the same job message arriving twice must not run the job
+/// twice. The real queue, tables and claim rules decide.
+#[tokio::test]
+async fn duplicate_deliveries_of_a_job_are_claimed_once() {
+    let (a, clients, stack) = adapters().await;
+    let store = Arc::new(a.tasks.clone());
+    let blobs = Arc::new(a.blobs.clone());
+    let clock = Arc::new(SystemClock);
+    let tasks = TaskService::new(
+        store.clone(),
+        Arc::new(a.queue.clone()),
+        blobs.clone(),
+        clock.clone(),
+        TaskSettings::default(),
+    );
+    let jobs = JobService::new(
+        store,
+        blobs,
+        clock,
+        NodeKeys::new(b"k".to_vec()),
+        JobSettings::default(),
+    );
+    let alice = Principal {
+        user_id: UserId::generate(),
+        handle: "alice".into(),
+        is_admin: false,
+        session_id: SessionId::generate(),
+    };
+    let view = tasks
+        .create(
+            &alice,
+            CreateTaskRequest {
+                commands: Some(vec!["echo hi".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Receive the job's message twice: once, then again after making it visible at once
+    // (what a lost delete or an expired visibility timeout looks like to the node).
+    let queue = stack.resource("CYNODE_JOBS_QUEUE_URL");
+    let mut deliveries = Vec::new();
+    for _ in 0..40 {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in out.messages.unwrap_or_default() {
+            let parsed: JobMessage = serde_json::from_str(message.body().unwrap()).unwrap();
+            let receipt = message.receipt_handle().unwrap().to_owned();
+            if parsed.task_id == view.task_id {
+                deliveries.push(parsed);
+            }
+            clients
+                .sqs
+                .change_message_visibility()
+                .queue_url(queue)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+        }
+        if deliveries.len() >= 2 {
+            break;
+        }
+    }
+    assert!(deliveries.len() >= 2, "the message was not redelivered");
+    assert_eq!(
+        deliveries[0], deliveries[1],
+        "both deliveries carry the same job"
+    );
+
+    let node = NodeId::generate();
+    let started = JobStartedRequest {
+        task_id: view.task_id.clone(),
+        boot_id: "boot".into(),
+        receive_count: 1,
+    };
+    let first = jobs
+        .started(&node, &deliveries[0].job_id, started.clone())
+        .await
+        .unwrap();
+    let second = jobs
+        .started(&node, &deliveries[1].job_id, started.clone())
+        .await
+        .unwrap();
+    let ClaimDecision::Run(claim) = first else {
+        panic!("the first delivery runs: {first:?}")
+    };
+    assert!(
+        matches!(second, ClaimDecision::Retry { .. }),
+        "the duplicate waits: {second:?}"
+    );
+
+    let report = cynode_domain::wire::JobResultReport {
+        task_id: view.task_id.clone(),
+        attempt: claim.attempt,
+        lease_id: claim.lease_id.clone(),
+        status: cynode_domain::status::JobOutcome::Completed,
+        exit_code: Some(0),
+        failed_command: None,
+        error: None,
+        stdout: "hi\n".into(),
+        stderr: String::new(),
+        truncated: Default::default(),
+        started_at: now(),
+        ended_at: now(),
+    };
+    assert!(
+        !jobs
+            .result(&node, &deliveries[0].job_id, report.clone())
+            .await
+            .unwrap()
+            .duplicate
+    );
+    assert!(
+        jobs.result(&node, &deliveries[0].job_id, report)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    let third = jobs
+        .started(&node, &deliveries[0].job_id, started)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        ClaimDecision::Discard {
+            status: JobStatus::Completed
+        }
+    );
+    let result = tasks.result(&alice, view.task_id.as_str()).await.unwrap();
+    assert_eq!(result.stdout.as_deref(), Some("hi\n"));
+}
+
+#[tokio::test]
+async fn blobs_round_trip_and_presigned_uploads_land() {
+    let (a, _, _) = adapters().await;
+    let key = unique("blobs/test");
+    assert_eq!(a.blobs.get(&key).await.unwrap(), None);
+    assert_eq!(a.blobs.size(&key).await.unwrap(), None);
+    a.blobs.put(&key, b"hello".to_vec()).await.unwrap();
+    assert_eq!(
+        a.blobs.get(&key).await.unwrap().as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(a.blobs.size(&key).await.unwrap(), Some(5));
+
+    let upload_key = unique("attachments/test");
+    let url = a.blobs.upload_url(&upload_key, 3, 60).await.unwrap();
+    let put = reqwest::Client::new()
+        .put(&url)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        put.status().is_success(),
+        "the presigned upload was refused: {}",
+        put.status()
+    );
+    assert_eq!(a.blobs.size(&upload_key).await.unwrap(), Some(3));
+    let download = a.blobs.download_url(&upload_key, 60).await.unwrap();
+    assert!(download.contains("X-Amz-Signature"), "{download}");
+}
