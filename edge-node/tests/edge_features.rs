@@ -1,1 +1,633 @@
-fn main() {}
+//! The edge node's features (`features/edge/*.feature`) against the real stack: LocalStack,
+//! the `cynode-gateway` binary, the `cynode-edge` binary, and real Podman containers.
+//! Scenarios run one at a time: several of them stop, kill or restart the shared node.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use cucumber::gherkin::Step;
+use cucumber::writer::Stats as _;
+use cucumber::{given, then, when, World};
+use serde_json::{json, Value};
+
+use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Service};
+
+const NODE_CONFIG: &str = r#"
+job_slots = 2
+shutdown_grace_secs = 3
+[sandbox]
+memory = "64m"
+pids = 64
+cpus = 1.0
+workspace_size = "16m"
+"#;
+
+/// How long a task may take to reach an expected state.
+const TASK_WAIT: Duration = Duration::from_secs(60);
+
+struct Env {
+    deployment: Deployment,
+    admin_token: String,
+    node_name: String,
+    edge: Mutex<Option<Service>>,
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+
+fn env() -> &'static Env {
+    ENV.get()
+        .expect("environment is set up before the features run")
+}
+
+fn api() -> Api {
+    Api::new(&env().deployment.url)
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("\\n", "\n").replace("\\t", "\t")
+}
+
+fn ensure_edge() {
+    let mut edge = env().edge.lock().expect("edge lock");
+    if edge
+        .as_mut()
+        .is_some_and(|service| service.exited().is_none())
+    {
+        return;
+    }
+    *edge = Some(
+        env()
+            .deployment
+            .start_edge(&env().node_name, Some(NODE_CONFIG))
+            .unwrap_or_else(|err| panic!("cannot start the edge node: {err:#}")),
+    );
+}
+
+fn podman(args: &[&str]) -> String {
+    let out = std::process::Command::new("podman")
+        .args(args)
+        .output()
+        .expect("podman runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[derive(Debug, Default, World)]
+struct EdgeWorld {
+    token: Option<String>,
+    task: Option<String>,
+    /// The last fetched result of the task.
+    result: Option<Value>,
+    attachment: Option<String>,
+    /// An agent started for one scenario (misconfigured), with its exit status.
+    exit: Option<(Option<i32>, String)>,
+}
+
+impl EdgeWorld {
+    fn token(&self) -> &str {
+        self.token.as_deref().expect("logged in")
+    }
+
+    fn task(&self) -> &str {
+        self.task.as_deref().expect("a task")
+    }
+
+    async fn create(&mut self, body: Value) {
+        let reply = api().post("/v1/tasks", Some(self.token()), &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        self.task = reply.body["task_id"].as_str().map(str::to_owned);
+    }
+
+    async fn wait_status(&mut self, wanted: &[&str], within: Duration) -> Value {
+        let task = self.task().to_owned();
+        let view = api()
+            .wait_for_task(self.token(), &task, within, |t| {
+                t["status"]
+                    .as_str()
+                    .is_some_and(|s| wanted.contains(&s) || !["queued", "running"].contains(&s))
+            })
+            .await
+            .unwrap_or_else(|err| panic!("{err:#}"));
+        let reply = api()
+            .get(&format!("/v1/tasks/{task}/result"), Some(self.token()))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        self.result = Some(reply.body);
+        view
+    }
+
+    fn result(&self) -> &Value {
+        self.result.as_ref().expect("a fetched result")
+    }
+
+    fn job(&self) -> &Value {
+        &self.result()["jobs"][0]
+    }
+}
+
+fn commands_of(step: &Step) -> Vec<String> {
+    let table = step.table.as_ref().expect("a table of commands");
+    let port = env().deployment.port.to_string();
+    table
+        .rows
+        .iter()
+        .map(|row| row[0].replace("{gateway-port}", &port))
+        .collect()
+}
+
+// ------------------------------------------------------------------ setup
+
+#[given("an edge node is running")]
+async fn edge_running(_w: &mut EdgeWorld) {
+    tokio::task::spawn_blocking(ensure_edge).await.unwrap();
+}
+
+#[given(expr = "a user {string} who is logged in")]
+async fn user_logged_in(w: &mut EdgeWorld, alias: String) {
+    let handle = unique_handle(&alias);
+    let token = api()
+        .new_user(&env().admin_token, &handle, "a-long-password")
+        .await
+        .expect("a user");
+    w.token = Some(token);
+}
+
+// ------------------------------------------------------------------ running tasks
+
+#[when(expr = "{string} runs the commands:")]
+async fn runs_commands(w: &mut EdgeWorld, _alias: String, step: &Step) {
+    w.create(json!({"commands": commands_of(step)})).await;
+}
+
+#[when(expr = "{string} runs the commands with a timeout of {int} seconds:")]
+async fn runs_with_timeout(w: &mut EdgeWorld, _alias: String, seconds: u64, step: &Step) {
+    w.create(json!({"commands": commands_of(step), "timeout_seconds": seconds}))
+        .await;
+}
+
+#[when(expr = "{string} runs the script:")]
+async fn runs_script(w: &mut EdgeWorld, _alias: String, step: &Step) {
+    let script = step
+        .docstring
+        .as_ref()
+        .expect("a script")
+        .trim_start_matches('\n')
+        .to_owned();
+    w.create(json!({"script": script})).await;
+}
+
+#[when(expr = "{string} attaches {string} with content {string} and runs the commands:")]
+async fn attaches_and_runs(
+    w: &mut EdgeWorld,
+    _alias: String,
+    name: String,
+    content: String,
+    step: &Step,
+) {
+    let content = unescape(&content);
+    let reply = api()
+        .post(
+            "/v1/attachments",
+            Some(w.token()),
+            &json!({"name": name, "size": content.len()}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let put = api()
+        .http
+        .put(reply.body["upload_url"].as_str().unwrap())
+        .body(content)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let attachment = reply.body["attachment_id"].as_str().unwrap().to_owned();
+    w.attachment = Some(attachment.clone());
+    w.create(json!({"commands": commands_of(step), "attachments": [attachment]}))
+        .await;
+}
+
+#[when("the task is running")]
+async fn task_running(w: &mut EdgeWorld) {
+    let task = w.task().to_owned();
+    api()
+        .wait_for_task(w.token(), &task, TASK_WAIT, |t| t["status"] == "running")
+        .await
+        .unwrap_or_else(|err| panic!("{err:#}"));
+    // Give the sandbox a moment to actually start its processes.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+}
+
+#[when(expr = "{string} cancels the task")]
+async fn cancels(w: &mut EdgeWorld, _alias: String) {
+    let task = w.task().to_owned();
+    let reply = api()
+        .post(
+            &format!("/v1/tasks/{task}/cancel"),
+            Some(w.token()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+// ------------------------------------------------------------------ outcomes
+
+#[then("the task completes")]
+async fn completes(w: &mut EdgeWorld) {
+    let view = w.wait_status(&["completed"], TASK_WAIT).await;
+    assert_eq!(view["status"], "completed", "result: {}", w.result());
+}
+
+#[then("the task fails")]
+async fn fails(w: &mut EdgeWorld) {
+    let view = w.wait_status(&["failed"], TASK_WAIT).await;
+    assert_eq!(view["status"], "failed", "result: {}", w.result());
+}
+
+#[then("the task is canceled")]
+async fn is_canceled(w: &mut EdgeWorld) {
+    let view = w.wait_status(&["canceled"], TASK_WAIT).await;
+    assert_eq!(view["status"], "canceled");
+    // The job itself reports how it ended: stopped, so canceled.
+    let started = Instant::now();
+    loop {
+        let task = w.task().to_owned();
+        let reply = api()
+            .get(&format!("/v1/tasks/{task}/result"), Some(w.token()))
+            .await;
+        if reply.body["jobs"][0]["status"] == "canceled" {
+            w.result = Some(reply.body);
+            return;
+        }
+        assert!(
+            started.elapsed() < TASK_WAIT,
+            "the job never reported canceled: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[then(expr = "the task's job is canceled within {int} seconds")]
+async fn job_canceled_within(w: &mut EdgeWorld, seconds: u64) {
+    let started = Instant::now();
+    let task = w.task().to_owned();
+    loop {
+        let reply = api()
+            .get(&format!("/v1/tasks/{task}/result"), Some(w.token()))
+            .await;
+        if reply.body["jobs"][0]["status"] == "canceled" {
+            assert_eq!(reply.body["status"], "canceled");
+            w.result = Some(reply.body);
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "not canceled in time: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[then(expr = "its stdout is {string}")]
+async fn stdout_is(w: &mut EdgeWorld, expected: String) {
+    assert_eq!(
+        w.job()["stdout"].as_str(),
+        Some(unescape(&expected).as_str()),
+        "result: {}",
+        w.result()
+    );
+}
+
+#[then(expr = "its stderr is {string}")]
+async fn stderr_is(w: &mut EdgeWorld, expected: String) {
+    assert_eq!(
+        w.job()["stderr"].as_str(),
+        Some(unescape(&expected).as_str()),
+        "result: {}",
+        w.result()
+    );
+}
+
+#[then(expr = "its stdout contains {string}")]
+async fn stdout_contains(w: &mut EdgeWorld, expected: String) {
+    let stdout = w.job()["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.contains(&unescape(&expected)), "stdout: {stdout:?}");
+}
+
+#[then(expr = "its stderr mentions {string}")]
+async fn stderr_mentions(w: &mut EdgeWorld, expected: String) {
+    let stderr = w.job()["stderr"].as_str().unwrap_or_default();
+    assert!(stderr.contains(&expected), "stderr: {stderr:?}");
+}
+
+#[then(expr = "its exit code is {int}")]
+async fn exit_code_is(w: &mut EdgeWorld, code: i64) {
+    assert_eq!(w.job()["exit_code"], code, "result: {}", w.result());
+}
+
+#[then(expr = "the failed command is {int}")]
+async fn failed_command(w: &mut EdgeWorld, index: u64) {
+    assert_eq!(w.job()["failed_command"], index, "result: {}", w.result());
+}
+
+#[then(expr = "the job status is {string}")]
+async fn job_status(w: &mut EdgeWorld, status: String) {
+    assert_eq!(w.job()["status"], status.as_str(), "result: {}", w.result());
+}
+
+#[then(expr = "the job error mentions {string}")]
+async fn job_error(w: &mut EdgeWorld, text: String) {
+    let error = w.job()["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&text), "error: {error:?}");
+}
+
+#[then(expr = "its logs show stdout {string}")]
+async fn logs_show(w: &mut EdgeWorld, expected: String) {
+    let task = w.task().to_owned();
+    let reply = api()
+        .get(
+            &format!("/v1/tasks/{task}/logs?stream=stdout"),
+            Some(w.token()),
+        )
+        .await;
+    assert_eq!(
+        reply.body["stdout"].as_str(),
+        Some(unescape(&expected).as_str()),
+        "{}",
+        reply.body
+    );
+}
+
+#[then("its stdout is marked truncated")]
+async fn stdout_truncated(w: &mut EdgeWorld) {
+    assert_eq!(
+        w.job()["truncated"]["stdout"],
+        true,
+        "result truncated: {}",
+        w.job()["truncated"]
+    );
+}
+
+#[then("its stderr is not marked truncated")]
+async fn stderr_not_truncated(w: &mut EdgeWorld) {
+    assert_eq!(w.job()["truncated"]["stderr"], false);
+}
+
+#[then(expr = "its stdout is {int} bytes of valid UTF-8 ending in {string}")]
+async fn stdout_bytes(w: &mut EdgeWorld, bytes: usize, ending: String) {
+    // JSON strings are valid UTF-8 by construction; a split character would have come
+    // back as U+FFFD.
+    let stdout = w.job()["stdout"].as_str().expect("stdout");
+    assert_eq!(stdout.len(), bytes);
+    assert!(
+        stdout.ends_with(&ending),
+        "ends with {:?}",
+        &stdout[stdout.len() - 8..]
+    );
+    assert!(!stdout.contains('\u{FFFD}'));
+    assert!(stdout.starts_with('x'));
+}
+
+#[then("the result has one job, run as attempt 2")]
+async fn one_job_attempt_two(w: &mut EdgeWorld) {
+    let jobs = w.result()["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{}", w.result());
+    assert_eq!(jobs[0]["attempt"], 2, "{}", w.result());
+}
+
+#[then("the result has one job, run as attempt 1")]
+async fn one_job_attempt_one(w: &mut EdgeWorld) {
+    let jobs = w.result()["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{}", w.result());
+    assert_eq!(jobs[0]["attempt"], 1, "{}", w.result());
+}
+
+#[then("no sandbox container of the job is left")]
+async fn no_container(w: &mut EdgeWorld) {
+    let job = w.job()["job_id"].as_str().expect("job id").to_owned();
+    let name = format!("name=cynode-job-{job}");
+    let started = Instant::now();
+    loop {
+        let left = podman(&["ps", "--all", "--filter", &name, "--format", "{{.Names}}"]);
+        if left.trim().is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "container left: {left}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+// ------------------------------------------------------------------ the node itself
+
+#[then(
+    "the stored capabilities of the node name its CPUs, memory, Podman version and sandbox image"
+)]
+async fn stored_capabilities(_w: &mut EdgeWorld) {
+    use cynode_domain::ports::NodeStore;
+    let stack = &env().deployment.stack;
+    let clients = cynode_aws::Clients::from_env().await;
+    let resources = cynode_aws::Resources {
+        prefix: stack.prefix.clone(),
+        jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
+        blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
+    };
+    let nodes = cynode_aws::Adapters::new(&clients, &resources).nodes;
+    let node = nodes
+        .node_by_name(&env().node_name)
+        .await
+        .unwrap()
+        .expect("the node is stored");
+    let caps = node.capabilities;
+    assert!(caps.cpus >= 1, "{caps:?}");
+    assert!(caps.memory_mb > 0, "{caps:?}");
+    assert!(
+        caps.podman_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with(char::is_numeric)),
+        "{caps:?}"
+    );
+    assert!(
+        caps.sandbox_images
+            .iter()
+            .any(|i| i.contains("cynode-sandbox")),
+        "{caps:?}"
+    );
+    assert_eq!(caps.job_slots, 2);
+    assert!(node.acked_config_version.is_some());
+}
+
+#[then("the gateway is ready")]
+async fn gateway_ready(_w: &mut EdgeWorld) {
+    assert_eq!(api().get("/readyz", None).await.status, 200);
+}
+
+#[when("the edge node is killed with SIGKILL")]
+async fn kill_edge(_w: &mut EdgeWorld) {
+    let mut edge = env().edge.lock().unwrap().take().expect("a running node");
+    edge.signal("KILL").unwrap();
+    edge.wait(Duration::from_secs(10)).unwrap();
+}
+
+#[when("the edge node is started again")]
+async fn start_edge_again(_w: &mut EdgeWorld) {
+    tokio::task::spawn_blocking(ensure_edge).await.unwrap();
+}
+
+#[when("the edge node receives SIGTERM")]
+async fn term_edge(_w: &mut EdgeWorld) {
+    let edge = env().edge.lock().unwrap();
+    edge.as_ref()
+        .expect("a running node")
+        .signal("TERM")
+        .unwrap();
+}
+
+#[then(expr = "the edge node exits with status {int}")]
+async fn edge_exits(_w: &mut EdgeWorld, code: i32) {
+    let mut edge = env().edge.lock().unwrap().take().expect("a running node");
+    let status = edge
+        .wait(Duration::from_secs(40))
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", edge.output()));
+    assert_eq!(status.code(), Some(code), "{}", edge.output());
+}
+
+#[when("the gateway goes down")]
+async fn gateway_down(_w: &mut EdgeWorld) {
+    env().deployment.stop_gateway();
+}
+
+#[when("the gateway comes back")]
+async fn gateway_back(_w: &mut EdgeWorld) {
+    tokio::task::spawn_blocking(|| env().deployment.start_gateway())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[when("the node has a result waiting on disk")]
+async fn result_on_disk(_w: &mut EdgeWorld) {
+    let dir: PathBuf = env()
+        .deployment
+        .logs
+        .join(format!("{}-state/pending-results", env().node_name));
+    let started = Instant::now();
+    loop {
+        let waiting = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .unwrap_or(false);
+        if waiting {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no pending result appeared in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[when(regex = r"^an edge node is started with (.+)$")]
+async fn misconfigured(w: &mut EdgeWorld, setting: String) {
+    let value = setting
+        .split('"')
+        .nth(1)
+        .expect("a quoted value")
+        .to_owned();
+    let config = if setting.starts_with("podman") {
+        format!("podman = \"{value}\"\n")
+    } else {
+        format!("[sandbox]\nimage = \"{value}\"\n")
+    };
+    let name = unique_handle("misconfigured");
+    let exit = tokio::task::spawn_blocking(move || {
+        let deployment = &env().deployment;
+        let path = deployment.logs.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let path = path.display().to_string();
+        let mut agent = Service::start(
+            &name,
+            &cynode_testkit::binary("cynode-edge"),
+            &["--config", &path],
+            &deployment.edge_env(&name),
+            &deployment.logs,
+        )
+        .unwrap();
+        let status = agent.wait(Duration::from_secs(30)).unwrap();
+        (status.code(), agent.output())
+    })
+    .await
+    .unwrap();
+    w.exit = Some(exit);
+}
+
+#[then(expr = "it exits with status {int}")]
+async fn it_exits(w: &mut EdgeWorld, code: i32) {
+    let (status, output) = w.exit.as_ref().expect("an agent ran");
+    assert_eq!(*status, Some(code), "{output}");
+}
+
+#[then(expr = "it says {string}")]
+async fn it_says(w: &mut EdgeWorld, text: String) {
+    let (_, output) = w.exit.as_ref().expect("an agent ran");
+    assert!(output.contains(&text), "{output}");
+}
+
+fn main() {
+    let image = std::process::Command::new("podman")
+        .args(["image", "exists", "localhost/cynode-sandbox:latest"])
+        .status();
+    if !image.is_ok_and(|s| s.success()) {
+        eprintln!("the sandbox image is missing: run edge-node/sandbox/build-image.sh (scripts/test does)");
+        std::process::exit(1);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let deployment = Deployment::start(
+        "edge-features",
+        DeploymentOptions {
+            visibility_timeout_secs: 6,
+            lease_secs: 10,
+            heartbeat_secs: 2,
+            gateway_env: vec![],
+        },
+    )
+    .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
+    cynode_testkit::use_aws_env();
+    let admin_token = runtime
+        .block_on(Api::new(&deployment.url).login("admin", &deployment.secrets.admin_password))
+        .expect("admin login")
+        .0;
+    let logs = deployment.logs.clone();
+    let _ = ENV.set(Env {
+        deployment,
+        admin_token,
+        node_name: unique_handle("edge"),
+        edge: Mutex::new(None),
+    });
+    let features = cynode_testkit::repo_root().join("features/edge");
+    let failed = runtime.block_on(async {
+        EdgeWorld::cucumber()
+            .max_concurrent_scenarios(1)
+            .fail_on_skipped()
+            .with_default_cli()
+            .run(features)
+            .await
+            .execution_has_failed()
+    });
+    env().edge.lock().unwrap().take();
+    env().deployment.shutdown();
+    if failed {
+        eprintln!("gateway and edge node logs: {}", logs.display());
+        std::process::exit(1);
+    }
+}

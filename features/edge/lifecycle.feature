@@ -1,0 +1,72 @@
+Feature: The edge node's life: registration, cancellation, crashes and shutdown
+  The node registers with the pre-shared key and reports what it can do. It keeps a job's
+  message hidden while the job runs, deletes it only once the gateway stored the result,
+  writes the result to disk before sending it, and cleans up after a crash.
+
+  Background:
+    Given an edge node is running
+    And a user "alice" who is logged in
+
+  Scenario: The node's capabilities are stored at registration
+    Then the stored capabilities of the node name its CPUs, memory, Podman version and sandbox image
+    And the gateway is ready
+
+  Scenario: Canceling a running job stops its sandbox
+    When "alice" runs the commands:
+      | sleep 300 |
+    And the task is running
+    And "alice" cancels the task
+    Then the task's job is canceled within 10 seconds
+    And no sandbox container of the job is left
+
+  Scenario: An agent killed mid-job restarts and the job completes exactly once
+    When "alice" runs the commands:
+      | sleep 3; echo done |
+    And the task is running
+    And the edge node is killed with SIGKILL
+    And the edge node is started again
+    Then the task completes
+    And its stdout is "done\n"
+    And the result has one job, run as attempt 2
+    And no sandbox container of the job is left
+
+  Scenario: A result the gateway could not take is kept on disk and sent after a restart
+    When "alice" runs the commands:
+      | sleep 2; echo kept |
+    And the task is running
+    And the gateway goes down
+    And the node has a result waiting on disk
+    And the edge node is killed with SIGKILL
+    And the gateway comes back
+    And the edge node is started again
+    Then the task completes
+    And its stdout is "kept\n"
+    And the result has one job, run as attempt 1
+
+  Scenario: SIGTERM lets a running job finish before the node exits
+    When "alice" runs the commands:
+      | sleep 1; echo finished |
+    And the task is running
+    And the edge node receives SIGTERM
+    Then the edge node exits with status 0
+    And the task completes
+    And its stdout is "finished\n"
+
+  Scenario: SIGTERM cancels a job that outlasts the grace period
+    When "alice" runs the commands:
+      | sleep 120 |
+    And the task is running
+    And the edge node receives SIGTERM
+    Then the edge node exits with status 0
+    And the task is canceled
+    And no sandbox container of the job is left
+
+  Scenario Outline: The node refuses to start without a working Podman setup
+    When an edge node is started with <setting>
+    Then it exits with status 3
+    And it says "<message>"
+
+    Examples:
+      | setting                                   | message                     |
+      | podman "/nonexistent/podman"              | podman is not installed     |
+      | the sandbox image "localhost/nope:1"      | edge-node/sandbox/build-image.sh |
