@@ -16,7 +16,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::process::Command;
@@ -32,6 +32,8 @@ use crate::config::SandboxLimits;
 
 /// The uid:gid jobs run as inside the sandbox.
 const SANDBOX_USER: &str = "1000:1000";
+/// The exit status `podman run` reports when `--timeout` killed the container.
+const PODMAN_TIMEOUT_EXIT: i32 = 255;
 /// Seconds `podman stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE_SECS: &str = "2";
 
@@ -333,7 +335,10 @@ impl Sandbox for PodmanSandbox {
         self.remove(&name).await;
 
         let exit_code = exit.as_ref().ok().and_then(|status| status.code());
-        let timed_out = elapsed >= job.timeout;
+        // Podman's timer starts a little after ours, and it reports a timeout kill as
+        // exit status 255.
+        let timed_out = elapsed >= job.timeout
+            || (exit_code == Some(PODMAN_TIMEOUT_EXIT) && elapsed + Duration::from_secs(1) >= job.timeout);
         let (status, error) = match exit_code {
             _ if stopped => (JobOutcome::Canceled, Some("canceled".to_owned())),
             _ if timed_out => (

@@ -1,1 +1,151 @@
-fn main() {}
+//! p50/p99 of `POST /v1/tasks` and `GET /v1/tasks/{id}` through the local gateway
+//! against LocalStack, next to the DynamoDB/SQS calls those handlers make, measured in
+//! the same run on the same stack:
+//!
+//! - create = session lookup (GetItem) + SendMessage + TransactWriteItems (task + job)
+//! - get    = session lookup (GetItem) + GetItem (task)
+//!
+//! Needs LocalStack (`localstack/up --no-provision`). `cargo bench -p cynode-api --bench gateway`
+//! (`-- 200` for another request count).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cynode_aws::{Adapters, Clients, Resources};
+use cynode_domain::ids::{JobId, SessionId, TaskId, UserId};
+use cynode_domain::job::Job;
+use cynode_domain::ports::{JobQueue, SessionStore, TaskStore};
+use cynode_domain::status::TaskStatus;
+use cynode_domain::task::{StoredInput, Task, TaskInput};
+use cynode_domain::wire::JobMessage;
+use cynode_testkit::{Api, Deployment, DeploymentOptions};
+use serde_json::json;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p50 = percentile(&samples, 0.50);
+    println!(
+        "{name:<48} n={:<4} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms",
+        samples.len(),
+        ms(p50),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap())
+    );
+    p50
+}
+
+fn new_task(owner: &UserId) -> (Task, Job) {
+    let now = time::OffsetDateTime::now_utc();
+    let input = TaskInput::Commands { commands: vec!["true".into()] };
+    let task = Task {
+        id: TaskId::generate(),
+        owner: owner.clone(),
+        name: None,
+        mode: input.mode(),
+        prompt_preview: input.preview(),
+        input: StoredInput::Inline(input),
+        attachments: vec![],
+        timeout_secs: None,
+        status: TaskStatus::Queued,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let job = Job::queued(JobId::generate(), &task, now);
+    (task, job)
+}
+
+fn main() {
+    let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500);
+    let deployment = Deployment::start("bench-gateway", DeploymentOptions::default())
+        .unwrap_or_else(|err| panic!("cannot start the bench deployment (is LocalStack running?): {err:#}"));
+    cynode_testkit::use_aws_env();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let api = Api::new(&deployment.url);
+        let (token, _) = api.login("admin", &deployment.secrets.admin_password).await.expect("admin login");
+        let body = json!({"commands": ["true"]});
+
+        // Warm up connections and the gateway's first-request paths.
+        for _ in 0..10 {
+            api.post("/v1/tasks", Some(&token), &body).await;
+        }
+
+        let mut create = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let started = Instant::now();
+            let reply = api.post("/v1/tasks", Some(&token), &body).await;
+            create.push(started.elapsed());
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            ids.push(reply.body["task_id"].as_str().unwrap().to_owned());
+        }
+        let mut get = Vec::with_capacity(count);
+        for id in &ids {
+            let started = Instant::now();
+            let reply = api.get(&format!("/v1/tasks/{id}"), Some(&token)).await;
+            get.push(started.elapsed());
+            assert_eq!(reply.status, 200);
+        }
+
+        // The same storage calls, straight through the adapters (thin SDK wrappers).
+        let stack = &deployment.stack;
+        let clients = Clients::from_env().await;
+        let adapters = Adapters::new(
+            &clients,
+            &Resources {
+                prefix: stack.prefix.clone(),
+                jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
+                blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
+            },
+        );
+        let tasks = Arc::new(adapters.tasks);
+        let owner = UserId::generate();
+        let session = SessionId::generate();
+        let mut raw_create = Vec::with_capacity(count);
+        let mut raw_ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (task, job) = new_task(&owner);
+            let message = JobMessage {
+                v: 1,
+                task_id: task.id.clone(),
+                job_id: job.id.clone(),
+                attempt: 1,
+                lease_secs: 60,
+                enqueued_at: task.created_at,
+            };
+            let started = Instant::now();
+            adapters.sessions.session(&session).await.unwrap();
+            adapters.queue.enqueue(&message).await.unwrap();
+            tasks.insert_task(&task, std::slice::from_ref(&job)).await.unwrap();
+            raw_create.push(started.elapsed());
+            raw_ids.push(task.id);
+        }
+        let mut raw_get = Vec::with_capacity(count);
+        for id in &raw_ids {
+            let started = Instant::now();
+            adapters.sessions.session(&session).await.unwrap();
+            tasks.task(id).await.unwrap().unwrap();
+            raw_get.push(started.elapsed());
+        }
+
+        println!("\n{count} requests each, sequential, one client, LocalStack on this machine:\n");
+        let http_create = report("POST /v1/tasks (HTTP, local gateway)", create);
+        let sdk_create = report("  SDK: GetItem + SendMessage + TransactWrite", raw_create);
+        let http_get = report("GET /v1/tasks/{id} (HTTP, local gateway)", get);
+        let sdk_get = report("  SDK: GetItem + GetItem", raw_get);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "\ngateway overhead at p50: create {:+.2} ms, get {:+.2} ms",
+            ms(http_create) - ms(sdk_create),
+            ms(http_get) - ms(sdk_get)
+        );
+    });
+    deployment.shutdown();
+}

@@ -86,7 +86,7 @@ pub enum Claim {
 /// What accepting a result decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
-    Store(Job),
+    Store(Box<Job>),
     Duplicate,
 }
 
@@ -246,7 +246,7 @@ impl Job {
             started_at: report.started_at,
             ended_at: report.ended_at,
         });
-        Ok(Finish::Store(done))
+        Ok(Finish::Store(Box::new(done)))
     }
 
     /// The user canceled the task: a queued job ends now; a running one is told to stop
