@@ -52,6 +52,8 @@ ensure_venv() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
         "$LOCALSTACK_DIR/extension" >&2
     touch "$venv/.complete"
+    # Older pins' environments are dead weight.
+    find "$CACHE_DIR" -maxdepth 1 -name 'localstack-*' ! -path "$venv" -exec rm -rf {} + 2>/dev/null || true
     echo "$venv"
 }
 

@@ -36,6 +36,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file [default: ~/.config/cynork/config.yaml]
     #[arg(short = 'c', long, global = true, value_name = "PATH")]

@@ -171,6 +171,24 @@ pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     ItemBuilder::key(pk, sk).build()
 }
 
+/// A strongly consistent read of one item.
+pub(crate) async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: impl Into<String>,
+    sk: impl Into<String>,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(out.item)
+}
+
 /// A put that succeeds only when no item with this key exists.
 pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()

@@ -18,7 +18,7 @@ use cynode_domain::node::{ConfigRecord, Node};
 use cynode_domain::ports::{NodeStore, StoreResult};
 use cynode_domain::StoreError;
 
-use super::{build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{get_item, build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoNodes {
@@ -62,16 +62,7 @@ impl DynamoNodes {
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item)
+        get_item(&self.client, &self.table, pk, sk).await
     }
 
     async fn put(&self, item: Item) -> StoreResult<()> {

@@ -14,7 +14,7 @@ use cynode_domain::ports::{SessionStore, StoreResult};
 use cynode_domain::session::{RefreshState, RefreshToken, Session};
 use cynode_domain::StoreError;
 
-use super::{build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{get_item, build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoSessions {
@@ -59,16 +59,7 @@ impl DynamoSessions {
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item)
+        get_item(&self.client, &self.table, pk, sk).await
     }
 }
 

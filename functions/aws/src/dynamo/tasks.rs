@@ -23,7 +23,7 @@ use cynode_domain::task::{Attachment, StoredInput, Task};
 use cynode_domain::wire::InputMode;
 use cynode_domain::StoreError;
 
-use super::{key, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{get_item, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoTasks {
@@ -135,16 +135,7 @@ impl DynamoTasks {
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item)
+        get_item(&self.client, &self.table, pk, sk).await
     }
 
     /// The key a GSI query resumes after: every key attribute of the task item.

@@ -15,7 +15,7 @@ use cynode_domain::ports::{LoginFailures, StoreResult, UserStore};
 use cynode_domain::user::User;
 use cynode_domain::StoreError;
 
-use super::{key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoUsers {
@@ -60,16 +60,7 @@ impl DynamoUsers {
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item)
+        get_item(&self.client, &self.table, pk, sk).await
     }
 }
 
