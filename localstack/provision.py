@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Deploy infra/template.yaml to a LocalStack endpoint (or delete it again).
 
-The same template an AWS deployment uses, with DeployFunctions=false: locally the handlers
-run as our own processes, so only tables, queues and the bucket are created. Idempotent:
-an existing stack is updated, an unchanged one left alone. On success the stack outputs
+The same template an AWS deployment uses for CyNode's tables, queues and bucket (the
+functions' stack, infra/functions.yaml, is for AWS only: locally the handlers run as our
+own processes). Idempotent: an existing stack is updated, an unchanged one left alone. On success the stack outputs
 are written as KEY=VALUE lines (CYNODE_* variables) to --env-out, or printed.
 
 Works against host-mode LocalStack started by localstack/up and against the official
@@ -121,7 +121,6 @@ def main():
 
     outputs = deploy(cfn, name, {
         "Prefix": args.prefix,
-        "DeployFunctions": "false",
         "JobVisibilityTimeoutSeconds": str(args.visibility_timeout),
         "JobMaxReceiveCount": str(args.max_receive_count),
     }, args.timeout)

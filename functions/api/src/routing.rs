@@ -1,5 +1,5 @@
 //! Which function serves which path: the same table as the HTTP API's routes in
-//! `infra/template.yaml` (a test keeps them equal), so the local gateway routes exactly
+//! `infra/functions.yaml` (a test keeps them equal), so the local gateway routes exactly
 //! as the deployed API does.
 
 use axum::extract::Request;
@@ -148,10 +148,10 @@ mod tests {
         }
     }
 
-    /// The template's HTTP API routes are the same table as [`ROUTES`].
+    /// The deployment's HTTP API routes are the same table as [`ROUTES`].
     #[test]
     fn the_deployment_template_declares_the_same_routes() {
-        let template = include_str!("../../../infra/template.yaml");
+        let template = include_str!("../../../infra/functions.yaml");
         let mut declared = Vec::new();
         for line in template.lines().filter(|l| l.contains("RouteKey:")) {
             let key = line
