@@ -13,7 +13,8 @@ if ! command -v podman >/dev/null; then
     echo "build-image: podman is not installed (apt-get install podman runc)" >&2
     exit 1
 fi
-if ! file -L "$busybox" 2>/dev/null | grep -q "statically linked" && ! ldd "$busybox" 2>&1 | grep -q "not a dynamic"; then
+linkage=$(ldd "$busybox" 2>&1 || true)
+if [ ! -x "$busybox" ] || [[ $linkage != *"not a dynamic executable"* ]]; then
     echo "build-image: $busybox is not a static busybox (apt-get install busybox-static)" >&2
     exit 1
 fi
