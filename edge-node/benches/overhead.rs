@@ -30,35 +30,55 @@ fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
 }
 
 fn since(from: time::OffsetDateTime, to: &serde_json::Value) -> Duration {
-    let to = time::OffsetDateTime::parse(to.as_str().expect("a timestamp"), &time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339");
+    let to = time::OffsetDateTime::parse(
+        to.as_str().expect("a timestamp"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
     (to - from).try_into().unwrap_or(Duration::ZERO)
 }
 
 fn main() {
-    let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(50);
+    let count: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(50);
     let deployment = Deployment::start("bench-overhead", DeploymentOptions::default())
-        .unwrap_or_else(|err| panic!("cannot start the bench deployment (is LocalStack running?): {err:#}"));
+        .unwrap_or_else(|err| {
+            panic!("cannot start the bench deployment (is LocalStack running?): {err:#}")
+        });
     let edge = deployment
         .start_edge(&unique_handle("bench-edge"), None)
         .unwrap_or_else(|err| panic!("cannot start the edge node: {err:#}"));
     cynode_testkit::use_aws_env();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let api = Api::new(&deployment.url);
-        let (token, _) = api.login("admin", &deployment.secrets.admin_password).await.expect("admin login");
+        let (token, _) = api
+            .login("admin", &deployment.secrets.admin_password)
+            .await
+            .expect("admin login");
         let mut to_started = Vec::with_capacity(count);
         let mut to_stored = Vec::with_capacity(count);
         for i in 0..=count {
             let posted = time::OffsetDateTime::now_utc();
-            let reply = api.post("/v1/tasks", Some(&token), &json!({"commands": ["true"]})).await;
+            let reply = api
+                .post("/v1/tasks", Some(&token), &json!({"commands": ["true"]}))
+                .await;
             assert_eq!(reply.status, 201, "{}", reply.body);
             let id = reply.body["task_id"].as_str().unwrap().to_owned();
             let done = api
-                .wait_for_task(&token, &id, Duration::from_secs(60), |t| t["status"] == "completed")
+                .wait_for_task(&token, &id, Duration::from_secs(60), |t| {
+                    t["status"] == "completed"
+                })
                 .await
                 .expect("the task completes");
-            let result = api.get(&format!("/v1/tasks/{id}/result"), Some(&token)).await;
+            let result = api
+                .get(&format!("/v1/tasks/{id}/result"), Some(&token))
+                .await;
             if i == 0 {
                 continue; // warm-up
             }
@@ -86,7 +106,10 @@ fn main() {
         let stored = report("POST /v1/tasks -> result stored", to_stored);
         let podman = report("podman run --rm --network=none <image> true", bare);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!("\noverhead over bare podman at p50: {:+.1} ms", ms(stored) - ms(podman));
+        println!(
+            "\noverhead over bare podman at p50: {:+.1} ms",
+            ms(stored) - ms(podman)
+        );
     });
     drop(edge);
     deployment.shutdown();

@@ -47,7 +47,7 @@ mod tests {
     #[tokio::test]
     async fn cuts_at_the_limit_on_a_character_boundary() {
         let text = "ab€".repeat(100_000); // 5 bytes per repeat
-        // "ab€ab" is 7 bytes; the next € would end at byte 10, past the limit of 9.
+                                          // "ab€ab" is 7 bytes; the next € would end at byte 10, past the limit of 9.
         let (kept, cut) = capture(text.as_bytes(), 9).await;
         assert_eq!(kept, "ab€ab");
         assert!(cut);

@@ -338,7 +338,8 @@ impl Sandbox for PodmanSandbox {
         // Podman's timer starts a little after ours, and it reports a timeout kill as
         // exit status 255.
         let timed_out = elapsed >= job.timeout
-            || (exit_code == Some(PODMAN_TIMEOUT_EXIT) && elapsed + Duration::from_secs(1) >= job.timeout);
+            || (exit_code == Some(PODMAN_TIMEOUT_EXIT)
+                && elapsed + Duration::from_secs(1) >= job.timeout);
         let (status, error) = match exit_code {
             _ if stopped => (JobOutcome::Canceled, Some("canceled".to_owned())),
             _ if timed_out => (

@@ -42,7 +42,9 @@ fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
 
 fn new_task(owner: &UserId) -> (Task, Job) {
     let now = time::OffsetDateTime::now_utc();
-    let input = TaskInput::Commands { commands: vec!["true".into()] };
+    let input = TaskInput::Commands {
+        commands: vec!["true".into()],
+    };
     let task = Task {
         id: TaskId::generate(),
         owner: owner.clone(),
@@ -62,14 +64,25 @@ fn new_task(owner: &UserId) -> (Task, Job) {
 }
 
 fn main() {
-    let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500);
+    let count: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(500);
     let deployment = Deployment::start("bench-gateway", DeploymentOptions::default())
-        .unwrap_or_else(|err| panic!("cannot start the bench deployment (is LocalStack running?): {err:#}"));
+        .unwrap_or_else(|err| {
+            panic!("cannot start the bench deployment (is LocalStack running?): {err:#}")
+        });
     cynode_testkit::use_aws_env();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let api = Api::new(&deployment.url);
-        let (token, _) = api.login("admin", &deployment.secrets.admin_password).await.expect("admin login");
+        let (token, _) = api
+            .login("admin", &deployment.secrets.admin_password)
+            .await
+            .expect("admin login");
         let body = json!({"commands": ["true"]});
 
         // Warm up connections and the gateway's first-request paths.
@@ -123,7 +136,10 @@ fn main() {
             let started = Instant::now();
             adapters.sessions.session(&session).await.unwrap();
             adapters.queue.enqueue(&message).await.unwrap();
-            tasks.insert_task(&task, std::slice::from_ref(&job)).await.unwrap();
+            tasks
+                .insert_task(&task, std::slice::from_ref(&job))
+                .await
+                .unwrap();
             raw_create.push(started.elapsed());
             raw_ids.push(task.id);
         }

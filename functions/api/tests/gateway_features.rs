@@ -3,7 +3,7 @@
 //! scenario needs an edge node, the test plays one over the real protocol: it takes the
 //! job off the real SQS queue and sends signed callbacks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
@@ -27,6 +27,10 @@ struct Env {
 }
 
 static ENV: OnceLock<Env> = OnceLock::new();
+
+/// Job messages taken off the queue, by task id (see `job_of_current_task`).
+static MAILBOX: tokio::sync::Mutex<BTreeMap<String, JobMessage>> =
+    tokio::sync::Mutex::const_new(BTreeMap::new());
 
 fn env() -> &'static Env {
     ENV.get()
@@ -239,6 +243,8 @@ impl GatewayWorld {
     }
 
     /// Finds the current task's job on the real queue, as a node would receive it.
+    /// Scenarios run concurrently, so whoever receives a message files it in the shared
+    /// mailbox (and deletes it from the queue) for the scenario whose task it is.
     async fn job_of_current_task(&mut self) -> (String, String) {
         let task = self.task().to_owned();
         if let Some(job) = self.job.clone().filter(|(t, _)| *t == task) {
@@ -249,33 +255,14 @@ impl GatewayWorld {
             .stack
             .resource("CYNODE_JOBS_QUEUE_URL")
             .to_owned();
-        for _ in 0..60 {
-            let out = env()
-                .sqs
-                .receive_message()
-                .queue_url(&queue)
-                .max_number_of_messages(10)
-                .visibility_timeout(2)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("SQS receive");
-            for message in out.messages.unwrap_or_default() {
-                let parsed: JobMessage = serde_json::from_str(message.body().unwrap_or_default())
-                    .expect("a job message");
-                if parsed.task_id.as_str() == task {
-                    let _ = env()
-                        .sqs
-                        .delete_message()
-                        .queue_url(&queue)
-                        .receipt_handle(message.receipt_handle().unwrap())
-                        .send()
-                        .await;
-                    let job = (task.clone(), parsed.job_id.to_string());
-                    self.job = Some(job.clone());
-                    return job;
-                }
+        for _ in 0..30 {
+            let mut mailbox = MAILBOX.lock().await;
+            if let Some(message) = mailbox.remove(&task) {
+                let job = (task.clone(), message.job_id.to_string());
+                self.job = Some(job.clone());
+                return job;
             }
+            receive_into(&mut mailbox, &queue).await;
         }
         panic!("no message for task {task} came off the queue");
     }
@@ -315,6 +302,34 @@ impl GatewayWorld {
         )
         .await
     }
+}
+
+/// Takes what the queue has (waiting up to a second) into the mailbox.
+async fn receive_into(mailbox: &mut BTreeMap<String, JobMessage>, queue: &str) -> usize {
+    let out = env()
+        .sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("SQS receive");
+    let messages = out.messages.unwrap_or_default();
+    for message in &messages {
+        let parsed: JobMessage =
+            serde_json::from_str(message.body().unwrap_or_default()).expect("a job message");
+        mailbox.insert(parsed.task_id.to_string(), parsed);
+        env()
+            .sqs
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(message.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .expect("SQS delete");
+    }
+    messages.len()
 }
 
 async fn to_reply(response: reqwest::Response) -> Reply {
@@ -802,23 +817,13 @@ async fn not_on_queue(w: &mut GatewayWorld) {
         .resource("CYNODE_JOBS_QUEUE_URL")
         .to_owned();
     let task = w.task().to_owned();
-    for _ in 0..5 {
-        let out = env()
-            .sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(1)
-            .send()
-            .await
-            .expect("SQS receive");
-        for message in out.messages.unwrap_or_default() {
-            assert!(
-                !message.body().unwrap_or_default().contains(&task),
-                "a job was enqueued for prompt task {task}"
-            );
-        }
-    }
+    let mut mailbox = MAILBOX.lock().await;
+    // Drain what is there now; a job for the task would have been sent before its 201.
+    while receive_into(&mut mailbox, &queue).await > 0 {}
+    assert!(
+        !mailbox.contains_key(&task),
+        "a job was enqueued for prompt task {task}"
+    );
 }
 
 #[when(expr = "{string} gets the task's logs of stream {string}")]

@@ -18,7 +18,9 @@ use cynode_domain::node::{ConfigRecord, Node};
 use cynode_domain::ports::{NodeStore, StoreResult};
 use cynode_domain::StoreError;
 
-use super::{get_item, build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{
+    build_error, get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoNodes {

@@ -14,7 +14,9 @@ use cynode_domain::ports::{SessionStore, StoreResult};
 use cynode_domain::session::{RefreshState, RefreshToken, Session};
 use cynode_domain::StoreError;
 
-use super::{get_item, build_error, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{
+    build_error, get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoSessions {

@@ -23,7 +23,9 @@ use cynode_domain::task::{Attachment, StoredInput, Task};
 use cynode_domain::wire::InputMode;
 use cynode_domain::StoreError;
 
-use super::{get_item, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{
+    get_item, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoTasks {
