@@ -444,10 +444,7 @@ fn main() {
     let edge = deployment
         .start_edge(&unique_handle("cli-edge"), None)
         .unwrap_or_else(|err| panic!("cannot start an edge node: {err:#}"));
-    let admin_token = runtime
-        .block_on(Api::new(&deployment.url).login("admin", &deployment.secrets.admin_password))
-        .expect("admin login")
-        .0;
+    let admin_token = runtime.block_on(deployment.admin_token());
     let logs = deployment.logs.clone();
     let _ = ENV.set(Env {
         deployment,

@@ -10,24 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p50 = percentile(&samples, 0.5);
-    println!(
-        "{name:<44} n={:<3} p50={:>8.1} ms  p99={:>8.1} ms",
-        samples.len(),
-        ms(p50),
-        ms(percentile(&samples, 0.99))
-    );
-    p50
-}
+use cynode_testkit::{summarize, unique_handle, Api, Deployment, DeploymentOptions};
 
 fn since(from: time::OffsetDateTime, to: &serde_json::Value) -> Duration {
     let to = time::OffsetDateTime::parse(
@@ -102,9 +85,9 @@ fn main() {
         bare.remove(0); // warm-up
 
         println!("\n{count} tasks of `true`, one at a time:\n");
-        report("POST /v1/tasks -> job started on the node", to_started);
-        let stored = report("POST /v1/tasks -> result stored", to_stored);
-        let podman = report("podman run --rm --network=none <image> true", bare);
+        summarize("POST /v1/tasks -> job started on the node", to_started);
+        let stored = summarize("POST /v1/tasks -> result stored", to_stored);
+        let podman = summarize("podman run --rm --network=none <image> true", bare);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "\noverhead over bare podman at p50: {:+.1} ms",

@@ -603,10 +603,7 @@ fn main() {
     )
     .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
     cynode_testkit::use_aws_env();
-    let admin_token = runtime
-        .block_on(Api::new(&deployment.url).login("admin", &deployment.secrets.admin_password))
-        .expect("admin login")
-        .0;
+    let admin_token = runtime.block_on(deployment.admin_token());
     let logs = deployment.logs.clone();
     let _ = ENV.set(Env {
         deployment,

@@ -482,6 +482,15 @@ impl Deployment {
         self.stack.delete();
     }
 
+    /// Logs in as the bootstrapped admin; returns the access token.
+    pub async fn admin_token(&self) -> String {
+        Api::new(&self.url)
+            .login("admin", &self.secrets.admin_password)
+            .await
+            .unwrap_or_else(|err| panic!("admin login: {err:#}"))
+            .0
+    }
+
     /// The environment an edge node named `name` runs with.
     pub fn edge_env(&self, name: &str) -> Vec<(String, String)> {
         let mut env = aws_env();
@@ -673,4 +682,20 @@ impl Api {
 /// A unique handle for a test user.
 pub fn unique_handle(prefix: &str) -> String {
     format!("{prefix}-{}", unique_suffix())
+}
+
+/// Prints one benchmark line (p50, p99, max in milliseconds) and returns the p50.
+pub fn summarize(name: &str, mut samples: Vec<Duration>) -> Duration {
+    assert!(!samples.is_empty(), "no samples for {name}");
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<48} n={:<4} p50={:>8.2} ms  p99={:>8.2} ms  max={:>8.2} ms",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(*samples.last().expect("not empty"))
+    );
+    at(0.5)
 }

@@ -18,27 +18,8 @@ use cynode_domain::ports::{JobQueue, SessionStore, TaskStore};
 use cynode_domain::status::TaskStatus;
 use cynode_domain::task::{StoredInput, Task, TaskInput};
 use cynode_domain::wire::JobMessage;
-use cynode_testkit::{Api, Deployment, DeploymentOptions};
+use cynode_testkit::{summarize, Api, Deployment, DeploymentOptions};
 use serde_json::json;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p50 = percentile(&samples, 0.50);
-    println!(
-        "{name:<48} n={:<4} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms",
-        samples.len(),
-        ms(p50),
-        ms(percentile(&samples, 0.99)),
-        ms(*samples.last().unwrap())
-    );
-    p50
-}
 
 fn new_task(owner: &UserId) -> (Task, Job) {
     let now = time::OffsetDateTime::now_utc();
@@ -152,10 +133,10 @@ fn main() {
         }
 
         println!("\n{count} requests each, sequential, one client, LocalStack on this machine:\n");
-        let http_create = report("POST /v1/tasks (HTTP, local gateway)", create);
-        let sdk_create = report("  SDK: GetItem + SendMessage + TransactWrite", raw_create);
-        let http_get = report("GET /v1/tasks/{id} (HTTP, local gateway)", get);
-        let sdk_get = report("  SDK: GetItem + GetItem", raw_get);
+        let http_create = summarize("POST /v1/tasks (HTTP, local gateway)", create);
+        let sdk_create = summarize("  SDK: GetItem + SendMessage + TransactWrite", raw_create);
+        let http_get = summarize("GET /v1/tasks/{id} (HTTP, local gateway)", get);
+        let sdk_get = summarize("  SDK: GetItem + GetItem", raw_get);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "\ngateway overhead at p50: create {:+.2} ms, get {:+.2} ms",

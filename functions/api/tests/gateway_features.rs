@@ -1141,11 +1141,7 @@ fn main() {
     .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
     let prepared = runtime.block_on(async {
         cynode_testkit::use_aws_env();
-        let admin_token = Api::new(&deployment.url)
-            .login("admin", &deployment.secrets.admin_password)
-            .await
-            .expect("admin login")
-            .0;
+        let admin_token = deployment.admin_token().await;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
