@@ -16,16 +16,14 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// Reads a body of at most `limit` bytes; more is 413.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ApiError::request(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body exceeds the limit of {limit} bytes"),
-            )
-        })
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::request(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    })
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -54,7 +52,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(request, LIMIT).await?;
+        let bytes = read_body(request.into_body(), LIMIT).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -70,7 +68,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(request, MAX_SMALL_BODY_BYTES).await?;
+        let bytes = read_body(request.into_body(), MAX_SMALL_BODY_BYTES).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(T::default()));
         }
@@ -143,7 +141,7 @@ where
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let body = read_body(Request::from_parts(parts.clone(), body), LIMIT).await?;
+        let body = read_body(body, LIMIT).await?;
         Ok(SignedBody { parts, body })
     }
 }
