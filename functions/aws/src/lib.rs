@@ -1,8 +1,9 @@
 //! Adapters from CyNode's ports to AWS: DynamoDB tables ([`dynamo`]), the SQS job queue
 //! ([`sqs`]) and the S3 blob bucket ([`s3`]).
 //!
-//! Resource names come from the environment the deployment template sets
-//! (`infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL` and
+//! Resource names come from the environment `infra/functions.yaml` sets on each function
+//! (locally: `.cynode/stack.env`, written by `localstack/provision` from the outputs of
+//! `infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL` and
 //! `CYNODE_BLOB_BUCKET` the queue and bucket. Endpoints and credentials come from the
 //! standard AWS environment (`AWS_ENDPOINT_URL` points everything at LocalStack).
 
@@ -21,7 +22,7 @@ pub struct Resources {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0} is not set; it names a resource of the deployment (see infra/template.yaml outputs)")]
+#[error("{0} is not set; it names a resource of the deployment (see the outputs of infra/template.yaml)")]
 pub struct MissingSetting(pub &'static str);
 
 impl Resources {
