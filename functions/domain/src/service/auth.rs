@@ -101,7 +101,12 @@ impl AuthService {
         let now = self.clock.now();
         // An invalid handle is just an unknown user: the same answer as a wrong password.
         let handle = normalize_handle(&req.handle).unwrap_or_default();
-        if let Some(failures) = self.users.login_failures(&handle).await? {
+        let failures = if handle.is_empty() {
+            None
+        } else {
+            self.users.login_failures(&handle).await?
+        };
+        if let Some(failures) = &failures {
             if failures.count >= self.settings.max_login_failures && failures.window_ends > now {
                 let wait = (failures.window_ends - now).whole_seconds().max(1) as u64;
                 return Err(Error::too_many_requests(
@@ -129,7 +134,8 @@ impl AuthService {
             }
             return Err(invalid_credentials());
         };
-        if self.users.login_failures(&handle).await?.is_some() {
+        // Failures read above are the only ones to clear: a success starts over.
+        if failures.is_some() {
             self.users.clear_login_failures(&handle).await?;
         }
         self.start_session(&user).await
