@@ -445,7 +445,6 @@ fn main() {
         .start_edge(&unique_handle("cli-edge"), None)
         .unwrap_or_else(|err| panic!("cannot start an edge node: {err:#}"));
     let admin_token = runtime.block_on(deployment.admin_token());
-    let logs = deployment.logs.clone();
     let _ = ENV.set(Env {
         deployment,
         admin_token,
@@ -462,9 +461,5 @@ fn main() {
             .execution_has_failed()
     });
     env().edge.lock().expect("edge lock").take();
-    env().deployment.shutdown();
-    if failed {
-        eprintln!("gateway and edge node logs: {}", logs.display());
-        std::process::exit(1);
-    }
+    cynode_testkit::finish_features(failed, &env().deployment);
 }

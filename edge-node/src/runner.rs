@@ -171,7 +171,7 @@ impl Runner {
         let started_at = time::OffsetDateTime::now_utc();
         let outcome = tokio::select! {
             outcome = run => outcome,
-            _ = keeper => unreachable!("the keep-alive loop never ends by itself"),
+            never = keeper => match never {},
         };
         let _ = std::fs::remove_dir_all(&job_dir);
         if superseded.load(Ordering::SeqCst) {
@@ -228,7 +228,7 @@ impl Runner {
         config: &NodeConfig,
         stop: CancellationToken,
         superseded: Arc<AtomicBool>,
-    ) -> impl std::future::Future<Output = ()> + '_ {
+    ) -> impl std::future::Future<Output = std::convert::Infallible> + '_ {
         let interval = Duration::from_secs(config.heartbeat_interval_secs.max(1));
         let hide_secs = (config.lease_secs + config.heartbeat_interval_secs) as u32;
         let job = message.job_id.clone();

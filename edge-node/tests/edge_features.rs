@@ -432,11 +432,8 @@ async fn stored_capabilities(_w: &mut EdgeWorld) {
     use cynode_domain::ports::NodeStore;
     let stack = &env().deployment.stack;
     let clients = cynode_aws::Clients::from_env().await;
-    let resources = cynode_aws::Resources {
-        prefix: stack.prefix.clone(),
-        jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
-        blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
-    };
+    let resources =
+        cynode_aws::Resources::from_settings(|name| stack.get(name)).expect("stack outputs");
     let nodes = cynode_aws::Adapters::new(&clients, &resources).nodes;
     let node = nodes
         .node_by_name(&env().node_name)
@@ -604,7 +601,6 @@ fn main() {
     .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
     cynode_testkit::use_aws_env();
     let admin_token = runtime.block_on(deployment.admin_token());
-    let logs = deployment.logs.clone();
     let _ = ENV.set(Env {
         deployment,
         admin_token,
@@ -622,9 +618,5 @@ fn main() {
             .execution_has_failed()
     });
     env().edge.lock().unwrap().take();
-    env().deployment.shutdown();
-    if failed {
-        eprintln!("gateway and edge node logs: {}", logs.display());
-        std::process::exit(1);
-    }
+    cynode_testkit::finish_features(failed, &env().deployment);
 }

@@ -162,11 +162,16 @@ impl Stack {
         Ok(Stack { prefix, resources })
     }
 
-    pub fn resource(&self, name: &str) -> &str {
+    /// A `CYNODE_*` output of the stack, if it has it.
+    pub fn get(&self, name: &str) -> Option<String> {
         self.resources
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn resource(&self, name: &str) -> String {
+        self.get(name)
             .unwrap_or_else(|| panic!("stack output {name} missing"))
     }
 
@@ -331,6 +336,16 @@ impl Service {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Ends a features run: stops the deployment, points at its logs on failure, and exits
+/// with the run's outcome.
+pub fn finish_features(failed: bool, deployment: &Deployment) {
+    deployment.shutdown();
+    if failed {
+        eprintln!("gateway and edge node logs: {}", deployment.logs.display());
+        std::process::exit(1);
     }
 }
 

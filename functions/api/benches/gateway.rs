@@ -93,11 +93,7 @@ fn main() {
         let clients = Clients::from_env().await;
         let adapters = Adapters::new(
             &clients,
-            &Resources {
-                prefix: stack.prefix.clone(),
-                jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
-                blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
-            },
+            &Resources::from_settings(|name| stack.get(name)).expect("stack outputs"),
         );
         let tasks = Arc::new(adapters.tasks);
         let owner = UserId::generate();

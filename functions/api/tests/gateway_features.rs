@@ -250,11 +250,7 @@ impl GatewayWorld {
         if let Some(job) = self.job.clone().filter(|(t, _)| *t == task) {
             return job;
         }
-        let queue = self
-            .deployment()
-            .stack
-            .resource("CYNODE_JOBS_QUEUE_URL")
-            .to_owned();
+        let queue = self.deployment().stack.resource("CYNODE_JOBS_QUEUE_URL");
         for _ in 0..30 {
             let mut mailbox = MAILBOX.lock().await;
             if let Some(message) = mailbox.remove(&task) {
@@ -811,11 +807,7 @@ async fn one_job(w: &mut GatewayWorld, count: usize, attempt: u64) {
 
 #[then("no job for the task is on the queue")]
 async fn not_on_queue(w: &mut GatewayWorld) {
-    let queue = w
-        .deployment()
-        .stack
-        .resource("CYNODE_JOBS_QUEUE_URL")
-        .to_owned();
+    let queue = w.deployment().stack.resource("CYNODE_JOBS_QUEUE_URL");
     let task = w.task().to_owned();
     let mut mailbox = MAILBOX.lock().await;
     // Drain what is there now; a job for the task would have been sent before its 201.
@@ -1151,7 +1143,6 @@ fn main() {
             sqs: aws_sdk_sqs::Client::new(&aws),
         }
     });
-    let logs = prepared.deployment.logs.clone();
     let _ = ENV.set(prepared);
     let features = cynode_testkit::repo_root().join("features/gateway");
     let failed = runtime.block_on(async {
@@ -1163,9 +1154,5 @@ fn main() {
             .await
             .execution_has_failed()
     });
-    env().deployment.shutdown();
-    if failed {
-        eprintln!("gateway logs: {}", logs.display());
-        std::process::exit(1);
-    }
+    cynode_testkit::finish_features(failed, &env().deployment);
 }

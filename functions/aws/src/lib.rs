@@ -27,11 +27,17 @@ pub struct MissingSetting(pub &'static str);
 
 impl Resources {
     pub fn from_env() -> Result<Self, MissingSetting> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingSetting(name));
+        Self::from_settings(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the `CYNODE_*` resource settings from `lookup` (the environment, or a
+    /// provisioned stack's outputs).
+    pub fn from_settings(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingSetting> {
+        let required = |name: &'static str| lookup(name).ok_or(MissingSetting(name));
         Ok(Self {
-            prefix: std::env::var("CYNODE_PREFIX").unwrap_or_else(|_| "cynode".into()),
-            jobs_queue_url: var("CYNODE_JOBS_QUEUE_URL")?,
-            blob_bucket: var("CYNODE_BLOB_BUCKET")?,
+            prefix: lookup("CYNODE_PREFIX").unwrap_or_else(|| "cynode".into()),
+            jobs_queue_url: required("CYNODE_JOBS_QUEUE_URL")?,
+            blob_bucket: required("CYNODE_BLOB_BUCKET")?,
         })
     }
 

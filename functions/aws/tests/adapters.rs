@@ -22,11 +22,7 @@ use cynode_domain::StoreError;
 use cynode_testkit::Stack;
 
 fn resources(stack: &Stack) -> Resources {
-    Resources {
-        prefix: stack.prefix.clone(),
-        jobs_queue_url: stack.resource("CYNODE_JOBS_QUEUE_URL").to_owned(),
-        blob_bucket: stack.resource("CYNODE_BLOB_BUCKET").to_owned(),
-    }
+    Resources::from_settings(|name| stack.get(name)).expect("stack outputs")
 }
 
 async fn adapters() -> (Adapters, Clients, &'static Stack) {
@@ -436,7 +432,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
 
     // Receive the job's message twice: once, then again after making it visible at once
     // (what a lost delete or an expired visibility timeout looks like to the node).
-    let queue = stack.resource("CYNODE_JOBS_QUEUE_URL");
+    let queue = &stack.resource("CYNODE_JOBS_QUEUE_URL");
     let mut deliveries = Vec::new();
     for _ in 0..40 {
         let out = clients
