@@ -28,6 +28,7 @@ OUTPUT_ENV = {
     "BlobBucket": "CYNODE_BLOB_BUCKET",
     "JobsQueueUrl": "CYNODE_JOBS_QUEUE_URL",
     "JobsDeadLetterQueueUrl": "CYNODE_JOBS_DLQ_URL",
+    "InferenceQueueUrl": "CYNODE_INFERENCE_QUEUE_URL",
 }
 
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}

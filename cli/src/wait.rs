@@ -21,7 +21,7 @@ pub fn until_finished(gateway: &mut Gateway, printer: &Printer, task: &str) -> C
         return Ok(view);
     }
     if view.mode == InputMode::Prompt {
-        printer.note("note: prompt tasks wait for an inference path; until one is configured they stay queued");
+        printer.note("note: a prompt waits for a node that serves a model (cynork status tells whether one does)");
     }
     let spinner = (!printer.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();

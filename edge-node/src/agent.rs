@@ -1,6 +1,10 @@
 //! The agent's life: check Podman, clean up after an earlier crash, register, apply the
-//! configuration, then long-poll the queue and run jobs in a fixed number of slots until
+//! configuration, then long-poll the queues and run jobs in a fixed number of slots until
 //! SIGTERM; then stop taking jobs, give running ones a grace period, cancel the rest.
+//!
+//! A node with a model server polls two queues, each with its own slots: sandbox jobs,
+//! and jobs that need a model. The second only while the endpoint serves a model; its
+//! model list is re-read periodically and changes are reported to the gateway.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +14,18 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::wire::{ConfigAck, NodeConfig, NodeRegistration, RegisterNodeRequest};
+use tokio_util::task::TaskTracker;
+
+use cynode_domain::wire::{
+    CapabilityReport, ConfigAck, NodeConfig, NodeRegistration, RegisterNodeRequest,
+};
 
 use crate::capabilities;
 use crate::config::EdgeConfig;
 use crate::gateway::{GatewayClient, GatewayError, Identity};
-use crate::queue::{NodeQueue, SqsQueue};
+use crate::inference::forwarder::Forwarder;
+use crate::inference::NodeInference;
+use crate::queue::{NodeQueue, NodeQueues, QueueKind, SqsQueue};
 use crate::runner::Runner;
 use crate::sandbox::podman::PodmanSandbox;
 use crate::sandbox::Sandbox;
@@ -125,91 +135,73 @@ fn prepare_state_dir(config: &EdgeConfig) -> anyhow::Result<std::path::PathBuf> 
     Ok(jobs)
 }
 
-pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
-    let sandbox = PodmanSandbox::new(
-        config.podman.clone(),
-        config.node_name.clone(),
-        config.sandbox.clone(),
-    );
-    let podman = sandbox.check().await?;
-    let removed = sandbox.remove_orphans().await?;
-    let jobs_dir = prepare_state_dir(&config)?;
-    let spool = Arc::new(Spool::open(&config.state_dir)?);
-    let boot_id = cynode_domain::ids::new_ulid();
-    tracing::info!(node = %config.node_name, podman = %podman.version, removed_orphans = removed, %boot_id, "starting");
-
-    let stop_taking = CancellationToken::new();
-    watch_signals(stop_taking.clone());
-
-    let gateway = GatewayClient::new(&config.gateway_url)?;
-    let request = RegisterNodeRequest {
-        pre_shared_key: config.pre_shared_key.clone(),
-        node_name: config.node_name.clone(),
-        capabilities: capabilities::collect(&config, &podman).await,
-    };
-    let registration = register(&gateway, &request, &stop_taking).await?;
-    let me = Identity {
-        node_id: registration.node_id.clone(),
-        node_key: registration.node_key.clone(),
-    };
-    tracing::info!(node_id = %me.node_id, "registered");
-    acknowledge(&gateway, &me, &registration.config).await?;
-    let queue_url = registration.config.queue_url.clone();
-    let (config_tx, config_rx) = watch::channel(registration.config);
-    poll_config(
-        gateway.clone(),
-        me.clone(),
-        config.config_poll,
-        config_tx,
-        stop_taking.clone(),
-    );
-
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let queue: Arc<dyn NodeQueue> =
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url));
-    let sandbox: Arc<dyn Sandbox> = Arc::new(sandbox);
-    let runner = Arc::new(Runner::new(
-        gateway,
-        me,
-        queue.clone(),
-        sandbox,
-        spool,
-        boot_id,
-        config.sandbox.clone(),
-        jobs_dir,
-        config_rx,
-    ));
-
-    // Results a crash left on disk go out first, then every few seconds while any remain.
-    {
-        let runner = runner.clone();
-        let stop = stop_taking.clone();
-        tokio::spawn(async move {
-            loop {
-                runner.resend_pending().await;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
-                    _ = stop.cancelled() => return,
+/// Re-reads the endpoint's models every `every`; reports a change to the gateway and to
+/// the inference poller (which stops taking model jobs while the node serves none).
+fn refresh_models(
+    gateway: GatewayClient,
+    me: Identity,
+    mut report: CapabilityReport,
+    endpoint: String,
+    every: Duration,
+    models: watch::Sender<Vec<String>>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut reported = report.inference.clone();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {},
+                _ = stop.cancelled() => return,
+            }
+            let status = crate::inference::models::probe(&endpoint).await;
+            report.inference = Some(status.clone());
+            let now = report.models().to_vec();
+            models.send_if_modified(|known| {
+                let changed = *known != now;
+                if changed {
+                    tracing::info!(models = ?now, "the inference endpoint's models changed");
+                    *known = now;
+                }
+                changed
+            });
+            if reported.as_ref() != Some(&status) {
+                match gateway.report_capabilities(&me, &report).await {
+                    Ok(_) => reported = Some(status),
+                    Err(err) => tracing::warn!(error = %err, "could not report capabilities"),
                 }
             }
-        });
-    }
+        }
+    });
+}
 
-    let cancel_all = CancellationToken::new();
-    let slots = Arc::new(Semaphore::new(config.job_slots as usize));
-    let mut running = JoinSet::new();
-    tracing::info!(slots = config.job_slots, "waiting for jobs");
+/// Receives from one queue into its own slots until `stop_taking`. With `models`, it
+/// receives only while the node serves at least one model.
+async fn poll_queue(
+    queue: Arc<dyn NodeQueue>,
+    slots: Arc<Semaphore>,
+    runner: Arc<Runner>,
+    running: TaskTracker,
+    stop_taking: CancellationToken,
+    cancel_all: CancellationToken,
+    mut models: Option<watch::Receiver<Vec<String>>>,
+) {
     loop {
+        if let Some(models) = models.as_mut() {
+            while models.borrow_and_update().is_empty() {
+                tokio::select! {
+                    changed = models.changed() => if changed.is_err() { return },
+                    _ = stop_taking.cancelled() => return,
+                }
+            }
+        }
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
-            _ = stop_taking.cancelled() => break,
+            _ = stop_taking.cancelled() => return,
         };
         let free = 1 + slots.available_permits() as u32;
         let received = tokio::select! {
             received = queue.receive(free, RECEIVE_WAIT_SECS) => received,
-            _ = stop_taking.cancelled() => break,
+            _ = stop_taking.cancelled() => return,
         };
         let messages = match received {
             Ok(messages) => messages,
@@ -217,7 +209,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
                 tracing::warn!(error = %err, "cannot receive jobs; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {},
-                    _ = stop_taking.cancelled() => break,
+                    _ = stop_taking.cancelled() => return,
                 }
                 continue;
             }
@@ -242,28 +234,175 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
                 drop(permit);
             });
         }
-        // Reap finished jobs so the set does not grow.
-        while running.try_join_next().is_some() {}
+    }
+}
+
+pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
+    let sandbox = PodmanSandbox::new(
+        config.podman.clone(),
+        config.node_name.clone(),
+        config.sandbox.clone(),
+    );
+    let podman = sandbox.check().await?;
+    let removed = sandbox.remove_orphans().await?;
+    let jobs_dir = prepare_state_dir(&config)?;
+    let spool = Arc::new(Spool::open(&config.state_dir)?);
+    let boot_id = cynode_domain::ids::new_ulid();
+    if config.inference_url.is_some() {
+        for helper in ["cynode-inference-proxy", "cynode-prompt-agent"] {
+            let path = config.helpers_dir.join(helper);
+            anyhow::ensure!(
+                path.is_file(),
+                "{} is missing: model jobs need it (set helpers_dir, or inference_url = \"\" for a node without models)",
+                path.display()
+            );
+        }
+    }
+    tracing::info!(node = %config.node_name, podman = %podman.version, removed_orphans = removed, %boot_id, "starting");
+
+    let stop_taking = CancellationToken::new();
+    watch_signals(stop_taking.clone());
+
+    let gateway = GatewayClient::new(&config.gateway_url)?;
+    let report = capabilities::collect(&config, &podman).await;
+    if let Some(status) = &report.inference {
+        tracing::info!(endpoint = %status.endpoint, reachable = status.reachable, models = ?status.models, "inference endpoint");
+    }
+    let (models_tx, models_rx) = watch::channel(report.models().to_vec());
+    let request = RegisterNodeRequest {
+        pre_shared_key: config.pre_shared_key.clone(),
+        node_name: config.node_name.clone(),
+        capabilities: report.clone(),
+    };
+    let registration = register(&gateway, &request, &stop_taking).await?;
+    let me = Identity {
+        node_id: registration.node_id.clone(),
+        node_key: registration.node_key.clone(),
+    };
+    tracing::info!(node_id = %me.node_id, "registered");
+    acknowledge(&gateway, &me, &registration.config).await?;
+    let queue_url = registration.config.queue_url.clone();
+    let inference_queue_url = registration.config.inference_queue_url.clone();
+    let (config_tx, config_rx) = watch::channel(registration.config);
+    poll_config(
+        gateway.clone(),
+        me.clone(),
+        config.config_poll,
+        config_tx,
+        stop_taking.clone(),
+    );
+
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let jobs_queue: Arc<dyn NodeQueue> =
+        Arc::new(SqsQueue::new(sqs.clone(), queue_url, QueueKind::Jobs));
+    let (inference, inference_queue) = match (&config.inference_url, inference_queue_url) {
+        (Some(endpoint), Some(url)) => {
+            refresh_models(
+                gateway.clone(),
+                me.clone(),
+                report,
+                endpoint.clone(),
+                config.inference.capabilities_poll,
+                models_tx,
+                stop_taking.clone(),
+            );
+            let node = NodeInference {
+                forwarder: Forwarder::new(endpoint, config.inference.limits.clone())?,
+                settings: config.inference.clone(),
+                helpers_dir: config.helpers_dir.clone(),
+                models: models_rx.clone(),
+            };
+            let queue: Arc<dyn NodeQueue> = Arc::new(SqsQueue::new(sqs, url, QueueKind::Inference));
+            (Some(Arc::new(node)), Some(queue))
+        }
+        (Some(_), None) => {
+            tracing::warn!("the gateway has no inference queue; this node takes no model jobs");
+            (None, None)
+        }
+        (None, _) => (None, None),
+    };
+    let sandbox: Arc<dyn Sandbox> = Arc::new(sandbox);
+    let runner = Arc::new(Runner::new(
+        gateway,
+        me,
+        NodeQueues {
+            jobs: jobs_queue.clone(),
+            inference: inference_queue.clone(),
+        },
+        sandbox,
+        spool,
+        boot_id,
+        config.sandbox.clone(),
+        jobs_dir,
+        config_rx,
+        inference,
+    ));
+
+    // Results a crash left on disk go out first, then every few seconds while any remain.
+    {
+        let runner = runner.clone();
+        let stop = stop_taking.clone();
+        tokio::spawn(async move {
+            loop {
+                runner.resend_pending().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
     }
 
+    let cancel_all = CancellationToken::new();
+    let running = TaskTracker::new();
+    let mut pollers = JoinSet::new();
+    tracing::info!(slots = config.job_slots, "waiting for jobs");
+    pollers.spawn(poll_queue(
+        jobs_queue,
+        Arc::new(Semaphore::new(config.job_slots as usize)),
+        runner.clone(),
+        running.clone(),
+        stop_taking.clone(),
+        cancel_all.clone(),
+        None,
+    ));
+    if let Some(queue) = inference_queue {
+        tracing::info!(
+            slots = config.job_slots,
+            "waiting for model jobs while a model is served"
+        );
+        pollers.spawn(poll_queue(
+            queue,
+            Arc::new(Semaphore::new(config.job_slots as usize)),
+            runner.clone(),
+            running.clone(),
+            stop_taking.clone(),
+            cancel_all.clone(),
+            Some(models_rx),
+        ));
+    }
+    while pollers.join_next().await.is_some() {}
+
+    running.close();
     let busy = running.len();
     if busy > 0 {
         tracing::info!(busy, grace = ?config.shutdown_grace, "waiting for running jobs");
-        let drained = tokio::time::timeout(config.shutdown_grace, async {
-            while running.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
+        if tokio::time::timeout(config.shutdown_grace, running.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 still_running = running.len(),
                 "grace period over; canceling the remaining jobs"
             );
             cancel_all.cancel();
-            let reported = tokio::time::timeout(Duration::from_secs(CANCEL_REPORT_SECS), async {
-                while running.join_next().await.is_some() {}
-            })
-            .await;
-            if reported.is_err() {
+            if tokio::time::timeout(Duration::from_secs(CANCEL_REPORT_SECS), running.wait())
+                .await
+                .is_err()
+            {
                 tracing::error!(
                     "some canceled jobs did not report in time; their results stay on disk"
                 );

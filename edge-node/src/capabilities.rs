@@ -1,8 +1,7 @@
-//! What this node can do, as reported to the gateway at registration.
+//! What this node can do, as reported to the gateway at registration and again whenever
+//! it changes (a model pulled or removed, the inference endpoint going down or up).
 
-use std::time::Duration;
-
-use cynode_domain::wire::{CapabilityReport, GpuInfo, InferenceStatus};
+use cynode_domain::wire::{CapabilityReport, GpuInfo};
 use tokio::process::Command;
 
 use crate::config::EdgeConfig;
@@ -49,31 +48,6 @@ async fn gpus() -> Vec<GpuInfo> {
         .collect()
 }
 
-/// Whether the inference endpoint answers (Ollama's `/api/tags`, else OpenAI's `/v1/models`).
-async fn inference(url: &str) -> InferenceStatus {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build();
-    let mut reachable = false;
-    if let Ok(client) = client {
-        for path in ["/api/tags", "/v1/models"] {
-            let ok = client
-                .get(format!("{}{path}", url.trim_end_matches('/')))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                reachable = true;
-                break;
-            }
-        }
-    }
-    InferenceStatus {
-        endpoint: url.to_owned(),
-        reachable,
-    }
-}
-
 pub async fn collect(config: &EdgeConfig, podman: &PodmanInfo) -> CapabilityReport {
     CapabilityReport {
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -90,7 +64,7 @@ pub async fn collect(config: &EdgeConfig, podman: &PodmanInfo) -> CapabilityRepo
             .collect(),
         job_slots: config.job_slots,
         inference: match &config.inference_url {
-            Some(url) => Some(inference(url).await),
+            Some(url) => Some(crate::inference::models::probe(url).await),
             None => None,
         },
     }

@@ -9,6 +9,11 @@ use serde::Deserialize;
 
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 
+use crate::inference::forwarder::ProxyLimits;
+
+/// Where a node finds its model server when nothing says otherwise: Ollama's default.
+pub const DEFAULT_INFERENCE_URL: &str = "http://127.0.0.1:11434";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cynode-edge",
@@ -48,8 +53,33 @@ struct FileConfig {
     config_poll_secs: Option<u64>,
     inference_url: Option<String>,
     podman: Option<String>,
+    helpers_dir: Option<PathBuf>,
     #[serde(default)]
     sandbox: SandboxFile,
+    #[serde(default)]
+    inference: InferenceFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InferenceFile {
+    default_model: Option<String>,
+    max_request_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    agent_max_steps: Option<u32>,
+    capabilities_poll_secs: Option<u64>,
+}
+
+/// How jobs reach the node's models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceSettings {
+    /// The model prompt jobs use when the task names none (else the first one reported).
+    pub default_model: Option<String>,
+    pub limits: ProxyLimits,
+    /// Steps the prompt agent may take before it must answer.
+    pub agent_max_steps: u32,
+    /// How often the endpoint's models are checked again (changes are reported).
+    pub capabilities_poll: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,8 +126,13 @@ pub struct EdgeConfig {
     pub job_slots: u32,
     pub shutdown_grace: Duration,
     pub config_poll: Duration,
+    /// `None`: this node serves no models (set `inference_url = ""`).
     pub inference_url: Option<String>,
+    pub inference: InferenceSettings,
     pub podman: String,
+    /// Where `cynode-inference-proxy` and `cynode-prompt-agent` are (mounted read-only
+    /// into pods); default: beside the `cynode-edge` binary.
+    pub helpers_dir: PathBuf,
     pub sandbox: SandboxLimits,
 }
 
@@ -108,6 +143,8 @@ impl std::fmt::Debug for EdgeConfig {
             .field("node_name", &self.node_name)
             .field("state_dir", &self.state_dir)
             .field("job_slots", &self.job_slots)
+            .field("inference_url", &self.inference_url)
+            .field("inference", &self.inference)
             .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
@@ -187,6 +224,35 @@ impl EdgeConfig {
                 "sandbox.cpus and sandbox.pids must be positive".into(),
             ));
         }
+        let defaults = ProxyLimits::default();
+        let inference = InferenceSettings {
+            default_model: std::env::var("CYNODE_DEFAULT_MODEL")
+                .ok()
+                .or(file.inference.default_model)
+                .filter(|m| !m.is_empty()),
+            limits: ProxyLimits {
+                max_request_bytes: file
+                    .inference
+                    .max_request_bytes
+                    .unwrap_or(defaults.max_request_bytes),
+                request_timeout: file
+                    .inference
+                    .request_timeout_secs
+                    .map_or(defaults.request_timeout, Duration::from_secs),
+            },
+            agent_max_steps: file.inference.agent_max_steps.unwrap_or(8),
+            capabilities_poll: Duration::from_secs(
+                file.inference.capabilities_poll_secs.unwrap_or(30).max(1),
+            ),
+        };
+        if inference.limits.max_request_bytes == 0
+            || inference.limits.request_timeout.is_zero()
+            || !(1..=64).contains(&inference.agent_max_steps)
+        {
+            return Err(ConfigError::Invalid(
+                "inference.max_request_bytes and request_timeout_secs must be positive, agent_max_steps 1-64".into(),
+            ));
+        }
         let job_slots = args.slots.or(file.job_slots).unwrap_or(2);
         if !(1..=64).contains(&job_slots) {
             return Err(ConfigError::Invalid(format!(
@@ -209,10 +275,26 @@ impl EdgeConfig {
             job_slots,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(30)),
             config_poll: Duration::from_secs(file.config_poll_secs.unwrap_or(60).max(5)),
-            inference_url: std::env::var("CYNODE_INFERENCE_URL")
-                .ok()
-                .or(file.inference_url),
+            inference_url: Some(
+                std::env::var("CYNODE_INFERENCE_URL")
+                    .ok()
+                    .or(file.inference_url)
+                    .unwrap_or_else(|| DEFAULT_INFERENCE_URL.into()),
+            )
+            .filter(|url| !url.trim().is_empty()),
+            inference,
             podman: file.podman.unwrap_or_else(|| "podman".into()),
+            helpers_dir: match file.helpers_dir {
+                Some(dir) => dir,
+                None => std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(Path::to_path_buf))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(
+                            "cannot tell where cynode-edge is; set helpers_dir".into(),
+                        )
+                    })?,
+            },
             sandbox,
         })
     }

@@ -3,12 +3,16 @@
 //! Read top-down: [`agent`] is the agent's life (register, poll, shut down); [`runner`]
 //! handles one job delivery (claim, keep alive, run, report); [`sandbox`] runs a job in
 //! isolation (Podman); [`gateway`] talks to the control plane; [`queue`] to SQS;
-//! [`spool`] keeps finished results on disk until the gateway has them.
+//! [`spool`] keeps finished results on disk until the gateway has them. Jobs that need a
+//! model reach it through [`inference`]; prompts are answered by [`prompt_agent`], which
+//! runs inside the job's sandbox.
 
 pub mod agent;
 pub mod capabilities;
 pub mod config;
 pub mod gateway;
+pub mod inference;
+pub mod prompt_agent;
 pub mod queue;
 pub mod runner;
 pub mod sandbox;

@@ -1,14 +1,45 @@
 //! The node's side of the job queue: receive with long polling, keep a message hidden
 //! while its job runs, release it for a retry, delete it once the result is stored.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::Client;
+use serde::{Deserialize, Serialize};
+
+/// Which of the node's queues a delivery came from: receipts are only valid on their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// Sandbox work any node can run.
+    #[default]
+    Jobs,
+    /// Work that needs a model; polled only while the node serves one.
+    Inference,
+}
+
+/// The queues a node receives from.
+#[derive(Clone)]
+pub struct NodeQueues {
+    pub jobs: Arc<dyn NodeQueue>,
+    pub inference: Option<Arc<dyn NodeQueue>>,
+}
+
+impl NodeQueues {
+    pub fn get(&self, kind: QueueKind) -> Option<&Arc<dyn NodeQueue>> {
+        match kind {
+            QueueKind::Jobs => Some(&self.jobs),
+            QueueKind::Inference => self.inference.as_ref(),
+        }
+    }
+}
 
 /// One received message.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub queue: QueueKind,
     pub body: String,
     /// The handle to extend, release or delete this delivery.
     pub receipt: String,
@@ -32,11 +63,12 @@ pub trait NodeQueue: Send + Sync {
 pub struct SqsQueue {
     client: Client,
     url: String,
+    kind: QueueKind,
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, url: String) -> Self {
-        Self { client, url }
+    pub fn new(client: Client, url: String, kind: QueueKind) -> Self {
+        Self { client, url, kind }
     }
 }
 
@@ -69,6 +101,7 @@ impl NodeQueue for SqsQueue {
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1);
                 Some(Received {
+                    queue: self.kind,
                     body: message.body?,
                     receipt: message.receipt_handle?,
                     receive_count,

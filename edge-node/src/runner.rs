@@ -20,9 +20,26 @@ use cynode_domain::wire::{
 
 use crate::config::SandboxLimits;
 use crate::gateway::{GatewayClient, Identity};
-use crate::queue::{NodeQueue, Received};
-use crate::sandbox::{Program, Sandbox, SandboxJob, SandboxOutcome};
+use crate::inference::NodeInference;
+use crate::prompt_agent::AgentJob;
+use crate::queue::{NodeQueues, QueueKind, Received};
+use crate::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
 use crate::spool::{PendingResult, Spool};
+
+/// The outcome of a job that failed before its sandbox ran (bad input, no model…).
+fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> SandboxOutcome {
+    SandboxOutcome {
+        status: cynode_domain::status::JobOutcome::Failed,
+        exit_code: None,
+        failed_command: None,
+        error: Some(error),
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: Default::default(),
+        started_at,
+        ended_at: time::OffsetDateTime::now_utc(),
+    }
+}
 
 /// Seconds a message stays hidden when its job cannot be claimed right now.
 const RETRY_LATER_SECS: u32 = 10;
@@ -32,13 +49,15 @@ const QUICK_DELIVERY_TRIES: u32 = 3;
 pub struct Runner {
     pub gateway: GatewayClient,
     pub identity: Identity,
-    pub queue: Arc<dyn NodeQueue>,
+    pub queues: NodeQueues,
     pub sandbox: Arc<dyn Sandbox>,
     pub spool: Arc<Spool>,
     pub boot_id: String,
     pub limits: SandboxLimits,
     pub jobs_dir: PathBuf,
     pub config: watch::Receiver<NodeConfig>,
+    /// The node's models, when it has an inference endpoint.
+    pub inference: Option<Arc<NodeInference>>,
     /// Spool files being delivered right now (by a runner or the resender).
     delivering: Mutex<HashSet<PathBuf>>,
 }
@@ -48,24 +67,26 @@ impl Runner {
     pub fn new(
         gateway: GatewayClient,
         identity: Identity,
-        queue: Arc<dyn NodeQueue>,
+        queues: NodeQueues,
         sandbox: Arc<dyn Sandbox>,
         spool: Arc<Spool>,
         boot_id: String,
         limits: SandboxLimits,
         jobs_dir: PathBuf,
         config: watch::Receiver<NodeConfig>,
+        inference: Option<Arc<NodeInference>>,
     ) -> Self {
         Self {
             gateway,
             identity,
-            queue,
+            queues,
             sandbox,
             spool,
             boot_id,
             limits,
             jobs_dir,
             config,
+            inference,
             delivering: Mutex::new(HashSet::new()),
         }
     }
@@ -77,7 +98,7 @@ impl Runner {
             Ok(message) => message,
             Err(err) => {
                 tracing::error!(error = %err, "dropping a queue message that is not a job");
-                self.delete(&received.receipt).await;
+                self.delete(received.queue, &received.receipt).await;
                 return;
             }
         };
@@ -104,21 +125,32 @@ impl Runner {
             .await
         {
             Ok(ClaimDecision::Run(claim)) => {
-                self.run(message, *claim, received.receipt, cancel_all)
-                    .await
+                self.run(
+                    message,
+                    *claim,
+                    received.queue,
+                    received.receipt,
+                    cancel_all,
+                )
+                .await
             }
             Ok(ClaimDecision::Discard { status }) => {
                 tracing::info!(%status, "job already ended; dropping its message");
-                self.delete(&received.receipt).await;
+                self.delete(received.queue, &received.receipt).await;
             }
             Ok(ClaimDecision::Retry { retry_after_secs }) => {
                 tracing::info!(retry_after_secs, "job is claimed elsewhere; leaving it");
-                self.hide(&received.receipt, retry_after_secs.clamp(1, 3600) as u32)
-                    .await;
+                self.hide(
+                    received.queue,
+                    &received.receipt,
+                    retry_after_secs.clamp(1, 3600) as u32,
+                )
+                .await;
             }
             Err(err) => {
                 tracing::warn!(error = %err, receive_count = received.receive_count, "could not claim the job; it will come back");
-                self.hide(&received.receipt, RETRY_LATER_SECS).await;
+                self.hide(received.queue, &received.receipt, RETRY_LATER_SECS)
+                    .await;
             }
         }
     }
@@ -127,6 +159,7 @@ impl Runner {
         &self,
         message: JobMessage,
         claim: JobClaim,
+        queue: QueueKind,
         receipt: String,
         cancel_all: CancellationToken,
     ) {
@@ -144,6 +177,7 @@ impl Runner {
         let keeper = self.keep_alive(
             &message,
             &claim,
+            queue,
             &receipt,
             &config,
             stop.clone(),
@@ -153,11 +187,47 @@ impl Runner {
             .jobs_dir
             .join(format!("{}-{}", message.job_id, claim.attempt));
 
+        let proxy_dir = job_dir.with_extension("proxy");
         let run = async {
+            let inference = self.inference.as_deref();
+            let no_models = || "this node serves no models, and the job needs one".to_owned();
             let program = match claim.spec.mode {
                 InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
                 InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
-                InputMode::Prompt => return Err("prompt tasks are not sandbox jobs".to_owned()),
+                InputMode::Prompt => {
+                    let node = inference.ok_or_else(no_models)?;
+                    Program::Agent {
+                        job: AgentJob {
+                            prompt: claim.spec.prompt.clone().unwrap_or_default(),
+                            model: node.model_for(claim.spec.model.as_deref())?,
+                            max_steps: node.settings.agent_max_steps,
+                            command_timeout_secs: 60,
+                            max_tokens: 256,
+                        },
+                        binary: node.helper("cynode-prompt-agent"),
+                    }
+                }
+            };
+            // Jobs that need a model get the pod's way to it: a socket served here.
+            let mut proxy = None;
+            let access = if claim.spec.inference {
+                let node = inference.ok_or_else(no_models)?;
+                if let Some(model) = claim.spec.model.as_deref() {
+                    node.model_for(Some(model))?;
+                }
+                std::fs::create_dir_all(&proxy_dir)
+                    .map_err(|err| format!("creating the proxy directory: {err}"))?;
+                proxy = Some(
+                    node.forwarder
+                        .serve(&proxy_dir.join("inference.sock"), message.job_id.clone())
+                        .map_err(|err| format!("opening the job's inference socket: {err}"))?,
+                );
+                Some(InferenceAccess {
+                    socket_dir: proxy_dir.clone(),
+                    proxy_binary: node.helper("cynode-inference-proxy"),
+                })
+            } else {
+                None
             };
             self.fetch_attachments(&claim, &job_dir).await?;
             let job = SandboxJob {
@@ -165,35 +235,34 @@ impl Runner {
                 program,
                 job_dir: job_dir.clone(),
                 timeout,
+                inference: access,
             };
-            Ok(self.sandbox.run(job, stop.clone()).await)
+            let outcome = self.sandbox.run(job, stop.clone()).await;
+            let usage = match proxy {
+                Some(proxy) => Some(proxy.finish().await),
+                None => None,
+            };
+            Ok((outcome, usage))
         };
         let started_at = time::OffsetDateTime::now_utc();
         let outcome = tokio::select! {
             outcome = run => outcome,
             never = keeper => match never {},
         };
+        let _ = std::fs::remove_dir_all(&proxy_dir);
         let _ = std::fs::remove_dir_all(&job_dir);
         if superseded.load(Ordering::SeqCst) {
             tracing::warn!("another attempt took the job over; not reporting this one");
             return;
         }
-        let outcome = outcome.unwrap_or_else(|error| SandboxOutcome {
-            status: cynode_domain::status::JobOutcome::Failed,
-            exit_code: None,
-            failed_command: None,
-            error: Some(error),
-            stdout: String::new(),
-            stderr: String::new(),
-            truncated: Default::default(),
-            started_at,
-            ended_at: time::OffsetDateTime::now_utc(),
-        });
+        let (outcome, usage) =
+            outcome.unwrap_or_else(|error| (failed_before_running(error, started_at), None));
         tracing::info!(status = outcome.status.as_str(), exit_code = ?outcome.exit_code, "finished");
         let pending = PendingResult {
             job_id: message.job_id.clone(),
             job_token: claim.job_token.clone(),
             receipt,
+            queue,
             report: JobResultReport {
                 task_id: message.task_id.clone(),
                 attempt: claim.attempt,
@@ -207,6 +276,7 @@ impl Runner {
                 truncated: outcome.truncated,
                 started_at: outcome.started_at,
                 ended_at: outcome.ended_at,
+                usage,
             },
         };
         match self.spool.store(&pending) {
@@ -224,6 +294,7 @@ impl Runner {
         &self,
         message: &JobMessage,
         claim: &JobClaim,
+        queue: QueueKind,
         receipt: &str,
         config: &NodeConfig,
         stop: CancellationToken,
@@ -243,9 +314,7 @@ impl Runner {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
-                if let Err(err) = self.queue.hide_for(&receipt, hide_secs).await {
-                    tracing::warn!(error = %err, "could not extend the message's visibility");
-                }
+                self.hide(queue, &receipt, hide_secs).await;
                 match self
                     .gateway
                     .heartbeat(&self.identity, &job, &token, &beat)
@@ -315,7 +384,7 @@ impl Runner {
             {
                 Ok(ack) => {
                     tracing::info!(job_id = %pending.job_id, duplicate = ack.duplicate, "result stored");
-                    self.delete(&pending.receipt).await;
+                    self.delete(pending.queue, &pending.receipt).await;
                     if let Some(path) = path {
                         self.spool.remove(path);
                     }
@@ -352,16 +421,22 @@ impl Runner {
         }
     }
 
-    async fn delete(&self, receipt: &str) {
-        if let Err(err) = self.queue.delete(receipt).await {
+    async fn delete(&self, queue: QueueKind, receipt: &str) {
+        let Some(queue) = self.queues.get(queue) else {
+            return;
+        };
+        if let Err(err) = queue.delete(receipt).await {
             // A stale receipt (the agent restarted): the redelivered message is discarded
             // when its claim finds the job finished.
             tracing::info!(error = %err, "could not delete the message; it will be discarded on redelivery");
         }
     }
 
-    async fn hide(&self, receipt: &str, secs: u32) {
-        if let Err(err) = self.queue.hide_for(receipt, secs).await {
+    async fn hide(&self, queue: QueueKind, receipt: &str, secs: u32) {
+        let Some(queue) = self.queues.get(queue) else {
+            return;
+        };
+        if let Err(err) = queue.hide_for(receipt, secs).await {
             tracing::warn!(error = %err, "could not change the message's visibility");
         }
     }

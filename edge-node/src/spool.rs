@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::QueueKind;
 use cynode_domain::ids::JobId;
 use cynode_domain::wire::JobResultReport;
 
@@ -20,6 +21,9 @@ pub struct PendingResult {
     /// The delivery to delete once the result is stored (may be stale after a restart;
     /// then the redelivered message is discarded by its claim instead).
     pub receipt: String,
+    /// The queue the receipt belongs to.
+    #[serde(default)]
+    pub queue: QueueKind,
     pub report: JobResultReport,
 }
 

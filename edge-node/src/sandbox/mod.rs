@@ -1,4 +1,5 @@
-//! Running one job in an isolated sandbox. The runner does not care how: it hands a
+//! Running one job in an isolated sandbox (with the inference proxy beside it when the
+//! job needs a model). The runner does not care how: it hands a
 //! [`SandboxJob`] to a [`Sandbox`] and gets a [`SandboxOutcome`] back. [`podman`] is the
 //! implementation; [`output`] captures a process's streams within the size limits.
 
@@ -16,6 +17,8 @@ use cynode_domain::ids::JobId;
 use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::Truncated;
 
+use crate::prompt_agent::AgentJob;
+
 /// What to execute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Program {
@@ -23,6 +26,16 @@ pub enum Program {
     Script(String),
     /// Commands run in order by `/bin/sh -c`, stopping at the first that fails.
     Commands(Vec<String>),
+    /// A prompt, answered by the agent binary run inside the sandbox (never as shell).
+    Agent { job: AgentJob, binary: PathBuf },
+}
+
+/// A pod's only way to the node's models, for jobs that need one: the sidecar binary, and
+/// the directory of the job's inference socket, mounted into the sidecar only.
+#[derive(Debug, Clone)]
+pub struct InferenceAccess {
+    pub socket_dir: PathBuf,
+    pub proxy_binary: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +46,8 @@ pub struct SandboxJob {
     /// job read-only under `/job/attachments`.
     pub job_dir: PathBuf,
     pub timeout: Duration,
+    /// Run as a pod with the inference proxy sidecar.
+    pub inference: Option<InferenceAccess>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

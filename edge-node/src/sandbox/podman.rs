@@ -10,6 +10,12 @@
 //! - the timeout is Podman's own `--timeout`: killing the podman client would leave the
 //!   container running.
 //! - stdout and stderr are separate pipes, each captured up to 256 KiB.
+//! - a job that needs a model runs in a pod `cynode-pod-<job id>` (network `none`) beside
+//!   the sidecar `cynode-proxy-<job id>`, which listens on localhost:11434 in the pod and
+//!   reaches the node only through the job's unix socket (mounted into the sidecar only);
+//!   the sandbox gets `OLLAMA_BASE_URL` and `OPENAI_BASE_URL`. Other jobs pay nothing.
+//! - a prompt runs the agent binary, mounted read-only, with a writable `/out` for its
+//!   result.
 //! - for commands, a small runner script reports the index of a failing command on fd 3,
 //!   a pipe only the runner holds (`--preserve-fds 1`; commands run with fd 3 closed).
 
@@ -27,11 +33,20 @@ use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::Truncated;
 
 use super::output::capture;
-use super::{Program, Sandbox, SandboxJob, SandboxOutcome};
+use super::{InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
 use crate::config::SandboxLimits;
 
 /// The uid:gid jobs run as inside the sandbox.
 const SANDBOX_USER: &str = "1000:1000";
+const SANDBOX_UID: u32 = 1000;
+/// Where the node's helper binaries appear inside containers (bind-mounted read-only).
+const AGENT_PATH: &str = "/opt/cynode/bin/cynode-prompt-agent";
+const PROXY_PATH: &str = "/opt/cynode/bin/cynode-inference-proxy";
+/// The port the sidecar listens on inside the pod: Ollama's.
+const PROXY_PORT: u16 = 11434;
+/// The file the sidecar creates in its socket directory once it listens.
+const PROXY_READY_FILE: &str = "proxy.ready";
+const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The exit status `podman run` reports when `--timeout` killed the container.
 const PODMAN_TIMEOUT_EXIT: i32 = 255;
 /// Seconds `podman stop` waits after SIGTERM before SIGKILL.
@@ -82,6 +97,29 @@ pub enum PodmanError {
 
 fn container_name(job: &cynode_domain::ids::JobId) -> String {
     format!("cynode-job-{job}")
+}
+
+fn pod_name(job: &cynode_domain::ids::JobId) -> String {
+    format!("cynode-pod-{job}")
+}
+
+fn sidecar_name(job: &cynode_domain::ids::JobId) -> String {
+    format!("cynode-proxy-{job}")
+}
+
+/// What to run in the sandbox, and the mounts beyond the job directory it needs.
+struct Prepared {
+    command: Vec<String>,
+    mounts: Vec<String>,
+}
+
+impl Prepared {
+    fn command(command: Vec<String>) -> Self {
+        Self {
+            command,
+            mounts: vec![],
+        }
+    }
 }
 
 /// A pipe whose write end the child gets as fd 3.
@@ -166,8 +204,9 @@ impl PodmanSandbox {
         })
     }
 
-    /// Writes the program into the job directory; returns the command to run in the box.
-    fn prepare(&self, job: &SandboxJob) -> std::io::Result<Vec<String>> {
+    /// Writes the program into the job directory; returns the command to run in the box
+    /// and the extra mounts it needs.
+    fn prepare(&self, job: &SandboxJob) -> std::io::Result<Prepared> {
         use std::os::unix::fs::PermissionsExt;
         let dir = &job.job_dir;
         std::fs::create_dir_all(dir)?;
@@ -177,14 +216,13 @@ impl PodmanSandbox {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         };
         Ok(match &job.program {
-            Program::Script(script) => {
+            Program::Script(script) => Prepared::command(if script.starts_with("#!") {
                 write(&dir.join("script"), script, 0o755)?;
-                if script.starts_with("#!") {
-                    vec!["/job/script".into()]
-                } else {
-                    vec!["/bin/sh".into(), "/job/script".into()]
-                }
-            }
+                vec!["/job/script".into()]
+            } else {
+                write(&dir.join("script"), script, 0o755)?;
+                vec!["/bin/sh".into(), "/job/script".into()]
+            }),
             Program::Commands(commands) => {
                 let commands_dir = dir.join("commands");
                 std::fs::create_dir_all(&commands_dir)?;
@@ -193,12 +231,36 @@ impl PodmanSandbox {
                     write(&commands_dir.join(format!("{:04}", i + 1)), command, 0o644)?;
                 }
                 write(&dir.join("run-commands"), COMMANDS_RUNNER, 0o755)?;
-                vec!["/bin/sh".into(), "/job/run-commands".into()]
+                Prepared::command(vec!["/bin/sh".into(), "/job/run-commands".into()])
+            }
+            Program::Agent {
+                job: agent_job,
+                binary,
+            } => {
+                let text = serde_json::to_string(agent_job).map_err(std::io::Error::other)?;
+                write(&dir.join("prompt.json"), &text, 0o644)?;
+                // The agent's result: the one place outside /workspace it may write.
+                let out = dir.join("out");
+                std::fs::create_dir_all(&out)?;
+                std::os::unix::fs::chown(&out, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+                Prepared {
+                    command: vec![AGENT_PATH.into()],
+                    mounts: vec![
+                        format!("--volume={}:{AGENT_PATH}:ro", binary.display()),
+                        format!("--volume={}:/out:rw", out.display()),
+                    ],
+                }
             }
         })
     }
 
-    fn run_args(&self, job: &SandboxJob, name: &str, program: Vec<String>) -> Vec<String> {
+    fn run_args(
+        &self,
+        job: &SandboxJob,
+        name: &str,
+        pod: Option<&str>,
+        prepared: Prepared,
+    ) -> Vec<String> {
         let limits = &self.limits;
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -207,7 +269,17 @@ impl PodmanSandbox {
             format!("--name={name}"),
             format!("--label=cynode.node={}", self.node_name),
             format!("--label=cynode.job={}", job.job_id),
-            "--network=none".into(),
+        ];
+        match pod {
+            // The pod's network is `none`; the sidecar is the only thing listening in it.
+            Some(pod) => args.extend([
+                format!("--pod={pod}"),
+                format!("--env=OLLAMA_BASE_URL=http://localhost:{PROXY_PORT}"),
+                format!("--env=OPENAI_BASE_URL=http://localhost:{PROXY_PORT}/v1"),
+            ]),
+            None => args.push("--network=none".into()),
+        }
+        args.extend([
             "--cap-drop=ALL".into(),
             "--security-opt=no-new-privileges".into(),
             format!("--user={SANDBOX_USER}"),
@@ -217,6 +289,9 @@ impl PodmanSandbox {
                 limits.workspace_size
             ),
             format!("--volume={}:/job:ro", job.job_dir.display()),
+        ]);
+        args.extend(prepared.mounts);
+        args.extend([
             "--workdir=/workspace".into(),
             "--env=HOME=/workspace".into(),
             format!("--env=CYNODE_JOB_ID={}", job.job_id),
@@ -228,9 +303,96 @@ impl PodmanSandbox {
             "--log-driver=none".into(),
             "--preserve-fds=1".into(),
             limits.image.clone(),
-        ];
-        args.extend(program);
+        ]);
+        args.extend(prepared.command);
         args
+    }
+
+    /// Creates the job's pod (network `none`) with the proxy sidecar listening inside it,
+    /// and waits until the sidecar is ready. Returns the pod's name.
+    async fn start_pod(
+        &self,
+        job: &SandboxJob,
+        access: &InferenceAccess,
+    ) -> Result<String, String> {
+        let pod = pod_name(&job.job_id);
+        let node_label = format!("--label=cynode.node={}", self.node_name);
+        let job_label = format!("--label=cynode.job={}", job.job_id);
+        self.remove_pod(&pod).await;
+        let created = self
+            .podman(&[
+                "pod",
+                "create",
+                "--name",
+                &pod,
+                "--network=none",
+                &node_label,
+                &job_label,
+            ])
+            .await
+            .map_err(|err| format!("could not run podman: {err}"))?;
+        if !created.status.success() {
+            return Err(format!(
+                "could not create the job's pod: {}",
+                String::from_utf8_lossy(&created.stderr).trim()
+            ));
+        }
+        std::os::unix::fs::chown(&access.socket_dir, Some(SANDBOX_UID), Some(SANDBOX_UID))
+            .map_err(|err| format!("preparing the proxy directory: {err}"))?;
+        let ready = access.socket_dir.join(PROXY_READY_FILE);
+        let _ = std::fs::remove_file(&ready);
+        let sidecar = format!("--name={}", sidecar_name(&job.job_id));
+        let pod_arg = format!("--pod={pod}");
+        let socket_mount = format!("--volume={}:/run/cynode:rw", access.socket_dir.display());
+        let binary_mount = format!("--volume={}:{PROXY_PATH}:ro", access.proxy_binary.display());
+        let ready_env = format!("--env=CYNODE_PROXY_READY_FILE=/run/cynode/{PROXY_READY_FILE}");
+        let started = self
+            .podman(&[
+                "run",
+                "--detach",
+                "--rm",
+                "--pull=never",
+                &sidecar,
+                &pod_arg,
+                &node_label,
+                &job_label,
+                "--cap-drop=ALL",
+                "--security-opt=no-new-privileges",
+                &format!("--user={SANDBOX_USER}"),
+                "--read-only",
+                "--memory=64m",
+                "--pids-limit=64",
+                "--log-driver=none",
+                &socket_mount,
+                &binary_mount,
+                &ready_env,
+                &self.limits.image,
+                PROXY_PATH,
+            ])
+            .await
+            .map_err(|err| format!("could not run podman: {err}"))?;
+        if !started.status.success() {
+            self.remove_pod(&pod).await;
+            return Err(format!(
+                "could not start the inference proxy: {}",
+                String::from_utf8_lossy(&started.stderr).trim()
+            ));
+        }
+        let deadline = Instant::now() + SIDECAR_READY_TIMEOUT;
+        while !ready.exists() {
+            if Instant::now() > deadline {
+                self.remove_pod(&pod).await;
+                return Err("the inference proxy did not start listening in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(pod)
+    }
+
+    async fn remove_pod(&self, pod: &str) {
+        let _ = self
+            .podman(&["pod", "rm", "--force", "--ignore", pod])
+            .await;
     }
 
     async fn stop(&self, name: &str) {
@@ -273,8 +435,8 @@ impl Sandbox for PodmanSandbox {
         // A container of an earlier attempt of this job on this node cannot still be
         // running (its runner is gone), but its name must be free.
         self.remove(&name).await;
-        let program = match self.prepare(&job) {
-            Ok(program) => program,
+        let prepared = match self.prepare(&job) {
+            Ok(prepared) => prepared,
             Err(err) => {
                 return failure(
                     format!("could not prepare the job directory: {err}"),
@@ -282,13 +444,20 @@ impl Sandbox for PodmanSandbox {
                 )
             }
         };
+        let pod = match &job.inference {
+            Some(access) => match self.start_pod(&job, access).await {
+                Ok(pod) => Some(pod),
+                Err(err) => return failure(err, started_at),
+            },
+            None => None,
+        };
         let (status_read, status_write) = match status_pipe() {
             Ok(pipe) => pipe,
             Err(err) => return failure(format!("could not create a pipe: {err}"), started_at),
         };
         let mut command = Command::new(&self.podman);
         command
-            .args(self.run_args(&job, &name, program))
+            .args(self.run_args(&job, &name, pod.as_deref(), prepared))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -306,7 +475,12 @@ impl Sandbox for PodmanSandbox {
         let clock = Instant::now();
         let mut child = match command.spawn() {
             Ok(child) => child,
-            Err(err) => return failure(format!("could not start podman: {err}"), started_at),
+            Err(err) => {
+                if let Some(pod) = &pod {
+                    self.remove_pod(pod).await;
+                }
+                return failure(format!("could not start podman: {err}"), started_at);
+            }
         };
         drop(status_write);
         let stdout = tokio::spawn(capture(
@@ -333,6 +507,9 @@ impl Sandbox for PodmanSandbox {
         let (stderr, stderr_cut) = stderr.await.unwrap_or_default();
         let failed_command = read_status(status_read);
         self.remove(&name).await;
+        if let Some(pod) = &pod {
+            self.remove_pod(pod).await;
+        }
 
         let exit_code = exit.as_ref().ok().and_then(|status| status.code());
         // Podman's timer starts a little after ours, and it reports a timeout kill as
@@ -400,6 +577,13 @@ impl Sandbox for PodmanSandbox {
         for name in &names {
             tracing::warn!(container = %name, "removing a sandbox left by an earlier run");
             self.remove(name).await;
+        }
+        let pods = self
+            .podman(&["pod", "ps", "--filter", &filter, "--format", "{{.Name}}"])
+            .await?;
+        for pod in String::from_utf8_lossy(&pods.stdout).lines() {
+            tracing::warn!(pod = %pod, "removing a pod left by an earlier run");
+            self.remove_pod(pod).await;
         }
         Ok(names.len())
     }

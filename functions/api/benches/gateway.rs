@@ -35,6 +35,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         input: StoredInput::Inline(input),
         attachments: vec![],
         timeout_secs: None,
+        model: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,
@@ -109,6 +110,7 @@ fn main() {
                 attempt: 1,
                 lease_secs: 60,
                 enqueued_at: task.created_at,
+                inference: false,
             };
             let started = Instant::now();
             adapters.sessions.session(&session).await.unwrap();

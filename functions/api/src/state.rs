@@ -48,6 +48,7 @@ impl AppState {
         let clock = Arc::new(SystemClock);
         let keys = NodeKeys::new(config.node_key_secret.clone());
         let queue_url = adapters.queue.queue_url().to_owned();
+        let inference_queue_url = adapters.queue.inference_queue_url().to_owned();
         let Adapters {
             users,
             sessions,
@@ -79,6 +80,7 @@ impl AppState {
                 config.node_pre_shared_key.clone(),
                 NodeSettings {
                     queue_url,
+                    inference_queue_url: Some(inference_queue_url),
                     heartbeat_interval_secs: config.heartbeat_interval_secs,
                     lease_secs: config.jobs.lease_secs,
                     default_timeout_secs: config.default_timeout_secs,

@@ -3,8 +3,8 @@
 //!
 //! Resource names come from the environment `infra/functions.yaml` sets on each function
 //! (locally: `.cynode/stack.env`, written by `localstack/provision` from the outputs of
-//! `infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL` and
-//! `CYNODE_BLOB_BUCKET` the queue and bucket. Endpoints and credentials come from the
+//! `infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL`,
+//! `CYNODE_INFERENCE_QUEUE_URL` and `CYNODE_BLOB_BUCKET` the queues and bucket. Endpoints and credentials come from the
 //! standard AWS environment (`AWS_ENDPOINT_URL` points everything at LocalStack).
 
 pub mod dynamo;
@@ -18,6 +18,7 @@ use aws_config::BehaviorVersion;
 pub struct Resources {
     pub prefix: String,
     pub jobs_queue_url: String,
+    pub inference_queue_url: String,
     pub blob_bucket: String,
 }
 
@@ -37,6 +38,7 @@ impl Resources {
         Ok(Self {
             prefix: lookup("CYNODE_PREFIX").unwrap_or_else(|| "cynode".into()),
             jobs_queue_url: required("CYNODE_JOBS_QUEUE_URL")?,
+            inference_queue_url: required("CYNODE_INFERENCE_QUEUE_URL")?,
             blob_bucket: required("CYNODE_BLOB_BUCKET")?,
         })
     }
@@ -90,7 +92,11 @@ impl Adapters {
             sessions: dynamo::DynamoSessions::new(db.clone(), resources.table("sessions")),
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
-            queue: sqs::SqsJobQueue::new(clients.sqs.clone(), resources.jobs_queue_url.clone()),
+            queue: sqs::SqsJobQueue::new(
+                clients.sqs.clone(),
+                resources.jobs_queue_url.clone(),
+                resources.inference_queue_url.clone(),
+            ),
             blobs: s3::S3Blobs::new(clients.s3.clone(), resources.blob_bucket.clone()),
         }
     }

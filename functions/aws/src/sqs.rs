@@ -1,4 +1,5 @@
-//! The job queue over SQS: the gateway only sends; edge nodes receive (see `cynode-edge`).
+//! The job queues over SQS: the gateway only sends; edge nodes receive (see `cynode-edge`).
+//! Jobs that need a model go on the inference queue, which only nodes with a model poll.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -11,15 +12,24 @@ use cynode_domain::StoreError;
 pub struct SqsJobQueue {
     client: Client,
     queue_url: String,
+    inference_queue_url: String,
 }
 
 impl SqsJobQueue {
-    pub fn new(client: Client, queue_url: String) -> Self {
-        Self { client, queue_url }
+    pub fn new(client: Client, queue_url: String, inference_queue_url: String) -> Self {
+        Self {
+            client,
+            queue_url,
+            inference_queue_url,
+        }
     }
 
     pub fn queue_url(&self) -> &str {
         &self.queue_url
+    }
+
+    pub fn inference_queue_url(&self) -> &str {
+        &self.inference_queue_url
     }
 }
 
@@ -28,9 +38,14 @@ impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, message: &JobMessage) -> StoreResult<()> {
         let body = serde_json::to_string(message)
             .map_err(|err| StoreError::Corrupt(format!("encoding job message: {err}")))?;
+        let queue_url = if message.inference {
+            &self.inference_queue_url
+        } else {
+            &self.queue_url
+        };
         self.client
             .send_message()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .message_body(body)
             .send()
             .await

@@ -56,6 +56,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         input: StoredInput::Inline(input),
         attachments: vec![],
         timeout_secs: None,
+        model: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),
@@ -505,6 +506,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
         truncated: Default::default(),
         started_at: now(),
         ended_at: now(),
+        usage: None,
     };
     assert!(
         !jobs

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
-use crate::wire::{JobResultReport, JobResultView, Truncated};
+use crate::wire::{InferenceUsage, JobResultReport, JobResultView, Truncated};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -48,6 +48,9 @@ pub struct JobOutput {
     pub started_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
     pub ended_at: Timestamp,
+    /// Model calls the attempt made through its pod's proxy, and their tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InferenceUsage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +248,7 @@ impl Job {
             truncated: report.truncated,
             started_at: report.started_at,
             ended_at: report.ended_at,
+            usage: report.usage,
         });
         Ok(Finish::Store(Box::new(done)))
     }
@@ -282,6 +286,7 @@ impl Job {
             truncated: output.map(|o| o.truncated).unwrap_or_default(),
             started_at: output.map(|o| o.started_at).or(self.started_at),
             ended_at: output.map(|o| o.ended_at),
+            usage: output.and_then(|o| o.usage),
         }
     }
 }
@@ -337,6 +342,7 @@ mod tests {
             }),
             attachments: vec![],
             timeout_secs: None,
+            model: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),
@@ -369,6 +375,7 @@ mod tests {
             truncated: Truncated::default(),
             started_at: now(),
             ended_at: now(),
+            usage: None,
         }
     }
 

@@ -24,6 +24,8 @@ pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
 pub const MAX_ATTACHMENTS: usize = 16;
 /// Task name after normalization.
 pub const MAX_TASK_NAME_CHARS: usize = 64;
+/// Longest model name accepted.
+pub const MAX_MODEL_NAME_CHARS: usize = 128;
 
 /// Each of stdout and stderr is kept up to this many bytes (cut on a UTF-8 boundary).
 pub const MAX_STREAM_BYTES: usize = 256 * 1024;

@@ -48,6 +48,7 @@ pub fn check_node_name(name: &str) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSettings {
     pub queue_url: String,
+    pub inference_queue_url: Option<String>,
     pub heartbeat_interval_secs: u64,
     pub lease_secs: u64,
     pub default_timeout_secs: u64,
@@ -58,8 +59,9 @@ impl NodeSettings {
     /// A stable text of the settings; equal settings, equal fingerprint.
     pub fn fingerprint(&self) -> String {
         format!(
-            "queue={};heartbeat={};lease={};default_timeout={};max_timeout={}",
+            "queue={};inference_queue={};heartbeat={};lease={};default_timeout={};max_timeout={}",
             self.queue_url,
+            self.inference_queue_url.as_deref().unwrap_or(""),
             self.heartbeat_interval_secs,
             self.lease_secs,
             self.default_timeout_secs,
@@ -71,6 +73,7 @@ impl NodeSettings {
         NodeConfig {
             config_version: version.to_owned(),
             queue_url: self.queue_url.clone(),
+            inference_queue_url: self.inference_queue_url.clone(),
             heartbeat_interval_secs: self.heartbeat_interval_secs,
             lease_secs: self.lease_secs,
             default_timeout_secs: self.default_timeout_secs,

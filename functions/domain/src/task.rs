@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::ids::{AttachmentId, TaskId, UserId};
 use crate::limits::{
     truncate_utf8, MAX_ATTACHMENTS, MAX_COMMANDS, MAX_COMMANDS_BYTES, MAX_JOB_TIMEOUT_SECS,
-    MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_NAME_CHARS, PROMPT_PREVIEW_BYTES,
+    MAX_MODEL_NAME_CHARS, MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_NAME_CHARS,
+    PROMPT_PREVIEW_BYTES,
 };
 use crate::status::TaskStatus;
 use crate::wire::{AttachmentView, CreateTaskRequest, InputMode, TaskView};
@@ -39,11 +40,6 @@ impl TaskInput {
             TaskInput::Commands { commands } => commands.join("\n"),
         };
         truncate_utf8(&full, PROMPT_PREVIEW_BYTES).0.to_owned()
-    }
-
-    /// Whether the task runs in a sandbox (script and commands) or needs a model (prompt).
-    pub fn runs_in_sandbox(&self) -> bool {
-        !matches!(self, TaskInput::Prompt { .. })
     }
 }
 
@@ -87,6 +83,8 @@ pub struct Task {
     pub input: StoredInput,
     pub attachments: Vec<Attachment>,
     pub timeout_secs: Option<u64>,
+    /// The model the task asked for (see [`NewTask::needs_inference`]).
+    pub model: Option<String>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -116,6 +114,7 @@ impl Task {
             task_name: self.name.clone(),
             mode: self.mode,
             prompt: self.prompt_preview.clone(),
+            model: self.model.clone(),
             attachments: self.attachments.iter().map(Attachment::view).collect(),
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -140,6 +139,16 @@ pub struct NewTask {
     pub name: Option<String>,
     pub attachments: Vec<AttachmentId>,
     pub timeout_secs: Option<u64>,
+    pub model: Option<String>,
+}
+
+impl Task {
+    /// Whether the task's job needs a model: every prompt (answered by the agent), and
+    /// sandbox work that asked for one. Such jobs run with the inference proxy in their
+    /// pod, on nodes that report a model.
+    pub fn needs_inference(&self) -> bool {
+        self.mode == InputMode::Prompt || self.model.is_some()
+    }
 }
 
 impl NewTask {
@@ -274,12 +283,31 @@ impl NewTask {
                 ));
             }
         }
+        let model = req.model.map(|m| check_model_name(&m)).transpose()?;
         Ok(NewTask {
             input,
             name,
             attachments: req.attachments,
             timeout_secs: req.timeout_seconds,
+            model,
         })
+    }
+}
+
+/// Model names as Ollama and OpenAI-compatible servers spell them (`llama3.2:3b`,
+/// `org/model-GGUF`): 1-128 printable characters without spaces.
+pub fn check_model_name(name: &str) -> Result<String> {
+    let ok = (1..=MAX_MODEL_NAME_CHARS).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Error::validation(
+            "invalid_model",
+            format!("model must be 1-{MAX_MODEL_NAME_CHARS} printable characters without spaces"),
+        ))
     }
 }
 
@@ -466,7 +494,6 @@ mod tests {
             }
         );
         assert_eq!(task.input.mode(), InputMode::Commands);
-        assert!(task.input.runs_in_sandbox());
     }
 
     #[test]

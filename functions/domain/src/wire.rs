@@ -143,6 +143,11 @@ pub struct CreateTaskRequest {
     pub attachments: Vec<AttachmentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// The model the task needs. A prompt task without one is answered by the node's
+    /// default model; a script or commands task with one runs with an inference proxy
+    /// in its pod (`OLLAMA_BASE_URL`) on a node that reports the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -154,6 +159,8 @@ pub struct TaskView {
     pub mode: InputMode,
     /// The prompt, or a preview of the script or commands (at most 4 KiB).
     pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
     #[serde(with = "time::serde::rfc3339")]
@@ -168,6 +175,15 @@ pub struct TaskList {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// Model calls a job made through its pod's inference proxy, and the tokens the model
+/// server reported for them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InferenceUsage {
+    pub calls: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -203,6 +219,8 @@ pub struct JobResultView {
         skip_serializing_if = "Option::is_none"
     )]
     pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InferenceUsage>,
 }
 
 /// `GET /v1/tasks/{id}/result`. The top-level output fields repeat the last job's, the
@@ -217,6 +235,9 @@ pub struct TaskResult {
     pub stdout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// Model calls and tokens of all the task's jobs, when any used a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InferenceUsage>,
     pub jobs: Vec<JobResultView>,
 }
 
@@ -313,6 +334,19 @@ pub struct GpuInfo {
 pub struct InferenceStatus {
     pub endpoint: String,
     pub reachable: bool,
+    /// The models the endpoint serves, as its model list names them.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+impl CapabilityReport {
+    /// The models this node can serve right now (none when its endpoint is unreachable).
+    pub fn models(&self) -> &[String] {
+        match &self.inference {
+            Some(status) if status.reachable => &status.models,
+            _ => &[],
+        }
+    }
 }
 
 /// `POST /v1/nodes/register`, authenticated by the pre-shared key alone.
@@ -340,6 +374,9 @@ pub struct NodeConfig {
     pub config_version: String,
     /// The SQS queue the node long-polls for jobs.
     pub queue_url: String,
+    /// The queue of jobs that need a model; polled only by nodes that report one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_queue_url: Option<String>,
     /// How often a running job's heartbeat is sent.
     pub heartbeat_interval_secs: u64,
     /// How long a claim lasts without a heartbeat.
@@ -384,6 +421,9 @@ pub struct JobMessage {
     pub lease_secs: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub enqueued_at: Timestamp,
+    /// The job needs a model: it goes on the inference queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inference: bool,
 }
 
 // ------------------------------------------------------------------ job callbacks
@@ -427,6 +467,15 @@ pub struct JobClaim {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobSpec {
     pub mode: InputMode,
+    /// For prompt jobs: the prompt the in-sandbox agent answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The model the job needs; `None` with `inference` set means the node's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Run with the inference proxy sidecar in the pod.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inference: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -487,6 +536,9 @@ pub struct JobResultReport {
     pub started_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
     pub ended_at: Timestamp,
+    /// For jobs with a model: the calls made and tokens used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InferenceUsage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -67,6 +67,7 @@ fn task_item(task: &Task) -> StoreResult<Item> {
         .json("input", &task.input)?
         .json("attachments", &task.attachments)?
         .opt_n("timeout_secs", task.timeout_secs)
+        .opt_s("model", task.model.clone())
         .s("status", task.status.as_str())
         .time("created_at", task.created_at)
         .time("updated_at", task.updated_at)
@@ -85,6 +86,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         input: r.json::<StoredInput>("input")?,
         attachments: r.json("attachments")?,
         timeout_secs: r.opt_n("timeout_secs")?,
+        model: r.opt_s("model"),
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,

@@ -126,15 +126,10 @@ impl JobService {
             .lease
             .as_ref()
             .ok_or_else(|| Error::internal("claimed job has no lease"))?;
-        let (script, commands) = match load_input(self.blobs.as_ref(), task).await? {
-            TaskInput::Script { script } => (Some(script), vec![]),
-            TaskInput::Commands { commands } => (None, commands),
-            TaskInput::Prompt { .. } => {
-                return Err(Error::internal(format!(
-                    "task {} is a prompt; prompts are never run as sandbox jobs",
-                    task.id
-                )))
-            }
+        let (prompt, script, commands) = match load_input(self.blobs.as_ref(), task).await? {
+            TaskInput::Prompt { prompt } => (Some(prompt), None, vec![]),
+            TaskInput::Script { script } => (None, Some(script), vec![]),
+            TaskInput::Commands { commands } => (None, None, commands),
         };
         let mut attachments = Vec::with_capacity(task.attachments.len());
         for attachment in &task.attachments {
@@ -154,6 +149,9 @@ impl JobService {
             job_token: self.keys.job_token(node, &job.id, &lease.id),
             spec: JobSpec {
                 mode: task.mode,
+                prompt,
+                model: task.model.clone(),
+                inference: task.needs_inference(),
                 script,
                 commands,
                 attachments,
@@ -269,7 +267,7 @@ mod tests {
     use crate::service::auth::Principal;
     use crate::service::tasks::{TaskService, TaskSettings};
     use crate::status::{JobOutcome, JobStatus, TaskStatus};
-    use crate::wire::{CreateTaskRequest, Truncated};
+    use crate::wire::{CreateTaskRequest, InputMode, Truncated};
     use time::macros::datetime;
 
     struct Fixture {
@@ -341,6 +339,7 @@ mod tests {
             truncated: Truncated::default(),
             started_at: datetime!(2026-11-21 10:00 UTC),
             ended_at: datetime!(2026-11-21 10:00:01 UTC),
+            usage: None,
         }
     }
 
@@ -388,6 +387,27 @@ mod tests {
                 status: JobStatus::Completed
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_prompt_claim_carries_the_prompt_for_the_agent_and_no_shell() {
+        let f = fixture();
+        let node = NodeId::generate();
+        let req = CreateTaskRequest {
+            prompt: Some("What is 2+2?".into()),
+            ..Default::default()
+        };
+        let task = f.tasks.create(&f.alice, req).await.unwrap().task_id;
+        let job = f.store.enqueued().last().unwrap().job_id.clone();
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b1"))
+            .await
+            .unwrap());
+        assert_eq!(claim.spec.mode, InputMode::Prompt);
+        assert_eq!(claim.spec.prompt.as_deref(), Some("What is 2+2?"));
+        assert!(claim.spec.inference);
+        assert!(claim.spec.commands.is_empty() && claim.spec.script.is_none());
     }
 
     #[tokio::test]

@@ -222,23 +222,66 @@ impl NodeService {
         Ok(())
     }
 
-    /// Ready once some node acknowledged the configuration in force; else why not.
+    /// Ready once some node that acknowledged the configuration in force reports a
+    /// reachable inference endpoint with at least one model; else why not.
     pub async fn readiness(&self) -> Result<std::result::Result<(), String>> {
         let Some(current) = self.nodes.current_config().await? else {
             return Ok(Err("no edge node has registered yet".into()));
         };
         let acked = self.nodes.acked_nodes(100).await?;
-        if acked.iter().any(|(_, version)| *version == current.version) {
-            return Ok(Ok(()));
+        let current_nodes: Vec<&NodeId> = acked
+            .iter()
+            .filter(|(_, version)| *version == current.version)
+            .map(|(id, _)| id)
+            .collect();
+        if current_nodes.is_empty() {
+            return Ok(Err(if acked.is_empty() {
+                "no edge node has acknowledged its configuration yet".into()
+            } else {
+                format!(
+                    "no edge node has acknowledged the current configuration {}",
+                    current.version
+                )
+            }));
         }
-        Ok(Err(if acked.is_empty() {
-            "no edge node has acknowledged its configuration yet".into()
-        } else {
-            format!(
-                "no edge node has acknowledged the current configuration {}",
-                current.version
-            )
-        }))
+        let mut unreachable = None;
+        for id in current_nodes {
+            let Some(node) = self.nodes.node(id).await? else {
+                continue;
+            };
+            if !node.capabilities.models().is_empty() {
+                return Ok(Ok(()));
+            }
+            if let Some(status) = &node.capabilities.inference {
+                unreachable.get_or_insert_with(|| {
+                    if status.reachable {
+                        format!(
+                            "node {} reaches its inference endpoint {} but it serves no model",
+                            node.name, status.endpoint
+                        )
+                    } else {
+                        format!(
+                            "node {} cannot reach its inference endpoint {}",
+                            node.name, status.endpoint
+                        )
+                    }
+                });
+            }
+        }
+        Ok(Err(unreachable.unwrap_or_else(|| {
+            "no edge node has an inference endpoint configured".into()
+        })))
+    }
+
+    /// Every model some registered node currently reports, sorted, without repeats.
+    pub async fn available_models(&self) -> Result<Vec<String>> {
+        let mut models = std::collections::BTreeSet::new();
+        for (id, _) in self.nodes.acked_nodes(100).await? {
+            if let Some(node) = self.nodes.node(&id).await? {
+                models.extend(node.capabilities.models().iter().cloned());
+            }
+        }
+        Ok(models.into_iter().collect())
     }
 }
 
@@ -253,6 +296,7 @@ mod tests {
     fn settings(queue: &str) -> NodeSettings {
         NodeSettings {
             queue_url: queue.into(),
+            inference_queue_url: Some(format!("{queue}-inference")),
             heartbeat_interval_secs: 5,
             lease_secs: 60,
             default_timeout_secs: 3600,
@@ -275,7 +319,18 @@ mod tests {
         RegisterNodeRequest {
             pre_shared_key: psk.into(),
             node_name: name.into(),
-            capabilities: CapabilityReport::default(),
+            capabilities: with_model(&["smollm2:135m"]),
+        }
+    }
+
+    fn with_model(models: &[&str]) -> CapabilityReport {
+        CapabilityReport {
+            inference: Some(crate::wire::InferenceStatus {
+                endpoint: "http://127.0.0.1:11434".into(),
+                reachable: true,
+                models: models.iter().map(|m| m.to_string()).collect(),
+            }),
+            ..CapabilityReport::default()
         }
     }
 
@@ -331,6 +386,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(changed.readiness().await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn ready_only_with_a_node_that_serves_a_model() {
+        let store = Arc::new(MemoryStore::default());
+        let nodes = service(store.clone(), "q");
+        let mut req = register("psk", "cpu-1");
+        req.capabilities = CapabilityReport::default();
+        let reg = nodes.register(req).await.unwrap();
+        let node = store.node(&reg.node_id).await.unwrap().unwrap();
+        let ack = ConfigAck {
+            config_version: reg.config.config_version.clone(),
+            applied: true,
+            error: None,
+        };
+        nodes.acknowledge(&node, ack).await.unwrap();
+        let reason = nodes.readiness().await.unwrap().unwrap_err();
+        assert!(
+            reason.contains("no edge node has an inference endpoint"),
+            "{reason}"
+        );
+
+        let mut down = with_model(&["m"]);
+        down.inference.as_mut().unwrap().reachable = false;
+        nodes.report_capabilities(&node, down).await.unwrap();
+        let reason = nodes.readiness().await.unwrap().unwrap_err();
+        assert!(reason.contains("cannot reach"), "{reason}");
+        assert!(nodes.available_models().await.unwrap().is_empty());
+
+        let node = store.node(&reg.node_id).await.unwrap().unwrap();
+        nodes
+            .report_capabilities(&node, with_model(&["b", "a"]))
+            .await
+            .unwrap();
+        assert_eq!(nodes.readiness().await.unwrap(), Ok(()));
+        assert_eq!(nodes.available_models().await.unwrap(), vec!["a", "b"]);
     }
 
     #[tokio::test]

@@ -21,8 +21,8 @@ use crate::service::auth::Principal;
 use crate::status::TaskStatus;
 use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
 use crate::wire::{
-    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, JobMessage,
-    LogStream, TaskList, TaskLogs, TaskResult, TaskView,
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, InferenceUsage,
+    JobMessage, LogStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 /// How many suffixes (`name-2`, `name-3`, …) to try before giving up on a name.
@@ -148,32 +148,28 @@ impl TaskService {
             input,
             attachments,
             timeout_secs: new.timeout_secs,
+            model: new.model.clone(),
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
             version: 1,
         };
-        // Prompt tasks wait for a model path; only sandbox work becomes a job.
-        let jobs: Vec<Job> = if new.input.runs_in_sandbox() {
-            vec![Job::queued(JobId::generate(), &task, now)]
-        } else {
-            vec![]
-        };
-        // The message goes first: a message without a job is harmless (the claim finds no
-        // job and the message ends in the dead-letter queue), a job without a message
-        // would wait forever.
-        for job in &jobs {
-            self.queue
-                .enqueue(&JobMessage {
-                    v: 1,
-                    task_id: task.id.clone(),
-                    job_id: job.id.clone(),
-                    attempt: 1,
-                    lease_secs: self.settings.lease_secs,
-                    enqueued_at: now,
-                })
-                .await?;
-        }
+        // Every task is one job. The message goes first: a message without a job is
+        // harmless (the claim finds no job and the message ends in the dead-letter queue),
+        // a job without a message would wait forever.
+        let job = Job::queued(JobId::generate(), &task, now);
+        self.queue
+            .enqueue(&JobMessage {
+                v: 1,
+                task_id: task.id.clone(),
+                job_id: job.id.clone(),
+                attempt: 1,
+                lease_secs: self.settings.lease_secs,
+                enqueued_at: now,
+                inference: task.needs_inference(),
+            })
+            .await?;
+        let jobs = [job];
         let Some(base) = new.name else {
             self.tasks.insert_task(&task, &jobs).await?;
             return Ok(task.view());
@@ -294,6 +290,14 @@ impl TaskService {
             exit_code: last_finished.and_then(|job| job.exit_code),
             stdout: last_finished.map(|job| job.stdout.clone()),
             stderr: last_finished.map(|job| job.stderr.clone()),
+            usage: jobs
+                .iter()
+                .filter_map(|job| job.usage)
+                .reduce(|total, usage| InferenceUsage {
+                    calls: total.calls + usage.calls,
+                    prompt_tokens: total.prompt_tokens + usage.prompt_tokens,
+                    completion_tokens: total.completion_tokens + usage.completion_tokens,
+                }),
             jobs,
         })
     }
@@ -477,7 +481,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_prompt_task_gets_no_job() {
+    async fn model_work_goes_on_the_inference_queue_and_shell_work_does_not() {
         let (service, store) = service();
         let prompt = CreateTaskRequest {
             prompt: Some("rm -rf /".into()),
@@ -485,11 +489,26 @@ mod tests {
         };
         let view = service.create(&user("alice"), prompt).await.unwrap();
         assert_eq!(view.status, TaskStatus::Queued);
-        assert!(
-            store.enqueued().is_empty(),
-            "a prompt must never become a shell job"
-        );
-        assert!(store.jobs(&view.task_id).await.unwrap().is_empty());
+        let with_model = CreateTaskRequest {
+            model: Some("smollm2:135m".into()),
+            ..commands(&["curl $OLLAMA_BASE_URL"])
+        };
+        let modelled = service.create(&user("alice"), with_model).await.unwrap();
+        assert_eq!(modelled.model.as_deref(), Some("smollm2:135m"));
+        service
+            .create(&user("alice"), commands(&["true"]))
+            .await
+            .unwrap();
+        let inference: Vec<bool> = store.enqueued().iter().map(|m| m.inference).collect();
+        assert_eq!(inference, vec![true, true, false]);
+        assert_eq!(store.jobs(&view.task_id).await.unwrap().len(), 1);
+
+        let bad = CreateTaskRequest {
+            model: Some("two words".into()),
+            ..commands(&["true"])
+        };
+        let err = service.create(&user("alice"), bad).await.unwrap_err();
+        assert_eq!(err.code, "invalid_model");
     }
 
     #[tokio::test]

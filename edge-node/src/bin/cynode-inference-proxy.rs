@@ -1,0 +1,57 @@
+//! `cynode-inference-proxy`: the sidecar of a job's pod. It listens on 127.0.0.1:11434
+//! inside the pod (whose network is `none`) and pipes each connection, byte for byte, to
+//! the node agent's per-job unix socket, the only way out of the pod. Limits, header
+//! filtering and the call records live on the agent's side of that socket
+//! (`cynode_edge::inference::forwarder`), where the job cannot tamper with them.
+//!
+//! Settings: `CYNODE_PROXY_LISTEN` (127.0.0.1:11434), `CYNODE_PROXY_SOCKET`
+//! (/run/cynode/inference.sock), `CYNODE_PROXY_READY_FILE` (created once listening).
+
+use std::process::ExitCode;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, UnixStream};
+
+const UNAVAILABLE: &[u8] = b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"the node's inference socket is not available\"}";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let listen = std::env::var("CYNODE_PROXY_LISTEN").unwrap_or_else(|_| "127.0.0.1:11434".into());
+    let socket = std::env::var("CYNODE_PROXY_SOCKET")
+        .unwrap_or_else(|_| "/run/cynode/inference.sock".into());
+    let listener = match TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("cynode-inference-proxy: cannot listen on {listen}: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("cynode-inference-proxy: {listen} -> {socket}");
+    // Tells the node the pod can be used: the sandbox's first call must find us listening.
+    if let Ok(ready) = std::env::var("CYNODE_PROXY_READY_FILE") {
+        if let Err(err) = std::fs::write(&ready, b"") {
+            eprintln!("cynode-inference-proxy: cannot write {ready}: {err}");
+        }
+    }
+    loop {
+        let (mut tcp, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                eprintln!("cynode-inference-proxy: accept failed: {err}");
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            match UnixStream::connect(&socket).await {
+                Ok(mut unix) => {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+                Err(_) => {
+                    let _ = tcp.write_all(UNAVAILABLE).await;
+                }
+            }
+        });
+    }
+}
