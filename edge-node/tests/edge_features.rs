@@ -17,10 +17,29 @@ const NODE_CONFIG: &str = r#"
 job_slots = 2
 shutdown_grace_secs = 3
 [sandbox]
-memory = "64m"
+memory = "128m"
 pids = 64
 cpus = 1.0
 workspace_size = "16m"
+"#;
+
+/// A client inside the sandbox: `ask.py URL [PADDING_BYTES]` sends a chat completion
+/// (GET for a `/models` URL) and prints `status=N` and, on success, the answer's role.
+const ASK_PY: &str = r#"import json, sys, urllib.request, urllib.error
+url = sys.argv[1]
+pad = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+body = None
+if not url.endswith("/models"):
+    body = json.dumps({"model": "smollm2:135m", "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": "Say hi." + " " * pad}]}).encode()
+request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.load(response)
+        role = answer["choices"][0]["message"]["role"] if "choices" in answer else "-"
+        print(f"status={response.status} role={role}")
+except urllib.error.HTTPError as err:
+    print(f"status={err.code}")
 "#;
 
 /// How long a task may take to reach an expected state.
@@ -31,6 +50,8 @@ struct Env {
     admin_token: String,
     node_name: String,
     edge: Mutex<Option<Service>>,
+    /// A node without models, started by the routing scenario.
+    plain_edge: Mutex<Option<Service>>,
 }
 
 static ENV: OnceLock<Env> = OnceLock::new();
@@ -79,6 +100,8 @@ struct EdgeWorld {
     /// The last fetched result of the task.
     result: Option<Value>,
     attachment: Option<String>,
+    /// Tasks created together by one step.
+    tasks: Vec<String>,
     /// An agent started for one scenario (misconfigured), with its exit status.
     exit: Option<(Option<i32>, String)>,
 }
@@ -176,15 +199,8 @@ async fn runs_script(w: &mut EdgeWorld, _alias: String, step: &Step) {
     w.create(json!({"script": script})).await;
 }
 
-#[when(expr = "{string} attaches {string} with content {string} and runs the commands:")]
-async fn attaches_and_runs(
-    w: &mut EdgeWorld,
-    _alias: String,
-    name: String,
-    content: String,
-    step: &Step,
-) {
-    let content = unescape(&content);
+/// Uploads `content` as an attachment named `name`; returns its id.
+async fn upload(w: &EdgeWorld, name: &str, content: &str) -> String {
     let reply = api()
         .post(
             "/v1/attachments",
@@ -196,12 +212,126 @@ async fn attaches_and_runs(
     let put = api()
         .http
         .put(reply.body["upload_url"].as_str().unwrap())
-        .body(content)
+        .body(content.to_owned())
         .send()
         .await
         .unwrap();
     assert!(put.status().is_success());
-    let attachment = reply.body["attachment_id"].as_str().unwrap().to_owned();
+    reply.body["attachment_id"].as_str().unwrap().to_owned()
+}
+
+#[when(expr = "{string} runs with the model {string} the commands:")]
+async fn runs_with_model(w: &mut EdgeWorld, _alias: String, model: String, step: &Step) {
+    let ask = upload(w, "ask.py", ASK_PY).await;
+    w.create(json!({"commands": commands_of(step), "model": model, "attachments": [ask]}))
+        .await;
+}
+
+#[when(expr = "{string} asks {string}")]
+async fn asks(w: &mut EdgeWorld, _alias: String, prompt: String) {
+    w.create(json!({"prompt": prompt})).await;
+}
+
+#[when(expr = "{string} asks {string} {int} times")]
+async fn asks_times(w: &mut EdgeWorld, _alias: String, prompt: String, times: usize) {
+    w.tasks.clear();
+    for _ in 0..times {
+        w.create(json!({"prompt": prompt})).await;
+        w.tasks.push(w.task().to_owned());
+    }
+}
+
+#[given("a second edge node without models is running")]
+async fn plain_node(_w: &mut EdgeWorld) {
+    tokio::task::spawn_blocking(|| {
+        let mut plain = env().plain_edge.lock().expect("lock");
+        if plain.as_mut().is_some_and(|s| s.exited().is_none()) {
+            return;
+        }
+        let name = format!("{}-plain", env().node_name);
+        *plain = Some(
+            env()
+                .deployment
+                .start_edge_with(&name, Some(NODE_CONFIG), &[("CYNODE_INFERENCE_URL", "")])
+                .unwrap_or_else(|err| panic!("cannot start the node without models: {err:#}")),
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[then("every one of those tasks completes")]
+async fn all_complete(w: &mut EdgeWorld) {
+    for task in w.tasks.clone() {
+        w.task = Some(task);
+        completes(w).await;
+    }
+}
+
+#[then("the node without models ran none of them")]
+async fn plain_ran_none(w: &mut EdgeWorld) {
+    let log = {
+        let plain = env().plain_edge.lock().expect("lock");
+        plain.as_ref().expect("the node without models").output()
+    };
+    assert!(log.contains("waiting for jobs"), "{log}");
+    assert!(!log.contains("model jobs"), "it polls the inference queue: {log}");
+    for task in &w.tasks {
+        assert!(!log.contains(task.as_str()), "it saw {task}: {log}");
+    }
+}
+
+#[then("its stdout is a non-empty answer")]
+async fn non_empty_answer(w: &mut EdgeWorld) {
+    let stdout = w.result()["stdout"].as_str().unwrap_or_default();
+    assert!(!stdout.trim().is_empty(), "result: {}", w.result());
+}
+
+#[then("its logs show the agent's steps, ending in an answer")]
+async fn agent_steps(w: &mut EdgeWorld) {
+    let task = w.task().to_owned();
+    let reply = api()
+        .get(&format!("/v1/tasks/{task}/logs?stream=stderr"), Some(w.token()))
+        .await;
+    let steps = reply.body["stderr"].as_str().unwrap_or_default().to_owned();
+    let last = steps
+        .lines()
+        .filter(|line| line.starts_with("step "))
+        .last()
+        .unwrap_or_default();
+    assert!(last.ends_with(": answer"), "steps: {steps}");
+}
+
+#[then("no step ran the prompt as a command")]
+async fn prompt_not_run(w: &mut EdgeWorld) {
+    let task = w.task().to_owned();
+    let view = api().get(&format!("/v1/tasks/{task}"), Some(w.token())).await;
+    let prompt = view.body["prompt"].as_str().expect("the prompt").to_owned();
+    let steps = w.result()["stderr"].as_str().unwrap_or_default();
+    for line in steps.lines() {
+        if let Some((_, command)) = line.split_once(": run: ") {
+            assert_ne!(command.trim(), prompt.trim(), "the prompt ran as a command");
+        }
+    }
+}
+
+#[then(expr = "the result counts at least {int} model call with tokens")]
+async fn counts_calls(w: &mut EdgeWorld, calls: u64) {
+    let usage = &w.result()["usage"];
+    assert!(usage["calls"].as_u64().unwrap_or(0) >= calls, "result: {}", w.result());
+    assert!(usage["prompt_tokens"].as_u64().unwrap_or(0) > 0, "usage: {usage}");
+    assert!(usage["completion_tokens"].as_u64().unwrap_or(0) > 0, "usage: {usage}");
+}
+
+#[when(expr = "{string} attaches {string} with content {string} and runs the commands:")]
+async fn attaches_and_runs(
+    w: &mut EdgeWorld,
+    _alias: String,
+    name: String,
+    content: String,
+    step: &Step,
+) {
+    let attachment = upload(w, &name, &unescape(&content)).await;
     w.attachment = Some(attachment.clone());
     w.create(json!({"commands": commands_of(step), "attachments": [attachment]}))
         .await;
@@ -588,6 +718,10 @@ fn main() {
         eprintln!("the sandbox image is missing: run edge-node/sandbox/build-image.sh (scripts/test does)");
         std::process::exit(1);
     }
+    if let Err(err) = cynode_testkit::require_model_server() {
+        eprintln!("{err:#}");
+        std::process::exit(1);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let deployment = Deployment::start(
         "edge-features",
@@ -606,6 +740,7 @@ fn main() {
         admin_token,
         node_name: unique_handle("edge"),
         edge: Mutex::new(None),
+        plain_edge: Mutex::new(None),
     });
     let features = cynode_testkit::repo_root().join("features/edge");
     let failed = runtime.block_on(async {
@@ -618,5 +753,6 @@ fn main() {
             .execution_has_failed()
     });
     env().edge.lock().unwrap().take();
+    env().plain_edge.lock().unwrap().take();
     cynode_testkit::finish_features(failed, &env().deployment);
 }

@@ -1,6 +1,6 @@
 Feature: Edge nodes and their signed callbacks
   Nodes register with the pre-shared key and sign every later request. The gateway is
-  ready once a node has acknowledged the configuration in force. Job callbacks are signed
+  ready once a node that acknowledged the configuration in force serves a model. Job callbacks are signed
   with a per-claim job token, replay-protected, idempotent, and refuse stale attempts.
 
   Scenario: Readiness follows registration and acknowledgement
@@ -13,6 +13,10 @@ Feature: Edge nodes and their signed callbacks
     Then the response status is 503
     And the response field "reason" is "no edge node has acknowledged its configuration yet"
     When the test node acknowledges its configuration
+    And I get "/readyz"
+    Then the response status is 503
+    And the response field "reason" is "no edge node has an inference endpoint configured"
+    When the test node reports the model "smollm2:135m"
     And I get "/readyz"
     Then the response status is 200
     When I get "/healthz"

@@ -1,6 +1,7 @@
 Feature: Tasks
   A task is a prompt, a script or a list of commands. Script and commands tasks become a
-  job on the queue; a prompt task waits for a model and is never run as a shell command.
+  job on the queue; a prompt task's job goes on the inference queue, to be answered by the
+  agent in a sandbox that only nodes with a model take, and is never run as a shell command.
 
   Background:
     Given a user "alice" who is logged in
@@ -18,14 +19,27 @@ Feature: Tasks
     When "alice" lists her tasks
     Then the list contains the task she created
 
-  Scenario: A prompt task is stored queued and gets no sandbox job
+  Scenario: A prompt task goes to the inference queue, for the agent, never as shell
+    Given a registered test node
     When "alice" creates a task with the prompt "rm -rf / # please"
     Then the response status is 201
     And the response field "mode" is "prompt"
-    When "alice" gets the result of the task
-    Then the response field "status" is "queued"
-    And the result has no jobs
-    And no job for the task is on the queue
+    And the task's job came off the inference queue
+    When the test node claims the task's job
+    Then the claim runs the prompt "rm -rf / # please" with no shell input
+
+  Scenario: Commands go to the jobs queue, unless they ask for a model
+    When "alice" creates a task with commands "echo hi"
+    Then the task's job came off the jobs queue
+    When "alice" creates a task with commands "python3 ask.py" and the model "smollm2:135m"
+    Then the response status is 201
+    And the response field "model" is "smollm2:135m"
+    And the task's job came off the inference queue
+
+  Scenario: A model name that no server would use is refused
+    When "alice" creates a task with commands "true" and the model "two words"
+    Then the response status is 400
+    And the error code is "invalid_model"
 
   Scenario: Task names are made unique per user
     When "alice" creates a task with commands "true" named "Nightly Build"

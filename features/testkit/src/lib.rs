@@ -45,6 +45,28 @@ pub fn use_aws_env() {
     }
 }
 
+/// The model tests use: what `scripts/model-server` serves.
+pub const TEST_MODEL: &str = "smollm2:135m";
+
+/// The real model server tests use (`CYNODE_TEST_MODEL_URL`, default
+/// http://127.0.0.1:11434, where `scripts/test` starts `scripts/model-server`).
+pub fn model_url() -> String {
+    std::env::var("CYNODE_TEST_MODEL_URL").unwrap_or_else(|_| "http://127.0.0.1:11434".into())
+}
+
+/// Fails with a clear message when the model server does not serve [`TEST_MODEL`].
+pub fn require_model_server() -> Result<String> {
+    let url = model_url();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let models = http_get(host, "/v1/models").with_context(|| {
+        format!("no model server at {url}; start it with scripts/model-server start")
+    })?;
+    if !models.contains(TEST_MODEL) {
+        bail!("the model server at {url} does not serve {TEST_MODEL}: {models}");
+    }
+    Ok(url)
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -521,6 +543,8 @@ impl Deployment {
                     .to_string(),
             ),
             ("RUST_LOG".to_owned(), "info".to_owned()),
+            // Nodes serve the real test model unless a scenario says otherwise.
+            ("CYNODE_INFERENCE_URL".to_owned(), model_url()),
         ]);
         env
     }
@@ -528,6 +552,17 @@ impl Deployment {
     /// Starts an edge node and waits until it polls for jobs. `config` is the TOML
     /// config file's text, if any.
     pub fn start_edge(&self, name: &str, config: Option<&str>) -> Result<Service> {
+        self.start_edge_with(name, config, &[])
+    }
+
+    /// [`Deployment::start_edge`] with more environment (later entries win), e.g.
+    /// `CYNODE_INFERENCE_URL=""` for a node without models.
+    pub fn start_edge_with(
+        &self,
+        name: &str,
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Service> {
         let mut args: Vec<String> = Vec::new();
         if let Some(text) = config {
             let path = self.logs.join(format!("{name}.toml"));
@@ -538,13 +573,9 @@ impl Deployment {
         let before =
             std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
         let started = before.matches("waiting for jobs").count();
-        let mut edge = Service::start(
-            name,
-            &binary("cynode-edge"),
-            &args,
-            &self.edge_env(name),
-            &self.logs,
-        )?;
+        let mut full_env = self.edge_env(name);
+        full_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut edge = Service::start(name, &binary("cynode-edge"), &args, &full_env, &self.logs)?;
         let log = edge.log.clone();
         edge.wait_until("to poll for jobs", Duration::from_secs(60), || {
             std::fs::read_to_string(&log)

@@ -18,7 +18,7 @@ use cynode_domain::signing::{
     self, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use cynode_domain::wire::{AccessClaims, JobMessage};
-use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Reply};
+use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Reply, Stack};
 
 struct Env {
     deployment: Deployment,
@@ -29,7 +29,8 @@ struct Env {
 static ENV: OnceLock<Env> = OnceLock::new();
 
 /// Job messages taken off the queue, by task id (see `job_of_current_task`).
-static MAILBOX: tokio::sync::Mutex<BTreeMap<String, JobMessage>> =
+/// Job messages by task id, with the queue each came off (`jobs` or `inference`).
+static MAILBOX: tokio::sync::Mutex<BTreeMap<String, (JobMessage, &'static str)>> =
     tokio::sync::Mutex::const_new(BTreeMap::new());
 
 fn env() -> &'static Env {
@@ -75,6 +76,8 @@ struct GatewayWorld {
     node: Option<TestNode>,
     /// The current job: (task id, job id).
     job: Option<(String, String)>,
+    /// The queue the current job's message came off.
+    job_queue: Option<&'static str>,
     /// Claims of the current job, in order.
     claims: Vec<Value>,
     attachment: Option<String>,
@@ -250,15 +253,15 @@ impl GatewayWorld {
         if let Some(job) = self.job.clone().filter(|(t, _)| *t == task) {
             return job;
         }
-        let queue = self.deployment().stack.resource("CYNODE_JOBS_QUEUE_URL");
         for _ in 0..30 {
             let mut mailbox = MAILBOX.lock().await;
-            if let Some(message) = mailbox.remove(&task) {
+            if let Some((message, queue)) = mailbox.remove(&task) {
                 let job = (task.clone(), message.job_id.to_string());
                 self.job = Some(job.clone());
+                self.job_queue = Some(queue);
                 return job;
             }
-            receive_into(&mut mailbox, &queue).await;
+            receive_all(&mut mailbox, &self.deployment().stack).await;
         }
         panic!("no message for task {task} came off the queue");
     }
@@ -301,7 +304,18 @@ impl GatewayWorld {
 }
 
 /// Takes what the queue has (waiting up to a second) into the mailbox.
-async fn receive_into(mailbox: &mut BTreeMap<String, JobMessage>, queue: &str) -> usize {
+/// Receives from both of a deployment's queues into the mailbox.
+async fn receive_all(mailbox: &mut BTreeMap<String, (JobMessage, &'static str)>, stack: &Stack) -> usize {
+    let jobs = stack.resource("CYNODE_JOBS_QUEUE_URL");
+    let inference = stack.resource("CYNODE_INFERENCE_QUEUE_URL");
+    receive_into(mailbox, &jobs, "jobs").await + receive_into(mailbox, &inference, "inference").await
+}
+
+async fn receive_into(
+    mailbox: &mut BTreeMap<String, (JobMessage, &'static str)>,
+    queue: &str,
+    label: &'static str,
+) -> usize {
     let out = env()
         .sqs
         .receive_message()
@@ -315,7 +329,7 @@ async fn receive_into(mailbox: &mut BTreeMap<String, JobMessage>, queue: &str) -
     for message in &messages {
         let parsed: JobMessage =
             serde_json::from_str(message.body().unwrap_or_default()).expect("a job message");
-        mailbox.insert(parsed.task_id.to_string(), parsed);
+        mailbox.insert(parsed.task_id.to_string(), (parsed, label));
         env()
             .sqs
             .delete_message()
@@ -666,6 +680,12 @@ async fn create_commands(w: &mut GatewayWorld, alias: String, command: String) {
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
 
+#[when(expr = "{string} creates a task with commands {string} and the model {string}")]
+async fn create_with_model(w: &mut GatewayWorld, alias: String, command: String, model: String) {
+    w.create_task(&alias, json!({"commands": [command], "model": model}))
+        .await;
+}
+
 #[when(expr = "{string} creates a task with the prompt {string}")]
 async fn create_prompt(w: &mut GatewayWorld, alias: String, prompt: String) {
     w.create_task(&alias, json!({"prompt": prompt})).await;
@@ -805,17 +825,19 @@ async fn one_job(w: &mut GatewayWorld, count: usize, attempt: u64) {
     assert_eq!(jobs[0]["attempt"], attempt);
 }
 
-#[then("no job for the task is on the queue")]
-async fn not_on_queue(w: &mut GatewayWorld) {
-    let queue = w.deployment().stack.resource("CYNODE_JOBS_QUEUE_URL");
-    let task = w.task().to_owned();
-    let mut mailbox = MAILBOX.lock().await;
-    // Drain what is there now; a job for the task would have been sent before its 201.
-    while receive_into(&mut mailbox, &queue).await > 0 {}
-    assert!(
-        !mailbox.contains_key(&task),
-        "a job was enqueued for prompt task {task}"
-    );
+#[then(expr = "the task's job came off the {word} queue")]
+async fn job_queue(w: &mut GatewayWorld, queue: String) {
+    w.job_of_current_task().await;
+    assert_eq!(w.job_queue, Some(queue.as_str()), "task {}", w.task());
+}
+
+#[then(expr = "the claim runs the prompt {string} with no shell input")]
+async fn claim_is_prompt(w: &mut GatewayWorld, prompt: String) {
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    assert_eq!(spec["mode"], "prompt", "{spec}");
+    assert_eq!(spec["prompt"], prompt.as_str(), "{spec}");
+    assert_eq!(spec["inference"], true, "{spec}");
+    assert!(spec.get("script").is_none() && spec.get("commands").is_none(), "{spec}");
 }
 
 #[when(expr = "{string} gets the task's logs of stream {string}")]
@@ -965,6 +987,23 @@ async fn acknowledges(w: &mut GatewayWorld) {
         )
         .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[when(expr = "the test node reports the model {string}")]
+async fn reports_model(w: &mut GatewayWorld, model: String) {
+    let node = w.node.clone().unwrap();
+    let body = json!({"agent_version": "test", "cpus": 1, "memory_mb": 512,
+        "inference": {"endpoint": "http://127.0.0.1:11434", "reachable": true, "models": [model]}})
+    .to_string();
+    let reply = w
+        .signed(
+            Method::POST,
+            "/v1/nodes/capabilities",
+            body.as_bytes(),
+            &node.key,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[given("a registered test node")]

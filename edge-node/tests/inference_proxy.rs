@@ -1,0 +1,153 @@
+//! The node's end of a job's inference socket (`cynode_edge::inference::forwarder`),
+//! driven over a real unix socket: against the real model server for forwarding and token
+//! records, and against a local TCP peer that records requests or never answers, for the
+//! header filter and the time limit.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixStream};
+
+use cynode_domain::ids::JobId;
+use cynode_edge::inference::forwarder::{Forwarder, JobProxy, ProxyLimits};
+
+fn socket_path(name: &str) -> PathBuf {
+    let dir = cynode_testkit::scratch_dir("inference-proxy");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}-{}.sock", std::process::id()))
+}
+
+fn serve(upstream: &str, limits: ProxyLimits, name: &str) -> (JobProxy, PathBuf) {
+    let path = socket_path(name);
+    let forwarder = Forwarder::new(upstream, limits).unwrap();
+    (forwarder.serve(&path, JobId::generate()).unwrap(), path)
+}
+
+/// Sends raw HTTP/1.1 over the socket; returns the status and the body.
+async fn call(socket: &PathBuf, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // A refused request may close before reading it all; that is fine.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// A TCP peer that records each request head and answers `reply` (or never, if `None`).
+async fn peer(reply: Option<&'static str>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                match reply {
+                    Some(reply) => {
+                        let _ = conn.write_all(reply.as_bytes()).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(600)).await,
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn forwards_to_the_real_model_and_records_tokens() {
+    let model = cynode_testkit::require_model_server().expect("the model server");
+    let (proxy, socket) = serve(&model, ProxyLimits::default(), "real");
+    let body = serde_json::json!({
+        "model": cynode_testkit::TEST_MODEL, "max_tokens": 4, "temperature": 0,
+        "messages": [{"role": "user", "content": "Say hi."}]
+    })
+    .to_string();
+    let (status, answer) = call(
+        &socket,
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"choices\""), "{answer}");
+    let usage = proxy.finish().await;
+    assert_eq!(usage.calls, 1);
+    assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0, "{usage:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_and_never_reaches_the_server() {
+    let (upstream, seen) = peer(Some("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")).await;
+    let limits = ProxyLimits {
+        max_request_bytes: 1024,
+        ..ProxyLimits::default()
+    };
+    let (proxy, socket) = serve(&upstream, limits, "big");
+    let (status, body) = call(&socket, "POST /api/chat HTTP/1.1", &[b' '; 2048]).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("over 1024 bytes"), "{body}");
+    assert!(seen.lock().unwrap().is_empty(), "the server was called");
+    proxy.finish().await;
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_gets_504() {
+    let (upstream, _) = peer(None).await;
+    let limits = ProxyLimits {
+        request_timeout: Duration::from_secs(1),
+        ..ProxyLimits::default()
+    };
+    let (proxy, socket) = serve(&upstream, limits, "slow");
+    let started = Instant::now();
+    let (status, body) = call(&socket, "POST /v1/chat/completions HTTP/1.1", b"{}").await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("\"error\""), "OpenAI error shape: {body}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(proxy.finish().await.calls, 1);
+}
+
+#[tokio::test]
+async fn credentials_and_node_headers_are_never_forwarded() {
+    let (upstream, seen) = peer(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let (proxy, socket) = serve(&upstream, ProxyLimits::default(), "headers");
+    let head = "POST /api/generate HTTP/1.1\r\nContent-Type: application/json\r\n\
+                Authorization: Bearer sk-secret\r\nCookie: session=abc\r\n\
+                X-Cynode-Node: node_1\r\nX-Cynode-Signature: sig";
+    let (status, _) = call(&socket, head, b"{\"model\":\"m\"}").await;
+    assert_eq!(status, 200);
+    let request = seen.lock().unwrap().join("\n").to_lowercase();
+    assert!(request.starts_with("post /api/generate"), "{request}");
+    assert!(request.contains("content-type: application/json"), "{request}");
+    for leaked in ["authorization", "sk-secret", "cookie", "x-cynode"] {
+        assert!(!request.contains(leaked), "{leaked} was forwarded: {request}");
+    }
+    let (status, _) = call(&socket, "GET /admin HTTP/1.1", b"").await;
+    assert_eq!(status, 404, "only /api/* and /v1/* are forwarded");
+    proxy.finish().await;
+}
