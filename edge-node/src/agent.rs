@@ -313,6 +313,8 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
                 forwarder: Forwarder::new(endpoint, config.inference.limits.clone())?,
                 settings: config.inference.clone(),
                 helpers_dir: config.helpers_dir.clone(),
+                sockets_dir: crate::inference::sockets_dir(&config.node_name)
+                    .context("creating the directory for jobs' inference sockets")?,
                 models: models_rx.clone(),
             };
             let queue: Arc<dyn NodeQueue> = Arc::new(SqsQueue::new(sqs, url, QueueKind::Inference));

@@ -13,7 +13,7 @@ use cynode_domain::signing::{
 };
 use cynode_domain::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
-    JobResultReport, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
+    JobChunkRequest, JobResultReport, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
     RegisterNodeRequest, ResultAck,
 };
 
@@ -230,6 +230,19 @@ impl GatewayClient {
     ) -> Result<ResultAck, GatewayError> {
         let path = format!("/v1/jobs/{job}/result");
         self.signed(Method::POST, &path, Some(report), &me.node_id, job_token)
+            .await
+    }
+
+    /// Sends a piece of a chat job's answer (signed with the claim's job token).
+    pub async fn chunk(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &JobChunkRequest,
+    ) -> Result<(), GatewayError> {
+        let path = format!("/v1/jobs/{job}/chunks");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
             .await
     }
 

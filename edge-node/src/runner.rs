@@ -14,12 +14,13 @@ use tracing::Instrument;
 
 use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
 use cynode_domain::wire::{
-    ClaimDecision, HeartbeatRequest, InputMode, JobClaim, JobMessage, JobResultReport,
-    JobStartedRequest, NodeConfig,
+    ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest, JobClaim, JobMessage,
+    JobResultReport, JobStartedRequest, NodeConfig,
 };
 
 use crate::config::SandboxLimits;
 use crate::gateway::{GatewayClient, Identity};
+use crate::inference::direct::{self, ChunkSink, DirectChat};
 use crate::inference::NodeInference;
 use crate::prompt_agent::AgentJob;
 use crate::queue::{NodeQueues, QueueKind, Received};
@@ -38,6 +39,71 @@ fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> San
         truncated: Default::default(),
         started_at,
         ended_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+/// A conversation as one prompt for the agent: the last message alone when it is the
+/// only one, else the exchange so far and the question to answer.
+fn conversation_prompt(messages: &[ChatMessage]) -> String {
+    match messages {
+        [] => String::new(),
+        [only] => only.content.clone(),
+        [earlier @ .., last] => {
+            let mut text = String::from("The conversation so far:\n");
+            for message in earlier {
+                text.push_str(&format!("{}: {}\n", message.role, message.content));
+            }
+            text.push_str(&format!(
+                "\nAnswer this {} message:\n{}",
+                last.role, last.content
+            ));
+            text
+        }
+    }
+}
+
+/// Sends a chat job's text to the gateway as chunks of the current claim.
+struct GatewaySink<'a> {
+    runner: &'a Runner,
+    message: &'a JobMessage,
+    claim: &'a JobClaim,
+}
+
+#[async_trait::async_trait]
+impl ChunkSink for GatewaySink<'_> {
+    async fn send(&self, seq: u32, text: String) -> Result<(), String> {
+        let request = JobChunkRequest {
+            task_id: self.message.task_id.clone(),
+            attempt: self.claim.attempt,
+            lease_id: self.claim.lease_id.clone(),
+            seq,
+            text,
+        };
+        // A chunk is retried a few times; a lost one would leave a gap in the stream.
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            match self
+                .runner
+                .gateway
+                .chunk(
+                    &self.runner.identity,
+                    &self.message.job_id,
+                    &self.claim.job_token,
+                    &request,
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(err) if !err.is_transient() || attempt == 4 => {
+                    return Err(format!("could not stream the answer: {err}"))
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 }
 
@@ -187,10 +253,42 @@ impl Runner {
             .jobs_dir
             .join(format!("{}-{}", message.job_id, claim.attempt));
 
-        let proxy_dir = job_dir.with_extension("proxy");
+        let proxy_dir = self.inference.as_ref().map_or_else(
+            || job_dir.with_extension("proxy"),
+            |node| {
+                node.sockets_dir
+                    .join(format!("{}-{}", message.job_id, claim.attempt))
+            },
+        );
         let run = async {
             let inference = self.inference.as_deref();
             let no_models = || "this node serves no models, and the job needs one".to_owned();
+            // A chat with a model: the node asks the model itself and streams the text on.
+            if let (false, Some(model)) = (claim.spec.messages.is_empty(), &claim.spec.model) {
+                let node = inference.ok_or_else(no_models)?;
+                node.model_for(Some(model))?;
+                let sink = GatewaySink {
+                    runner: self,
+                    message: &message,
+                    claim: &claim,
+                };
+                let chat = DirectChat {
+                    model,
+                    messages: &claim.spec.messages,
+                    max_tokens: claim.spec.max_tokens,
+                    temperature: claim.spec.temperature,
+                };
+                let (outcome, usage) = direct::answer(
+                    node.forwarder.http(),
+                    node.forwarder.upstream(),
+                    chat,
+                    &sink,
+                    timeout,
+                    stop.clone(),
+                )
+                .await;
+                return Ok((outcome, Some(usage)));
+            }
             let program = match claim.spec.mode {
                 InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
                 InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
@@ -198,7 +296,10 @@ impl Runner {
                     let node = inference.ok_or_else(no_models)?;
                     Program::Agent {
                         job: AgentJob {
-                            prompt: claim.spec.prompt.clone().unwrap_or_default(),
+                            prompt: match &claim.spec.prompt {
+                                Some(prompt) => prompt.clone(),
+                                None => conversation_prompt(&claim.spec.messages),
+                            },
                             model: node.model_for(claim.spec.model.as_deref())?,
                             max_steps: node.settings.agent_max_steps,
                             command_timeout_secs: 60,

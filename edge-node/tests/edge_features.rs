@@ -275,10 +275,19 @@ async fn plain_ran_none(w: &mut EdgeWorld) {
         plain.as_ref().expect("the node without models").output()
     };
     assert!(log.contains("waiting for jobs"), "{log}");
-    assert!(!log.contains("model jobs"), "it polls the inference queue: {log}");
+    assert!(
+        !log.contains("model jobs"),
+        "it polls the inference queue: {log}"
+    );
     for task in &w.tasks {
         assert!(!log.contains(task.as_str()), "it saw {task}: {log}");
     }
+}
+
+#[then("the node without models is stopped")]
+async fn plain_stopped(_w: &mut EdgeWorld) {
+    // Later scenarios expect their jobs on the main node.
+    env().plain_edge.lock().expect("lock").take();
 }
 
 #[then("its stdout is a non-empty answer")]
@@ -291,7 +300,10 @@ async fn non_empty_answer(w: &mut EdgeWorld) {
 async fn agent_steps(w: &mut EdgeWorld) {
     let task = w.task().to_owned();
     let reply = api()
-        .get(&format!("/v1/tasks/{task}/logs?stream=stderr"), Some(w.token()))
+        .get(
+            &format!("/v1/tasks/{task}/logs?stream=stderr"),
+            Some(w.token()),
+        )
         .await;
     let steps = reply.body["stderr"].as_str().unwrap_or_default().to_owned();
     let last = steps
@@ -305,7 +317,9 @@ async fn agent_steps(w: &mut EdgeWorld) {
 #[then("no step ran the prompt as a command")]
 async fn prompt_not_run(w: &mut EdgeWorld) {
     let task = w.task().to_owned();
-    let view = api().get(&format!("/v1/tasks/{task}"), Some(w.token())).await;
+    let view = api()
+        .get(&format!("/v1/tasks/{task}"), Some(w.token()))
+        .await;
     let prompt = view.body["prompt"].as_str().expect("the prompt").to_owned();
     let steps = w.result()["stderr"].as_str().unwrap_or_default();
     for line in steps.lines() {
@@ -318,9 +332,19 @@ async fn prompt_not_run(w: &mut EdgeWorld) {
 #[then(expr = "the result counts at least {int} model call with tokens")]
 async fn counts_calls(w: &mut EdgeWorld, calls: u64) {
     let usage = &w.result()["usage"];
-    assert!(usage["calls"].as_u64().unwrap_or(0) >= calls, "result: {}", w.result());
-    assert!(usage["prompt_tokens"].as_u64().unwrap_or(0) > 0, "usage: {usage}");
-    assert!(usage["completion_tokens"].as_u64().unwrap_or(0) > 0, "usage: {usage}");
+    assert!(
+        usage["calls"].as_u64().unwrap_or(0) >= calls,
+        "result: {}",
+        w.result()
+    );
+    assert!(
+        usage["prompt_tokens"].as_u64().unwrap_or(0) > 0,
+        "usage: {usage}"
+    );
+    assert!(
+        usage["completion_tokens"].as_u64().unwrap_or(0) > 0,
+        "usage: {usage}"
+    );
 }
 
 #[when(expr = "{string} attaches {string} with content {string} and runs the commands:")]

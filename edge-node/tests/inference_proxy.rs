@@ -43,7 +43,10 @@ async fn call(socket: &PathBuf, head: &str, body: &[u8]) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     (status, body)
 }
 
@@ -95,7 +98,10 @@ async fn forwards_to_the_real_model_and_records_tokens() {
     assert!(answer.contains("\"choices\""), "{answer}");
     let usage = proxy.finish().await;
     assert_eq!(usage.calls, 1);
-    assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0, "{usage:?}");
+    assert!(
+        usage.prompt_tokens > 0 && usage.completion_tokens > 0,
+        "{usage:?}"
+    );
 }
 
 #[tokio::test]
@@ -143,9 +149,15 @@ async fn credentials_and_node_headers_are_never_forwarded() {
     assert_eq!(status, 200);
     let request = seen.lock().unwrap().join("\n").to_lowercase();
     assert!(request.starts_with("post /api/generate"), "{request}");
-    assert!(request.contains("content-type: application/json"), "{request}");
+    assert!(
+        request.contains("content-type: application/json"),
+        "{request}"
+    );
     for leaked in ["authorization", "sk-secret", "cookie", "x-cynode"] {
-        assert!(!request.contains(leaked), "{leaked} was forwarded: {request}");
+        assert!(
+            !request.contains(leaked),
+            "{leaked} was forwarded: {request}"
+        );
     }
     let (status, _) = call(&socket, "GET /admin HTTP/1.1", b"").await;
     assert_eq!(status, 404, "only /api/* and /v1/* are forwarded");

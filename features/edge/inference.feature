@@ -51,3 +51,4 @@ Feature: Jobs that need a model reach it only through their pod's inference prox
     When "alice" runs the commands:
       | echo plain |
     Then the task completes
+    And the node without models is stopped

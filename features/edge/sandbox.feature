@@ -87,7 +87,7 @@ Feature: Jobs run in a locked-down Podman sandbox
     When "alice" runs the commands:
       | i=0; while [ $i -lt 1000 ]; do sleep 60 & i=$((i+1)); done; echo spawned $i |
     Then the task fails
-    And its stderr mentions "can't fork"
+    And its stderr mentions "Cannot fork"
     And its stdout is ""
 
   Scenario: Attachments are readable by the job, read-only

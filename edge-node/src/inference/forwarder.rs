@@ -121,6 +121,16 @@ impl Forwarder {
         &self.limits
     }
 
+    /// The node's inference endpoint.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+
+    /// The client calls to the endpoint go through.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Serves `socket` (created here, mode 0666 so the sidecar's user can connect) for
     /// `job` until [`JobProxy::finish`].
     pub fn serve(&self, socket: &Path, job_id: JobId) -> std::io::Result<JobProxy> {
@@ -208,6 +218,44 @@ impl Drop for CallRecord {
 
 type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// A request body as read against the limit.
+enum RequestBody {
+    Within(Bytes),
+    TooLarge,
+    Broken,
+}
+
+/// Reads the body up to `max` bytes. Past that (or when its declared length already is)
+/// the rest is read and dropped, up to a bound, so that the client gets the 413 instead
+/// of a reset connection while it is still sending.
+async fn read_body(body: axum::body::Body, max: usize, over: bool) -> RequestBody {
+    let drain_bound = max.saturating_mul(4);
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let mut over = over;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return RequestBody::Broken;
+        };
+        seen += chunk.len();
+        if !over && kept.len() + chunk.len() > max {
+            over = true;
+            kept = Vec::new();
+        }
+        if !over {
+            kept.extend_from_slice(&chunk);
+        } else if seen > drain_bound {
+            break;
+        }
+    }
+    if over {
+        RequestBody::TooLarge
+    } else {
+        RequestBody::Within(Bytes::from(kept))
+    }
+}
+
 async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Response {
     let started = Instant::now();
     let limits = context.forwarder.limits.clone();
@@ -239,12 +287,29 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limits.max_request_bytes) {
-        return too_large();
-    }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limits.max_request_bytes).await else {
-        return too_large();
+    let read = read_body(
+        body,
+        limits.max_request_bytes,
+        declared.is_some_and(|len| len > limits.max_request_bytes),
+    );
+    let bytes = match tokio::time::timeout_at(deadline, read).await {
+        Ok(RequestBody::Within(bytes)) => bytes,
+        Ok(RequestBody::TooLarge) => return too_large(),
+        Ok(RequestBody::Broken) => {
+            return api_error(
+                &path,
+                StatusCode::BAD_REQUEST,
+                "the request body broke off".into(),
+            )
+        }
+        Err(_) => {
+            return api_error(
+                &path,
+                StatusCode::GATEWAY_TIMEOUT,
+                "the request body did not arrive within the time limit".into(),
+            )
+        }
     };
     let model = serde_json::from_slice::<ModelField>(&bytes)
         .ok()

@@ -8,6 +8,7 @@
 //! (Ollama or any OpenAI-compatible server) without any credential or node header, streams
 //! the answer back as it comes, and records every call ([`usage`]).
 
+pub mod direct;
 pub mod forwarder;
 pub mod models;
 pub mod usage;
@@ -25,8 +26,40 @@ pub struct NodeInference {
     pub settings: InferenceSettings,
     /// Where the helper binaries (`cynode-inference-proxy`, `cynode-prompt-agent`) are.
     pub helpers_dir: PathBuf,
+    /// Where jobs' inference sockets live: a short path of this node's own (a unix
+    /// socket's path must fit in 108 bytes, and state directories can be deep).
+    pub sockets_dir: PathBuf,
     /// The models the endpoint serves now, kept current by the agent.
     pub models: watch::Receiver<Vec<String>>,
+}
+
+/// This node's directory for job sockets: `/run/cynode-edge/<node>` as root, else
+/// `$XDG_RUNTIME_DIR/cynode-edge/<node>`, else one in the temporary directory. Private to
+/// the agent (0700): each socket's own directory is bind-mounted into its sidecar.
+pub fn sockets_dir(node_name: &str) -> std::io::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::PermissionsExt;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    node_name.hash(&mut hasher);
+    let leaf = format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff);
+    let base = if is_root() {
+        PathBuf::from("/run/cynode-edge")
+    } else if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        PathBuf::from(runtime).join("cynode-edge")
+    } else {
+        std::env::temp_dir().join(format!("cynode-edge-{}", std::process::id()))
+    };
+    let dir = base.join(leaf);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 impl NodeInference {

@@ -25,13 +25,23 @@ pub fn running_in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }
 
+/// How a function's responses leave Lambda: buffered, or streamed as they are written
+/// (function URL invoke mode `RESPONSE_STREAM`, for answers that arrive token by token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responses {
+    Buffered,
+    Streamed,
+}
+
 /// Serves `app` until the Lambda runtime ends it, or until SIGINT/SIGTERM locally.
-/// Locally it listens on `CYNODE_LISTEN` (default `127.0.0.1:8080`).
-pub async fn serve(app: Router) -> anyhow::Result<()> {
+/// Locally it listens on `CYNODE_LISTEN` (default `127.0.0.1:8080`) and always streams.
+pub async fn serve(app: Router, responses: Responses) -> anyhow::Result<()> {
     if running_in_lambda() {
-        return lambda_http::run(app)
-            .await
-            .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
+        let ran = match responses {
+            Responses::Buffered => lambda_http::run(app).await,
+            Responses::Streamed => lambda_http::run_with_streaming_response(app).await,
+        };
+        return ran.map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
     }
     let listen = std::env::var("CYNODE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let addr: SocketAddr = listen
@@ -70,5 +80,5 @@ async fn shutdown_signal() {
 pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<()> {
     init_tracing();
     let state = crate::state::AppState::from_env().await?;
-    serve(function.app(state)).await
+    serve(function.app(state), function.responses()).await
 }

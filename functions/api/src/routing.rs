@@ -21,14 +21,16 @@ pub enum Function {
     Tasks,
     Nodes,
     Callbacks,
+    Chat,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::Auth,
         Function::Tasks,
         Function::Nodes,
         Function::Callbacks,
+        Function::Chat,
     ];
 
     /// Its name in the template (`<Name>Function`) and binary (`cynode-<name>`).
@@ -38,6 +40,14 @@ impl Function {
             Function::Tasks => "tasks",
             Function::Nodes => "nodes",
             Function::Callbacks => "callbacks",
+            Function::Chat => "chat",
+        }
+    }
+
+    pub fn responses(self) -> crate::host::Responses {
+        match self {
+            Function::Chat => crate::host::Responses::Streamed,
+            _ => crate::host::Responses::Buffered,
         }
     }
 
@@ -47,6 +57,7 @@ impl Function {
             Function::Tasks => routes::tasks::router(),
             Function::Nodes => routes::nodes::router().merge(routes::health::router()),
             Function::Callbacks => routes::jobs::router(),
+            Function::Chat => routes::chat::router(),
         }
     }
 
@@ -82,6 +93,9 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /healthz", Function::Nodes),
     ("ANY /readyz", Function::Nodes),
     ("ANY /v1/jobs/{proxy+}", Function::Callbacks),
+    ("ANY /v1/chat", Function::Chat),
+    ("ANY /v1/chat/{proxy+}", Function::Chat),
+    ("ANY /v1/models", Function::Chat),
 ];
 
 /// The `$default` route's function.

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use cynode_aws::{Adapters, Clients, Resources};
 use cynode_domain::clock::SystemClock;
 use cynode_domain::node::NodeSettings;
-use cynode_domain::service::{AuthService, JobService, NodeService, TaskService};
+use cynode_domain::service::{AuthService, ChatService, JobService, NodeService, TaskService};
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
 
@@ -18,6 +18,7 @@ pub struct AppState {
     pub tasks: Arc<TaskService>,
     pub nodes: Arc<NodeService>,
     pub jobs: Arc<JobService>,
+    pub chat: Arc<ChatService>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -53,12 +54,25 @@ impl AppState {
             users,
             sessions,
             tasks,
+            threads,
             nodes,
             queue,
             blobs,
         } = adapters;
         let (tasks, blobs) = (Arc::new(tasks), Arc::new(blobs));
+        let task_service = Arc::new(TaskService::new(
+            tasks.clone(),
+            Arc::new(queue),
+            blobs.clone(),
+            clock.clone(),
+            config.tasks.clone(),
+        ));
         Self {
+            chat: Arc::new(ChatService::new(
+                Arc::new(threads),
+                task_service.clone(),
+                clock.clone(),
+            )),
             auth: Arc::new(AuthService::new(
                 Arc::new(users),
                 Arc::new(sessions),
@@ -66,13 +80,7 @@ impl AppState {
                 clock.clone(),
                 config.auth.clone(),
             )),
-            tasks: Arc::new(TaskService::new(
-                tasks.clone(),
-                Arc::new(queue),
-                blobs.clone(),
-                clock.clone(),
-                config.tasks.clone(),
-            )),
+            tasks: task_service,
             nodes: Arc::new(NodeService::new(
                 Arc::new(nodes),
                 clock.clone(),

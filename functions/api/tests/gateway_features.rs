@@ -305,10 +305,14 @@ impl GatewayWorld {
 
 /// Takes what the queue has (waiting up to a second) into the mailbox.
 /// Receives from both of a deployment's queues into the mailbox.
-async fn receive_all(mailbox: &mut BTreeMap<String, (JobMessage, &'static str)>, stack: &Stack) -> usize {
+async fn receive_all(
+    mailbox: &mut BTreeMap<String, (JobMessage, &'static str)>,
+    stack: &Stack,
+) -> usize {
     let jobs = stack.resource("CYNODE_JOBS_QUEUE_URL");
     let inference = stack.resource("CYNODE_INFERENCE_QUEUE_URL");
-    receive_into(mailbox, &jobs, "jobs").await + receive_into(mailbox, &inference, "inference").await
+    receive_into(mailbox, &jobs, "jobs").await
+        + receive_into(mailbox, &inference, "inference").await
 }
 
 async fn receive_into(
@@ -837,7 +841,10 @@ async fn claim_is_prompt(w: &mut GatewayWorld, prompt: String) {
     assert_eq!(spec["mode"], "prompt", "{spec}");
     assert_eq!(spec["prompt"], prompt.as_str(), "{spec}");
     assert_eq!(spec["inference"], true, "{spec}");
-    assert!(spec.get("script").is_none() && spec.get("commands").is_none(), "{spec}");
+    assert!(
+        spec.get("script").is_none() && spec.get("commands").is_none(),
+        "{spec}"
+    );
 }
 
 #[when(expr = "{string} gets the task's logs of stream {string}")]

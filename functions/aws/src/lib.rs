@@ -79,6 +79,7 @@ pub struct Adapters {
     pub users: dynamo::DynamoUsers,
     pub sessions: dynamo::DynamoSessions,
     pub tasks: dynamo::DynamoTasks,
+    pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub queue: sqs::SqsJobQueue,
     pub blobs: s3::S3Blobs,
@@ -91,6 +92,7 @@ impl Adapters {
             users: dynamo::DynamoUsers::new(db.clone(), resources.table("users")),
             sessions: dynamo::DynamoSessions::new(db.clone(), resources.table("sessions")),
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
+            threads: dynamo::DynamoThreads::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
             queue: sqs::SqsJobQueue::new(
                 clients.sqs.clone(),

@@ -97,3 +97,5 @@ mod tests {
         assert!(TaskId::generate() > first);
     }
 }
+ulid_id!(/// A chat thread: one conversation of a user's.
+    ThreadId, "thread_");

@@ -215,6 +215,15 @@ impl Job {
         Err(self.stale(attempt))
     }
 
+    /// That `node` holds the current claim under `lease_id` (for streamed chunks).
+    pub fn check_claim(&self, node: &NodeId, attempt: u32, lease_id: &LeaseId) -> Result<()> {
+        if self.holds_lease(node, lease_id) {
+            Ok(())
+        } else {
+            Err(self.stale(attempt))
+        }
+    }
+
     /// Accepts the result of the current attempt.
     pub fn finish(
         &self,

@@ -2,13 +2,14 @@
 //! govern them. It knows nothing of AWS or HTTP.
 //!
 //! - [`wire`]: the JSON contract shared with the edge node and the CLI.
-//! - [`task`], [`job`], [`user`], [`session`], [`node`]: the entities and their pure rules
+//! - [`task`], [`job`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
 //! - [`signing`]: how edge nodes sign their requests.
 //! - [`memory`]: in-memory ports for unit tests.
 
+pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod ids;

@@ -9,9 +9,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, UserId};
+use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, ThreadId, UserId};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::ports::*;
@@ -37,6 +38,8 @@ struct State {
     signatures: HashMap<String, Timestamp>,
     queue: Vec<JobMessage>,
     blobs: HashMap<String, Vec<u8>>,
+    chunks: BTreeMap<(TaskId, JobId, u32, u32), String>,
+    threads: BTreeMap<ThreadId, Thread>,
 }
 
 /// Every port in one in-memory store.
@@ -248,6 +251,81 @@ impl TaskStore for MemoryStore {
     }
     async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Attachment>> {
         Ok(self.state().attachments.get(id).cloned())
+    }
+
+    async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()> {
+        let key = (
+            chunk.task.clone(),
+            chunk.job.clone(),
+            chunk.attempt,
+            chunk.seq,
+        );
+        self.state()
+            .chunks
+            .entry(key)
+            .or_insert_with(|| chunk.text.clone());
+        Ok(())
+    }
+
+    async fn chunks(
+        &self,
+        task: &TaskId,
+        job: &JobId,
+        attempt: u32,
+        after: Option<u32>,
+    ) -> StoreResult<Vec<Chunk>> {
+        Ok(self
+            .state()
+            .chunks
+            .iter()
+            .filter(|((t, j, a, seq), _)| {
+                t == task && j == job && *a == attempt && after.is_none_or(|after| *seq > after)
+            })
+            .map(|((task, job, attempt, seq), text)| Chunk {
+                task: task.clone(),
+                job: job.clone(),
+                attempt: *attempt,
+                seq: *seq,
+                text: text.clone(),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ThreadStore for MemoryStore {
+    async fn put_thread(&self, thread: &Thread) -> StoreResult<()> {
+        let mut state = self.state();
+        let stored = state.threads.get(&thread.id).map(|t| t.version);
+        if stored.unwrap_or(0) + 1 != thread.version {
+            return Err(conflict(format!("thread {} changed", thread.id)));
+        }
+        state.threads.insert(thread.id.clone(), thread.clone());
+        Ok(())
+    }
+
+    async fn thread(&self, id: &ThreadId) -> StoreResult<Option<Thread>> {
+        Ok(self.state().threads.get(id).cloned())
+    }
+
+    async fn list_threads(&self, owner: &UserId, limit: u32) -> StoreResult<Vec<Thread>> {
+        Ok(self
+            .state()
+            .threads
+            .values()
+            .rev()
+            .filter(|t| &t.owner == owner)
+            .take(limit as usize)
+            .map(|t| Thread {
+                messages: vec![],
+                ..t.clone()
+            })
+            .collect())
+    }
+
+    async fn delete_thread(&self, thread: &Thread) -> StoreResult<()> {
+        self.state().threads.remove(&thread.id);
+        Ok(())
     }
 }
 

@@ -9,9 +9,10 @@
 
 use async_trait::async_trait;
 
+use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, UserId};
+use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, ThreadId, UserId};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::session::{RefreshToken, Session};
@@ -96,6 +97,38 @@ pub trait TaskStore: Send + Sync {
     async fn commit(&self, writes: &[Write<'_>]) -> StoreResult<()>;
     async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
     async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Attachment>>;
+    /// Stores one chunk of a chat job's streamed answer; storing the same `seq` of the
+    /// same attempt again changes nothing.
+    async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()>;
+    /// The chunks of one attempt with `seq` after `after` (all when `None`), in order.
+    async fn chunks(
+        &self,
+        task: &TaskId,
+        job: &JobId,
+        attempt: u32,
+        after: Option<u32>,
+    ) -> StoreResult<Vec<Chunk>>;
+}
+
+/// A piece of a chat job's answer, as the node streamed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub task: TaskId,
+    pub job: JobId,
+    pub attempt: u32,
+    pub seq: u32,
+    pub text: String,
+}
+
+#[async_trait]
+pub trait ThreadStore: Send + Sync {
+    /// Writes a thread if its stored version is `version - 1` (absent when 1); Conflict
+    /// otherwise.
+    async fn put_thread(&self, thread: &Thread) -> StoreResult<()>;
+    async fn thread(&self, id: &ThreadId) -> StoreResult<Option<Thread>>;
+    /// Up to `limit` of `owner`'s threads, most recently created first, without messages.
+    async fn list_threads(&self, owner: &UserId, limit: u32) -> StoreResult<Vec<Thread>>;
+    async fn delete_thread(&self, thread: &Thread) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -11,21 +11,37 @@ use crate::limits::{
     PROMPT_PREVIEW_BYTES,
 };
 use crate::status::TaskStatus;
-use crate::wire::{AttachmentView, CreateTaskRequest, InputMode, TaskView};
+use crate::wire::{
+    AttachmentView, ChatMessage, CreateTaskRequest, InputMode, TaskView, Temperature,
+};
 
 /// A task's input, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
 pub enum TaskInput {
-    Prompt { prompt: String },
-    Script { script: String },
-    Commands { commands: Vec<String> },
+    Prompt {
+        prompt: String,
+    },
+    Script {
+        script: String,
+    },
+    Commands {
+        commands: Vec<String>,
+    },
+    /// A chat completion: answered by a model directly, or by the agent.
+    Chat {
+        messages: Vec<ChatMessage>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_tokens: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<Temperature>,
+    },
 }
 
 impl TaskInput {
     pub fn mode(&self) -> InputMode {
         match self {
-            TaskInput::Prompt { .. } => InputMode::Prompt,
+            TaskInput::Prompt { .. } | TaskInput::Chat { .. } => InputMode::Prompt,
             TaskInput::Script { .. } => InputMode::Script,
             TaskInput::Commands { .. } => InputMode::Commands,
         }
@@ -38,6 +54,13 @@ impl TaskInput {
             TaskInput::Prompt { prompt } => prompt.clone(),
             TaskInput::Script { script } => script.clone(),
             TaskInput::Commands { commands } => commands.join("\n"),
+            TaskInput::Chat { messages, .. } => messages
+                .iter()
+                .rev()
+                .find(|m| m.role == "user")
+                .or(messages.last())
+                .map(|m| m.content.clone())
+                .unwrap_or_default(),
         };
         truncate_utf8(&full, PROMPT_PREVIEW_BYTES).0.to_owned()
     }

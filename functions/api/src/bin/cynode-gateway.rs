@@ -6,5 +6,9 @@
 async fn main() -> anyhow::Result<()> {
     cynode_api::host::init_tracing();
     let state = cynode_api::state::AppState::from_env().await?;
-    cynode_api::host::serve(cynode_api::routing::local_gateway(state)).await
+    cynode_api::host::serve(
+        cynode_api::routing::local_gateway(state),
+        cynode_api::host::Responses::Streamed,
+    )
+    .await
 }

@@ -9,7 +9,8 @@ use cynode_domain::ids::JobId;
 use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
 use cynode_domain::service::SigningKey;
 use cynode_domain::wire::{
-    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobResultReport, JobStartedRequest, ResultAck,
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobResultReport,
+    JobStartedRequest, ResultAck,
 };
 use cynode_domain::Error;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job}/started", post(started))
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
         .route("/v1/jobs/{job}/result", post(result))
+        .route("/v1/jobs/{job}/chunks", post(chunk))
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
@@ -82,4 +84,26 @@ async fn result(
         .await?;
     record_task(report.task_id.as_str());
     Ok(Json(state.jobs.result(&node.id, &job, report).await?))
+}
+
+/// A piece of a chat job's answer, signed with the claim's job token.
+async fn chunk(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody<MAX_RESULT_BODY_BYTES>,
+) -> ApiResult<axum::http::StatusCode> {
+    let job = job_id(&job)?;
+    let req: JobChunkRequest = signed.json()?;
+    let node = signed
+        .authenticate(
+            &state.nodes,
+            SigningKey::Job {
+                job: &job,
+                lease: &req.lease_id,
+            },
+        )
+        .await?;
+    record_task(req.task_id.as_str());
+    state.jobs.chunk(&node.id, &job, req).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

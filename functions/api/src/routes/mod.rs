@@ -4,6 +4,7 @@
 //! rules live in the domain.
 
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod jobs;
 pub mod nodes;

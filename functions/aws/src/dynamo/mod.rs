@@ -10,11 +10,13 @@
 mod nodes;
 mod sessions;
 mod tasks;
+mod threads;
 mod users;
 
 pub use nodes::DynamoNodes;
 pub use sessions::DynamoSessions;
 pub use tasks::DynamoTasks;
+pub use threads::DynamoThreads;
 pub use users::DynamoUsers;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@
 //! | job          | `TASK#<task id>`            | `JOB#<job id>`|
 //! | name guard   | `TASKNAME#<owner>#<name>`   | `TASKNAME`    |
 //! | attachment   | `ATTACHMENT#<id>`           | `ATTACHMENT`  |
+//! | chunk        | `TASK#<task id>`            | `CHUNK#<job id>#<attempt>#<seq>` |
 //!
 //! A task and its jobs share a partition, so "the task and all its jobs" is one strongly
 //! consistent query. Task items also carry the keys of two sparse indexes that list a
@@ -17,7 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{AttachmentId, JobId, TaskId, UserId};
 use cynode_domain::job::{Job, JobOutput, Lease};
-use cynode_domain::ports::{StoreResult, TaskPage, TaskStore, Write};
+use cynode_domain::ports::{Chunk, StoreResult, TaskPage, TaskStore, Write};
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{Attachment, StoredInput, Task};
 use cynode_domain::wire::InputMode;
@@ -38,6 +39,10 @@ fn task_pk(id: &TaskId) -> String {
 }
 fn job_sk(id: &JobId) -> String {
     format!("JOB#{id}")
+}
+/// Chunks sort by attempt then sequence number (zero-padded) within the task's partition.
+fn chunk_sk(job: &JobId, attempt: u32, seq: u32) -> String {
+    format!("CHUNK#{job}#{attempt:010}#{seq:010}")
 }
 fn name_pk(owner: &UserId, name: &str) -> String {
     format!("TASKNAME#{owner}#{name}")
@@ -307,5 +312,67 @@ impl TaskStore for DynamoTasks {
             .await?
             .map(|item| ItemReader(&item).json("attachment"))
             .transpose()
+    }
+
+    async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()> {
+        let item = ItemBuilder::key(
+            task_pk(&chunk.task),
+            chunk_sk(&chunk.job, chunk.attempt, chunk.seq),
+        )
+        .n("seq", chunk.seq)
+        .s("text", &chunk.text)
+        .build();
+        match transact(&self.client, vec![put_new(&self.table, item)?]).await {
+            // The same chunk again (a retried callback): already stored.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn chunks(
+        &self,
+        task: &TaskId,
+        job: &JobId,
+        attempt: u32,
+        after: Option<u32>,
+    ) -> StoreResult<Vec<Chunk>> {
+        let from = after.map_or(0, |seq| seq.saturating_add(1));
+        let mut chunks = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
+                .expression_attribute_values(
+                    ":from",
+                    AttributeValue::S(chunk_sk(job, attempt, from)),
+                )
+                .expression_attribute_values(
+                    ":to",
+                    AttributeValue::S(chunk_sk(job, attempt, u32::MAX)),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                let r = ItemReader(&item);
+                chunks.push(Chunk {
+                    task: task.clone(),
+                    job: job.clone(),
+                    attempt,
+                    seq: r.n("seq")?,
+                    text: r.s("text")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(chunks),
+            }
+        }
     }
 }

@@ -9,13 +9,13 @@ use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
 use crate::job::{output_keys, task_after_job, Claim, Finish, Job};
 use crate::limits::MAX_STREAM_BYTES;
-use crate::ports::{BlobStore, TaskStore, Write};
+use crate::ports::{BlobStore, Chunk, TaskStore, Write};
 use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
-    AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobClaim,
-    JobResultReport, JobSpec, JobStartedRequest, ResultAck,
+    AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
+    JobClaim, JobResultReport, JobSpec, JobStartedRequest, ResultAck,
 };
 
 #[derive(Debug, Clone)]
@@ -40,6 +40,9 @@ pub struct JobService {
     keys: NodeKeys,
     settings: JobSettings,
 }
+
+/// Largest chunk of streamed text a node may send at once.
+pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 
 fn conflict_exhausted() -> Error {
     Error::unavailable("the job kept changing while updating it; retry")
@@ -126,11 +129,18 @@ impl JobService {
             .lease
             .as_ref()
             .ok_or_else(|| Error::internal("claimed job has no lease"))?;
-        let (prompt, script, commands) = match load_input(self.blobs.as_ref(), task).await? {
-            TaskInput::Prompt { prompt } => (Some(prompt), None, vec![]),
-            TaskInput::Script { script } => (None, Some(script), vec![]),
-            TaskInput::Commands { commands } => (None, None, commands),
-        };
+        let (mut prompt, mut script, mut commands) = (None, None, vec![]);
+        let (mut messages, mut max_tokens, mut temperature) = (vec![], None, None);
+        match load_input(self.blobs.as_ref(), task).await? {
+            TaskInput::Prompt { prompt: text } => prompt = Some(text),
+            TaskInput::Script { script: text } => script = Some(text),
+            TaskInput::Commands { commands: list } => commands = list,
+            TaskInput::Chat {
+                messages: list,
+                max_tokens: max,
+                temperature: t,
+            } => (messages, max_tokens, temperature) = (list, max, t),
+        }
         let mut attachments = Vec::with_capacity(task.attachments.len());
         for attachment in &task.attachments {
             attachments.push(AttachmentDownload {
@@ -152,6 +162,9 @@ impl JobService {
                 prompt,
                 model: task.model.clone(),
                 inference: task.needs_inference(),
+                messages,
+                max_tokens,
+                temperature,
                 script,
                 commands,
                 attachments,
@@ -247,6 +260,28 @@ impl JobService {
             }
         }
         Err(conflict_exhausted())
+    }
+
+    /// Stores a chunk of a chat job's answer, from the current claim only.
+    pub async fn chunk(&self, node: &NodeId, job_id: &JobId, req: JobChunkRequest) -> Result<()> {
+        if req.text.len() > MAX_CHUNK_BYTES {
+            return Err(Error::validation(
+                "output_too_large",
+                format!("a chunk is at most {MAX_CHUNK_BYTES} bytes"),
+            ));
+        }
+        let (_, job) = self.load(&req.task_id, job_id).await?;
+        job.check_claim(node, req.attempt, &req.lease_id)?;
+        self.tasks
+            .put_chunk(&Chunk {
+                task: req.task_id,
+                job: job_id.clone(),
+                attempt: req.attempt,
+                seq: req.seq,
+                text: req.text,
+            })
+            .await?;
+        Ok(())
     }
 
     async fn put_stream(&self, key: String, text: &str) -> Result<Option<String>> {

@@ -1,11 +1,13 @@
 //! The use cases, one service per route group.
 
 pub mod auth;
+pub mod chat;
 pub mod jobs;
 pub mod nodes;
 pub mod tasks;
 
 pub use auth::{AuthService, AuthSettings, Principal};
+pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};
 pub use nodes::{NodeService, SignedRequest, SigningKey};
 pub use tasks::{TaskService, TaskSettings};

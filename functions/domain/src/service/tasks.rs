@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use time::Duration;
 
+use crate::chat::Completion;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{AttachmentId, JobId, TaskId};
@@ -16,7 +17,7 @@ use crate::job::{cancel_task, Job};
 use crate::limits::{
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
 };
-use crate::ports::{BlobStore, JobQueue, TaskStore, Write};
+use crate::ports::{BlobStore, Chunk, JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
 use crate::status::TaskStatus;
 use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
@@ -24,6 +25,18 @@ use crate::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, InferenceUsage,
     JobMessage, LogStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
+
+/// A chat completion's job may run this long on a node.
+pub const COMPLETION_TIMEOUT_SECS: u64 = 300;
+
+/// A streamed completion as a reader sees it at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    pub status: TaskStatus,
+    /// The attempt whose chunks these are (0 before any node claimed the job).
+    pub attempt: u32,
+    pub chunks: Vec<Chunk>,
+}
 
 /// How many suffixes (`name-2`, `name-3`, …) to try before giving up on a name.
 const NAME_ATTEMPTS: u32 = 50;
@@ -122,7 +135,56 @@ impl TaskService {
     }
 
     pub async fn create(&self, principal: &Principal, req: CreateTaskRequest) -> Result<TaskView> {
-        let new = NewTask::validate(req)?;
+        self.submit(principal, NewTask::validate(req)?).await
+    }
+
+    /// A chat completion becomes a task of the user's, answered by a node's model (or
+    /// the agent) through the inference queue.
+    pub async fn create_completion(
+        &self,
+        principal: &Principal,
+        completion: &Completion,
+    ) -> Result<TaskView> {
+        self.submit(
+            principal,
+            NewTask {
+                input: completion.input.clone(),
+                name: None,
+                attachments: vec![],
+                timeout_secs: Some(COMPLETION_TIMEOUT_SECS),
+                model: completion.model.clone(),
+            },
+        )
+        .await
+    }
+
+    /// What a streaming reader needs: the task's status, the attempt now answering, and
+    /// the chunks of that attempt after `after`.
+    pub async fn stream_state(
+        &self,
+        principal: &Principal,
+        task: &TaskId,
+        after: Option<u32>,
+    ) -> Result<StreamState> {
+        let task = self.owned_task(principal, task.as_str()).await?;
+        let job = self.tasks.jobs(&task.id).await?.into_iter().next();
+        let (attempt, chunks) = match &job {
+            Some(job) if job.attempt > 0 => (
+                job.attempt,
+                self.tasks
+                    .chunks(&task.id, &job.id, job.attempt, after)
+                    .await?,
+            ),
+            _ => (0, vec![]),
+        };
+        Ok(StreamState {
+            status: task.status,
+            attempt,
+            chunks,
+        })
+    }
+
+    async fn submit(&self, principal: &Principal, new: NewTask) -> Result<TaskView> {
         let now = self.clock.now();
         let mut attachments = Vec::with_capacity(new.attachments.len());
         for id in &new.attachments {

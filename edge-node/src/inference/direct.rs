@@ -1,0 +1,188 @@
+//! A chat job answered by a model directly: the node sends the conversation to its
+//! endpoint's OpenAI-compatible `/v1/chat/completions` with streaming on, and passes the
+//! text on to the gateway as it arrives (a chunk callback at most every
+//! [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come). Only text
+//! comes back from the model and nothing of it is executed, so no sandbox is involved.
+//! The whole answer is also the job's result (its stdout), with the token usage.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use cynode_domain::limits::{truncate_utf8, MAX_STREAM_BYTES};
+use cynode_domain::status::JobOutcome;
+use cynode_domain::wire::{ChatMessage, InferenceUsage, Temperature};
+
+use crate::sandbox::SandboxOutcome;
+
+/// How often gathered text is sent on.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(40);
+
+/// What to ask.
+pub struct DirectChat<'a> {
+    pub model: &'a str,
+    pub messages: &'a [ChatMessage],
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<Temperature>,
+}
+
+/// Where the text goes as it arrives: `seq`, `text`.
+#[async_trait::async_trait]
+pub trait ChunkSink: Send + Sync {
+    async fn send(&self, seq: u32, text: String) -> Result<(), String>;
+}
+
+/// The text of one server-sent event line, and its usage when it reports one.
+fn parse_event(line: &str) -> (Option<String>, Option<InferenceUsage>) {
+    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+        return (None, None);
+    };
+    let Ok(event) = serde_json::from_str::<Value>(data) else {
+        return (None, None);
+    };
+    let text = event["choices"][0]["delta"]["content"]
+        .as_str()
+        .map(str::to_owned);
+    let usage = event["usage"]["prompt_tokens"]
+        .as_u64()
+        .map(|prompt| InferenceUsage {
+            calls: 1,
+            prompt_tokens: prompt,
+            completion_tokens: event["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        });
+    (text, usage)
+}
+
+pub async fn answer(
+    http: &reqwest::Client,
+    endpoint: &str,
+    chat: DirectChat<'_>,
+    sink: &dyn ChunkSink,
+    timeout: Duration,
+    stop: CancellationToken,
+) -> (SandboxOutcome, InferenceUsage) {
+    let started_at = time::OffsetDateTime::now_utc();
+    let mut usage = InferenceUsage {
+        calls: 1,
+        ..InferenceUsage::default()
+    };
+    let mut body = json!({
+        "model": chat.model,
+        "messages": chat.messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if let Some(max) = chat.max_tokens {
+        body["max_tokens"] = json!(max);
+    }
+    if let Some(t) = chat.temperature {
+        body["temperature"] = json!(t.as_f64());
+    }
+    let url = format!("{}/v1/chat/completions", endpoint.trim_end_matches('/'));
+    let mut answer = String::new();
+    let run =
+        async {
+            let response =
+                http.post(&url).json(&body).send().await.map_err(|err| {
+                    format!("the model server is unreachable: {}", err.without_url())
+                })?;
+            if !response.status().is_success() {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                return Err(format!(
+                    "the model server answered {status}: {}",
+                    truncate_utf8(&text, 500).0
+                ));
+            }
+            let mut stream = response.bytes_stream();
+            let mut line = Vec::new();
+            let mut pending = String::new();
+            let mut seq = 0u32;
+            let mut last_flush = tokio::time::Instant::now();
+            let flush_due = |pending: &String, last: tokio::time::Instant| {
+                !pending.is_empty() && last.elapsed() >= FLUSH_EVERY
+            };
+            while let Some(bytes) = stream.next().await {
+                let bytes =
+                    bytes.map_err(|err| format!("the answer broke off: {}", err.without_url()))?;
+                for byte in bytes {
+                    if byte != b'\n' {
+                        line.push(byte);
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    let (delta, reported) = parse_event(text.trim_end());
+                    if let Some(reported) = reported {
+                        usage = reported;
+                    }
+                    if let Some(delta) = delta {
+                        answer.push_str(&delta);
+                        pending.push_str(&delta);
+                    }
+                }
+                if flush_due(&pending, last_flush) {
+                    sink.send(seq, std::mem::take(&mut pending)).await?;
+                    seq += 1;
+                    last_flush = tokio::time::Instant::now();
+                }
+            }
+            if !pending.is_empty() {
+                sink.send(seq, pending).await?;
+            }
+            Ok(())
+        };
+    let outcome = tokio::select! {
+        ran = tokio::time::timeout(timeout, run) => match ran {
+            Ok(Ok(())) => (JobOutcome::Completed, None),
+            Ok(Err(error)) => (JobOutcome::Failed, Some(error)),
+            Err(_) => (JobOutcome::Timeout, Some(format!("timed out after {}s", timeout.as_secs()))),
+        },
+        _ = stop.cancelled() => (JobOutcome::Canceled, Some("canceled".to_owned())),
+    };
+    let (stdout, cut) = truncate_utf8(&answer, MAX_STREAM_BYTES);
+    (
+        SandboxOutcome {
+            status: outcome.0,
+            exit_code: (outcome.0 == JobOutcome::Completed).then_some(0),
+            failed_command: None,
+            error: outcome.1,
+            stdout: stdout.to_owned(),
+            stderr: String::new(),
+            truncated: cynode_domain::wire::Truncated {
+                stdout: cut,
+                stderr: false,
+            },
+            started_at,
+            ended_at: time::OffsetDateTime::now_utc(),
+        },
+        usage,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_give_text_and_usage() {
+        let (text, usage) = parse_event(r#"data: {"choices":[{"delta":{"content":"Hel"}}]}"#);
+        assert_eq!((text.as_deref(), usage), (Some("Hel"), None));
+        let (text, usage) = parse_event(
+            r#"data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
+        );
+        assert_eq!(text, None);
+        assert_eq!(
+            usage,
+            Some(InferenceUsage {
+                calls: 1,
+                prompt_tokens: 7,
+                completion_tokens: 3
+            })
+        );
+        assert_eq!(parse_event("data: [DONE]"), (None, None));
+        assert_eq!(parse_event(": keep-alive"), (None, None));
+    }
+}

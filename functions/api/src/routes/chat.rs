@@ -1,0 +1,426 @@
+//! `/v1/chat*` and `/v1/models`: chat with threads, and the OpenAI-compatible API.
+//!
+//! A completion is a task (see `cynode_domain::chat`): this function creates it, then
+//! holds the client's connection while a node answers. Streamed answers travel as the
+//! node produced them: the node posts chunks through signed callbacks, they are stored in
+//! DynamoDB, and the invocation holding the connection reads new ones and writes them out
+//! as server-sent events (`docs/streaming.md`). Nothing is kept in memory between
+//! requests, so any number of gateway instances serve the same streams.
+//!
+//! The OpenAI routes answer errors in OpenAI's shape (`{"error": {"message", "type",
+//! "param", "code"}}`); `/v1/chat*` in CyNode's.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use cynode_domain::chat::{check_completion, Completion};
+use cynode_domain::ids::TaskId;
+use cynode_domain::limits::MAX_TASK_BODY_BYTES;
+use cynode_domain::service::tasks::COMPLETION_TIMEOUT_SECS;
+use cynode_domain::service::Principal;
+use cynode_domain::status::TaskStatus;
+use cynode_domain::wire::{
+    ChatCompletionRequest, ChatReply, ChatRequest, TaskResult, ThreadList, ThreadView, AGENT_MODEL,
+};
+use cynode_domain::Error;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authenticated, JsonBody};
+use crate::state::AppState;
+
+/// How long a request waits for its answer before giving up (the task goes on).
+const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
+/// Polling the store for progress: quick while text arrives, slower while idle.
+const POLL_FAST: Duration = Duration::from_millis(20);
+const POLL_SLOW: Duration = Duration::from_millis(250);
+
+pub fn router() -> Router<AppState> {
+    let openai = Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(completions))
+        .layer(middleware::from_fn(openai_errors));
+    Router::new()
+        .route("/v1/chat", post(chat))
+        .route("/v1/chat/threads", get(list_threads))
+        .route(
+            "/v1/chat/threads/{thread}",
+            get(get_thread).delete(delete_thread),
+        )
+        .merge(openai)
+}
+
+// ------------------------------------------------------------------ OpenAI API
+
+/// Rewrites CyNode's error body into OpenAI's, keeping the status.
+async fn openai_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let cynode: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let kind = match parts.status.as_u16() {
+        400 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        _ => "api_error",
+    };
+    let body = json!({"error": {
+        "message": cynode["error"]["message"].as_str().unwrap_or("request failed"),
+        "type": kind,
+        "param": null,
+        "code": cynode["error"]["code"],
+    }});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+async fn models(
+    State(state): State<AppState>,
+    Authenticated(_user): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let mut ids = vec![AGENT_MODEL.to_owned()];
+    ids.extend(state.nodes.available_models().await?);
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "cynode"}))
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// The model must be the agent or one some node serves now.
+async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()> {
+    let Some(model) = &completion.model else {
+        return Ok(());
+    };
+    if state.nodes.available_models().await?.contains(model) {
+        return Ok(());
+    }
+    Err(Error::not_found(
+        "model_not_found",
+        format!(
+            "the model '{model}' does not exist or no node serves it; GET /v1/models lists them"
+        ),
+    )
+    .into())
+}
+
+async fn completions(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    JsonBody(req): JsonBody<ChatCompletionRequest, MAX_TASK_BODY_BYTES>,
+) -> ApiResult<Response> {
+    let completion = check_completion(req)?;
+    check_model(&state, &completion).await?;
+    let task = state.tasks.create_completion(&user, &completion).await?;
+    tracing::Span::current().record("task_id", task.task_id.as_str());
+    let created = task.created_at.unix_timestamp();
+    if completion.stream {
+        return Ok(stream_completion(
+            state,
+            user,
+            task.task_id,
+            completion,
+            created,
+        ));
+    }
+    let result = wait_for_answer(&state, &user, &task.task_id).await?;
+    let answer = answer_of(&result)?;
+    let usage = result.usage.unwrap_or_default();
+    Ok(Json(json!({
+        "id": format!("chatcmpl-{}", task.task_id),
+        "object": "chat.completion",
+        "created": created,
+        "model": completion.model_id(),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                     "finish_reason": "stop"}],
+        "usage": usage_json(&usage),
+    }))
+    .into_response())
+}
+
+fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    })
+}
+
+/// Polls until the task ends; the answer or why there is none.
+async fn wait_for_answer(
+    state: &AppState,
+    user: &Principal,
+    task: &TaskId,
+) -> ApiResult<TaskResult> {
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    let mut poll = POLL_FAST;
+    loop {
+        let view = state.tasks.get(user, task.as_str()).await?;
+        if view.status.is_terminal() {
+            return Ok(state.tasks.result(user, task.as_str()).await?);
+        }
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(ApiError::request(
+                StatusCode::GATEWAY_TIMEOUT,
+                "answer_timeout",
+                format!("no node answered in time; task {task} goes on"),
+            ));
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(POLL_SLOW);
+    }
+}
+
+/// The answer of a completed task; a failed one is a 502 with the node's reason.
+fn answer_of(result: &TaskResult) -> ApiResult<String> {
+    if result.status == TaskStatus::Completed {
+        return Ok(result
+            .stdout
+            .clone()
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned());
+    }
+    let reason = result
+        .jobs
+        .last()
+        .and_then(|job| job.error.clone())
+        .unwrap_or_else(|| format!("the task ended {}", result.status));
+    Err(ApiError::request(
+        StatusCode::BAD_GATEWAY,
+        "answer_failed",
+        format!("task {}: {reason}", result.task_id),
+    ))
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// What the streaming body needs between two polls.
+struct StreamCursor {
+    state: AppState,
+    user: Principal,
+    task: TaskId,
+    model: String,
+    created: i64,
+    include_usage: bool,
+    attempt: u32,
+    after: Option<u32>,
+    sent_text: bool,
+    started: tokio::time::Instant,
+    poll: Duration,
+    done: bool,
+}
+
+impl StreamCursor {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        json!({
+            "id": format!("chatcmpl-{}", self.task),
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    }
+
+    /// The next events: new text, or the end.
+    async fn next_events(&mut self) -> Result<Vec<Bytes>, Error> {
+        loop {
+            let state = self
+                .state
+                .tasks
+                .stream_state(&self.user, &self.task, self.after)
+                .await?;
+            if state.attempt != self.attempt {
+                // A new attempt (the first claim, or a node died mid-answer) starts over.
+                self.attempt = state.attempt;
+                self.after = None;
+                if !state.chunks.is_empty() || state.status.is_terminal() {
+                    continue;
+                }
+            }
+            let mut events = Vec::new();
+            for chunk in &state.chunks {
+                self.after = Some(chunk.seq);
+                if chunk.text.is_empty() {
+                    continue;
+                }
+                let role = (!self.sent_text).then_some("assistant");
+                self.sent_text = true;
+                let delta = match role {
+                    Some(role) => json!({"role": role, "content": chunk.text}),
+                    None => json!({"content": chunk.text}),
+                };
+                events.push(sse(&self.chunk(delta, None)));
+            }
+            if !events.is_empty() {
+                self.poll = POLL_FAST;
+                return Ok(events);
+            }
+            if state.status.is_terminal() {
+                return Ok(self.finish().await);
+            }
+            if self.started.elapsed() > ANSWER_WAIT {
+                self.done = true;
+                let error = json!({"error": {"message": "no node answered in time", "type": "api_error", "code": "answer_timeout"}});
+                return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
+            }
+            tokio::time::sleep(self.poll).await;
+            self.poll = (self.poll * 2).min(POLL_SLOW);
+        }
+    }
+
+    /// The closing events: any answer that was not streamed (the agent's), the finish
+    /// reason, usage if asked, and `[DONE]`.
+    async fn finish(&mut self) -> Vec<Bytes> {
+        self.done = true;
+        let mut events = Vec::new();
+        let result = self
+            .state
+            .tasks
+            .result(&self.user, self.task.as_str())
+            .await;
+        match result
+            .as_ref()
+            .map_err(|e| e.message.clone())
+            .and_then(|r| {
+                answer_of(r).map_err(|err| match err {
+                    ApiError::Request { message, .. } => message,
+                    ApiError::Domain(err) => err.message,
+                })
+            }) {
+            Ok(answer) => {
+                if !self.sent_text && !answer.is_empty() {
+                    events.push(sse(
+                        &self.chunk(json!({"role": "assistant", "content": answer}), None)
+                    ));
+                }
+                events.push(sse(&self.chunk(json!({}), Some("stop"))));
+            }
+            Err(message) => {
+                events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": "answer_failed"}})));
+            }
+        }
+        if self.include_usage {
+            let usage = result.ok().and_then(|r| r.usage).unwrap_or_default();
+            let mut last = self.chunk(json!({}), None);
+            last["choices"] = json!([]);
+            last["usage"] = usage_json(&usage);
+            events.push(sse(&last));
+        }
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        events
+    }
+}
+
+fn stream_completion(
+    state: AppState,
+    user: Principal,
+    task: TaskId,
+    completion: Completion,
+    created: i64,
+) -> Response {
+    let cursor = StreamCursor {
+        state,
+        user,
+        task: task.clone(),
+        model: completion.model_id().to_owned(),
+        created,
+        include_usage: completion.include_usage,
+        attempt: 0,
+        after: None,
+        sent_text: false,
+        started: tokio::time::Instant::now(),
+        poll: POLL_FAST,
+        done: false,
+    };
+    let events = futures_util::stream::unfold(cursor, |mut cursor| async move {
+        if cursor.done {
+            return None;
+        }
+        let events = match cursor.next_events().await {
+            Ok(events) => events,
+            Err(err) => {
+                cursor.done = true;
+                let error = json!({"error": {"message": err.message, "type": "api_error", "code": err.code}});
+                vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]
+            }
+        };
+        let joined: Vec<u8> = events.concat();
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(joined)),
+            cursor,
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(events));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(value) = HeaderValue::from_str(task.as_str()) {
+        headers.insert("x-cynode-task-id", value);
+    }
+    response
+}
+
+// ------------------------------------------------------------------ threads
+
+async fn chat(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    JsonBody(req): JsonBody<ChatRequest, MAX_TASK_BODY_BYTES>,
+) -> ApiResult<Json<ChatReply>> {
+    let question = req.message.clone();
+    let (thread, task) = state.chat.ask(&user, req).await?;
+    tracing::Span::current().record("task_id", task.task_id.as_str());
+    let result = wait_for_answer(&state, &user, &task.task_id).await?;
+    let answer = answer_of(&result)?;
+    let thread = state.chat.record(&user, thread, &question, &answer).await?;
+    Ok(Json(ChatReply {
+        response: answer,
+        thread_id: thread.id,
+        task_id: task.task_id,
+        usage: result.usage,
+    }))
+}
+
+async fn list_threads(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+) -> ApiResult<Json<ThreadList>> {
+    Ok(Json(state.chat.list(&user).await?))
+}
+
+async fn get_thread(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(thread): Path<String>,
+) -> ApiResult<Json<ThreadView>> {
+    Ok(Json(state.chat.get(&user, &thread).await?))
+}
+
+async fn delete_thread(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(thread): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.chat.delete(&user, &thread).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
