@@ -72,6 +72,11 @@ pub enum Command {
     /// Create, inspect and cancel tasks
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Chat with the agent or a model, printing the answer as it streams
+    Chat(ChatArgs),
+    /// The models nodes serve
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Interactive shell with history and tab completion
     Shell(ShellArgs),
     /// Print a shell completion script
@@ -103,6 +108,28 @@ pub enum AuthCommand {
     Logout,
     /// Show the logged-in user
     Whoami,
+    /// Exchange the saved refresh token for new tokens now
+    Refresh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the models you can chat with: the agent (cynodeai.pm) and every model a node serves
+    List,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// Send this one message, print the answer, and exit (else: an interactive chat;
+    /// /exit, /quit or end of input leave it)
+    #[arg(short = 'm', long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The model to talk to
+    #[arg(long, value_name = "NAME", default_value = "cynodeai.pm")]
+    pub model: String,
+    /// No prompts or decoration: just the answers
+    #[arg(long)]
+    pub plain: bool,
 }
 
 #[derive(Debug, Subcommand)]

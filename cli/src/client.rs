@@ -49,6 +49,54 @@ impl<'a> Gateway<'a> {
         })
     }
 
+    /// A client for answers that take as long as a model does (streamed chat).
+    pub fn patient(config: &'a mut Config) -> CliResult<Self> {
+        Ok(Self {
+            http: http_client(Duration::from_secs(600))?,
+            config,
+        })
+    }
+
+    /// POSTs `body` and returns the answer as a stream of lines (server-sent events),
+    /// refreshing an expired token once.
+    pub fn post_stream<B: Serialize>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> CliResult<std::io::BufReader<reqwest::blocking::Response>> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token()?;
+            let response = self
+                .http
+                .post(self.url(path))
+                .bearer_auth(&token)
+                .json(body)
+                .send()
+                .map_err(|err| self.unreachable(err))?;
+            if response.status().is_success() {
+                return Ok(std::io::BufReader::new(response));
+            }
+            let err = decode::<serde_json::Value>(response).unwrap_err();
+            if err.code.as_deref() == Some("token_expired") && !refreshed && self.refresh()? {
+                refreshed = true;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// Rotates the saved tokens now.
+    pub fn refresh_now(&mut self) -> CliResult {
+        if self.refresh()? {
+            Ok(())
+        } else {
+            Err(CliError::auth(
+                "no saved refresh token to use (CYNORK_TOKEN is not refreshed): run `cynork auth login`",
+            ))
+        }
+    }
+
     /// A client that gives up quickly (best-effort calls such as logout).
     pub fn impatient(config: &'a mut Config) -> CliResult<Self> {
         Ok(Self {

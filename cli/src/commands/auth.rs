@@ -20,6 +20,7 @@ pub fn run(ctx: &mut Context, command: AuthCommand) -> CliResult {
         } => login(ctx, user, password_stdin),
         AuthCommand::Logout => logout(ctx),
         AuthCommand::Whoami => whoami(ctx),
+        AuthCommand::Refresh => refresh(ctx),
     }
 }
 
@@ -125,6 +126,17 @@ fn whoami(ctx: &mut Context) -> CliResult {
             ("handle", me.handle.clone()),
             ("is_admin", me.is_admin.to_string()),
         ]);
+    }
+    Ok(())
+}
+
+/// Rotates the stored tokens: the old refresh token is retired by the gateway.
+fn refresh(ctx: &mut Context) -> CliResult {
+    Gateway::new(&mut ctx.config)?.refresh_now()?;
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&serde_json::json!({ "refreshed": true }));
+    } else {
+        ctx.printer.line(&[("refreshed", "true".into())]);
     }
     Ok(())
 }

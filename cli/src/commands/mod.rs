@@ -2,6 +2,7 @@
 //! config, and the printer for the chosen output format.
 
 pub mod auth;
+pub mod chat;
 pub mod status;
 pub mod task;
 
@@ -37,6 +38,8 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Status => status::run(&mut ctx),
         Command::Auth(command) => auth::run(&mut ctx, command),
         Command::Task(command) => task::run(&mut ctx, command),
+        Command::Chat(args) => chat::run(&mut ctx, args),
+        Command::Models(crate::cli::ModelsCommand::List) => chat::list_models(&mut ctx),
         Command::Shell(args) => return crate::shell::run(&cli.global, args),
         Command::Completion { shell } => {
             completion(shell);
