@@ -102,6 +102,9 @@ struct EdgeWorld {
     attachment: Option<String>,
     /// Tasks created together by one step.
     tasks: Vec<String>,
+    /// The last chat thread, and the official client's output.
+    thread: Option<String>,
+    client_output: Option<(bool, String)>,
     /// An agent started for one scenario (misconfigured), with its exit status.
     exit: Option<(Option<i32>, String)>,
 }
@@ -282,6 +285,116 @@ async fn plain_ran_none(w: &mut EdgeWorld) {
     for task in &w.tasks {
         assert!(!log.contains(task.as_str()), "it saw {task}: {log}");
     }
+}
+
+#[when(expr = "the official OpenAI Python client runs its checks as {string}")]
+async fn openai_client(w: &mut EdgeWorld, _alias: String) {
+    let script = cynode_testkit::repo_root().join("features/clients/openai_client.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(cynode_testkit::TEST_MODEL)
+        .env("OPENAI_BASE_URL", format!("{}/v1", env().deployment.url))
+        .env("OPENAI_API_KEY", w.token())
+        .output()
+        .await
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.client_output = Some((out.status.success(), text));
+}
+
+#[then("every check passes")]
+async fn client_passes(w: &mut EdgeWorld) {
+    let (ok, output) = w.client_output.as_ref().expect("the client ran");
+    assert!(*ok, "{output}");
+    assert!(output.contains("all checks passed"), "{output}");
+    println!("{output}");
+}
+
+async fn chat(w: &mut EdgeWorld, message: &str, thread: Option<String>) {
+    let mut body = json!({"message": message, "model": cynode_testkit::TEST_MODEL});
+    if let Some(thread) = thread {
+        body = json!({"message": message, "thread_id": thread});
+    }
+    let reply = api().post("/v1/chat", Some(w.token()), &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body["response"].is_string(), "{}", reply.body);
+    w.thread = reply.body["thread_id"].as_str().map(str::to_owned);
+}
+
+#[when(expr = "{string} chats {string} in a new thread")]
+async fn chats_new(w: &mut EdgeWorld, _alias: String, message: String) {
+    chat(w, &message, None).await;
+}
+
+#[when(expr = "{string} chats {string} in the same thread")]
+async fn chats_same(w: &mut EdgeWorld, _alias: String, message: String) {
+    let thread = w.thread.clone().expect("a thread");
+    chat(w, &message, Some(thread.clone())).await;
+    assert_eq!(w.thread.as_deref(), Some(thread.as_str()), "the same thread");
+}
+
+fn thread_path(w: &EdgeWorld) -> String {
+    format!("/v1/chat/threads/{}", w.thread.as_deref().expect("a thread"))
+}
+
+#[then("the thread holds 4 messages, the questions in order")]
+async fn thread_holds(w: &mut EdgeWorld) {
+    let reply = api().get(&thread_path(w), Some(w.token())).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let messages = reply.body["messages"].as_array().expect("messages").clone();
+    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"], "{}", reply.body);
+    assert_eq!(messages[0]["content"], "My name is Ada.");
+    assert_eq!(messages[2]["content"], "What is my name?");
+}
+
+#[then(expr = "{string} lists her threads and sees it")]
+async fn lists_threads(w: &mut EdgeWorld, _alias: String) {
+    let reply = api().get("/v1/chat/threads", Some(w.token())).await;
+    let ids: Vec<&str> = reply.body["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter_map(|t| t["thread_id"].as_str())
+        .collect();
+    assert!(ids.contains(&w.thread.as_deref().unwrap()), "{}", reply.body);
+}
+
+#[then("another user cannot read the thread")]
+async fn others_cannot(w: &mut EdgeWorld) {
+    let other = api()
+        .new_user(&env().admin_token, &unique_handle("mallory"), "a-long-password")
+        .await
+        .expect("a user");
+    let reply = api().get(&thread_path(w), Some(&other)).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.error_code(), Some("thread_not_found"));
+    let post = api()
+        .post(
+            "/v1/chat",
+            Some(&other),
+            &json!({"message": "hi", "thread_id": w.thread}),
+        )
+        .await;
+    assert_eq!(post.status, 404, "{}", post.body);
+}
+
+#[when(expr = "{string} deletes the thread")]
+async fn deletes_thread(w: &mut EdgeWorld, _alias: String) {
+    let reply = api()
+        .send(reqwest::Method::DELETE, &thread_path(w), Some(w.token()), None)
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[then("she can no longer read it")]
+async fn thread_gone(w: &mut EdgeWorld) {
+    let reply = api().get(&thread_path(w), Some(w.token())).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
 }
 
 #[then("the node without models is stopped")]

@@ -1,0 +1,21 @@
+Feature: Chat and the OpenAI-compatible API, answered by the real model through a node
+  Completions are tasks: they go through the inference queue to a node that serves the
+  model, and streamed answers come back through signed chunk callbacks as the node gets
+  them. The official OpenAI client works against the gateway unchanged.
+
+  Background:
+    Given an edge node is running
+    And a user "alice" who is logged in
+
+  Scenario: The official OpenAI Python client works unchanged, streaming included
+    When the official OpenAI Python client runs its checks as "alice"
+    Then every check passes
+
+  Scenario: A chat thread continues the conversation, for its owner only
+    When "alice" chats "My name is Ada." in a new thread
+    And "alice" chats "What is my name?" in the same thread
+    Then the thread holds 4 messages, the questions in order
+    And "alice" lists her threads and sees it
+    And another user cannot read the thread
+    When "alice" deletes the thread
+    Then she can no longer read it
