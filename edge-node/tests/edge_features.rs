@@ -334,11 +334,18 @@ async fn chats_new(w: &mut EdgeWorld, _alias: String, message: String) {
 async fn chats_same(w: &mut EdgeWorld, _alias: String, message: String) {
     let thread = w.thread.clone().expect("a thread");
     chat(w, &message, Some(thread.clone())).await;
-    assert_eq!(w.thread.as_deref(), Some(thread.as_str()), "the same thread");
+    assert_eq!(
+        w.thread.as_deref(),
+        Some(thread.as_str()),
+        "the same thread"
+    );
 }
 
 fn thread_path(w: &EdgeWorld) -> String {
-    format!("/v1/chat/threads/{}", w.thread.as_deref().expect("a thread"))
+    format!(
+        "/v1/chat/threads/{}",
+        w.thread.as_deref().expect("a thread")
+    )
 }
 
 #[then("the thread holds 4 messages, the questions in order")]
@@ -346,8 +353,16 @@ async fn thread_holds(w: &mut EdgeWorld) {
     let reply = api().get(&thread_path(w), Some(w.token())).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let messages = reply.body["messages"].as_array().expect("messages").clone();
-    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "user", "assistant"], "{}", reply.body);
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["user", "assistant", "user", "assistant"],
+        "{}",
+        reply.body
+    );
     assert_eq!(messages[0]["content"], "My name is Ada.");
     assert_eq!(messages[2]["content"], "What is my name?");
 }
@@ -361,13 +376,21 @@ async fn lists_threads(w: &mut EdgeWorld, _alias: String) {
         .iter()
         .filter_map(|t| t["thread_id"].as_str())
         .collect();
-    assert!(ids.contains(&w.thread.as_deref().unwrap()), "{}", reply.body);
+    assert!(
+        ids.contains(&w.thread.as_deref().unwrap()),
+        "{}",
+        reply.body
+    );
 }
 
 #[then("another user cannot read the thread")]
 async fn others_cannot(w: &mut EdgeWorld) {
     let other = api()
-        .new_user(&env().admin_token, &unique_handle("mallory"), "a-long-password")
+        .new_user(
+            &env().admin_token,
+            &unique_handle("mallory"),
+            "a-long-password",
+        )
         .await
         .expect("a user");
     let reply = api().get(&thread_path(w), Some(&other)).await;
@@ -386,7 +409,12 @@ async fn others_cannot(w: &mut EdgeWorld) {
 #[when(expr = "{string} deletes the thread")]
 async fn deletes_thread(w: &mut EdgeWorld, _alias: String) {
     let reply = api()
-        .send(reqwest::Method::DELETE, &thread_path(w), Some(w.token()), None)
+        .send(
+            reqwest::Method::DELETE,
+            &thread_path(w),
+            Some(w.token()),
+            None,
+        )
         .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
 }
