@@ -47,6 +47,7 @@ struct CliWorld {
     gateway_url: String,
     last: Option<Run>,
     remembered_token: Option<String>,
+    remembered_refresh_token: Option<String>,
     saved_token: Option<String>,
     next_cursor: Option<String>,
 }
@@ -64,6 +65,7 @@ impl CliWorld {
             gateway_url: env().deployment.url.clone(),
             last: None,
             remembered_token: None,
+            remembered_refresh_token: None,
             saved_token: None,
             next_cursor: None,
         }
@@ -372,6 +374,40 @@ async fn config_no_token(w: &mut CliWorld) {
     assert!(w.config().get("refresh_token").is_none());
 }
 
+fn saved_refresh_token(w: &CliWorld) -> Option<String> {
+    w.config()
+        .get("refresh_token")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+}
+
+#[given("I remember my refresh token")]
+async fn remember_refresh(w: &mut CliWorld) {
+    w.remembered_refresh_token = saved_refresh_token(w);
+    assert!(w.remembered_refresh_token.is_some());
+}
+
+#[then("the saved refresh token has rotated")]
+async fn refresh_rotated(w: &mut CliWorld) {
+    let now = saved_refresh_token(w).expect("a refresh token");
+    assert_ne!(Some(now), w.remembered_refresh_token);
+}
+
+#[then("stdout is not empty")]
+async fn stdout_not_empty(w: &mut CliWorld) {
+    assert!(!w.run().stdout.trim().is_empty(), "{:?}", w.run());
+}
+
+#[then(expr = "the line starting {string} has an answer")]
+async fn line_has_answer(w: &mut CliWorld, prefix: String) {
+    let stdout = &w.run().stdout;
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix}: {stdout}"));
+    assert!(line.len() > prefix.len(), "an empty answer: {stdout}");
+}
+
 #[then("the saved access token has changed")]
 async fn token_changed(w: &mut CliWorld) {
     let now = w.saved_token().expect("a token");
@@ -438,6 +474,10 @@ async fn history_lacks(w: &mut CliWorld, text: String) {
 }
 
 fn main() {
+    if let Err(err) = cynode_testkit::require_model_server() {
+        eprintln!("{err:#}");
+        std::process::exit(1);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let deployment = Deployment::start("cli-features", DeploymentOptions::default())
         .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
