@@ -1,6 +1,7 @@
 //! The DynamoDB, SQS and S3 adapters against the real LocalStack: uniqueness and
 //! conditional writes, racing writers, paging past DynamoDB's 1 MB page, duplicate SQS
-//! deliveries handled by the claim rules, and presigned uploads.
+//! deliveries handled by the claim rules, presigned uploads, streamed chunks and chat
+//! threads.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use cynode_aws::{Adapters, Clients, Resources};
 use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
-use cynode_domain::ports::{BlobStore, NodeStore, SessionStore, TaskStore, UserStore, Write};
+use cynode_domain::chat::Thread;
+use cynode_domain::ports::{
+    BlobStore, Chunk, NodeStore, SessionStore, TaskStore, ThreadStore, UserStore, Write,
+};
 use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
 use cynode_domain::session::{RefreshState, RefreshToken, Session};
 use cynode_domain::signing::NodeKeys;
@@ -564,4 +568,75 @@ async fn blobs_round_trip_and_presigned_uploads_land() {
     assert_eq!(a.blobs.size(&upload_key).await.unwrap(), Some(3));
     let download = a.blobs.download_url(&upload_key, 60).await.unwrap();
     assert!(download.contains("X-Amz-Signature"), "{download}");
+}
+
+#[tokio::test]
+async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
+    let (adapters, _, _) = adapters().await;
+    let (task, job) = (TaskId::generate(), cynode_domain::ids::JobId::generate());
+    let chunk = |attempt: u32, seq: u32, text: &str| Chunk {
+        task: task.clone(),
+        job: job.clone(),
+        attempt,
+        seq,
+        text: text.into(),
+    };
+    // Out of order, one twice (a retried callback keeps the first text), and seq 10
+    // after 9: the zero-padded keys sort numerically.
+    for c in [
+        chunk(1, 1, "b"),
+        chunk(1, 0, "a"),
+        chunk(1, 1, "changed"),
+        chunk(1, 10, "k"),
+        chunk(1, 9, "j"),
+        chunk(2, 0, "other attempt"),
+    ] {
+        adapters.tasks.put_chunk(&c).await.unwrap();
+    }
+    let texts = |chunks: Vec<Chunk>| chunks.into_iter().map(|c| c.text).collect::<Vec<_>>();
+    let all = adapters.tasks.chunks(&task, &job, 1, None).await.unwrap();
+    assert_eq!(texts(all), ["a", "b", "j", "k"]);
+    let after = adapters.tasks.chunks(&task, &job, 1, Some(1)).await.unwrap();
+    assert_eq!(after.iter().map(|c| c.seq).collect::<Vec<_>>(), [9, 10]);
+    assert_eq!(texts(adapters.tasks.chunks(&task, &job, 2, None).await.unwrap()), ["other attempt"]);
+    // Chunks never show up as jobs of the task.
+    assert!(adapters.tasks.jobs(&task).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn threads_are_versioned_listed_per_owner_and_deleted() {
+    let (adapters, _, _) = adapters().await;
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let first = Thread::new(alice.clone(), "m".into(), "first question", now());
+    let first = first.with_exchange("first question", "first answer", now());
+    adapters.threads.put_thread(&first).await.unwrap();
+    // A writer that read version 0 loses to the one that wrote version 1.
+    let stale = Thread::new(alice.clone(), "m".into(), "x", now());
+    let stale = Thread { id: first.id.clone(), ..stale }.with_exchange("q", "a", now());
+    assert!(matches!(
+        adapters.threads.put_thread(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let second_turn = first.with_exchange("again", "yes", now());
+    adapters.threads.put_thread(&second_turn).await.unwrap();
+    let other = Thread::new(alice.clone(), "m".into(), "second thread", now())
+        .with_exchange("q", "a", now());
+    adapters.threads.put_thread(&other).await.unwrap();
+    adapters
+        .threads
+        .put_thread(&Thread::new(bob.clone(), "m".into(), "bob's", now()).with_exchange("q", "a", now()))
+        .await
+        .unwrap();
+
+    let stored = adapters.threads.thread(&first.id).await.unwrap().unwrap();
+    assert_eq!(stored.messages.len(), 4);
+    assert_eq!(stored.version, 2);
+    let listed = adapters.threads.list_threads(&alice, 10).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(ids, [other.id.clone(), first.id.clone()], "newest first, alice's only");
+    assert!(listed.iter().all(|t| t.messages.is_empty()), "listings carry no messages");
+
+    adapters.threads.delete_thread(&stored).await.unwrap();
+    assert!(adapters.threads.thread(&first.id).await.unwrap().is_none());
+    assert_eq!(adapters.threads.list_threads(&alice, 10).await.unwrap().len(), 1);
 }
