@@ -32,7 +32,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn millis(values: &[f64]) -> Vec<Duration> {
-    values.iter().map(|v| Duration::from_secs_f64(v / 1000.0)).collect()
+    values
+        .iter()
+        .map(|v| Duration::from_secs_f64(v / 1000.0))
+        .collect()
 }
 
 fn limits() -> SandboxLimits {
@@ -62,7 +65,12 @@ struct Pods {
 
 impl Pods {
     /// Runs `program` in a sandbox, in a pod with the proxy when `with_proxy`.
-    async fn run(&self, program: Program, files: &[(&str, &str)], with_proxy: bool) -> (Duration, String) {
+    async fn run(
+        &self,
+        program: Program,
+        files: &[(&str, &str)],
+        with_proxy: bool,
+    ) -> (Duration, String) {
         let job_id = JobId::generate();
         let job_dir = short_dir(&format!("job-{job_id}"));
         if !files.is_empty() {
@@ -105,25 +113,44 @@ async fn proxy_overhead(pods: &Pods, model_url: &str, count: usize) {
         .args(["-c", CLIENT, model_url, &count.to_string(), TEST_MODEL])
         .output()
         .expect("python3 runs");
-    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    assert!(
+        direct.status.success(),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
     let direct: Vec<f64> = serde_json::from_slice(&direct.stdout).unwrap();
-    let command = format!("python3 /job/attachments/client.py \"$OLLAMA_BASE_URL\" {count} {TEST_MODEL}");
+    let command =
+        format!("python3 /job/attachments/client.py \"$OLLAMA_BASE_URL\" {count} {TEST_MODEL}");
     let (_, stdout) = pods
-        .run(Program::Commands(vec![command]), &[("client.py", CLIENT)], true)
+        .run(
+            Program::Commands(vec![command]),
+            &[("client.py", CLIENT)],
+            true,
+        )
         .await;
     let proxied: Vec<f64> = serde_json::from_str(stdout.trim()).unwrap();
     println!("\n{count} short completions (1 token), one persistent connection, same client:\n");
     let direct = summarize("host -> model server", millis(&direct));
-    let proxied = summarize("sandbox -> sidecar -> node -> model server", millis(&proxied));
-    println!("added at p50: {:+.2} ms (target <= 2 ms)", ms(proxied) - ms(direct));
+    let proxied = summarize(
+        "sandbox -> sidecar -> node -> model server",
+        millis(&proxied),
+    );
+    println!(
+        "added at p50: {:+.2} ms (target <= 2 ms)",
+        ms(proxied) - ms(direct)
+    );
 }
 
 async fn pod_start(pods: &Pods) {
     let runs = 10;
     let (mut single, mut pod) = (Vec::new(), Vec::new());
     for i in 0..=runs {
-        let (a, _) = pods.run(Program::Commands(vec!["true".into()]), &[], false).await;
-        let (b, _) = pods.run(Program::Commands(vec!["true".into()]), &[], true).await;
+        let (a, _) = pods
+            .run(Program::Commands(vec!["true".into()]), &[], false)
+            .await;
+        let (b, _) = pods
+            .run(Program::Commands(vec!["true".into()]), &[], true)
+            .await;
         if i > 0 {
             single.push(a);
             pod.push(b);
@@ -156,9 +183,16 @@ async fn stream_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> 
         while let Some(end) = buffer.find('\n') {
             let line = buffer[..end].trim().to_owned();
             buffer.drain(..=end);
-            let Some(data) = line.strip_prefix("data:").map(str::trim) else { continue };
-            let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
-            if event["choices"][0]["delta"]["content"].as_str().is_some_and(|t| !t.is_empty()) {
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            if event["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+            {
                 first.get_or_insert_with(|| started.elapsed());
             }
             if let Some(n) = event["usage"]["completion_tokens"].as_u64() {
@@ -189,8 +223,14 @@ async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
         }
     }
     println!("\n{count} streamed completions (64 tokens), alternating:\n");
-    let direct = summarize("time to first token: straight to the model", ttft_direct.clone());
-    let gateway = summarize("time to first token: gateway, queue, node", ttft_gateway.clone());
+    let direct = summarize(
+        "time to first token: straight to the model",
+        ttft_direct.clone(),
+    );
+    let gateway = summarize(
+        "time to first token: gateway, queue, node",
+        ttft_gateway.clone(),
+    );
     ttft_direct.sort();
     ttft_gateway.sort();
     let p99 = |v: &Vec<Duration>| v[((v.len() as f64 - 1.0) * 0.99).round() as usize];
@@ -211,9 +251,11 @@ async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
 }
 
 fn main() {
-    let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100);
-    let model_url = cynode_testkit::require_model_server()
-        .unwrap_or_else(|err| panic!("{err:#}"));
+    let count: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100);
+    let model_url = cynode_testkit::require_model_server().unwrap_or_else(|err| panic!("{err:#}"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pods = Pods {
         sandbox: PodmanSandbox::new("podman".into(), unique_handle("bench-node"), limits()),
@@ -225,7 +267,9 @@ fn main() {
     });
 
     let deployment = Deployment::start("bench-inference", DeploymentOptions::default())
-        .unwrap_or_else(|err| panic!("cannot start the bench deployment (is LocalStack running?): {err:#}"));
+        .unwrap_or_else(|err| {
+            panic!("cannot start the bench deployment (is LocalStack running?): {err:#}")
+        });
     let edge = deployment
         .start_edge(&unique_handle("bench-edge"), None)
         .unwrap_or_else(|err| panic!("cannot start the edge node: {err:#}"));

@@ -107,6 +107,9 @@ impl ChunkSink for GatewaySink<'_> {
     }
 }
 
+/// Seconds a message for a model this node does not serve stays hidden from it.
+const NOT_SERVED_RETRY_SECS: u32 = 5;
+
 /// Seconds a message stays hidden when its job cannot be claimed right now.
 const RETRY_LATER_SECS: u32 = 10;
 /// Quick delivery tries before leaving a result to the background resender.
@@ -168,6 +171,19 @@ impl Runner {
                 return;
             }
         };
+        if let Some(model) = &message.model {
+            let served = self
+                .inference
+                .as_ref()
+                .is_some_and(|node| node.models.borrow().contains(model));
+            if !served {
+                // Not ours to claim: back on the queue for a node that serves it.
+                tracing::info!(job_id = %message.job_id, %model, "this node does not serve the job's model; leaving it");
+                self.hide(received.queue, &received.receipt, NOT_SERVED_RETRY_SECS)
+                    .await;
+                return;
+            }
+        }
         let span = tracing::info_span!("job", job_id = %message.job_id, task_id = %message.task_id);
         self.claim_and_run(message, received, cancel_all)
             .instrument(span)

@@ -425,6 +425,31 @@ async fn thread_gone(w: &mut EdgeWorld) {
     assert_eq!(reply.status, 404, "{}", reply.body);
 }
 
+#[then(expr = "after {int} seconds the task is still queued")]
+async fn still_queued(w: &mut EdgeWorld, seconds: u64) {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let task = w.task().to_owned();
+    let view = api()
+        .get(&format!("/v1/tasks/{task}"), Some(w.token()))
+        .await;
+    assert_eq!(view.body["status"], "queued", "{}", view.body);
+}
+
+#[then(expr = "the edge node's log says it left the job for a node that serves {string}")]
+async fn left_for_others(_w: &mut EdgeWorld, model: String) {
+    let log = env()
+        .edge
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .expect("the node")
+        .output();
+    assert!(
+        log.contains("does not serve the job's model") && log.contains(&model),
+        "{log}"
+    );
+}
+
 #[then("the node without models is stopped")]
 async fn plain_stopped(_w: &mut EdgeWorld) {
     // Later scenarios expect their jobs on the main node.

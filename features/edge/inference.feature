@@ -52,3 +52,9 @@ Feature: Jobs that need a model reach it only through their pod's inference prox
       | echo plain |
     Then the task completes
     And the node without models is stopped
+
+  Scenario: A job naming a model no node serves waits for one, unclaimed
+    When "alice" runs with the model "no-such-model:1b" the commands:
+      | echo never |
+    Then after 8 seconds the task is still queued
+    And the edge node's log says it left the job for a node that serves "no-such-model:1b"

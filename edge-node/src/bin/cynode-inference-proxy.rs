@@ -33,8 +33,22 @@ async fn main() -> ExitCode {
             eprintln!("cynode-inference-proxy: cannot write {ready}: {err}");
         }
     }
+    // As a container's PID 1 the proxy gets no default signal handling: exit on SIGTERM
+    // itself, or stopping the pod would wait for Podman's timeout.
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                eprintln!("cynode-inference-proxy: cannot watch SIGTERM: {err}");
+                return ExitCode::from(1);
+            }
+        };
     loop {
-        let (mut tcp, _) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = terminate.recv() => return ExitCode::SUCCESS,
+        };
+        let (mut tcp, _) = match accepted {
             Ok(conn) => conn,
             Err(err) => {
                 eprintln!("cynode-inference-proxy: accept failed: {err}");

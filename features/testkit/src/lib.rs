@@ -94,15 +94,20 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// A workspace binary built by `cargo test --workspace` (or `cargo build`).
+/// A workspace binary built by `cargo test --workspace` (or `cargo build`): the one of
+/// the running test's profile, else (benchmarks run under the release profile, and
+/// `cargo bench -p X` builds only X's binaries) the debug one.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let path = exe
+    let profile = exe
         .parent()
         .and_then(Path::parent)
-        .map(|profile| profile.join(name))
         .expect("test binaries live in target/<profile>/deps");
+    let path = [profile.join(name), target_dir().join("debug").join(name)]
+        .into_iter()
+        .find(|path| path.exists())
+        .unwrap_or_else(|| profile.join(name));
     assert!(
         path.exists(),
         "{} is missing: run the tests with `cargo test --workspace`, which builds every binary",

@@ -111,6 +111,7 @@ fn main() {
                 lease_secs: 60,
                 enqueued_at: task.created_at,
                 inference: false,
+                model: None,
             };
             let started = Instant::now();
             adapters.sessions.session(&session).await.unwrap();

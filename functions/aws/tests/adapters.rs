@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use cynode_aws::{Adapters, Clients, Resources};
+use cynode_domain::chat::Thread;
 use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
-use cynode_domain::chat::Thread;
 use cynode_domain::ports::{
     BlobStore, Chunk, NodeStore, SessionStore, TaskStore, ThreadStore, UserStore, Write,
 };
@@ -596,9 +596,16 @@ async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
     let texts = |chunks: Vec<Chunk>| chunks.into_iter().map(|c| c.text).collect::<Vec<_>>();
     let all = adapters.tasks.chunks(&task, &job, 1, None).await.unwrap();
     assert_eq!(texts(all), ["a", "b", "j", "k"]);
-    let after = adapters.tasks.chunks(&task, &job, 1, Some(1)).await.unwrap();
+    let after = adapters
+        .tasks
+        .chunks(&task, &job, 1, Some(1))
+        .await
+        .unwrap();
     assert_eq!(after.iter().map(|c| c.seq).collect::<Vec<_>>(), [9, 10]);
-    assert_eq!(texts(adapters.tasks.chunks(&task, &job, 2, None).await.unwrap()), ["other attempt"]);
+    assert_eq!(
+        texts(adapters.tasks.chunks(&task, &job, 2, None).await.unwrap()),
+        ["other attempt"]
+    );
     // Chunks never show up as jobs of the task.
     assert!(adapters.tasks.jobs(&task).await.unwrap().is_empty());
 }
@@ -612,19 +619,28 @@ async fn threads_are_versioned_listed_per_owner_and_deleted() {
     adapters.threads.put_thread(&first).await.unwrap();
     // A writer that read version 0 loses to the one that wrote version 1.
     let stale = Thread::new(alice.clone(), "m".into(), "x", now());
-    let stale = Thread { id: first.id.clone(), ..stale }.with_exchange("q", "a", now());
+    let stale = Thread {
+        id: first.id.clone(),
+        ..stale
+    }
+    .with_exchange("q", "a", now());
     assert!(matches!(
         adapters.threads.put_thread(&stale).await,
         Err(StoreError::Conflict(_))
     ));
     let second_turn = first.with_exchange("again", "yes", now());
     adapters.threads.put_thread(&second_turn).await.unwrap();
-    let other = Thread::new(alice.clone(), "m".into(), "second thread", now())
-        .with_exchange("q", "a", now());
+    let other = Thread::new(alice.clone(), "m".into(), "second thread", now()).with_exchange(
+        "q",
+        "a",
+        now(),
+    );
     adapters.threads.put_thread(&other).await.unwrap();
     adapters
         .threads
-        .put_thread(&Thread::new(bob.clone(), "m".into(), "bob's", now()).with_exchange("q", "a", now()))
+        .put_thread(
+            &Thread::new(bob.clone(), "m".into(), "bob's", now()).with_exchange("q", "a", now()),
+        )
         .await
         .unwrap();
 
@@ -633,10 +649,25 @@ async fn threads_are_versioned_listed_per_owner_and_deleted() {
     assert_eq!(stored.version, 2);
     let listed = adapters.threads.list_threads(&alice, 10).await.unwrap();
     let ids: Vec<_> = listed.iter().map(|t| t.id.clone()).collect();
-    assert_eq!(ids, [other.id.clone(), first.id.clone()], "newest first, alice's only");
-    assert!(listed.iter().all(|t| t.messages.is_empty()), "listings carry no messages");
+    assert_eq!(
+        ids,
+        [other.id.clone(), first.id.clone()],
+        "newest first, alice's only"
+    );
+    assert!(
+        listed.iter().all(|t| t.messages.is_empty()),
+        "listings carry no messages"
+    );
 
     adapters.threads.delete_thread(&stored).await.unwrap();
     assert!(adapters.threads.thread(&first.id).await.unwrap().is_none());
-    assert_eq!(adapters.threads.list_threads(&alice, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        adapters
+            .threads
+            .list_threads(&alice, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

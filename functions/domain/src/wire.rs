@@ -424,6 +424,10 @@ pub struct JobMessage {
     /// The job needs a model: it goes on the inference queue.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inference: bool,
+    /// The model it names, if any: a node that does not serve it leaves the message for
+    /// another node without claiming the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 // ------------------------------------------------------------------ job callbacks

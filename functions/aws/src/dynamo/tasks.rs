@@ -147,6 +147,37 @@ impl DynamoTasks {
         get_item(&self.client, &self.table, pk, sk).await
     }
 
+    /// Every item of a task's partition that `condition` selects (`:pk` is the task's),
+    /// strongly consistent, across as many pages as DynamoDB returns.
+    async fn partition(
+        &self,
+        task: &TaskId,
+        condition: &str,
+        values: &[(&str, String)],
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, AttributeValue::S(value.clone()));
+            }
+            let out = query.send().await.map_err(store_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// The key a GSI query resumes after: every key attribute of the task item.
     fn resume_key(&self, owner: &UserId, status: Option<TaskStatus>, after: &TaskId) -> Item {
         let builder = ItemBuilder::key(task_pk(after), "TASK")
@@ -256,29 +287,14 @@ impl TaskStore for DynamoTasks {
     }
 
     async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>> {
-        let mut jobs = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :jobs)")
-                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
-                .expression_attribute_values(":jobs", AttributeValue::S("JOB#".into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                jobs.push(read_job(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(jobs),
-            }
-        }
+        let items = self
+            .partition(
+                task,
+                "pk = :pk AND begins_with(sk, :jobs)",
+                &[(":jobs", "JOB#".into())],
+            )
+            .await?;
+        items.iter().map(read_job).collect()
     }
 
     async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>> {
@@ -337,42 +353,28 @@ impl TaskStore for DynamoTasks {
         after: Option<u32>,
     ) -> StoreResult<Vec<Chunk>> {
         let from = after.map_or(0, |seq| seq.saturating_add(1));
-        let mut chunks = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
-                .expression_attribute_values(
-                    ":from",
-                    AttributeValue::S(chunk_sk(job, attempt, from)),
-                )
-                .expression_attribute_values(
-                    ":to",
-                    AttributeValue::S(chunk_sk(job, attempt, u32::MAX)),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                let r = ItemReader(&item);
-                chunks.push(Chunk {
+        let items = self
+            .partition(
+                task,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                &[
+                    (":from", chunk_sk(job, attempt, from)),
+                    (":to", chunk_sk(job, attempt, u32::MAX)),
+                ],
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let r = ItemReader(item);
+                Ok(Chunk {
                     task: task.clone(),
                     job: job.clone(),
                     attempt,
                     seq: r.n("seq")?,
                     text: r.s("text")?,
-                });
-            }
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(chunks),
-            }
-        }
+                })
+            })
+            .collect()
     }
 }

@@ -229,6 +229,7 @@ impl TaskService {
                 lease_secs: self.settings.lease_secs,
                 enqueued_at: now,
                 inference: task.needs_inference(),
+                model: task.model.clone(),
             })
             .await?;
         let jobs = [job];
