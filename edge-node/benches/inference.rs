@@ -108,28 +108,37 @@ impl Pods {
     }
 }
 
+/// The same client, alternately on the host and in a pod, in rounds: drift of the model
+/// server's speed over the run falls on both sides alike.
 async fn proxy_overhead(pods: &Pods, model_url: &str, count: usize) {
-    let direct = std::process::Command::new("python3")
-        .args(["-c", CLIENT, model_url, &count.to_string(), TEST_MODEL])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        direct.status.success(),
-        "{}",
-        String::from_utf8_lossy(&direct.stderr)
-    );
-    let direct: Vec<f64> = serde_json::from_slice(&direct.stdout).unwrap();
-    let command =
-        format!("python3 /job/attachments/client.py \"$OLLAMA_BASE_URL\" {count} {TEST_MODEL}");
-    let (_, stdout) = pods
-        .run(
-            Program::Commands(vec![command]),
-            &[("client.py", CLIENT)],
-            true,
-        )
-        .await;
-    let proxied: Vec<f64> = serde_json::from_str(stdout.trim()).unwrap();
-    println!("\n{count} short completions (1 token), one persistent connection, same client:\n");
+    let rounds = 5;
+    let per_round = (count / rounds).max(1);
+    let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let out = std::process::Command::new("python3")
+            .args(["-c", CLIENT, model_url, &per_round.to_string(), TEST_MODEL])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        direct.extend(serde_json::from_slice::<Vec<f64>>(&out.stdout).unwrap());
+        let command = format!(
+            "python3 /job/attachments/client.py \"$OLLAMA_BASE_URL\" {per_round} {TEST_MODEL}"
+        );
+        let (_, stdout) = pods
+            .run(
+                Program::Commands(vec![command]),
+                &[("client.py", CLIENT)],
+                true,
+            )
+            .await;
+        proxied.extend(serde_json::from_str::<Vec<f64>>(stdout.trim()).unwrap());
+    }
+    let n = direct.len();
+    println!("\n{n} short completions (1 token) each way, one persistent connection per round of {per_round}, same client, rounds alternating:\n");
     let direct = summarize("host -> model server", millis(&direct));
     let proxied = summarize(
         "sandbox -> sidecar -> node -> model server",

@@ -1,7 +1,7 @@
 //! A chat job answered by a model directly: the node sends the conversation to its
 //! endpoint's OpenAI-compatible `/v1/chat/completions` with streaming on, and passes the
-//! text on to the gateway as it arrives (a chunk callback at most every
-//! [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come). Only text
+//! text on to the gateway as it arrives: the first text at once, then a chunk callback at
+//! most every [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come. Only text
 //! comes back from the model and nothing of it is executed, so no sandbox is involved.
 //! The whole answer is also the job's result (its stdout), with the token usage.
 
@@ -101,8 +101,10 @@ pub async fn answer(
             let mut pending = String::new();
             let mut seq = 0u32;
             let mut last_flush = tokio::time::Instant::now();
-            let flush_due = |pending: &String, last: tokio::time::Instant| {
-                !pending.is_empty() && last.elapsed() >= FLUSH_EVERY
+            // The first text goes out at once (time to first token); then at most one
+            // chunk per FLUSH_EVERY.
+            let flush_due = |pending: &String, seq: u32, last: tokio::time::Instant| {
+                !pending.is_empty() && (seq == 0 || last.elapsed() >= FLUSH_EVERY)
             };
             while let Some(bytes) = stream.next().await {
                 let bytes =
@@ -123,7 +125,7 @@ pub async fn answer(
                         pending.push_str(&delta);
                     }
                 }
-                if flush_due(&pending, last_flush) {
+                if flush_due(&pending, seq, last_flush) {
                     sink.send(seq, std::mem::take(&mut pending)).await?;
                     seq += 1;
                     last_flush = tokio::time::Instant::now();

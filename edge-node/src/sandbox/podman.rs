@@ -350,7 +350,7 @@ impl PodmanSandbox {
             .podman(&[
                 "run",
                 "--detach",
-                "--rm",
+                // No --rm: its cleanup would race the pod's removal (seconds lost).
                 "--pull=never",
                 &sidecar,
                 &pod_arg,

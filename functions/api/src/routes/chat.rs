@@ -38,9 +38,11 @@ use crate::state::AppState;
 
 /// How long a request waits for its answer before giving up (the task goes on).
 const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
-/// Polling the store for progress: quick while text arrives, slower while idle.
+/// Polling the store for progress: quick while text arrives (and while the first text is
+/// awaited, for up to FIRST_TEXT_FAST), slower while idle.
 const POLL_FAST: Duration = Duration::from_millis(20);
 const POLL_SLOW: Duration = Duration::from_millis(250);
+const FIRST_TEXT_FAST: Duration = Duration::from_secs(5);
 
 pub fn router() -> Router<AppState> {
     let openai = Router::new()
@@ -281,7 +283,10 @@ impl StreamCursor {
                 return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
             }
             tokio::time::sleep(self.poll).await;
-            self.poll = (self.poll * 2).min(POLL_SLOW);
+            let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
+            if !awaiting_first {
+                self.poll = (self.poll * 2).min(POLL_SLOW);
+            }
         }
     }
 
