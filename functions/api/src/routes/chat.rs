@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use cynode_domain::chat::{check_completion, Completion};
 use cynode_domain::ids::TaskId;
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
-use cynode_domain::service::tasks::COMPLETION_TIMEOUT_SECS;
+use cynode_domain::service::tasks::{AnswerStream, COMPLETION_TIMEOUT_SECS};
 use cynode_domain::service::Principal;
 use cynode_domain::status::TaskStatus;
 use cynode_domain::wire::{
@@ -218,6 +218,7 @@ struct StreamCursor {
     state: AppState,
     user: Principal,
     task: TaskId,
+    stream: Option<AnswerStream>,
     model: String,
     created: i64,
     include_usage: bool,
@@ -242,19 +243,20 @@ impl StreamCursor {
 
     /// The next events: new text, or the end.
     async fn next_events(&mut self) -> Result<Vec<Bytes>, Error> {
+        if self.stream.is_none() {
+            self.stream = Some(self.state.tasks.open_stream(&self.user, &self.task).await?);
+        }
+        let stream = self.stream.clone().expect("opened above");
         loop {
             let state = self
                 .state
                 .tasks
-                .stream_state(&self.user, &self.task, self.after)
+                .stream_state(&stream, self.attempt, self.after)
                 .await?;
             if state.attempt != self.attempt {
                 // A new attempt (the first claim, or a node died mid-answer) starts over.
                 self.attempt = state.attempt;
                 self.after = None;
-                if !state.chunks.is_empty() || state.status.is_terminal() {
-                    continue;
-                }
             }
             let mut events = Vec::new();
             for chunk in &state.chunks {
@@ -274,7 +276,7 @@ impl StreamCursor {
                 self.poll = POLL_FAST;
                 return Ok(events);
             }
-            if state.status.is_terminal() {
+            if state.finished {
                 return Ok(self.finish().await);
             }
             if self.started.elapsed() > ANSWER_WAIT {
@@ -344,6 +346,7 @@ fn stream_completion(
         state,
         user,
         task: task.clone(),
+        stream: None,
         model: completion.model_id().to_owned(),
         created,
         include_usage: completion.include_usage,

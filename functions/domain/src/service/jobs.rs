@@ -270,7 +270,12 @@ impl JobService {
                 format!("a chunk is at most {MAX_CHUNK_BYTES} bytes"),
             ));
         }
-        let (_, job) = self.load(&req.task_id, job_id).await?;
+        // The job alone: chunks are on the hot path of every streamed answer.
+        let job = self
+            .tasks
+            .job(&req.task_id, job_id)
+            .await?
+            .ok_or_else(|| Error::not_found("job_not_found", format!("no job {job_id}")))?;
         job.check_claim(node, req.attempt, &req.lease_id)?;
         self.tasks
             .put_chunk(&Chunk {
