@@ -206,16 +206,7 @@ impl Runner {
             .started(&self.identity, &message.job_id, &request)
             .await
         {
-            Ok(ClaimDecision::Run(claim)) => {
-                self.run(
-                    message,
-                    *claim,
-                    received.queue,
-                    received.receipt,
-                    cancel_all,
-                )
-                .await
-            }
+            Ok(ClaimDecision::Run(claim)) => self.run(message, *claim, received, cancel_all).await,
             Ok(ClaimDecision::Discard { status }) => {
                 tracing::info!(%status, "job already ended; dropping its message");
                 self.delete(received.queue, &received.receipt).await;
@@ -241,8 +232,7 @@ impl Runner {
         &self,
         message: JobMessage,
         claim: JobClaim,
-        queue: QueueKind,
-        receipt: String,
+        received: Received,
         cancel_all: CancellationToken,
     ) {
         let config = self.config.borrow().clone();
@@ -259,8 +249,7 @@ impl Runner {
         let keeper = self.keep_alive(
             &message,
             &claim,
-            queue,
-            &receipt,
+            &received,
             &config,
             stop.clone(),
             superseded.clone(),
@@ -378,8 +367,8 @@ impl Runner {
         let pending = PendingResult {
             job_id: message.job_id.clone(),
             job_token: claim.job_token.clone(),
-            receipt,
-            queue,
+            receipt: received.receipt,
+            queue: received.queue,
             report: JobResultReport {
                 task_id: message.task_id.clone(),
                 attempt: claim.attempt,
@@ -411,8 +400,7 @@ impl Runner {
         &self,
         message: &JobMessage,
         claim: &JobClaim,
-        queue: QueueKind,
-        receipt: &str,
+        received: &Received,
         config: &NodeConfig,
         stop: CancellationToken,
         superseded: Arc<AtomicBool>,
@@ -421,7 +409,7 @@ impl Runner {
         let hide_secs = (config.lease_secs + config.heartbeat_interval_secs) as u32;
         let job = message.job_id.clone();
         let token = claim.job_token.clone();
-        let receipt = receipt.to_owned();
+        let (queue, receipt) = (received.queue, received.receipt.clone());
         let beat = HeartbeatRequest {
             task_id: message.task_id.clone(),
             attempt: claim.attempt,

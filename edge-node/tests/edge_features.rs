@@ -474,8 +474,7 @@ async fn agent_steps(w: &mut EdgeWorld) {
     let steps = reply.body["stderr"].as_str().unwrap_or_default().to_owned();
     let last = steps
         .lines()
-        .filter(|line| line.starts_with("step "))
-        .last()
+        .rfind(|line| line.starts_with("step "))
         .unwrap_or_default();
     assert!(last.ends_with(": answer"), "steps: {steps}");
 }

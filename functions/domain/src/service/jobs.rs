@@ -451,6 +451,90 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_reads_its_owners_chunks_follows_attempts_and_ends_with_the_job() {
+        use crate::chat::check_completion;
+        use crate::wire::{ChatCompletionRequest, JobChunkRequest};
+        let f = fixture();
+        let node = NodeId::generate();
+        let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]
+        }))
+        .unwrap();
+        let task = f
+            .tasks
+            .create_completion(&f.alice, &check_completion(req).unwrap())
+            .await
+            .unwrap()
+            .task_id;
+        let mallory = Principal {
+            user_id: UserId::generate(),
+            ..f.alice.clone()
+        };
+        assert_eq!(
+            f.tasks.open_stream(&mallory, &task).await.unwrap_err().code,
+            "task_not_found"
+        );
+        let stream = f.tasks.open_stream(&f.alice, &task).await.unwrap();
+        let before = f.tasks.stream_state(&stream, 0, None).await.unwrap();
+        assert_eq!((before.attempt, before.finished), (0, false));
+
+        let job = f.store.enqueued().last().unwrap().job_id.clone();
+        let first = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b1"))
+            .await
+            .unwrap());
+        let chunk = |claim: &JobClaim, seq: u32, text: &str| JobChunkRequest {
+            task_id: task.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+            seq,
+            text: text.into(),
+        };
+        f.jobs
+            .chunk(&node, &job, chunk(&first, 0, "Hel"))
+            .await
+            .unwrap();
+        // The reader learns of the attempt and gets its chunks in the same poll.
+        let state = f.tasks.stream_state(&stream, 0, None).await.unwrap();
+        assert_eq!(state.attempt, 1);
+        assert_eq!(state.chunks[0].text, "Hel");
+
+        // The node restarts: attempt 2's chunks replace attempt 1's for the reader, and
+        // attempt 1 can no longer stream.
+        let second = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b2"))
+            .await
+            .unwrap());
+        let stale = f
+            .jobs
+            .chunk(&node, &job, chunk(&first, 1, "lo"))
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code, "stale_attempt");
+        f.jobs
+            .chunk(&node, &job, chunk(&second, 0, "Hello"))
+            .await
+            .unwrap();
+        let state = f.tasks.stream_state(&stream, 1, Some(0)).await.unwrap();
+        assert_eq!((state.attempt, state.chunks[0].text.as_str()), (2, "Hello"));
+
+        f.jobs
+            .chunk(&node, &job, chunk(&second, 1, "!"))
+            .await
+            .unwrap();
+        f.jobs
+            .result(&node, &job, result_of(&task, &second, "Hello!"))
+            .await
+            .unwrap();
+        let end = f.tasks.stream_state(&stream, 2, Some(0)).await.unwrap();
+        assert_eq!(end.chunks.len(), 1, "the last chunk");
+        let end = f.tasks.stream_state(&stream, 2, Some(1)).await.unwrap();
+        assert!(end.finished && end.chunks.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_restarted_node_runs_a_new_attempt_and_the_old_one_is_stale() {
         let f = fixture();
         let node = NodeId::generate();
