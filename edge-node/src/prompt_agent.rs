@@ -204,7 +204,14 @@ pub async fn answer(
     for n in 1..=max_steps {
         let allow_run = n < max_steps;
         let content = complete(&http, base_url, job, &messages, allow_run).await?;
-        match parse_action(&content) {
+        let action = match parse_action(&content) {
+            // A server that ignores the schema may still ask to run on the last step.
+            Action::Run(command) if !allow_run => Action::Answer(format!(
+                "I ran out of steps ({max_steps}) before answering; I last wanted to run: {command}"
+            )),
+            action => action,
+        };
+        match action {
             Action::Answer(text) => {
                 let step = Step {
                     step: n,
@@ -243,7 +250,7 @@ pub async fn answer(
             }
         }
     }
-    unreachable!("the last step only allows an answer")
+    unreachable!("the last step always answers (see above)")
 }
 
 /// What the model is told after a command ran.
