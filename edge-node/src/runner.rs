@@ -258,13 +258,11 @@ impl Runner {
             .jobs_dir
             .join(format!("{}-{}", message.job_id, claim.attempt));
 
-        let proxy_dir = self.inference.as_ref().map_or_else(
-            || job_dir.with_extension("proxy"),
-            |node| {
-                node.sockets_dir
-                    .join(format!("{}-{}", message.job_id, claim.attempt))
-            },
-        );
+        // The job's inference socket, on nodes with models (see NodeInference::sockets_dir).
+        let proxy_dir = self.inference.as_ref().map(|node| {
+            node.sockets_dir
+                .join(format!("{}-{}", message.job_id, claim.attempt))
+        });
         let run = async {
             let inference = self.inference.as_deref();
             let no_models = || "this node serves no models, and the job needs one".to_owned();
@@ -317,11 +315,11 @@ impl Runner {
             // Jobs that need a model get the pod's way to it: a socket served here.
             let mut proxy = None;
             let access = if claim.spec.inference {
-                let node = inference.ok_or_else(no_models)?;
+                let (node, proxy_dir) = inference.zip(proxy_dir.as_ref()).ok_or_else(no_models)?;
                 if let Some(model) = claim.spec.model.as_deref() {
                     node.model_for(Some(model))?;
                 }
-                std::fs::create_dir_all(&proxy_dir)
+                std::fs::create_dir_all(proxy_dir)
                     .map_err(|err| format!("creating the proxy directory: {err}"))?;
                 proxy = Some(
                     node.forwarder
@@ -355,7 +353,9 @@ impl Runner {
             outcome = run => outcome,
             never = keeper => match never {},
         };
-        let _ = std::fs::remove_dir_all(&proxy_dir);
+        if let Some(dir) = &proxy_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let _ = std::fs::remove_dir_all(&job_dir);
         if superseded.load(Ordering::SeqCst) {
             tracing::warn!("another attempt took the job over; not reporting this one");

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use cynode_domain::ids::{JobId, LeaseId};
 use cynode_domain::limits::MAX_SMALL_BODY_BYTES;
 use cynode_domain::service::{AuthService, NodeService, Principal, SignedRequest, SigningKey};
 use cynode_domain::signing::{HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
@@ -173,6 +174,17 @@ impl<const LIMIT: usize> SignedBody<LIMIT> {
         let node = nodes.authenticate(request, key).await?;
         tracing::Span::current().record("node_id", node.id.as_str());
         Ok(node)
+    }
+
+    /// Authenticates a job callback: signed with the job token of the claim `lease`.
+    pub async fn authenticate_job(
+        &self,
+        nodes: &NodeService,
+        job: &JobId,
+        lease: &LeaseId,
+    ) -> Result<Node, ApiError> {
+        self.authenticate(nodes, SigningKey::Job { job, lease })
+            .await
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {

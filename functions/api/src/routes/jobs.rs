@@ -54,13 +54,7 @@ async fn heartbeat(
     let job = job_id(&job)?;
     let req: HeartbeatRequest = signed.json()?;
     let node = signed
-        .authenticate(
-            &state.nodes,
-            SigningKey::Job {
-                job: &job,
-                lease: &req.lease_id,
-            },
-        )
+        .authenticate_job(&state.nodes, &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     Ok(Json(state.jobs.heartbeat(&node.id, &job, req).await?))
@@ -74,13 +68,7 @@ async fn result(
     let job = job_id(&job)?;
     let report: JobResultReport = signed.json()?;
     let node = signed
-        .authenticate(
-            &state.nodes,
-            SigningKey::Job {
-                job: &job,
-                lease: &report.lease_id,
-            },
-        )
+        .authenticate_job(&state.nodes, &job, &report.lease_id)
         .await?;
     record_task(report.task_id.as_str());
     Ok(Json(state.jobs.result(&node.id, &job, report).await?))
@@ -95,13 +83,7 @@ async fn chunk(
     let job = job_id(&job)?;
     let req: JobChunkRequest = signed.json()?;
     let node = signed
-        .authenticate(
-            &state.nodes,
-            SigningKey::Job {
-                job: &job,
-                lease: &req.lease_id,
-            },
-        )
+        .authenticate_job(&state.nodes, &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     state.jobs.chunk(&node.id, &job, req).await?;
