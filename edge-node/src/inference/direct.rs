@@ -15,6 +15,7 @@ use cynode_domain::limits::{truncate_utf8, MAX_STREAM_BYTES};
 use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::{ChatMessage, InferenceUsage, Temperature};
 
+use super::usage::usage_from_tail;
 use crate::sandbox::SandboxOutcome;
 
 /// How often gathered text is sent on.
@@ -45,13 +46,7 @@ fn parse_event(line: &str) -> (Option<String>, Option<InferenceUsage>) {
     let text = event["choices"][0]["delta"]["content"]
         .as_str()
         .map(str::to_owned);
-    let usage = event["usage"]["prompt_tokens"]
-        .as_u64()
-        .map(|prompt| InferenceUsage {
-            calls: 1,
-            prompt_tokens: prompt,
-            completion_tokens: event["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-        });
+    let usage = usage_from_tail(data.as_bytes());
     (text, usage)
 }
 

@@ -117,10 +117,6 @@ impl Forwarder {
         })
     }
 
-    pub fn limits(&self) -> &ProxyLimits {
-        &self.limits
-    }
-
     /// The node's inference endpoint.
     pub fn upstream(&self) -> &str {
         &self.upstream
@@ -193,11 +189,11 @@ impl Drop for CallRecord {
         let tokens = usage_from_tail(&self.tail);
         {
             let mut usage = self.context.usage.lock().expect("usage lock");
-            usage.calls += 1;
-            if let Some(tokens) = tokens {
-                usage.prompt_tokens += tokens.prompt_tokens;
-                usage.completion_tokens += tokens.completion_tokens;
-            }
+            let call = tokens.unwrap_or(InferenceUsage {
+                calls: 1,
+                ..InferenceUsage::default()
+            });
+            *usage = *usage + call;
         }
         tracing::info!(
             target: "cynode_edge::inference",

@@ -3,12 +3,7 @@
 //! of a stream) and Ollama's `prompt_eval_count` / `eval_count` (last line of its stream).
 //! Only numbers are read: a call's content is never kept or logged.
 
-/// Tokens one call used.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
+use cynode_domain::wire::InferenceUsage;
 
 /// The last value of `"key": <digits>` in `text`.
 fn last_number(text: &str, key: &str) -> Option<u64> {
@@ -20,9 +15,9 @@ fn last_number(text: &str, key: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The usage reported in the tail of a response (the last few KiB are enough: servers put
-/// it at the very end). `None` when the server reported none.
-pub fn usage_from_tail(tail: &[u8]) -> Option<TokenUsage> {
+/// The usage of the one call whose response (or its last few KiB: servers put it at the
+/// very end) is `tail`. `None` when the server reported none.
+pub fn usage_from_tail(tail: &[u8]) -> Option<InferenceUsage> {
     let text = String::from_utf8_lossy(tail);
     let openai = (
         last_number(&text, "prompt_tokens"),
@@ -33,7 +28,8 @@ pub fn usage_from_tail(tail: &[u8]) -> Option<TokenUsage> {
         last_number(&text, "eval_count"),
     );
     match (openai, ollama) {
-        ((Some(p), Some(c)), _) | (_, (Some(p), Some(c))) => Some(TokenUsage {
+        ((Some(p), Some(c)), _) | (_, (Some(p), Some(c))) => Some(InferenceUsage {
+            calls: 1,
             prompt_tokens: p,
             completion_tokens: c,
         }),
@@ -50,7 +46,8 @@ mod tests {
         let body = br#"{"choices":[{"message":{"content":"4"}}],"usage":{"completion_tokens":2,"prompt_tokens":31,"total_tokens":33}}"#;
         assert_eq!(
             usage_from_tail(body),
-            Some(TokenUsage {
+            Some(InferenceUsage {
+                calls: 1,
                 prompt_tokens: 31,
                 completion_tokens: 2
             })
@@ -58,7 +55,8 @@ mod tests {
         let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\": 5, \"completion_tokens\": 9}}\n\ndata: [DONE]\n\n";
         assert_eq!(
             usage_from_tail(stream),
-            Some(TokenUsage {
+            Some(InferenceUsage {
+                calls: 1,
                 prompt_tokens: 5,
                 completion_tokens: 9
             })
@@ -70,7 +68,8 @@ mod tests {
         let line = br#"{"model":"m","done":true,"prompt_eval_count":12,"eval_count":7}"#;
         assert_eq!(
             usage_from_tail(line),
-            Some(TokenUsage {
+            Some(InferenceUsage {
+                calls: 1,
                 prompt_tokens: 12,
                 completion_tokens: 7
             })

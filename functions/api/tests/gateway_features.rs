@@ -229,6 +229,15 @@ impl GatewayWorld {
         reply
     }
 
+    /// The claim the test node got for `attempt`.
+    fn claim_of_attempt(&self, attempt: u64) -> Value {
+        self.claims
+            .iter()
+            .find(|c| c["attempt"] == attempt)
+            .cloned()
+            .expect("that attempt's claim")
+    }
+
     async fn register_node(&mut self, psk: &str) -> Reply {
         let name = unique_handle("test-node");
         let body = json!({"pre_shared_key": psk, "node_name": name, "capabilities": {"agent_version": "test", "cpus": 1, "memory_mb": 512}});
@@ -1119,12 +1128,7 @@ async fn reports(w: &mut GatewayWorld, stdout: String, stderr: String) {
 
 #[when(expr = "the test node reports attempt {int} of the job completed")]
 async fn reports_attempt(w: &mut GatewayWorld, attempt: u64) {
-    let claim = w
-        .claims
-        .iter()
-        .find(|c| c["attempt"] == attempt)
-        .cloned()
-        .expect("that attempt's claim");
+    let claim = w.claim_of_attempt(attempt);
     w.report(&claim, "first\n", "").await;
 }
 
@@ -1192,12 +1196,7 @@ async fn chunk_again(w: &mut GatewayWorld, text: String, seq: u32) {
 
 #[when(expr = "the test node streams a chunk under attempt {int}")]
 async fn chunk_of_attempt(w: &mut GatewayWorld, attempt: u64) {
-    let claim = w
-        .claims
-        .iter()
-        .find(|c| c["attempt"] == attempt)
-        .cloned()
-        .expect("that attempt's claim");
+    let claim = w.claim_of_attempt(attempt);
     send_chunk(w, &claim, 0, "stale").await;
 }
 

@@ -186,6 +186,19 @@ pub struct InferenceUsage {
     pub completion_tokens: u64,
 }
 
+/// Both together: calls and tokens add up.
+impl std::ops::Add for InferenceUsage {
+    type Output = InferenceUsage;
+
+    fn add(self, other: InferenceUsage) -> InferenceUsage {
+        InferenceUsage {
+            calls: self.calls + other.calls,
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Truncated {
     pub stdout: bool,

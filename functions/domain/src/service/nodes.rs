@@ -222,65 +222,71 @@ impl NodeService {
         Ok(())
     }
 
+    /// Nodes that acknowledged a configuration (the one named, when `version` is given).
+    async fn acked_nodes(&self, version: Option<&str>) -> Result<Vec<Node>> {
+        let mut nodes = Vec::new();
+        for (id, acked) in self.nodes.acked_nodes(100).await? {
+            if version.is_some_and(|version| version != acked) {
+                continue;
+            }
+            if let Some(node) = self.nodes.node(&id).await? {
+                nodes.push(node);
+            }
+        }
+        Ok(nodes)
+    }
+
     /// Ready once some node that acknowledged the configuration in force reports a
     /// reachable inference endpoint with at least one model; else why not.
     pub async fn readiness(&self) -> Result<std::result::Result<(), String>> {
         let Some(current) = self.nodes.current_config().await? else {
             return Ok(Err("no edge node has registered yet".into()));
         };
-        let acked = self.nodes.acked_nodes(100).await?;
-        let current_nodes: Vec<&NodeId> = acked
-            .iter()
-            .filter(|(_, version)| *version == current.version)
-            .map(|(id, _)| id)
-            .collect();
+        let current_nodes = self.acked_nodes(Some(&current.version)).await?;
         if current_nodes.is_empty() {
-            return Ok(Err(if acked.is_empty() {
-                "no edge node has acknowledged its configuration yet".into()
-            } else {
+            let any_acked = !self.nodes.acked_nodes(1).await?.is_empty();
+            return Ok(Err(if any_acked {
                 format!(
                     "no edge node has acknowledged the current configuration {}",
                     current.version
                 )
+            } else {
+                "no edge node has acknowledged its configuration yet".into()
             }));
         }
-        let mut unreachable = None;
-        for id in current_nodes {
-            let Some(node) = self.nodes.node(id).await? else {
-                continue;
-            };
-            if !node.capabilities.models().is_empty() {
-                return Ok(Ok(()));
-            }
-            if let Some(status) = &node.capabilities.inference {
-                unreachable.get_or_insert_with(|| {
-                    if status.reachable {
-                        format!(
-                            "node {} reaches its inference endpoint {} but it serves no model",
-                            node.name, status.endpoint
-                        )
-                    } else {
-                        format!(
-                            "node {} cannot reach its inference endpoint {}",
-                            node.name, status.endpoint
-                        )
-                    }
-                });
-            }
+        if current_nodes
+            .iter()
+            .any(|n| !n.capabilities.models().is_empty())
+        {
+            return Ok(Ok(()));
         }
-        Ok(Err(unreachable.unwrap_or_else(|| {
+        let reason = current_nodes.iter().find_map(|node| {
+            let status = node.capabilities.inference.as_ref()?;
+            Some(if status.reachable {
+                format!(
+                    "node {} reaches its inference endpoint {} but it serves no model",
+                    node.name, status.endpoint
+                )
+            } else {
+                format!(
+                    "node {} cannot reach its inference endpoint {}",
+                    node.name, status.endpoint
+                )
+            })
+        });
+        Ok(Err(reason.unwrap_or_else(|| {
             "no edge node has an inference endpoint configured".into()
         })))
     }
 
     /// Every model some registered node currently reports, sorted, without repeats.
     pub async fn available_models(&self) -> Result<Vec<String>> {
-        let mut models = std::collections::BTreeSet::new();
-        for (id, _) in self.nodes.acked_nodes(100).await? {
-            if let Some(node) = self.nodes.node(&id).await? {
-                models.extend(node.capabilities.models().iter().cloned());
-            }
-        }
+        let models: std::collections::BTreeSet<String> = self
+            .acked_nodes(None)
+            .await?
+            .iter()
+            .flat_map(|node| node.capabilities.models().iter().cloned())
+            .collect();
         Ok(models.into_iter().collect())
     }
 }

@@ -22,8 +22,8 @@ use crate::service::auth::Principal;
 use crate::status::TaskStatus;
 use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
 use crate::wire::{
-    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, InferenceUsage,
-    JobMessage, LogStream, TaskList, TaskLogs, TaskResult, TaskView,
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, JobMessage,
+    LogStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 /// A chat completion's job may run this long on a node.
@@ -400,11 +400,7 @@ impl TaskService {
             usage: jobs
                 .iter()
                 .filter_map(|job| job.usage)
-                .reduce(|total, usage| InferenceUsage {
-                    calls: total.calls + usage.calls,
-                    prompt_tokens: total.prompt_tokens + usage.prompt_tokens,
-                    completion_tokens: total.completion_tokens + usage.completion_tokens,
-                }),
+                .reduce(|total, usage| total + usage),
             jobs,
         })
     }
