@@ -25,6 +25,7 @@ use crate::config::EdgeConfig;
 use crate::gateway::{GatewayClient, GatewayError, Identity};
 use crate::inference::forwarder::Forwarder;
 use crate::inference::NodeInference;
+use crate::outage::{Backoff, Outage};
 use crate::queue::{NodeQueue, NodeQueues, QueueKind, SqsQueue};
 use crate::runner::Runner;
 use crate::sandbox::podman::PodmanSandbox;
@@ -174,6 +175,33 @@ fn refresh_models(
     });
 }
 
+/// While the gateway is marked down, probes it with backoff and jitter (a signed call,
+/// so the store behind it is checked too). When it answers, results on disk go out
+/// first; receiving resumes once none is left.
+fn watch_gateway(runner: Arc<Runner>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        while runner.outage.wait_down(&stop).await {
+            let mut backoff = Backoff::default();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_wait()) => {},
+                    _ = stop.cancelled() => return,
+                }
+                match runner.gateway.config(&runner.identity).await {
+                    Ok(_) => {
+                        runner.resend_pending().await;
+                        if runner.spool.pending().is_empty() {
+                            runner.outage.recovered();
+                            break;
+                        }
+                    }
+                    Err(err) => tracing::info!(error = %err, "the gateway is still unreachable"),
+                }
+            }
+        }
+    });
+}
+
 /// Receives from one queue into its own slots until `stop_taking`. With `models`, it
 /// receives only while the node serves at least one model.
 async fn poll_queue(
@@ -193,6 +221,11 @@ async fn poll_queue(
                     _ = stop_taking.cancelled() => return,
                 }
             }
+        }
+        // Nothing is received while the gateway is down: each receive would use up a
+        // delivery of a job that cannot be claimed.
+        if !runner.outage.wait_up(&stop_taking).await {
+            return;
         }
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
@@ -341,6 +374,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         jobs_dir,
         config_rx,
         inference,
+        Outage::default(),
     ));
 
     // Results a crash left on disk go out first, then every few seconds while any remain.
@@ -362,6 +396,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let running = TaskTracker::new();
     let mut pollers = JoinSet::new();
     tracing::info!(slots = config.job_slots, "waiting for jobs");
+    watch_gateway(runner.clone(), stop_taking.clone());
     pollers.spawn(poll_queue(
         jobs_queue,
         Arc::new(Semaphore::new(config.job_slots as usize)),

@@ -14,7 +14,7 @@ use cynode_domain::signing::{
 use cynode_domain::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
     JobChunkRequest, JobResultReport, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
-    RegisterNodeRequest, ResultAck,
+    OutputUploadRequest, OutputUploadUrl, RegisterNodeRequest, ResultAck,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +244,40 @@ impl GatewayClient {
         let path = format!("/v1/jobs/{job}/chunks");
         self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
             .await
+    }
+
+    /// Where to upload one stream's raw bytes (signed with the claim's job token).
+    pub async fn output_upload_url(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &OutputUploadRequest,
+    ) -> Result<OutputUploadUrl, GatewayError> {
+        let path = format!("/v1/jobs/{job}/output");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
+            .await
+    }
+
+    /// Uploads `bytes` to a presigned URL.
+    pub async fn upload(&self, url: &str, bytes: Vec<u8>) -> Result<(), GatewayError> {
+        let response = self
+            .http
+            .put(url)
+            .timeout(Duration::from_secs(300))
+            .body(bytes)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(GatewayError::Refused {
+            status,
+            code: "upload_failed".into(),
+            message: "the blob store refused the raw output".into(),
+        })
     }
 
     /// Downloads an attachment from its presigned URL into `dest`, refusing more than

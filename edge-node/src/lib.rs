@@ -12,6 +12,7 @@ pub mod capabilities;
 pub mod config;
 pub mod gateway;
 pub mod inference;
+pub mod outage;
 pub mod prompt_agent;
 pub mod queue;
 pub mod runner;

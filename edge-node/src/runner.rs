@@ -15,17 +15,18 @@ use tracing::Instrument;
 use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
 use cynode_domain::wire::{
     ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest, JobClaim, JobMessage,
-    JobResultReport, JobStartedRequest, NodeConfig,
+    JobResultReport, JobStartedRequest, NodeConfig, OutputStream, OutputUploadRequest,
 };
 
 use crate::config::SandboxLimits;
-use crate::gateway::{GatewayClient, Identity};
+use crate::gateway::{GatewayClient, GatewayError, Identity};
 use crate::inference::direct::{self, ChunkSink, DirectChat};
 use crate::inference::NodeInference;
+use crate::outage::Outage;
 use crate::prompt_agent::AgentJob;
 use crate::queue::{NodeQueues, QueueKind, Received};
 use crate::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
-use crate::spool::{PendingResult, Spool};
+use crate::spool::{raw_path, PendingResult, Spool};
 
 /// The outcome of a job that failed before its sandbox ran (bad input, no model…).
 fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> SandboxOutcome {
@@ -37,6 +38,7 @@ fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> San
         stdout: String::new(),
         stderr: String::new(),
         truncated: Default::default(),
+        raw: Default::default(),
         started_at,
         ended_at: time::OffsetDateTime::now_utc(),
     }
@@ -107,6 +109,17 @@ impl ChunkSink for GatewaySink<'_> {
     }
 }
 
+/// How one try at delivering a result ended.
+enum Sent {
+    Stored,
+    /// Another attempt owns the job now; this result is moot.
+    Superseded,
+    /// The gateway will never take it.
+    Refused(GatewayError),
+    /// Not delivered yet; the resender tries again.
+    Later,
+}
+
 /// Seconds a message for a model this node does not serve stays hidden from it.
 const NOT_SERVED_RETRY_SECS: u32 = 5;
 
@@ -127,6 +140,8 @@ pub struct Runner {
     pub config: watch::Receiver<NodeConfig>,
     /// The node's models, when it has an inference endpoint.
     pub inference: Option<Arc<NodeInference>>,
+    /// Whether the gateway answers; failures to reach it pause receiving.
+    pub outage: Outage,
     /// Spool files being delivered right now (by a runner or the resender).
     delivering: Mutex<HashSet<PathBuf>>,
 }
@@ -144,6 +159,7 @@ impl Runner {
         jobs_dir: PathBuf,
         config: watch::Receiver<NodeConfig>,
         inference: Option<Arc<NodeInference>>,
+        outage: Outage,
     ) -> Self {
         Self {
             gateway,
@@ -156,6 +172,7 @@ impl Runner {
             jobs_dir,
             config,
             inference,
+            outage,
             delivering: Mutex::new(HashSet::new()),
         }
     }
@@ -221,6 +238,7 @@ impl Runner {
                 .await;
             }
             Err(err) => {
+                self.outage.failed(&err);
                 tracing::warn!(error = %err, receive_count = received.receive_count, "could not claim the job; it will come back");
                 self.hide(received.queue, &received.receipt, RETRY_LATER_SECS)
                     .await;
@@ -380,12 +398,13 @@ impl Runner {
                 stdout: outcome.stdout,
                 stderr: outcome.stderr,
                 truncated: outcome.truncated,
+                raw: outcome.raw.announced(),
                 started_at: outcome.started_at,
                 ended_at: outcome.ended_at,
                 usage,
             },
         };
-        match self.spool.store(&pending) {
+        match self.spool.store(&pending, &outcome.raw) {
             Ok(path) => self.deliver(&path, &pending, QUICK_DELIVERY_TRIES).await,
             Err(err) => {
                 tracing::error!(error = %err, "could not record the result on disk; sending it anyway");
@@ -434,7 +453,10 @@ impl Runner {
                         superseded.store(true, Ordering::SeqCst);
                         stop.cancel();
                     }
-                    Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+                    Err(err) => {
+                        self.outage.failed(&err);
+                        tracing::warn!(error = %err, "heartbeat failed");
+                    }
                 }
             }
         }
@@ -476,47 +498,111 @@ impl Runner {
     }
 
     async fn send(&self, path: Option<&Path>, pending: &PendingResult, tries: u32) {
-        for attempt in 1..=tries {
-            match self
-                .gateway
-                .result(
-                    &self.identity,
-                    &pending.job_id,
-                    &pending.job_token,
-                    &pending.report,
-                )
-                .await
-            {
-                Ok(ack) => {
-                    tracing::info!(job_id = %pending.job_id, duplicate = ack.duplicate, "result stored");
-                    self.delete(pending.queue, &pending.receipt).await;
-                    if let Some(path) = path {
-                        self.spool.remove(path);
-                    }
-                    return;
+        let err = match self.try_send(path, pending, tries).await {
+            Sent::Stored | Sent::Superseded => {
+                if let Some(path) = path {
+                    self.spool.remove(path);
                 }
-                Err(err) if err.code() == Some("stale_attempt") => {
-                    tracing::warn!(job_id = %pending.job_id, "result belongs to a superseded attempt; dropping it");
-                    if let Some(path) = path {
-                        self.spool.remove(path);
-                    }
-                    return;
-                }
-                Err(err) if !err.is_transient() => {
-                    tracing::error!(job_id = %pending.job_id, error = %err, path = ?path, "the gateway refused the result; keeping it for inspection");
-                    if let Some(path) = path {
-                        let _ = std::fs::rename(path, path.with_extension("rejected"));
-                    }
-                    return;
-                }
-                Err(err) => {
-                    tracing::warn!(job_id = %pending.job_id, error = %err, attempt, "could not deliver the result yet");
-                    if attempt < tries {
-                        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-                    }
+                return;
+            }
+            Sent::Later => return,
+            Sent::Refused(err) => err,
+        };
+        // The job must still end: keep the refused result for inspection, and report a
+        // failure the gateway accepts instead.
+        tracing::error!(job_id = %pending.job_id, error = %err, path = ?path, "the gateway refused the result; reporting the job failed (the result is kept as .rejected)");
+        if let Some(path) = path {
+            let _ = std::fs::rename(path, path.with_extension("rejected"));
+        }
+        let fallback = pending.refused(&err);
+        match self.try_send(None, &fallback, tries).await {
+            Sent::Stored | Sent::Superseded => {}
+            Sent::Refused(err) => {
+                tracing::error!(job_id = %pending.job_id, error = %err, "the gateway refused the failure report too")
+            }
+            Sent::Later => {
+                if let Err(err) = self.spool.replace(&fallback) {
+                    tracing::error!(job_id = %pending.job_id, error = %err, "could not record the failure report on disk");
                 }
             }
         }
+    }
+
+    /// Uploads the raw copies the result announces, then sends the result.
+    async fn try_send(&self, path: Option<&Path>, pending: &PendingResult, tries: u32) -> Sent {
+        let mut last = None;
+        for attempt in 1..=tries {
+            if attempt > 1 {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt - 1))).await;
+            }
+            let sent = match self.upload_raw(path, pending).await {
+                Ok(report) => {
+                    self.gateway
+                        .result(&self.identity, &pending.job_id, &pending.job_token, &report)
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            match sent {
+                Ok(ack) => {
+                    tracing::info!(job_id = %pending.job_id, duplicate = ack.duplicate, "result stored");
+                    self.delete(pending.queue, &pending.receipt).await;
+                    return Sent::Stored;
+                }
+                Err(err) if err.code() == Some("stale_attempt") => {
+                    tracing::warn!(job_id = %pending.job_id, "result belongs to a superseded attempt; dropping it");
+                    return Sent::Superseded;
+                }
+                Err(err) if !err.is_transient() => return Sent::Refused(err),
+                Err(err) => {
+                    tracing::warn!(job_id = %pending.job_id, error = %err, attempt, "could not deliver the result yet");
+                    last = Some(err);
+                }
+            }
+        }
+        if let Some(err) = last {
+            self.outage.failed(&err);
+        }
+        Sent::Later
+    }
+
+    /// Uploads each raw copy beside the spooled result; returns the report to send (which
+    /// no longer announces a copy that is missing on disk).
+    async fn upload_raw(
+        &self,
+        path: Option<&Path>,
+        pending: &PendingResult,
+    ) -> Result<JobResultReport, GatewayError> {
+        let mut report = pending.report.clone();
+        for stream in OutputStream::ALL {
+            let Some(announced) = report.raw.get(stream) else {
+                continue;
+            };
+            let bytes = path.and_then(|path| std::fs::read(raw_path(path, stream)).ok());
+            let Some(bytes) = bytes.filter(|b| b.len() as u64 == announced.size) else {
+                tracing::warn!(job_id = %pending.job_id, stream = stream.as_str(), "the raw output is gone from disk; sending the preview only");
+                report.raw.set(stream, None);
+                continue;
+            };
+            let request = OutputUploadRequest {
+                task_id: report.task_id.clone(),
+                attempt: report.attempt,
+                lease_id: report.lease_id.clone(),
+                stream,
+                size: announced.size,
+            };
+            let url = self
+                .gateway
+                .output_upload_url(
+                    &self.identity,
+                    &pending.job_id,
+                    &pending.job_token,
+                    &request,
+                )
+                .await?;
+            self.gateway.upload(&url.url, bytes).await?;
+        }
+        Ok(report)
     }
 
     /// Re-sends every result still on disk (after a restart, or after the gateway was down).

@@ -2,8 +2,10 @@
 //!
 //! A result is written here (atomically: temp file, fsync, rename) before it is sent, and
 //! removed only after the gateway's acknowledgement. A restarted agent re-sends whatever
-//! it finds, so a crash between finishing a job and reporting it loses nothing. The files
-//! hold job tokens, so the directory is private to the agent's user.
+//! it finds, so a crash between finishing a job and reporting it loses nothing. Raw copies
+//! of streams whose text was cut or converted sit beside it (`<stem>.stdout.raw`) until
+//! they are uploaded with it. The files hold job tokens, so the directory is private to
+//! the agent's user.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::queue::QueueKind;
+use crate::sandbox::RawStreams;
 use cynode_domain::ids::JobId;
-use cynode_domain::wire::JobResultReport;
+use cynode_domain::wire::{JobResultReport, OutputStream};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingResult {
@@ -25,6 +28,22 @@ pub struct PendingResult {
     #[serde(default)]
     pub queue: QueueKind,
     pub report: JobResultReport,
+}
+
+impl PendingResult {
+    /// The report to send instead when the gateway refused this one for good: the job
+    /// failed, saying why, without the output that was refused.
+    pub fn refused(&self, why: &impl std::fmt::Display) -> PendingResult {
+        let mut fallback = self.clone();
+        let report = &mut fallback.report;
+        report.status = cynode_domain::status::JobOutcome::Failed;
+        report.error = Some(format!("the gateway refused this job's result: {why}"));
+        report.stdout.clear();
+        report.stderr.clear();
+        report.truncated = Default::default();
+        report.raw = Default::default();
+        fallback
+    }
 }
 
 pub struct Spool {
@@ -50,18 +69,22 @@ impl Spool {
         ))
     }
 
-    /// Durably records a result; returns where.
-    pub fn store(&self, pending: &PendingResult) -> std::io::Result<PathBuf> {
+    /// Durably records a result and its raw copies; returns where.
+    pub fn store(&self, pending: &PendingResult, raw: &RawStreams) -> std::io::Result<PathBuf> {
         let path = self.path_of(pending);
-        let tmp = path.with_extension("tmp");
-        {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&serde_json::to_vec(pending)?)?;
-            file.sync_all()?;
+        for stream in OutputStream::ALL {
+            if let Some(copy) = raw.get(stream) {
+                write_durably(&raw_path(&path, stream), &copy.bytes)?;
+            }
         }
-        std::fs::rename(&tmp, &path)?;
+        write_durably(&path, &serde_json::to_vec(pending)?)?;
         std::fs::File::open(&self.dir)?.sync_all()?;
         Ok(path)
+    }
+
+    /// Records a result that replaces the one at its path (keeping raw copies).
+    pub fn replace(&self, pending: &PendingResult) -> std::io::Result<PathBuf> {
+        self.store(pending, &RawStreams::default())
     }
 
     /// Every pending result, oldest file name first. Unreadable files are reported and
@@ -91,9 +114,29 @@ impl Spool {
             .collect()
     }
 
+    /// Removes a delivered result and its raw copies.
     pub fn remove(&self, path: &Path) {
+        for stream in OutputStream::ALL {
+            let _ = std::fs::remove_file(raw_path(path, stream));
+        }
         if let Err(err) = std::fs::remove_file(path) {
             tracing::warn!(path = %path.display(), error = %err, "could not remove delivered result");
         }
     }
+}
+
+/// Where the raw copy of `stream` of the result at `result` is kept.
+pub fn raw_path(result: &Path, stream: OutputStream) -> PathBuf {
+    result.with_extension(format!("{}.raw", stream.as_str()))
+}
+
+/// Temp file, fsync, rename: a crash leaves the old file or the new one, never half.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }

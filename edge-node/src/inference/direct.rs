@@ -11,12 +11,13 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::limits::{truncate_utf8, MAX_STREAM_BYTES};
+use cynode_domain::limits::{json_preview, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::{ChatMessage, InferenceUsage, Temperature};
 
 use super::usage::usage_from_tail;
-use crate::sandbox::SandboxOutcome;
+use crate::sandbox::output::RawBytes;
+use crate::sandbox::{RawStreams, SandboxOutcome};
 
 /// How often gathered text is sent on.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(40);
@@ -139,7 +140,14 @@ pub async fn answer(
         },
         _ = stop.cancelled() => (JobOutcome::Canceled, Some("canceled".to_owned())),
     };
-    let (stdout, cut) = truncate_utf8(&answer, MAX_STREAM_BYTES);
+    let (stdout, cut) = json_preview(&answer, MAX_STREAM_BYTES);
+    let raw = cut.then(|| {
+        let (kept, _) = truncate_utf8(&answer, MAX_RAW_OUTPUT_BYTES as usize);
+        RawBytes {
+            bytes: kept.as_bytes().to_vec(),
+            total: answer.len() as u64,
+        }
+    });
     (
         SandboxOutcome {
             status: outcome.0,
@@ -151,6 +159,10 @@ pub async fn answer(
             truncated: cynode_domain::wire::Truncated {
                 stdout: cut,
                 stderr: false,
+            },
+            raw: RawStreams {
+                stdout: raw,
+                stderr: None,
             },
             started_at,
             ended_at: time::OffsetDateTime::now_utc(),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use cynode_domain::clock::Timestamp;
 use cynode_domain::ids::JobId;
 use cynode_domain::status::JobOutcome;
-use cynode_domain::wire::Truncated;
+use cynode_domain::wire::{OutputStream, RawOutput, StreamBytes, Truncated};
 
 use crate::prompt_agent::AgentJob;
 
@@ -60,8 +60,41 @@ pub struct SandboxOutcome {
     pub stdout: String,
     pub stderr: String,
     pub truncated: Truncated,
+    /// The raw bytes of the streams whose text is not all of them.
+    pub raw: RawStreams,
     pub started_at: Timestamp,
     pub ended_at: Timestamp,
+}
+
+/// Raw copies of a job's streams, where their text is cut or converted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawStreams {
+    pub stdout: Option<output::RawBytes>,
+    pub stderr: Option<output::RawBytes>,
+}
+
+impl RawStreams {
+    pub fn get(&self, stream: OutputStream) -> Option<&output::RawBytes> {
+        match stream {
+            OutputStream::Stdout => self.stdout.as_ref(),
+            OutputStream::Stderr => self.stderr.as_ref(),
+        }
+    }
+
+    /// What the result announces: the size of each raw copy.
+    pub fn announced(&self) -> RawOutput {
+        let mut raw = RawOutput::default();
+        for stream in OutputStream::ALL {
+            raw.set(
+                stream,
+                self.get(stream).map(|copy| StreamBytes {
+                    size: copy.bytes.len() as u64,
+                    total: copy.total,
+                }),
+            );
+        }
+        raw
+    }
 }
 
 #[async_trait]

@@ -1,31 +1,61 @@
-//! Capturing a stream up to a byte limit while still draining the rest, so a chatty job
-//! neither blocks on a full pipe nor grows the agent's memory.
+//! Capturing a stream while still draining all of it, so a chatty job neither blocks on
+//! a full pipe nor grows the agent's memory without bound.
+//!
+//! Two things come out: a preview that is valid UTF-8 and fits the result's limit as
+//! JSON whatever the bytes were (see `cynode_domain::limits::preview_bytes`), and, when
+//! that preview is not the whole output, the raw bytes (up to their own, larger limit),
+//! which the node uploads so the user can download exactly what the job wrote.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use cynode_domain::limits::truncate_utf8_bytes;
+use cynode_domain::limits::preview_bytes;
 
-/// Reads `stream` to its end, keeping the first `limit` bytes. Returns the kept text
-/// (cut on a UTF-8 boundary) and whether anything was dropped.
-pub async fn capture<R: AsyncRead + Unpin>(mut stream: R, limit: usize) -> (String, bool) {
-    // One byte past the limit tells whether anything was cut.
-    let mut kept = Vec::with_capacity(limit.min(64 * 1024));
-    let mut dropped = false;
+/// A stream's raw bytes, kept because its preview is not all of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawBytes {
+    pub bytes: Vec<u8>,
+    /// Bytes the job wrote (more than `bytes.len()` when the raw copy was cut too).
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    pub preview: String,
+    /// The preview is not exactly what the job wrote.
+    pub truncated: bool,
+    /// Present exactly when `truncated`.
+    pub raw: Option<RawBytes>,
+}
+
+/// Reads `stream` to its end, keeping up to `raw_limit` bytes, and previews them within
+/// `preview_limit` bytes of JSON.
+pub async fn capture<R: AsyncRead + Unpin>(
+    mut stream: R,
+    preview_limit: usize,
+    raw_limit: usize,
+) -> Captured {
+    let mut kept = Vec::with_capacity(raw_limit.min(64 * 1024));
+    let mut total = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => {
-                let room = (limit + 1).saturating_sub(kept.len());
+                total += n as u64;
+                let room = raw_limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
-                dropped |= n > room;
             }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    let (text, cut) = truncate_utf8_bytes(&kept, limit);
-    (text, cut || dropped)
+    let (preview, differs) = preview_bytes(&kept, preview_limit);
+    let truncated = differs || total > kept.len() as u64;
+    Captured {
+        preview,
+        truncated,
+        raw: truncated.then_some(RawBytes { bytes: kept, total }),
+    }
 }
 
 #[cfg(test)]
@@ -33,23 +63,38 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn keeps_everything_under_the_limit() {
-        assert_eq!(
-            capture(&b"hello"[..], 10).await,
-            ("hello".to_string(), false)
-        );
-        assert_eq!(
-            capture(&b"hello"[..], 5).await,
-            ("hello".to_string(), false)
-        );
+    async fn keeps_everything_under_the_limit_without_a_raw_copy() {
+        let out = capture(&b"hello"[..], 5, 100).await;
+        assert_eq!((out.preview.as_str(), out.truncated), ("hello", false));
+        assert_eq!(out.raw, None);
     }
 
     #[tokio::test]
-    async fn cuts_at_the_limit_on_a_character_boundary() {
+    async fn cuts_the_preview_on_a_character_boundary_and_keeps_the_bytes() {
         let text = "ab€".repeat(100_000); // 5 bytes per repeat
                                           // "ab€ab" is 7 bytes; the next € would end at byte 10, past the limit of 9.
-        let (kept, cut) = capture(text.as_bytes(), 9).await;
-        assert_eq!(kept, "ab€ab");
-        assert!(cut);
+        let out = capture(text.as_bytes(), 9, 1 << 20).await;
+        assert_eq!(out.preview, "ab€ab");
+        assert!(out.truncated);
+        let raw = out.raw.unwrap();
+        assert_eq!((raw.bytes.len(), raw.total), (500_000, 500_000));
+    }
+
+    #[tokio::test]
+    async fn binary_output_gets_a_valid_preview_and_its_exact_bytes() {
+        let bytes = vec![0xFFu8; 200_000];
+        let out = capture(&bytes[..], 256 * 1024, 100_000).await;
+        assert!(out
+            .preview
+            .chars()
+            .all(|c| c == char::REPLACEMENT_CHARACTER));
+        assert!(out.preview.len() <= 256 * 1024);
+        let raw = out.raw.unwrap();
+        assert_eq!(
+            raw.bytes,
+            vec![0xFF; 100_000],
+            "the raw copy is cut at its own limit"
+        );
+        assert_eq!(raw.total, 200_000);
     }
 }

@@ -28,12 +28,12 @@ use async_trait::async_trait;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::limits::MAX_STREAM_BYTES;
+use cynode_domain::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::Truncated;
 
 use super::output::capture;
-use super::{InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
+use super::{InferenceAccess, Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome};
 use crate::config::SandboxLimits;
 
 /// The uid:gid jobs run as inside the sandbox.
@@ -422,6 +422,7 @@ fn failure(error: String, started_at: cynode_domain::clock::Timestamp) -> Sandbo
         stdout: String::new(),
         stderr: String::new(),
         truncated: Truncated::default(),
+        raw: RawStreams::default(),
         started_at,
         ended_at: time::OffsetDateTime::now_utc(),
     }
@@ -483,13 +484,16 @@ impl Sandbox for PodmanSandbox {
             }
         };
         drop(status_write);
+        let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
         let stdout = tokio::spawn(capture(
             child.stdout.take().expect("piped"),
             MAX_STREAM_BYTES,
+            raw_limit,
         ));
         let stderr = tokio::spawn(capture(
             child.stderr.take().expect("piped"),
             MAX_STREAM_BYTES,
+            raw_limit,
         ));
 
         let mut stopped = false;
@@ -503,8 +507,8 @@ impl Sandbox for PodmanSandbox {
             }
         };
         let elapsed = clock.elapsed();
-        let (stdout, stdout_cut) = stdout.await.unwrap_or_default();
-        let (stderr, stderr_cut) = stderr.await.unwrap_or_default();
+        let stdout = stdout.await.unwrap_or_default();
+        let stderr = stderr.await.unwrap_or_default();
         let failed_command = read_status(status_read);
         self.remove(&name).await;
         if let Some(pod) = &pod {
@@ -549,12 +553,16 @@ impl Sandbox for PodmanSandbox {
             exit_code,
             failed_command: failed_command.filter(|_| status == JobOutcome::Failed),
             error,
-            stdout,
-            stderr,
             truncated: Truncated {
-                stdout: stdout_cut,
-                stderr: stderr_cut,
+                stdout: stdout.truncated,
+                stderr: stderr.truncated,
             },
+            raw: RawStreams {
+                stdout: stdout.raw,
+                stderr: stderr.raw,
+            },
+            stdout: stdout.preview,
+            stderr: stderr.preview,
             started_at,
             ended_at: time::OffsetDateTime::now_utc(),
         }

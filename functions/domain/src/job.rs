@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
-use crate::wire::{InferenceUsage, JobResultReport, JobResultView, Truncated};
+use crate::wire::{
+    InferenceUsage, JobResultReport, JobResultView, OutputStream, RawOutput, Truncated,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -44,6 +46,9 @@ pub struct JobOutput {
     pub stdout_key: Option<String>,
     pub stderr_key: Option<String>,
     pub truncated: Truncated,
+    /// Streams whose raw bytes are stored beside the preview (see [`raw_output_key`]).
+    #[serde(default, skip_serializing_if = "RawOutput::is_empty")]
+    pub raw: RawOutput,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -93,11 +98,25 @@ pub enum Finish {
     Duplicate,
 }
 
+/// What the gateway stored of a result's streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredStreams {
+    pub stdout_key: Option<String>,
+    pub stderr_key: Option<String>,
+    /// The raw uploads found in the blob store with the size the node announced.
+    pub raw: RawOutput,
+}
+
 /// The keys under which a result's streams are stored: per attempt, so a stale attempt
 /// can never overwrite the output of the current one.
 pub fn output_keys(task: &TaskId, job: &JobId, attempt: u32) -> (String, String) {
     let base = format!("results/{task}/{job}/{attempt}");
     (format!("{base}/stdout"), format!("{base}/stderr"))
+}
+
+/// Where a stream's raw bytes of one attempt are uploaded.
+pub fn raw_output_key(task: &TaskId, job: &JobId, attempt: u32, stream: OutputStream) -> String {
+    format!("results/{task}/{job}/{attempt}/{}.raw", stream.as_str())
 }
 
 impl Job {
@@ -229,8 +248,7 @@ impl Job {
         &self,
         node: &NodeId,
         report: &JobResultReport,
-        stdout_key: Option<String>,
-        stderr_key: Option<String>,
+        stored: StoredStreams,
         now: Timestamp,
     ) -> Result<Finish> {
         if self
@@ -252,9 +270,10 @@ impl Job {
             exit_code: report.exit_code,
             failed_command: report.failed_command,
             error: report.error.clone(),
-            stdout_key,
-            stderr_key,
+            stdout_key: stored.stdout_key,
+            stderr_key: stored.stderr_key,
             truncated: report.truncated,
+            raw: stored.raw,
             started_at: report.started_at,
             ended_at: report.ended_at,
             usage: report.usage,
@@ -293,6 +312,7 @@ impl Job {
             stdout,
             stderr,
             truncated: output.map(|o| o.truncated).unwrap_or_default(),
+            raw: output.map(|o| o.raw).unwrap_or_default(),
             started_at: output.map(|o| o.started_at).or(self.started_at),
             ended_at: output.map(|o| o.ended_at),
             usage: output.and_then(|o| o.usage),
@@ -382,6 +402,7 @@ mod tests {
             stdout: "hello\n".into(),
             stderr: String::new(),
             truncated: Truncated::default(),
+            raw: RawOutput::default(),
             started_at: now(),
             ended_at: now(),
             usage: None,
@@ -445,8 +466,7 @@ mod tests {
             .finish(
                 &node("n1"),
                 &report(&run, JobOutcome::Completed),
-                None,
-                None,
+                StoredStreams::default(),
                 now(),
             )
             .unwrap()
@@ -471,13 +491,15 @@ mod tests {
             now(),
         );
         let result = report(&run, JobOutcome::Completed);
-        let Finish::Store(done) = run.finish(&node("n1"), &result, None, None, now()).unwrap()
+        let Finish::Store(done) = run
+            .finish(&node("n1"), &result, StoredStreams::default(), now())
+            .unwrap()
         else {
             panic!("expected store")
         };
         assert_eq!(done.status, JobStatus::Completed);
         assert_eq!(
-            done.finish(&node("n1"), &result, None, None, now())
+            done.finish(&node("n1"), &result, StoredStreams::default(), now())
                 .unwrap(),
             Finish::Duplicate
         );
@@ -494,7 +516,7 @@ mod tests {
         let old_result = report(&first, JobOutcome::Completed);
         let second = claimed(&first, "n1", "b2", now());
         let err = second
-            .finish(&node("n1"), &old_result, None, None, now())
+            .finish(&node("n1"), &old_result, StoredStreams::default(), now())
             .unwrap_err();
         assert_eq!(err.code, "stale_attempt");
         let err = second
@@ -515,8 +537,7 @@ mod tests {
             .finish(
                 &node("n2"),
                 &report(&run, JobOutcome::Completed),
-                None,
-                None,
+                StoredStreams::default(),
                 now(),
             )
             .unwrap_err();

@@ -27,8 +27,11 @@ pub const MAX_TASK_NAME_CHARS: usize = 64;
 /// Longest model name accepted.
 pub const MAX_MODEL_NAME_CHARS: usize = 128;
 
-/// Each of stdout and stderr is kept up to this many bytes (cut on a UTF-8 boundary).
+/// Each of stdout and stderr has a preview of at most this many bytes *as JSON* (see
+/// [`json_preview`]); the raw bytes beyond it go to the blob store.
 pub const MAX_STREAM_BYTES: usize = 256 * 1024;
+/// Raw bytes of each stream a node keeps and uploads when the preview is not all of it.
+pub const MAX_RAW_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 /// Characters of a prompt kept on the task item for listing.
 pub const PROMPT_PREVIEW_BYTES: usize = 4 * 1024;
 /// Task inputs larger than this live in the blob store, not on the task item.
@@ -59,33 +62,59 @@ pub fn truncate_utf8(text: &str, max: usize) -> (&str, bool) {
     (&text[..end], true)
 }
 
-/// Like [`truncate_utf8`] for raw bytes that should be UTF-8: cuts at `max` bytes, backs
-/// off to a character boundary, and replaces invalid sequences.
-pub fn truncate_utf8_bytes(bytes: &[u8], max: usize) -> (String, bool) {
-    let cut = bytes.len() > max;
-    let mut end = bytes.len().min(max);
-    if cut {
-        // Back off over continuation bytes (10xxxxxx) to the start of a character, then
-        // drop that character if it does not fit whole.
-        let mut start = end;
-        while start > 0 && start > end.saturating_sub(4) && (bytes[start - 1] & 0xC0) == 0x80 {
-            start -= 1;
-        }
-        if start > 0 {
-            let lead = bytes[start - 1];
-            let width = match lead {
-                0x00..=0x7F => 1,
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                0xF0..=0xF7 => 4,
-                _ => 1,
-            };
-            if start - 1 + width > end {
-                end = start - 1;
-            }
+/// Bytes `c` takes in a JSON string: control characters become `\u00XX` (or a two-byte
+/// escape), quotes and backslashes gain a backslash, everything else is itself.
+fn json_width(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Bytes `text` takes inside a JSON string (without the quotes).
+pub fn json_len(text: &str) -> usize {
+    text.chars().map(json_width).sum()
+}
+
+/// The longest prefix of `text` whose JSON encoding fits in `max` bytes, and whether
+/// anything was cut. Output previews are measured this way, so that no response that
+/// carries them can grow past Lambda's payload limit however hostile the bytes are.
+pub fn json_preview(text: &str, max: usize) -> (&str, bool) {
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        used += json_width(c);
+        if used > max {
+            return (&text[..at], true);
         }
     }
-    (String::from_utf8_lossy(&bytes[..end]).into_owned(), cut)
+    (text, false)
+}
+
+/// A preview of bytes that should be text: invalid UTF-8 becomes U+FFFD, then the result
+/// is cut like [`json_preview`]. Returns the preview and whether it differs from the bytes
+/// (cut, or converted); then only the bytes themselves are the whole output.
+pub fn preview_bytes(bytes: &[u8], max: usize) -> (String, bool) {
+    let mut preview = String::new();
+    let mut used = 0;
+    let mut lossy = false;
+    for chunk in bytes.utf8_chunks() {
+        let (valid, cut) = json_preview(chunk.valid(), max - used);
+        preview.push_str(valid);
+        used += json_len(valid);
+        if cut {
+            return (preview, true);
+        }
+        if !chunk.invalid().is_empty() {
+            lossy = true;
+            if used + 3 > max {
+                return (preview, true);
+            }
+            preview.push(char::REPLACEMENT_CHARACTER);
+            used += 3;
+        }
+    }
+    (preview, lossy)
 }
 
 #[cfg(test)]
@@ -102,24 +131,42 @@ mod tests {
     }
 
     #[test]
-    fn byte_truncation_never_splits_a_character() {
-        let text = "aé€😀".as_bytes();
+    fn previews_of_text_never_split_a_character() {
+        let text = "aé€😀".as_bytes(); // 1 + 2 + 3 + 4 bytes
         for max in 0..=text.len() {
-            let (kept, cut) = truncate_utf8_bytes(text, max);
+            let (kept, differs) = preview_bytes(text, max);
             assert!(kept.len() <= max, "max {max} kept {kept:?}");
             assert!(
                 !kept.contains('\u{FFFD}'),
                 "max {max} produced a replacement"
             );
-            assert_eq!(cut, max < text.len());
+            assert_eq!(differs, max < text.len());
             assert!("aé€😀".starts_with(&kept));
         }
     }
 
     #[test]
-    fn byte_truncation_of_invalid_utf8_is_lossy_not_fatal() {
-        let (kept, cut) = truncate_utf8_bytes(&[b'o', b'k', 0xFF, b'!'], 10);
+    fn invalid_utf8_is_converted_and_flagged() {
+        let (kept, differs) = preview_bytes(&[b'o', b'k', 0xFF, b'!'], 10);
         assert_eq!(kept, "ok\u{FFFD}!");
-        assert!(!cut);
+        assert!(differs, "the bytes were converted");
+    }
+
+    #[test]
+    fn previews_fit_their_limit_as_json_whatever_the_bytes() {
+        // 0xFF grows to 3 bytes when converted, a control character to 6 in JSON.
+        for fill in [0xFFu8, 0x00, 0x01, b'"', b'\n', b'x'] {
+            let bytes = vec![fill; 200_000];
+            let (kept, differs) = preview_bytes(&bytes, MAX_STREAM_BYTES);
+            let json = serde_json::to_string(&kept).unwrap();
+            assert!(
+                json.len() - 2 <= MAX_STREAM_BYTES,
+                "fill {fill:#x}: {}",
+                json.len()
+            );
+            assert_eq!(json.len() - 2, json_len(&kept), "fill {fill:#x}");
+            // 200 000 plain bytes fit; every other fill grows past the limit and is cut.
+            assert_eq!(differs, fill != b'x', "fill {fill:#x}");
+        }
     }
 }

@@ -199,10 +199,102 @@ impl std::ops::Add for InferenceUsage {
     }
 }
 
+/// Which stream's preview is not the whole output (cut at the limit, or converted from
+/// bytes that were not UTF-8). The whole bytes are then downloadable (see [`RawOutput`]).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Truncated {
     pub stdout: bool,
     pub stderr: bool,
+}
+
+/// One of a job's output streams.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+impl OutputStream {
+    pub const ALL: [OutputStream; 2] = [OutputStream::Stdout, OutputStream::Stderr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The bytes of one stream kept beside its preview.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamBytes {
+    /// Bytes kept (at most [`crate::limits::MAX_RAW_OUTPUT_BYTES`]).
+    pub size: u64,
+    /// Bytes the job wrote; more than `size` when even the raw copy was cut.
+    pub total: u64,
+}
+
+/// The raw bytes of streams whose preview is not the whole output.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RawOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<StreamBytes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<StreamBytes>,
+}
+
+impl RawOutput {
+    pub fn is_empty(&self) -> bool {
+        self.stdout.is_none() && self.stderr.is_none()
+    }
+
+    pub fn get(&self, stream: OutputStream) -> Option<StreamBytes> {
+        match stream {
+            OutputStream::Stdout => self.stdout,
+            OutputStream::Stderr => self.stderr,
+        }
+    }
+
+    pub fn set(&mut self, stream: OutputStream, bytes: Option<StreamBytes>) {
+        match stream {
+            OutputStream::Stdout => self.stdout = bytes,
+            OutputStream::Stderr => self.stderr = bytes,
+        }
+    }
+}
+
+/// `GET /v1/tasks/{id}/output/{stream}`: where to download a stream's whole bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutputDownload {
+    pub task_id: TaskId,
+    pub stream: OutputStream,
+    /// Bytes behind `url` (0 and no url when the stream was empty).
+    pub size: u64,
+    /// Whether `url` serves everything the job wrote (false when even the raw copy was cut).
+    pub complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `POST /v1/jobs/{job_id}/output`: the node asks where to upload a stream's raw bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputUploadRequest {
+    pub task_id: TaskId,
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+    pub stream: OutputStream,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutputUploadUrl {
+    pub url: String,
 }
 
 /// One job's outcome as shown to the task owner.
@@ -220,6 +312,9 @@ pub struct JobResultView {
     pub stdout: String,
     pub stderr: String,
     pub truncated: Truncated,
+    /// Streams whose whole bytes are downloadable beyond the preview.
+    #[serde(default, skip_serializing_if = "RawOutput::is_empty")]
+    pub raw: RawOutput,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
@@ -558,6 +653,9 @@ pub struct JobResultReport {
     pub stdout: String,
     pub stderr: String,
     pub truncated: Truncated,
+    /// Streams whose raw bytes the node uploaded before reporting (see `/output`).
+    #[serde(default, skip_serializing_if = "RawOutput::is_empty")]
+    pub raw: RawOutput,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]

@@ -10,7 +10,7 @@ use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
 use cynode_domain::service::SigningKey;
 use cynode_domain::wire::{
     ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobResultReport,
-    JobStartedRequest, ResultAck,
+    JobStartedRequest, OutputUploadRequest, OutputUploadUrl, ResultAck,
 };
 use cynode_domain::Error;
 
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
         .route("/v1/jobs/{job}/result", post(result))
         .route("/v1/jobs/{job}/chunks", post(chunk))
+        .route("/v1/jobs/{job}/output", post(output_upload))
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
@@ -88,4 +89,21 @@ async fn chunk(
     record_task(req.task_id.as_str());
     state.jobs.chunk(&node.id, &job, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Where to upload one stream's raw bytes before the result, signed with the job token.
+async fn output_upload(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody,
+) -> ApiResult<Json<OutputUploadUrl>> {
+    let job = job_id(&job)?;
+    let req: OutputUploadRequest = signed.json()?;
+    let node = signed
+        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .await?;
+    record_task(req.task_id.as_str());
+    Ok(Json(
+        state.jobs.output_upload_url(&node.id, &job, req).await?,
+    ))
 }

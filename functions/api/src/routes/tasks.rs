@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
 use cynode_domain::wire::{
-    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, TaskList,
-    TaskLogs, TaskResult, TaskView,
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
+    TaskList, TaskLogs, TaskResult, TaskView,
 };
 use serde::Deserialize;
 
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tasks/{task}/result", get(result))
         .route("/v1/tasks/{task}/cancel", post(cancel))
         .route("/v1/tasks/{task}/logs", get(logs))
+        .route("/v1/tasks/{task}/output/{stream}", get(output))
         .route("/v1/attachments", post(create_attachment))
 }
 
@@ -109,6 +110,17 @@ async fn logs(
             .logs(&user, &task, params.stream.as_deref())
             .await?,
     ))
+}
+
+/// Where to download a stream's whole bytes (the preview in the result may be cut or
+/// converted; see `docs/api.md`).
+async fn output(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path((task, stream)): Path<(String, String)>,
+) -> ApiResult<Json<OutputDownload>> {
+    record_task(&task);
+    Ok(Json(state.tasks.output(&user, &task, &stream).await?))
 }
 
 async fn create_attachment(

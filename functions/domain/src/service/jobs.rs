@@ -7,15 +7,16 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
-use crate::job::{output_keys, task_after_job, Claim, Finish, Job};
-use crate::limits::MAX_STREAM_BYTES;
+use crate::job::{output_keys, raw_output_key, task_after_job, Claim, Finish, Job, StoredStreams};
+use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::ports::{BlobStore, Chunk, TaskStore, Write};
 use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
     AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
-    JobClaim, JobResultReport, JobSpec, JobStartedRequest, ResultAck,
+    JobClaim, JobResultReport, JobSpec, JobStartedRequest, OutputStream, OutputUploadRequest,
+    OutputUploadUrl, RawOutput, ResultAck,
 };
 
 #[derive(Debug, Clone)]
@@ -218,31 +219,33 @@ impl JobService {
         report: JobResultReport,
     ) -> Result<ResultAck> {
         for (name, stream) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
-            if stream.len() > MAX_STREAM_BYTES {
+            let size = json_len(stream);
+            if size > MAX_STREAM_BYTES {
                 return Err(Error::validation(
                     "output_too_large",
                     format!(
-                        "{name} is {} bytes; nodes must truncate at {MAX_STREAM_BYTES}",
-                        stream.len()
+                        "{name} takes {size} bytes as JSON; nodes must cut previews at {MAX_STREAM_BYTES}"
                     ),
                 ));
             }
         }
         for _ in 0..WRITE_ATTEMPTS {
             let (task, job) = self.load(&report.task_id, job_id).await?;
+            let now = self.clock.now();
             // Check before writing output, so a stale attempt never writes anything.
-            if job.finish(node, &report, None, None, self.clock.now())? == Finish::Duplicate {
+            if job.finish(node, &report, StoredStreams::default(), now)? == Finish::Duplicate {
                 return Ok(ResultAck {
                     stored: true,
                     duplicate: true,
                 });
             }
             let (stdout_key, stderr_key) = output_keys(&task.id, &job.id, report.attempt);
-            let stdout_key = self.put_stream(stdout_key, &report.stdout).await?;
-            let stderr_key = self.put_stream(stderr_key, &report.stderr).await?;
-            let Finish::Store(done) =
-                job.finish(node, &report, stdout_key, stderr_key, self.clock.now())?
-            else {
+            let stored = StoredStreams {
+                stdout_key: self.put_stream(stdout_key, &report.stdout).await?,
+                stderr_key: self.put_stream(stderr_key, &report.stderr).await?,
+                raw: self.uploaded_raw(&task, &job, &report).await?,
+            };
+            let Finish::Store(done) = job.finish(node, &report, stored, now)? else {
                 return Ok(ResultAck {
                     stored: true,
                     duplicate: true,
@@ -287,6 +290,57 @@ impl JobService {
             })
             .await?;
         Ok(())
+    }
+
+    /// The raw uploads the report announces that are really there, with their size.
+    /// A missing upload is not an error: the preview stands, marked truncated.
+    async fn uploaded_raw(
+        &self,
+        task: &Task,
+        job: &Job,
+        report: &JobResultReport,
+    ) -> Result<RawOutput> {
+        let mut found = RawOutput::default();
+        for stream in OutputStream::ALL {
+            let Some(announced) = report.raw.get(stream) else {
+                continue;
+            };
+            let key = raw_output_key(&task.id, &job.id, report.attempt, stream);
+            if self.blobs.size(&key).await? == Some(announced.size) {
+                found.set(stream, Some(announced));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A URL for the current claim to upload one stream's raw bytes (exactly `size`).
+    pub async fn output_upload_url(
+        &self,
+        node: &NodeId,
+        job_id: &JobId,
+        req: OutputUploadRequest,
+    ) -> Result<OutputUploadUrl> {
+        if req.size == 0 || req.size > MAX_RAW_OUTPUT_BYTES {
+            return Err(Error::validation(
+                "invalid_size",
+                format!(
+                    "raw output is 1 to {MAX_RAW_OUTPUT_BYTES} bytes, not {}",
+                    req.size
+                ),
+            ));
+        }
+        let job = self
+            .tasks
+            .job(&req.task_id, job_id)
+            .await?
+            .ok_or_else(|| Error::not_found("job_not_found", format!("no job {job_id}")))?;
+        job.check_claim(node, req.attempt, &req.lease_id)?;
+        let key = raw_output_key(&req.task_id, job_id, req.attempt, req.stream);
+        let url = self
+            .blobs
+            .upload_url(&key, req.size, self.settings.download_url_ttl_secs)
+            .await?;
+        Ok(OutputUploadUrl { url })
     }
 
     async fn put_stream(&self, key: String, text: &str) -> Result<Option<String>> {
@@ -377,6 +431,7 @@ mod tests {
             stdout: stdout.into(),
             stderr: String::new(),
             truncated: Truncated::default(),
+            raw: RawOutput::default(),
             started_at: datetime!(2026-11-21 10:00 UTC),
             ended_at: datetime!(2026-11-21 10:00:01 UTC),
             usage: None,
@@ -648,6 +703,90 @@ mod tests {
         assert_eq!(
             f.jobs.result(&node, &job, report).await.unwrap_err().code,
             "output_too_large"
+        );
+    }
+
+    #[tokio::test]
+    async fn raw_output_is_kept_only_when_uploaded_by_the_current_claim() {
+        use crate::wire::StreamBytes;
+        let f = fixture();
+        let node = NodeId::generate();
+        let (task, job) = queued_job(&f).await;
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let ask = |stream, size| OutputUploadRequest {
+            task_id: task.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+            stream,
+            size,
+        };
+        let other = NodeId::generate();
+        assert_eq!(
+            f.jobs
+                .output_upload_url(&other, &job, ask(OutputStream::Stdout, 5))
+                .await
+                .unwrap_err()
+                .code,
+            "stale_attempt"
+        );
+        assert_eq!(
+            f.jobs
+                .output_upload_url(
+                    &node,
+                    &job,
+                    ask(OutputStream::Stdout, MAX_RAW_OUTPUT_BYTES + 1)
+                )
+                .await
+                .unwrap_err()
+                .code,
+            "invalid_size"
+        );
+        let url = f
+            .jobs
+            .output_upload_url(&node, &job, ask(OutputStream::Stdout, 5))
+            .await
+            .unwrap()
+            .url;
+        assert!(url.contains("stdout.raw"), "{url}");
+        // stdout is uploaded; stderr is announced but never arrived.
+        let key = raw_output_key(&task, &job, claim.attempt, OutputStream::Stdout);
+        f.store.put(&key, vec![0xFF; 5]).await.unwrap();
+        let mut report = result_of(&task, &claim, "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}");
+        report.truncated.stdout = true;
+        report.raw.stdout = Some(StreamBytes { size: 5, total: 5 });
+        report.raw.stderr = Some(StreamBytes { size: 9, total: 9 });
+        f.jobs.result(&node, &job, report).await.unwrap();
+
+        let out = f
+            .tasks
+            .output(&f.alice, task.as_str(), "stdout")
+            .await
+            .unwrap();
+        assert_eq!((out.size, out.complete), (5, true));
+        assert!(out.url.unwrap().ends_with("stdout.raw"));
+        let err = f
+            .tasks
+            .output(&f.alice, task.as_str(), "stderr")
+            .await
+            .unwrap();
+        assert_eq!(
+            (err.size, err.url),
+            (0, None),
+            "no raw upload, no preview text"
+        );
+        let view = f.tasks.result(&f.alice, task.as_str()).await.unwrap();
+        assert_eq!(view.jobs[0].raw.stderr, None);
+        assert_eq!(
+            f.tasks
+                .output(&f.alice, task.as_str(), "both")
+                .await
+                .unwrap_err()
+                .code,
+            "invalid_stream"
         );
     }
 

@@ -13,7 +13,7 @@ use crate::chat::Completion;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{AttachmentId, JobId, TaskId};
-use crate::job::{cancel_task, Job};
+use crate::job::{cancel_task, raw_output_key, Job};
 use crate::limits::{
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
 };
@@ -23,7 +23,7 @@ use crate::status::TaskStatus;
 use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
 use crate::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, JobMessage,
-    LogStream, TaskList, TaskLogs, TaskResult, TaskView,
+    LogStream, OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 /// A chat completion's job may run this long on a node.
@@ -402,6 +402,72 @@ impl TaskService {
                 .filter_map(|job| job.usage)
                 .reduce(|total, usage| total + usage),
             jobs,
+        })
+    }
+
+    /// Where to download the whole bytes of one stream of the task's last finished job:
+    /// the raw upload when the node made one, else the stored preview (which then is
+    /// the whole output).
+    pub async fn output(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        stream: &str,
+    ) -> Result<OutputDownload> {
+        let stream = OutputStream::parse(stream).ok_or_else(|| {
+            Error::validation(
+                "invalid_stream",
+                format!("stream must be stdout or stderr, got '{stream}'"),
+            )
+        })?;
+        let task = self.owned_task(principal, reference).await?;
+        let jobs = self.tasks.jobs(&task.id).await?;
+        let Some((job, output)) = jobs
+            .iter()
+            .rev()
+            .find_map(|job| job.output.as_ref().map(|output| (job, output)))
+        else {
+            return Err(Error::conflict(
+                "no_output_yet",
+                format!(
+                    "task {} has no finished job yet (status {})",
+                    task.id, task.status
+                ),
+            ));
+        };
+        let ttl = self.settings.upload_url_ttl_secs;
+        let (key, size, complete) = match output.raw.get(stream) {
+            Some(raw) => (
+                Some(raw_output_key(&task.id, &job.id, output.attempt, stream)),
+                raw.size,
+                raw.size == raw.total,
+            ),
+            None => {
+                let key = match stream {
+                    OutputStream::Stdout => output.stdout_key.clone(),
+                    OutputStream::Stderr => output.stderr_key.clone(),
+                };
+                let size = match &key {
+                    Some(key) => self.blobs.size(key).await?.unwrap_or(0),
+                    None => 0,
+                };
+                let cut = match stream {
+                    OutputStream::Stdout => output.truncated.stdout,
+                    OutputStream::Stderr => output.truncated.stderr,
+                };
+                (key, size, !cut)
+            }
+        };
+        let url = match key {
+            Some(key) => Some(self.blobs.download_url(&key, ttl).await?),
+            None => None,
+        };
+        Ok(OutputDownload {
+            task_id: task.id,
+            stream,
+            size,
+            complete,
+            url,
         })
     }
 

@@ -1,0 +1,149 @@
+//! What the node does while the gateway (or the store behind it) is unreachable: stop
+//! receiving jobs. Every message a node receives and cannot claim uses up one of its
+//! deliveries; receiving through a 90-second outage would send queued work to the
+//! dead-letter queue. So the first transient failure marks the gateway down, the pollers
+//! wait, and a prober checks it with backoff and jitter; when it answers again, finished
+//! results on disk go out first, and only then does receiving resume.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::gateway::GatewayError;
+
+/// Whether the gateway is believed reachable, shared by pollers, runners and the prober.
+#[derive(Clone)]
+pub struct Outage {
+    down: watch::Sender<bool>,
+}
+
+impl Default for Outage {
+    fn default() -> Self {
+        Self {
+            down: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Outage {
+    /// Records a failed call; a transient one (unreachable, 5xx, 429) marks the gateway down.
+    pub fn failed(&self, err: &GatewayError) {
+        if !err.is_transient() {
+            return;
+        }
+        self.down.send_if_modified(|down| {
+            let changed = !*down;
+            if changed {
+                tracing::warn!(error = %err, "the gateway is unreachable; no new jobs until it answers again");
+                *down = true;
+            }
+            changed
+        });
+    }
+
+    pub fn is_down(&self) -> bool {
+        *self.down.borrow()
+    }
+
+    pub fn recovered(&self) {
+        if self.down.send_replace(false) {
+            tracing::info!("the gateway answers again; taking jobs");
+        }
+    }
+
+    /// Returns once the gateway is believed up; `false` if `stop` fired first.
+    pub async fn wait_up(&self, stop: &CancellationToken) -> bool {
+        let mut rx = self.down.subscribe();
+        loop {
+            if !*rx.borrow_and_update() {
+                return true;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return false },
+                _ = stop.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Returns once the gateway is marked down; `false` if `stop` fired first.
+    pub async fn wait_down(&self, stop: &CancellationToken) -> bool {
+        let mut rx = self.down.subscribe();
+        loop {
+            if *rx.borrow_and_update() {
+                return true;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return false },
+                _ = stop.cancelled() => return false,
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 1 s to 30 s with ±50 % jitter, so many nodes coming back
+/// after one outage do not all probe at the same instant.
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn next_wait(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(30));
+        base.mul_f64(0.5 + jitter())
+    }
+}
+
+/// A number in [0, 1) that differs between nodes and calls.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one(std::time::Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_thirty_seconds_with_jitter() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<Duration> = (0..8).map(|_| backoff.next_wait()).collect();
+        for (wait, base) in waits.iter().zip([1, 2, 4, 8, 16, 30, 30, 30]) {
+            let base = Duration::from_secs(base);
+            assert!(
+                *wait >= base / 2 && *wait < base * 3 / 2,
+                "{wait:?} around {base:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn only_transient_failures_mark_the_gateway_down() {
+        let outage = Outage::default();
+        outage.failed(&GatewayError::Refused {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            code: "invalid".into(),
+            message: String::new(),
+        });
+        assert!(!outage.is_down());
+        outage.failed(&GatewayError::Unreachable("refused".into()));
+        assert!(outage.is_down());
+        let stop = CancellationToken::new();
+        let waiter = {
+            let (outage, stop) = (outage.clone(), stop.clone());
+            tokio::spawn(async move { outage.wait_up(&stop).await })
+        };
+        outage.recovered();
+        assert!(waiter.await.unwrap());
+    }
+}
