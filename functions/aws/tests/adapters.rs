@@ -508,6 +508,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
         stdout: "hi\n".into(),
         stderr: String::new(),
         truncated: Default::default(),
+        raw: Default::default(),
         started_at: now(),
         ended_at: now(),
         usage: None,
