@@ -3,6 +3,7 @@
 //! Secrets (`CYNODE_JWT_SECRET`, `CYNODE_NODE_KEY_SECRET`, `CYNODE_NODE_PSK`,
 //! `CYNODE_ADMIN_PASSWORD`) are read here and handed to the services; nothing logs them.
 
+use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 use cynode_domain::service::{AuthSettings, JobSettings, TaskSettings};
 
@@ -28,6 +29,9 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     pub tasks: TaskSettings,
     pub jobs: JobSettings,
+    pub recovery: RecoveryPolicy,
+    /// How often the local gateway sweeps (in AWS a schedule invokes the sweeper).
+    pub sweep_interval_secs: u64,
     pub heartbeat_interval_secs: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
@@ -40,6 +44,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("auth", &self.auth)
             .field("tasks", &self.tasks)
             .field("jobs", &self.jobs)
+            .field("recovery", &self.recovery)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +104,11 @@ impl GatewayConfig {
                 lease_secs,
                 download_url_ttl_secs: 3600,
             },
+            recovery: RecoveryPolicy {
+                stale_after_secs: number("CYNODE_RECOVERY_STALE_SECS", 600)?,
+                max_redrives: number("CYNODE_RECOVERY_MAX_REQUEUES", 3)? as u32,
+            },
+            sweep_interval_secs: number("CYNODE_SWEEP_INTERVAL_SECS", 60)?,
             heartbeat_interval_secs,
             default_timeout_secs: number(
                 "CYNODE_DEFAULT_JOB_TIMEOUT_SECS",

@@ -82,3 +82,62 @@ pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<
     let state = crate::state::AppState::from_env().await?;
     serve(function.app(state), function.responses()).await
 }
+
+/// Runs the recovery sweep every `every` in the background (the local gateway's stand-in
+/// for the scheduled sweeper function).
+pub fn sweep_periodically(state: crate::state::AppState, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            log_sweep(state.recovery.sweep().await);
+        }
+    });
+}
+
+fn log_sweep(
+    swept: Result<cynode_domain::wire::SweepReport, cynode_domain::Error>,
+) -> Option<cynode_domain::wire::SweepReport> {
+    match swept {
+        Ok(report) => {
+            if report.requeued + report.ended + report.dead_letters > 0 {
+                tracing::info!(?report, "recovery sweep");
+            } else {
+                tracing::debug!(?report, "recovery sweep");
+            }
+            Some(report)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "recovery sweep failed; the next one retries");
+            None
+        }
+    }
+}
+
+/// The sweeper function: under Lambda, one sweep per scheduled event; elsewhere, one
+/// sweep now, its report printed as JSON (for operators and scripts).
+pub async fn run_sweeper() -> anyhow::Result<()> {
+    init_tracing();
+    let state = crate::state::AppState::from_env().await?;
+    if running_in_lambda() {
+        let handler = lambda_http::lambda_runtime::service_fn(
+            |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let state = state.clone();
+                async move {
+                    let report = state.recovery.sweep().await.map_err(|err| {
+                        lambda_http::Error::from(format!("recovery sweep failed: {err}"))
+                    })?;
+                    log_sweep(Ok(report.clone()));
+                    Ok::<_, lambda_http::Error>(serde_json::to_value(report)?)
+                }
+            },
+        );
+        return lambda_http::lambda_runtime::run(handler)
+            .await
+            .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
+    }
+    let report = state.recovery.sweep().await?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

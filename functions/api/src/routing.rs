@@ -55,7 +55,9 @@ impl Function {
         match self {
             Function::Auth => routes::auth::router(),
             Function::Tasks => routes::tasks::router(),
-            Function::Nodes => routes::nodes::router().merge(routes::health::router()),
+            Function::Nodes => routes::nodes::router()
+                .merge(routes::health::router())
+                .merge(routes::admin::router()),
             Function::Callbacks => routes::jobs::router(),
             Function::Chat => routes::chat::router(),
         }
@@ -90,6 +92,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
     ("ANY /v1/attachments", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
+    ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),
     ("ANY /readyz", Function::Nodes),
     ("ANY /v1/jobs/{proxy+}", Function::Callbacks),

@@ -6,7 +6,9 @@ use axum::extract::FromRef;
 use cynode_aws::{Adapters, Clients, Resources};
 use cynode_domain::clock::SystemClock;
 use cynode_domain::node::NodeSettings;
-use cynode_domain::service::{AuthService, ChatService, JobService, NodeService, TaskService};
+use cynode_domain::service::{
+    AuthService, ChatService, JobService, NodeService, RecoveryService, TaskService,
+};
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
 
@@ -19,6 +21,7 @@ pub struct AppState {
     pub nodes: Arc<NodeService>,
     pub jobs: Arc<JobService>,
     pub chat: Arc<ChatService>,
+    pub recovery: Arc<RecoveryService>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -59,15 +62,23 @@ impl AppState {
             queue,
             blobs,
         } = adapters;
-        let (tasks, blobs) = (Arc::new(tasks), Arc::new(blobs));
+        let (tasks, blobs, queue) = (Arc::new(tasks), Arc::new(blobs), Arc::new(queue));
         let task_service = Arc::new(TaskService::new(
             tasks.clone(),
-            Arc::new(queue),
+            queue.clone(),
             blobs.clone(),
             clock.clone(),
             config.tasks.clone(),
         ));
         Self {
+            recovery: Arc::new(RecoveryService::new(
+                tasks.clone(),
+                queue.clone(),
+                queue,
+                clock.clone(),
+                config.recovery.clone(),
+                config.jobs.lease_secs,
+            )),
             chat: Arc::new(ChatService::new(
                 Arc::new(threads),
                 task_service.clone(),

@@ -4,7 +4,7 @@
 //! Resource names come from the environment `infra/functions.yaml` sets on each function
 //! (locally: `.cynode/stack.env`, written by `localstack/provision` from the outputs of
 //! `infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL`,
-//! `CYNODE_INFERENCE_QUEUE_URL` and `CYNODE_BLOB_BUCKET` the queues and bucket. Endpoints and credentials come from the
+//! `CYNODE_INFERENCE_QUEUE_URL`, `CYNODE_JOBS_DLQ_URL` and `CYNODE_BLOB_BUCKET` the queues and bucket. Endpoints and credentials come from the
 //! standard AWS environment (`AWS_ENDPOINT_URL` points everything at LocalStack).
 
 pub mod dynamo;
@@ -19,6 +19,8 @@ pub struct Resources {
     pub prefix: String,
     pub jobs_queue_url: String,
     pub inference_queue_url: String,
+    /// The dead-letter queue both job queues share.
+    pub dead_letter_queue_url: String,
     pub blob_bucket: String,
 }
 
@@ -39,6 +41,7 @@ impl Resources {
             prefix: lookup("CYNODE_PREFIX").unwrap_or_else(|| "cynode".into()),
             jobs_queue_url: required("CYNODE_JOBS_QUEUE_URL")?,
             inference_queue_url: required("CYNODE_INFERENCE_QUEUE_URL")?,
+            dead_letter_queue_url: required("CYNODE_JOBS_DLQ_URL")?,
             blob_bucket: required("CYNODE_BLOB_BUCKET")?,
         })
     }
@@ -98,6 +101,7 @@ impl Adapters {
                 clients.sqs.clone(),
                 resources.jobs_queue_url.clone(),
                 resources.inference_queue_url.clone(),
+                resources.dead_letter_queue_url.clone(),
             ),
             blobs: s3::S3Blobs::new(clients.s3.clone(), resources.blob_bucket.clone()),
         }

@@ -23,7 +23,7 @@ use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
 use crate::wire::{
-    InferenceUsage, JobResultReport, JobResultView, OutputStream, RawOutput, Truncated,
+    InferenceUsage, JobMessage, JobResultReport, JobResultView, OutputStream, RawOutput, Truncated,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +73,61 @@ pub struct Job {
     pub updated_at: Timestamp,
     /// When the current attempt was claimed.
     pub started_at: Option<Timestamp>,
+    /// Times the control plane put the job back on the queue after a fault (bounded by
+    /// [`RecoveryPolicy::max_redrives`]).
+    pub redrives: u32,
+    /// The last thing the control plane (not the sandbox) did to the job, and why.
+    pub note: Option<JobNote>,
     pub version: u64,
+}
+
+/// Why the control plane requeued or ended a job: a stable code and words for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobNote {
+    /// `node_lost`, `delivery_exhausted`, `delivery_lost`, `drained`.
+    pub code: String,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
+}
+
+/// How the sweeper treats jobs that a fault left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryPolicy {
+    /// A running job whose lease expired this long ago, or a queued job untouched this
+    /// long (past its redrive delay), is looked at.
+    pub stale_after_secs: u64,
+    /// Requeues after a fault before the task fails.
+    pub max_redrives: u32,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: 600,
+            max_redrives: 3,
+        }
+    }
+}
+
+impl RecoveryPolicy {
+    /// The queue delay of the `n`th requeue (0-based): 30 s doubling, at most SQS's 900 s.
+    pub fn delay_secs(&self, n: u32) -> u32 {
+        30u32.saturating_mul(1 << n.min(5)).min(900)
+    }
+}
+
+/// What the sweeper (or a dead letter) decided for one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing to do; for a dead letter: the job ended, drop the message.
+    Leave,
+    /// A node holds a live lease: look again later.
+    Busy,
+    /// Write the job back queued and send a new message after `delay_secs`.
+    Requeue { job: Box<Job>, delay_secs: u32 },
+    /// Write the job back ended (failed, or canceled if the user asked).
+    End(Box<Job>),
 }
 
 /// What a claim attempt decided.
@@ -114,6 +168,21 @@ pub fn output_keys(task: &TaskId, job: &JobId, attempt: u32) -> (String, String)
     (format!("{base}/stdout"), format!("{base}/stderr"))
 }
 
+/// The queue message that delivers `job` (to the inference queue when its task needs a
+/// model).
+pub fn message_for(task: &Task, job: &Job, lease_secs: u64, now: Timestamp) -> JobMessage {
+    JobMessage {
+        v: 1,
+        task_id: task.id.clone(),
+        job_id: job.id.clone(),
+        attempt: job.attempt + 1,
+        lease_secs,
+        enqueued_at: now,
+        inference: task.needs_inference(),
+        model: task.model.clone(),
+    }
+}
+
 /// Where a stream's raw bytes of one attempt are uploaded.
 pub fn raw_output_key(task: &TaskId, job: &JobId, attempt: u32, stream: OutputStream) -> String {
     format!("results/{task}/{job}/{attempt}/{}.raw", stream.as_str())
@@ -133,6 +202,8 @@ impl Job {
             created_at: now,
             updated_at: now,
             started_at: None,
+            redrives: 0,
+            note: None,
             version: 1,
         }
     }
@@ -281,6 +352,131 @@ impl Job {
         Ok(Finish::Store(Box::new(done)))
     }
 
+    fn noted(&self, now: Timestamp, code: &str, message: String) -> Job {
+        let mut next = self.next(now);
+        next.note = Some(JobNote {
+            code: code.to_owned(),
+            message,
+            at: now,
+        });
+        next
+    }
+
+    /// Puts the job back on the queue after a fault, or ends it once it was requeued
+    /// `max_redrives` times. A job whose user asked to cancel ends canceled instead.
+    fn redrive(&self, now: Timestamp, policy: &RecoveryPolicy, code: &str, why: &str) -> Recovery {
+        if self.cancel_requested {
+            let mut canceled = self.noted(now, code, format!("{why}; it was being canceled"));
+            canceled.status = JobStatus::Canceled;
+            canceled.lease = None;
+            return Recovery::End(Box::new(canceled));
+        }
+        if self.redrives >= policy.max_redrives {
+            let mut failed = self.noted(
+                now,
+                code,
+                format!("{why}, after {} requeues; giving up", self.redrives),
+            );
+            failed.status = JobStatus::Failed;
+            failed.lease = None;
+            return Recovery::End(Box::new(failed));
+        }
+        let mut queued = self.noted(now, code, format!("{why}; requeued"));
+        queued.status = JobStatus::Queued;
+        queued.lease = None;
+        queued.redrives = self.redrives + 1;
+        Recovery::Requeue {
+            job: Box::new(queued),
+            delay_secs: policy.delay_secs(self.redrives),
+        }
+    }
+
+    /// The sweeper's look at a job that is not finished: a lease that expired long ago
+    /// (its node is gone and no delivery took the job over) is requeued or ends the job;
+    /// a queued job untouched for long gets a new message (its own may be lost; a second
+    /// message is harmless, since claims decide who runs it).
+    pub fn sweep(&self, now: Timestamp, policy: &RecoveryPolicy) -> Recovery {
+        let stale = Duration::seconds(policy.stale_after_secs as i64);
+        match self.status {
+            JobStatus::Running => match &self.lease {
+                Some(lease) if lease.expires_at + stale > now => Recovery::Leave,
+                _ => self.redrive(
+                    now,
+                    policy,
+                    "node_lost",
+                    "the node running the job stopped answering",
+                ),
+            },
+            JobStatus::Queued => {
+                let delay = Duration::seconds(i64::from(policy.delay_secs(self.redrives)));
+                if self.updated_at + stale + delay > now || self.redrives >= policy.max_redrives {
+                    return Recovery::Leave;
+                }
+                let mut queued = self.noted(
+                    now,
+                    "delivery_lost",
+                    "no node picked the job up; its queue message was sent again".into(),
+                );
+                queued.redrives = self.redrives + 1;
+                Recovery::Requeue {
+                    job: Box::new(queued),
+                    delay_secs: 0,
+                }
+            }
+            _ => Recovery::Leave,
+        }
+    }
+
+    /// The job's queue message was dead-lettered (delivered the queue's maximum number
+    /// of times without a result).
+    pub fn dead_lettered(&self, now: Timestamp, policy: &RecoveryPolicy) -> Recovery {
+        if self.status.is_terminal() {
+            return Recovery::Leave;
+        }
+        if self.status == JobStatus::Running
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|lease| lease.expires_at > now)
+        {
+            return Recovery::Busy;
+        }
+        self.redrive(
+            now,
+            policy,
+            "delivery_exhausted",
+            "the job's queue message was delivered the maximum number of times without a result",
+        )
+    }
+
+    /// The node holding the claim hands the job back unfinished (it is shutting down or
+    /// draining): the job is queued again for another node, and the reason recorded.
+    pub fn release(
+        &self,
+        node: &NodeId,
+        attempt: u32,
+        lease_id: &LeaseId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<Job>> {
+        if self.status == JobStatus::Queued && self.attempt == attempt {
+            return Ok(None); // released before
+        }
+        if !self.holds_lease(node, lease_id) || self.attempt != attempt {
+            return Err(self.stale(attempt));
+        }
+        if self.cancel_requested {
+            let mut canceled = self.noted(now, "drained", "canceled while its node stopped".into());
+            canceled.status = JobStatus::Canceled;
+            canceled.lease = None;
+            return Ok(Some(canceled));
+        }
+        let mut queued = self.noted(now, "drained", format!("handed back by its node: {reason}"));
+        queued.status = JobStatus::Queued;
+        queued.lease = None;
+        Ok(Some(queued))
+    }
+
     /// The user canceled the task: a queued job ends now; a running one is told to stop
     /// at its next heartbeat. `None` when nothing changes.
     pub fn cancel(&self, now: Timestamp) -> Option<Job> {
@@ -308,7 +504,13 @@ impl Job {
             attempt: self.attempt,
             exit_code: output.and_then(|o| o.exit_code),
             failed_command: output.and_then(|o| o.failed_command),
-            error: output.and_then(|o| o.error.clone()),
+            error: output.and_then(|o| o.error.clone()).or_else(|| {
+                self.note
+                    .as_ref()
+                    .filter(|_| self.status.is_terminal())
+                    .map(|n| n.message.clone())
+            }),
+            reason: self.note.as_ref().map(|note| note.code.clone()),
             stdout,
             stderr,
             truncated: output.map(|o| o.truncated).unwrap_or_default(),

@@ -37,6 +37,11 @@ struct State {
     acks: BTreeMap<NodeId, String>,
     signatures: HashMap<String, Timestamp>,
     queue: Vec<JobMessage>,
+    delays: Vec<u32>,
+    dead: Vec<DeadLetter>,
+    dead_sent: usize,
+    /// Receipts of dead letters received with a hiding time (hidden for good: no clock).
+    dead_hidden: std::collections::HashSet<String>,
     blobs: HashMap<String, Vec<u8>>,
     chunks: BTreeMap<(TaskId, JobId, u32, u32), String>,
     threads: BTreeMap<ThreadId, Thread>,
@@ -54,6 +59,27 @@ impl MemoryStore {
     /// Messages sent to the queue so far.
     pub fn enqueued(&self) -> Vec<JobMessage> {
         self.state().queue.clone()
+    }
+
+    /// The delay of each message sent so far.
+    pub fn delays(&self) -> Vec<u32> {
+        self.state().delays.clone()
+    }
+
+    /// Puts a message on the dead-letter queue (as SQS would after too many deliveries).
+    pub fn dead_letter(&self, body: String) {
+        let mut state = self.state();
+        let n = state.dead_sent;
+        state.dead_sent += 1;
+        state.dead.push(DeadLetter {
+            message_id: format!("dead-{n}"),
+            receipt: format!("receipt-{n}"),
+            body,
+        });
+    }
+
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.state().dead.clone()
     }
 }
 
@@ -253,6 +279,28 @@ impl TaskStore for MemoryStore {
         Ok(self.state().attachments.get(id).cloned())
     }
 
+    async fn active_jobs(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Job>, Option<String>)> {
+        let state = self.state();
+        let mut active: Vec<Job> = state
+            .jobs
+            .values()
+            .filter(|job| !job.status.is_terminal())
+            .filter(|job| after.is_none_or(|after| job.id.as_str() > after))
+            .cloned()
+            .collect();
+        active.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let more = active.len() > limit as usize;
+        let page: Vec<Job> = active.into_iter().take(limit as usize).collect();
+        let cursor = more
+            .then(|| page.last().map(|job| job.id.to_string()))
+            .flatten();
+        Ok((page, cursor))
+    }
+
     async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()> {
         let key = (
             chunk.task.clone(),
@@ -401,8 +449,34 @@ impl NodeStore for MemoryStore {
 
 #[async_trait]
 impl JobQueue for MemoryStore {
-    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()> {
-        self.state().queue.push(message.clone());
+    async fn enqueue_delayed(&self, message: &JobMessage, delay_secs: u32) -> StoreResult<()> {
+        let mut state = self.state();
+        state.queue.push(message.clone());
+        state.delays.push(delay_secs);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for MemoryStore {
+    async fn receive_dead(&self, max: u32, hide_secs: u32) -> StoreResult<Vec<DeadLetter>> {
+        let mut state = self.state();
+        let visible: Vec<DeadLetter> = state
+            .dead
+            .iter()
+            .filter(|letter| !state.dead_hidden.contains(&letter.receipt))
+            .take(max as usize)
+            .cloned()
+            .collect();
+        if hide_secs > 0 {
+            state
+                .dead_hidden
+                .extend(visible.iter().map(|letter| letter.receipt.clone()));
+        }
+        Ok(visible)
+    }
+    async fn delete_dead(&self, receipt: &str) -> StoreResult<()> {
+        self.state().dead.retain(|letter| letter.receipt != receipt);
         Ok(())
     }
 }

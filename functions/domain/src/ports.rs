@@ -100,6 +100,13 @@ pub trait TaskStore: Send + Sync {
     /// Stores one chunk of a chat job's streamed answer; storing the same `seq` of the
     /// same attempt again changes nothing.
     async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()>;
+    /// Up to `limit` jobs that are not finished (queued or running), after the cursor
+    /// `after`; the cursor of the next page when more may follow. For the sweeper.
+    async fn active_jobs(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Job>, Option<String>)>;
     /// The chunks of one attempt with `seq` after `after` (all when `None`), in order.
     async fn chunks(
         &self,
@@ -157,7 +164,29 @@ pub trait NodeStore: Send + Sync {
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()>;
+    async fn enqueue(&self, message: &JobMessage) -> StoreResult<()> {
+        self.enqueue_delayed(message, 0).await
+    }
+    /// Sends a message that becomes visible after `delay_secs` (at most 900).
+    async fn enqueue_delayed(&self, message: &JobMessage, delay_secs: u32) -> StoreResult<()>;
+}
+
+/// A message the job queues gave up on after their maximum number of deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    /// The handle to delete this delivery of it.
+    pub receipt: String,
+    pub body: String,
+}
+
+/// The dead-letter queue both job queues share.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Up to `max` dead letters, each hidden from other readers for `hide_secs` (0 to
+    /// only look).
+    async fn receive_dead(&self, max: u32, hide_secs: u32) -> StoreResult<Vec<DeadLetter>>;
+    async fn delete_dead(&self, receipt: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

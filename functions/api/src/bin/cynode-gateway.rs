@@ -1,11 +1,17 @@
 //! Every gateway function on one local port (`CYNODE_LISTEN`, default 127.0.0.1:8080),
-//! routed exactly as the deployed HTTP API routes them. For development and tests; in
-//! AWS each function runs as its own Lambda.
+//! routed exactly as the deployed HTTP API routes them, plus the recovery sweep on a
+//! timer. For development and tests; in AWS each function runs as its own Lambda, and a
+//! schedule invokes the sweeper.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cynode_api::host::init_tracing();
     let state = cynode_api::state::AppState::from_env().await?;
+    let config = cynode_api::config::GatewayConfig::from_env()?;
+    cynode_api::host::sweep_periodically(
+        state.clone(),
+        std::time::Duration::from_secs(config.sweep_interval_secs),
+    );
     cynode_api::host::serve(
         cynode_api::routing::local_gateway(state),
         cynode_api::host::Responses::Streamed,

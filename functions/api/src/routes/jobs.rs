@@ -9,8 +9,8 @@ use cynode_domain::ids::JobId;
 use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
 use cynode_domain::service::SigningKey;
 use cynode_domain::wire::{
-    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobResultReport,
-    JobStartedRequest, OutputUploadRequest, OutputUploadUrl, ResultAck,
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobReleaseRequest,
+    JobResultReport, JobStartedRequest, OutputUploadRequest, OutputUploadUrl, ResultAck,
 };
 use cynode_domain::Error;
 
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job}/result", post(result))
         .route("/v1/jobs/{job}/chunks", post(chunk))
         .route("/v1/jobs/{job}/output", post(output_upload))
+        .route("/v1/jobs/{job}/release", post(release))
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
@@ -106,4 +107,20 @@ async fn output_upload(
     Ok(Json(
         state.jobs.output_upload_url(&node.id, &job, req).await?,
     ))
+}
+
+/// The claim's node hands the job back unfinished (signed with the job token).
+async fn release(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody,
+) -> ApiResult<axum::http::StatusCode> {
+    let job = job_id(&job)?;
+    let req: JobReleaseRequest = signed.json()?;
+    let node = signed
+        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .await?;
+    record_task(req.task_id.as_str());
+    state.jobs.release(&node.id, &job, req).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 //! Each handler turns a request into one service call and its result into a response;
 //! rules live in the domain.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod health;

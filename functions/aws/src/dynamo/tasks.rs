@@ -12,12 +12,14 @@
 //! consistent query. Task items also carry the keys of two sparse indexes that list a
 //! user's tasks newest first, `by_owner` (`owner_pk` = owner) and `by_owner_status`
 //! (`owner_status_pk` = owner#status), both sorted by `created_sk` = the task id, a ULID.
+//! Job items carry `active_pk` = `ACTIVE` and `active_sk` = the job id only while the job
+//! is unfinished: the sparse index `active_jobs` is what the recovery sweep pages through.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{AttachmentId, JobId, TaskId, UserId};
-use cynode_domain::job::{Job, JobOutput, Lease};
+use cynode_domain::job::{Job, JobNote, JobOutput, Lease};
 use cynode_domain::ports::{Chunk, StoreResult, TaskPage, TaskStore, Write};
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{Attachment, StoredInput, Task};
@@ -33,6 +35,9 @@ pub struct DynamoTasks {
     client: Client,
     table: String,
 }
+
+/// The partition of the `active_jobs` index.
+const ACTIVE: &str = "ACTIVE";
 
 fn task_pk(id: &TaskId) -> String {
     format!("TASK#{id}")
@@ -110,7 +115,16 @@ fn job_item(job: &Job) -> StoreResult<Item> {
         .time("created_at", job.created_at)
         .time("updated_at", job.updated_at)
         .opt_time("started_at", job.started_at)
+        .n("redrives", job.redrives)
         .n("version", job.version);
+    if !job.status.is_terminal() {
+        builder = builder
+            .s("active_pk", ACTIVE)
+            .s("active_sk", job.id.as_str());
+    }
+    if let Some(note) = &job.note {
+        builder = builder.json("note", note)?;
+    }
     if let Some(lease) = &job.lease {
         builder = builder.json("lease", lease)?;
     }
@@ -134,6 +148,8 @@ fn read_job(item: &Item) -> StoreResult<Job> {
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         started_at: r.opt_time("started_at")?,
+        redrives: r.opt_n("redrives")?.unwrap_or(0),
+        note: r.opt_json::<JobNote>("note")?,
         version: r.n("version")?,
     })
 }
@@ -221,6 +237,46 @@ impl TaskStore for DynamoTasks {
         };
         let id = TaskId::from_stored(ItemReader(&guard).s("task_id")?);
         self.task(&id).await
+    }
+
+    async fn active_jobs(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Job>, Option<String>)> {
+        let wanted = limit as usize + 1;
+        let mut jobs = Vec::with_capacity(wanted);
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("active_jobs")
+                .expression_attribute_values(":active", AttributeValue::S(ACTIVE.into()))
+                .limit((wanted - jobs.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            query = match after {
+                Some(after) => query
+                    .key_condition_expression("active_pk = :active AND active_sk > :after")
+                    .expression_attribute_values(":after", AttributeValue::S(after.into())),
+                None => query.key_condition_expression("active_pk = :active"),
+            };
+            let out = query.send().await.map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(read_job(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) if jobs.len() < wanted => start = Some(next),
+                _ => break,
+            }
+        }
+        let more = jobs.len() > limit as usize;
+        jobs.truncate(limit as usize);
+        let cursor = more
+            .then(|| jobs.last().map(|job| job.id.to_string()))
+            .flatten();
+        Ok((jobs, cursor))
     }
 
     async fn list_tasks(

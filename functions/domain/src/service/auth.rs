@@ -38,6 +38,18 @@ impl Default for AuthSettings {
     }
 }
 
+/// Refuses anyone but an admin (403 `admin_required`).
+pub fn require_admin(principal: &Principal) -> Result<()> {
+    if principal.is_admin {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "admin_required",
+            "only admins may do this",
+        ))
+    }
+}
+
 /// The authenticated caller of a user route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -296,12 +308,7 @@ impl AuthService {
         principal: &Principal,
         req: CreateUserRequest,
     ) -> Result<UserView> {
-        if !principal.is_admin {
-            return Err(Error::forbidden(
-                "admin_required",
-                "only admins can create users",
-            ));
-        }
+        require_admin(principal)?;
         let handle = normalize_handle(&req.handle)?;
         check_new_password(&req.password)?;
         let user = User {

@@ -15,8 +15,8 @@ use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
     AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
-    JobClaim, JobResultReport, JobSpec, JobStartedRequest, OutputStream, OutputUploadRequest,
-    OutputUploadUrl, RawOutput, ResultAck,
+    JobClaim, JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, OutputStream,
+    OutputUploadRequest, OutputUploadUrl, RawOutput, ResultAck,
 };
 
 #[derive(Debug, Clone)]
@@ -258,6 +258,31 @@ impl JobService {
                         duplicate: false,
                     })
                 }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(conflict_exhausted())
+    }
+
+    /// The claim's node hands the job back unfinished: it is queued again (the node
+    /// makes its message visible at once, so another node takes it).
+    pub async fn release(
+        &self,
+        node: &NodeId,
+        job_id: &JobId,
+        req: JobReleaseRequest,
+    ) -> Result<()> {
+        let reason: String = req.reason.chars().take(200).collect();
+        for _ in 0..WRITE_ATTEMPTS {
+            let (task, job) = self.load(&req.task_id, job_id).await?;
+            let Some(released) =
+                job.release(node, req.attempt, &req.lease_id, &reason, self.clock.now())?
+            else {
+                return Ok(());
+            };
+            match self.save(&task, &released).await {
+                Ok(()) => return Ok(()),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(err) => return Err(err.into()),
             }
@@ -788,6 +813,49 @@ mod tests {
                 .code,
             "invalid_stream"
         );
+    }
+
+    #[tokio::test]
+    async fn a_released_job_is_queued_again_and_the_next_claim_is_a_new_attempt() {
+        let f = fixture();
+        let (task, job) = queued_job(&f).await;
+        let (one, two) = (NodeId::generate(), NodeId::generate());
+        let first = run(f
+            .jobs
+            .started(&one, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let release = JobReleaseRequest {
+            task_id: task.clone(),
+            attempt: first.attempt,
+            lease_id: first.lease_id.clone(),
+            reason: "the node is shutting down".into(),
+        };
+        assert_eq!(
+            f.jobs
+                .release(&two, &job, release.clone())
+                .await
+                .unwrap_err()
+                .code,
+            "stale_attempt",
+            "only the claim's node may hand it back"
+        );
+        f.jobs.release(&one, &job, release.clone()).await.unwrap();
+        f.jobs.release(&one, &job, release).await.unwrap(); // again: no change
+        let result = f.tasks.result(&f.alice, task.as_str()).await.unwrap();
+        assert_eq!(result.status, TaskStatus::Queued);
+        assert_eq!(result.jobs[0].reason.as_deref(), Some("drained"));
+        let second = run(f
+            .jobs
+            .started(&two, &job, started(&task, "c"))
+            .await
+            .unwrap());
+        assert_eq!(second.attempt, 2);
+        let stale = f
+            .jobs
+            .result(&one, &job, result_of(&task, &first, "late"))
+            .await;
+        assert_eq!(stale.unwrap_err().code, "stale_attempt");
     }
 
     #[tokio::test]

@@ -4,10 +4,12 @@ pub mod auth;
 pub mod chat;
 pub mod jobs;
 pub mod nodes;
+pub mod recovery;
 pub mod tasks;
 
 pub use auth::{AuthService, AuthSettings, Principal};
 pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};
 pub use nodes::{NodeService, SignedRequest, SigningKey};
+pub use recovery::RecoveryService;
 pub use tasks::{TaskService, TaskSettings};

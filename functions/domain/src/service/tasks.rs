@@ -13,7 +13,7 @@ use crate::chat::Completion;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{AttachmentId, JobId, TaskId};
-use crate::job::{cancel_task, raw_output_key, Job};
+use crate::job::{cancel_task, message_for, raw_output_key, Job};
 use crate::limits::{
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
 };
@@ -22,8 +22,8 @@ use crate::service::auth::Principal;
 use crate::status::TaskStatus;
 use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
 use crate::wire::{
-    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, JobMessage,
-    LogStream, OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, LogStream,
+    OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 /// A chat completion's job may run this long on a node.
@@ -265,16 +265,7 @@ impl TaskService {
         // a job without a message would wait forever.
         let job = Job::queued(JobId::generate(), &task, now);
         self.queue
-            .enqueue(&JobMessage {
-                v: 1,
-                task_id: task.id.clone(),
-                job_id: job.id.clone(),
-                attempt: 1,
-                lease_secs: self.settings.lease_secs,
-                enqueued_at: now,
-                inference: task.needs_inference(),
-                model: task.model.clone(),
-            })
+            .enqueue(&message_for(&task, &job, self.settings.lease_secs, now))
             .await?;
         let jobs = [job];
         let Some(base) = new.name else {
