@@ -1,6 +1,7 @@
 //! The agent's life: check Podman, clean up after an earlier crash, register, apply the
 //! configuration, then long-poll the queues and run jobs in a fixed number of slots until
-//! SIGTERM; then stop taking jobs, give running ones a grace period, cancel the rest.
+//! SIGTERM; then stop taking jobs, give running ones a grace period, and hand the rest
+//! back to the queue for other nodes (a stopping node never ends a user's task).
 //!
 //! A node with a model server polls two queues, each with its own slots: sandbox jobs,
 //! and jobs that need a model. The second only while the endpoint serves a model; its
@@ -34,7 +35,7 @@ use crate::spool::Spool;
 
 /// SQS long-poll wait.
 const RECEIVE_WAIT_SECS: u32 = 20;
-/// How long to keep reporting canceled jobs after the grace period.
+/// How long to wait for stopped jobs to be handed back after the grace period.
 const CANCEL_REPORT_SECS: u64 = 30;
 
 /// Fires `stop_taking` on the first SIGTERM or SIGINT.
@@ -433,7 +434,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         {
             tracing::warn!(
                 still_running = running.len(),
-                "grace period over; canceling the remaining jobs"
+                "grace period over; handing the remaining jobs back"
             );
             cancel_all.cancel();
             if tokio::time::timeout(Duration::from_secs(CANCEL_REPORT_SECS), running.wait())
@@ -441,7 +442,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
                 .is_err()
             {
                 tracing::error!(
-                    "some canceled jobs did not report in time; their results stay on disk"
+                    "some jobs were not handed back in time; they are taken over when their leases run out"
                 );
             }
         }

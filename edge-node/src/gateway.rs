@@ -13,8 +13,9 @@ use cynode_domain::signing::{
 };
 use cynode_domain::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
-    JobChunkRequest, JobResultReport, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
-    OutputUploadRequest, OutputUploadUrl, RegisterNodeRequest, ResultAck,
+    JobChunkRequest, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
+    NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, RegisterNodeRequest,
+    ResultAck,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +243,19 @@ impl GatewayClient {
         req: &JobChunkRequest,
     ) -> Result<(), GatewayError> {
         let path = format!("/v1/jobs/{job}/chunks");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
+            .await
+    }
+
+    /// Hands the job back unfinished (signed with the claim's job token).
+    pub async fn release(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &JobReleaseRequest,
+    ) -> Result<(), GatewayError> {
+        let path = format!("/v1/jobs/{job}/release");
         self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
             .await
     }

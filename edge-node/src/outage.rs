@@ -16,12 +16,14 @@ use crate::gateway::GatewayError;
 #[derive(Clone)]
 pub struct Outage {
     down: watch::Sender<bool>,
+    paused_until: std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Default for Outage {
     fn default() -> Self {
         Self {
             down: watch::Sender::new(false),
+            paused_until: Default::default(),
         }
     }
 }
@@ -52,10 +54,27 @@ impl Outage {
         }
     }
 
-    /// Returns once the gateway is believed up; `false` if `stop` fired first.
+    /// Receive nothing for `pause` (the gateway said this node may not take jobs now).
+    pub fn pause(&self, pause: Duration) {
+        let until = tokio::time::Instant::now() + pause;
+        let mut paused = self.paused_until.lock().expect("lock");
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// Returns once the gateway is believed up and no pause is in force; `false` if
+    /// `stop` fired first.
     pub async fn wait_up(&self, stop: &CancellationToken) -> bool {
         let mut rx = self.down.subscribe();
         loop {
+            let paused = *self.paused_until.lock().expect("lock");
+            if let Some(until) = paused.filter(|until| *until > tokio::time::Instant::now()) {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => continue,
+                    _ = stop.cancelled() => return false,
+                }
+            }
             if !*rx.borrow_and_update() {
                 return true;
             }

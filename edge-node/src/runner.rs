@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
+use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::{
     ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest, JobClaim, JobMessage,
-    JobResultReport, JobStartedRequest, NodeConfig, OutputStream, OutputUploadRequest,
+    JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig, OutputStream,
+    OutputUploadRequest,
 };
 
 use crate::config::SandboxLimits;
@@ -107,6 +109,17 @@ impl ChunkSink for GatewaySink<'_> {
         }
         unreachable!("the last attempt returns")
     }
+}
+
+/// Why a running job's sandbox was stopped, set by its keeper.
+#[derive(Default)]
+struct StopFlags {
+    /// Its user canceled the task.
+    user_canceled: AtomicBool,
+    /// The node is being drained: hand the job back.
+    release: AtomicBool,
+    /// Another attempt owns the job now.
+    superseded: AtomicBool,
 }
 
 /// How one try at delivering a result ended.
@@ -228,6 +241,15 @@ impl Runner {
                 tracing::info!(%status, "job already ended; dropping its message");
                 self.delete(received.queue, &received.receipt).await;
             }
+            Ok(ClaimDecision::NotNow {
+                reason,
+                retry_after_secs,
+            }) => {
+                tracing::warn!(%reason, retry_after_secs, "the gateway says this node may not take jobs now; leaving the job to others");
+                self.outage
+                    .pause(Duration::from_secs(retry_after_secs.clamp(1, 3600)));
+                self.hide(received.queue, &received.receipt, 0).await;
+            }
             Ok(ClaimDecision::Retry { retry_after_secs }) => {
                 tracing::info!(retry_after_secs, "job is claimed elsewhere; leaving it");
                 self.hide(
@@ -263,14 +285,14 @@ impl Runner {
             "running"
         );
         let stop = cancel_all.child_token();
-        let superseded = Arc::new(AtomicBool::new(false));
+        let flags = Arc::new(StopFlags::default());
         let keeper = self.keep_alive(
             &message,
             &claim,
             &received,
             &config,
             stop.clone(),
-            superseded.clone(),
+            flags.clone(),
         );
         let job_dir = self
             .jobs_dir
@@ -375,12 +397,27 @@ impl Runner {
             let _ = std::fs::remove_dir_all(dir);
         }
         let _ = std::fs::remove_dir_all(&job_dir);
-        if superseded.load(Ordering::SeqCst) {
+        if flags.superseded.load(Ordering::SeqCst) {
             tracing::warn!("another attempt took the job over; not reporting this one");
             return;
         }
         let (outcome, usage) =
             outcome.unwrap_or_else(|error| (failed_before_running(error, started_at), None));
+        // Stopped because the node is going away (shutdown past its grace period, or an
+        // operator's drain), not by its user: hand it back so another node runs it.
+        let draining = flags.release.load(Ordering::SeqCst) || cancel_all.is_cancelled();
+        if outcome.status == JobOutcome::Canceled
+            && draining
+            && !flags.user_canceled.load(Ordering::SeqCst)
+        {
+            let reason = if flags.release.load(Ordering::SeqCst) {
+                "its node is being drained"
+            } else {
+                "its node shut down before the job finished"
+            };
+            self.hand_back(&message, &claim, &received, reason).await;
+            return;
+        }
         tracing::info!(status = outcome.status.as_str(), exit_code = ?outcome.exit_code, "finished");
         let pending = PendingResult {
             job_id: message.job_id.clone(),
@@ -413,8 +450,39 @@ impl Runner {
         }
     }
 
+    /// Gives the job back to the queue unfinished: the gateway queues it again, and the
+    /// message becomes visible at once for another node. If the gateway cannot be told,
+    /// the lease runs out and the message comes back by itself; nothing is lost.
+    async fn hand_back(
+        &self,
+        message: &JobMessage,
+        claim: &JobClaim,
+        received: &Received,
+        reason: &str,
+    ) {
+        let request = JobReleaseRequest {
+            task_id: message.task_id.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+            reason: reason.to_owned(),
+        };
+        match self
+            .gateway
+            .release(&self.identity, &message.job_id, &claim.job_token, &request)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(reason, "handed the job back for another node");
+                self.hide(received.queue, &received.receipt, 0).await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not hand the job back; it is taken over when its lease runs out")
+            }
+        }
+    }
+
     /// Heartbeats the claim and keeps the message hidden until dropped. Stops the job if
-    /// the user canceled it or another attempt superseded this one.
+    /// the user canceled it, the node is drained, or another attempt superseded this one.
     fn keep_alive(
         &self,
         message: &JobMessage,
@@ -422,7 +490,7 @@ impl Runner {
         received: &Received,
         config: &NodeConfig,
         stop: CancellationToken,
-        superseded: Arc<AtomicBool>,
+        flags: Arc<StopFlags>,
     ) -> impl std::future::Future<Output = std::convert::Infallible> + '_ {
         let interval = Duration::from_secs(config.heartbeat_interval_secs.max(1));
         let hide_secs = (config.lease_secs + config.heartbeat_interval_secs) as u32;
@@ -446,11 +514,19 @@ impl Runner {
                 {
                     Ok(answer) if answer.canceled && !stop.is_cancelled() => {
                         tracing::info!("canceled by its owner; stopping the sandbox");
+                        flags.user_canceled.store(true, Ordering::SeqCst);
+                        stop.cancel();
+                    }
+                    Ok(answer) if answer.release && !stop.is_cancelled() => {
+                        tracing::info!(
+                            "this node is being drained; stopping the job to hand it back"
+                        );
+                        flags.release.store(true, Ordering::SeqCst);
                         stop.cancel();
                     }
                     Ok(_) => {}
                     Err(err) if err.code() == Some("stale_attempt") => {
-                        superseded.store(true, Ordering::SeqCst);
+                        flags.superseded.store(true, Ordering::SeqCst);
                         stop.cancel();
                     }
                     Err(err) => {

@@ -564,24 +564,23 @@ async fn fails(w: &mut EdgeWorld) {
     assert_eq!(view["status"], "failed", "result: {}", w.result());
 }
 
-#[then("the task is canceled")]
-async fn is_canceled(w: &mut EdgeWorld) {
-    let view = w.wait_status(&["canceled"], TASK_WAIT).await;
-    assert_eq!(view["status"], "canceled");
-    // The job itself reports how it ended: stopped, so canceled.
+#[then("the job is queued again, handed back by its node")]
+async fn handed_back(w: &mut EdgeWorld) {
+    let task = w.task().to_owned();
     let started = Instant::now();
     loop {
-        let task = w.task().to_owned();
         let reply = api()
             .get(&format!("/v1/tasks/{task}/result"), Some(w.token()))
             .await;
-        if reply.body["jobs"][0]["status"] == "canceled" {
-            w.result = Some(reply.body);
+        let job = &reply.body["jobs"][0];
+        if job["reason"] == "drained" {
+            assert_eq!(reply.body["status"], "queued", "{}", reply.body);
+            assert_eq!(job["status"], "queued", "{}", reply.body);
             return;
         }
         assert!(
             started.elapsed() < TASK_WAIT,
-            "the job never reported canceled: {}",
+            "the job was never handed back: {}",
             reply.body
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

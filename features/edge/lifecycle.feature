@@ -52,14 +52,18 @@ Feature: The edge node's life: registration, cancellation, crashes and shutdown
     And the task completes
     And its stdout is "finished\n"
 
-  Scenario: SIGTERM cancels a job that outlasts the grace period
+  Scenario: SIGTERM hands back a job that outlasts the grace period, and it runs again
     When "alice" runs the commands:
-      | sleep 120 |
+      | sleep 6; echo again |
     And the task is running
     And the edge node receives SIGTERM
     Then the edge node exits with status 0
-    And the task is canceled
+    And the job is queued again, handed back by its node
     And no sandbox container of the job is left
+    When the edge node is started again
+    Then the task completes
+    And its stdout is "again\n"
+    And the result has one job, run as attempt 2
 
   Scenario Outline: The node refuses to start without a working Podman setup
     When an edge node is started with <setting>

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     /// How often the local gateway sweeps (in AWS a schedule invokes the sweeper).
     pub sweep_interval_secs: u64,
     pub heartbeat_interval_secs: u64,
+    /// A node not seen for this long does not count for `/readyz`.
+    pub node_stale_secs: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
 }
@@ -110,6 +112,7 @@ impl GatewayConfig {
             },
             sweep_interval_secs: number("CYNODE_SWEEP_INTERVAL_SECS", 60)?,
             heartbeat_interval_secs,
+            node_stale_secs: number("CYNODE_NODE_STALE_SECS", 120)?,
             default_timeout_secs: number(
                 "CYNODE_DEFAULT_JOB_TIMEOUT_SECS",
                 DEFAULT_JOB_TIMEOUT_SECS,

@@ -94,6 +94,7 @@ impl AppState {
             tasks: task_service,
             nodes: Arc::new(NodeService::new(
                 Arc::new(nodes),
+                tasks.clone(),
                 clock.clone(),
                 keys.clone(),
                 config.node_pre_shared_key.clone(),
@@ -104,6 +105,7 @@ impl AppState {
                     lease_secs: config.jobs.lease_secs,
                     default_timeout_secs: config.default_timeout_secs,
                     max_timeout_secs: config.max_timeout_secs,
+                    stale_secs: config.node_stale_secs,
                 },
             )),
             jobs: Arc::new(JobService::new(

@@ -22,6 +22,7 @@ use cynode_domain::user::User;
 use cynode_domain::wire::{
     ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
 };
+use cynode_domain::wire::NodeState;
 use cynode_domain::StoreError;
 use cynode_testkit::Stack;
 
@@ -381,6 +382,8 @@ async fn configuration_versions_replace_only_the_version_read() {
         registered_at: now(),
         updated_at: now(),
         acked_config_version: None,
+        last_seen_at: now(),
+        state: NodeState::Enabled,
     };
     nodes.insert_node(&node).await.unwrap();
     assert!(matches!(
@@ -389,11 +392,101 @@ async fn configuration_versions_replace_only_the_version_read() {
     ));
     nodes.record_ack(&node.id, "01B", now()).await.unwrap();
     assert_eq!(
-        nodes.acked_nodes(10).await.unwrap(),
+        nodes.acked_nodes().await.unwrap(),
         vec![(node.id.clone(), "01B".to_owned())]
     );
     let stored = nodes.node_by_name(&node.name).await.unwrap().unwrap();
     assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
+
+    // An operator's state survives the node's own updates, which carry a stale copy.
+    nodes
+        .set_node_state(&node.id, NodeState::Draining)
+        .await
+        .unwrap();
+    let later = now() + time::Duration::seconds(90);
+    nodes
+        .update_node(&cynode_domain::node::Node {
+            capabilities: cynode_domain::wire::CapabilityReport {
+                cpus: 8,
+                ..Default::default()
+            },
+            ..node.clone()
+        })
+        .await
+        .unwrap();
+    nodes.touch_node(&node.id, later).await.unwrap();
+    let stored = nodes.node(&node.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, NodeState::Draining);
+    assert_eq!(stored.capabilities.cpus, 8);
+    assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
+    assert_eq!(stored.last_seen_at.unix_timestamp(), later.unix_timestamp());
+    assert!(matches!(
+        nodes.set_node_state(&NodeId::generate(), NodeState::Disabled).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// The sweep's two sources: the sparse index of unfinished jobs, paged by job id, and
+/// the real dead-letter queue.
+#[tokio::test]
+async fn unfinished_jobs_and_dead_letters_are_found_for_the_sweep() {
+    let (a, clients, stack) = adapters().await;
+    let owner = UserId::generate();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let t = task(&owner, None, commands("true"));
+        let job = Job::queued(cynode_domain::ids::JobId::generate(), &t, now());
+        a.tasks.insert_task(&t, std::slice::from_ref(&job)).await.unwrap();
+        ids.push((t, job));
+    }
+    let all_active = |page: u32| {
+        let tasks = a.tasks.clone();
+        async move {
+            let (mut seen, mut after) = (Vec::new(), None::<String>);
+            loop {
+                let (jobs, next) = tasks.active_jobs(page, after.as_deref()).await.unwrap();
+                seen.extend(jobs.into_iter().map(|job| job.id));
+                match next {
+                    Some(cursor) => after = Some(cursor),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let seen = all_active(2).await;
+    for (_, job) in &ids {
+        assert!(seen.contains(&job.id), "unfinished job {} is listed", job.id);
+    }
+    // A finished job leaves the index.
+    let (t, job) = &ids[0];
+    let mut done = job.clone();
+    done.status = JobStatus::Completed;
+    done.version += 1;
+    a.tasks.commit(&[Write::Job(&done)]).await.unwrap();
+    let seen = all_active(100).await;
+    assert!(!seen.contains(&job.id), "task {} finished", t.id);
+    assert!(seen.contains(&ids[1].1.id));
+
+    use cynode_domain::ports::DeadLetters;
+    let body = format!("dead-{}", unique("letter"));
+    clients
+        .sqs
+        .send_message()
+        .queue_url(stack.resource("CYNODE_JOBS_DLQ_URL"))
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+    let mut found = None;
+    for _ in 0..20 {
+        let letters = a.queue.receive_dead(10, 30).await.unwrap();
+        found = letters.into_iter().find(|letter| letter.body == body);
+        if found.is_some() {
+            break;
+        }
+    }
+    let letter = found.expect("the dead letter is received");
+    a.queue.delete_dead(&letter.receipt).await.unwrap();
 }
 
 /// SQS delivers at least once: the same job message arriving twice must not run the job

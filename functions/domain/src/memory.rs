@@ -399,8 +399,30 @@ impl NodeStore for MemoryStore {
         Ok(self.state().nodes.get(id).cloned())
     }
     async fn update_node(&self, node: &Node) -> StoreResult<()> {
-        self.state().nodes.insert(node.id.clone(), node.clone());
+        let mut state = self.state();
+        // Like the adapter: what the node reports, never its state or acknowledgement.
+        let mut node = node.clone();
+        if let Some(stored) = state.nodes.get(&node.id) {
+            node.state = stored.state;
+            node.acked_config_version = stored.acked_config_version.clone();
+        }
+        state.nodes.insert(node.id.clone(), node);
         Ok(())
+    }
+    async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()> {
+        if let Some(node) = self.state().nodes.get_mut(id) {
+            node.last_seen_at = at;
+        }
+        Ok(())
+    }
+    async fn set_node_state(&self, id: &NodeId, to: crate::wire::NodeState) -> StoreResult<()> {
+        match self.state().nodes.get_mut(id) {
+            Some(node) => {
+                node.state = to;
+                Ok(())
+            }
+            None => Err(conflict("no such node")),
+        }
     }
     async fn current_config(&self) -> StoreResult<Option<ConfigRecord>> {
         Ok(self.state().config.clone())
@@ -425,12 +447,11 @@ impl NodeStore for MemoryStore {
         }
         Ok(())
     }
-    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>> {
+    async fn acked_nodes(&self) -> StoreResult<Vec<(NodeId, String)>> {
         Ok(self
             .state()
             .acks
             .iter()
-            .take(limit as usize)
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect())
     }

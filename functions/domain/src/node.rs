@@ -3,7 +3,7 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
-use crate::wire::{CapabilityReport, NodeConfig, NodeView};
+use crate::wire::{CapabilityReport, NodeConfig, NodeState, NodeView};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
@@ -13,6 +13,10 @@ pub struct Node {
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
     pub acked_config_version: Option<String>,
+    /// The last signed request from the node (kept to within a minute).
+    pub last_seen_at: Timestamp,
+    /// What an operator allows the node to do.
+    pub state: NodeState,
 }
 
 impl Node {
@@ -23,7 +27,20 @@ impl Node {
             capabilities: self.capabilities.clone(),
             acked_config_version: self.acked_config_version.clone(),
             registered_at: self.registered_at,
+            last_seen_at: Some(self.last_seen_at),
+            state: self.state,
+            slots_in_use: None,
         }
+    }
+
+    /// Seen within `stale_secs` of `now`: counted as up by `/readyz`.
+    pub fn is_live(&self, now: Timestamp, stale_secs: u64) -> bool {
+        self.last_seen_at + time::Duration::seconds(stale_secs as i64) >= now
+    }
+
+    /// May claim new jobs.
+    pub fn takes_jobs(&self) -> bool {
+        self.state == NodeState::Enabled
     }
 }
 
@@ -53,6 +70,9 @@ pub struct NodeSettings {
     pub lease_secs: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
+    /// A node not seen for this long does not count for `/readyz` or `/v1/models`
+    /// (not part of the nodes' configuration).
+    pub stale_secs: u64,
 }
 
 impl NodeSettings {

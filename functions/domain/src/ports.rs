@@ -19,7 +19,7 @@ use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::user::User;
-use crate::wire::JobMessage;
+use crate::wire::{JobMessage, NodeState};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -144,7 +144,13 @@ pub trait NodeStore: Send + Sync {
     /// Conflict when the name is taken.
     async fn insert_node(&self, node: &Node) -> StoreResult<()>;
     async fn node(&self, id: &NodeId) -> StoreResult<Option<Node>>;
+    /// Updates what the node reports about itself (capabilities, times), never its
+    /// operator-set state.
     async fn update_node(&self, node: &Node) -> StoreResult<()>;
+    /// Records a request from the node.
+    async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()>;
+    /// Sets what an operator allows the node to do.
+    async fn set_node_state(&self, id: &NodeId, state: NodeState) -> StoreResult<()>;
     async fn current_config(&self) -> StoreResult<Option<ConfigRecord>>;
     /// Replaces the current configuration record if it is still `previous` (Conflict
     /// otherwise: another instance made a new version first).
@@ -155,8 +161,9 @@ pub trait NodeStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Records that `node` applied configuration `version`.
     async fn record_ack(&self, node: &NodeId, version: &str, at: Timestamp) -> StoreResult<()>;
-    /// Some nodes that acknowledged some configuration, with the version they acked.
-    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>>;
+    /// Every node that acknowledged a configuration (every node that ever started), with
+    /// the version it acked.
+    async fn acked_nodes(&self) -> StoreResult<Vec<(NodeId, String)>>;
     /// Remembers a request signature until `expires_at`. `false` if it was seen before.
     async fn remember_signature(&self, signature: &str, expires_at: Timestamp)
         -> StoreResult<bool>;

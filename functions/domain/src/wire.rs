@@ -515,6 +515,46 @@ pub struct NodeView {
     pub acked_config_version: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: Timestamp,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub state: NodeState,
+    /// Jobs the node holds a claim on (admin views only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots_in_use: Option<u32>,
+}
+
+/// What an operator allows a node to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Takes jobs.
+    #[default]
+    Enabled,
+    /// Takes no new jobs; running ones finish.
+    Disabled,
+    /// Takes no new jobs and hands running ones back to the queue for other nodes.
+    Draining,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Enabled => "enabled",
+            NodeState::Disabled => "disabled",
+            NodeState::Draining => "draining",
+        }
+    }
+}
+
+/// `GET /v1/admin/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeList {
+    pub nodes: Vec<NodeView>,
 }
 
 // ------------------------------------------------------------------ jobs on the queue
@@ -566,6 +606,12 @@ pub enum ClaimDecision {
     Discard { status: JobStatus },
     /// Do not run it yet: another live claim holds it. Leave the message.
     Retry { retry_after_secs: u64 },
+    /// This node may not take jobs now (an operator disabled or is draining it): make the
+    /// message visible to other nodes at once, and receive nothing for a while.
+    NotNow {
+        reason: String,
+        retry_after_secs: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -634,6 +680,9 @@ pub struct HeartbeatRequest {
 pub struct HeartbeatAnswer {
     /// Stop the job now and report it `canceled`.
     pub canceled: bool,
+    /// Stop the job now and hand it back (`/release`): the node is being drained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub lease_expires_at: Timestamp,
 }

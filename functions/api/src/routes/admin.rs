@@ -1,11 +1,14 @@
-//! `/v1/admin/*`: operators' routes (admin users only). The dead-letter queue can be
-//! listed and sent back to the job queues, and a recovery sweep run at once instead of
-//! waiting for the schedule.
+//! `/v1/admin/*`: operators' routes (admin users only). Edge nodes can be listed and
+//! enabled, disabled or drained; the dead-letter queue can be listed and sent back to
+//! the job queues; a recovery sweep can be run at once instead of waiting for the
+//! schedule.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cynode_domain::wire::{DeadLetterList, RedriveReport, SweepReport};
+use cynode_domain::wire::{
+    DeadLetterList, NodeList, NodeState, NodeView, RedriveReport, SweepReport,
+};
 
 use crate::error::ApiResult;
 use crate::extract::Authenticated;
@@ -13,6 +16,11 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/admin/nodes", get(nodes))
+        .route("/v1/admin/nodes/{node}", get(node))
+        .route("/v1/admin/nodes/{node}/enable", post(enable))
+        .route("/v1/admin/nodes/{node}/disable", post(disable))
+        .route("/v1/admin/nodes/{node}/drain", post(drain))
         .route("/v1/admin/dead-letters", get(dead_letters))
         .route("/v1/admin/dead-letters/redrive", post(redrive))
         .route("/v1/admin/sweep", post(sweep))
@@ -38,4 +46,58 @@ async fn sweep(
 ) -> ApiResult<Json<SweepReport>> {
     cynode_domain::service::auth::require_admin(&user)?;
     Ok(Json(state.recovery.sweep().await?))
+}
+
+async fn nodes(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+) -> ApiResult<Json<NodeList>> {
+    Ok(Json(state.nodes.list(&user).await?))
+}
+
+async fn node(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(node): Path<String>,
+) -> ApiResult<Json<NodeView>> {
+    Ok(Json(state.nodes.get(&user, &node).await?))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(node): Path<String>,
+) -> ApiResult<Json<NodeView>> {
+    Ok(Json(
+        state
+            .nodes
+            .set_state(&user, &node, NodeState::Enabled)
+            .await?,
+    ))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(node): Path<String>,
+) -> ApiResult<Json<NodeView>> {
+    Ok(Json(
+        state
+            .nodes
+            .set_state(&user, &node, NodeState::Disabled)
+            .await?,
+    ))
+}
+
+async fn drain(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(node): Path<String>,
+) -> ApiResult<Json<NodeView>> {
+    Ok(Json(
+        state
+            .nodes
+            .set_state(&user, &node, NodeState::Draining)
+            .await?,
+    ))
 }

@@ -45,7 +45,7 @@ async fn started(
     let node = signed.authenticate(&state.nodes, SigningKey::Node).await?;
     let req: JobStartedRequest = signed.json()?;
     record_task(req.task_id.as_str());
-    Ok(Json(state.jobs.started(&node.id, &job, req).await?))
+    Ok(Json(state.jobs.started_on(&node, &job, req).await?))
 }
 
 async fn heartbeat(
@@ -59,7 +59,7 @@ async fn heartbeat(
         .authenticate_job(&state.nodes, &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
-    Ok(Json(state.jobs.heartbeat(&node.id, &job, req).await?))
+    Ok(Json(state.jobs.heartbeat_on(&node, &job, req).await?))
 }
 
 async fn result(

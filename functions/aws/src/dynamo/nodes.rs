@@ -16,6 +16,7 @@ use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::ids::NodeId;
 use cynode_domain::node::{ConfigRecord, Node};
 use cynode_domain::ports::{NodeStore, StoreResult};
+use cynode_domain::wire::NodeState;
 use cynode_domain::StoreError;
 
 use super::{
@@ -43,18 +44,30 @@ fn node_item(node: &Node) -> StoreResult<Item> {
         .time("registered_at", node.registered_at)
         .time("updated_at", node.updated_at)
         .opt_s("acked_config_version", node.acked_config_version.clone())
+        .time("last_seen_at", node.last_seen_at)
+        .s("state", node.state.as_str())
         .build())
 }
 
 fn read_node(item: &Item) -> StoreResult<Node> {
     let r = ItemReader(item);
+    let updated_at = r.time("updated_at")?;
     Ok(Node {
         id: NodeId::from_stored(r.s("node_id")?),
         name: r.s("name")?,
         capabilities: r.json("capabilities")?,
         registered_at: r.time("registered_at")?,
-        updated_at: r.time("updated_at")?,
+        updated_at,
         acked_config_version: r.opt_s("acked_config_version"),
+        last_seen_at: r.opt_time("last_seen_at")?.unwrap_or(updated_at),
+        state: match r.opt_s("state").as_deref() {
+            None | Some("enabled") => NodeState::Enabled,
+            Some("disabled") => NodeState::Disabled,
+            Some("draining") => NodeState::Draining,
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!("unknown node state '{other}'")))
+            }
+        },
     })
 }
 
@@ -112,7 +125,52 @@ impl NodeStore for DynamoNodes {
     }
 
     async fn update_node(&self, node: &Node) -> StoreResult<()> {
-        self.put(node_item(node)?).await
+        let capabilities = serde_json::to_string(&node.capabilities)
+            .map_err(|err| StoreError::Corrupt(format!("encoding capabilities: {err}")))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(&node.id), "NODE")))
+            .update_expression(
+                "SET capabilities = :capabilities, updated_at = :updated, last_seen_at = :seen",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":capabilities", AttributeValue::S(capabilities))
+            .expression_attribute_values(":updated", AttributeValue::S(rfc3339(node.updated_at)))
+            .expression_attribute_values(":seen", AttributeValue::S(rfc3339(node.last_seen_at)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(id), "NODE")))
+            .update_expression("SET last_seen_at = :seen")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":seen", AttributeValue::S(rfc3339(at)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_node_state(&self, id: &NodeId, state: NodeState) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(id), "NODE")))
+            .update_expression("SET #state = :state")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn current_config(&self) -> StoreResult<Option<ConfigRecord>> {
@@ -176,25 +234,29 @@ impl NodeStore for DynamoNodes {
         Ok(())
     }
 
-    async fn acked_nodes(&self, limit: u32) -> StoreResult<Vec<(NodeId, String)>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :ack")
-            .expression_attribute_values(":ack", AttributeValue::S("ACK".into()))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                let r = ItemReader(item);
-                Ok((NodeId::from_stored(r.s("sk")?), r.s("version")?))
-            })
-            .collect()
+    async fn acked_nodes(&self) -> StoreResult<Vec<(NodeId, String)>> {
+        let mut nodes = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :ack")
+                .expression_attribute_values(":ack", AttributeValue::S("ACK".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                let r = ItemReader(&item);
+                nodes.push((NodeId::from_stored(r.s("sk")?), r.s("version")?));
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(nodes),
+            }
+        }
     }
 
     async fn remember_signature(

@@ -9,14 +9,15 @@ use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
 use crate::job::{output_keys, raw_output_key, task_after_job, Claim, Finish, Job, StoredStreams};
 use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
+use crate::node::Node;
 use crate::ports::{BlobStore, Chunk, TaskStore, Write};
 use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
     AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
-    JobClaim, JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, OutputStream,
-    OutputUploadRequest, OutputUploadUrl, RawOutput, ResultAck,
+    JobClaim, JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, NodeState,
+    OutputStream, OutputUploadRequest, OutputUploadUrl, RawOutput, ResultAck,
 };
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ pub struct JobService {
     keys: NodeKeys,
     settings: JobSettings,
 }
+
+/// How long a node that may not take jobs waits before receiving again.
+const NOT_NOW_SECS: u64 = 30;
 
 /// Largest chunk of streamed text a node may send at once.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
@@ -87,6 +91,35 @@ impl JobService {
             writes.push(Write::Task(task));
         }
         self.tasks.commit(&writes).await
+    }
+
+    /// A node's claim, unless an operator disabled or is draining it: then the node is
+    /// told to leave the message to others and wait.
+    pub async fn started_on(
+        &self,
+        node: &Node,
+        job_id: &JobId,
+        req: JobStartedRequest,
+    ) -> Result<ClaimDecision> {
+        if !node.takes_jobs() {
+            return Ok(ClaimDecision::NotNow {
+                reason: format!("node {} is {}", node.name, node.state.as_str()),
+                retry_after_secs: NOT_NOW_SECS,
+            });
+        }
+        self.started(&node.id, job_id, req).await
+    }
+
+    /// A heartbeat from `node`; a draining node is told to hand the job back.
+    pub async fn heartbeat_on(
+        &self,
+        node: &Node,
+        job_id: &JobId,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatAnswer> {
+        let mut answer = self.heartbeat(&node.id, job_id, req).await?;
+        answer.release = node.state == NodeState::Draining && !answer.canceled;
+        Ok(answer)
     }
 
     pub async fn started(
@@ -194,6 +227,7 @@ impl JobService {
             let Some(update) = update else {
                 return Ok(HeartbeatAnswer {
                     canceled,
+                    release: false,
                     lease_expires_at: now,
                 });
             };
@@ -202,6 +236,7 @@ impl JobService {
                 Ok(()) => {
                     return Ok(HeartbeatAnswer {
                         canceled,
+                        release: false,
                         lease_expires_at,
                     })
                 }
@@ -856,6 +891,59 @@ mod tests {
             .result(&one, &job, result_of(&task, &first, "late"))
             .await;
         assert_eq!(stale.unwrap_err().code, "stale_attempt");
+    }
+
+    #[tokio::test]
+    async fn a_disabled_node_claims_nothing_and_a_draining_one_hands_jobs_back() {
+        use crate::node::Node;
+        let f = fixture();
+        let (task, job) = queued_job(&f).await;
+        let now = f.clock.now();
+        let mut node = Node {
+            id: NodeId::generate(),
+            name: "gpu-1".into(),
+            capabilities: Default::default(),
+            registered_at: now,
+            updated_at: now,
+            acked_config_version: None,
+            last_seen_at: now,
+            state: NodeState::Disabled,
+        };
+        let refused = f
+            .jobs
+            .started_on(&node, &job, started(&task, "b"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, ClaimDecision::NotNow { .. }),
+            "{refused:?}"
+        );
+        node.state = NodeState::Enabled;
+        let claim = run(f
+            .jobs
+            .started_on(&node, &job, started(&task, "b"))
+            .await
+            .unwrap());
+        let beat = HeartbeatRequest {
+            task_id: task.clone(),
+            attempt: claim.attempt,
+            lease_id: claim.lease_id.clone(),
+        };
+        assert!(
+            !f.jobs
+                .heartbeat_on(&node, &job, beat.clone())
+                .await
+                .unwrap()
+                .release
+        );
+        node.state = NodeState::Draining;
+        assert!(
+            f.jobs
+                .heartbeat_on(&node, &job, beat)
+                .await
+                .unwrap()
+                .release
+        );
     }
 
     #[tokio::test]

@@ -11,10 +11,12 @@ use crate::error::{Error, Result, StoreError};
 use crate::ids::{new_ulid, JobId, LeaseId, NodeId};
 use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
 use crate::node::{check_node_name, ConfigRecord, Node, NodeSettings};
-use crate::ports::NodeStore;
+use crate::ports::{NodeStore, TaskStore};
+use crate::service::auth::{require_admin, Principal};
 use crate::signing::{verify, NodeKeys, Signed};
 use crate::wire::{
-    CapabilityReport, ConfigAck, NodeConfig, NodeRegistration, NodeView, RegisterNodeRequest,
+    CapabilityReport, ConfigAck, NodeConfig, NodeList, NodeRegistration, NodeState, NodeView,
+    RegisterNodeRequest,
 };
 
 /// A signed request as the HTTP layer received it.
@@ -40,11 +42,16 @@ pub enum SigningKey<'a> {
 
 pub struct NodeService {
     nodes: Arc<dyn NodeStore>,
+    tasks: Arc<dyn TaskStore>,
     clock: Arc<dyn Clock>,
     keys: NodeKeys,
     pre_shared_key: String,
     settings: NodeSettings,
 }
+
+/// A node request refreshes `last_seen_at` when it is older than this (one write per
+/// node per interval, not one per heartbeat).
+const TOUCH_EVERY_SECS: i64 = 30;
 
 fn unauthenticated_node() -> Error {
     Error::unauthenticated("unknown_node", "the node is not registered; register again")
@@ -53,6 +60,7 @@ fn unauthenticated_node() -> Error {
 impl NodeService {
     pub fn new(
         nodes: Arc<dyn NodeStore>,
+        tasks: Arc<dyn TaskStore>,
         clock: Arc<dyn Clock>,
         keys: NodeKeys,
         pre_shared_key: String,
@@ -60,6 +68,7 @@ impl NodeService {
     ) -> Self {
         Self {
             nodes,
+            tasks,
             clock,
             keys,
             pre_shared_key,
@@ -87,6 +96,7 @@ impl NodeService {
                 let node = Node {
                     capabilities: req.capabilities,
                     updated_at: now,
+                    last_seen_at: now,
                     ..existing
                 };
                 self.nodes.update_node(&node).await?;
@@ -100,6 +110,8 @@ impl NodeService {
                     registered_at: now,
                     updated_at: now,
                     acked_config_version: None,
+                    last_seen_at: now,
+                    state: NodeState::Enabled,
                 };
                 match self.nodes.insert_node(&node).await {
                     Ok(()) => node,
@@ -156,7 +168,94 @@ impl NodeService {
                 "this signed request was already used",
             ));
         }
+        if node.last_seen_at + Duration::seconds(TOUCH_EVERY_SECS) < now {
+            self.nodes.touch_node(&node.id, now).await?;
+        }
         Ok(node)
+    }
+
+    /// Every node, with how many jobs each holds a claim on (admins only).
+    pub async fn list(&self, principal: &Principal) -> Result<NodeList> {
+        require_admin(principal)?;
+        let mut nodes = self.all_nodes().await?;
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let slots = self.slots_in_use().await?;
+        Ok(NodeList {
+            nodes: nodes
+                .iter()
+                .map(|node| self.admin_view(node, &slots))
+                .collect(),
+        })
+    }
+
+    /// One node, by name or id (admins only).
+    pub async fn get(&self, principal: &Principal, reference: &str) -> Result<NodeView> {
+        require_admin(principal)?;
+        let node = self.find(reference).await?;
+        Ok(self.admin_view(&node, &self.slots_in_use().await?))
+    }
+
+    /// Enables, disables or drains a node (admins only). A disabled node takes no new
+    /// jobs; a draining one also hands its running jobs back to the queue.
+    pub async fn set_state(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        state: NodeState,
+    ) -> Result<NodeView> {
+        require_admin(principal)?;
+        let node = self.find(reference).await?;
+        self.nodes.set_node_state(&node.id, state).await?;
+        let node = Node { state, ..node };
+        Ok(self.admin_view(&node, &self.slots_in_use().await?))
+    }
+
+    async fn find(&self, reference: &str) -> Result<Node> {
+        let by_id = match NodeId::parse(reference) {
+            Some(id) => self.nodes.node(&id).await?,
+            None => None,
+        };
+        let found = match by_id {
+            Some(node) => Some(node),
+            None => self.nodes.node_by_name(reference).await?,
+        };
+        found.ok_or_else(|| Error::not_found("node_not_found", format!("no node '{reference}'")))
+    }
+
+    fn admin_view(&self, node: &Node, slots: &std::collections::HashMap<NodeId, u32>) -> NodeView {
+        NodeView {
+            slots_in_use: Some(slots.get(&node.id).copied().unwrap_or(0)),
+            ..node.view()
+        }
+    }
+
+    /// Claims each node holds now, from the unfinished jobs' leases.
+    async fn slots_in_use(&self) -> Result<std::collections::HashMap<NodeId, u32>> {
+        let now = self.clock.now();
+        let mut slots = std::collections::HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (jobs, next) = self.tasks.active_jobs(100, after.as_deref()).await?;
+            for job in jobs {
+                if let Some(lease) = job.lease.filter(|lease| lease.expires_at > now) {
+                    *slots.entry(lease.node).or_insert(0) += 1;
+                }
+            }
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(slots),
+            }
+        }
+    }
+
+    async fn all_nodes(&self) -> Result<Vec<Node>> {
+        let mut nodes = Vec::new();
+        for (id, _) in self.nodes.acked_nodes().await? {
+            if let Some(node) = self.nodes.node(&id).await? {
+                nodes.push(node);
+            }
+        }
+        Ok(nodes)
     }
 
     pub async fn report_capabilities(
@@ -222,18 +321,17 @@ impl NodeService {
         Ok(())
     }
 
-    /// Nodes that acknowledged a configuration (the one named, when `version` is given).
+    /// Nodes that count: enabled, seen within `stale_secs`, and (when `version` is
+    /// given) acknowledged that configuration.
     async fn acked_nodes(&self, version: Option<&str>) -> Result<Vec<Node>> {
-        let mut nodes = Vec::new();
-        for (id, acked) in self.nodes.acked_nodes(100).await? {
-            if version.is_some_and(|version| version != acked) {
-                continue;
-            }
-            if let Some(node) = self.nodes.node(&id).await? {
-                nodes.push(node);
-            }
-        }
-        Ok(nodes)
+        let now = self.clock.now();
+        Ok(self
+            .all_nodes()
+            .await?
+            .into_iter()
+            .filter(|node| node.takes_jobs() && node.is_live(now, self.settings.stale_secs))
+            .filter(|node| version.is_none_or(|v| node.acked_config_version.as_deref() == Some(v)))
+            .collect())
     }
 
     /// Ready once some node that acknowledged the configuration in force reports a
@@ -244,11 +342,11 @@ impl NodeService {
         };
         let current_nodes = self.acked_nodes(Some(&current.version)).await?;
         if current_nodes.is_empty() {
-            let any_acked = !self.nodes.acked_nodes(1).await?.is_empty();
+            let any_acked = !self.nodes.acked_nodes().await?.is_empty();
             return Ok(Err(if any_acked {
                 format!(
-                    "no edge node has acknowledged the current configuration {}",
-                    current.version
+                    "no enabled edge node seen in the last {} s has acknowledged the current configuration {}",
+                    self.settings.stale_secs, current.version
                 )
             } else {
                 "no edge node has acknowledged its configuration yet".into()
@@ -307,18 +405,84 @@ mod tests {
             lease_secs: 60,
             default_timeout_secs: 3600,
             max_timeout_secs: 10800,
+            stale_secs: 120,
         }
     }
 
     fn service(store: Arc<MemoryStore>, queue: &str) -> NodeService {
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
         NodeService::new(
+            store.clone(),
             store,
             clock,
             NodeKeys::new(b"master".to_vec()),
             "psk".into(),
             settings(queue),
         )
+    }
+
+    #[tokio::test]
+    async fn stale_or_disabled_nodes_do_not_count_and_only_admins_manage_nodes() {
+        use crate::ids::SessionId;
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let nodes = NodeService::new(
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            NodeKeys::new(b"master".to_vec()),
+            "psk".into(),
+            settings("q"),
+        );
+        let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
+        let node = store.node(&reg.node_id).await.unwrap().unwrap();
+        let ack = ConfigAck {
+            config_version: reg.config.config_version.clone(),
+            applied: true,
+            error: None,
+        };
+        nodes.acknowledge(&node, ack).await.unwrap();
+        assert_eq!(nodes.readiness().await.unwrap(), Ok(()));
+
+        let user = Principal {
+            user_id: crate::ids::UserId::generate(),
+            handle: "bob".into(),
+            is_admin: false,
+            session_id: SessionId::generate(),
+        };
+        assert_eq!(nodes.list(&user).await.unwrap_err().code, "admin_required");
+        let admin = Principal {
+            is_admin: true,
+            ..user
+        };
+        let view = nodes
+            .set_state(&admin, "gpu-1", NodeState::Disabled)
+            .await
+            .unwrap();
+        assert_eq!(
+            (view.state, view.slots_in_use),
+            (NodeState::Disabled, Some(0))
+        );
+        assert!(
+            nodes.readiness().await.unwrap().is_err(),
+            "a disabled node is not counted"
+        );
+        nodes
+            .set_state(&admin, reg.node_id.as_str(), NodeState::Enabled)
+            .await
+            .unwrap();
+        assert_eq!(nodes.readiness().await.unwrap(), Ok(()));
+
+        clock.advance(Duration::seconds(121));
+        let reason = nodes.readiness().await.unwrap().unwrap_err();
+        assert!(reason.contains("seen in the last 120 s"), "{reason}");
+        assert!(nodes.available_models().await.unwrap().is_empty());
+        let listed = nodes.list(&admin).await.unwrap().nodes;
+        assert_eq!(listed.len(), 1, "still listed for the operator");
+        assert_eq!(
+            nodes.get(&admin, "nope").await.unwrap_err().code,
+            "node_not_found"
+        );
     }
 
     fn register(psk: &str, name: &str) -> RegisterNodeRequest {
