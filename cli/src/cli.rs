@@ -77,6 +77,12 @@ pub enum Command {
     /// The models nodes serve
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Edge nodes (admins): list, inspect, enable, disable, drain
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Operators' tools (admins): dead letters and the recovery sweep
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Interactive shell with history and tab completion
     Shell(ShellArgs),
     /// Print a shell completion script
@@ -110,6 +116,37 @@ pub enum AuthCommand {
     Whoami,
     /// Exchange the saved refresh token for new tokens now
     Refresh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Every node: state, last seen, jobs running, configuration acknowledged
+    List,
+    /// One node, with its capabilities
+    Get(NodeRefArg),
+    /// Let the node take jobs again
+    Enable(NodeRefArg),
+    /// Take no new jobs on the node; running ones finish
+    Disable(NodeRefArg),
+    /// Take no new jobs on the node and hand its running jobs to other nodes
+    Drain(NodeRefArg),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NodeRefArg {
+    /// Node name or id
+    #[arg(value_name = "NODE")]
+    pub node: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List the messages on the dead-letter queue and their jobs' status
+    DeadLetters,
+    /// Send every dead letter of an unfinished job back to its queue now
+    Redrive,
+    /// Run the recovery sweep now (requeue or end jobs a fault left behind)
+    Sweep,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +204,17 @@ pub enum TaskCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Download a stream's exact bytes (the result's text may be cut or converted)
+    Output {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Which stream
+        #[arg(long, value_enum, default_value_t = OutputStreamArg::Stdout)]
+        stream: OutputStreamArg,
+        /// Write to this file instead of stdout
+        #[arg(long = "to", value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
     /// Print a task's output (stdout to stdout, stderr to stderr)
     Logs {
         #[command(flatten)]
@@ -185,6 +233,12 @@ pub struct TaskRefArg {
     /// Task id or task name
     #[arg(value_name = "TASK")]
     pub task: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputStreamArg {
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

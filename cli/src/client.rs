@@ -234,6 +234,23 @@ impl<'a> Gateway<'a> {
         Ok((status, body))
     }
 
+    /// Downloads the bytes behind a presigned URL.
+    pub fn download(&self, url: &str) -> CliResult<Vec<u8>> {
+        let response = self.http.get(url).send().map_err(|err| {
+            CliError::gateway(format!("downloading failed: {}", err.without_url()))
+        })?;
+        if !response.status().is_success() {
+            return Err(CliError::gateway(format!(
+                "the blob store refused the download ({})",
+                response.status()
+            )));
+        }
+        let bytes = response.bytes().map_err(|err| {
+            CliError::gateway(format!("downloading failed: {}", err.without_url()))
+        })?;
+        Ok(bytes.to_vec())
+    }
+
     /// Uploads a file's bytes to a presigned URL.
     pub fn upload(&self, url: &str, bytes: Vec<u8>) -> CliResult {
         let response = self

@@ -576,6 +576,7 @@ async fn handed_back(w: &mut EdgeWorld) {
         if job["reason"] == "drained" {
             assert_eq!(reply.body["status"], "queued", "{}", reply.body);
             assert_eq!(job["status"], "queued", "{}", reply.body);
+            w.result = Some(reply.body);
             return;
         }
         assert!(

@@ -1,6 +1,7 @@
 //! Running a parsed command line. Every command gets the same [`Context`]: the loaded
 //! config, and the printer for the chosen output format.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod status;
@@ -40,6 +41,8 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Task(command) => task::run(&mut ctx, command),
         Command::Chat(args) => chat::run(&mut ctx, args),
         Command::Models(crate::cli::ModelsCommand::List) => chat::list_models(&mut ctx),
+        Command::Node(command) => admin::node(&mut ctx, command),
+        Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(args) => return crate::shell::run(&cli.global, args),
         Command::Completion { shell } => {
             completion(shell);

@@ -1,14 +1,14 @@
-//! `cynork task …`: create, list, get, result, watch, cancel, logs.
+//! `cynork task …`: create, list, get, result, watch, cancel, output, logs.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use cynode_domain::wire::{
-    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, TaskList,
-    TaskLogs, TaskResult, TaskView,
+    AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
+    TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 use super::Context;
-use crate::cli::{CreateArgs, ListArgs, Stream, TaskCommand};
+use crate::cli::{CreateArgs, ListArgs, OutputStreamArg, Stream, TaskCommand};
 use crate::client::{segment, Gateway};
 use crate::error::{CliError, CliResult};
 use crate::input;
@@ -26,6 +26,7 @@ pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
             no_clear,
         } => watch(ctx, &task.task, interval, no_clear),
         TaskCommand::Cancel { task, yes } => cancel(ctx, &task.task, yes),
+        TaskCommand::Output { task, stream, to } => output(ctx, &task.task, stream, to),
         TaskCommand::Logs {
             task,
             stream,
@@ -208,4 +209,37 @@ fn logs(ctx: &mut Context, task: &str, stream: Stream, follow: bool) -> CliResul
         ));
     }
     Ok(())
+}
+
+/// Writes a stream's exact bytes (from the blob store) to stdout or a file.
+fn output(
+    ctx: &mut Context,
+    task: &str,
+    stream: OutputStreamArg,
+    to: Option<std::path::PathBuf>,
+) -> CliResult {
+    let stream = match stream {
+        OutputStreamArg::Stdout => "stdout",
+        OutputStreamArg::Stderr => "stderr",
+    };
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    let download: OutputDownload = gateway.get(&task_path(task, &format!("/output/{stream}"))?)?;
+    let bytes = match &download.url {
+        Some(url) => gateway.download(url)?,
+        None => Vec::new(),
+    };
+    if !download.complete {
+        ctx.printer.note(&format!(
+            "note: the job wrote more than was kept; these are the first {} bytes",
+            download.size
+        ));
+    }
+    match to {
+        Some(path) => std::fs::write(&path, &bytes)
+            .map_err(|err| CliError::usage(format!("writing {}: {err}", path.display()))),
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .and_then(|()| std::io::stdout().flush())
+            .map_err(|err| CliError::internal(format!("writing to stdout: {err}"))),
+    }
 }

@@ -36,6 +36,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         attachments: vec![],
         timeout_secs: None,
         model: None,
+        idempotency_key: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,

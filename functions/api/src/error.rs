@@ -8,6 +8,7 @@ use cynode_domain::wire::{ErrorBody, ErrorDetail};
 use cynode_domain::{Error, ErrorKind};
 
 use crate::request_id::current_request_id;
+use cynode_domain::error::STORE_UNAVAILABLE;
 
 /// An error on its way out as an HTTP response.
 #[derive(Debug)]
@@ -80,6 +81,10 @@ impl IntoResponse for ApiError {
             // Details of internal failures go to the log, not to the caller.
             tracing::error!(code = err.code, error = %err.message, "internal error");
             "internal error; the request id identifies it in the gateway's logs".to_owned()
+        } else if err.code == STORE_UNAVAILABLE {
+            // SDK errors name tables, queues and endpoints: the log gets them, not callers.
+            tracing::warn!(error = %err.message, "storage unavailable");
+            "a storage service is unavailable; retry shortly (the request id identifies the failure in the gateway's logs)".to_owned()
         } else {
             if err.kind == ErrorKind::Unavailable {
                 tracing::warn!(error = %err.message, "dependency unavailable");

@@ -19,10 +19,10 @@ use cynode_domain::signing::NodeKeys;
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{StoredInput, Task, TaskInput};
 use cynode_domain::user::User;
+use cynode_domain::wire::NodeState;
 use cynode_domain::wire::{
     ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
 };
-use cynode_domain::wire::NodeState;
 use cynode_domain::StoreError;
 use cynode_testkit::Stack;
 
@@ -62,6 +62,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         attachments: vec![],
         timeout_secs: None,
         model: None,
+        idempotency_key: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),
@@ -421,7 +422,9 @@ async fn configuration_versions_replace_only_the_version_read() {
     assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
     assert_eq!(stored.last_seen_at.unix_timestamp(), later.unix_timestamp());
     assert!(matches!(
-        nodes.set_node_state(&NodeId::generate(), NodeState::Disabled).await,
+        nodes
+            .set_node_state(&NodeId::generate(), NodeState::Disabled)
+            .await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -436,7 +439,10 @@ async fn unfinished_jobs_and_dead_letters_are_found_for_the_sweep() {
     for _ in 0..3 {
         let t = task(&owner, None, commands("true"));
         let job = Job::queued(cynode_domain::ids::JobId::generate(), &t, now());
-        a.tasks.insert_task(&t, std::slice::from_ref(&job)).await.unwrap();
+        a.tasks
+            .insert_task(&t, std::slice::from_ref(&job))
+            .await
+            .unwrap();
         ids.push((t, job));
     }
     let all_active = |page: u32| {
@@ -455,7 +461,11 @@ async fn unfinished_jobs_and_dead_letters_are_found_for_the_sweep() {
     };
     let seen = all_active(2).await;
     for (_, job) in &ids {
-        assert!(seen.contains(&job.id), "unfinished job {} is listed", job.id);
+        assert!(
+            seen.contains(&job.id),
+            "unfinished job {} is listed",
+            job.id
+        );
     }
     // A finished job leaves the index.
     let (t, job) = &ids[0];

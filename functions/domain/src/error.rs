@@ -81,6 +81,13 @@ impl Error {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, "internal_error", message)
     }
+    /// A store, queue or blob service failed. The message holds the SDK's details, for
+    /// the log only: callers get a generic message and the request id.
+    pub fn store_unavailable(details: impl Into<String>) -> Self {
+        let mut err = Self::new(ErrorKind::Unavailable, STORE_UNAVAILABLE, details);
+        err.retry_after_secs = Some(2);
+        err
+    }
 
     /// The task was not found *or* belongs to someone else: one answer for both, so a
     /// caller cannot probe for other users' task ids.
@@ -103,11 +110,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The code of [`Error::store_unavailable`].
+pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict(what) => Error::conflict("concurrent_update", what),
-            StoreError::Unavailable(what) => Error::unavailable(what),
+            StoreError::Unavailable(what) => Error::store_unavailable(what),
             StoreError::Corrupt(what) => Error::internal(what),
         }
     }

@@ -574,6 +574,7 @@ mod tests {
             attachments: vec![],
             timeout_secs: None,
             model: None,
+            idempotency_key: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),

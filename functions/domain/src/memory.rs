@@ -175,11 +175,26 @@ impl SessionStore for MemoryStore {
 impl TaskStore for MemoryStore {
     async fn insert_task(&self, task: &Task, jobs: &[Job]) -> StoreResult<()> {
         let mut state = self.state();
-        if let Some(name) = &task.name {
-            let key = (task.owner.clone(), name.clone());
-            if state.names.contains_key(&key) {
-                return Err(conflict("task name taken"));
-            }
+        let name_key = task
+            .name
+            .as_ref()
+            .map(|name| (task.owner.clone(), name.clone()));
+        if name_key
+            .as_ref()
+            .is_some_and(|key| state.names.contains_key(key))
+        {
+            return Err(conflict("task name taken"));
+        }
+        let idempotency_taken = task.idempotency_key.as_ref().is_some_and(|key| {
+            state
+                .tasks
+                .values()
+                .any(|t| t.owner == task.owner && t.idempotency_key.as_ref() == Some(key))
+        });
+        if idempotency_taken {
+            return Err(conflict("idempotency key taken"));
+        }
+        if let Some(key) = name_key {
             state.names.insert(key, task.id.clone());
         }
         state.tasks.insert(task.id.clone(), task.clone());
@@ -192,6 +207,18 @@ impl TaskStore for MemoryStore {
     }
     async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>> {
         Ok(self.state().tasks.get(id).cloned())
+    }
+    async fn task_by_idempotency_key(
+        &self,
+        owner: &UserId,
+        key: &str,
+    ) -> StoreResult<Option<Task>> {
+        Ok(self
+            .state()
+            .tasks
+            .values()
+            .find(|t| &t.owner == owner && t.idempotency_key.as_deref() == Some(key))
+            .cloned())
     }
     async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>> {
         let state = self.state();

@@ -78,10 +78,14 @@ pub struct TaskPage {
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    /// Creates a task (version 1) with its name reserved for its owner, and its jobs, in
-    /// one transaction. `Conflict` when the name is taken.
+    /// Creates a task (version 1) with its name and idempotency key reserved for its
+    /// owner, and its jobs, in one transaction. `Conflict` when either is taken.
     async fn insert_task(&self, task: &Task, jobs: &[Job]) -> StoreResult<()>;
     async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>>;
+    /// The task `owner` created with this `Idempotency-Key` (reserved by `insert_task`
+    /// in the same transaction, so a key names at most one task).
+    async fn task_by_idempotency_key(&self, owner: &UserId, key: &str)
+        -> StoreResult<Option<Task>>;
     async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>>;
     /// Up to `limit` of `owner`'s tasks (with `status` if given) created before `after`.
     async fn list_tasks(

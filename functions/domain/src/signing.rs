@@ -120,7 +120,8 @@ pub fn verify(key_hex: &str, req: &Signed<'_>, signature: &str, now: i64) -> Res
             "x-cynode-nonce must be 1-64 characters",
         ));
     }
-    if (now - timestamp).abs() > CALLBACK_REPLAY_WINDOW_SECS {
+    // abs_diff: any i64 the header carries, however extreme, compares without overflow.
+    if now.abs_diff(timestamp) > CALLBACK_REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(Error::unauthenticated(
             "stale_signature",
             format!(
@@ -195,6 +196,14 @@ mod tests {
         );
         let edge = request("/p", NOW - CALLBACK_REPLAY_WINDOW_SECS, "n", b"");
         assert!(verify(key, &edge, &sign(key, &edge), NOW).is_ok());
+        for extreme in [i64::MIN, i64::MAX] {
+            let hostile = request("/p", extreme, "n", b"");
+            assert_eq!(
+                verify(key, &hostile, "x", NOW).unwrap_err().code,
+                "stale_signature",
+                "timestamp {extreme}"
+            );
+        }
         let no_nonce = request("/p", NOW, "", b"");
         assert_eq!(
             verify(key, &no_nonce, &sign(key, &no_nonce), NOW)

@@ -108,11 +108,33 @@ pub struct Task {
     pub timeout_secs: Option<u64>,
     /// The model the task asked for (see [`NewTask::needs_inference`]).
     pub model: Option<String>,
+    /// The `Idempotency-Key` the task was created with: a retried create with the same
+    /// key gets this task instead of a second one.
+    pub idempotency_key: Option<String>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version: every write must name the version it read.
     pub version: u64,
+}
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// An `Idempotency-Key` is 1–255 visible ASCII characters.
+pub fn check_idempotency_key(key: &str) -> crate::error::Result<()> {
+    if (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(crate::error::Error::validation(
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
+            ),
+        ))
+    }
 }
 
 impl Task {
@@ -163,6 +185,8 @@ pub struct NewTask {
     pub attachments: Vec<AttachmentId>,
     pub timeout_secs: Option<u64>,
     pub model: Option<String>,
+    /// Set by [`crate::service::TaskService::create_once`] from the request header.
+    pub idempotency_key: Option<String>,
 }
 
 impl Task {
@@ -313,6 +337,7 @@ impl NewTask {
             attachments: req.attachments,
             timeout_secs: req.timeout_seconds,
             model,
+            idempotency_key: None,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! the task through `TaskService::owned_task`, which enforces ownership.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
@@ -10,6 +10,7 @@ use cynode_domain::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
     TaskList, TaskLogs, TaskResult, TaskView,
 };
+use cynode_domain::Error;
 use serde::Deserialize;
 
 use crate::error::ApiResult;
@@ -31,14 +32,31 @@ fn record_task(task: &str) {
     tracing::Span::current().record("task_id", task);
 }
 
+/// `Idempotency-Key` makes a retried create safe: the same key again answers 200 with
+/// the task the first request created, and creates nothing.
 async fn create(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<CreateTaskRequest, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<(StatusCode, Json<TaskView>)> {
-    let task = state.tasks.create(&user, req).await?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            Error::validation(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII characters",
+            )
+        })?),
+    };
+    let (task, replayed) = state.tasks.create_once(&user, req, key).await?;
     record_task(task.task_id.as_str());
-    Ok((StatusCode::CREATED, Json(task)))
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(task)))
 }
 
 #[derive(Debug, Deserialize)]

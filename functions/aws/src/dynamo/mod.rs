@@ -42,9 +42,9 @@ where
         .and_then(|e| e.code())
         .unwrap_or_default();
     match code {
-        "ConditionalCheckFailedException"
-        | "TransactionCanceledException"
-        | "TransactionConflictException" => StoreError::Conflict(code.to_owned()),
+        "ConditionalCheckFailedException" | "TransactionConflictException" => {
+            StoreError::Conflict(code.to_owned())
+        }
         _ => StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&err))),
     }
 }
@@ -248,6 +248,65 @@ pub(crate) async fn transact(
         .set_transact_items(Some(writes))
         .send()
         .await
-        .map_err(store_error)?;
+        .map_err(transaction_error)?;
     Ok(())
+}
+
+/// A canceled transaction is a conflict only when a condition failed or another
+/// transaction held an item; throttling is unavailability and a validation failure is
+/// our bug, whatever the cancellation says.
+fn transaction_error<R: std::fmt::Debug>(
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) =
+        err.as_service_error()
+    else {
+        return store_error(err);
+    };
+    let codes: Vec<&str> = canceled
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|reason| reason.code())
+        .filter(|code| *code != "None")
+        .collect();
+    cancellation_error(&codes, &DisplayErrorContext(&err).to_string())
+}
+
+fn cancellation_error(codes: &[&str], details: &str) -> StoreError {
+    if codes
+        .iter()
+        .any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"))
+    {
+        StoreError::Conflict(codes.join(","))
+    } else if codes.iter().any(|code| *code == "ValidationError") {
+        StoreError::Corrupt(format!("DynamoDB refused a transaction: {details}"))
+    } else {
+        StoreError::Unavailable(format!("DynamoDB: {details}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failed_conditions_and_conflicts_cancel_as_conflicts() {
+        let conflict =
+            |codes: &[&str]| matches!(cancellation_error(codes, ""), StoreError::Conflict(_));
+        assert!(conflict(&["None", "ConditionalCheckFailed"]));
+        assert!(conflict(&["TransactionConflict"]));
+        assert!(matches!(
+            cancellation_error(&["ThrottlingError", "None"], ""),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            cancellation_error(&["ValidationError"], ""),
+            StoreError::Corrupt(_)
+        ));
+        assert!(matches!(
+            cancellation_error(&[], ""),
+            StoreError::Unavailable(_)
+        ));
+    }
 }

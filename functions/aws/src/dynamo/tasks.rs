@@ -6,6 +6,7 @@
 //! | job          | `TASK#<task id>`            | `JOB#<job id>`|
 //! | name guard   | `TASKNAME#<owner>#<name>`   | `TASKNAME`    |
 //! | attachment   | `ATTACHMENT#<id>`           | `ATTACHMENT`  |
+//! | create key   | `IDEMPOTENCY#<owner>#<key>` | `IDEMPOTENCY` |
 //! | chunk        | `TASK#<task id>`            | `CHUNK#<job id>#<attempt>#<seq>` |
 //!
 //! A task and its jobs share a partition, so "the task and all its jobs" is one strongly
@@ -52,6 +53,9 @@ fn chunk_sk(job: &JobId, attempt: u32, seq: u32) -> String {
 fn name_pk(owner: &UserId, name: &str) -> String {
     format!("TASKNAME#{owner}#{name}")
 }
+fn idempotency_pk(owner: &UserId, key: &str) -> String {
+    format!("IDEMPOTENCY#{owner}#{key}")
+}
 fn attachment_pk(id: &AttachmentId) -> String {
     format!("ATTACHMENT#{id}")
 }
@@ -78,6 +82,7 @@ fn task_item(task: &Task) -> StoreResult<Item> {
         .json("attachments", &task.attachments)?
         .opt_n("timeout_secs", task.timeout_secs)
         .opt_s("model", task.model.clone())
+        .opt_s("idempotency_key", task.idempotency_key.clone())
         .s("status", task.status.as_str())
         .time("created_at", task.created_at)
         .time("updated_at", task.updated_at)
@@ -97,6 +102,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         attachments: r.json("attachments")?,
         timeout_secs: r.opt_n("timeout_secs")?,
         model: r.opt_s("model"),
+        idempotency_key: r.opt_s("idempotency_key"),
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
@@ -217,10 +223,28 @@ impl TaskStore for DynamoTasks {
                 .build();
             writes.push(put_new(&self.table, guard)?);
         }
+        if let Some(key) = &task.idempotency_key {
+            let guard = ItemBuilder::key(idempotency_pk(&task.owner, key), "IDEMPOTENCY")
+                .s("task_id", task.id.as_str())
+                .build();
+            writes.push(put_new(&self.table, guard)?);
+        }
         for job in jobs {
             writes.push(put_new(&self.table, job_item(job)?)?);
         }
         transact(&self.client, writes).await
+    }
+
+    async fn task_by_idempotency_key(
+        &self,
+        owner: &UserId,
+        key: &str,
+    ) -> StoreResult<Option<Task>> {
+        let Some(guard) = self.get(idempotency_pk(owner, key), "IDEMPOTENCY").await? else {
+            return Ok(None);
+        };
+        let id = TaskId::from_stored(ItemReader(&guard).s("task_id")?);
+        self.task(&id).await
     }
 
     async fn task(&self, id: &TaskId) -> StoreResult<Option<Task>> {

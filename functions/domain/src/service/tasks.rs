@@ -20,7 +20,10 @@ use crate::limits::{
 use crate::ports::{BlobStore, Chunk, JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
 use crate::status::TaskStatus;
-use crate::task::{nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput, TaskRef};
+use crate::task::{
+    check_idempotency_key, nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput,
+    TaskRef,
+};
 use crate::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, LogStream,
     OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
@@ -144,7 +147,32 @@ impl TaskService {
     }
 
     pub async fn create(&self, principal: &Principal, req: CreateTaskRequest) -> Result<TaskView> {
-        self.submit(principal, NewTask::validate(req)?).await
+        self.create_once(principal, req, None)
+            .await
+            .map(|(view, _)| view)
+    }
+
+    /// Creates a task, once per `idempotency_key`: the same key again returns the task
+    /// it created (`true`: it already existed) and creates nothing.
+    pub async fn create_once(
+        &self,
+        principal: &Principal,
+        req: CreateTaskRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<(TaskView, bool)> {
+        let mut new = NewTask::validate(req)?;
+        if let Some(key) = idempotency_key {
+            check_idempotency_key(key)?;
+            if let Some(task) = self
+                .tasks
+                .task_by_idempotency_key(&principal.user_id, key)
+                .await?
+            {
+                return Ok((task.view(), true));
+            }
+            new.idempotency_key = Some(key.to_owned());
+        }
+        self.submit(principal, new).await
     }
 
     /// A chat completion becomes a task of the user's, answered by a node's model (or
@@ -162,9 +190,11 @@ impl TaskService {
                 attachments: vec![],
                 timeout_secs: Some(COMPLETION_TIMEOUT_SECS),
                 model: completion.model.clone(),
+                idempotency_key: None,
             },
         )
         .await
+        .map(|(view, _)| view)
     }
 
     /// Opens a completion task of `principal`'s for reading its streamed answer: the one
@@ -228,7 +258,21 @@ impl TaskService {
         })
     }
 
-    async fn submit(&self, principal: &Principal, new: NewTask) -> Result<TaskView> {
+    /// The task an earlier create with `task`'s idempotency key made, if any.
+    async fn replayed(&self, task: &Task) -> Result<Option<TaskView>> {
+        let Some(key) = &task.idempotency_key else {
+            return Ok(None);
+        };
+        Ok(self
+            .tasks
+            .task_by_idempotency_key(&task.owner, key)
+            .await?
+            .map(|existing| existing.view()))
+    }
+
+    /// Stores a new task and sends its job; `true` when an earlier create with the same
+    /// idempotency key had made it already.
+    async fn submit(&self, principal: &Principal, new: NewTask) -> Result<(TaskView, bool)> {
         let now = self.clock.now();
         let mut attachments = Vec::with_capacity(new.attachments.len());
         for id in &new.attachments {
@@ -255,6 +299,7 @@ impl TaskService {
             attachments,
             timeout_secs: new.timeout_secs,
             model: new.model.clone(),
+            idempotency_key: new.idempotency_key.clone(),
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
@@ -269,14 +314,26 @@ impl TaskService {
             .await?;
         let jobs = [job];
         let Some(base) = new.name else {
-            self.tasks.insert_task(&task, &jobs).await?;
-            return Ok(task.view());
+            return match self.tasks.insert_task(&task, &jobs).await {
+                Ok(()) => Ok((task.view(), false)),
+                Err(StoreError::Conflict(what)) => match self.replayed(&task).await? {
+                    Some(existing) => Ok((existing, true)),
+                    None => Err(StoreError::Conflict(what).into()),
+                },
+                Err(err) => Err(err.into()),
+            };
         };
         for n in 1..=NAME_ATTEMPTS {
             task.name = Some(nth_name_candidate(&base, n));
             match self.tasks.insert_task(&task, &jobs).await {
-                Ok(()) => return Ok(task.view()),
-                Err(StoreError::Conflict(_)) => continue,
+                Ok(()) => return Ok((task.view(), false)),
+                Err(StoreError::Conflict(_)) => {
+                    // The conflict may be the idempotency key: a concurrent retry won.
+                    if let Some(existing) = self.replayed(&task).await? {
+                        return Ok((existing, true));
+                    }
+                    continue;
+                }
                 Err(err) => return Err(err.into()),
             }
         }
@@ -901,5 +958,35 @@ mod tests {
                 .code,
             "attachment_too_large"
         );
+    }
+    #[tokio::test]
+    async fn an_idempotency_key_creates_one_task_however_often_it_is_sent() {
+        let (tasks, store) = service();
+        let alice = user("alice");
+        let req = || CreateTaskRequest {
+            commands: Some(vec!["echo once".into()]),
+            task_name: Some("nightly".into()),
+            ..Default::default()
+        };
+        let (first, replayed) = tasks.create_once(&alice, req(), Some("k-1")).await.unwrap();
+        assert!(!replayed);
+        let sent = store.enqueued().len();
+        let (again, replayed) = tasks.create_once(&alice, req(), Some("k-1")).await.unwrap();
+        assert!(replayed);
+        assert_eq!(again.task_id, first.task_id);
+        assert_eq!(store.enqueued().len(), sent, "a replay sends no job");
+        // Another key is another task (its name numbered), and keys are per user.
+        let (other, _) = tasks.create_once(&alice, req(), Some("k-2")).await.unwrap();
+        assert_ne!(other.task_id, first.task_id);
+        let (bobs, replayed) = tasks
+            .create_once(&user("bob"), req(), Some("k-1"))
+            .await
+            .unwrap();
+        assert!(!replayed && bobs.task_id != first.task_id);
+        let err = tasks
+            .create_once(&alice, req(), Some(""))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_idempotency_key");
     }
 }
