@@ -279,7 +279,7 @@ fn cancellation_error(codes: &[&str], details: &str) -> StoreError {
         .any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"))
     {
         StoreError::Conflict(codes.join(","))
-    } else if codes.iter().any(|code| *code == "ValidationError") {
+    } else if codes.contains(&"ValidationError") {
         StoreError::Corrupt(format!("DynamoDB refused a transaction: {details}"))
     } else {
         StoreError::Unavailable(format!("DynamoDB: {details}"))
