@@ -86,6 +86,7 @@ impl Pods {
                 .unwrap()
         });
         let job = SandboxJob {
+            attempt: 1,
             job_id,
             program,
             job_dir: job_dir.clone(),

@@ -376,6 +376,7 @@ impl Runner {
             self.fetch_attachments(&claim, &job_dir).await?;
             let job = SandboxJob {
                 job_id: message.job_id.clone(),
+                attempt: claim.attempt,
                 program,
                 job_dir: job_dir.clone(),
                 timeout,

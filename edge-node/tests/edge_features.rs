@@ -636,6 +636,45 @@ async fn stdout_contains(w: &mut EdgeWorld, expected: String) {
     assert!(stdout.contains(&unescape(&expected)), "stdout: {stdout:?}");
 }
 
+#[then(expr = "its stdout does not contain {string}")]
+async fn stdout_lacks(w: &mut EdgeWorld, unwanted: String) {
+    let stdout = w.job()["stdout"].as_str().unwrap_or_default();
+    assert!(!stdout.contains(&unwanted), "stdout: {stdout:?}");
+}
+
+#[then(expr = "its stdout is valid UTF-8 that fits {int} bytes as JSON")]
+async fn stdout_fits(w: &mut EdgeWorld, limit: usize) {
+    // The body was parsed as JSON, so the text is valid UTF-8; measure it re-encoded.
+    let stdout = w.job()["stdout"].as_str().expect("stdout");
+    let encoded = serde_json::to_string(stdout).unwrap().len() - 2;
+    assert!(encoded <= limit, "{encoded} bytes as JSON");
+    assert!(!stdout.is_empty(), "a preview is kept");
+}
+
+#[then(expr = "downloading its stdout gives {int} bytes of {int}")]
+async fn download_stdout(w: &mut EdgeWorld, count: usize, byte: u8) {
+    let task = w.task().to_owned();
+    let reply = api()
+        .get(&format!("/v1/tasks/{task}/output/stdout"), Some(w.token()))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["size"], count, "{}", reply.body);
+    assert_eq!(reply.body["complete"], true, "{}", reply.body);
+    let url = reply.body["url"].as_str().expect("a download url");
+    let bytes = api()
+        .http
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the download works")
+        .bytes()
+        .await
+        .expect("the download's bytes");
+    assert_eq!(bytes.len(), count);
+    assert!(bytes.iter().all(|b| *b == byte), "every byte is {byte}");
+}
+
 #[then(expr = "its stderr mentions {string}")]
 async fn stderr_mentions(w: &mut EdgeWorld, expected: String) {
     let stderr = w.job()["stderr"].as_str().unwrap_or_default();

@@ -64,6 +64,32 @@ Feature: Jobs run in a locked-down Podman sandbox
     And its stdout is 262143 bytes of valid UTF-8 ending in "é"
     And its stderr is not marked truncated
 
+  Scenario Outline: Output of any bytes completes, and its exact bytes can be downloaded
+    When "alice" runs the commands:
+      | python3 -c 'import sys; sys.stdout.buffer.write(bytes([<byte>]) * <count>)' |
+    Then the task completes
+    And its stdout is marked truncated
+    And its stdout is valid UTF-8 that fits 262144 bytes as JSON
+    And downloading its stdout gives <count> bytes of <byte>
+
+    Examples: invalid UTF-8, NUL bytes, control characters, one very long line
+      | byte | count   |
+      | 255  | 200000  |
+      | 0    | 300000  |
+      | 1    | 262144  |
+      | 120  | 1000000 |
+
+  Scenario: The job sees no host environment, its uid is no host user's, and scratch space is sized
+    When "alice" runs the commands:
+      | env                                  |
+      | cat /proc/self/uid_map               |
+      | df -k /tmp /run /dev/shm \| tail -n 3 |
+    Then the task completes
+    And its stdout does not contain "proxy.invalid"
+    And its stdout contains "200000"
+    And its stdout contains "65536"
+    And its stdout contains "16384"
+
   Scenario Outline: The sandbox has no network
     When "alice" runs the commands:
       | echo GET / \| nc -w 3 <host> <port> |

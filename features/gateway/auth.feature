@@ -30,6 +30,14 @@ Feature: Logging in, refreshing and logging out
     And the error code is "too_many_requests"
     And the response has a Retry-After header
 
+  Scenario: Guesses in parallel get no more tries, and a spray from elsewhere locks nobody out
+    When 20 wrong passwords for "alice" arrive at once from 203.0.113.7
+    Then at most 3 of them were checked and the rest got 429
+    When "alice" logs in from 203.0.113.7
+    Then the response status is 429
+    When "alice" logs in from 192.0.2.10
+    Then the response status is 200
+
   Scenario: Refreshing rotates the refresh token
     Given "alice" is logged in
     When "alice" refreshes her session

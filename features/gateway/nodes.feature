@@ -38,6 +38,7 @@ Feature: Edge nodes and their signed callbacks
       | without signing                   | unknown_node     |
       | signed with the wrong key         | bad_signature    |
       | signed 10 minutes ago             | stale_signature  |
+      | signed at the lowest i64 time     | stale_signature  |
       | twice with the same signature     | replayed_request |
 
   Scenario: The same result twice is stored once

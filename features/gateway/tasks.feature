@@ -41,6 +41,11 @@ Feature: Tasks
     Then the response status is 400
     And the error code is "invalid_model"
 
+  Scenario: A create retried with the same Idempotency-Key makes one task
+    When "alice" creates a task with commands "echo once" and the Idempotency-Key "nightly-2026-11-22"
+    And "alice" creates a task with commands "echo once" and the Idempotency-Key "nightly-2026-11-22"
+    Then both answers name the same task, the first 201 and the second 200
+
   Scenario: Task names are made unique per user
     When "alice" creates a task with commands "true" named "Nightly Build"
     And "alice" creates a task with commands "true" named "nightly build"

@@ -41,6 +41,8 @@ pub struct InferenceAccess {
 #[derive(Debug, Clone)]
 pub struct SandboxJob {
     pub job_id: JobId,
+    /// The claim's attempt: part of every container name, so attempts never collide.
+    pub attempt: u32,
     pub program: Program,
     /// A private directory for this job; its `attachments/` (if any) is visible to the
     /// job read-only under `/job/attachments`.

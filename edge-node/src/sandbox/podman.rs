@@ -1,10 +1,18 @@
 //! The Podman sandbox.
 //!
-//! Each job is one container named `cynode-job-<job id>`, labelled with the node's name so
-//! that the next start of the same node removes whatever a crash left behind:
+//! Each job is one container named `cynode-job-<job id>-<attempt>` (so cleaning up one
+//! attempt can never touch another's), labelled with the node's name so that the next
+//! start of the same node removes whatever a crash left behind:
 //!
 //! - `--network none`, `--cap-drop ALL`, `no-new-privileges`, user 1000, read-only root;
-//!   the only writable place is `/workspace` (a tmpfs of a fixed size) and `/tmp`.
+//!   the only writable places are `/workspace`, `/tmp`, `/run` and `/dev/shm`, each a
+//!   tmpfs of a fixed size.
+//! - a user namespace: uid 1000 in the sandbox is uid 201000 on the host, never a host
+//!   user; root in the sandbox is no one on the host.
+//! - no host environment: `--http-proxy=false` keeps the agent's proxy settings out; the
+//!   job sees only the variables set here.
+//! - every `podman` call has an outer deadline: a hung podman still ends the job (as a
+//!   timeout) instead of the slot.
 //! - memory (swap capped to the same), CPU and pids limits from the node's config.
 //! - the job's files are bind-mounted read-only at `/job`.
 //! - the timeout is Podman's own `--timeout`: killing the podman client would leave the
@@ -39,6 +47,19 @@ use crate::config::SandboxLimits;
 /// The uid:gid jobs run as inside the sandbox.
 const SANDBOX_USER: &str = "1000:1000";
 const SANDBOX_UID: u32 = 1000;
+/// Sandbox uid 0 is this host uid; 65536 ids are mapped (rootful Podman may map any).
+const USERNS_BASE: u32 = 200_000;
+/// The host uid of [`SANDBOX_UID`]: what files the sandbox must write are chowned to.
+const SANDBOX_HOST_UID: u32 = USERNS_BASE + SANDBOX_UID;
+/// Sizes of the scratch filesystems besides `/workspace`.
+const TMP_SIZE: &str = "64m";
+const RUN_SIZE: &str = "16m";
+const SHM_SIZE: &str = "64m";
+/// How long any podman call other than the job's own run may take.
+const PODMAN_CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// How long past the job's timeout `podman run` may take to return before the node
+/// kills the container itself.
+const RUN_DEADLINE_GRACE: Duration = Duration::from_secs(60);
 /// Where the node's helper binaries appear inside containers (bind-mounted read-only).
 const AGENT_PATH: &str = "/opt/cynode/bin/cynode-prompt-agent";
 const PROXY_PATH: &str = "/opt/cynode/bin/cynode-inference-proxy";
@@ -95,16 +116,24 @@ pub enum PodmanError {
     NoImage(String),
 }
 
-fn container_name(job: &cynode_domain::ids::JobId) -> String {
-    format!("cynode-job-{job}")
+fn container_name(job: &SandboxJob) -> String {
+    format!("cynode-job-{}-{}", job.job_id, job.attempt)
 }
 
-fn pod_name(job: &cynode_domain::ids::JobId) -> String {
-    format!("cynode-pod-{job}")
+fn pod_name(job: &SandboxJob) -> String {
+    format!("cynode-pod-{}-{}", job.job_id, job.attempt)
 }
 
-fn sidecar_name(job: &cynode_domain::ids::JobId) -> String {
-    format!("cynode-proxy-{job}")
+fn sidecar_name(job: &SandboxJob) -> String {
+    format!("cynode-proxy-{}-{}", job.job_id, job.attempt)
+}
+
+/// `--uidmap`/`--gidmap` of the sandbox's user namespace.
+fn userns_args() -> [String; 2] {
+    [
+        format!("--uidmap=0:{USERNS_BASE}:65536"),
+        format!("--gidmap=0:{USERNS_BASE}:65536"),
+    ]
 }
 
 /// What to run in the sandbox, and the mounts beyond the job directory it needs.
@@ -153,11 +182,23 @@ impl PodmanSandbox {
     }
 
     async fn podman(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
-        Command::new(&self.podman)
+        let call = Command::new(&self.podman)
             .args(args)
             .stdin(Stdio::null())
-            .output()
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(PODMAN_CALL_DEADLINE, call)
             .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "podman {} did not return within {}s",
+                        args.first().unwrap_or(&""),
+                        PODMAN_CALL_DEADLINE.as_secs()
+                    ),
+                ))
+            })
     }
 
     /// Checks that Podman works and the sandbox image is present.
@@ -242,7 +283,7 @@ impl PodmanSandbox {
                 // The agent's result: the one place outside /workspace it may write.
                 let out = dir.join("out");
                 std::fs::create_dir_all(&out)?;
-                std::os::unix::fs::chown(&out, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+                std::os::unix::fs::chown(&out, Some(SANDBOX_HOST_UID), Some(SANDBOX_HOST_UID))?;
                 Prepared {
                     command: vec![AGENT_PATH.into()],
                     mounts: vec![
@@ -277,17 +318,27 @@ impl PodmanSandbox {
                 format!("--env=OLLAMA_BASE_URL=http://localhost:{PROXY_PORT}"),
                 format!("--env=OPENAI_BASE_URL=http://localhost:{PROXY_PORT}/v1"),
             ]),
-            None => args.push("--network=none".into()),
+            // In a pod, the pod's user namespace applies.
+            None => {
+                args.push("--network=none".into());
+                args.extend(userns_args());
+            }
         }
         args.extend([
             "--cap-drop=ALL".into(),
             "--security-opt=no-new-privileges".into(),
+            "--http-proxy=false".into(),
             format!("--user={SANDBOX_USER}"),
             "--read-only".into(),
+            // Only the scratch space below, each with a size.
+            "--read-only-tmpfs=false".into(),
             format!(
                 "--mount=type=tmpfs,destination=/workspace,tmpfs-size={},U=true",
                 limits.workspace_size
             ),
+            format!("--mount=type=tmpfs,destination=/tmp,tmpfs-size={TMP_SIZE},tmpfs-mode=1777"),
+            format!("--mount=type=tmpfs,destination=/run,tmpfs-size={RUN_SIZE},tmpfs-mode=1777"),
+            format!("--shm-size={SHM_SIZE}"),
             format!("--volume={}:/job:ro", job.job_dir.display()),
         ]);
         args.extend(prepared.mounts);
@@ -315,10 +366,11 @@ impl PodmanSandbox {
         job: &SandboxJob,
         access: &InferenceAccess,
     ) -> Result<String, String> {
-        let pod = pod_name(&job.job_id);
+        let pod = pod_name(job);
         let node_label = format!("--label=cynode.node={}", self.node_name);
         let job_label = format!("--label=cynode.job={}", job.job_id);
         self.remove_pod(&pod).await;
+        let [uidmap, gidmap] = userns_args();
         let created = self
             .podman(&[
                 "pod",
@@ -326,6 +378,8 @@ impl PodmanSandbox {
                 "--name",
                 &pod,
                 "--network=none",
+                &uidmap,
+                &gidmap,
                 &node_label,
                 &job_label,
             ])
@@ -337,11 +391,15 @@ impl PodmanSandbox {
                 String::from_utf8_lossy(&created.stderr).trim()
             ));
         }
-        std::os::unix::fs::chown(&access.socket_dir, Some(SANDBOX_UID), Some(SANDBOX_UID))
+        std::os::unix::fs::chown(
+            &access.socket_dir,
+            Some(SANDBOX_HOST_UID),
+            Some(SANDBOX_HOST_UID),
+        )
             .map_err(|err| format!("preparing the proxy directory: {err}"))?;
         let ready = access.socket_dir.join(PROXY_READY_FILE);
         let _ = std::fs::remove_file(&ready);
-        let sidecar = format!("--name={}", sidecar_name(&job.job_id));
+        let sidecar = format!("--name={}", sidecar_name(job));
         let pod_arg = format!("--pod={pod}");
         let socket_mount = format!("--volume={}:/run/cynode:rw", access.socket_dir.display());
         let binary_mount = format!("--volume={}:{PROXY_PATH}:ro", access.proxy_binary.display());
@@ -358,6 +416,7 @@ impl PodmanSandbox {
                 &job_label,
                 "--cap-drop=ALL",
                 "--security-opt=no-new-privileges",
+                "--http-proxy=false",
                 &format!("--user={SANDBOX_USER}"),
                 "--read-only",
                 "--memory=64m",
@@ -432,7 +491,7 @@ fn failure(error: String, started_at: cynode_domain::clock::Timestamp) -> Sandbo
 impl Sandbox for PodmanSandbox {
     async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
         let started_at = time::OffsetDateTime::now_utc();
-        let name = container_name(&job.job_id);
+        let name = container_name(&job);
         // A container of an earlier attempt of this job on this node cannot still be
         // running (its runner is gone), but its name must be free.
         self.remove(&name).await;
@@ -497,12 +556,21 @@ impl Sandbox for PodmanSandbox {
         ));
 
         let mut stopped = false;
+        // Podman's own --timeout should end the run; if podman itself hangs, this does.
+        let deadline = tokio::time::Instant::now() + job.timeout + RUN_DEADLINE_GRACE;
+        let mut hung = false;
         let exit = loop {
             tokio::select! {
                 exit = child.wait() => break exit,
                 _ = stop.cancelled(), if !stopped => {
                     stopped = true;
                     self.stop(&name).await;
+                }
+                _ = tokio::time::sleep_until(deadline), if !hung => {
+                    hung = true;
+                    tracing::error!(container = %name, "podman did not return after the job's timeout; killing it");
+                    let _ = child.start_kill();
+                    self.remove(&name).await;
                 }
             }
         };
@@ -523,6 +591,13 @@ impl Sandbox for PodmanSandbox {
                 && elapsed + Duration::from_secs(1) >= job.timeout);
         let (status, error) = match exit_code {
             _ if stopped => (JobOutcome::Canceled, Some("canceled".to_owned())),
+            _ if hung => (
+                JobOutcome::Timeout,
+                Some(format!(
+                    "timed out after {}s (podman did not return; the node removed the container)",
+                    job.timeout.as_secs()
+                )),
+            ),
             _ if timed_out => (
                 JobOutcome::Timeout,
                 Some(format!("timed out after {}s", job.timeout.as_secs())),

@@ -550,6 +550,12 @@ impl Deployment {
             ("RUST_LOG".to_owned(), "info".to_owned()),
             // Nodes serve the real test model unless a scenario says otherwise.
             ("CYNODE_INFERENCE_URL".to_owned(), model_url()),
+            // A proxy setting of the node's (unused: all its traffic here is plain
+            // HTTP) that must never reach a job.
+            (
+                "HTTPS_PROXY".to_owned(),
+                "http://proxy.invalid:3128".to_owned(),
+            ),
         ]);
         env
     }

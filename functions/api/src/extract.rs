@@ -191,3 +191,48 @@ impl<const LIMIT: usize> SignedBody<LIMIT> {
         parse_json(&self.body)
     }
 }
+
+/// The caller's address, for throttling: API Gateway's `sourceIp` under Lambda; locally
+/// the peer address, or the first `X-Forwarded-For` hop when `CYNODE_TRUST_FORWARDED_FOR`
+/// is set (only behind a proxy that sets it: clients can write that header).
+pub struct SourceAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        if let Some(context) = parts.extensions.get::<RequestContext>() {
+            let ip = match context {
+                RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.clone(),
+                RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.clone(),
+                _ => None,
+            };
+            if let Some(ip) = ip {
+                return Ok(SourceAddr(ip));
+            }
+        }
+        if trust_forwarded_for() {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .map(|hop| hop.trim().to_owned())
+                .filter(|hop| !hop.is_empty() && hop.len() <= 64);
+            if let Some(hop) = forwarded {
+                return Ok(SourceAddr(hop));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Ok(SourceAddr(peer.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+fn trust_forwarded_for() -> bool {
+    static TRUST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRUST.get_or_init(|| std::env::var_os("CYNODE_TRUST_FORWARDED_FOR").is_some_and(|v| v == "1"))
+}

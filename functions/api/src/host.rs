@@ -51,8 +51,11 @@ pub async fn serve(app: Router, responses: Responses) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (is another gateway running?)"))?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
 }

@@ -86,6 +86,8 @@ struct GatewayWorld {
     attachment: Option<String>,
     pages: Vec<Vec<String>>,
     fresh: Option<Own>,
+    /// Statuses of a burst of requests, in order.
+    statuses: Vec<u16>,
 }
 
 fn unescape(text: &str) -> String {
@@ -424,6 +426,79 @@ async fn login_attempt(w: &mut GatewayWorld, alias: &str, password: &str) {
 #[when(expr = "{string} logs in with the password {string}")]
 async fn logs_in_with(w: &mut GatewayWorld, alias: String, password: String) {
     login_attempt(w, &alias, &password).await;
+}
+
+#[when(expr = "{int} wrong passwords for {string} arrive at once from {word}")]
+async fn spray(w: &mut GatewayWorld, count: u32, alias: String, source: String) {
+    let handle = w.users[&alias].handle.clone();
+    let url = format!("{}/v1/auth/login", w.deployment().url);
+    let http = w.api().http.clone();
+    let attempts = (0..count).map(|i| {
+        let (http, url, handle, source) = (http.clone(), url.clone(), handle.clone(), source.clone());
+        tokio::spawn(async move {
+            http.post(&url)
+                .header("x-forwarded-for", source)
+                .json(&json!({"handle": handle, "password": format!("spray-{i}")}))
+                .send()
+                .await
+                .expect("the gateway answers")
+                .status()
+                .as_u16()
+        })
+    });
+    w.statuses.clear();
+    for attempt in attempts {
+        w.statuses.push(attempt.await.unwrap());
+    }
+}
+
+#[then(expr = "at most {int} of them were checked and the rest got 429")]
+async fn at_most_checked(w: &mut GatewayWorld, limit: usize) {
+    let checked = w.statuses.iter().filter(|s| **s == 401).count();
+    let throttled = w.statuses.iter().filter(|s| **s == 429).count();
+    assert!(checked <= limit, "{checked} passwords were checked: {:?}", w.statuses);
+    assert_eq!(checked + throttled, w.statuses.len(), "{:?}", w.statuses);
+}
+
+#[when(expr = "{string} logs in from {word}")]
+async fn logs_in_from(w: &mut GatewayWorld, alias: String, source: String) {
+    let user = &w.users[&alias];
+    let body = json!({"handle": user.handle, "password": user.password});
+    let response = w
+        .api()
+        .http
+        .post(format!("{}/v1/auth/login", w.deployment().url))
+        .header("x-forwarded-for", source)
+        .json(&body)
+        .send()
+        .await;
+    w.last = Some(to_reply(response.expect("gateway answers")).await);
+}
+
+#[when(expr = "{string} creates a task with commands {string} and the Idempotency-Key {string}")]
+async fn creates_idempotent(w: &mut GatewayWorld, alias: String, commands: String, key: String) {
+    let token = w.users[&alias].token.clone().expect("has a token");
+    let response = w
+        .api()
+        .http
+        .post(format!("{}/v1/tasks", w.deployment().url))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"commands": [commands]}))
+        .send()
+        .await;
+    let reply = to_reply(response.expect("gateway answers")).await;
+    w.statuses.push(reply.status);
+    w.tasks.push(reply.body["task_id"].as_str().unwrap_or_default().to_owned());
+    w.last = Some(reply);
+}
+
+#[then(expr = "both answers name the same task, the first 201 and the second 200")]
+async fn same_task_twice(w: &mut GatewayWorld) {
+    assert_eq!(w.statuses, vec![201, 200]);
+    assert_eq!(w.tasks.len(), 2);
+    assert_eq!(w.tasks[0], w.tasks[1]);
+    assert!(!w.tasks[0].is_empty());
 }
 
 #[when(expr = "{string} logs in with the password {string} {int} times")]
@@ -1070,6 +1145,7 @@ async fn fetch_config(w: &mut GatewayWorld, how: String) {
         "without signing" => w.api().http.get(&url).send().await,
         "signed with the wrong key" => send(now, "0123456789", "n1").send().await,
         "signed 10 minutes ago" => send(now - 600, &node.key, "n1").send().await,
+        "signed at the lowest i64 time" => send(i64::MIN, &node.key, "n1").send().await,
         "twice with the same signature" => {
             let first = send(now, &node.key, "same-nonce")
                 .send()
@@ -1322,7 +1398,11 @@ fn main() {
     let deployment = Deployment::start(
         "gateway-features",
         DeploymentOptions {
-            gateway_env: vec![("CYNODE_LOGIN_MAX_FAILURES".into(), "3".into())],
+            gateway_env: vec![
+                ("CYNODE_LOGIN_MAX_FAILURES".into(), "3".into()),
+                // The spray scenario sends from several addresses through this header.
+                ("CYNODE_TRUST_FORWARDED_FOR".into(), "1".into()),
+            ],
             ..DeploymentOptions::default()
         },
     )

@@ -138,6 +138,12 @@ impl UserStore for MemoryStore {
         self.state().failures.remove(handle);
         Ok(())
     }
+    async fn release_login_failure(&self, key: &str) -> StoreResult<()> {
+        if let Some(entry) = self.state().failures.get_mut(key) {
+            entry.count = entry.count.saturating_sub(1);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -23,7 +23,8 @@ use crate::wire::{JobMessage, NodeState};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Failed logins of one handle within the current throttle window.
+/// Failed logins counted under one key (a handle from a source, or a source) within the
+/// current throttle window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFailures {
     pub count: u32,
@@ -46,6 +47,8 @@ pub trait UserStore: Send + Sync {
         new_window_ends: Timestamp,
     ) -> StoreResult<LoginFailures>;
     async fn clear_login_failures(&self, handle: &str) -> StoreResult<()>;
+    /// Takes back one counted failure (a reservation that turned out to be a success).
+    async fn release_login_failure(&self, key: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -9,7 +9,7 @@ use cynode_domain::wire::{
 };
 
 use crate::error::ApiResult;
-use crate::extract::{Authenticated, JsonBody, OptionalJsonBody};
+use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, SourceAddr};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,9 +23,10 @@ pub fn router() -> Router<AppState> {
 
 async fn login(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    Ok(Json(state.auth.login(req).await?))
+    Ok(Json(state.auth.login(req, &source).await?))
 }
 
 async fn refresh(

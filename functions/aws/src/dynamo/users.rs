@@ -163,6 +163,25 @@ impl UserStore for DynamoUsers {
         }
     }
 
+    async fn release_login_failure(&self, key_text: &str) -> StoreResult<()> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(failures_pk(key_text), "LOGINFAIL")))
+            .update_expression("SET #count = #count - :one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match released.map_err(store_error) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
     async fn clear_login_failures(&self, handle: &str) -> StoreResult<()> {
         self.client
             .delete_item()

@@ -39,6 +39,9 @@ impl Default for AuthSettings {
 }
 
 /// Refuses anyone but an admin (403 `admin_required`).
+/// A source may fail this many times the per-handle limit, across all handles.
+const SOURCE_LIMIT_FACTOR: u32 = 4;
+
 pub fn require_admin(principal: &Principal) -> Result<()> {
     if principal.is_admin {
         Ok(())
@@ -109,20 +112,32 @@ impl AuthService {
         }
     }
 
-    pub async fn login(&self, req: LoginRequest) -> Result<TokenPair> {
+    /// Logs a user in. `source` is the caller's address.
+    ///
+    /// Throttling cannot be raced or used against the owner: a failure is *reserved*
+    /// (counted atomically) before the password is checked, so N concurrent guesses get
+    /// at most the limit through; failures count per handle *and source* (a spray from
+    /// elsewhere does not lock the owner out) and per source across handles (one address
+    /// cannot walk through many accounts). A success clears the handle's count for its
+    /// source and returns the source's reservation. Argon2 runs on a blocking thread.
+    pub async fn login(&self, req: LoginRequest, source: &str) -> Result<TokenPair> {
         let now = self.clock.now();
         // An invalid handle is just an unknown user: the same answer as a wrong password.
         let handle = normalize_handle(&req.handle).unwrap_or_default();
-        let failures = if handle.is_empty() {
-            None
-        } else {
-            self.users.login_failures(&handle).await?
-        };
-        if let Some(failures) = &failures {
-            if failures.count >= self.settings.max_login_failures && failures.window_ends > now {
-                let wait = (failures.window_ends - now).whole_seconds().max(1) as u64;
+        let window_ends = now + Duration::seconds(self.settings.login_window_secs as i64);
+        let source_key = format!("source#{source}");
+        let handle_key = format!("{handle}#{source}");
+        let max = self.settings.max_login_failures;
+        let mut reserved = vec![(source_key.as_str(), max.saturating_mul(SOURCE_LIMIT_FACTOR))];
+        if !handle.is_empty() {
+            reserved.push((handle_key.as_str(), max));
+        }
+        for (key, limit) in &reserved {
+            let counted = self.users.record_login_failure(key, now, window_ends).await?;
+            if counted.count > *limit {
+                let wait = (counted.window_ends - now).whole_seconds().max(1) as u64;
                 return Err(Error::too_many_requests(
-                    format!("too many failed logins for this handle; try again in {wait}s"),
+                    format!("too many failed logins; try again in {wait}s"),
                     wait,
                 ));
             }
@@ -132,24 +147,19 @@ impl AuthService {
         } else {
             self.users.user_by_handle(&handle).await?
         };
-        let matches = verify_password(
-            &req.password,
-            user.as_ref()
-                .map_or(decoy_hash(), |u| u.password_hash.as_str()),
-        );
+        let stored_hash = user
+            .as_ref()
+            .map_or_else(|| decoy_hash().to_owned(), |u| u.password_hash.clone());
+        let password = req.password;
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
+            .await
+            .map_err(|err| Error::internal(format!("password check: {err}")))?;
         let Some(user) = user.filter(|_| matches) else {
-            if !handle.is_empty() {
-                let window_ends = now + Duration::seconds(self.settings.login_window_secs as i64);
-                self.users
-                    .record_login_failure(&handle, now, window_ends)
-                    .await?;
-            }
+            // The reservations stand as the failures.
             return Err(invalid_credentials());
         };
-        // Failures read above are the only ones to clear: a success starts over.
-        if failures.is_some() {
-            self.users.clear_login_failures(&handle).await?;
-        }
+        self.users.clear_login_failures(&handle_key).await?;
+        self.users.release_login_failure(&source_key).await?;
         self.start_session(&user).await
     }
 
@@ -378,10 +388,10 @@ mod tests {
         let f = fixture().await;
         let unknown = f
             .auth
-            .login(login("nobody", "admin-password"))
+            .login(login("nobody", "admin-password"), "10.0.0.1")
             .await
             .unwrap_err();
-        let wrong = f.auth.login(login("admin", "nope-nope")).await.unwrap_err();
+        let wrong = f.auth.login(login("admin", "nope-nope"), "10.0.0.1").await.unwrap_err();
         assert_eq!(
             (unknown.kind, unknown.code, &unknown.message),
             (wrong.kind, wrong.code, &wrong.message)
@@ -396,7 +406,7 @@ mod tests {
             .bootstrap_admin("admin", "another-password")
             .await
             .unwrap();
-        assert!(f.auth.login(login("ADMIN", "admin-password")).await.is_ok());
+        assert!(f.auth.login(login("ADMIN", "admin-password"), "10.0.0.1").await.is_ok());
     }
 
     #[tokio::test]
@@ -405,20 +415,65 @@ mod tests {
         for _ in 0..3 {
             let err = f
                 .auth
-                .login(login("admin", "wrong-password"))
+                .login(login("admin", "wrong-password"), "10.0.0.1")
                 .await
                 .unwrap_err();
             assert_eq!(err.code, "invalid_credentials");
         }
         let err = f
             .auth
-            .login(login("admin", "admin-password"))
+            .login(login("admin", "admin-password"), "10.0.0.1")
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::TooManyRequests);
         assert_eq!(err.retry_after_secs, Some(15 * 60));
         f.clock.advance(Duration::minutes(16));
-        assert!(f.auth.login(login("admin", "admin-password")).await.is_ok());
+        assert!(f.auth.login(login("admin", "admin-password"), "10.0.0.1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn concurrent_guesses_get_at_most_the_limit_through() {
+        let f = fixture().await;
+        let auth = std::sync::Arc::new(f.auth);
+        let guesses = (0..20).map(|i| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.login(login("admin", &format!("guess-{i}")), "10.0.0.9").await })
+        });
+        let mut checked = 0;
+        for guess in guesses {
+            let err = guess.await.unwrap().unwrap_err();
+            match err.kind {
+                ErrorKind::Unauthenticated => checked += 1,
+                ErrorKind::TooManyRequests => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(checked, 3, "the limit is 3 in this fixture");
+    }
+
+    #[tokio::test]
+    async fn a_spray_from_elsewhere_does_not_lock_the_owner_out() {
+        let f = fixture().await;
+        for i in 0..10 {
+            let _ = f.auth.login(login("admin", &format!("spray-{i}")), "203.0.113.7").await;
+        }
+        let err = f
+            .auth
+            .login(login("admin", "admin-password"), "203.0.113.7")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooManyRequests, "the sprayer stays locked out");
+        assert!(f.auth.login(login("admin", "admin-password"), "10.0.0.1").await.is_ok());
+        // One source cannot walk through many handles either.
+        for i in 0..12 {
+            let _ = f.auth.login(login(&format!("user{i}"), "x-x-x-x"), "198.51.100.1").await;
+        }
+        let err = f
+            .auth
+            .login(login("someone", "x-x-x-x"), "198.51.100.1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooManyRequests);
     }
 
     #[tokio::test]
@@ -426,7 +481,7 @@ mod tests {
         let f = fixture().await;
         let first = f
             .auth
-            .login(login("admin", "admin-password"))
+            .login(login("admin", "admin-password"), "10.0.0.1")
             .await
             .unwrap();
         let second = f
@@ -465,7 +520,7 @@ mod tests {
         let f = fixture().await;
         let tokens = f
             .auth
-            .login(login("admin", "admin-password"))
+            .login(login("admin", "admin-password"), "10.0.0.1")
             .await
             .unwrap();
         let me = f.auth.authenticate(&tokens.access_token).await.unwrap();
@@ -485,7 +540,7 @@ mod tests {
         let f = fixture().await;
         let admin_tokens = f
             .auth
-            .login(login("admin", "admin-password"))
+            .login(login("admin", "admin-password"), "10.0.0.1")
             .await
             .unwrap();
         let admin = f
@@ -505,7 +560,7 @@ mod tests {
             "handle_taken"
         );
 
-        let bob_tokens = f.auth.login(login("bob", "bob-password")).await.unwrap();
+        let bob_tokens = f.auth.login(login("bob", "bob-password"), "10.0.0.1").await.unwrap();
         let bob = f.auth.authenticate(&bob_tokens.access_token).await.unwrap();
         assert_eq!(
             f.auth.create_user(&bob, req()).await.unwrap_err().code,
