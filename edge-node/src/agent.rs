@@ -326,7 +326,14 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         stop_taking.clone(),
     );
 
+    // Long polls wait up to 20 s; past 30 s the queue is not answering.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
         .load()
         .await;
     let sqs = aws_sdk_sqs::Client::new(&aws);

@@ -61,7 +61,17 @@ pub struct Clients {
 
 impl Clients {
     pub async fn from_env() -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // Without timeouts a store that stops answering would hold every request (and a
+        // Lambda invocation) until it answers again; with them it is a quick 503.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(5))
+            .operation_timeout(std::time::Duration::from_secs(12))
+            .build();
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
         // LocalStack (any custom endpoint) serves buckets by path, not by host name.
         let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
