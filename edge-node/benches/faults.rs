@@ -65,7 +65,11 @@ impl Bench {
             let command = format!("sleep {sleep}; echo {word}");
             let reply = self
                 .api
-                .post("/v1/tasks", Some(&self.token), &json!({"commands": [command]}))
+                .post(
+                    "/v1/tasks",
+                    Some(&self.token),
+                    &json!({"commands": [command]}),
+                )
                 .await;
             assert_eq!(reply.status, 201, "{}", reply.body);
             tasks.push((reply.body["task_id"].as_str().unwrap().to_owned(), word));
@@ -80,7 +84,11 @@ impl Bench {
         for _ in 0..n {
             let reply = self
                 .api
-                .post("/v1/tasks", Some(&self.token), &json!({"commands": [command]}))
+                .post(
+                    "/v1/tasks",
+                    Some(&self.token),
+                    &json!({"commands": [command]}),
+                )
                 .await;
             assert_eq!(reply.status, 201, "{}", reply.body);
             // The preview is U+FFFD text; the expected "word" is the replacement character.
@@ -204,7 +212,9 @@ fn main() {
             ],
         },
     )
-    .unwrap_or_else(|err| panic!("cannot start the bench deployment (is LocalStack running?): {err:#}"));
+    .unwrap_or_else(|err| {
+        panic!("cannot start the bench deployment (is LocalStack running?): {err:#}")
+    });
     cynode_testkit::use_aws_env();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -241,7 +251,12 @@ fn main() {
                 bench.start_edge();
             }
             let tally = bench.tally(&tasks, SETTLE).await;
-            report(n, "node SIGKILL at random moments", &tally, started.elapsed());
+            report(
+                n,
+                "node SIGKILL at random moments",
+                &tally,
+                started.elapsed(),
+            );
         }
 
         if runs("sigterm") {
@@ -265,7 +280,12 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(outage)).await;
             bench.deployment.start_gateway().unwrap();
             let tally = bench.tally(&tasks, SETTLE).await;
-            report(n, &format!("gateway down {outage} s"), &tally, started.elapsed());
+            report(
+                n,
+                &format!("gateway down {outage} s"),
+                &tally,
+                started.elapsed(),
+            );
         }
 
         if runs("store") {
@@ -284,7 +304,12 @@ fn main() {
             let started = Instant::now();
             let tasks = bench.create_binary(n).await;
             let tally = bench.tally(&tasks, SETTLE).await;
-            report(n, "binary output (200 000 bytes of 0xFF)", &tally, started.elapsed());
+            report(
+                n,
+                "binary output (200 000 bytes of 0xFF)",
+                &tally,
+                started.elapsed(),
+            );
         }
     });
     bench.edge = None;

@@ -396,7 +396,7 @@ impl PodmanSandbox {
             Some(SANDBOX_HOST_UID),
             Some(SANDBOX_HOST_UID),
         )
-            .map_err(|err| format!("preparing the proxy directory: {err}"))?;
+        .map_err(|err| format!("preparing the proxy directory: {err}"))?;
         let ready = access.socket_dir.join(PROXY_READY_FILE);
         let _ = std::fs::remove_file(&ready);
         let sidecar = format!("--name={}", sidecar_name(job));

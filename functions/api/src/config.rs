@@ -51,9 +51,13 @@ impl std::fmt::Debug for GatewayConfig {
     }
 }
 
-fn secret(name: &'static str) -> Result<Vec<u8>, ConfigError> {
-    let value = std::env::var(name)
-        .map_err(|_| ConfigError::Missing(name, "a random secret of at least 32 bytes"))?;
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn secret(env: Lookup, name: &'static str) -> Result<Vec<u8>, ConfigError> {
+    let value = env(name).ok_or(ConfigError::Missing(
+        name,
+        "a random secret of at least 32 bytes",
+    ))?;
     if value.len() < 32 {
         return Err(ConfigError::Invalid(
             name,
@@ -63,10 +67,10 @@ fn secret(name: &'static str) -> Result<Vec<u8>, ConfigError> {
     Ok(value.into_bytes())
 }
 
-fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+fn number(env: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(text) => text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             ConfigError::Invalid(name, format!("'{text}' is not a positive integer"))
         }),
     }
@@ -74,29 +78,32 @@ fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
 
 impl GatewayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let lease_secs = number("CYNODE_JOB_LEASE_SECS", 60)?;
-        let heartbeat_interval_secs = number("CYNODE_HEARTBEAT_INTERVAL_SECS", 5)?;
+        Self::from_settings(&|name| std::env::var(name).ok())
+    }
+
+    /// The settings from `env` (the environment, or a test's own table).
+    pub fn from_settings(env: Lookup) -> Result<Self, ConfigError> {
+        let lease_secs = number(env, "CYNODE_JOB_LEASE_SECS", 60)?;
+        let heartbeat_interval_secs = number(env, "CYNODE_HEARTBEAT_INTERVAL_SECS", 5)?;
         if heartbeat_interval_secs * 2 > lease_secs {
             return Err(ConfigError::Invalid(
                 "CYNODE_HEARTBEAT_INTERVAL_SECS",
                 format!("must be at most half of CYNODE_JOB_LEASE_SECS ({lease_secs})"),
             ));
         }
-        let max_timeout_secs =
-            number("CYNODE_MAX_JOB_TIMEOUT_SECS", MAX_JOB_TIMEOUT_SECS)?.min(MAX_JOB_TIMEOUT_SECS);
+        let max_timeout_secs = number(env, "CYNODE_MAX_JOB_TIMEOUT_SECS", MAX_JOB_TIMEOUT_SECS)?
+            .min(MAX_JOB_TIMEOUT_SECS);
         Ok(Self {
-            jwt_secret: secret("CYNODE_JWT_SECRET")?,
-            node_key_secret: secret("CYNODE_NODE_KEY_SECRET")?,
-            node_pre_shared_key: std::env::var("CYNODE_NODE_PSK").unwrap_or_default(),
-            admin_handle: std::env::var("CYNODE_ADMIN_HANDLE").unwrap_or_else(|_| "admin".into()),
-            admin_password: std::env::var("CYNODE_ADMIN_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty()),
+            jwt_secret: secret(env, "CYNODE_JWT_SECRET")?,
+            node_key_secret: secret(env, "CYNODE_NODE_KEY_SECRET")?,
+            node_pre_shared_key: env("CYNODE_NODE_PSK").unwrap_or_default(),
+            admin_handle: env("CYNODE_ADMIN_HANDLE").unwrap_or_else(|| "admin".into()),
+            admin_password: env("CYNODE_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
             auth: AuthSettings {
-                access_ttl_secs: number("CYNODE_ACCESS_TOKEN_TTL_SECS", 900)?,
-                refresh_ttl_secs: number("CYNODE_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
-                max_login_failures: number("CYNODE_LOGIN_MAX_FAILURES", 5)? as u32,
-                login_window_secs: number("CYNODE_LOGIN_WINDOW_SECS", 900)?,
+                access_ttl_secs: number(env, "CYNODE_ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl_secs: number(env, "CYNODE_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+                max_login_failures: number(env, "CYNODE_LOGIN_MAX_FAILURES", 5)? as u32,
+                login_window_secs: number(env, "CYNODE_LOGIN_WINDOW_SECS", 900)?,
             },
             tasks: TaskSettings {
                 lease_secs,
@@ -107,13 +114,14 @@ impl GatewayConfig {
                 download_url_ttl_secs: 3600,
             },
             recovery: RecoveryPolicy {
-                stale_after_secs: number("CYNODE_RECOVERY_STALE_SECS", 600)?,
-                max_redrives: number("CYNODE_RECOVERY_MAX_REQUEUES", 3)? as u32,
+                stale_after_secs: number(env, "CYNODE_RECOVERY_STALE_SECS", 600)?,
+                max_redrives: number(env, "CYNODE_RECOVERY_MAX_REQUEUES", 3)? as u32,
             },
-            sweep_interval_secs: number("CYNODE_SWEEP_INTERVAL_SECS", 60)?,
+            sweep_interval_secs: number(env, "CYNODE_SWEEP_INTERVAL_SECS", 60)?,
             heartbeat_interval_secs,
-            node_stale_secs: number("CYNODE_NODE_STALE_SECS", 120)?,
+            node_stale_secs: number(env, "CYNODE_NODE_STALE_SECS", 120)?,
             default_timeout_secs: number(
+                env,
                 "CYNODE_DEFAULT_JOB_TIMEOUT_SECS",
                 DEFAULT_JOB_TIMEOUT_SECS,
             )?

@@ -56,7 +56,7 @@ pub async fn serve(app: Router, responses: Responses) -> anyhow::Result<()> {
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    .await?;
     Ok(())
 }
 

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use cynode_aws::{Adapters, Clients, Resources};
 use cynode_domain::clock::SystemClock;
+use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
+use cynode_domain::ports::{
+    BlobStore, DeadLetters, JobQueue, NodeStore, SessionStore, TaskStore, ThreadStore, UserStore,
+};
 use cynode_domain::service::{
     AuthService, ChatService, JobService, NodeService, RecoveryService, TaskService,
 };
@@ -30,6 +34,57 @@ impl FromRef<AppState> for Arc<AuthService> {
     }
 }
 
+/// Every port the services use: the AWS adapters in a deployment, the memory store in
+/// the in-process property tests.
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub tasks: Arc<dyn TaskStore>,
+    pub threads: Arc<dyn ThreadStore>,
+    pub nodes: Arc<dyn NodeStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub dead_letters: Arc<dyn DeadLetters>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue_url: String,
+    pub inference_queue_url: String,
+}
+
+impl From<Adapters> for Ports {
+    fn from(adapters: Adapters) -> Self {
+        let queue = Arc::new(adapters.queue);
+        Self {
+            users: Arc::new(adapters.users),
+            sessions: Arc::new(adapters.sessions),
+            tasks: Arc::new(adapters.tasks),
+            threads: Arc::new(adapters.threads),
+            nodes: Arc::new(adapters.nodes),
+            queue_url: queue.queue_url().to_owned(),
+            inference_queue_url: queue.inference_queue_url().to_owned(),
+            dead_letters: queue.clone(),
+            queue,
+            blobs: Arc::new(adapters.blobs),
+        }
+    }
+}
+
+impl Ports {
+    /// Every port in one in-memory store (for in-process tests).
+    pub fn memory(store: Arc<MemoryStore>) -> Self {
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            tasks: store.clone(),
+            threads: store.clone(),
+            nodes: store.clone(),
+            queue: store.clone(),
+            dead_letters: store.clone(),
+            blobs: store,
+            queue_url: "memory://jobs".into(),
+            inference_queue_url: "memory://inference".into(),
+        }
+    }
+}
+
 impl AppState {
     /// Wires the services to the AWS adapters of the deployment named by the environment,
     /// and creates the configured admin user on first start.
@@ -37,7 +92,7 @@ impl AppState {
         let config = GatewayConfig::from_env()?;
         let resources = Resources::from_env().map_err(ConfigError::from)?;
         let clients = Clients::from_env().await;
-        let state = Self::new(&config, Adapters::new(&clients, &resources));
+        let state = Self::new(&config, Adapters::new(&clients, &resources).into());
         if let Some(password) = &config.admin_password {
             state
                 .auth
@@ -48,21 +103,21 @@ impl AppState {
         Ok(state)
     }
 
-    pub fn new(config: &GatewayConfig, adapters: Adapters) -> Self {
+    pub fn new(config: &GatewayConfig, ports: Ports) -> Self {
         let clock = Arc::new(SystemClock);
         let keys = NodeKeys::new(config.node_key_secret.clone());
-        let queue_url = adapters.queue.queue_url().to_owned();
-        let inference_queue_url = adapters.queue.inference_queue_url().to_owned();
-        let Adapters {
+        let Ports {
             users,
             sessions,
             tasks,
             threads,
             nodes,
             queue,
+            dead_letters,
             blobs,
-        } = adapters;
-        let (tasks, blobs, queue) = (Arc::new(tasks), Arc::new(blobs), Arc::new(queue));
+            queue_url,
+            inference_queue_url,
+        } = ports;
         let task_service = Arc::new(TaskService::new(
             tasks.clone(),
             queue.clone(),
@@ -74,26 +129,26 @@ impl AppState {
             recovery: Arc::new(RecoveryService::new(
                 tasks.clone(),
                 queue.clone(),
-                queue,
+                dead_letters,
                 clock.clone(),
                 config.recovery.clone(),
                 config.jobs.lease_secs,
             )),
             chat: Arc::new(ChatService::new(
-                Arc::new(threads),
+                threads,
                 task_service.clone(),
                 clock.clone(),
             )),
             auth: Arc::new(AuthService::new(
-                Arc::new(users),
-                Arc::new(sessions),
+                users,
+                sessions,
                 AccessTokens::new(&config.jwt_secret, config.auth.access_ttl_secs),
                 clock.clone(),
                 config.auth.clone(),
             )),
             tasks: task_service,
             nodes: Arc::new(NodeService::new(
-                Arc::new(nodes),
+                nodes,
                 tasks.clone(),
                 clock.clone(),
                 keys.clone(),

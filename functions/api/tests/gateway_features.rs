@@ -434,7 +434,8 @@ async fn spray(w: &mut GatewayWorld, count: u32, alias: String, source: String) 
     let url = format!("{}/v1/auth/login", w.deployment().url);
     let http = w.api().http.clone();
     let attempts = (0..count).map(|i| {
-        let (http, url, handle, source) = (http.clone(), url.clone(), handle.clone(), source.clone());
+        let (http, url, handle, source) =
+            (http.clone(), url.clone(), handle.clone(), source.clone());
         tokio::spawn(async move {
             http.post(&url)
                 .header("x-forwarded-for", source)
@@ -456,7 +457,11 @@ async fn spray(w: &mut GatewayWorld, count: u32, alias: String, source: String) 
 async fn at_most_checked(w: &mut GatewayWorld, limit: usize) {
     let checked = w.statuses.iter().filter(|s| **s == 401).count();
     let throttled = w.statuses.iter().filter(|s| **s == 429).count();
-    assert!(checked <= limit, "{checked} passwords were checked: {:?}", w.statuses);
+    assert!(
+        checked <= limit,
+        "{checked} passwords were checked: {:?}",
+        w.statuses
+    );
     assert_eq!(checked + throttled, w.statuses.len(), "{:?}", w.statuses);
 }
 
@@ -489,7 +494,12 @@ async fn creates_idempotent(w: &mut GatewayWorld, alias: String, commands: Strin
         .await;
     let reply = to_reply(response.expect("gateway answers")).await;
     w.statuses.push(reply.status);
-    w.tasks.push(reply.body["task_id"].as_str().unwrap_or_default().to_owned());
+    w.tasks.push(
+        reply.body["task_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
     w.last = Some(reply);
 }
 

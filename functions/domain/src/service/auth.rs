@@ -133,7 +133,10 @@ impl AuthService {
             reserved.push((handle_key.as_str(), max));
         }
         for (key, limit) in &reserved {
-            let counted = self.users.record_login_failure(key, now, window_ends).await?;
+            let counted = self
+                .users
+                .record_login_failure(key, now, window_ends)
+                .await?;
             if counted.count > *limit {
                 let wait = (counted.window_ends - now).whole_seconds().max(1) as u64;
                 return Err(Error::too_many_requests(
@@ -391,7 +394,11 @@ mod tests {
             .login(login("nobody", "admin-password"), "10.0.0.1")
             .await
             .unwrap_err();
-        let wrong = f.auth.login(login("admin", "nope-nope"), "10.0.0.1").await.unwrap_err();
+        let wrong = f
+            .auth
+            .login(login("admin", "nope-nope"), "10.0.0.1")
+            .await
+            .unwrap_err();
         assert_eq!(
             (unknown.kind, unknown.code, &unknown.message),
             (wrong.kind, wrong.code, &wrong.message)
@@ -406,7 +413,11 @@ mod tests {
             .bootstrap_admin("admin", "another-password")
             .await
             .unwrap();
-        assert!(f.auth.login(login("ADMIN", "admin-password"), "10.0.0.1").await.is_ok());
+        assert!(f
+            .auth
+            .login(login("ADMIN", "admin-password"), "10.0.0.1")
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -428,7 +439,11 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::TooManyRequests);
         assert_eq!(err.retry_after_secs, Some(15 * 60));
         f.clock.advance(Duration::minutes(16));
-        assert!(f.auth.login(login("admin", "admin-password"), "10.0.0.1").await.is_ok());
+        assert!(f
+            .auth
+            .login(login("admin", "admin-password"), "10.0.0.1")
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -437,7 +452,10 @@ mod tests {
         let auth = std::sync::Arc::new(f.auth);
         let guesses = (0..20).map(|i| {
             let auth = auth.clone();
-            tokio::spawn(async move { auth.login(login("admin", &format!("guess-{i}")), "10.0.0.9").await })
+            tokio::spawn(async move {
+                auth.login(login("admin", &format!("guess-{i}")), "10.0.0.9")
+                    .await
+            })
         });
         let mut checked = 0;
         for guess in guesses {
@@ -455,18 +473,32 @@ mod tests {
     async fn a_spray_from_elsewhere_does_not_lock_the_owner_out() {
         let f = fixture().await;
         for i in 0..10 {
-            let _ = f.auth.login(login("admin", &format!("spray-{i}")), "203.0.113.7").await;
+            let _ = f
+                .auth
+                .login(login("admin", &format!("spray-{i}")), "203.0.113.7")
+                .await;
         }
         let err = f
             .auth
             .login(login("admin", "admin-password"), "203.0.113.7")
             .await
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::TooManyRequests, "the sprayer stays locked out");
-        assert!(f.auth.login(login("admin", "admin-password"), "10.0.0.1").await.is_ok());
+        assert_eq!(
+            err.kind,
+            ErrorKind::TooManyRequests,
+            "the sprayer stays locked out"
+        );
+        assert!(f
+            .auth
+            .login(login("admin", "admin-password"), "10.0.0.1")
+            .await
+            .is_ok());
         // One source cannot walk through many handles either.
         for i in 0..12 {
-            let _ = f.auth.login(login(&format!("user{i}"), "x-x-x-x"), "198.51.100.1").await;
+            let _ = f
+                .auth
+                .login(login(&format!("user{i}"), "x-x-x-x"), "198.51.100.1")
+                .await;
         }
         let err = f
             .auth
@@ -560,7 +592,11 @@ mod tests {
             "handle_taken"
         );
 
-        let bob_tokens = f.auth.login(login("bob", "bob-password"), "10.0.0.1").await.unwrap();
+        let bob_tokens = f
+            .auth
+            .login(login("bob", "bob-password"), "10.0.0.1")
+            .await
+            .unwrap();
         let bob = f.auth.authenticate(&bob_tokens.access_token).await.unwrap();
         assert_eq!(
             f.auth.create_user(&bob, req()).await.unwrap_err().code,
