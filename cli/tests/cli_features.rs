@@ -22,6 +22,7 @@ struct Env {
     deployment: Deployment,
     admin_token: String,
     edge: std::sync::Mutex<Option<Service>>,
+    node_name: String,
 }
 
 static ENV: OnceLock<Env> = OnceLock::new();
@@ -95,6 +96,7 @@ impl CliWorld {
         text.replace("{handle}", &self.handle)
             .replace("{password}", &self.password)
             .replace("{next_cursor}", self.next_cursor.as_deref().unwrap_or(""))
+            .replace("{node}", &env().node_name)
     }
 
     async fn cynork(&mut self, line: &str, stdin: Option<&str>, token: Option<&str>) -> Run {
@@ -174,6 +176,23 @@ async fn a_user(w: &mut CliWorld) {
 async fn logged_in(w: &mut CliWorld) {
     w.new_user().await;
     w.log_in().await;
+}
+
+#[given("I am logged in as the admin")]
+async fn logged_in_admin(w: &mut CliWorld) {
+    w.handle = "admin".into();
+    w.password = env().deployment.secrets.admin_password.clone();
+    w.log_in().await;
+}
+
+#[then(expr = "the file {string} holds the bytes {string}")]
+async fn file_bytes(w: &mut CliWorld, name: String, hex: String) {
+    let bytes = std::fs::read(w.home.join(&name)).expect("the file");
+    let expected: Vec<u8> = hex
+        .split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex bytes"))
+        .collect();
+    assert_eq!(bytes, expected);
 }
 
 #[when("I log in")]
@@ -481,14 +500,16 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let deployment = Deployment::start("cli-features", DeploymentOptions::default())
         .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
+    let node_name = unique_handle("cli-edge");
     let edge = deployment
-        .start_edge(&unique_handle("cli-edge"), None)
+        .start_edge(&node_name, None)
         .unwrap_or_else(|err| panic!("cannot start an edge node: {err:#}"));
     let admin_token = runtime.block_on(deployment.admin_token());
     let _ = ENV.set(Env {
         deployment,
         admin_token,
         edge: std::sync::Mutex::new(Some(edge)),
+        node_name,
     });
     let features = cynode_testkit::repo_root().join("features/cli");
     let failed = runtime.block_on(async {

@@ -123,6 +123,40 @@ fn poll_config(
     });
 }
 
+/// Where the node keeps the secret its last registration issued (0600, in the 0700
+/// state directory): it proves this machine is the node of that name next time.
+fn node_secret_path(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("node-secret")
+}
+
+fn read_node_secret(state_dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(node_secret_path(state_dir)) {
+        Ok(text) => Ok(Some(text.trim().to_owned()).filter(|s| !s.is_empty())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).context("reading the node secret"),
+    }
+}
+
+/// Temp file (0600), fsync, rename: a crash leaves the old secret or the new one.
+fn save_node_secret(state_dir: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = node_secret_path(state_dir);
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(secret.as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(state_dir)?.sync_all()
+}
+
 fn prepare_state_dir(config: &EdgeConfig) -> anyhow::Result<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let state = &config.state_dir;
@@ -307,8 +341,11 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         pre_shared_key: config.pre_shared_key.clone(),
         node_name: config.node_name.clone(),
         capabilities: report.clone(),
+        node_secret: read_node_secret(&config.state_dir)?,
     };
     let registration = register(&gateway, &request, &stop_taking).await?;
+    save_node_secret(&config.state_dir, &registration.node_secret)
+        .context("saving the node secret the gateway issued")?;
     let me = Identity {
         node_id: registration.node_id.clone(),
         node_key: registration.node_key.clone(),

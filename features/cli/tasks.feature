@@ -26,6 +26,14 @@ Feature: cynork tasks
       | cmds.txt  | echo one\n\n   \necho two\n       | --commands-file cmds.txt --result     | stdout=one\ntwo              |
       | data.txt  | attached-bytes                    | --command 'cat /job/attachments/data.txt' -a data.txt --result | stdout=attached-bytes |
 
+  Scenario: The exact bytes of output that is not text can be downloaded
+    When I run "cynork task create --command \"python3 -c 'import sys; sys.stdout.buffer.write(bytes([97, 255, 98]))'\" --name raw-bytes --result"
+    Then the exit code is 0
+    And stdout mentions "truncated=stdout:true"
+    When I run "cynork task output raw-bytes --to out.bin"
+    Then the exit code is 0
+    And the file "out.bin" holds the bytes "61 ff 62"
+
   Scenario: Names work everywhere an id does
     When I run "cynork task create --command 'echo named' --name 'My Build'"
     Then stdout mentions "task_name=my-build"

@@ -27,6 +27,15 @@ Feature: Edge nodes and their signed callbacks
     Then the response status is 401
     And the error code is "invalid_pre_shared_key"
 
+  Scenario: A second machine with a live node's name is refused; the node itself re-registers under a new key
+    Given a registered test node
+    When another machine registers the test node's name without-its-secret
+    Then the response status is 409
+    And the error code is "node_name_in_use"
+    When another machine registers the test node's name with-its-secret
+    Then the response status is 200
+    And the test node's old key no longer signs
+
   Scenario Outline: Badly signed node requests are refused
     Given a registered test node
     When the test node fetches its configuration <how>

@@ -94,9 +94,10 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// A workspace binary built by `cargo test --workspace` (or `cargo build`): the one of
-/// the running test's profile, else (benchmarks run under the release profile, and
-/// `cargo bench -p X` builds only X's binaries) the debug one.
+/// A workspace binary built by `cargo test --workspace` (or `cargo build`): the newer of
+/// the running test's profile's and the debug one (benchmarks run under the release
+/// profile, and `cargo bench -p X` builds only X's binaries: another package's release
+/// binary may be left from an older build).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> → target/<profile>/<name>
@@ -104,9 +105,11 @@ pub fn binary(name: &str) -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("test binaries live in target/<profile>/deps");
+    let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let path = [profile.join(name), target_dir().join("debug").join(name)]
         .into_iter()
-        .find(|path| path.exists())
+        .filter(|path| path.exists())
+        .max_by_key(|path| modified(path))
         .unwrap_or_else(|| profile.join(name));
     assert!(
         path.exists(),

@@ -23,7 +23,9 @@ pub enum ConfigError {
 pub struct GatewayConfig {
     pub jwt_secret: Vec<u8>,
     pub node_key_secret: Vec<u8>,
-    pub node_pre_shared_key: String,
+    /// The pre-shared keys nodes may register with: the current one and, while a
+    /// rotation is under way, the previous one.
+    pub node_pre_shared_keys: Vec<String>,
     pub admin_handle: String,
     pub admin_password: Option<String>,
     pub auth: AuthSettings,
@@ -67,6 +69,30 @@ fn secret(env: Lookup, name: &'static str) -> Result<Vec<u8>, ConfigError> {
     Ok(value.into_bytes())
 }
 
+/// A pre-shared key shorter than this is refused at start.
+const MIN_PSK_CHARS: usize = 16;
+
+fn pre_shared_keys(env: Lookup) -> Result<Vec<String>, ConfigError> {
+    let mut keys = Vec::new();
+    for name in ["CYNODE_NODE_PSK", "CYNODE_NODE_PSK_PREVIOUS"] {
+        let Some(key) = env(name).filter(|key| !key.is_empty()) else {
+            continue;
+        };
+        if key.chars().count() < MIN_PSK_CHARS {
+            return Err(ConfigError::Invalid(
+                if name == "CYNODE_NODE_PSK" {
+                    "CYNODE_NODE_PSK"
+                } else {
+                    "CYNODE_NODE_PSK_PREVIOUS"
+                },
+                format!("must be at least {MIN_PSK_CHARS} characters"),
+            ));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 fn number(env: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env(name) {
         None => Ok(default),
@@ -96,7 +122,7 @@ impl GatewayConfig {
         Ok(Self {
             jwt_secret: secret(env, "CYNODE_JWT_SECRET")?,
             node_key_secret: secret(env, "CYNODE_NODE_KEY_SECRET")?,
-            node_pre_shared_key: env("CYNODE_NODE_PSK").unwrap_or_default(),
+            node_pre_shared_keys: pre_shared_keys(env)?,
             admin_handle: env("CYNODE_ADMIN_HANDLE").unwrap_or_else(|| "admin".into()),
             admin_password: env("CYNODE_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
             auth: AuthSettings {

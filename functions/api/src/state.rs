@@ -152,7 +152,7 @@ impl AppState {
                 tasks.clone(),
                 clock.clone(),
                 keys.clone(),
-                config.node_pre_shared_key.clone(),
+                config.node_pre_shared_keys.clone(),
                 NodeSettings {
                     queue_url,
                     inference_queue_url: Some(inference_queue_url),

@@ -59,6 +59,8 @@ struct TestUser {
 #[derive(Debug, Clone)]
 struct TestNode {
     id: String,
+    name: String,
+    secret: String,
     key: String,
     boot: String,
     config_version: String,
@@ -247,6 +249,8 @@ impl GatewayWorld {
         if reply.status == 200 {
             self.node = Some(TestNode {
                 id: reply.body["node_id"].as_str().unwrap().to_owned(),
+                name: name.clone(),
+                secret: reply.body["node_secret"].as_str().unwrap().to_owned(),
                 key: reply.body["node_key"].as_str().unwrap().to_owned(),
                 boot: unique_handle("boot"),
                 config_version: reply.body["config"]["config_version"]
@@ -1120,6 +1124,26 @@ async fn reports_model(w: &mut GatewayWorld, model: String) {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
+#[when(expr = "another machine registers the test node's name {word}")]
+async fn registers_same_name(w: &mut GatewayWorld, how: String) {
+    let node = w.node.clone().expect("a registered test node");
+    let psk = w.deployment().secrets.node_psk.clone();
+    let mut body = json!({"pre_shared_key": psk, "node_name": node.name, "capabilities": {"agent_version": "test", "cpus": 1, "memory_mb": 512}});
+    match how.as_str() {
+        "without-its-secret" => {}
+        "with-its-secret" => body["node_secret"] = json!(node.secret),
+        other => panic!("unknown way: {other}"),
+    }
+    w.last = Some(w.api().post("/v1/nodes/register", None, &body).await);
+}
+
+#[then("the test node's old key no longer signs")]
+async fn old_key_dead(w: &mut GatewayWorld) {
+    fetch_config(w, "signed with its key".into()).await;
+    assert_eq!(w.reply().status, 401, "{}", w.reply().body);
+    assert_eq!(w.reply().error_code(), Some("bad_signature"));
+}
+
 #[given("a registered test node")]
 async fn registered_node(w: &mut GatewayWorld) {
     registers(w).await;
@@ -1156,6 +1180,7 @@ async fn fetch_config(w: &mut GatewayWorld, how: String) {
         "signed with the wrong key" => send(now, "0123456789", "n1").send().await,
         "signed 10 minutes ago" => send(now - 600, &node.key, "n1").send().await,
         "signed at the lowest i64 time" => send(i64::MIN, &node.key, "n1").send().await,
+        "signed with its key" => send(now, &node.key, &unique_handle("n")).send().await,
         "twice with the same signature" => {
             let first = send(now, &node.key, "same-nonce")
                 .send()

@@ -385,6 +385,7 @@ async fn configuration_versions_replace_only_the_version_read() {
         acked_config_version: None,
         last_seen_at: now(),
         state: NodeState::Enabled,
+        identity: Default::default(),
     };
     nodes.insert_node(&node).await.unwrap();
     assert!(matches!(

@@ -438,9 +438,19 @@ impl NodeStore for MemoryStore {
         if let Some(stored) = state.nodes.get(&node.id) {
             node.state = stored.state;
             node.acked_config_version = stored.acked_config_version.clone();
+            node.identity = stored.identity.clone();
         }
         state.nodes.insert(node.id.clone(), node);
         Ok(())
+    }
+    async fn replace_identity(&self, node: &Node, previous_generation: u32) -> StoreResult<()> {
+        match self.state().nodes.get_mut(&node.id) {
+            Some(stored) if stored.identity.generation == previous_generation => {
+                stored.identity = node.identity.clone();
+                Ok(())
+            }
+            _ => Err(conflict("node identity changed")),
+        }
     }
     async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()> {
         if let Some(node) = self.state().nodes.get_mut(id) {

@@ -1,5 +1,8 @@
 //! Edge nodes: registration, configuration versions and readiness.
 
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
@@ -17,6 +20,47 @@ pub struct Node {
     pub last_seen_at: Timestamp,
     /// What an operator allows the node to do.
     pub state: NodeState,
+    /// The node's identity: the SHA-256 (hex) of the secret its last registration issued,
+    /// the one before (a node that crashed before saving the new one still proves itself),
+    /// and the generation its signing key belongs to.
+    pub identity: NodeIdentity,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeIdentity {
+    pub secret_hash: Option<String>,
+    pub previous_secret_hash: Option<String>,
+    pub generation: u32,
+}
+
+impl NodeIdentity {
+    /// Whether `secret` is the node's current or previous secret.
+    pub fn proves(&self, secret: &str) -> bool {
+        let presented = secret_hash(secret);
+        [&self.secret_hash, &self.previous_secret_hash]
+            .into_iter()
+            .flatten()
+            .any(|hash| bool::from(hash.as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    /// The next generation, holding `secret`; the current secret stays valid as the
+    /// previous one only when the node proved it.
+    pub fn rotated(&self, secret: &str, proven: bool) -> NodeIdentity {
+        NodeIdentity {
+            secret_hash: Some(secret_hash(secret)),
+            previous_secret_hash: if proven {
+                self.secret_hash.clone()
+            } else {
+                None
+            },
+            generation: self.generation + 1,
+        }
+    }
+}
+
+/// How a node secret is stored.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
 impl Node {

@@ -154,6 +154,9 @@ pub trait NodeStore: Send + Sync {
     /// Updates what the node reports about itself (capabilities, times), never its
     /// operator-set state.
     async fn update_node(&self, node: &Node) -> StoreResult<()>;
+    /// Stores the node's new identity if its generation is still `previous_generation`
+    /// (Conflict otherwise: another registration of the name won).
+    async fn replace_identity(&self, node: &Node, previous_generation: u32) -> StoreResult<()>;
     /// Records a request from the node.
     async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()>;
     /// Sets what an operator allows the node to do.

@@ -73,6 +73,23 @@ impl NodeKeys {
     pub fn job_token(&self, node: &NodeId, job: &JobId, lease: &LeaseId) -> String {
         job_token(&self.node_key(node), job, lease)
     }
+
+    /// The key node routes are signed with in one generation of the node's identity.
+    /// Every registration starts a new generation, so a key an earlier registration
+    /// handed out (to a machine since replaced, or cloned) stops working. Job tokens stay
+    /// on [`NodeKeys::node_key`]: results a node kept on disk across its restart still
+    /// go through.
+    pub fn session_key(&self, node: &NodeId, generation: u32) -> String {
+        hex::encode(hmac(
+            &self.0,
+            &[
+                b"cynode-node-session:v1:",
+                node.as_str().as_bytes(),
+                b":",
+                generation.to_string().as_bytes(),
+            ],
+        ))
+    }
 }
 
 /// The parts of a request that its signature covers.

@@ -462,21 +462,45 @@ impl CapabilityReport {
 }
 
 /// `POST /v1/nodes/register`, authenticated by the pre-shared key alone.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterNodeRequest {
     pub pre_shared_key: String,
     pub node_name: String,
     pub capabilities: CapabilityReport,
+    /// The secret the node's last registration issued (absent on its first start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+impl std::fmt::Debug for RegisterNodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterNodeRequest")
+            .field("node_name", &self.node_name)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NodeRegistration {
     pub node_id: NodeId,
     /// The node's signing key for every later request (hex). A secret: keep it out of
     /// logs and out of sandboxes.
     pub node_key: String,
+    /// The node's secret from now on, proving it at its next registration. Keep it
+    /// (0600); the one before stays valid once more.
+    pub node_secret: String,
     pub config: NodeConfig,
+}
+
+impl std::fmt::Debug for NodeRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRegistration")
+            .field("node_id", &self.node_id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Configuration the gateway hands a node. `config_version` is a ULID: a node applies a

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::ids::NodeId;
-use cynode_domain::node::{ConfigRecord, Node};
+use cynode_domain::node::{ConfigRecord, Node, NodeIdentity};
 use cynode_domain::ports::{NodeStore, StoreResult};
 use cynode_domain::wire::NodeState;
 use cynode_domain::StoreError;
@@ -46,6 +46,12 @@ fn node_item(node: &Node) -> StoreResult<Item> {
         .opt_s("acked_config_version", node.acked_config_version.clone())
         .time("last_seen_at", node.last_seen_at)
         .s("state", node.state.as_str())
+        .opt_s("secret_hash", node.identity.secret_hash.clone())
+        .opt_s(
+            "previous_secret_hash",
+            node.identity.previous_secret_hash.clone(),
+        )
+        .n("key_generation", node.identity.generation)
         .build())
 }
 
@@ -67,6 +73,11 @@ fn read_node(item: &Item) -> StoreResult<Node> {
             Some(other) => {
                 return Err(StoreError::Corrupt(format!("unknown node state '{other}'")))
             }
+        },
+        identity: NodeIdentity {
+            secret_hash: r.opt_s("secret_hash"),
+            previous_secret_hash: r.opt_s("previous_secret_hash"),
+            generation: r.opt_n("key_generation")?.unwrap_or(0),
         },
     })
 }
@@ -141,6 +152,63 @@ impl NodeStore for DynamoNodes {
             .send()
             .await
             .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn replace_identity(&self, node: &Node, previous_generation: u32) -> StoreResult<()> {
+        let identity = &node.identity;
+        let mut values = vec![
+            (
+                ":generation",
+                AttributeValue::N(identity.generation.to_string()),
+            ),
+            (
+                ":previous",
+                AttributeValue::N(previous_generation.to_string()),
+            ),
+        ];
+        let mut set = vec!["key_generation = :generation"];
+        let mut remove = vec![];
+        for (name, value) in [
+            ("secret_hash", &identity.secret_hash),
+            ("previous_secret_hash", &identity.previous_secret_hash),
+        ] {
+            match value {
+                Some(hash) => {
+                    set.push(if name == "secret_hash" {
+                        "secret_hash = :secret"
+                    } else {
+                        "previous_secret_hash = :previous_secret"
+                    });
+                    let placeholder = if name == "secret_hash" {
+                        ":secret"
+                    } else {
+                        ":previous_secret"
+                    };
+                    values.push((placeholder, AttributeValue::S(hash.clone())));
+                }
+                None => remove.push(name),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(&node.id), "NODE")))
+            .update_expression(expression)
+            // Nodes stored before identities existed have no generation: that is 0.
+            .condition_expression(
+                "attribute_exists(pk) AND (key_generation = :previous OR (attribute_not_exists(key_generation) AND :previous = :zero))",
+            )
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        update.send().await.map_err(store_error)?;
         Ok(())
     }
 

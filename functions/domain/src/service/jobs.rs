@@ -908,6 +908,7 @@ mod tests {
             acked_config_version: None,
             last_seen_at: now,
             state: NodeState::Disabled,
+            identity: Default::default(),
         };
         let refused = f
             .jobs

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{new_ulid, JobId, LeaseId, NodeId};
 use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
-use crate::node::{check_node_name, ConfigRecord, Node, NodeSettings};
+use crate::node::{check_node_name, ConfigRecord, Node, NodeIdentity, NodeSettings};
 use crate::ports::{NodeStore, TaskStore};
 use crate::service::auth::{require_admin, Principal};
 use crate::signing::{verify, NodeKeys, Signed};
@@ -45,13 +45,35 @@ pub struct NodeService {
     tasks: Arc<dyn TaskStore>,
     clock: Arc<dyn Clock>,
     keys: NodeKeys,
-    pre_shared_key: String,
+    /// The pre-shared keys accepted: the current one, and during a rotation the previous.
+    pre_shared_keys: Vec<String>,
     settings: NodeSettings,
 }
 
 /// A node request refreshes `last_seen_at` when it is older than this (one write per
 /// node per interval, not one per heartbeat).
 const TOUCH_EVERY_SECS: i64 = 30;
+
+/// A node secret: 32 random bytes, hex.
+fn new_node_secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|err| Error::internal(format!("no randomness: {err}")))?;
+    Ok(hex::encode(bytes))
+}
+
+fn name_in_use(existing: &Node, now: crate::clock::Timestamp, stale_secs: u64) -> Error {
+    let ago = (now - existing.last_seen_at).whole_seconds().max(0);
+    Error::conflict(
+        "node_name_in_use",
+        format!(
+            "a node named '{}' is registered and was seen {ago}s ago, and this one did not prove \
+             its secret: is a second machine using the same node_name? Give each machine its own \
+             name. A reinstalled node (its state directory lost) may take the name over once the \
+             name has been silent for {stale_secs}s.",
+            existing.name
+        ),
+    )
+}
 
 fn unauthenticated_node() -> Error {
     Error::unauthenticated("unknown_node", "the node is not registered; register again")
@@ -63,7 +85,7 @@ impl NodeService {
         tasks: Arc<dyn TaskStore>,
         clock: Arc<dyn Clock>,
         keys: NodeKeys,
-        pre_shared_key: String,
+        pre_shared_keys: Vec<String>,
         settings: NodeSettings,
     ) -> Self {
         Self {
@@ -71,18 +93,19 @@ impl NodeService {
             tasks,
             clock,
             keys,
-            pre_shared_key,
+            pre_shared_keys,
             settings,
         }
     }
 
+    /// Registers a node, or a known node again. Every registration issues the node a new
+    /// secret (and a new signing-key generation). A known name is taken over only by a
+    /// node that proves the secret issued to it, or once that name has been silent for
+    /// `stale_secs`: a second machine with the same name is refused, not merged.
     pub async fn register(&self, req: RegisterNodeRequest) -> Result<NodeRegistration> {
-        let psk_ok = !self.pre_shared_key.is_empty()
-            && bool::from(
-                req.pre_shared_key
-                    .as_bytes()
-                    .ct_eq(self.pre_shared_key.as_bytes()),
-            );
+        let psk_ok = self.pre_shared_keys.iter().any(|key| {
+            !key.is_empty() && bool::from(req.pre_shared_key.as_bytes().ct_eq(key.as_bytes()))
+        });
         if !psk_ok {
             return Err(Error::unauthenticated(
                 "invalid_pre_shared_key",
@@ -91,14 +114,34 @@ impl NodeService {
         }
         check_node_name(&req.node_name)?;
         let now = self.clock.now();
+        let secret = new_node_secret()?;
         let node = match self.nodes.node_by_name(&req.node_name).await? {
             Some(existing) => {
+                let proven = req
+                    .node_secret
+                    .as_deref()
+                    .is_some_and(|presented| existing.identity.proves(presented));
+                let claimed = existing.identity.secret_hash.is_some();
+                if !proven && claimed && existing.is_live(now, self.settings.stale_secs) {
+                    return Err(name_in_use(&existing, now, self.settings.stale_secs));
+                }
                 let node = Node {
                     capabilities: req.capabilities,
                     updated_at: now,
                     last_seen_at: now,
-                    ..existing
+                    identity: existing.identity.rotated(&secret, proven),
+                    ..existing.clone()
                 };
+                self.nodes
+                    .replace_identity(&node, existing.identity.generation)
+                    .await
+                    .map_err(|err| match err {
+                        // Another registration of this name won the race.
+                        StoreError::Conflict(_) => {
+                            name_in_use(&existing, now, self.settings.stale_secs)
+                        }
+                        other => other.into(),
+                    })?;
                 self.nodes.update_node(&node).await?;
                 node
             }
@@ -112,21 +155,26 @@ impl NodeService {
                     acked_config_version: None,
                     last_seen_at: now,
                     state: NodeState::Enabled,
+                    identity: NodeIdentity::default().rotated(&secret, false),
                 };
                 match self.nodes.insert_node(&node).await {
                     Ok(()) => node,
-                    // Registered concurrently under the same name: use that one.
-                    Err(StoreError::Conflict(_)) => self
-                        .nodes
-                        .node_by_name(&req.node_name)
-                        .await?
-                        .ok_or_else(|| Error::internal("node vanished after a name conflict"))?,
+                    Err(StoreError::Conflict(_)) => {
+                        return Err(Error::conflict(
+                            "node_name_in_use",
+                            format!(
+                                "node '{}' registered at the same moment from elsewhere",
+                                req.node_name
+                            ),
+                        ))
+                    }
                     Err(err) => return Err(err.into()),
                 }
             }
         };
         Ok(NodeRegistration {
-            node_key: self.keys.node_key(&node.id),
+            node_key: self.keys.session_key(&node.id, node.identity.generation),
+            node_secret: secret,
             config: self.current_config().await?,
             node_id: node.id,
         })
@@ -144,7 +192,7 @@ impl NodeService {
             .await?
             .ok_or_else(unauthenticated_node)?;
         let key = match key {
-            SigningKey::Node => self.keys.node_key(&node.id),
+            SigningKey::Node => self.keys.session_key(&node.id, node.identity.generation),
             SigningKey::Job { job, lease } => self.keys.job_token(&node.id, job, lease),
         };
         let now = self.clock.now();
@@ -416,7 +464,7 @@ mod tests {
             store,
             clock,
             NodeKeys::new(b"master".to_vec()),
-            "psk".into(),
+            vec!["psk".into()],
             settings(queue),
         )
     }
@@ -431,7 +479,7 @@ mod tests {
             store.clone(),
             clock.clone(),
             NodeKeys::new(b"master".to_vec()),
-            "psk".into(),
+            vec!["psk".into()],
             settings("q"),
         );
         let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
@@ -490,7 +538,49 @@ mod tests {
             pre_shared_key: psk.into(),
             node_name: name.into(),
             capabilities: with_model(&["smollm2:135m"]),
+            node_secret: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_live_name_is_taken_over_only_with_its_secret_and_keys_rotate() {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let nodes = NodeService::new(
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            NodeKeys::new(b"master".to_vec()),
+            vec!["psk".into(), "old-psk".into()],
+            settings("q"),
+        );
+        let first = nodes.register(register("psk", "gpu-1")).await.unwrap();
+        // A clone with the same name and only the pre-shared key is refused while the
+        // name is live.
+        let clone = nodes.register(register("psk", "gpu-1")).await.unwrap_err();
+        assert_eq!(clone.code, "node_name_in_use");
+        // The node itself, proving its secret, registers again under a new key; the
+        // previous pre-shared key still works during a rotation.
+        let mut again = register("old-psk", "gpu-1");
+        again.node_secret = Some(first.node_secret.clone());
+        let second = nodes.register(again.clone()).await.unwrap();
+        assert_eq!(second.node_id, first.node_id);
+        assert_ne!(second.node_key, first.node_key, "the signing key rotates");
+        assert_ne!(second.node_secret, first.node_secret);
+        // The previous secret is still accepted once (a crash before saving the new one).
+        let third = nodes.register(again).await.unwrap();
+        // …but not twice back.
+        let mut stale = register("psk", "gpu-1");
+        stale.node_secret = Some(first.node_secret.clone());
+        assert_eq!(
+            nodes.register(stale).await.unwrap_err().code,
+            "node_name_in_use"
+        );
+        // Once the name has been silent past the stale time, a reinstalled node takes it.
+        clock.advance(Duration::seconds(121));
+        let taken = nodes.register(register("psk", "gpu-1")).await.unwrap();
+        assert_eq!(taken.node_id, first.node_id);
+        assert_ne!(taken.node_key, third.node_key);
     }
 
     fn with_model(models: &[&str]) -> CapabilityReport {
@@ -513,9 +603,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, "invalid_pre_shared_key");
         let first = nodes.register(register("psk", "gpu-1")).await.unwrap();
-        let again = nodes.register(register("psk", "gpu-1")).await.unwrap();
-        assert_eq!(first.node_id, again.node_id);
-        assert_eq!(first.node_key, again.node_key);
+        let mut again = register("psk", "gpu-1");
+        again.node_secret = Some(first.node_secret.clone());
+        let again = nodes.register(again).await.unwrap();
+        assert_eq!(first.node_id, again.node_id, "one node per name");
         assert_eq!(first.config.queue_url, "q");
     }
 

@@ -1,0 +1,39 @@
+Feature: cynork for operators
+  Admins see every edge node (state, last seen, jobs running, configuration) and can
+  disable, drain and enable one; they can list and redrive dead letters and run the
+  recovery sweep at once. Anyone else gets exit code 3.
+
+  @serial
+  Scenario: An admin lists, drains and enables the node
+    Given I am logged in as the admin
+    When I run "cynork node list"
+    Then the exit code is 0
+    And stdout mentions "node={node}"
+    And stdout mentions "state=enabled"
+    When I run "cynork node drain {node}"
+    Then the exit code is 0
+    And stdout mentions "state=draining"
+    When I run "cynork node enable {node}"
+    Then the exit code is 0
+    And stdout mentions "state=enabled"
+    When I run "cynork node get no-such-node"
+    Then the exit code is 4
+
+  Scenario: Dead letters and the sweep
+    Given I am logged in as the admin
+    When I run "cynork admin dead-letters -o json"
+    Then the exit code is 0
+    And stdout is exactly one JSON value with a "dead_letters" list
+    When I run "cynork admin redrive"
+    Then the exit code is 0
+    And stdout mentions "redriven="
+    When I run "cynork admin sweep"
+    Then the exit code is 0
+    And stdout mentions "requeued="
+
+  Scenario: Only admins are operators
+    Given I am logged in
+    When I run "cynork node list"
+    Then the exit code is 3
+    When I run "cynork admin sweep"
+    Then the exit code is 3
