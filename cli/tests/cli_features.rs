@@ -327,7 +327,7 @@ async fn stdout_is(w: &mut CliWorld, expected: String) {
 #[then(expr = "stdout mentions {string}")]
 async fn stdout_mentions(w: &mut CliWorld, expected: String) {
     assert!(
-        w.run().stdout.contains(&unescape(&expected)),
+        w.run().stdout.contains(&unescape(&w.expand(&expected))),
         "{:?}",
         w.run()
     );

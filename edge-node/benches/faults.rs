@@ -59,29 +59,26 @@ impl Bench {
 
     /// Creates `n` tasks whose command sleeps `sleep` seconds and prints a unique word.
     async fn create(&self, n: usize, sleep: f32, label: &str) -> Vec<(String, String)> {
-        let mut tasks = Vec::with_capacity(n);
-        for i in 0..n {
-            let word = format!("{label}-{i}-{}", &unique_handle("w")[2..10]);
-            let command = format!("sleep {sleep}; echo {word}");
-            let reply = self
-                .api
-                .post(
-                    "/v1/tasks",
-                    Some(&self.token),
-                    &json!({"commands": [command]}),
-                )
-                .await;
-            assert_eq!(reply.status, 201, "{}", reply.body);
-            tasks.push((reply.body["task_id"].as_str().unwrap().to_owned(), word));
-        }
-        tasks
+        let words: Vec<String> = (0..n)
+            .map(|i| format!("{label}-{i}-{}", &unique_handle("w")[2..10]))
+            .collect();
+        let commands = words
+            .iter()
+            .map(|word| format!("sleep {sleep}; echo {word}"));
+        self.submit(commands.zip(words.iter().cloned())).await
     }
 
+    /// Creates `n` tasks printing 200 000 bytes of 0xFF (their preview: U+FFFD text).
     async fn create_binary(&self, n: usize) -> Vec<(String, String)> {
-        let command =
-            "python3 -c 'import sys; sys.stdout.buffer.write(bytes([255]) * 200000)'".to_owned();
-        let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
+        let command = "python3 -c 'import sys; sys.stdout.buffer.write(bytes([255]) * 200000)'";
+        let tasks = (0..n).map(|_| (command.to_owned(), "\u{FFFD}".to_owned()));
+        self.submit(tasks).await
+    }
+
+    /// Posts one commands task per (command, expected word); returns (task id, word).
+    async fn submit(&self, tasks: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+        let mut created = Vec::new();
+        for (command, word) in tasks {
             let reply = self
                 .api
                 .post(
@@ -91,13 +88,9 @@ impl Bench {
                 )
                 .await;
             assert_eq!(reply.status, 201, "{}", reply.body);
-            // The preview is U+FFFD text; the expected "word" is the replacement character.
-            tasks.push((
-                reply.body["task_id"].as_str().unwrap().to_owned(),
-                "\u{FFFD}".to_owned(),
-            ));
+            created.push((reply.body["task_id"].as_str().unwrap().to_owned(), word));
         }
-        tasks
+        created
     }
 
     /// Polls every task until all are final or `within` passes, then counts.

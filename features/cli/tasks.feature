@@ -27,7 +27,8 @@ Feature: cynork tasks
       | data.txt  | attached-bytes                    | --command 'cat /job/attachments/data.txt' -a data.txt --result | stdout=attached-bytes |
 
   Scenario: The exact bytes of output that is not text can be downloaded
-    When I run "cynork task create --command \"python3 -c 'import sys; sys.stdout.buffer.write(bytes([97, 255, 98]))'\" --name raw-bytes --result"
+    Given a file "bytes.py" containing "import sys; sys.stdout.buffer.write(bytes([97, 255, 98]))"
+    When I run "cynork task create --command 'python3 /job/attachments/bytes.py' -a bytes.py --name raw-bytes --result"
     Then the exit code is 0
     And stdout mentions "truncated=stdout:true"
     When I run "cynork task output raw-bytes --to out.bin"

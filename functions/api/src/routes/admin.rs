@@ -10,7 +10,9 @@ use cynode_domain::wire::{
     DeadLetterList, NodeList, NodeState, NodeView, RedriveReport, SweepReport,
 };
 
-use crate::error::ApiResult;
+use axum::http::StatusCode;
+
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Authenticated;
 use crate::state::AppState;
 
@@ -18,9 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/nodes", get(nodes))
         .route("/v1/admin/nodes/{node}", get(node))
-        .route("/v1/admin/nodes/{node}/enable", post(enable))
-        .route("/v1/admin/nodes/{node}/disable", post(disable))
-        .route("/v1/admin/nodes/{node}/drain", post(drain))
+        .route("/v1/admin/nodes/{node}/{action}", post(set_state))
         .route("/v1/admin/dead-letters", get(dead_letters))
         .route("/v1/admin/dead-letters/redrive", post(redrive))
         .route("/v1/admin/sweep", post(sweep))
@@ -63,41 +63,23 @@ async fn node(
     Ok(Json(state.nodes.get(&user, &node).await?))
 }
 
-async fn enable(
+/// `enable`, `disable` or `drain`.
+async fn set_state(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
-    Path(node): Path<String>,
+    Path((node, action)): Path<(String, String)>,
 ) -> ApiResult<Json<NodeView>> {
-    Ok(Json(
-        state
-            .nodes
-            .set_state(&user, &node, NodeState::Enabled)
-            .await?,
-    ))
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    Path(node): Path<String>,
-) -> ApiResult<Json<NodeView>> {
-    Ok(Json(
-        state
-            .nodes
-            .set_state(&user, &node, NodeState::Disabled)
-            .await?,
-    ))
-}
-
-async fn drain(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    Path(node): Path<String>,
-) -> ApiResult<Json<NodeView>> {
-    Ok(Json(
-        state
-            .nodes
-            .set_state(&user, &node, NodeState::Draining)
-            .await?,
-    ))
+    let to = match action.as_str() {
+        "enable" => NodeState::Enabled,
+        "disable" => NodeState::Disabled,
+        "drain" => NodeState::Draining,
+        _ => {
+            return Err(ApiError::request(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no such route",
+            ))
+        }
+    };
+    Ok(Json(state.nodes.set_state(&user, &node, to).await?))
 }

@@ -110,10 +110,16 @@ impl RecoveryService {
     }
 
     async fn job_of(&self, body: &str) -> Result<Option<Job>> {
+        Ok(self.letter(body).await?.1)
+    }
+
+    /// A dead letter's job message (when it is one) and its job (when it still exists).
+    async fn letter(&self, body: &str) -> Result<(Option<JobMessage>, Option<Job>)> {
         let Ok(message) = serde_json::from_str::<JobMessage>(body) else {
-            return Ok(None);
+            return Ok((None, None));
         };
-        Ok(self.tasks.job(&message.task_id, &message.job_id).await?)
+        let job = self.tasks.job(&message.task_id, &message.job_id).await?;
+        Ok((Some(message), job))
     }
 
     /// Writes a decision back (re-deciding on the fresh job after a lost race), then
@@ -172,11 +178,7 @@ impl RecoveryService {
         require_admin(principal)?;
         let mut views = Vec::new();
         for letter in self.dead.receive_dead(10, 0).await? {
-            let message = serde_json::from_str::<JobMessage>(&letter.body).ok();
-            let job = match &message {
-                Some(m) => self.tasks.job(&m.task_id, &m.job_id).await?,
-                None => None,
-            };
+            let (message, job) = self.letter(&letter.body).await?;
             views.push(DeadLetterView {
                 message_id: letter.message_id,
                 task_id: message.as_ref().map(|m| m.task_id.clone()),
@@ -200,12 +202,7 @@ impl RecoveryService {
                 return Ok(report);
             }
             for letter in letters {
-                let message = serde_json::from_str::<JobMessage>(&letter.body).ok();
-                let job = match &message {
-                    Some(m) => self.tasks.job(&m.task_id, &m.job_id).await?,
-                    None => None,
-                };
-                match (message, job) {
+                match self.letter(&letter.body).await? {
                     (Some(message), Some(job)) if !job.status.is_terminal() => {
                         self.queue.enqueue(&message).await?;
                         report.redriven += 1;
