@@ -195,7 +195,16 @@ impl<'a> Gateway<'a> {
             .token
             .as_ref()
             .is_some_and(|(_, source)| *source == TokenSource::File);
-        let Some(refresh_token) = self.config.file.refresh_token.clone().filter(|_| usable) else {
+        if self.config.file.refresh_token.is_none() || !usable {
+            return Ok(false);
+        }
+        // One refresh at a time across cynork processes; whoever comes second uses the
+        // tokens the first one saved.
+        let _lock = self.config.lock_tokens()?;
+        if self.config.adopt_newer_tokens()? {
+            return Ok(true);
+        }
+        let Some(refresh_token) = self.config.file.refresh_token.clone() else {
             return Ok(false);
         };
         let pair: TokenPair = self

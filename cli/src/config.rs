@@ -128,6 +128,51 @@ impl Config {
         self.save()
     }
 
+    /// Holds an exclusive lock on `<config>.lock` until dropped: two cynork processes
+    /// refreshing at once take turns, and the second finds the first one's new tokens
+    /// (presenting the old refresh token again would end the session).
+    pub fn lock_tokens(&self) -> CliResult<std::fs::File> {
+        let fail = |err: std::io::Error| {
+            CliError::internal(format!("cannot lock {}: {err}", self.path.display()))
+        };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
+            .open(self.path.with_extension("yaml.lock"))
+            .map_err(fail)?;
+        file.lock().map_err(fail)?;
+        Ok(file)
+    }
+
+    /// The refresh token saved in the file now, if another process replaced ours there:
+    /// adopts the file's tokens and returns `true`.
+    pub fn adopt_newer_tokens(&mut self) -> CliResult<bool> {
+        let on_disk = Config::load(Some(&self.path))?.file;
+        let newer = on_disk.refresh_token.is_some()
+            && on_disk.refresh_token != self.file.refresh_token
+            && on_disk.token.is_some();
+        if newer {
+            let access = on_disk.token.clone().unwrap_or_default();
+            self.file = ConfigFile {
+                gateway_url: self.file.gateway_url.clone(),
+                ..on_disk
+            };
+            if self
+                .token
+                .as_ref()
+                .is_none_or(|(_, source)| *source == TokenSource::File)
+            {
+                self.token = Some((access, TokenSource::File));
+            }
+        }
+        Ok(newer)
+    }
+
     pub fn clear_tokens(&mut self) -> CliResult {
         self.file.token = None;
         self.file.refresh_token = None;
@@ -164,6 +209,21 @@ mod tests {
         assert!(err.message.contains("not valid"), "{}", err.message);
         std::fs::write(&path, "gatway_url: http://x\n").unwrap();
         assert_eq!(Config::load(Some(&path)).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn a_refresh_by_another_process_is_adopted_not_repeated() {
+        let path = temp("adopt");
+        let _ = std::fs::remove_file(&path);
+        let mut mine = Config::load(Some(&path)).unwrap();
+        mine.store_tokens("access-1", Some("refresh-1")).unwrap();
+        assert!(!mine.adopt_newer_tokens().unwrap(), "nothing newer yet");
+        let mut other = Config::load(Some(&path)).unwrap();
+        let _lock = other.lock_tokens().unwrap();
+        other.store_tokens("access-2", Some("refresh-2")).unwrap();
+        assert!(mine.adopt_newer_tokens().unwrap());
+        assert_eq!(mine.file.refresh_token.as_deref(), Some("refresh-2"));
+        assert_eq!(mine.token.as_ref().unwrap().0, "access-2");
     }
 
     #[test]

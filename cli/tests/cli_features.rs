@@ -51,6 +51,8 @@ struct CliWorld {
     remembered_refresh_token: Option<String>,
     saved_token: Option<String>,
     next_cursor: Option<String>,
+    /// Two runs made at the same time.
+    pair: Option<(Run, Run)>,
 }
 
 fn unescape(text: &str) -> String {
@@ -69,6 +71,7 @@ impl CliWorld {
             remembered_refresh_token: None,
             saved_token: None,
             next_cursor: None,
+            pair: None,
         }
     }
 
@@ -247,6 +250,28 @@ async fn created_completed(w: &mut CliWorld, count: usize) {
 async fn remember_token(w: &mut CliWorld) {
     w.remembered_token = w.saved_token();
     assert!(w.remembered_token.is_some());
+}
+
+#[when(expr = "I run {string} in two processes at once")]
+async fn run_twice_at_once(w: &mut CliWorld, line: String) {
+    let mut twin = CliWorld {
+        home: w.home.clone(),
+        handle: w.handle.clone(),
+        password: w.password.clone(),
+        ..CliWorld::new()
+    };
+    let (first, second) = tokio::join!(w.cynork(&line, None, None), twin.cynork(&line, None, None));
+    w.pair = Some((first, second));
+}
+
+#[then(expr = "both exit with code {int}")]
+async fn both_exit(w: &mut CliWorld, code: i32) {
+    let (first, second) = w.pair.as_ref().expect("two runs");
+    assert_eq!(
+        (first.code, second.code),
+        (code, code),
+        "{first:?}\n{second:?}"
+    );
 }
 
 #[when("my saved access token expires")]

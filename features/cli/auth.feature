@@ -73,6 +73,14 @@ Feature: cynork configuration, status and authentication
     Then the exit code is 0
     And the saved access token has changed
 
+  Scenario: Two cynork processes refreshing at once both keep the session
+    Given I am logged in
+    When my saved access token expires
+    And I run "cynork auth whoami" in two processes at once
+    Then both exit with code 0
+    When I run "cynork auth whoami"
+    Then the exit code is 0
+
   Scenario: A config file with a syntax error fails every command first
     Given the config file contains "gateway_url: [oops"
     When I run "cynork version"
