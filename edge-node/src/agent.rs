@@ -23,7 +23,7 @@ use cynode_domain::wire::{
 
 use crate::capabilities;
 use crate::config::EdgeConfig;
-use crate::gateway::{GatewayClient, GatewayError, Identity};
+use crate::gateway::{GatewayClient, GatewayError, Identity, SharedIdentity};
 use crate::inference::forwarder::Forwarder;
 use crate::inference::NodeInference;
 use crate::outage::{Backoff, Outage};
@@ -94,10 +94,48 @@ async fn acknowledge(
     Ok(())
 }
 
+/// Registers again when the gateway no longer knows this node (its tables were reset):
+/// the same request as at start, with the secret on disk.
+struct Registrar {
+    gateway: GatewayClient,
+    request: RegisterNodeRequest,
+    state_dir: std::path::PathBuf,
+}
+
+impl Registrar {
+    /// Registers (retrying while the gateway is unreachable), saves the issued secret.
+    async fn register(&self, stop: &CancellationToken) -> anyhow::Result<NodeRegistration> {
+        let request = RegisterNodeRequest {
+            node_secret: read_node_secret(&self.state_dir)?,
+            ..self.request.clone()
+        };
+        let registration = register(&self.gateway, &request, stop).await?;
+        save_node_secret(&self.state_dir, &registration.node_secret)
+            .context("saving the node secret the gateway issued")?;
+        Ok(registration)
+    }
+
+    async fn register_again(
+        &self,
+        me: &SharedIdentity,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let registration = self.register(stop).await?;
+        let identity = Identity {
+            node_id: registration.node_id.clone(),
+            node_key: registration.node_key.clone(),
+        };
+        acknowledge(&self.gateway, &identity, &registration.config).await?;
+        tracing::warn!(node_id = %identity.node_id, "the gateway had forgotten this node; registered again");
+        me.set(identity);
+        Ok(())
+    }
+}
+
 /// Polls for configuration changes; applies and acknowledges newer versions.
 fn poll_config(
     gateway: GatewayClient,
-    me: Identity,
+    me: SharedIdentity,
     every: Duration,
     tx: watch::Sender<NodeConfig>,
     stop: CancellationToken,
@@ -108,9 +146,10 @@ fn poll_config(
                 _ = tokio::time::sleep(every) => {},
                 _ = stop.cancelled() => return,
             }
-            match gateway.config(&me).await {
+            let identity = me.get();
+            match gateway.config(&identity).await {
                 Ok(config) if config.config_version > tx.borrow().config_version => {
-                    if let Err(err) = acknowledge(&gateway, &me, &config).await {
+                    if let Err(err) = acknowledge(&gateway, &identity, &config).await {
                         tracing::warn!(error = %err, "could not acknowledge the new configuration");
                         continue;
                     }
@@ -175,7 +214,7 @@ fn prepare_state_dir(config: &EdgeConfig) -> anyhow::Result<std::path::PathBuf> 
 /// the inference poller (which stops taking model jobs while the node serves none).
 fn refresh_models(
     gateway: GatewayClient,
-    me: Identity,
+    me: SharedIdentity,
     mut report: CapabilityReport,
     endpoint: String,
     every: Duration,
@@ -201,7 +240,7 @@ fn refresh_models(
                 changed
             });
             if reported.as_ref() != Some(&status) {
-                match gateway.report_capabilities(&me, &report).await {
+                match gateway.report_capabilities(&me.get(), &report).await {
                     Ok(_) => reported = Some(status),
                     Err(err) => tracing::warn!(error = %err, "could not report capabilities"),
                 }
@@ -212,8 +251,9 @@ fn refresh_models(
 
 /// While the gateway is marked down, probes it with backoff and jitter (a signed call,
 /// so the store behind it is checked too). When it answers, results on disk go out
-/// first; receiving resumes once none is left.
-fn watch_gateway(runner: Arc<Runner>, stop: CancellationToken) {
+/// first; receiving resumes once none is left. A gateway that no longer knows this node
+/// gets it registered again.
+fn watch_gateway(runner: Arc<Runner>, registrar: Registrar, stop: CancellationToken) {
     tokio::spawn(async move {
         while runner.outage.wait_down(&stop).await {
             let mut backoff = Backoff::default();
@@ -222,12 +262,17 @@ fn watch_gateway(runner: Arc<Runner>, stop: CancellationToken) {
                     _ = tokio::time::sleep(backoff.next_wait()) => {},
                     _ = stop.cancelled() => return,
                 }
-                match runner.gateway.config(&runner.identity).await {
+                match runner.gateway.config(&runner.identity.get()).await {
                     Ok(_) => {
                         runner.resend_pending().await;
                         if runner.spool.pending().is_empty() {
                             runner.outage.recovered();
                             break;
+                        }
+                    }
+                    Err(err) if err.code() == Some("unknown_node") => {
+                        if let Err(err) = registrar.register_again(&runner.identity, &stop).await {
+                            tracing::error!(error = %err, "could not register again");
                         }
                     }
                     Err(err) => tracing::info!(error = %err, "the gateway is still unreachable"),
@@ -337,21 +382,24 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         tracing::info!(endpoint = %status.endpoint, reachable = status.reachable, models = ?status.models, "inference endpoint");
     }
     let (models_tx, models_rx) = watch::channel(report.models().to_vec());
-    let request = RegisterNodeRequest {
-        pre_shared_key: config.pre_shared_key.clone(),
-        node_name: config.node_name.clone(),
-        capabilities: report.clone(),
-        node_secret: read_node_secret(&config.state_dir)?,
+    let registrar = Registrar {
+        gateway: gateway.clone(),
+        request: RegisterNodeRequest {
+            pre_shared_key: config.pre_shared_key.clone(),
+            node_name: config.node_name.clone(),
+            capabilities: report.clone(),
+            node_secret: None,
+        },
+        state_dir: config.state_dir.clone(),
     };
-    let registration = register(&gateway, &request, &stop_taking).await?;
-    save_node_secret(&config.state_dir, &registration.node_secret)
-        .context("saving the node secret the gateway issued")?;
+    let registration = registrar.register(&stop_taking).await?;
     let me = Identity {
         node_id: registration.node_id.clone(),
         node_key: registration.node_key.clone(),
     };
     tracing::info!(node_id = %me.node_id, "registered");
     acknowledge(&gateway, &me, &registration.config).await?;
+    let me = SharedIdentity::new(me);
     let queue_url = registration.config.queue_url.clone();
     let inference_queue_url = registration.config.inference_queue_url.clone();
     let (config_tx, config_rx) = watch::channel(registration.config);
@@ -441,7 +489,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let running = TaskTracker::new();
     let mut pollers = JoinSet::new();
     tracing::info!(slots = config.job_slots, "waiting for jobs");
-    watch_gateway(runner.clone(), stop_taking.clone());
+    watch_gateway(runner.clone(), registrar, stop_taking.clone());
     pollers.spawn(poll_queue(
         jobs_queue,
         Arc::new(Semaphore::new(config.job_slots as usize)),

@@ -56,6 +56,25 @@ pub struct Identity {
     pub node_key: String,
 }
 
+/// The node's identity, shared by everything that signs requests, and replaced when the
+/// node registers again (its registration vanished: the tables were reset).
+#[derive(Clone)]
+pub struct SharedIdentity(std::sync::Arc<std::sync::RwLock<Identity>>);
+
+impl SharedIdentity {
+    pub fn new(identity: Identity) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(identity)))
+    }
+
+    pub fn get(&self) -> Identity {
+        self.0.read().expect("identity lock").clone()
+    }
+
+    pub fn set(&self, identity: Identity) {
+        *self.0.write().expect("identity lock") = identity;
+    }
+}
+
 #[derive(Clone)]
 pub struct GatewayClient {
     http: reqwest::Client,

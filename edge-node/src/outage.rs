@@ -29,9 +29,11 @@ impl Default for Outage {
 }
 
 impl Outage {
-    /// Records a failed call; a transient one (unreachable, 5xx, 429) marks the gateway down.
+    /// Records a failed call. A transient one (unreachable, 5xx, 429) marks the gateway
+    /// down, and so does `unknown_node` (its tables were reset): the prober registers the
+    /// node again before it receives more.
     pub fn failed(&self, err: &GatewayError) {
-        if !err.is_transient() {
+        if !err.is_transient() && err.code() != Some("unknown_node") {
             return;
         }
         self.down.send_if_modified(|down| {

@@ -21,7 +21,7 @@ use cynode_domain::wire::{
 };
 
 use crate::config::SandboxLimits;
-use crate::gateway::{GatewayClient, GatewayError, Identity};
+use crate::gateway::{GatewayClient, GatewayError, SharedIdentity};
 use crate::inference::direct::{self, ChunkSink, DirectChat};
 use crate::inference::NodeInference;
 use crate::outage::Outage;
@@ -90,7 +90,7 @@ impl ChunkSink for GatewaySink<'_> {
                 .runner
                 .gateway
                 .chunk(
-                    &self.runner.identity,
+                    &self.runner.identity.get(),
                     &self.message.job_id,
                     &self.claim.job_token,
                     &request,
@@ -143,7 +143,7 @@ const QUICK_DELIVERY_TRIES: u32 = 3;
 
 pub struct Runner {
     pub gateway: GatewayClient,
-    pub identity: Identity,
+    pub identity: SharedIdentity,
     pub queues: NodeQueues,
     pub sandbox: Arc<dyn Sandbox>,
     pub spool: Arc<Spool>,
@@ -163,7 +163,7 @@ impl Runner {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gateway: GatewayClient,
-        identity: Identity,
+        identity: SharedIdentity,
         queues: NodeQueues,
         sandbox: Arc<dyn Sandbox>,
         spool: Arc<Spool>,
@@ -233,7 +233,7 @@ impl Runner {
         };
         match self
             .gateway
-            .started(&self.identity, &message.job_id, &request)
+            .started(&self.identity.get(), &message.job_id, &request)
             .await
         {
             Ok(ClaimDecision::Run(claim)) => self.run(message, *claim, received, cancel_all).await,
@@ -469,7 +469,12 @@ impl Runner {
         };
         match self
             .gateway
-            .release(&self.identity, &message.job_id, &claim.job_token, &request)
+            .release(
+                &self.identity.get(),
+                &message.job_id,
+                &claim.job_token,
+                &request,
+            )
             .await
         {
             Ok(()) => {
@@ -510,7 +515,7 @@ impl Runner {
                 self.hide(queue, &receipt, hide_secs).await;
                 match self
                     .gateway
-                    .heartbeat(&self.identity, &job, &token, &beat)
+                    .heartbeat(&self.identity.get(), &job, &token, &beat)
                     .await
                 {
                     Ok(answer) if answer.canceled && !stop.is_cancelled() => {
@@ -615,7 +620,12 @@ impl Runner {
             let sent = match self.upload_raw(path, pending).await {
                 Ok(report) => {
                     self.gateway
-                        .result(&self.identity, &pending.job_id, &pending.job_token, &report)
+                        .result(
+                            &self.identity.get(),
+                            &pending.job_id,
+                            &pending.job_token,
+                            &report,
+                        )
                         .await
                 }
                 Err(err) => Err(err),
@@ -671,7 +681,7 @@ impl Runner {
             let url = self
                 .gateway
                 .output_upload_url(
-                    &self.identity,
+                    &self.identity.get(),
                     &pending.job_id,
                     &pending.job_token,
                     &request,

@@ -783,6 +783,39 @@ async fn no_container(w: &mut EdgeWorld) {
 
 // ------------------------------------------------------------------ the node itself
 
+/// Deletes the node's items from the nodes table, as a reset of the tables would.
+#[when("the gateway forgets the edge node")]
+async fn forget_node(_w: &mut EdgeWorld) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use cynode_domain::ports::NodeStore;
+    let stack = &env().deployment.stack;
+    let clients = cynode_aws::Clients::from_env().await;
+    let resources =
+        cynode_aws::Resources::from_settings(|name| stack.get(name)).expect("stack outputs");
+    let node = cynode_aws::Adapters::new(&clients, &resources)
+        .nodes
+        .node_by_name(&env().node_name)
+        .await
+        .unwrap()
+        .expect("the node is stored");
+    let table = resources.table("nodes");
+    for (pk, sk) in [
+        (format!("NODE#{}", node.id), "NODE".to_owned()),
+        (format!("NODENAME#{}", node.name), "NODENAME".to_owned()),
+        ("ACK".to_owned(), node.id.to_string()),
+    ] {
+        clients
+            .dynamodb
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .send()
+            .await
+            .expect("deleting the node's items");
+    }
+}
+
 #[then(
     "the stored capabilities of the node name its CPUs, memory, Podman version and sandbox image"
 )]

@@ -43,6 +43,13 @@ Feature: The edge node's life: registration, cancellation, crashes and shutdown
     And its stdout is "kept\n"
     And the result has one job, run as attempt 1
 
+  Scenario: A node the gateway forgot (its tables were reset) registers again by itself
+    When the gateway forgets the edge node
+    And "alice" runs the commands:
+      | echo after-reset |
+    Then the task completes
+    And its stdout is "after-reset\n"
+
   Scenario: SIGTERM lets a running job finish before the node exits
     When "alice" runs the commands:
       | sleep 1; echo finished |

@@ -17,6 +17,10 @@ use crate::wire::{ChatRequest, TaskView, ThreadList, ThreadView, AGENT_MODEL};
 /// Threads listed at most.
 const THREAD_LIST_LIMIT: u32 = 100;
 
+/// Longest answer in a thread, in tokens: a thread's whole history goes back to the
+/// model with every message, so unbounded answers would soon outgrow small contexts.
+pub const THREAD_ANSWER_TOKENS: u32 = 512;
+
 pub struct ChatService {
     threads: Arc<dyn ThreadStore>,
     tasks: Arc<TaskService>,
@@ -79,7 +83,7 @@ impl ChatService {
             model: (thread.model != AGENT_MODEL).then(|| thread.model.clone()),
             input: TaskInput::Chat {
                 messages: thread.conversation(&req.message),
-                max_tokens: None,
+                max_tokens: Some(THREAD_ANSWER_TOKENS),
                 temperature: None,
             },
             stream: false,
