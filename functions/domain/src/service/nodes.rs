@@ -458,30 +458,32 @@ mod tests {
     }
 
     fn service(store: Arc<MemoryStore>, queue: &str) -> NodeService {
+        service_with(store, queue, &["psk"]).0
+    }
+
+    /// A service on `store` accepting `psks`, and the clock it reads.
+    fn service_with(
+        store: Arc<MemoryStore>,
+        queue: &str,
+        psks: &[&str],
+    ) -> (NodeService, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
-        NodeService::new(
+        let service = NodeService::new(
             store.clone(),
             store,
-            clock,
+            clock.clone(),
             NodeKeys::new(b"master".to_vec()),
-            vec!["psk".into()],
+            psks.iter().map(|p| p.to_string()).collect(),
             settings(queue),
-        )
+        );
+        (service, clock)
     }
 
     #[tokio::test]
     async fn stale_or_disabled_nodes_do_not_count_and_only_admins_manage_nodes() {
         use crate::ids::SessionId;
         let store = Arc::new(MemoryStore::default());
-        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
-        let nodes = NodeService::new(
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            NodeKeys::new(b"master".to_vec()),
-            vec!["psk".into()],
-            settings("q"),
-        );
+        let (nodes, clock) = service_with(store.clone(), "q", &["psk"]);
         let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
         let node = store.node(&reg.node_id).await.unwrap().unwrap();
         let ack = ConfigAck {
@@ -544,16 +546,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_name_is_taken_over_only_with_its_secret_and_keys_rotate() {
-        let store = Arc::new(MemoryStore::default());
-        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
-        let nodes = NodeService::new(
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            NodeKeys::new(b"master".to_vec()),
-            vec!["psk".into(), "old-psk".into()],
-            settings("q"),
-        );
+        let (nodes, clock) =
+            service_with(Arc::new(MemoryStore::default()), "q", &["psk", "old-psk"]);
         let first = nodes.register(register("psk", "gpu-1")).await.unwrap();
         // A clone with the same name and only the pre-shared key is refused while the
         // name is live.
