@@ -93,6 +93,8 @@ pub struct PodmanSandbox {
     podman: String,
     node_name: String,
     limits: SandboxLimits,
+    /// How long past the job's timeout `podman run` may take (see [`RUN_DEADLINE_GRACE`]).
+    run_grace: Duration,
 }
 
 /// What `podman` reports about itself, checked before the agent starts.
@@ -178,6 +180,7 @@ impl PodmanSandbox {
             podman,
             node_name,
             limits,
+            run_grace: RUN_DEADLINE_GRACE,
         }
     }
 
@@ -557,7 +560,7 @@ impl Sandbox for PodmanSandbox {
 
         let mut stopped = false;
         // Podman's own --timeout should end the run; if podman itself hangs, this does.
-        let deadline = tokio::time::Instant::now() + job.timeout + RUN_DEADLINE_GRACE;
+        let deadline = tokio::time::Instant::now() + job.timeout + self.run_grace;
         let mut hung = false;
         let exit = loop {
             tokio::select! {
@@ -669,5 +672,108 @@ impl Sandbox for PodmanSandbox {
             self.remove_pod(pod).await;
         }
         Ok(names.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::Program;
+    use cynode_domain::ids::JobId;
+
+    fn limits() -> SandboxLimits {
+        SandboxLimits {
+            image: "localhost/cynode-sandbox:latest".into(),
+            memory: "128m".into(),
+            cpus: 1.0,
+            pids: 64,
+            workspace_size: "16m".into(),
+            default_timeout_secs: 60,
+            max_timeout_secs: 60,
+        }
+    }
+
+    fn job(dir: &Path, attempt: u32) -> SandboxJob {
+        SandboxJob {
+            job_id: JobId::generate(),
+            attempt,
+            program: Program::Commands(vec!["true".into()]),
+            job_dir: dir.to_owned(),
+            timeout: Duration::from_secs(1),
+            inference: None,
+        }
+    }
+
+    #[test]
+    fn the_sandbox_gets_no_host_environment_a_user_namespace_and_sized_scratch_space() {
+        let sandbox = PodmanSandbox::new("podman".into(), "n".into(), limits());
+        let dir = std::env::temp_dir();
+        let job = job(&dir, 3);
+        let name = container_name(&job);
+        assert!(name.ends_with("-3"), "names carry the attempt: {name}");
+        let args = sandbox.run_args(&job, &name, None, Prepared::command(vec!["true".into()]));
+        for expected in [
+            "--http-proxy=false",
+            "--uidmap=0:200000:65536",
+            "--gidmap=0:200000:65536",
+            "--read-only-tmpfs=false",
+            "--shm-size=64m",
+        ] {
+            assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
+        }
+        for mount in [
+            "destination=/tmp,tmpfs-size=64m",
+            "destination=/run,tmpfs-size=16m",
+        ] {
+            assert!(
+                args.iter().any(|a| a.contains(mount)),
+                "{mount} in {args:?}"
+            );
+        }
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--env-host") || a.starts_with("--env-file")),
+            "only the variables set here"
+        );
+        // In a pod, the pod's namespace applies (the pod is created with the mapping).
+        let args = sandbox.run_args(&job, &name, Some("pod"), Prepared::command(vec![]));
+        assert!(!args.iter().any(|a| a.starts_with("--uidmap")), "{args:?}");
+    }
+
+    /// A podman that never returns from `run` (and answers everything else at once).
+    fn hung_podman(dir: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("podman");
+        std::fs::write(
+            &path,
+            "#!/bin/sh\nif [ \"$1\" = run ]; then exec sleep 1000; fi\nexit 0\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_hung_podman_still_ends_the_job_as_a_timeout() {
+        let dir = std::env::temp_dir().join(format!("cynode-hung-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sandbox = PodmanSandbox::new(hung_podman(&dir), "n".into(), limits());
+        sandbox.run_grace = Duration::from_secs(1);
+        let started = Instant::now();
+        let outcome = sandbox
+            .run(job(&dir.join("job"), 1), CancellationToken::new())
+            .await;
+        assert_eq!(outcome.status, JobOutcome::Timeout, "{outcome:?}");
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("podman did not return"),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
