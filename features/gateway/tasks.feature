@@ -100,3 +100,14 @@ Feature: Tasks
     Given a registered test node
     When the test node claims the task's job
     Then the claim offers the attachment "data.csv" with content "a,b\n1,2\n"
+
+  Scenario: A dead-lettered job is requeued by the sweep, and an operator can redrive one
+    When "alice" creates a task with commands "echo rescued"
+    And the task's job message is dead-lettered
+    And an admin lists the dead letters
+    Then the dead letters include the task's job, queued
+    When an admin runs the recovery sweep
+    Then the task is queued again with reason "delivery_exhausted"
+    When the task's job message is dead-lettered
+    And an admin redrives the dead letters
+    Then the task's job message is back on its queue at once

@@ -1124,6 +1124,92 @@ async fn reports_model(w: &mut GatewayWorld, model: String) {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
+#[when("the task's job message is dead-lettered")]
+async fn dead_letter(w: &mut GatewayWorld) {
+    w.job = None;
+    let (task, job) = w.job_of_current_task().await;
+    let message = json!({
+        "v": 1, "task_id": task, "job_id": job, "attempt": 1, "lease_secs": 30,
+        "enqueued_at": "2026-11-22T10:00:00Z"
+    });
+    env()
+        .sqs
+        .send_message()
+        .queue_url(w.deployment().stack.resource("CYNODE_JOBS_DLQ_URL"))
+        .message_body(message.to_string())
+        .send()
+        .await
+        .expect("SQS send to the dead-letter queue");
+}
+
+#[when(
+    regex = r"^an admin (lists the dead letters|runs the recovery sweep|redrives the dead letters)$"
+)]
+async fn admin_recovery(w: &mut GatewayWorld, what: String) {
+    let token = env().admin_token.clone();
+    let reply = match what.as_str() {
+        "lists the dead letters" => w.api().get("/v1/admin/dead-letters", Some(&token)).await,
+        "runs the recovery sweep" => {
+            w.api()
+                .post("/v1/admin/sweep", Some(&token), &json!({}))
+                .await
+        }
+        _ => {
+            w.api()
+                .post("/v1/admin/dead-letters/redrive", Some(&token), &json!({}))
+                .await
+        }
+    };
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    w.last = Some(reply);
+}
+
+#[then("the dead letters include the task's job, queued")]
+async fn dead_letters_include(w: &mut GatewayWorld) {
+    let (_, job) = w.job.clone().expect("the current job");
+    let letters = w.reply().body["dead_letters"]
+        .as_array()
+        .expect("a list")
+        .clone();
+    assert!(
+        letters
+            .iter()
+            .any(|l| l["job_id"] == job.as_str() && l["job_status"] == "queued"),
+        "{letters:?}"
+    );
+}
+
+#[then(expr = "the task is queued again with reason {string}")]
+async fn queued_with_reason(w: &mut GatewayWorld, reason: String) {
+    let task = w.task().to_owned();
+    let token = w.users["alice"].token.clone().expect("alice is logged in");
+    let reply = w
+        .api()
+        .get(&format!("/v1/tasks/{task}/result"), Some(&token))
+        .await;
+    assert_eq!(reply.body["status"], "queued", "{}", reply.body);
+    assert_eq!(
+        reply.body["jobs"][0]["reason"],
+        reason.as_str(),
+        "{}",
+        reply.body
+    );
+}
+
+#[then("the task's job message is back on its queue at once")]
+async fn back_on_queue(w: &mut GatewayWorld) {
+    let task = w.task().to_owned();
+    // The sweep's own requeue waits 30 s; the redriven message is there at once.
+    for _ in 0..8 {
+        let mut mailbox = MAILBOX.lock().await;
+        if mailbox.remove(&task).is_some() {
+            return;
+        }
+        receive_all(&mut mailbox, &w.deployment().stack).await;
+    }
+    panic!("the redriven message for {task} did not come back");
+}
+
 #[when(expr = "another machine registers the test node's name {word}")]
 async fn registers_same_name(w: &mut GatewayWorld, how: String) {
     let node = w.node.clone().expect("a registered test node");
@@ -1435,6 +1521,8 @@ fn main() {
         DeploymentOptions {
             gateway_env: vec![
                 ("CYNODE_LOGIN_MAX_FAILURES".into(), "3".into()),
+                // Sweeps run when a scenario asks (`POST /v1/admin/sweep`), not on a timer.
+                ("CYNODE_SWEEP_INTERVAL_SECS".into(), "86400".into()),
                 // The spray scenario sends from several addresses through this header.
                 ("CYNODE_TRUST_FORWARDED_FOR".into(), "1".into()),
             ],
