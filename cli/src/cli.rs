@@ -77,6 +77,9 @@ pub enum Command {
     /// The models nodes serve
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Your projects: git repositories that planned work happens in
+    #[command(subcommand)]
+    Project(ProjectCommand),
     /// Edge nodes (admins): list, inspect, enable, disable, drain
     #[command(subcommand)]
     Node(NodeCommand),
@@ -116,6 +119,63 @@ pub enum AuthCommand {
     Whoami,
     /// Exchange the saved refresh token for new tokens now
     Refresh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; the credential is read from stdin, never from the command line
+    Create {
+        /// Name (normalized: lowercase words joined by dashes)
+        name: String,
+        /// Repository URL (https://, http://, ssh://, git://, file://, or user@host:path)
+        #[arg(long, value_name = "URL")]
+        repo: String,
+        /// Branch planned work starts from [default: main]
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Read a credential (a forge token) from the first line of stdin
+        #[arg(long)]
+        credential_stdin: bool,
+        /// Start subtasks by themselves once their dependencies are merged
+        #[arg(long)]
+        auto_start: bool,
+    },
+    /// List your projects
+    List,
+    /// Show a project
+    Get(ProjectRefArg),
+    /// Change a project's repository, branch, credential or auto-start
+    Update {
+        #[command(flatten)]
+        project: ProjectRefArg,
+        #[arg(long, value_name = "URL")]
+        repo: Option<String>,
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Read a new credential from the first line of stdin
+        #[arg(long, conflicts_with = "remove_credential")]
+        credential_stdin: bool,
+        /// Forget the stored credential
+        #[arg(long)]
+        remove_credential: bool,
+        #[arg(long, value_name = "BOOL")]
+        auto_start: Option<bool>,
+    },
+    /// Delete a project (its tasks stay)
+    Delete {
+        #[command(flatten)]
+        project: ProjectRefArg,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectRefArg {
+    /// Project id or name
+    #[arg(value_name = "PROJECT")]
+    pub project: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +347,9 @@ pub struct CreateArgs {
     /// Name the task (normalized; made unique among your tasks)
     #[arg(long)]
     pub name: Option<String>,
+    /// The project (id or name) the task belongs to
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
     /// Timeout in seconds for the sandbox run
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=10800))]
     pub timeout: Option<u64>,

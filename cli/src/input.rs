@@ -97,6 +97,29 @@ pub fn check_attachments(paths: &[std::path::PathBuf]) -> CliResult<Vec<(String,
         .collect()
 }
 
+/// One line of stdin, without its line ending, after printing `prompt` (if any) on stderr.
+pub fn read_line(prompt: Option<&str>) -> CliResult<String> {
+    use std::io::{BufRead, Write};
+    if let Some(prompt) = prompt {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| CliError::usage(format!("cannot read stdin: {err}")))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Asks a yes/no question on stderr; only `y` is yes.
+pub fn confirm(question: &str) -> CliResult<bool> {
+    Ok(matches!(
+        read_line(Some(&format!("{question} [y/N] ")))?.trim(),
+        "y" | "Y"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

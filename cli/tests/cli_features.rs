@@ -358,6 +358,15 @@ async fn stdout_mentions(w: &mut CliWorld, expected: String) {
     );
 }
 
+#[then(expr = "stdout does not mention {string}")]
+async fn stdout_lacks(w: &mut CliWorld, unwanted: String) {
+    let run = w.run();
+    assert!(
+        !run.stdout.contains(&unwanted) && !run.stderr.contains(&unwanted),
+        "{run:?}"
+    );
+}
+
 #[then(expr = "stdout mentions {string} followed by my handle")]
 async fn stdout_mentions_handle(w: &mut CliWorld, prefix: String) {
     assert!(

@@ -1,6 +1,6 @@
 //! `cynork auth login|logout|whoami`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use reqwest::Method;
 
@@ -11,6 +11,7 @@ use crate::cli::AuthCommand;
 use crate::client::Gateway;
 use crate::config::TokenSource;
 use crate::error::{CliError, CliResult};
+use crate::input::read_line;
 
 pub fn run(ctx: &mut Context, command: AuthCommand) -> CliResult {
     match command {
@@ -22,19 +23,6 @@ pub fn run(ctx: &mut Context, command: AuthCommand) -> CliResult {
         AuthCommand::Whoami => whoami(ctx),
         AuthCommand::Refresh => refresh(ctx),
     }
-}
-
-fn read_line(prompt: Option<&str>) -> CliResult<String> {
-    if let Some(prompt) = prompt {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|err| CliError::usage(format!("cannot read stdin: {err}")))?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn login(ctx: &mut Context, user: Option<String>, password_stdin: bool) -> CliResult {

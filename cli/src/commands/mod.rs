@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod project;
 pub mod status;
 pub mod task;
 
@@ -41,6 +42,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Task(command) => task::run(&mut ctx, command),
         Command::Chat(args) => chat::run(&mut ctx, args),
         Command::Models(crate::cli::ModelsCommand::List) => chat::list_models(&mut ctx),
+        Command::Project(command) => project::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(args) => return crate::shell::run(&cli.global, args),

@@ -1,6 +1,6 @@
 //! `cynork task …`: create, list, get, result, watch, cancel, output, logs.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use cynode_domain::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
@@ -47,6 +47,7 @@ fn task_path(task: &str, rest: &str) -> CliResult<String> {
 fn build_request(args: &CreateArgs) -> CliResult<CreateTaskRequest> {
     let mut req = CreateTaskRequest {
         task_name: args.name.clone(),
+        project: args.project.clone(),
         timeout_seconds: args.timeout,
         ..Default::default()
     };
@@ -153,20 +154,9 @@ fn watch(ctx: &mut Context, task: &str, interval: u64, no_clear: bool) -> CliRes
     }
 }
 
-fn confirmed(task: &str) -> CliResult<bool> {
-    eprint!("Cancel task {task}? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| CliError::usage(format!("cannot read the answer: {err}")))?;
-    Ok(matches!(answer.trim(), "y" | "Y"))
-}
-
 fn cancel(ctx: &mut Context, task: &str, yes: bool) -> CliResult {
     let path = task_path(task, "/cancel")?;
-    if !yes && !confirmed(task)? {
+    if !yes && !input::confirm(&format!("Cancel task {task}?"))? {
         ctx.printer.note("not canceled");
         return Ok(());
     }

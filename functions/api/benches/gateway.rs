@@ -37,6 +37,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         timeout_secs: None,
         model: None,
         idempotency_key: None,
+        project_id: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,

@@ -54,7 +54,7 @@ impl Function {
     fn routes(self) -> Router<AppState> {
         match self {
             Function::Auth => routes::auth::router(),
-            Function::Tasks => routes::tasks::router(),
+            Function::Tasks => routes::tasks::router().merge(routes::projects::router()),
             Function::Nodes => routes::nodes::router()
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
@@ -91,6 +91,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/tasks", Function::Tasks),
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
     ("ANY /v1/attachments", Function::Tasks),
+    ("ANY /v1/projects", Function::Tasks),
+    ("ANY /v1/projects/{proxy+}", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
     ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),

@@ -8,10 +8,11 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    BlobStore, DeadLetters, JobQueue, NodeStore, SessionStore, TaskStore, ThreadStore, UserStore,
+    BlobStore, DeadLetters, JobQueue, NodeStore, ProjectStore, SessionStore, TaskStore,
+    ThreadStore, UserStore,
 };
 use cynode_domain::service::{
-    AuthService, ChatService, JobService, NodeService, RecoveryService, TaskService,
+    AuthService, ChatService, JobService, NodeService, ProjectService, RecoveryService, TaskService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub jobs: Arc<JobService>,
     pub chat: Arc<ChatService>,
     pub recovery: Arc<RecoveryService>,
+    pub projects: Arc<ProjectService>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -42,6 +44,7 @@ pub struct Ports {
     pub tasks: Arc<dyn TaskStore>,
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
+    pub projects: Arc<dyn ProjectStore>,
     pub queue: Arc<dyn JobQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub blobs: Arc<dyn BlobStore>,
@@ -58,6 +61,7 @@ impl From<Adapters> for Ports {
             tasks: Arc::new(adapters.tasks),
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
+            projects: Arc::new(adapters.projects),
             queue_url: queue.queue_url().to_owned(),
             inference_queue_url: queue.inference_queue_url().to_owned(),
             dead_letters: queue.clone(),
@@ -76,6 +80,7 @@ impl Ports {
             tasks: store.clone(),
             threads: store.clone(),
             nodes: store.clone(),
+            projects: store.clone(),
             queue: store.clone(),
             dead_letters: store.clone(),
             blobs: store,
@@ -112,20 +117,26 @@ impl AppState {
             tasks,
             threads,
             nodes,
+            projects,
             queue,
             dead_letters,
             blobs,
             queue_url,
             inference_queue_url,
         } = ports;
-        let task_service = Arc::new(TaskService::new(
-            tasks.clone(),
-            queue.clone(),
-            blobs.clone(),
-            clock.clone(),
-            config.tasks.clone(),
-        ));
+        let project_service = Arc::new(ProjectService::new(projects, clock.clone()));
+        let task_service = Arc::new(
+            TaskService::new(
+                tasks.clone(),
+                queue.clone(),
+                blobs.clone(),
+                clock.clone(),
+                config.tasks.clone(),
+            )
+            .with_projects(project_service.clone()),
+        );
         Self {
+            projects: project_service,
             recovery: Arc::new(RecoveryService::new(
                 tasks.clone(),
                 queue.clone(),

@@ -767,6 +767,22 @@ async fn posts_body(w: &mut GatewayWorld, alias: String, path: String, body: Str
     );
 }
 
+#[when(regex = r#"^"(\w+)" patches "([^"]+)" with the body (.+)$"#)]
+async fn patches_body(w: &mut GatewayWorld, alias: String, path: String, body: String) {
+    let token = w.token(&alias).await;
+    w.last = Some(
+        w.api()
+            .send(Method::PATCH, &path, Some(&token), Some(body.into_bytes()))
+            .await,
+    );
+}
+
+#[then(expr = "the response body does not contain {string}")]
+async fn body_lacks(w: &mut GatewayWorld, text: String) {
+    let body = w.reply().body.to_string();
+    assert!(!body.contains(&text), "{body}");
+}
+
 #[when(expr = "{string} posts to {string} a body of {int} bytes")]
 async fn posts_size(w: &mut GatewayWorld, alias: String, path: String, size: usize) {
     let frame = r#"{"prompt": ""}"#.len();

@@ -42,6 +42,8 @@ const PATHS: &[&str] = &[
     "/v1/tasks/{}/logs",
     "/v1/tasks/{}/output/{}",
     "/v1/attachments",
+    "/v1/projects",
+    "/v1/projects/{}",
     "/v1/nodes/register",
     "/v1/nodes/config",
     "/v1/nodes/config/ack",

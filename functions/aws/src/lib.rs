@@ -94,6 +94,7 @@ pub struct Adapters {
     pub tasks: dynamo::DynamoTasks,
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
+    pub projects: dynamo::DynamoProjects,
     pub queue: sqs::SqsJobQueue,
     pub blobs: s3::S3Blobs,
 }
@@ -107,6 +108,7 @@ impl Adapters {
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
             threads: dynamo::DynamoThreads::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
+            projects: dynamo::DynamoProjects::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(
                 clients.sqs.clone(),
                 resources.jobs_queue_url.clone(),

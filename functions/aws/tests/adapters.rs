@@ -63,6 +63,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         timeout_secs: None,
         model: None,
         idempotency_key: None,
+        project_id: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),
@@ -775,4 +776,98 @@ async fn threads_are_versioned_listed_per_owner_and_deleted() {
             .len(),
         1
     );
+}
+
+/// Projects live in their owner's partition: names unique per owner, a versioned update,
+/// the credential kept apart (set, replaced, removed with the project), and a delete that
+/// takes all three items.
+#[tokio::test]
+async fn projects_keep_names_per_owner_and_their_credential_apart() {
+    use cynode_domain::ports::ProjectStore;
+    use cynode_domain::project::{CredentialChange, Project};
+    use cynode_domain::wire::{CreateProjectRequest, UpdateProjectRequest};
+    let (a, _, _) = adapters().await;
+    let projects = a.projects.clone();
+    let owner = UserId::generate();
+    let request = |name: &str| CreateProjectRequest {
+        name: name.into(),
+        repo_url: "file:///srv/git/widgets.git".into(),
+        credential: Some("token-1".into()),
+        ..Default::default()
+    };
+    let (project, credential) = Project::create(&owner, request("widgets"), now()).unwrap();
+    projects
+        .insert_project(&project, &credential)
+        .await
+        .unwrap();
+    let (same_name, cred) = Project::create(&owner, request("widgets"), now()).unwrap();
+    assert!(matches!(
+        projects.insert_project(&same_name, &cred).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (other, cred) = Project::create(&UserId::generate(), request("widgets"), now()).unwrap();
+    projects.insert_project(&other, &cred).await.unwrap();
+
+    assert_eq!(
+        projects.project(&owner, &project.id).await.unwrap(),
+        Some(project.clone())
+    );
+    assert_eq!(
+        projects.project_by_name(&owner, "widgets").await.unwrap(),
+        Some(project.clone())
+    );
+    assert_eq!(
+        projects.project(&owner, &other.id).await.unwrap(),
+        None,
+        "not the owner's"
+    );
+    assert_eq!(
+        projects.list_projects(&owner).await.unwrap(),
+        vec![project.clone()]
+    );
+    assert_eq!(
+        projects.credential(&project).await.unwrap().as_deref(),
+        Some("token-1")
+    );
+
+    let change = UpdateProjectRequest {
+        default_branch: Some("develop".into()),
+        credential: Some("token-2".into()),
+        ..Default::default()
+    };
+    let (updated, cred) = project.updated(change.clone(), now()).unwrap();
+    projects.update_project(&updated, &cred).await.unwrap();
+    assert!(
+        matches!(
+            projects.update_project(&updated, &cred).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an update of a stale version loses"
+    );
+    assert_eq!(
+        projects.credential(&updated).await.unwrap().as_deref(),
+        Some("token-2")
+    );
+    let (removed, cred) = updated
+        .updated(
+            UpdateProjectRequest {
+                credential: Some(String::new()),
+                ..Default::default()
+            },
+            now(),
+        )
+        .unwrap();
+    assert_eq!(cred, CredentialChange::Remove);
+    projects.update_project(&removed, &cred).await.unwrap();
+    assert_eq!(projects.credential(&removed).await.unwrap(), None);
+
+    projects.delete_project(&removed).await.unwrap();
+    assert_eq!(
+        projects.project_by_name(&owner, "widgets").await.unwrap(),
+        None
+    );
+    assert!(projects.list_projects(&owner).await.unwrap().is_empty());
+    // The name is free again.
+    let (again, cred) = Project::create(&owner, request("widgets"), now()).unwrap();
+    projects.insert_project(&again, &cred).await.unwrap();
 }

@@ -56,6 +56,8 @@ ulid_id!(/// A login session: the family of refresh tokens rotated from one logi
     SessionId, "sess_");
 ulid_id!(/// An uploaded file a task may reference.
     AttachmentId, "att_");
+ulid_id!(/// A git repository a user's planned work happens in.
+    ProjectId, "proj_");
 ulid_id!(/// One claim of a job by a node; a result must name the lease it ran under.
     LeaseId, "lease_");
 

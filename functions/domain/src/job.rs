@@ -575,6 +575,7 @@ mod tests {
             timeout_secs: None,
             model: None,
             idempotency_key: None,
+            project_id: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),

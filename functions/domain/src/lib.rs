@@ -18,6 +18,7 @@ pub mod limits;
 pub mod memory;
 pub mod node;
 pub mod ports;
+pub mod project;
 pub mod service;
 pub mod session;
 pub mod signing;

@@ -12,10 +12,11 @@ use async_trait::async_trait;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, ThreadId, UserId};
+use crate::ids::{AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::ports::*;
+use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshState, RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
@@ -45,6 +46,8 @@ struct State {
     blobs: HashMap<String, Vec<u8>>,
     chunks: BTreeMap<(TaskId, JobId, u32, u32), String>,
     threads: BTreeMap<ThreadId, Thread>,
+    projects: BTreeMap<(UserId, String), Project>,
+    credentials: HashMap<ProjectId, String>,
 }
 
 /// Every port in one in-memory store.
@@ -508,6 +511,84 @@ impl NodeStore for MemoryStore {
             .signatures
             .insert(signature.to_owned(), expires_at)
             .is_none())
+    }
+}
+
+#[async_trait]
+impl ProjectStore for MemoryStore {
+    async fn insert_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        let key = (project.owner.clone(), project.name.clone());
+        if state.projects.contains_key(&key) {
+            return Err(conflict("project name taken"));
+        }
+        state.projects.insert(key, project.clone());
+        if let CredentialChange::Set(secret) = credential {
+            state.credentials.insert(project.id.clone(), secret.clone());
+        }
+        Ok(())
+    }
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> StoreResult<Option<Project>> {
+        Ok(self
+            .state()
+            .projects
+            .values()
+            .find(|p| &p.owner == owner && &p.id == id)
+            .cloned())
+    }
+    async fn project_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Project>> {
+        Ok(self
+            .state()
+            .projects
+            .get(&(owner.clone(), name.to_owned()))
+            .cloned())
+    }
+    async fn list_projects(&self, owner: &UserId) -> StoreResult<Vec<Project>> {
+        Ok(self
+            .state()
+            .projects
+            .values()
+            .filter(|p| &p.owner == owner)
+            .cloned()
+            .collect())
+    }
+    async fn update_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        let key = (project.owner.clone(), project.name.clone());
+        match state.projects.get(&key) {
+            Some(stored) if stored.version + 1 == project.version => {}
+            _ => return Err(conflict("project changed")),
+        }
+        state.projects.insert(key, project.clone());
+        match credential {
+            CredentialChange::Set(secret) => {
+                state.credentials.insert(project.id.clone(), secret.clone());
+            }
+            CredentialChange::Remove => {
+                state.credentials.remove(&project.id);
+            }
+            CredentialChange::Keep => {}
+        }
+        Ok(())
+    }
+    async fn delete_project(&self, project: &Project) -> StoreResult<()> {
+        let mut state = self.state();
+        state
+            .projects
+            .remove(&(project.owner.clone(), project.name.clone()));
+        state.credentials.remove(&project.id);
+        Ok(())
+    }
+    async fn credential(&self, project: &Project) -> StoreResult<Option<String>> {
+        Ok(self.state().credentials.get(&project.id).cloned())
     }
 }
 

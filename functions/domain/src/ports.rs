@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, SessionId, TaskId, ThreadId, UserId};
+use crate::ids::{AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
+use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
@@ -132,6 +133,34 @@ pub struct Chunk {
     pub attempt: u32,
     pub seq: u32,
     pub text: String,
+}
+
+/// Projects, kept per owner. A project's credential is stored beside it, apart from the
+/// project item, and read only by [`ProjectStore::credential`].
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// Creates a project (version 1) with its name reserved for its owner and its
+    /// credential, in one transaction. Conflict when the name is taken.
+    async fn insert_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()>;
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> StoreResult<Option<Project>>;
+    async fn project_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Project>>;
+    /// Every project of `owner`, by name.
+    async fn list_projects(&self, owner: &UserId) -> StoreResult<Vec<Project>>;
+    /// Writes a project if its stored version is `version - 1`, changing its credential as
+    /// told, in one transaction; Conflict otherwise.
+    async fn update_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()>;
+    /// Deletes a project, its name and its credential.
+    async fn delete_project(&self, project: &Project) -> StoreResult<()>;
+    /// The project's credential: only for the node that pushes its branches.
+    async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
 }
 
 #[async_trait]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::ids::{AttachmentId, TaskId, UserId};
+use crate::ids::{AttachmentId, ProjectId, TaskId, UserId};
 use crate::limits::{
     truncate_utf8, MAX_ATTACHMENTS, MAX_COMMANDS, MAX_COMMANDS_BYTES, MAX_JOB_TIMEOUT_SECS,
     MAX_MODEL_NAME_CHARS, MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_NAME_CHARS,
@@ -111,6 +111,8 @@ pub struct Task {
     /// The `Idempotency-Key` the task was created with: a retried create with the same
     /// key gets this task instead of a second one.
     pub idempotency_key: Option<String>,
+    /// The project the task belongs to (checked to be its owner's at creation).
+    pub project_id: Option<ProjectId>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -161,6 +163,7 @@ impl Task {
             prompt: self.prompt_preview.clone(),
             model: self.model.clone(),
             attachments: self.attachments.iter().map(Attachment::view).collect(),
+            project_id: self.project_id.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -187,6 +190,8 @@ pub struct NewTask {
     pub model: Option<String>,
     /// Set by [`crate::service::TaskService::create_once`] from the request header.
     pub idempotency_key: Option<String>,
+    /// The project named by the request (id or name), resolved by the task service.
+    pub project: Option<String>,
 }
 
 impl Task {
@@ -338,6 +343,7 @@ impl NewTask {
             timeout_secs: req.timeout_seconds,
             model,
             idempotency_key: None,
+            project: req.project,
         })
     }
 }
@@ -372,6 +378,20 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
 /// Task names are lowercase words joined by single dashes: `"Nightly Build #3"` becomes
 /// `nightly-build-3`. A name that normalizes to nothing is refused.
 pub fn normalize_task_name(raw: &str) -> Result<String> {
+    let name = normalize_name(raw, "invalid_task_name", "task_name")?;
+    // A name that parses as a task id would make references ambiguous.
+    if TaskId::parse(&name).is_some() {
+        return Err(Error::validation(
+            "invalid_task_name",
+            "task_name must not look like a task id",
+        ));
+    }
+    Ok(name)
+}
+
+/// Lowercase words joined by single dashes, at most [`MAX_TASK_NAME_CHARS`]: the names of
+/// tasks and projects. Errors carry `code` and name the request's `field`.
+pub fn normalize_name(raw: &str, code: &'static str, field: &str) -> Result<String> {
     let mut name = String::new();
     let mut pending_dash = false;
     for ch in raw.chars() {
@@ -387,21 +407,14 @@ pub fn normalize_task_name(raw: &str) -> Result<String> {
     }
     if name.is_empty() {
         return Err(Error::validation(
-            "invalid_task_name",
-            "task_name must contain at least one letter or digit",
+            code,
+            format!("{field} must contain at least one letter or digit"),
         ));
     }
     if name.chars().count() > MAX_TASK_NAME_CHARS {
         return Err(Error::validation(
-            "invalid_task_name",
-            format!("task_name is longer than {MAX_TASK_NAME_CHARS} characters once normalized"),
-        ));
-    }
-    // A name that parses as a task id would make references ambiguous.
-    if TaskId::parse(&name).is_some() {
-        return Err(Error::validation(
-            "invalid_task_name",
-            "task_name must not look like a task id",
+            code,
+            format!("{field} is longer than {MAX_TASK_NAME_CHARS} characters once normalized"),
         ));
     }
     Ok(name)

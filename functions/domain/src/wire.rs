@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
-use crate::ids::{AttachmentId, JobId, LeaseId, NodeId, SessionId, TaskId, ThreadId, UserId};
+use crate::ids::{
+    AttachmentId, JobId, LeaseId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId,
+};
 use crate::status::{JobOutcome, JobStatus, TaskStatus};
 
 // ------------------------------------------------------------------ errors
@@ -148,6 +150,9 @@ pub struct CreateTaskRequest {
     /// in its pod (`OLLAMA_BASE_URL`) on a node that reports the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The project (id or name) the task belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -163,6 +168,8 @@ pub struct TaskView {
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -909,4 +916,76 @@ pub struct JobReleaseRequest {
     pub lease_id: LeaseId,
     /// Why, in words (shown to the task's owner).
     pub reason: String,
+}
+
+// ------------------------------------------------------------------ projects
+
+/// `POST /v1/projects`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    pub name: String,
+    pub repo_url: String,
+    /// Default `main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+    /// A token for the repository (and its forge). Kept server-side: never shown back,
+    /// never sent into a sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Start subtasks by themselves once their dependencies are merged (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_start: Option<bool>,
+}
+
+/// `PATCH /v1/projects/{project}`: the fields to change. `credential: ""` removes it.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_start: Option<bool>,
+}
+
+/// Requests that carry a credential never print it.
+impl std::fmt::Debug for CreateProjectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateProjectRequest")
+            .field("name", &self.name)
+            .field("repo_url", &self.repo_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UpdateProjectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateProjectRequest")
+            .field("repo_url", &self.repo_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProjectView {
+    pub project_id: ProjectId,
+    pub name: String,
+    pub repo_url: String,
+    pub default_branch: String,
+    /// Whether a credential is stored (it is never shown).
+    pub has_credential: bool,
+    pub auto_start: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectView>,
 }

@@ -9,4 +9,5 @@ pub mod chat;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod projects;
 pub mod tasks;

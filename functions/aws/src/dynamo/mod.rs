@@ -8,12 +8,14 @@
 //! check expiry themselves, since TTL deletion lags.
 
 mod nodes;
+mod projects;
 mod sessions;
 mod tasks;
 mod threads;
 mod users;
 
 pub use nodes::DynamoNodes;
+pub use projects::DynamoProjects;
 pub use sessions::DynamoSessions;
 pub use tasks::DynamoTasks;
 pub use threads::DynamoThreads;
@@ -200,6 +202,30 @@ pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, Stor
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// An unconditional put (items no one else writes, such as a project's credential).
+pub(crate) fn put_any(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A delete of one item, whether or not it exists.
+pub(crate) fn delete_write(
+    table: &str,
+    pk: impl Into<String>,
+    sk: impl Into<String>,
+) -> Result<TransactWriteItem, StoreError> {
+    let delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 /// A put that succeeds only when the stored item has version `version - 1`

@@ -19,7 +19,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use cynode_domain::ids::{AttachmentId, JobId, TaskId, UserId};
+use cynode_domain::ids::{AttachmentId, JobId, ProjectId, TaskId, UserId};
 use cynode_domain::job::{Job, JobNote, JobOutput, Lease};
 use cynode_domain::ports::{Chunk, StoreResult, TaskPage, TaskStore, Write};
 use cynode_domain::status::{JobStatus, TaskStatus};
@@ -83,6 +83,10 @@ fn task_item(task: &Task) -> StoreResult<Item> {
         .opt_n("timeout_secs", task.timeout_secs)
         .opt_s("model", task.model.clone())
         .opt_s("idempotency_key", task.idempotency_key.clone())
+        .opt_s(
+            "project_id",
+            task.project_id.as_ref().map(|id| id.to_string()),
+        )
         .s("status", task.status.as_str())
         .time("created_at", task.created_at)
         .time("updated_at", task.updated_at)
@@ -103,6 +107,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         timeout_secs: r.opt_n("timeout_secs")?,
         model: r.opt_s("model"),
         idempotency_key: r.opt_s("idempotency_key"),
+        project_id: r.opt_s("project_id").map(ProjectId::from_stored),
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,

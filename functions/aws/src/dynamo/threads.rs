@@ -10,14 +10,15 @@
 //! transaction, list a user's threads newest first with one query.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use cynode_domain::chat::Thread;
 use cynode_domain::ids::{ThreadId, UserId};
 use cynode_domain::ports::{StoreResult, ThreadStore};
 
 use super::{
-    build_error, get_item, key, put_versioned, store_error, transact, ItemBuilder, ItemReader,
+    build_error, delete_write, get_item, put_versioned, store_error, transact, ItemBuilder,
+    ItemReader,
 };
 
 #[derive(Debug, Clone)]
@@ -95,21 +96,13 @@ impl ThreadStore for DynamoThreads {
     }
 
     async fn delete_thread(&self, thread: &Thread) -> StoreResult<()> {
-        let delete = |pk: String, sk: &str| -> StoreResult<TransactWriteItem> {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, sk)))
-                .build()
-                .map_err(build_error)?;
-            Ok(TransactWriteItem::builder().delete(delete).build())
-        };
-        self.client
-            .transact_write_items()
-            .transact_items(delete(thread_pk(&thread.id), "THREAD")?)
-            .transact_items(delete(owner_pk(&thread.owner), thread.id.as_str())?)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        transact(
+            &self.client,
+            vec![
+                delete_write(&self.table, thread_pk(&thread.id), "THREAD")?,
+                delete_write(&self.table, owner_pk(&thread.owner), thread.id.as_str())?,
+            ],
+        )
+        .await
     }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod chat;
 pub mod jobs;
 pub mod nodes;
+pub mod projects;
 pub mod recovery;
 pub mod tasks;
 
@@ -11,5 +12,6 @@ pub use auth::{AuthService, AuthSettings, Principal};
 pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};
 pub use nodes::{NodeService, SignedRequest, SigningKey};
+pub use projects::ProjectService;
 pub use recovery::RecoveryService;
 pub use tasks::{TaskService, TaskSettings};

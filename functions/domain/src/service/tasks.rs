@@ -19,6 +19,7 @@ use crate::limits::{
 };
 use crate::ports::{BlobStore, Chunk, JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
+use crate::service::projects::ProjectService;
 use crate::status::TaskStatus;
 use crate::task::{
     check_idempotency_key, nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput,
@@ -77,6 +78,8 @@ pub struct TaskService {
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     settings: TaskSettings,
+    /// Resolves the project a task names (tasks naming none need no projects).
+    projects: Option<Arc<ProjectService>>,
 }
 
 fn input_key(task: &TaskId) -> String {
@@ -143,7 +146,14 @@ impl TaskService {
             blobs,
             clock,
             settings,
+            projects: None,
         }
+    }
+
+    /// Lets tasks belong to the caller's projects.
+    pub fn with_projects(mut self, projects: Arc<ProjectService>) -> Self {
+        self.projects = Some(projects);
+        self
     }
 
     pub async fn create(&self, principal: &Principal, req: CreateTaskRequest) -> Result<TaskView> {
@@ -191,6 +201,7 @@ impl TaskService {
                 timeout_secs: Some(COMPLETION_TIMEOUT_SECS),
                 model: completion.model.clone(),
                 idempotency_key: None,
+                project: None,
             },
         )
         .await
@@ -279,6 +290,13 @@ impl TaskService {
             attachments.push(self.uploaded_attachment(principal, id).await?);
         }
 
+        let project_id = match (&new.project, &self.projects) {
+            (None, _) => None,
+            (Some(reference), Some(projects)) => {
+                Some(projects.owned(principal, reference).await?.id)
+            }
+            (Some(_), None) => return Err(Error::internal("this gateway has no projects")),
+        };
         let id = TaskId::generate();
         let input_json = serde_json::to_vec(&new.input)
             .map_err(|err| Error::internal(format!("encoding task input: {err}")))?;
@@ -300,6 +318,7 @@ impl TaskService {
             timeout_secs: new.timeout_secs,
             model: new.model.clone(),
             idempotency_key: new.idempotency_key.clone(),
+            project_id,
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
@@ -959,6 +978,43 @@ mod tests {
             "attachment_too_large"
         );
     }
+    #[tokio::test]
+    async fn a_task_may_belong_to_its_owners_project_only() {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let projects = Arc::new(ProjectService::new(store.clone(), clock.clone()));
+        let service = TaskService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            clock,
+            TaskSettings::default(),
+        )
+        .with_projects(projects.clone());
+        let (alice, bob) = (user("alice"), user("bob"));
+        let project = projects
+            .create(
+                &alice,
+                crate::wire::CreateProjectRequest {
+                    name: "widgets".into(),
+                    repo_url: "https://github.com/acme/widgets.git".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let in_project = || CreateTaskRequest {
+            project: Some("widgets".into()),
+            ..commands(&["true"])
+        };
+        let task = service.create(&alice, in_project()).await.unwrap();
+        assert_eq!(task.project_id, Some(project.project_id));
+        assert_eq!(
+            service.create(&bob, in_project()).await.unwrap_err().code,
+            "project_not_found"
+        );
+    }
+
     #[tokio::test]
     async fn an_idempotency_key_creates_one_task_however_often_it_is_sent() {
         let (tasks, store) = service();

@@ -1,0 +1,135 @@
+//! `cynork project …`: create, list, get, update, delete your projects. A credential is
+//! read from stdin (never an argument, which other users could see in the process list)
+//! and never printed: the gateway only says whether one is stored.
+
+use reqwest::Method;
+
+use cynode_domain::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
+
+use super::Context;
+use crate::cli::ProjectCommand;
+use crate::client::{segment, Gateway};
+use crate::error::{CliError, CliResult};
+use crate::input::{confirm, read_line};
+use crate::output::Printer;
+
+fn project_path(project: &str) -> CliResult<String> {
+    if project.trim().is_empty() {
+        return Err(CliError::usage("the project id or name must not be empty"));
+    }
+    Ok(format!("/v1/projects/{}", segment(project)))
+}
+
+fn credential_from_stdin() -> CliResult<String> {
+    let credential = read_line(None)?;
+    if credential.trim().is_empty() {
+        return Err(CliError::usage(
+            "--credential-stdin: stdin had no credential",
+        ));
+    }
+    Ok(credential)
+}
+
+pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
+    let view: ProjectView = match command {
+        ProjectCommand::Create {
+            name,
+            repo,
+            branch,
+            credential_stdin,
+            auto_start,
+        } => {
+            let req = CreateProjectRequest {
+                name,
+                repo_url: repo,
+                default_branch: branch,
+                credential: credential_stdin.then(credential_from_stdin).transpose()?,
+                auto_start: Some(auto_start),
+            };
+            Gateway::new(&mut ctx.config)?.post("/v1/projects", &req)?
+        }
+        ProjectCommand::List => {
+            let list: ProjectList = Gateway::new(&mut ctx.config)?.get("/v1/projects")?;
+            if ctx.printer.json_mode() {
+                ctx.printer.json(&list);
+            } else if list.projects.is_empty() {
+                ctx.printer
+                    .note("no projects yet: cynork project create NAME --repo URL");
+            } else {
+                for project in &list.projects {
+                    print_project(&ctx.printer, project);
+                }
+            }
+            return Ok(());
+        }
+        ProjectCommand::Get(project) => {
+            Gateway::new(&mut ctx.config)?.get(&project_path(&project.project)?)?
+        }
+        ProjectCommand::Update {
+            project,
+            repo,
+            branch,
+            credential_stdin,
+            remove_credential,
+            auto_start,
+        } => {
+            let credential = if remove_credential {
+                Some(String::new())
+            } else {
+                credential_stdin.then(credential_from_stdin).transpose()?
+            };
+            let req = UpdateProjectRequest {
+                repo_url: repo,
+                default_branch: branch,
+                credential,
+                auto_start,
+            };
+            Gateway::new(&mut ctx.config)?.call(
+                Method::PATCH,
+                &project_path(&project.project)?,
+                Some(&req),
+                true,
+            )?
+        }
+        ProjectCommand::Delete { project, yes } => {
+            let path = project_path(&project.project)?;
+            if !yes && !confirm(&format!("Delete project {}?", project.project))? {
+                ctx.printer.note("not deleted");
+                return Ok(());
+            }
+            Gateway::new(&mut ctx.config)?.call::<(), ()>(Method::DELETE, &path, None, true)?;
+            if ctx.printer.json_mode() {
+                ctx.printer
+                    .json(&serde_json::json!({"deleted": project.project}));
+            } else {
+                ctx.printer.line(&[("deleted", project.project)]);
+            }
+            return Ok(());
+        }
+    };
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&view);
+    } else {
+        print_project(&ctx.printer, &view);
+    }
+    Ok(())
+}
+
+fn print_project(printer: &Printer, project: &ProjectView) {
+    printer.line(&[
+        ("project_id", project.project_id.to_string()),
+        ("name", project.name.clone()),
+        ("repo", project.repo_url.clone()),
+        ("branch", project.default_branch.clone()),
+        (
+            "credential",
+            if project.has_credential {
+                "stored"
+            } else {
+                "none"
+            }
+            .into(),
+        ),
+        ("auto_start", project.auto_start.to_string()),
+    ]);
+}

@@ -1,0 +1,196 @@
+//! Projects, in the tasks table, one partition per owner (every lookup is an owner's):
+//!
+//! | item         | pk                   | sk                       |
+//! |--------------|----------------------|--------------------------|
+//! | project      | `PROJECTS#<owner>`   | `PROJECT#<project id>`   |
+//! | name guard   | `PROJECTS#<owner>`   | `NAME#<name>`            |
+//! | credential   | `PROJECTS#<owner>`   | `CREDENTIAL#<project id>`|
+//!
+//! The credential is its own item: reading a project never reads it.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use cynode_domain::ids::{ProjectId, UserId};
+use cynode_domain::ports::{ProjectStore, StoreResult};
+use cynode_domain::project::{CredentialChange, Project};
+
+use super::{
+    delete_write, get_item, put_any, put_new, put_versioned, store_error, transact, Item,
+    ItemBuilder, ItemReader,
+};
+
+#[derive(Debug, Clone)]
+pub struct DynamoProjects {
+    client: Client,
+    table: String,
+}
+
+fn owner_pk(owner: &UserId) -> String {
+    format!("PROJECTS#{owner}")
+}
+fn project_sk(id: &ProjectId) -> String {
+    format!("PROJECT#{id}")
+}
+fn name_sk(name: &str) -> String {
+    format!("NAME#{name}")
+}
+fn credential_sk(id: &ProjectId) -> String {
+    format!("CREDENTIAL#{id}")
+}
+
+fn project_item(project: &Project) -> Item {
+    ItemBuilder::key(owner_pk(&project.owner), project_sk(&project.id))
+        .s("project_id", project.id.as_str())
+        .s("owner", project.owner.as_str())
+        .s("name", &project.name)
+        .s("repo_url", &project.repo_url)
+        .s("default_branch", &project.default_branch)
+        .bool("has_credential", project.has_credential)
+        .bool("auto_start", project.auto_start)
+        .time("created_at", project.created_at)
+        .time("updated_at", project.updated_at)
+        .n("version", project.version)
+        .build()
+}
+
+fn read_project(item: &Item) -> StoreResult<Project> {
+    let r = ItemReader(item);
+    Ok(Project {
+        id: ProjectId::from_stored(r.s("project_id")?),
+        owner: UserId::from_stored(r.s("owner")?),
+        name: r.s("name")?,
+        repo_url: r.s("repo_url")?,
+        default_branch: r.s("default_branch")?,
+        has_credential: r.bool("has_credential"),
+        auto_start: r.bool("auto_start"),
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        version: r.n("version")?,
+    })
+}
+
+impl DynamoProjects {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// The write that applies a credential change, if any.
+    fn credential_write(
+        &self,
+        project: &Project,
+        change: &CredentialChange,
+    ) -> StoreResult<Option<aws_sdk_dynamodb::types::TransactWriteItem>> {
+        let pk = owner_pk(&project.owner);
+        let sk = credential_sk(&project.id);
+        Ok(match change {
+            CredentialChange::Keep => None,
+            CredentialChange::Set(secret) => Some(put_any(
+                &self.table,
+                ItemBuilder::key(pk, sk).s("secret", secret).build(),
+            )?),
+            CredentialChange::Remove => Some(delete_write(&self.table, pk, sk)?),
+        })
+    }
+}
+
+#[async_trait]
+impl ProjectStore for DynamoProjects {
+    async fn insert_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()> {
+        let guard = ItemBuilder::key(owner_pk(&project.owner), name_sk(&project.name))
+            .s("project_id", project.id.as_str())
+            .build();
+        let mut writes = vec![
+            put_new(&self.table, project_item(project))?,
+            put_new(&self.table, guard)?,
+        ];
+        writes.extend(self.credential_write(project, credential)?);
+        transact(&self.client, writes).await
+    }
+
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> StoreResult<Option<Project>> {
+        get_item(&self.client, &self.table, owner_pk(owner), project_sk(id))
+            .await?
+            .as_ref()
+            .map(read_project)
+            .transpose()
+    }
+
+    async fn project_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Project>> {
+        let Some(guard) =
+            get_item(&self.client, &self.table, owner_pk(owner), name_sk(name)).await?
+        else {
+            return Ok(None);
+        };
+        let id = ProjectId::from_stored(ItemReader(&guard).s("project_id")?);
+        self.project(owner, &id).await
+    }
+
+    async fn list_projects(&self, owner: &UserId) -> StoreResult<Vec<Project>> {
+        let mut projects = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :owner AND begins_with(sk, :project)")
+                .expression_attribute_values(":owner", AttributeValue::S(owner_pk(owner)))
+                .expression_attribute_values(":project", AttributeValue::S("PROJECT#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                projects.push(read_project(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(projects),
+            }
+        }
+    }
+
+    async fn update_project(
+        &self,
+        project: &Project,
+        credential: &CredentialChange,
+    ) -> StoreResult<()> {
+        let mut writes = vec![put_versioned(
+            &self.table,
+            project_item(project),
+            project.version,
+        )?];
+        writes.extend(self.credential_write(project, credential)?);
+        transact(&self.client, writes).await
+    }
+
+    async fn delete_project(&self, project: &Project) -> StoreResult<()> {
+        let pk = owner_pk(&project.owner);
+        transact(
+            &self.client,
+            vec![
+                delete_write(&self.table, pk.clone(), project_sk(&project.id))?,
+                delete_write(&self.table, pk.clone(), name_sk(&project.name))?,
+                delete_write(&self.table, pk, credential_sk(&project.id))?,
+            ],
+        )
+        .await
+    }
+
+    async fn credential(&self, project: &Project) -> StoreResult<Option<String>> {
+        let item = get_item(
+            &self.client,
+            &self.table,
+            owner_pk(&project.owner),
+            credential_sk(&project.id),
+        )
+        .await?;
+        item.map(|item| ItemReader(&item).s("secret")).transpose()
+    }
+}

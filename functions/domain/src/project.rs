@@ -1,0 +1,285 @@
+//! Projects: a git repository that planned work happens in, owned by one user. The
+//! repository's credential is stored apart from the project (see
+//! [`crate::ports::ProjectStore`]) and never leaves the control plane in a view.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{ProjectId, UserId};
+use crate::task::normalize_name;
+use crate::wire::{CreateProjectRequest, ProjectView, UpdateProjectRequest};
+
+/// Longest repository URL accepted.
+pub const MAX_REPO_URL_CHARS: usize = 2048;
+/// Longest credential accepted (forge tokens are far shorter).
+pub const MAX_CREDENTIAL_CHARS: usize = 4096;
+/// The branch new projects work from unless told otherwise.
+pub const DEFAULT_BRANCH: &str = "main";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub owner: UserId,
+    pub name: String,
+    pub repo_url: String,
+    pub default_branch: String,
+    pub has_credential: bool,
+    pub auto_start: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version, like tasks'.
+    pub version: u64,
+}
+
+/// What changes about a project's credential in a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialChange {
+    Keep,
+    Set(String),
+    Remove,
+}
+
+impl Project {
+    pub fn view(&self) -> ProjectView {
+        ProjectView {
+            project_id: self.id.clone(),
+            name: self.name.clone(),
+            repo_url: self.repo_url.clone(),
+            default_branch: self.default_branch.clone(),
+            has_credential: self.has_credential,
+            auto_start: self.auto_start,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// A new project from a request, checked.
+    pub fn create(
+        owner: &UserId,
+        req: CreateProjectRequest,
+        now: Timestamp,
+    ) -> Result<(Project, CredentialChange)> {
+        let name = normalize_name(&req.name, "invalid_project_name", "name")?;
+        if ProjectId::parse(&name).is_some() {
+            return Err(Error::validation(
+                "invalid_project_name",
+                "name must not look like a project id",
+            ));
+        }
+        check_repo_url(&req.repo_url)?;
+        let branch = req.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.into());
+        check_branch(&branch)?;
+        let credential = credential_change(req.credential)?;
+        let project = Project {
+            id: ProjectId::generate(),
+            owner: owner.clone(),
+            name,
+            repo_url: req.repo_url,
+            default_branch: branch,
+            has_credential: matches!(credential, CredentialChange::Set(_)),
+            auto_start: req.auto_start.unwrap_or(false),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        Ok((project, credential))
+    }
+
+    /// The project with a request's changes applied, checked and versioned.
+    pub fn updated(
+        &self,
+        req: UpdateProjectRequest,
+        now: Timestamp,
+    ) -> Result<(Project, CredentialChange)> {
+        let mut next = Project {
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        };
+        if let Some(url) = req.repo_url {
+            check_repo_url(&url)?;
+            next.repo_url = url;
+        }
+        if let Some(branch) = req.default_branch {
+            check_branch(&branch)?;
+            next.default_branch = branch;
+        }
+        if let Some(auto_start) = req.auto_start {
+            next.auto_start = auto_start;
+        }
+        let credential = match req.credential {
+            None => CredentialChange::Keep,
+            Some(text) if text.is_empty() => CredentialChange::Remove,
+            some => credential_change(some)?,
+        };
+        match &credential {
+            CredentialChange::Set(_) => next.has_credential = true,
+            CredentialChange::Remove => next.has_credential = false,
+            CredentialChange::Keep => {}
+        }
+        Ok((next, credential))
+    }
+}
+
+fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
+    match credential {
+        None => Ok(CredentialChange::Keep),
+        Some(text) if text.trim().is_empty() => Err(Error::validation(
+            "invalid_credential",
+            "credential must not be empty (leave it out for none)",
+        )),
+        Some(text)
+            if text.chars().count() > MAX_CREDENTIAL_CHARS || text.contains(['\n', '\r']) =>
+        {
+            Err(Error::validation(
+                "invalid_credential",
+                format!("credential must be one line of at most {MAX_CREDENTIAL_CHARS} characters"),
+            ))
+        }
+        Some(text) => Ok(CredentialChange::Set(text)),
+    }
+}
+
+/// A repository URL git can clone: `https://`, `http://`, `ssh://`, `git://`, `file://`,
+/// or scp-like `user@host:path`. No credentials inside it: they belong in `credential`.
+pub fn check_repo_url(url: &str) -> Result<()> {
+    let invalid = |why: &str| {
+        Err(Error::validation(
+            "invalid_repo_url",
+            format!("repo_url {why}"),
+        ))
+    };
+    if url.is_empty() || url.chars().count() > MAX_REPO_URL_CHARS {
+        return invalid(&format!("must be 1-{MAX_REPO_URL_CHARS} characters"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return invalid("must not contain spaces or control characters");
+    }
+    let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
+    if let Some(rest) = schemes.iter().find_map(|s| url.strip_prefix(s)) {
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') && !url.starts_with("ssh://") {
+            return invalid("must not carry credentials; set credential instead");
+        }
+        if rest.len() <= authority.len() + 1 && !url.starts_with("file://") {
+            return invalid("names no repository path");
+        }
+        return Ok(());
+    }
+    let scp_like = url
+        .split_once(':')
+        .is_some_and(|(host, path)| host.contains('@') && !host.contains('/') && !path.is_empty());
+    if scp_like {
+        return Ok(());
+    }
+    invalid("must start with https://, http://, ssh://, git://, file:// or be user@host:path")
+}
+
+/// A branch name git accepts (the subset `git check-ref-format --branch` allows that
+/// matters here).
+pub fn check_branch(branch: &str) -> Result<()> {
+    let bad = branch.is_empty()
+        || branch.len() > 255
+        || branch.starts_with(['-', '/', '.'])
+        || branch.ends_with(['/', '.'])
+        || branch.ends_with(".lock")
+        || branch.contains("..")
+        || branch.contains("//")
+        || branch.contains("@{")
+        || branch
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\\\".contains(c));
+    if bad {
+        Err(Error::validation(
+            "invalid_branch",
+            format!("'{branch}' is not a valid git branch name"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn request(name: &str, url: &str) -> CreateProjectRequest {
+        CreateProjectRequest {
+            name: name.into(),
+            repo_url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn repository_urls_git_can_clone_are_accepted_and_embedded_credentials_refused() {
+        for ok in [
+            "https://github.com/acme/widgets.git",
+            "http://127.0.0.1:8000/repo.git",
+            "ssh://git@github.com/acme/widgets.git",
+            "git@github.com:acme/widgets.git",
+            "file:///srv/git/widgets.git",
+        ] {
+            assert!(check_repo_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "github.com/acme/widgets",
+            "https://user:token@github.com/acme/widgets.git",
+            "https://github.com",
+            "https://github.com/acme/wid gets",
+            "ftp://host/repo",
+        ] {
+            assert_eq!(
+                check_repo_url(bad).unwrap_err().code,
+                "invalid_repo_url",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn branch_names_follow_git() {
+        for ok in ["main", "release/1.2", "feature_x-2"] {
+            assert!(check_branch(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", "a..b", "a b", "x.lock", "a:b", "refs@{1}", "end/"] {
+            assert_eq!(
+                check_branch(bad).unwrap_err().code,
+                "invalid_branch",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_credential_is_kept_apart_and_can_be_replaced_or_removed() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let mut req = request("Widgets App", "https://github.com/acme/widgets.git");
+        req.credential = Some("ghp_secret".into());
+        let (project, credential) = Project::create(&UserId::generate(), req, now).unwrap();
+        assert_eq!(project.name, "widgets-app");
+        assert_eq!(project.default_branch, "main");
+        assert_eq!(credential, CredentialChange::Set("ghp_secret".into()));
+        let view = serde_json::to_string(&project.view()).unwrap();
+        assert!(!view.contains("ghp_secret") && view.contains("\"has_credential\":true"));
+
+        let removal = UpdateProjectRequest {
+            credential: Some(String::new()),
+            ..Default::default()
+        };
+        let (next, change) = project.updated(removal, now).unwrap();
+        assert_eq!(
+            (change, next.has_credential, next.version),
+            (CredentialChange::Remove, false, 2)
+        );
+        let bad = UpdateProjectRequest {
+            default_branch: Some("a b".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            project.updated(bad, now).unwrap_err().code,
+            "invalid_branch"
+        );
+    }
+}
