@@ -41,6 +41,7 @@ fn millis(values: &[f64]) -> Vec<Duration> {
 fn limits() -> SandboxLimits {
     SandboxLimits {
         image: "localhost/cynode-sandbox:latest".into(),
+        allowed_images: vec!["localhost/cynode-sandbox:latest".into()],
         memory: "256m".into(),
         cpus: 1.0,
         pids: 128,
@@ -87,6 +88,7 @@ impl Pods {
         });
         let job = SandboxJob {
             attempt: 1,
+            image: None,
             job_id,
             program,
             job_dir: job_dir.clone(),

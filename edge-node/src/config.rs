@@ -86,6 +86,8 @@ pub struct InferenceSettings {
 #[serde(deny_unknown_fields)]
 struct SandboxFile {
     image: Option<String>,
+    /// More images jobs may name (the default image is always allowed).
+    images: Option<Vec<String>>,
     memory: Option<String>,
     cpus: Option<f64>,
     pids: Option<u32>,
@@ -97,7 +99,10 @@ struct SandboxFile {
 /// Limits every sandbox runs under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxLimits {
+    /// The image jobs run in unless they name another.
     pub image: String,
+    /// The images jobs may name: `image` and `sandbox.images`.
+    pub allowed_images: Vec<String>,
     /// Podman memory size (`512m`); swap is capped to the same.
     pub memory: String,
     pub cpus: f64,
@@ -109,6 +114,18 @@ pub struct SandboxLimits {
 }
 
 impl SandboxLimits {
+    /// The image a job runs in: the one it names, if this node allows it.
+    pub fn image_for(&self, named: Option<&str>) -> Option<&str> {
+        match named {
+            None => Some(&self.image),
+            Some(name) => self
+                .allowed_images
+                .iter()
+                .find(|allowed| allowed.as_str() == name)
+                .map(String::as_str),
+        }
+    }
+
     /// The timeout a job runs under: its own request, else the default, never past the
     /// maximum (the node's, and the gateway's when it sets a lower one).
     pub fn timeout_for(&self, requested: Option<u64>, gateway_max: u64) -> Duration {
@@ -200,11 +217,19 @@ impl EdgeConfig {
                         .into(),
                 )
             })?;
+        let image = args
+            .image
+            .or(file.sandbox.image)
+            .unwrap_or_else(|| "localhost/cynode-sandbox:latest".into());
+        let mut allowed_images = vec![image.clone()];
+        for extra in file.sandbox.images.unwrap_or_default() {
+            if !allowed_images.contains(&extra) {
+                allowed_images.push(extra);
+            }
+        }
         let sandbox = SandboxLimits {
-            image: args
-                .image
-                .or(file.sandbox.image)
-                .unwrap_or_else(|| "localhost/cynode-sandbox:latest".into()),
+            image,
+            allowed_images,
             memory: file.sandbox.memory.unwrap_or_else(|| "512m".into()),
             cpus: file.sandbox.cpus.unwrap_or(1.0),
             pids: file.sandbox.pids.unwrap_or(256),
@@ -307,6 +332,7 @@ mod tests {
     fn limits(default: u64, max: u64) -> SandboxLimits {
         SandboxLimits {
             image: "i".into(),
+            allowed_images: vec!["i".into()],
             memory: "64m".into(),
             cpus: 1.0,
             pids: 10,
@@ -314,6 +340,18 @@ mod tests {
             default_timeout_secs: default,
             max_timeout_secs: max,
         }
+    }
+
+    #[test]
+    fn jobs_get_the_default_image_or_an_allowed_one_they_name() {
+        let mut limits = limits(60, 60);
+        limits.allowed_images.push("busybox:latest".into());
+        assert_eq!(limits.image_for(None), Some("i"));
+        assert_eq!(
+            limits.image_for(Some("busybox:latest")),
+            Some("busybox:latest")
+        );
+        assert_eq!(limits.image_for(Some("evil:latest")), None);
     }
 
     #[test]

@@ -133,7 +133,7 @@ enum Sent {
     Later,
 }
 
-/// Seconds a message for a model this node does not serve stays hidden from it.
+/// Seconds a message for a model or image this node does not offer stays hidden from it.
 const NOT_SERVED_RETRY_SECS: u32 = 5;
 
 /// Seconds a message stays hidden when its job cannot be claimed right now.
@@ -209,6 +209,14 @@ impl Runner {
             if !served {
                 // Not ours to claim: back on the queue for a node that serves it.
                 tracing::info!(job_id = %message.job_id, %model, "this node does not serve the job's model; leaving it");
+                self.hide(received.queue, &received.receipt, NOT_SERVED_RETRY_SECS)
+                    .await;
+                return;
+            }
+        }
+        if let Some(image) = &message.image {
+            if self.limits.image_for(Some(image)).is_none() {
+                tracing::info!(job_id = %message.job_id, %image, "this node does not allow the job's image; leaving it");
                 self.hide(received.queue, &received.receipt, NOT_SERVED_RETRY_SECS)
                     .await;
                 return;
@@ -374,9 +382,19 @@ impl Runner {
                 None
             };
             self.fetch_attachments(&claim, &job_dir).await?;
+            let image = match claim.spec.image.as_deref() {
+                None => None,
+                Some(named) => Some(
+                    self.limits
+                        .image_for(Some(named))
+                        .ok_or_else(|| format!("this node does not allow the image '{named}'"))?
+                        .to_owned(),
+                ),
+            };
             let job = SandboxJob {
                 job_id: message.job_id.clone(),
                 attempt: claim.attempt,
+                image,
                 program,
                 job_dir: job_dir.clone(),
                 timeout,

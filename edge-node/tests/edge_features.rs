@@ -21,7 +21,11 @@ memory = "128m"
 pids = 64
 cpus = 1.0
 workspace_size = "16m"
+images = ["localhost/cynode-sandbox:alt"]
 "#;
+
+/// A second image jobs may name (a tag of the sandbox image: nothing can be pulled here).
+const ALT_IMAGE: &str = "localhost/cynode-sandbox:alt";
 
 /// A client inside the sandbox: `ask.py URL [PADDING_BYTES]` sends a chat completion
 /// (GET for a `/models` URL) and prints `status=N` and, on success, the answer's role.
@@ -183,6 +187,12 @@ async fn user_logged_in(w: &mut EdgeWorld, alias: String) {
 #[when(expr = "{string} runs the commands:")]
 async fn runs_commands(w: &mut EdgeWorld, _alias: String, step: &Step) {
     w.create(json!({"commands": commands_of(step)})).await;
+}
+
+#[when(expr = "{string} runs the commands in the image {string}:")]
+async fn runs_in_image(w: &mut EdgeWorld, _alias: String, image: String, step: &Step) {
+    w.create(json!({"commands": commands_of(step), "image": image}))
+        .await;
 }
 
 #[when(expr = "{string} runs the commands with a timeout of {int} seconds:")]
@@ -977,6 +987,13 @@ fn main() {
         .status();
     if !image.is_ok_and(|s| s.success()) {
         eprintln!("the sandbox image is missing: run edge-node/sandbox/build-image.sh (scripts/test does)");
+        std::process::exit(1);
+    }
+    let tagged = std::process::Command::new("podman")
+        .args(["tag", "localhost/cynode-sandbox:latest", ALT_IMAGE])
+        .status();
+    if !tagged.is_ok_and(|s| s.success()) {
+        eprintln!("could not tag the sandbox image as {ALT_IMAGE}");
         std::process::exit(1);
     }
     if let Err(err) = cynode_testkit::require_model_server() {

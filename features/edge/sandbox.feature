@@ -90,6 +90,15 @@ Feature: Jobs run in a locked-down Podman sandbox
     And its stdout contains "65536"
     And its stdout contains "16384"
 
+  Scenario: A job runs in an image it names, and only a node that allows the image takes it
+    When "alice" runs the commands in the image "localhost/cynode-sandbox:alt":
+      | echo alt-image |
+    Then the task completes
+    And its stdout is "alt-image\n"
+    When "alice" runs the commands in the image "localhost/not-allowed:1":
+      | true |
+    Then after 8 seconds the task is still queued
+
   Scenario Outline: The sandbox has no network
     When "alice" runs the commands:
       | echo GET / \| nc -w 3 <host> <port> |

@@ -41,6 +41,14 @@ Feature: Tasks
     Then the response status is 400
     And the error code is "invalid_model"
 
+  Scenario: A task may name its sandbox image, in Podman's reference format
+    When "alice" posts to "/v1/tasks" the body {"commands": ["true"], "image": "localhost/cynode-sandbox:alt"}
+    Then the response status is 201
+    And the response field "image" is "localhost/cynode-sandbox:alt"
+    When "alice" posts to "/v1/tasks" the body {"commands": ["true"], "image": "Not An Image"}
+    Then the response status is 400
+    And the error code is "invalid_image"
+
   Scenario: A create retried with the same Idempotency-Key makes one task
     When "alice" creates a task with commands "echo once" and the Idempotency-Key "nightly-2026-11-22"
     And "alice" creates a task with commands "echo once" and the Idempotency-Key "nightly-2026-11-22"

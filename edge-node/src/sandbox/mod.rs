@@ -43,6 +43,8 @@ pub struct SandboxJob {
     pub job_id: JobId,
     /// The claim's attempt: part of every container name, so attempts never collide.
     pub attempt: u32,
+    /// The image to run in (one the node allows); `None`: the node's default.
+    pub image: Option<String>,
     pub program: Program,
     /// A private directory for this job; its `attachments/` (if any) is visible to the
     /// job read-only under `/job/attachments`.

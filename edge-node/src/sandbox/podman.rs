@@ -228,9 +228,11 @@ impl PodmanSandbox {
             }
             Err(err) => return Err(PodmanError::Broken(err.to_string())),
         }
-        let exists = self.podman(&["image", "exists", &self.limits.image]).await;
-        if !exists.is_ok_and(|out| out.status.success()) {
-            return Err(PodmanError::NoImage(self.limits.image.clone()));
+        for image in &self.limits.allowed_images {
+            let exists = self.podman(&["image", "exists", image]).await;
+            if !exists.is_ok_and(|out| out.status.success()) {
+                return Err(PodmanError::NoImage(image.clone()));
+            }
         }
         let images = self
             .podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
@@ -356,7 +358,7 @@ impl PodmanSandbox {
             format!("--timeout={}", job.timeout.as_secs().max(1)),
             "--log-driver=none".into(),
             "--preserve-fds=1".into(),
-            limits.image.clone(),
+            job.image.clone().unwrap_or_else(|| limits.image.clone()),
         ]);
         args.extend(prepared.command);
         args
@@ -684,6 +686,7 @@ mod tests {
     fn limits() -> SandboxLimits {
         SandboxLimits {
             image: "localhost/cynode-sandbox:latest".into(),
+            allowed_images: vec!["localhost/cynode-sandbox:latest".into()],
             memory: "128m".into(),
             cpus: 1.0,
             pids: 64,
@@ -697,6 +700,7 @@ mod tests {
         SandboxJob {
             job_id: JobId::generate(),
             attempt,
+            image: None,
             program: Program::Commands(vec!["true".into()]),
             job_dir: dir.to_owned(),
             timeout: Duration::from_secs(1),

@@ -17,7 +17,6 @@ use cynode_domain::job::Job;
 use cynode_domain::ports::{JobQueue, SessionStore, TaskStore};
 use cynode_domain::status::TaskStatus;
 use cynode_domain::task::{StoredInput, Task, TaskInput};
-use cynode_domain::wire::JobMessage;
 use cynode_testkit::{summarize, Api, Deployment, DeploymentOptions};
 use serde_json::json;
 
@@ -38,6 +37,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         model: None,
         idempotency_key: None,
         project_id: None,
+        image: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,
@@ -105,16 +105,7 @@ fn main() {
         let mut raw_ids = Vec::with_capacity(count);
         for _ in 0..count {
             let (task, job) = new_task(&owner);
-            let message = JobMessage {
-                v: 1,
-                task_id: task.id.clone(),
-                job_id: job.id.clone(),
-                attempt: 1,
-                lease_secs: 60,
-                enqueued_at: task.created_at,
-                inference: false,
-                model: None,
-            };
+            let message = cynode_domain::job::message_for(&task, &job, 60, task.created_at);
             let started = Instant::now();
             adapters.sessions.session(&session).await.unwrap();
             adapters.queue.enqueue(&message).await.unwrap();

@@ -64,6 +64,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         model: None,
         idempotency_key: None,
         project_id: None,
+        image: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),

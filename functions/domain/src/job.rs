@@ -180,6 +180,7 @@ pub fn message_for(task: &Task, job: &Job, lease_secs: u64, now: Timestamp) -> J
         enqueued_at: now,
         inference: task.needs_inference(),
         model: task.model.clone(),
+        image: task.image.clone(),
     }
 }
 
@@ -576,6 +577,7 @@ mod tests {
             model: None,
             idempotency_key: None,
             project_id: None,
+            image: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),

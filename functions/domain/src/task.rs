@@ -113,6 +113,8 @@ pub struct Task {
     pub idempotency_key: Option<String>,
     /// The project the task belongs to (checked to be its owner's at creation).
     pub project_id: Option<ProjectId>,
+    /// The sandbox image the task names (see [`check_image_name`]).
+    pub image: Option<String>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -164,6 +166,7 @@ impl Task {
             model: self.model.clone(),
             attachments: self.attachments.iter().map(Attachment::view).collect(),
             project_id: self.project_id.clone(),
+            image: self.image.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -192,6 +195,7 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     /// The project named by the request (id or name), resolved by the task service.
     pub project: Option<String>,
+    pub image: Option<String>,
 }
 
 impl Task {
@@ -336,6 +340,7 @@ impl NewTask {
             }
         }
         let model = req.model.map(|m| check_model_name(&m)).transpose()?;
+        let image = req.image.map(|i| check_image_name(&i)).transpose()?;
         Ok(NewTask {
             input,
             name,
@@ -344,6 +349,7 @@ impl NewTask {
             model,
             idempotency_key: None,
             project: req.project,
+            image,
         })
     }
 }
@@ -361,6 +367,25 @@ pub fn check_model_name(name: &str) -> Result<String> {
         Err(Error::validation(
             "invalid_model",
             format!("model must be 1-{MAX_MODEL_NAME_CHARS} printable characters without spaces"),
+        ))
+    }
+}
+
+/// An image reference as Podman takes it: `[registry/]name[:tag][@digest]`, lowercase
+/// letters, digits and `._-/:@`, at most 255 characters.
+pub fn check_image_name(image: &str) -> Result<String> {
+    let ok = (1..=255).contains(&image.len())
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:@".contains(&b))
+        && !image.starts_with(['-', '.', '/', ':', '@'])
+        && !image.contains("..");
+    if ok {
+        Ok(image.to_owned())
+    } else {
+        Err(Error::validation(
+            "invalid_image",
+            format!("'{image}' is not an image reference ([registry/]name[:tag], lowercase)"),
         ))
     }
 }
@@ -603,5 +628,23 @@ mod tests {
             ..req()
         };
         assert_eq!(NewTask::validate(over).unwrap_err().code, "invalid_timeout");
+    }
+
+    #[test]
+    fn image_references_follow_podman() {
+        for ok in [
+            "busybox",
+            "localhost/cynode-sandbox:alt",
+            "docker.io/library/python:3.12-slim",
+        ] {
+            assert_eq!(check_image_name(ok).unwrap(), ok);
+        }
+        for bad in ["", "Busybox", "a b", "-x", "x/../y", &"a".repeat(256)] {
+            assert_eq!(
+                check_image_name(bad).unwrap_err().code,
+                "invalid_image",
+                "{bad}"
+            );
+        }
     }
 }

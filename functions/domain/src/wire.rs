@@ -153,6 +153,10 @@ pub struct CreateTaskRequest {
     /// The project (id or name) the task belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The sandbox image to run in; only nodes that allow it take the job (default: the
+    /// node's own image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -170,6 +174,8 @@ pub struct TaskView {
     pub attachments: Vec<AttachmentView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -611,6 +617,9 @@ pub struct JobMessage {
     /// another node without claiming the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The sandbox image it names, if any: likewise left to a node that allows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 // ------------------------------------------------------------------ job callbacks
@@ -687,6 +696,9 @@ pub struct JobSpec {
     /// The task's requested timeout; the node caps it with its own default and maximum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// The sandbox image the task named (one of the node's allowed images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 }

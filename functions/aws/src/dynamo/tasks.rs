@@ -108,6 +108,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         model: r.opt_s("model"),
         idempotency_key: r.opt_s("idempotency_key"),
         project_id: r.opt_s("project_id").map(ProjectId::from_stored),
+        image: r.opt_s("image"),
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,

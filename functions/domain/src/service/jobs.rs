@@ -203,6 +203,7 @@ impl JobService {
                 commands,
                 attachments,
                 timeout_secs: task.timeout_secs,
+                image: task.image.clone(),
                 env: Default::default(),
             },
         })

@@ -202,6 +202,7 @@ impl TaskService {
                 model: completion.model.clone(),
                 idempotency_key: None,
                 project: None,
+                image: None,
             },
         )
         .await
@@ -319,6 +320,7 @@ impl TaskService {
             model: new.model.clone(),
             idempotency_key: new.idempotency_key.clone(),
             project_id,
+            image: new.image.clone(),
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
