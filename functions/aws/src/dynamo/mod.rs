@@ -175,6 +175,30 @@ pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     ItemBuilder::key(pk, sk).build()
 }
 
+/// Runs a query page after page until it is exhausted or `wanted` items came back
+/// (DynamoDB also stops a page at 1 MB, so one page is never enough on its own).
+pub(crate) async fn query_items(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    wanted: Option<usize>,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut next = query;
+    loop {
+        let page = match wanted {
+            Some(wanted) => next.clone().limit((wanted - items.len()) as i32),
+            None => next.clone(),
+        };
+        let out = page.send().await.map_err(store_error)?;
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(key) if wanted.is_none_or(|wanted| items.len() < wanted) => {
+                next = next.set_exclusive_start_key(Some(key));
+            }
+            _ => return Ok(items),
+        }
+    }
+}
+
 /// A strongly consistent read of one item.
 pub(crate) async fn get_item(
     client: &aws_sdk_dynamodb::Client,

@@ -20,7 +20,8 @@ use cynode_domain::wire::NodeState;
 use cynode_domain::StoreError;
 
 use super::{
-    build_error, get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader,
+    build_error, get_item, key, put_new, query_items, store_error, transact, Item, ItemBuilder,
+    ItemReader,
 };
 
 #[derive(Debug, Clone)]
@@ -303,28 +304,20 @@ impl NodeStore for DynamoNodes {
     }
 
     async fn acked_nodes(&self) -> StoreResult<Vec<(NodeId, String)>> {
-        let mut nodes = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :ack")
-                .expression_attribute_values(":ack", AttributeValue::S("ACK".into()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                let r = ItemReader(&item);
-                nodes.push((NodeId::from_stored(r.s("sk")?), r.s("version")?));
-            }
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(nodes),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :ack")
+            .expression_attribute_values(":ack", AttributeValue::S("ACK".into()));
+        query_items(query, None)
+            .await?
+            .iter()
+            .map(|item| {
+                let r = ItemReader(item);
+                Ok((NodeId::from_stored(r.s("sk")?), r.s("version")?))
+            })
+            .collect()
     }
 
     async fn remember_signature(

@@ -16,7 +16,7 @@ use cynode_domain::ports::{ProjectStore, StoreResult};
 use cynode_domain::project::{CredentialChange, Project};
 
 use super::{
-    delete_write, get_item, put_any, put_new, put_versioned, store_error, transact, Item,
+    delete_write, get_item, put_any, put_new, put_versioned, query_items, transact, Item,
     ItemBuilder, ItemReader,
 };
 
@@ -131,29 +131,19 @@ impl ProjectStore for DynamoProjects {
     }
 
     async fn list_projects(&self, owner: &UserId) -> StoreResult<Vec<Project>> {
-        let mut projects = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :owner AND begins_with(sk, :project)")
-                .expression_attribute_values(":owner", AttributeValue::S(owner_pk(owner)))
-                .expression_attribute_values(":project", AttributeValue::S("PROJECT#".into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                projects.push(read_project(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(projects),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :owner AND begins_with(sk, :project)")
+            .expression_attribute_values(":owner", AttributeValue::S(owner_pk(owner)))
+            .expression_attribute_values(":project", AttributeValue::S("PROJECT#".into()))
+            .consistent_read(true);
+        query_items(query, None)
+            .await?
+            .iter()
+            .map(read_project)
+            .collect()
     }
 
     async fn update_project(

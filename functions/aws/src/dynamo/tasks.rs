@@ -28,7 +28,7 @@ use cynode_domain::wire::InputMode;
 use cynode_domain::StoreError;
 
 use super::{
-    get_item, put_new, put_versioned, store_error, transact, Item, ItemBuilder, ItemReader,
+    get_item, put_new, put_versioned, query_items, transact, Item, ItemBuilder, ItemReader,
 };
 
 #[derive(Debug, Clone)]
@@ -183,27 +183,17 @@ impl DynamoTasks {
         condition: &str,
         values: &[(&str, String)],
     ) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(condition)
-                .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start);
-            for (name, value) in values {
-                query = query.expression_attribute_values(*name, AttributeValue::S(value.clone()));
-            }
-            let out = query.send().await.map_err(store_error)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(items),
-            }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", AttributeValue::S(task_pk(task)))
+            .consistent_read(true);
+        for (name, value) in values {
+            query = query.expression_attribute_values(*name, AttributeValue::S(value.clone()));
         }
+        query_items(query, None).await
     }
 
     /// The key a GSI query resumes after: every key attribute of the task item.
@@ -274,33 +264,23 @@ impl TaskStore for DynamoTasks {
         limit: u32,
         after: Option<&str>,
     ) -> StoreResult<(Vec<Job>, Option<String>)> {
-        let wanted = limit as usize + 1;
-        let mut jobs = Vec::with_capacity(wanted);
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("active_jobs")
-                .expression_attribute_values(":active", AttributeValue::S(ACTIVE.into()))
-                .limit((wanted - jobs.len()) as i32)
-                .set_exclusive_start_key(start.take());
-            query = match after {
-                Some(after) => query
-                    .key_condition_expression("active_pk = :active AND active_sk > :after")
-                    .expression_attribute_values(":after", AttributeValue::S(after.into())),
-                None => query.key_condition_expression("active_pk = :active"),
-            };
-            let out = query.send().await.map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                jobs.push(read_job(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(next) if jobs.len() < wanted => start = Some(next),
-                _ => break,
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("active_jobs")
+            .expression_attribute_values(":active", AttributeValue::S(ACTIVE.into()));
+        let query = match after {
+            Some(after) => query
+                .key_condition_expression("active_pk = :active AND active_sk > :after")
+                .expression_attribute_values(":after", AttributeValue::S(after.into())),
+            None => query.key_condition_expression("active_pk = :active"),
+        };
+        let mut jobs = query_items(query, Some(limit as usize + 1))
+            .await?
+            .iter()
+            .map(read_job)
+            .collect::<StoreResult<Vec<_>>>()?;
         let more = jobs.len() > limit as usize;
         jobs.truncate(limit as usize);
         let cursor = more
@@ -327,24 +307,20 @@ impl TaskStore for DynamoTasks {
         // Ask for one more than a page: if it comes, there is a next page. DynamoDB may
         // also stop early at its 1 MB response limit, so keep going until the page is
         // full or the index is exhausted.
-        let wanted = limit as usize + 1;
-        let mut tasks = Vec::with_capacity(wanted);
-        let mut start = after.map(|after| self.resume_key(owner, status, after));
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#partition = :partition")
-                .expression_attribute_names("#partition", partition_attr)
-                .expression_attribute_values(":partition", AttributeValue::S(partition.clone()))
-                .scan_index_forward(false)
-                .limit((wanted - tasks.len()) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#partition = :partition")
+            .expression_attribute_names("#partition", partition_attr)
+            .expression_attribute_values(":partition", AttributeValue::S(partition))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(after.map(|after| self.resume_key(owner, status, after)));
+        let items =
+            query_items(query, Some(limit as usize + 1))
                 .await
-                .map_err(|err| match store_error(err) {
+                .map_err(|err| match err {
                     // A resume key for an item of another owner or index is refused by
                     // DynamoDB; cursors are checked before they get here.
                     StoreError::Unavailable(msg) if msg.contains("ValidationException") => {
@@ -352,14 +328,10 @@ impl TaskStore for DynamoTasks {
                     }
                     other => other,
                 })?;
-            for item in out.items.unwrap_or_default() {
-                tasks.push(read_task(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(next) if tasks.len() < wanted => start = Some(next),
-                _ => break,
-            }
-        }
+        let mut tasks = items
+            .iter()
+            .map(read_task)
+            .collect::<StoreResult<Vec<_>>>()?;
         let more = tasks.len() > limit as usize;
         tasks.truncate(limit as usize);
         Ok(TaskPage {
