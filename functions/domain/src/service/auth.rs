@@ -39,6 +39,19 @@ impl Default for AuthSettings {
 }
 
 /// Refuses anyone but an admin (403 `admin_required`).
+#[cfg(test)]
+impl Principal {
+    /// A fresh non-admin user with a session, for the services' unit tests.
+    pub fn test_user(handle: &str) -> Principal {
+        Principal {
+            user_id: crate::ids::UserId::generate(),
+            handle: handle.into(),
+            is_admin: false,
+            session_id: crate::ids::SessionId::generate(),
+        }
+    }
+}
+
 /// A source may fail this many times the per-handle limit, across all handles.
 const SOURCE_LIMIT_FACTOR: u32 = 4;
 

@@ -142,18 +142,12 @@ impl ChatService {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ids::{SessionId, UserId};
     use crate::memory::MemoryStore;
     use crate::service::tasks::TaskSettings;
     use time::macros::datetime;
 
     fn user(handle: &str) -> Principal {
-        Principal {
-            user_id: UserId::generate(),
-            handle: handle.into(),
-            is_admin: false,
-            session_id: SessionId::generate(),
-        }
+        Principal::test_user(handle)
     }
 
     fn service() -> (ChatService, Arc<MemoryStore>) {

@@ -417,7 +417,7 @@ impl JobService {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ids::{SessionId, UserId};
+    use crate::ids::UserId;
     use crate::memory::MemoryStore;
     use crate::service::auth::Principal;
     use crate::service::tasks::{TaskService, TaskSettings};
@@ -453,12 +453,7 @@ mod tests {
             ),
             store,
             clock,
-            alice: Principal {
-                user_id: UserId::generate(),
-                handle: "alice".into(),
-                is_admin: false,
-                session_id: SessionId::generate(),
-            },
+            alice: Principal::test_user("alice"),
         }
     }
 

@@ -481,7 +481,6 @@ mod tests {
 
     #[tokio::test]
     async fn stale_or_disabled_nodes_do_not_count_and_only_admins_manage_nodes() {
-        use crate::ids::SessionId;
         let store = Arc::new(MemoryStore::default());
         let (nodes, clock) = service_with(store.clone(), "q", &["psk"]);
         let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
@@ -494,12 +493,7 @@ mod tests {
         nodes.acknowledge(&node, ack).await.unwrap();
         assert_eq!(nodes.readiness().await.unwrap(), Ok(()));
 
-        let user = Principal {
-            user_id: crate::ids::UserId::generate(),
-            handle: "bob".into(),
-            is_admin: false,
-            session_id: SessionId::generate(),
-        };
+        let user = Principal::test_user("bob");
         assert_eq!(nodes.list(&user).await.unwrap_err().code, "admin_required");
         let admin = Principal {
             is_admin: true,

@@ -95,17 +95,11 @@ impl ProjectService {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ids::{SessionId, UserId};
     use crate::memory::MemoryStore;
     use time::macros::datetime;
 
     fn user(handle: &str) -> Principal {
-        Principal {
-            user_id: UserId::generate(),
-            handle: handle.into(),
-            is_admin: false,
-            session_id: SessionId::generate(),
-        }
+        Principal::test_user(handle)
     }
 
     #[tokio::test]

@@ -219,7 +219,7 @@ impl RecoveryService {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ids::{JobId, NodeId, SessionId, TaskId, UserId};
+    use crate::ids::{JobId, NodeId, TaskId};
     use crate::memory::MemoryStore;
     use crate::service::jobs::{JobService, JobSettings};
     use crate::service::tasks::{TaskService, TaskSettings};
@@ -269,12 +269,7 @@ mod tests {
             ),
             store,
             clock,
-            alice: Principal {
-                user_id: UserId::generate(),
-                handle: "alice".into(),
-                is_admin: false,
-                session_id: SessionId::generate(),
-            },
+            alice: Principal::test_user("alice"),
         }
     }
 

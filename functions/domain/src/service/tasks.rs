@@ -666,7 +666,6 @@ pub(crate) async fn load_input(blobs: &dyn BlobStore, task: &Task) -> Result<Tas
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ids::{SessionId, UserId};
     use crate::limits::MAX_PROMPT_BYTES;
     use crate::memory::MemoryStore;
     use time::macros::datetime;
@@ -685,12 +684,7 @@ mod tests {
     }
 
     fn user(handle: &str) -> Principal {
-        Principal {
-            user_id: UserId::generate(),
-            handle: handle.into(),
-            is_admin: false,
-            session_id: SessionId::generate(),
-        }
+        Principal::test_user(handle)
     }
 
     fn commands(cmds: &[&str]) -> CreateTaskRequest {
