@@ -172,13 +172,6 @@ fn signal(pid: &str, signal: &str) {
     assert!(ok, "kill -{signal} {pid}");
 }
 
-/// A number in [0, 1) from the clock, for random moments without a dependency.
-fn random() -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10);
@@ -237,7 +230,10 @@ fn main() {
             let tasks = bench.create(n, 2.0, "kill").await;
             // Kill the node at three random moments while the tasks run; restart it each time.
             for _ in 0..3 {
-                tokio::time::sleep(Duration::from_secs_f64(1.0 + 4.0 * random())).await;
+                tokio::time::sleep(Duration::from_secs_f64(
+                    1.0 + 4.0 * cynode_edge::outage::random_fraction(),
+                ))
+                .await;
                 if let Some(edge) = bench.edge.as_ref() {
                     let _ = edge.signal("KILL");
                 }

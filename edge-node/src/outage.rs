@@ -120,12 +120,12 @@ impl Backoff {
     pub fn next_wait(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(Duration::from_secs(30));
-        base.mul_f64(0.5 + jitter())
+        base.mul_f64(0.5 + random_fraction())
     }
 }
 
-/// A number in [0, 1) that differs between nodes and calls.
-fn jitter() -> f64 {
+/// A number in [0, 1) that differs between nodes and calls (for jitter; not for secrets).
+pub fn random_fraction() -> f64 {
     use std::hash::{BuildHasher, RandomState};
     let bits = RandomState::new().hash_one(std::time::Instant::now());
     (bits >> 11) as f64 / (1u64 << 53) as f64

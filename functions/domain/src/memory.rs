@@ -514,6 +514,18 @@ impl NodeStore for MemoryStore {
     }
 }
 
+fn apply_credential(state: &mut State, project: &ProjectId, change: &CredentialChange) {
+    match change {
+        CredentialChange::Set(secret) => {
+            state.credentials.insert(project.clone(), secret.clone());
+        }
+        CredentialChange::Remove => {
+            state.credentials.remove(project);
+        }
+        CredentialChange::Keep => {}
+    }
+}
+
 #[async_trait]
 impl ProjectStore for MemoryStore {
     async fn insert_project(
@@ -527,9 +539,7 @@ impl ProjectStore for MemoryStore {
             return Err(conflict("project name taken"));
         }
         state.projects.insert(key, project.clone());
-        if let CredentialChange::Set(secret) = credential {
-            state.credentials.insert(project.id.clone(), secret.clone());
-        }
+        apply_credential(&mut state, &project.id, credential);
         Ok(())
     }
     async fn project(&self, owner: &UserId, id: &ProjectId) -> StoreResult<Option<Project>> {
@@ -568,15 +578,7 @@ impl ProjectStore for MemoryStore {
             _ => return Err(conflict("project changed")),
         }
         state.projects.insert(key, project.clone());
-        match credential {
-            CredentialChange::Set(secret) => {
-                state.credentials.insert(project.id.clone(), secret.clone());
-            }
-            CredentialChange::Remove => {
-                state.credentials.remove(&project.id);
-            }
-            CredentialChange::Keep => {}
-        }
+        apply_credential(&mut state, &project.id, credential);
         Ok(())
     }
     async fn delete_project(&self, project: &Project) -> StoreResult<()> {

@@ -84,7 +84,7 @@ impl RecoveryService {
             }
             seen += letters.len() as u32;
             for letter in letters {
-                let job = match self.job_of(&letter.body).await? {
+                let job = match self.letter(&letter.body).await?.1 {
                     Some(job) => job,
                     None => {
                         // Not a job, or its job is gone: nothing to recover.
@@ -107,10 +107,6 @@ impl RecoveryService {
             }
         }
         Ok(())
-    }
-
-    async fn job_of(&self, body: &str) -> Result<Option<Job>> {
-        Ok(self.letter(body).await?.1)
     }
 
     /// A dead letter's job message (when it is one) and its job (when it still exists).

@@ -30,6 +30,9 @@ use crate::wire::{
     OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
+/// How long a download URL of a task's output works.
+pub const OUTPUT_URL_TTL_SECS: u64 = 15 * 60;
+
 /// A chat completion's job may run this long on a node.
 pub const COMPLETION_TIMEOUT_SECS: u64 = 300;
 
@@ -504,7 +507,6 @@ impl TaskService {
                 ),
             ));
         };
-        let ttl = self.settings.upload_url_ttl_secs;
         let (key, size, complete) = match output.raw.get(stream) {
             Some(raw) => (
                 Some(raw_output_key(&task.id, &job.id, output.attempt, stream)),
@@ -528,7 +530,7 @@ impl TaskService {
             }
         };
         let url = match key {
-            Some(key) => Some(self.blobs.download_url(&key, ttl).await?),
+            Some(key) => Some(self.blobs.download_url(&key, OUTPUT_URL_TTL_SECS).await?),
             None => None,
         };
         Ok(OutputDownload {
