@@ -124,12 +124,7 @@ impl Backoff {
     }
 }
 
-/// A number in [0, 1) that differs between nodes and calls (for jitter; not for secrets).
-pub fn random_fraction() -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let bits = RandomState::new().hash_one(std::time::Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use cynode_domain::clock::random_fraction;
 
 #[cfg(test)]
 mod tests {

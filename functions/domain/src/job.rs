@@ -20,6 +20,7 @@ use time::Duration;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
+use crate::plan::{JobRole, WorkReport};
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
 use crate::wire::{
@@ -56,6 +57,9 @@ pub struct JobOutput {
     /// Model calls the attempt made through its pod's proxy, and their tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<InferenceUsage>,
+    /// For a worker: the branch its node pushed and the pull request it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +82,8 @@ pub struct Job {
     pub redrives: u32,
     /// The last thing the control plane (not the sandbox) did to the job, and why.
     pub note: Option<JobNote>,
+    /// What the job does for a planned task (planner, worker); `Task` otherwise.
+    pub role: JobRole,
     pub version: u64,
 }
 
@@ -205,7 +211,16 @@ impl Job {
             started_at: None,
             redrives: 0,
             note: None,
+            role: JobRole::Task,
             version: 1,
+        }
+    }
+
+    /// A queued job of a planned task with its role.
+    pub fn queued_as(id: JobId, task: &Task, role: JobRole, now: Timestamp) -> Job {
+        Job {
+            role,
+            ..Job::queued(id, task, now)
         }
     }
 
@@ -349,6 +364,7 @@ impl Job {
             started_at: report.started_at,
             ended_at: report.ended_at,
             usage: report.usage,
+            work: report.work.clone(),
         });
         Ok(Finish::Store(Box::new(done)))
     }
@@ -526,7 +542,7 @@ impl Job {
 /// The task status after one of its jobs changed: the job's, unless the task already
 /// ended (a user's cancel stands even if the job then completes). `None`: no change.
 pub fn task_after_job(task: &Task, job: &Job, now: Timestamp) -> Option<Task> {
-    if task.status.is_terminal() {
+    if task.status.is_terminal() || task.plan.is_some() {
         return None;
     }
     let status = job.status.task_status();
@@ -578,6 +594,7 @@ mod tests {
             idempotency_key: None,
             project_id: None,
             image: None,
+            plan: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),
@@ -612,6 +629,7 @@ mod tests {
             started_at: now(),
             ended_at: now(),
             usage: None,
+            work: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! govern them. It knows nothing of AWS or HTTP.
 //!
 //! - [`wire`]: the JSON contract shared with the edge node and the CLI.
-//! - [`task`], [`job`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
+//! - [`task`], [`job`], [`plan`], [`project`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
@@ -17,6 +17,7 @@ pub mod job;
 pub mod limits;
 pub mod memory;
 pub mod node;
+pub mod plan;
 pub mod ports;
 pub mod project;
 pub mod service;

@@ -1,8 +1,9 @@
 //! Task and job statuses, and which of them are terminal.
 //!
 //! The task statuses are a public contract (ARCHITECTURE.md): `queued`, `running`,
-//! `completed`, `failed`, `canceled`, `superseded`. Job statuses add `timeout`, which the
-//! task reports as `failed`.
+//! `completed`, `failed`, `canceled`, `superseded`, and for planned work
+//! `planning_failed` (the planner's attempts ran out; `retry-planning` starts again). Job
+//! statuses add `timeout`, which the task reports as `failed`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -11,7 +12,7 @@ use std::str::FromStr;
 use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Queued,
     Running,
@@ -19,16 +20,18 @@ pub enum TaskStatus {
     Failed,
     Canceled,
     Superseded,
+    PlanningFailed,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 7] = [
         TaskStatus::Queued,
         TaskStatus::Running,
         TaskStatus::Completed,
         TaskStatus::Failed,
         TaskStatus::Canceled,
         TaskStatus::Superseded,
+        TaskStatus::PlanningFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl TaskStatus {
             TaskStatus::Failed => "failed",
             TaskStatus::Canceled => "canceled",
             TaskStatus::Superseded => "superseded",
+            TaskStatus::PlanningFailed => "planning_failed",
         }
     }
 
@@ -161,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn exactly_the_last_four_task_statuses_are_terminal() {
+    fn every_status_but_queued_and_running_is_terminal() {
         let terminal: Vec<_> = TaskStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())
@@ -172,7 +176,8 @@ mod tests {
                 TaskStatus::Completed,
                 TaskStatus::Failed,
                 TaskStatus::Canceled,
-                TaskStatus::Superseded
+                TaskStatus::Superseded,
+                TaskStatus::PlanningFailed
             ]
         );
     }

@@ -10,6 +10,7 @@ use crate::limits::{
     MAX_MODEL_NAME_CHARS, MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_NAME_CHARS,
     PROMPT_PREVIEW_BYTES,
 };
+use crate::plan::Plan;
 use crate::status::TaskStatus;
 use crate::wire::{
     AttachmentView, ChatMessage, CreateTaskRequest, InputMode, TaskView, Temperature,
@@ -115,6 +116,8 @@ pub struct Task {
     pub project_id: Option<ProjectId>,
     /// The sandbox image the task names (see [`check_image_name`]).
     pub image: Option<String>,
+    /// For planned work (`plan: true`): the planner's progress and the subtasks.
+    pub plan: Option<Plan>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -167,6 +170,7 @@ impl Task {
             attachments: self.attachments.iter().map(Attachment::view).collect(),
             project_id: self.project_id.clone(),
             image: self.image.clone(),
+            plan: self.plan.as_ref().map(Plan::summary),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -196,6 +200,8 @@ pub struct NewTask {
     /// The project named by the request (id or name), resolved by the task service.
     pub project: Option<String>,
     pub image: Option<String>,
+    /// Planned work (see [`crate::plan`]): a prompt for a project, split by a planner.
+    pub plan: bool,
 }
 
 impl Task {
@@ -341,7 +347,14 @@ impl NewTask {
         }
         let model = req.model.map(|m| check_model_name(&m)).transpose()?;
         let image = req.image.map(|i| check_image_name(&i)).transpose()?;
+        if req.plan && (req.project.is_none() || !matches!(input, TaskInput::Prompt { .. })) {
+            return Err(Error::validation(
+                "invalid_plan",
+                "planned work needs a project and a prompt (the feature request)",
+            ));
+        }
         Ok(NewTask {
+            plan: req.plan,
             input,
             name,
             attachments: req.attachments,

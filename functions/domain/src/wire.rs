@@ -154,9 +154,125 @@ pub struct CreateTaskRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// The sandbox image to run in; only nodes that allow it take the job (default: the
-    /// node's own image).
+    /// project's image, then the node's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Planned work: the prompt is a feature request for the project's repository; a
+    /// planner agent splits it into subtasks (needs `project` and a prompt).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plan: bool,
+}
+
+/// A planned task's progress, as task views show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub planner_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planner_error: Option<String>,
+    pub subtasks: u32,
+    pub merged: u32,
+}
+
+/// One agent run: a job attempt of a task (the planner's, a worker's, or a plain task's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunView {
+    pub run_id: JobId,
+    /// `planner`, `worker` or `task`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<u32>,
+    /// Deliveries of this run's job to a node (more than 1 after a node was lost).
+    pub attempt: u32,
+    pub status: JobStatus,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InferenceUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::plan::WorkReport>,
+}
+
+/// `GET /v1/tasks/{task}/runs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunList {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    pub runs: Vec<RunView>,
+}
+
+/// `GET /v1/tasks/{task}/runs/{run}/logs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunLogs {
+    pub task_id: TaskId,
+    pub run: RunView,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What a planner or worker job's node needs beyond the prompt: the repository (with its
+/// credential, for the node's own git and forge calls only: never written into a
+/// sandbox), and for a worker the subtask, its branch and the project's test command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgentAssignment {
+    /// `plan` or `work`.
+    pub role: String,
+    pub repo_url: String,
+    pub default_branch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<SubtaskBrief>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    /// Where the pull request is opened: the forge's API base and `owner/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<ForgeTarget>,
+    /// Why the previous planner attempt was refused (the planner is told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubtaskBrief {
+    pub number: u32,
+    pub title: String,
+    pub spec: String,
+    pub acceptance: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ForgeTarget {
+    pub api_url: String,
+    pub owner: String,
+    pub repo: String,
+}
+
+/// A repository credential in transit to a node: serialized as itself, never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Credential(pub String);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+/// `GET /v1/tasks/{task}/subtasks`: the plan's subtasks in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubtaskList {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    pub plan: PlanSummary,
+    pub subtasks: Vec<crate::plan::Subtask>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -176,6 +292,8 @@ pub struct TaskView {
     pub project_id: Option<ProjectId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -701,6 +819,9 @@ pub struct JobSpec {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// For planned work: the planner's or worker's assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentAssignment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -759,6 +880,9 @@ pub struct JobResultReport {
     /// For jobs with a model: the calls made and tokens used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<InferenceUsage>,
+    /// For a worker of planned work: the branch the node pushed and its pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::plan::WorkReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -948,6 +1072,15 @@ pub struct CreateProjectRequest {
     /// Start subtasks by themselves once their dependencies are merged (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_start: Option<bool>,
+    /// How workers build it (see `BuildSettings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge_repo: Option<String>,
 }
 
 /// `PATCH /v1/projects/{project}`: the fields to change. `credential: ""` removes it.
@@ -962,6 +1095,15 @@ pub struct UpdateProjectRequest {
     pub credential: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_start: Option<bool>,
+    /// Build settings; one set to "" is cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge_repo: Option<String>,
 }
 
 /// Requests that carry a credential never print it.
@@ -971,6 +1113,28 @@ impl std::fmt::Debug for CreateProjectRequest {
             .field("name", &self.name)
             .field("repo_url", &self.repo_url)
             .finish_non_exhaustive()
+    }
+}
+
+impl CreateProjectRequest {
+    pub fn build(&self) -> crate::project::BuildSettings {
+        crate::project::BuildSettings {
+            image: self.image.clone(),
+            test_command: self.test_command.clone(),
+            forge_url: self.forge_url.clone(),
+            forge_repo: self.forge_repo.clone(),
+        }
+    }
+}
+
+impl UpdateProjectRequest {
+    pub fn build(&self) -> crate::project::BuildSettings {
+        crate::project::BuildSettings {
+            image: self.image.clone(),
+            test_command: self.test_command.clone(),
+            forge_url: self.forge_url.clone(),
+            forge_repo: self.forge_repo.clone(),
+        }
     }
 }
 
@@ -991,6 +1155,8 @@ pub struct ProjectView {
     /// Whether a credential is stored (it is never shown).
     pub has_credential: bool,
     pub auto_start: bool,
+    #[serde(flatten)]
+    pub build: crate::project::BuildSettings,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]

@@ -10,12 +10,14 @@ use crate::ids::{JobId, NodeId, TaskId};
 use crate::job::{output_keys, raw_output_key, task_after_job, Claim, Finish, Job, StoredStreams};
 use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
-use crate::ports::{BlobStore, Chunk, TaskStore, Write};
+use crate::plan::{JobRole, PlanPolicy};
+use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
+use crate::service::plans::apply_job_change;
 use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
-    AttachmentDownload, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
+    AgentAssignment, AttachmentDownload, Credential, ForgeTarget, SubtaskBrief, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
     JobClaim, JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, NodeState,
     OutputStream, OutputUploadRequest, OutputUploadUrl, RawOutput, ResultAck,
 };
@@ -41,6 +43,15 @@ pub struct JobService {
     clock: Arc<dyn Clock>,
     keys: NodeKeys,
     settings: JobSettings,
+    planning: Option<Planning>,
+}
+
+/// What jobs of planned work need: the queue for the jobs their results create, the
+/// projects for the repository they work on, and the attempt limits.
+struct Planning {
+    queue: Arc<dyn JobQueue>,
+    projects: Arc<dyn ProjectStore>,
+    policy: PlanPolicy,
 }
 
 /// How long a node that may not take jobs waits before receiving again.
@@ -67,7 +78,23 @@ impl JobService {
             clock,
             keys,
             settings,
+            planning: None,
         }
+    }
+
+    /// Enables planned work (without it, a planned task's job cannot be claimed).
+    pub fn with_planning(
+        mut self,
+        queue: Arc<dyn JobQueue>,
+        projects: Arc<dyn ProjectStore>,
+        policy: PlanPolicy,
+    ) -> Self {
+        self.planning = Some(Planning {
+            queue,
+            projects,
+            policy,
+        });
+        self
     }
 
     async fn load(&self, task_id: &TaskId, job_id: &JobId) -> Result<(Task, Job)> {
@@ -83,14 +110,38 @@ impl JobService {
         Ok((task, job))
     }
 
-    /// Writes a changed job, and its task if the job's change moves the task.
-    async fn save(&self, task: &Task, job: &Job) -> Result<(), StoreError> {
-        let task_update = task_after_job(task, job, self.clock.now());
-        let mut writes = vec![Write::Job(job)];
-        if let Some(task) = task_update.as_ref() {
-            writes.push(Write::Task(task));
+    /// Writes a changed job, and its task if the job's change moves the task (for
+    /// planned work, with the jobs it creates; `planner_output` is a planner's stdout).
+    async fn save(
+        &self,
+        task: &Task,
+        job: &Job,
+        planner_output: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        match &self.planning {
+            Some(planning) => {
+                apply_job_change(
+                    self.tasks.as_ref(),
+                    planning.queue.as_ref(),
+                    task,
+                    job,
+                    planner_output,
+                    &planning.policy,
+                    self.settings.lease_secs,
+                    now,
+                )
+                .await
+            }
+            None => {
+                let task_update = task_after_job(task, job, now);
+                let mut writes = vec![Write::Job(job)];
+                if let Some(task) = task_update.as_ref() {
+                    writes.push(Write::Task(task));
+                }
+                self.tasks.commit(&writes).await
+            }
         }
-        self.tasks.commit(&writes).await
     }
 
     /// A node's claim, unless an operator disabled or is draining it: then the node is
@@ -149,7 +200,7 @@ impl JobService {
             let Some(write) = write else {
                 return Ok(decision);
             };
-            match self.save(&task, &write).await {
+            match self.save(&task, &write, None).await {
                 Ok(()) => return Ok(decision),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(err) => return Err(err.into()),
@@ -205,8 +256,71 @@ impl JobService {
                 timeout_secs: task.timeout_secs,
                 image: task.image.clone(),
                 env: Default::default(),
+                agent: self.assignment(task, job).await?,
             },
         })
+    }
+
+    /// A planner's or worker's assignment: the repository, and the subtask.
+    async fn assignment(&self, task: &Task, job: &Job) -> Result<Option<AgentAssignment>> {
+        let (Some(plan), JobRole::Plan | JobRole::Work { .. }) = (&task.plan, job.role) else {
+            return Ok(None);
+        };
+        let planning = self
+            .planning
+            .as_ref()
+            .ok_or_else(|| Error::internal("this gateway does not run planned work"))?;
+        let project_id = task
+            .project_id
+            .as_ref()
+            .ok_or_else(|| Error::internal(format!("planned task {} has no project", task.id)))?;
+        let project = planning
+            .projects
+            .project(&task.owner, project_id)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(
+                    "project_gone",
+                    format!("the project of task {} was deleted", task.id),
+                )
+            })?;
+        let credential = if project.has_credential {
+            planning.projects.credential(&project).await?.map(Credential)
+        } else {
+            None
+        };
+        let mut assignment = AgentAssignment {
+            role: "plan".into(),
+            repo_url: project.repo_url.clone(),
+            default_branch: project.default_branch.clone(),
+            credential,
+            subtask: None,
+            branch: None,
+            test_command: project.build.test_command.clone(),
+            forge: None,
+            previous_error: plan.planner_error.clone(),
+        };
+        if let JobRole::Work { subtask } = job.role {
+            let subtask = plan.subtask(subtask)?;
+            assignment.role = "work".into();
+            assignment.previous_error = subtask.reason.clone();
+            assignment.branch = Some(subtask.branch.clone());
+            assignment.subtask = Some(SubtaskBrief {
+                number: subtask.number,
+                title: subtask.title.clone(),
+                spec: subtask.spec.clone(),
+                acceptance: subtask.acceptance.clone(),
+            });
+            assignment.forge = match (&project.build.forge_url, project.forge_repo()) {
+                (Some(api_url), Some((owner, repo))) => Some(ForgeTarget {
+                    api_url: api_url.clone(),
+                    owner,
+                    repo,
+                }),
+                _ => None,
+            };
+        }
+        Ok(Some(assignment))
     }
 
     pub async fn heartbeat(
@@ -233,7 +347,7 @@ impl JobService {
                 });
             };
             let lease_expires_at = update.lease.as_ref().map_or(now, |lease| lease.expires_at);
-            match self.save(&task, &update).await {
+            match self.save(&task, &update, None).await {
                 Ok(()) => {
                     return Ok(HeartbeatAnswer {
                         canceled,
@@ -287,7 +401,7 @@ impl JobService {
                     duplicate: true,
                 });
             };
-            match self.save(&task, &done).await {
+            match self.save(&task, &done, Some(&report.stdout)).await {
                 Ok(()) => {
                     return Ok(ResultAck {
                         stored: true,
@@ -317,7 +431,7 @@ impl JobService {
             else {
                 return Ok(());
             };
-            match self.save(&task, &released).await {
+            match self.save(&task, &released, None).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(err) => return Err(err.into()),
@@ -491,6 +605,7 @@ mod tests {
             started_at: datetime!(2026-11-21 10:00 UTC),
             ended_at: datetime!(2026-11-21 10:00:01 UTC),
             usage: None,
+            work: None,
         }
     }
 

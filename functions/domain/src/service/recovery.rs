@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
-use crate::job::{message_for, task_after_job, Job, Recovery, RecoveryPolicy};
-use crate::ports::{DeadLetters, JobQueue, TaskStore, Write};
+use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
+use crate::plan::PlanPolicy;
+use crate::service::plans::apply_job_change;
+use crate::ports::{DeadLetters, JobQueue, TaskStore};
 use crate::service::auth::{require_admin, Principal};
 use crate::service::tasks::WRITE_ATTEMPTS;
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
@@ -31,6 +33,8 @@ pub struct RecoveryService {
     clock: Arc<dyn Clock>,
     policy: RecoveryPolicy,
     lease_secs: u64,
+    /// How a planned task's planner and workers are retried when the sweep ends a job.
+    plan_policy: PlanPolicy,
 }
 
 impl RecoveryService {
@@ -49,7 +53,13 @@ impl RecoveryService {
             clock,
             policy,
             lease_secs,
+            plan_policy: PlanPolicy::default(),
         }
+    }
+
+    pub fn with_plan_policy(mut self, plan_policy: PlanPolicy) -> Self {
+        self.plan_policy = plan_policy;
+        self
     }
 
     /// Looks at every unfinished job and every dead letter once.
@@ -138,12 +148,18 @@ impl RecoveryService {
                 return Ok(());
             };
             let now = self.clock.now();
-            let mut writes = vec![Write::Job(next)];
-            let task_update = task_after_job(&task, next, now);
-            if let Some(task) = task_update.as_ref() {
-                writes.push(Write::Task(task));
-            }
-            match self.tasks.commit(&writes).await {
+            let written = apply_job_change(
+                self.tasks.as_ref(),
+                self.queue.as_ref(),
+                &task,
+                next,
+                None,
+                &self.plan_policy,
+                self.lease_secs,
+                now,
+            )
+            .await;
+            match written {
                 Ok(()) => {
                     match delay {
                         Some(delay) => {

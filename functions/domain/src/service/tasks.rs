@@ -17,6 +17,7 @@ use crate::job::{cancel_task, message_for, raw_output_key, Job};
 use crate::limits::{
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
 };
+use crate::plan::{JobRole, Plan};
 use crate::ports::{BlobStore, Chunk, JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
 use crate::service::projects::ProjectService;
@@ -206,6 +207,7 @@ impl TaskService {
                 idempotency_key: None,
                 project: None,
                 image: None,
+                plan: false,
             },
         )
         .await
@@ -294,13 +296,16 @@ impl TaskService {
             attachments.push(self.uploaded_attachment(principal, id).await?);
         }
 
-        let project_id = match (&new.project, &self.projects) {
+        let project = match (&new.project, &self.projects) {
             (None, _) => None,
-            (Some(reference), Some(projects)) => {
-                Some(projects.owned(principal, reference).await?.id)
-            }
+            (Some(reference), Some(projects)) => Some(projects.owned(principal, reference).await?),
             (Some(_), None) => return Err(Error::internal("this gateway has no projects")),
         };
+        let project_id = project.as_ref().map(|p| p.id.clone());
+        let image = new
+            .image
+            .clone()
+            .or_else(|| project.as_ref().and_then(|p| p.build.image.clone()));
         let id = TaskId::generate();
         let input_json = serde_json::to_vec(&new.input)
             .map_err(|err| Error::internal(format!("encoding task input: {err}")))?;
@@ -323,7 +328,8 @@ impl TaskService {
             model: new.model.clone(),
             idempotency_key: new.idempotency_key.clone(),
             project_id,
-            image: new.image.clone(),
+            image,
+            plan: None,
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
@@ -332,7 +338,17 @@ impl TaskService {
         // Every task is one job. The message goes first: a message without a job is
         // harmless (the claim finds no job and the message ends in the dead-letter queue),
         // a job without a message would wait forever.
-        let job = Job::queued(JobId::generate(), &task, now);
+        let job = match (&project, new.plan) {
+            (Some(project), true) => {
+                let planner = Job::queued_as(JobId::generate(), &task, JobRole::Plan, now);
+                let mut plan = Plan::new(project.auto_start);
+                plan.planner_attempts = 1;
+                plan.planner_job = Some(planner.id.clone());
+                task.plan = Some(plan);
+                planner
+            }
+            _ => Job::queued(JobId::generate(), &task, now),
+        };
         self.queue
             .enqueue(&message_for(&task, &job, self.settings.lease_secs, now))
             .await?;
@@ -445,7 +461,7 @@ impl TaskService {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    async fn job_streams(&self, job: &Job) -> Result<(String, String)> {
+    pub(crate) async fn job_streams(&self, job: &Job) -> Result<(String, String)> {
         let output = job.output.as_ref();
         Ok((
             self.stream_text(output.and_then(|o| o.stdout_key.as_ref()))
