@@ -4,6 +4,7 @@
 //! `CYNODE_ADMIN_PASSWORD`) are read here and handed to the services; nothing logs them.
 
 use cynode_domain::job::RecoveryPolicy;
+use cynode_domain::plan::PlanPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 use cynode_domain::service::{AuthSettings, JobSettings, TaskSettings};
 
@@ -32,6 +33,8 @@ pub struct GatewayConfig {
     pub tasks: TaskSettings,
     pub jobs: JobSettings,
     pub recovery: RecoveryPolicy,
+    /// Planner and worker attempts and the worker backoff.
+    pub plans: PlanPolicy,
     /// How often the local gateway sweeps (in AWS a schedule invokes the sweeper).
     pub sweep_interval_secs: u64,
     pub heartbeat_interval_secs: u64,
@@ -142,6 +145,11 @@ impl GatewayConfig {
             recovery: RecoveryPolicy {
                 stale_after_secs: number(env, "CYNODE_RECOVERY_STALE_SECS", 600)?,
                 max_redrives: number(env, "CYNODE_RECOVERY_MAX_REQUEUES", 3)? as u32,
+            },
+            plans: PlanPolicy {
+                max_planner_attempts: number(env, "CYNODE_PLANNER_MAX_ATTEMPTS", 3)?.max(1) as u32,
+                max_worker_attempts: number(env, "CYNODE_WORKER_MAX_ATTEMPTS", 3)?.max(1) as u32,
+                ..PlanPolicy::default()
             },
             sweep_interval_secs: number(env, "CYNODE_SWEEP_INTERVAL_SECS", 60)?,
             heartbeat_interval_secs,

@@ -54,12 +54,14 @@ impl Function {
     fn routes(self) -> Router<AppState> {
         match self {
             Function::Auth => routes::auth::router(),
-            Function::Tasks => routes::tasks::router().merge(routes::projects::router()),
+            Function::Tasks => routes::tasks::router()
+                .merge(routes::projects::router())
+                .merge(routes::plans::router()),
             Function::Nodes => routes::nodes::router()
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
             Function::Callbacks => routes::jobs::router(),
-            Function::Chat => routes::chat::router(),
+            Function::Chat => routes::chat::router().merge(routes::events::router()),
         }
     }
 
@@ -101,6 +103,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/chat", Function::Chat),
     ("ANY /v1/chat/{proxy+}", Function::Chat),
     ("ANY /v1/models", Function::Chat),
+    ("ANY /v1/events/{proxy+}", Function::Chat),
 ];
 
 /// The `$default` route's function.

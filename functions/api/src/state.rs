@@ -12,7 +12,8 @@ use cynode_domain::ports::{
     ThreadStore, UserStore,
 };
 use cynode_domain::service::{
-    AuthService, ChatService, JobService, NodeService, ProjectService, RecoveryService, TaskService,
+    AuthService, ChatService, JobService, NodeService, PlanService, ProjectService, RecoveryService,
+    TaskService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub chat: Arc<ChatService>,
     pub recovery: Arc<RecoveryService>,
     pub projects: Arc<ProjectService>,
+    pub plans: Arc<PlanService>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -124,7 +126,7 @@ impl AppState {
             queue_url,
             inference_queue_url,
         } = ports;
-        let project_service = Arc::new(ProjectService::new(projects, clock.clone()));
+        let project_service = Arc::new(ProjectService::new(projects.clone(), clock.clone()));
         let task_service = Arc::new(
             TaskService::new(
                 tasks.clone(),
@@ -136,6 +138,13 @@ impl AppState {
             .with_projects(project_service.clone()),
         );
         Self {
+            plans: Arc::new(PlanService::new(
+                tasks.clone(),
+                queue.clone(),
+                clock.clone(),
+                task_service.clone(),
+                config.jobs.lease_secs,
+            )),
             projects: project_service,
             recovery: Arc::new(RecoveryService::new(
                 tasks.clone(),
@@ -144,7 +153,8 @@ impl AppState {
                 clock.clone(),
                 config.recovery.clone(),
                 config.jobs.lease_secs,
-            )),
+            )
+            .with_plan_policy(config.plans.clone())),
             chat: Arc::new(ChatService::new(
                 threads,
                 task_service.clone(),
@@ -174,13 +184,13 @@ impl AppState {
                     stale_secs: config.node_stale_secs,
                 },
             )),
-            jobs: Arc::new(JobService::new(
-                tasks,
-                blobs,
-                clock,
-                keys,
-                config.jobs.clone(),
-            )),
+            jobs: Arc::new(
+                JobService::new(tasks, blobs, clock, keys, config.jobs.clone()).with_planning(
+                    queue,
+                    projects,
+                    config.plans.clone(),
+                ),
+            ),
         }
     }
 }

@@ -6,8 +6,10 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod plans;
 pub mod projects;
 pub mod tasks;

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{ProjectId, UserId};
 use cynode_domain::ports::{ProjectStore, StoreResult};
+use cynode_domain::project::BuildSettings;
 use cynode_domain::project::{CredentialChange, Project};
 
 use super::{
@@ -48,6 +49,10 @@ fn project_item(project: &Project) -> Item {
         .s("default_branch", &project.default_branch)
         .bool("has_credential", project.has_credential)
         .bool("auto_start", project.auto_start)
+        .opt_s("image", project.build.image.clone())
+        .opt_s("test_command", project.build.test_command.clone())
+        .opt_s("forge_url", project.build.forge_url.clone())
+        .opt_s("forge_repo", project.build.forge_repo.clone())
         .time("created_at", project.created_at)
         .time("updated_at", project.updated_at)
         .n("version", project.version)
@@ -64,6 +69,12 @@ fn read_project(item: &Item) -> StoreResult<Project> {
         default_branch: r.s("default_branch")?,
         has_credential: r.bool("has_credential"),
         auto_start: r.bool("auto_start"),
+        build: BuildSettings {
+            image: r.opt_s("image"),
+            test_command: r.opt_s("test_command"),
+            forge_url: r.opt_s("forge_url"),
+            forge_repo: r.opt_s("forge_repo"),
+        },
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         version: r.n("version")?,

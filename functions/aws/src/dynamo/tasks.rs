@@ -13,6 +13,9 @@
 //! consistent query. Task items also carry the keys of two sparse indexes that list a
 //! user's tasks newest first, `by_owner` (`owner_pk` = owner) and `by_owner_status`
 //! (`owner_status_pk` = owner#status), both sorted by `created_sk` = the task id, a ULID.
+//! A planned task's plan (its subtasks and their states) is a JSON attribute of the task
+//! item, so a job's result and the subtask it moves are one conditional write; a plan is
+//! bounded (`plan::MAX_SUBTASKS`, spec sizes) well under the 400 KB item limit.
 //! Job items carry `active_pk` = `ACTIVE` and `active_sk` = the job id only while the job
 //! is unfinished: the sparse index `active_jobs` is what the recovery sweep pages through.
 
@@ -21,6 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{AttachmentId, JobId, ProjectId, TaskId, UserId};
 use cynode_domain::job::{Job, JobNote, JobOutput, Lease};
+use cynode_domain::plan::JobRole;
 use cynode_domain::ports::{Chunk, StoreResult, TaskPage, TaskStore, Write};
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{Attachment, StoredInput, Task};
@@ -69,7 +73,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreRe
 }
 
 fn task_item(task: &Task) -> StoreResult<Item> {
-    Ok(ItemBuilder::key(task_pk(&task.id), "TASK")
+    let builder = ItemBuilder::key(task_pk(&task.id), "TASK")
         .s("task_id", task.id.as_str())
         .s("owner", task.owner.as_str())
         .s("owner_pk", task.owner.as_str())
@@ -87,11 +91,16 @@ fn task_item(task: &Task) -> StoreResult<Item> {
             "project_id",
             task.project_id.as_ref().map(|id| id.to_string()),
         )
+        .opt_s("image", task.image.clone())
         .s("status", task.status.as_str())
         .time("created_at", task.created_at)
         .time("updated_at", task.updated_at)
-        .n("version", task.version)
-        .build())
+        .n("version", task.version);
+    Ok(match &task.plan {
+        Some(plan) => builder.json("plan", plan)?,
+        None => builder,
+    }
+    .build())
 }
 
 fn read_task(item: &Item) -> StoreResult<Task> {
@@ -109,6 +118,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         idempotency_key: r.opt_s("idempotency_key"),
         project_id: r.opt_s("project_id").map(ProjectId::from_stored),
         image: r.opt_s("image"),
+        plan: r.opt_json("plan")?,
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
@@ -137,6 +147,9 @@ fn job_item(job: &Job) -> StoreResult<Item> {
     if let Some(note) = &job.note {
         builder = builder.json("note", note)?;
     }
+    if job.role != JobRole::Task {
+        builder = builder.json("role", &job.role)?;
+    }
     if let Some(lease) = &job.lease {
         builder = builder.json("lease", lease)?;
     }
@@ -162,6 +175,7 @@ fn read_job(item: &Item) -> StoreResult<Job> {
         started_at: r.opt_time("started_at")?,
         redrives: r.opt_n("redrives")?.unwrap_or(0),
         note: r.opt_json::<JobNote>("note")?,
+        role: r.opt_json::<JobRole>("role")?.unwrap_or_default(),
         version: r.n("version")?,
     })
 }
