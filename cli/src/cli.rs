@@ -72,6 +72,12 @@ pub enum Command {
     /// Create, inspect and cancel tasks
     #[command(subcommand)]
     Task(TaskCommand),
+    /// The subtasks of planned work: show, start, retry, mark merged
+    #[command(subcommand)]
+    Subtask(SubtaskCommand),
+    /// Agent runs of a task: their logs
+    #[command(subcommand)]
+    Run(RunCommand),
     /// Chat with the agent or a model, printing the answer as it streams
     Chat(ChatArgs),
     /// The models nodes serve
@@ -139,12 +145,24 @@ pub enum ProjectCommand {
         /// Start subtasks by themselves once their dependencies are merged
         #[arg(long)]
         auto_start: bool,
+        /// Sandbox image for the project's planned work (one the nodes allow)
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// Command a worker's change must pass (run in the checkout), e.g. "make test"
+        #[arg(long, value_name = "CMD")]
+        test_command: Option<String>,
+        /// Forge API base for pull requests, e.g. https://api.github.com
+        #[arg(long, value_name = "URL")]
+        forge_url: Option<String>,
+        /// owner/name on the forge [default: from the repository URL]
+        #[arg(long, value_name = "OWNER/NAME")]
+        forge_repo: Option<String>,
     },
     /// List your projects
     List,
     /// Show a project
     Get(ProjectRefArg),
-    /// Change a project's repository, branch, credential or auto-start
+    /// Change a project's repository, branch, credential, auto-start or build settings
     Update {
         #[command(flatten)]
         project: ProjectRefArg,
@@ -160,6 +178,19 @@ pub enum ProjectCommand {
         remove_credential: bool,
         #[arg(long, value_name = "BOOL")]
         auto_start: Option<bool>,
+        /// (for the four below, "" clears the setting)
+        /// Sandbox image for the project's planned work (one the nodes allow)
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// Command a worker's change must pass (run in the checkout), e.g. "make test"
+        #[arg(long, value_name = "CMD")]
+        test_command: Option<String>,
+        /// Forge API base for pull requests, e.g. https://api.github.com
+        #[arg(long, value_name = "URL")]
+        forge_url: Option<String>,
+        /// owner/name on the forge [default: from the repository URL]
+        #[arg(long, value_name = "OWNER/NAME")]
+        forge_repo: Option<String>,
     },
     /// Delete a project (its tasks stay)
     Delete {
@@ -275,6 +306,12 @@ pub enum TaskCommand {
         #[arg(long = "to", value_name = "FILE")]
         to: Option<PathBuf>,
     },
+    /// Show a planned task's subtasks and their dependencies
+    Subtasks(TaskRefArg),
+    /// Plan a task again after planning failed, without retyping the request
+    RetryPlanning(TaskRefArg),
+    /// List a task's agent runs: role, subtask, times, outcome, tokens
+    Runs(TaskRefArg),
     /// Print a task's output (stdout to stdout, stderr to stderr)
     Logs {
         #[command(flatten)]
@@ -285,6 +322,41 @@ pub enum TaskCommand {
         /// Wait for the task to finish, then print its output
         #[arg(short = 'F', long)]
         follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubtaskCommand {
+    /// Show one subtask: spec, state, branch, pull request
+    Get(SubtaskRefArg),
+    /// Start a ready subtask: a worker builds it on its branch
+    Start(SubtaskRefArg),
+    /// Start a subtask blocked by failure again, its attempts counted afresh
+    Retry(SubtaskRefArg),
+    /// Record that a completed subtask's pull request was merged (unblocks dependents)
+    MarkMerged(SubtaskRefArg),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SubtaskRefArg {
+    /// Task id or task name
+    #[arg(value_name = "TASK")]
+    pub task: String,
+    /// Subtask number (as `task subtasks` lists it)
+    #[arg(value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub number: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Print a run's logs: the agent's steps (stderr) and its answer or plan (stdout)
+    Logs {
+        /// Task id or task name
+        #[arg(value_name = "TASK")]
+        task: String,
+        /// Run id (as `task runs` lists it)
+        #[arg(value_name = "RUN")]
+        run: String,
     },
 }
 
@@ -350,6 +422,10 @@ pub struct CreateArgs {
     /// The project (id or name) the task belongs to
     #[arg(long, value_name = "PROJECT")]
     pub project: Option<String>,
+    /// Planned work: the prompt is a feature request for --project; a planner agent splits
+    /// it into subtasks (see `task subtasks`)
+    #[arg(long, requires = "project")]
+    pub plan: bool,
     /// Timeout in seconds for the sandbox run
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=10800))]
     pub timeout: Option<u64>,
@@ -361,7 +437,7 @@ pub struct CreateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Only tasks with this status
-    #[arg(long, value_parser = ["queued", "running", "completed", "failed", "canceled", "superseded"])]
+    #[arg(long, value_parser = ["queued", "running", "completed", "failed", "canceled", "superseded", "planning_failed"])]
     pub status: Option<String>,
     /// Tasks per page (1-200)
     #[arg(short = 'l', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]

@@ -66,7 +66,7 @@ impl Printer {
     pub fn status(&self, status: TaskStatus) -> String {
         let code = match status {
             TaskStatus::Completed => "32",
-            TaskStatus::Failed => "31",
+            TaskStatus::Failed | TaskStatus::PlanningFailed => "31",
             TaskStatus::Running => "33",
             TaskStatus::Canceled | TaskStatus::Superseded => "90",
             TaskStatus::Queued => "36",
@@ -87,6 +87,14 @@ impl Printer {
             pairs.push(("task_name", quote(name)));
         }
         pairs.push(("mode", task.mode.as_str().to_owned()));
+        if let Some(plan) = &task.plan {
+            pairs.push(("planner_attempts", plan.planner_attempts.to_string()));
+            pairs.push(("subtasks", plan.subtasks.to_string()));
+            pairs.push(("merged", plan.merged.to_string()));
+            if let Some(error) = &plan.planner_error {
+                pairs.push(("planner_error", quote(error)));
+            }
+        }
         pairs.push(("created_at", cynode_domain::clock::rfc3339(task.created_at)));
         pairs
     }

@@ -97,6 +97,7 @@ impl Pods {
                 socket_dir: socket_dir.clone(),
                 proxy_binary: PathBuf::from(env!("CARGO_BIN_EXE_cynode-inference-proxy")),
             }),
+            checkout: None,
         };
         let started = Instant::now();
         let outcome = self.sandbox.run(job, CancellationToken::new()).await;

@@ -18,3 +18,4 @@ pub mod queue;
 pub mod runner;
 pub mod sandbox;
 pub mod spool;
+pub mod workspace;

@@ -1,7 +1,17 @@
-//! The agent that answers a prompt task. It runs *inside* the job's sandbox pod as
-//! `cynode-prompt-agent`: it reads the job from `/job/prompt.json`, talks to the model only
-//! through the pod's inference proxy (`OPENAI_BASE_URL`), runs the shell commands the model
-//! asks for in that same sandbox, and writes its result to `/out/result.json`.
+//! The agent that answers a prompt task, plans a feature request, or builds a subtask.
+//! It runs *inside* the job's sandbox pod as `cynode-prompt-agent`: it reads the job from
+//! `/job/prompt.json`, talks to the model only through the pod's inference proxy
+//! (`OPENAI_BASE_URL`), runs the shell commands the model asks for in that same sandbox,
+//! and writes its result to `/out/result.json`.
+//!
+//! One loop serves every role ([`AgentRole`]); the roles differ in their instructions and
+//! in what follows the loop's answer:
+//! - `answer`: the answer is the result.
+//! - `plan` (repository read-only at `/repo`): one more model call, constrained to
+//!   [`plan_schema`], turns what the agent learnt into subtasks; that JSON is the result.
+//! - `work` (the subtask's branch checked out at `/repo`): the project's test command
+//!   must pass, then the change is committed. The node pushes it; the sandbox has no
+//!   network and never sees a credential.
 //!
 //! Each turn the model must reply with one action, `{"action":"answer","text":…}` or
 //! `{"action":"run","text":"<shell command>"}`; the reply is constrained by the model
@@ -17,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use cynode_domain::limits::truncate_utf8;
+use cynode_domain::plan::{plan_schema, MAX_SUBTASKS};
 
 /// Bytes of each command stream shown to the model and kept in the step.
 pub const STEP_OUTPUT_BYTES: usize = 4 * 1024;
@@ -41,7 +52,43 @@ pub struct AgentJob {
     pub command_timeout_secs: u64,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
+    #[serde(default)]
+    pub role: AgentRole,
+    /// Where commands run (the repository for planners and workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// For a worker: the command its change must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    /// For a worker: the commit's subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_subject: Option<String>,
 }
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    #[default]
+    Answer,
+    Plan,
+    Work,
+}
+
+pub const PLAN_SYSTEM_PROMPT: &str = "You are CyNode's planner in a Linux sandbox without \
+network access. The project's git repository is at /repo (read-only). Reply with one JSON \
+object. To look at the repository, reply like {\"action\":\"run\",\"text\":\"ls /repo\"}. \
+When you understand what the feature request needs, reply like \
+{\"action\":\"answer\",\"text\":\"<what must change, in a few sentences>\"}.";
+
+pub const WORK_SYSTEM_PROMPT: &str = "You are CyNode's worker in a Linux sandbox without \
+network access. The project's git repository is checked out at /repo on your branch. \
+Reply with one JSON object. To run a shell command in /repo (to read or change files), \
+reply like {\"action\":\"run\",\"text\":\"printf 'hello\\\\n' > hello.txt\"}. When the \
+subtask is done, reply like {\"action\":\"answer\",\"text\":\"<one-line summary>\"}. \
+Your changes are committed for you.";
+
+/// Tokens the planner's final, schema-constrained call may use.
+const PLAN_TOKENS: u32 = 1024;
 
 fn default_max_steps() -> u32 {
     8
@@ -141,6 +188,9 @@ pub enum AgentError {
     Job(String),
     #[error("the model call failed: {0}")]
     Model(String),
+    /// A worker's change did not pass, or there was none.
+    #[error("{0}")]
+    Work(String),
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -195,15 +245,22 @@ pub async fn answer(
         .no_proxy()
         .build()
         .map_err(|err| AgentError::Model(err.to_string()))?;
+    let system = match job.role {
+        AgentRole::Answer => SYSTEM_PROMPT,
+        AgentRole::Plan => PLAN_SYSTEM_PROMPT,
+        AgentRole::Work => WORK_SYSTEM_PROMPT,
+    };
+    let workdir = job.workdir.as_deref().map(Path::new);
     let mut messages = vec![
-        json!({"role": "system", "content": SYSTEM_PROMPT}),
+        json!({"role": "system", "content": system}),
         json!({"role": "user", "content": user_message(&job.prompt, attachments)}),
     ];
     let mut steps = Vec::new();
     let max_steps = job.max_steps.max(1);
     for n in 1..=max_steps {
         let allow_run = n < max_steps;
-        let content = complete(&http, base_url, job, &messages, allow_run).await?;
+        let schema = action_schema(allow_run);
+        let content = complete(&http, base_url, job, &messages, &schema, job.max_tokens).await?;
         let action = match parse_action(&content) {
             // A server that ignores the schema may still ask to run on the last step.
             Action::Run(command) if !allow_run => Action::Answer(format!(
@@ -223,14 +280,24 @@ pub async fn answer(
                 };
                 eprint!("{}", step.render());
                 steps.push(step);
-                return Ok(AgentResult {
-                    answer: text,
-                    steps,
-                });
+                messages.push(json!({"role": "assistant", "content": content}));
+                let answer = match job.role {
+                    AgentRole::Answer => text,
+                    AgentRole::Plan => write_plan(&http, base_url, job, &mut messages).await?,
+                    AgentRole::Work => {
+                        finish_work(job, workdir, &text).await?;
+                        text
+                    }
+                };
+                return Ok(AgentResult { answer, steps });
             }
             Action::Run(command) => {
-                let (exit_code, output) =
-                    run_command(&command, Duration::from_secs(job.command_timeout_secs)).await;
+                let (exit_code, output) = run_command(
+                    &command,
+                    workdir,
+                    Duration::from_secs(job.command_timeout_secs),
+                )
+                .await;
                 let step = Step {
                     step: n,
                     action: "run".into(),
@@ -263,22 +330,95 @@ fn feedback(exit_code: Option<i32>, output: &str, repeated: bool) -> String {
     text
 }
 
+/// The planner's last call: the subtasks, constrained to the plan schema.
+async fn write_plan(
+    http: &reqwest::Client,
+    base_url: &str,
+    job: &AgentJob,
+    messages: &mut Vec<Value>,
+) -> Result<String, AgentError> {
+    messages.push(json!({"role": "user", "content": format!(
+        "Now write the plan as JSON: split the feature request into 1 to {MAX_SUBTASKS} small \
+    subtasks, each with a title, a spec (what to change), acceptance criteria, and depends_on: the \
+    numbers (1-based) of earlier subtasks that must be merged first ([] for none)."
+    )}));
+    let plan = complete(http, base_url, job, messages, &plan_schema(), PLAN_TOKENS).await?;
+    eprintln!("plan: {} bytes of JSON", plan.len());
+    Ok(plan)
+}
+
+/// A worker's answer is only done when the project's tests pass on the change and the
+/// change is committed on the branch.
+async fn finish_work(
+    job: &AgentJob,
+    workdir: Option<&Path>,
+    summary: &str,
+) -> Result<(), AgentError> {
+    let timeout = Duration::from_secs(job.command_timeout_secs.max(60) * 5);
+    if let Some(test) = &job.test_command {
+        eprintln!("tests: {test}");
+        let (code, output) = run_command(test, workdir, timeout).await;
+        eprint!("{}", indent(&output));
+        if code != Some(0) {
+            let status = code.map_or_else(|| "killed".to_owned(), |c| format!("exit {c}"));
+            return Err(AgentError::Work(format!(
+                "the tests failed ({status}): {test}"
+            )));
+        }
+    }
+    let subject = job
+        .commit_subject
+        .as_deref()
+        .unwrap_or("CyNode worker change");
+    let message = format!("{subject}\n\n{summary}\n");
+    let script = "git add -A && if git diff --cached --quiet; then exit 10; fi && \
+        git -c user.name='CyNode worker' -c user.email=worker@cynode.invalid commit -q -F -";
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(workdir.unwrap_or(Path::new(".")))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| AgentError::Work(format!("cannot run git: {err}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(message.as_bytes()).await;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|err| AgentError::Work(format!("git failed: {err}")))?;
+    match status.code() {
+        Some(0) => {
+            eprintln!("committed: {subject}");
+            Ok(())
+        }
+        Some(10) => Err(AgentError::Work("the agent changed no file".into())),
+        other => Err(AgentError::Work(format!("git commit failed ({other:?})"))),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  | {line}\n")).collect()
+}
+
 async fn complete(
     http: &reqwest::Client,
     base_url: &str,
     job: &AgentJob,
     messages: &[Value],
-    allow_run: bool,
+    schema: &Value,
+    max_tokens: u32,
 ) -> Result<String, AgentError> {
     let body = json!({
         "model": job.model,
         "messages": messages,
         "temperature": 0,
-        "max_tokens": job.max_tokens,
+        "max_tokens": max_tokens,
         "stream": false,
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "action", "strict": true, "schema": action_schema(allow_run)}
+            "json_schema": {"name": "reply", "strict": true, "schema": schema}
         }
     });
     let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
@@ -308,9 +448,18 @@ async fn complete(
         .ok_or_else(|| AgentError::Model(format!("no message in the answer: {value}")))
 }
 
-/// Runs one command the model asked for with `/bin/sh -c`, in `/workspace`.
-async fn run_command(command: &str, timeout: Duration) -> (Option<i32>, String) {
-    let child = tokio::process::Command::new("/bin/sh")
+/// Runs one command with `/bin/sh -c`, in `workdir` (else the current directory,
+/// `/workspace`).
+async fn run_command(
+    command: &str,
+    workdir: Option<&Path>,
+    timeout: Duration,
+) -> (Option<i32>, String) {
+    let mut child = tokio::process::Command::new("/bin/sh");
+    if let Some(dir) = workdir {
+        child.current_dir(dir);
+    }
+    let child = child
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())

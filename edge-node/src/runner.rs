@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
+use cynode_domain::plan::WorkReport;
 use cynode_domain::status::JobOutcome;
 use cynode_domain::wire::{
-    ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest, JobClaim, JobMessage,
-    JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig, OutputStream,
-    OutputUploadRequest,
+    AgentAssignment, ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest,
+    JobClaim, JobMessage, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
+    OutputStream, OutputUploadRequest,
 };
 
 use crate::config::SandboxLimits;
@@ -25,10 +26,48 @@ use crate::gateway::{GatewayClient, GatewayError, SharedIdentity};
 use crate::inference::direct::{self, ChunkSink, DirectChat};
 use crate::inference::NodeInference;
 use crate::outage::Outage;
-use crate::prompt_agent::AgentJob;
+use crate::prompt_agent::{AgentJob, AgentRole};
 use crate::queue::{NodeQueues, QueueKind, Received};
-use crate::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
+use crate::sandbox::podman::SANDBOX_HOST_UID;
+use crate::sandbox::{Checkout, InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
 use crate::spool::{raw_path, PendingResult, Spool};
+use crate::workspace::{PullRequestText, Workspace};
+
+/// The agent's instructions for a planner or worker assignment.
+fn assign(job: &mut AgentJob, assignment: &AgentAssignment) {
+    job.workdir = Some("/repo".into());
+    let retry_note = |error: &Option<String>| match error {
+        Some(error) => format!("\n\nThe previous attempt failed: {error}"),
+        None => String::new(),
+    };
+    match (assignment.role.as_str(), &assignment.subtask) {
+        ("work", Some(subtask)) => {
+            job.role = AgentRole::Work;
+            job.test_command = assignment.test_command.clone();
+            job.commit_subject = Some(format!("cyn-{}: {}", subtask.number, subtask.title));
+            let tests = match &assignment.test_command {
+                Some(test) => format!("\n\nThis command must pass when you are done: {test}"),
+                None => String::new(),
+            };
+            job.prompt = format!(
+                "Subtask {}: {}\n\nSpec:\n{}\n\nAcceptance criteria:\n{}{tests}{}",
+                subtask.number,
+                subtask.title,
+                subtask.spec,
+                subtask.acceptance,
+                retry_note(&assignment.previous_error)
+            );
+        }
+        _ => {
+            job.role = AgentRole::Plan;
+            job.prompt = format!(
+                "Feature request:\n{}{}",
+                job.prompt,
+                retry_note(&assignment.previous_error)
+            );
+        }
+    }
+}
 
 /// The outcome of a job that failed before its sandbox ran (bad input, no model…).
 fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> SandboxOutcome {
@@ -157,6 +196,8 @@ pub struct Runner {
     pub outage: Outage,
     /// Spool files being delivered right now (by a runner or the resender).
     delivering: Mutex<HashSet<PathBuf>>,
+    /// For forges' pull-request APIs.
+    forge_http: reqwest::Client,
 }
 
 impl Runner {
@@ -187,6 +228,11 @@ impl Runner {
             inference,
             outage,
             delivering: Mutex::new(HashSet::new()),
+            forge_http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -311,6 +357,11 @@ impl Runner {
             node.sockets_dir
                 .join(format!("{}-{}", message.job_id, claim.attempt))
         });
+        let workspace_dir = self
+            .jobs_dir
+            .join(format!("{}-{}-workspace", message.job_id, claim.attempt));
+        let mut workspace = None;
+        let mut work = None;
         let run = async {
             let inference = self.inference.as_deref();
             let no_models = || "this node serves no models, and the job needs one".to_owned();
@@ -345,21 +396,36 @@ impl Runner {
                 InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
                 InputMode::Prompt => {
                     let node = inference.ok_or_else(no_models)?;
+                    let prompt = match &claim.spec.prompt {
+                        Some(prompt) => prompt.clone(),
+                        None => conversation_prompt(&claim.spec.messages),
+                    };
+                    let mut job = AgentJob {
+                        model: node.model_for(claim.spec.model.as_deref())?,
+                        max_steps: node.settings.agent_max_steps,
+                        command_timeout_secs: 60,
+                        max_tokens: 256,
+                        role: AgentRole::Answer,
+                        workdir: None,
+                        test_command: None,
+                        commit_subject: None,
+                        prompt,
+                    };
+                    if let Some(assignment) = &claim.spec.agent {
+                        assign(&mut job, assignment);
+                    }
                     Program::Agent {
-                        job: AgentJob {
-                            prompt: match &claim.spec.prompt {
-                                Some(prompt) => prompt.clone(),
-                                None => conversation_prompt(&claim.spec.messages),
-                            },
-                            model: node.model_for(claim.spec.model.as_deref())?,
-                            max_steps: node.settings.agent_max_steps,
-                            command_timeout_secs: 60,
-                            max_tokens: 256,
-                        },
+                        job,
                         binary: node.helper("cynode-prompt-agent"),
                     }
                 }
             };
+            // Planned work: the node clones the repository (with the credential, which
+            // stays out of the sandbox) and mounts a copy at /repo.
+            if let Some(assignment) = &claim.spec.agent {
+                workspace =
+                    Some(Workspace::prepare(&workspace_dir, assignment, SANDBOX_HOST_UID).await?);
+            }
             // Jobs that need a model get the pod's way to it: a socket served here.
             let mut proxy = None;
             let access = if claim.spec.inference {
@@ -399,8 +465,15 @@ impl Runner {
                 job_dir: job_dir.clone(),
                 timeout,
                 inference: access,
+                checkout: workspace.as_ref().map(|ws| Checkout {
+                    path: ws.sandbox_checkout().to_owned(),
+                    writable: claim.spec.agent.as_ref().is_some_and(|a| a.role == "work"),
+                }),
             };
-            let outcome = self.sandbox.run(job, stop.clone()).await;
+            let mut outcome = self.sandbox.run(job, stop.clone()).await;
+            if let (Some(assignment), Some(ws)) = (&claim.spec.agent, &workspace) {
+                work = self.after_agent(assignment, ws, &mut outcome).await;
+            }
             let usage = match proxy {
                 Some(proxy) => Some(proxy.finish().await),
                 None => None,
@@ -416,6 +489,7 @@ impl Runner {
             let _ = std::fs::remove_dir_all(dir);
         }
         let _ = std::fs::remove_dir_all(&job_dir);
+        let _ = std::fs::remove_dir_all(&workspace_dir);
         if flags.superseded.load(Ordering::SeqCst) {
             tracing::warn!("another attempt took the job over; not reporting this one");
             return;
@@ -458,6 +532,7 @@ impl Runner {
                 started_at: outcome.started_at,
                 ended_at: outcome.ended_at,
                 usage,
+                work,
             },
         };
         match self.spool.store(&pending, &outcome.raw) {
@@ -467,6 +542,52 @@ impl Runner {
                 self.send(None, &pending, QUICK_DELIVERY_TRIES).await;
             }
         }
+    }
+
+    /// After a planner or worker: a worker's finished change is pushed and proposed; a
+    /// failed agent's reason is its last words (the sandbox's exit code says little).
+    async fn after_agent(
+        &self,
+        assignment: &AgentAssignment,
+        workspace: &Workspace,
+        outcome: &mut SandboxOutcome,
+    ) -> Option<WorkReport> {
+        if outcome.status == JobOutcome::Completed && assignment.role == "work" {
+            let subtask = assignment.subtask.as_ref();
+            let text = PullRequestText {
+                title: subtask.map_or_else(|| "CyNode change".to_owned(), |s| s.title.clone()),
+                body: format!(
+                    "{}\n\n{}\n\n_Built by a CyNode worker agent._",
+                    subtask.map(|s| s.spec.as_str()).unwrap_or_default(),
+                    outcome.stdout.trim()
+                ),
+            };
+            match workspace.publish(assignment, &self.forge_http, text).await {
+                Ok(report) => {
+                    tracing::info!(branch = %report.branch, commit = %report.commit, "pushed the worker's branch");
+                    return Some(report);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not publish the worker's change");
+                    outcome.status = JobOutcome::Failed;
+                    outcome.error = Some(err);
+                }
+            }
+        }
+        if outcome.status == JobOutcome::Failed && outcome.error.is_none() {
+            outcome.error = outcome
+                .stderr
+                .lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+                .map(|line| {
+                    line.trim_start_matches("cynode-prompt-agent: ")
+                        .chars()
+                        .take(300)
+                        .collect()
+                });
+        }
+        None
     }
 
     /// Gives the job back to the queue unfinished: the gateway queues it again, and the

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use cynode_edge::prompt_agent::{answer, AgentJob};
+use cynode_edge::prompt_agent::{answer, AgentJob, AgentRole};
 
 /// Answers every request with `{"action":"run","text":"echo step"}`; keeps the requests.
 async fn stubborn_model() -> (String, Arc<Mutex<Vec<Value>>>) {
@@ -68,6 +68,10 @@ async fn a_model_that_only_asks_to_run_still_gets_an_answer_within_the_step_boun
         max_steps: 3,
         command_timeout_secs: 10,
         max_tokens: 16,
+        role: AgentRole::Answer,
+        workdir: None,
+        test_command: None,
+        commit_subject: None,
     };
     let result = answer(&job, &url, std::path::Path::new("/nonexistent"))
         .await

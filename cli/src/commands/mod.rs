@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod plan;
 pub mod project;
 pub mod status;
 pub mod task;
@@ -40,6 +41,8 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Status => status::run(&mut ctx),
         Command::Auth(command) => auth::run(&mut ctx, command),
         Command::Task(command) => task::run(&mut ctx, command),
+        Command::Subtask(command) => plan::subtask(&mut ctx, command),
+        Command::Run(command) => plan::run(&mut ctx, command),
         Command::Chat(args) => chat::run(&mut ctx, args),
         Command::Models(crate::cli::ModelsCommand::List) => chat::list_models(&mut ctx),
         Command::Project(command) => project::run(&mut ctx, command),

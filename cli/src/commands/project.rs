@@ -38,6 +38,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             branch,
             credential_stdin,
             auto_start,
+            image,
+            test_command,
+            forge_url,
+            forge_repo,
         } => {
             let req = CreateProjectRequest {
                 name,
@@ -45,6 +49,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 default_branch: branch,
                 credential: credential_stdin.then(credential_from_stdin).transpose()?,
                 auto_start: Some(auto_start),
+                image,
+                test_command,
+                forge_url,
+                forge_repo,
             };
             Gateway::new(&mut ctx.config)?.post("/v1/projects", &req)?
         }
@@ -72,6 +80,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             credential_stdin,
             remove_credential,
             auto_start,
+            image,
+            test_command,
+            forge_url,
+            forge_repo,
         } => {
             let credential = if remove_credential {
                 Some(String::new())
@@ -83,6 +95,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 default_branch: branch,
                 credential,
                 auto_start,
+                image,
+                test_command,
+                forge_url,
+                forge_repo,
             };
             Gateway::new(&mut ctx.config)?.call(
                 Method::PATCH,
@@ -116,7 +132,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
 }
 
 fn print_project(printer: &Printer, project: &ProjectView) {
-    printer.line(&[
+    let mut pairs = vec![
         ("project_id", project.project_id.to_string()),
         ("name", project.name.clone()),
         ("repo", project.repo_url.clone()),
@@ -131,5 +147,17 @@ fn print_project(printer: &Printer, project: &ProjectView) {
             .into(),
         ),
         ("auto_start", project.auto_start.to_string()),
-    ]);
+    ];
+    let build = &project.build;
+    for (key, value) in [
+        ("image", &build.image),
+        ("test_command", &build.test_command),
+        ("forge_url", &build.forge_url),
+        ("forge_repo", &build.forge_repo),
+    ] {
+        if let Some(value) = value {
+            pairs.push((key, value.clone()));
+        }
+    }
+    printer.line(&pairs);
 }

@@ -7,7 +7,7 @@ use cynode_domain::wire::{
     TaskList, TaskLogs, TaskResult, TaskView,
 };
 
-use super::Context;
+use super::{plan, Context};
 use crate::cli::{CreateArgs, ListArgs, OutputStreamArg, Stream, TaskCommand};
 use crate::client::{segment, Gateway};
 use crate::error::{CliError, CliResult};
@@ -27,6 +27,9 @@ pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
         } => watch(ctx, &task.task, interval, no_clear),
         TaskCommand::Cancel { task, yes } => cancel(ctx, &task.task, yes),
         TaskCommand::Output { task, stream, to } => output(ctx, &task.task, stream, to),
+        TaskCommand::Subtasks(task) => plan::subtasks(ctx, &task.task),
+        TaskCommand::RetryPlanning(task) => plan::retry_planning(ctx, &task.task),
+        TaskCommand::Runs(task) => plan::runs(ctx, &task.task),
         TaskCommand::Logs {
             task,
             stream,
@@ -35,7 +38,7 @@ pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
     }
 }
 
-fn task_path(task: &str, rest: &str) -> CliResult<String> {
+pub(crate) fn task_path(task: &str, rest: &str) -> CliResult<String> {
     if task.trim().is_empty() {
         return Err(CliError::usage("the task id or name must not be empty"));
     }
@@ -48,6 +51,7 @@ fn build_request(args: &CreateArgs) -> CliResult<CreateTaskRequest> {
     let mut req = CreateTaskRequest {
         task_name: args.name.clone(),
         project: args.project.clone(),
+        plan: args.plan,
         timeout_seconds: args.timeout,
         ..Default::default()
     };
@@ -143,6 +147,9 @@ fn watch(ctx: &mut Context, task: &str, interval: u64, no_clear: bool) -> CliRes
                 print!("\x1b[2J\x1b[H");
             }
             ctx.printer.line(&ctx.printer.task_pairs(&view));
+            if view.plan.is_some() {
+                plan::print_progress(&mut gateway, &ctx.printer, task)?;
+            }
             let _ = std::io::stdout().flush();
         } else if done {
             ctx.printer.json(&view);

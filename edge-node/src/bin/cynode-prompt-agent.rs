@@ -1,5 +1,6 @@
 //! `cynode-prompt-agent`: answers a prompt task from inside its sandbox (see
-//! `cynode_edge::prompt_agent`). Exit codes: 0 answered, 1 the model failed, 2 bad job file.
+//! `cynode_edge::prompt_agent`). Exit codes: 0 answered, 1 the model failed, 2 bad job
+//! file, 3 a worker's change failed its tests or changed nothing.
 //!
 //! Settings: `CYNODE_AGENT_JOB` (/job/prompt.json), `CYNODE_AGENT_RESULT`
 //! (/out/result.json), `OPENAI_BASE_URL` (http://localhost:11434/v1, the pod's proxy).
@@ -7,7 +8,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use cynode_edge::prompt_agent::{answer, AgentJob};
+use cynode_edge::prompt_agent::{answer, AgentError, AgentJob};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -38,7 +39,10 @@ async fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("cynode-prompt-agent: {err}");
-            ExitCode::from(1)
+            match err {
+                AgentError::Work(_) => ExitCode::from(3),
+                _ => ExitCode::from(1),
+            }
         }
     }
 }

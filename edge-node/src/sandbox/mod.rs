@@ -52,6 +52,15 @@ pub struct SandboxJob {
     pub timeout: Duration,
     /// Run as a pod with the inference proxy sidecar.
     pub inference: Option<InferenceAccess>,
+    /// For planned work: the repository checkout, mounted at `/repo`.
+    pub checkout: Option<Checkout>,
+}
+
+/// A repository checkout a planner reads or a worker changes.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub path: PathBuf,
+    pub writable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,7 +50,7 @@ const SANDBOX_UID: u32 = 1000;
 /// Sandbox uid 0 is this host uid; 65536 ids are mapped (rootful Podman may map any).
 const USERNS_BASE: u32 = 200_000;
 /// The host uid of [`SANDBOX_UID`]: what files the sandbox must write are chowned to.
-const SANDBOX_HOST_UID: u32 = USERNS_BASE + SANDBOX_UID;
+pub const SANDBOX_HOST_UID: u32 = USERNS_BASE + SANDBOX_UID;
 /// Sizes of the scratch filesystems besides `/workspace`.
 const TMP_SIZE: &str = "64m";
 const RUN_SIZE: &str = "16m";
@@ -346,6 +346,10 @@ impl PodmanSandbox {
             format!("--shm-size={SHM_SIZE}"),
             format!("--volume={}:/job:ro", job.job_dir.display()),
         ]);
+        if let Some(checkout) = &job.checkout {
+            let mode = if checkout.writable { "rw" } else { "ro" };
+            args.push(format!("--volume={}:/repo:{mode}", checkout.path.display()));
+        }
         args.extend(prepared.mounts);
         args.extend([
             "--workdir=/workspace".into(),
@@ -705,6 +709,7 @@ mod tests {
             job_dir: dir.to_owned(),
             timeout: Duration::from_secs(1),
             inference: None,
+            checkout: None,
         }
     }
 

@@ -38,6 +38,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         idempotency_key: None,
         project_id: None,
         image: None,
+        plan: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,

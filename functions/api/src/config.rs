@@ -4,8 +4,8 @@
 //! `CYNODE_ADMIN_PASSWORD`) are read here and handed to the services; nothing logs them.
 
 use cynode_domain::job::RecoveryPolicy;
-use cynode_domain::plan::PlanPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
+use cynode_domain::plan::PlanPolicy;
 use cynode_domain::service::{AuthSettings, JobSettings, TaskSettings};
 
 /// A setting that is missing or malformed.

@@ -12,8 +12,8 @@ use cynode_domain::ports::{
     ThreadStore, UserStore,
 };
 use cynode_domain::service::{
-    AuthService, ChatService, JobService, NodeService, PlanService, ProjectService, RecoveryService,
-    TaskService,
+    AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
+    RecoveryService, TaskService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -146,15 +146,17 @@ impl AppState {
                 config.jobs.lease_secs,
             )),
             projects: project_service,
-            recovery: Arc::new(RecoveryService::new(
-                tasks.clone(),
-                queue.clone(),
-                dead_letters,
-                clock.clone(),
-                config.recovery.clone(),
-                config.jobs.lease_secs,
-            )
-            .with_plan_policy(config.plans.clone())),
+            recovery: Arc::new(
+                RecoveryService::new(
+                    tasks.clone(),
+                    queue.clone(),
+                    dead_letters,
+                    clock.clone(),
+                    config.recovery.clone(),
+                    config.jobs.lease_secs,
+                )
+                .with_plan_policy(config.plans.clone()),
+            ),
             chat: Arc::new(ChatService::new(
                 threads,
                 task_service.clone(),

@@ -65,6 +65,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         idempotency_key: None,
         project_id: None,
         image: None,
+        plan: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),
@@ -212,6 +213,44 @@ async fn task_names_are_unique_per_owner() {
             .map(|t| t.id),
         Some(first.id)
     );
+}
+
+#[tokio::test]
+async fn a_planned_tasks_plan_image_and_job_roles_round_trip() {
+    use cynode_domain::plan::{parse_draft, JobRole, Plan};
+    let (a, _, _) = adapters().await;
+    let mut stored = task(&UserId::generate(), None, commands("true"));
+    stored.image = Some("localhost/cynode-sandbox:alt".into());
+    let mut plan = Plan::new(true);
+    let draft = parse_draft(
+        r#"{"subtasks":[{"title":"One","spec":"s","acceptance":"a","depends_on":[]},
+                        {"title":"Two","spec":"s","acceptance":"a","depends_on":[1]}]}"#,
+    )
+    .unwrap();
+    plan.accept(&stored.id, draft, now());
+    stored.plan = Some(plan);
+    let planner = Job::queued_as(
+        cynode_domain::ids::JobId::generate(),
+        &stored,
+        JobRole::Plan,
+        now(),
+    );
+    let worker = Job::queued_as(
+        cynode_domain::ids::JobId::generate(),
+        &stored,
+        JobRole::Work { subtask: 2 },
+        now(),
+    );
+    a.tasks
+        .insert_task(&stored, &[planner.clone(), worker.clone()])
+        .await
+        .unwrap();
+    assert_eq!(a.tasks.task(&stored.id).await.unwrap().unwrap(), stored);
+    let mut jobs = a.tasks.jobs(&stored.id).await.unwrap();
+    jobs.sort_by_key(|job| job.id.to_string());
+    let mut expected = vec![planner, worker];
+    expected.sort_by_key(|job| job.id.to_string());
+    assert_eq!(jobs, expected);
 }
 
 #[tokio::test]
@@ -618,6 +657,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
         started_at: now(),
         ended_at: now(),
         usage: None,
+        work: None,
     };
     assert!(
         !jobs
@@ -794,6 +834,8 @@ async fn projects_keep_names_per_owner_and_their_credential_apart() {
         name: name.into(),
         repo_url: "file:///srv/git/widgets.git".into(),
         credential: Some("token-1".into()),
+        test_command: Some("make test".into()),
+        forge_url: Some("https://api.github.com".into()),
         ..Default::default()
     };
     let (project, credential) = Project::create(&owner, request("widgets"), now()).unwrap();

@@ -175,7 +175,12 @@ fn find_cycle(subtasks: &[DraftSubtask]) -> Option<Vec<u32>> {
         OnPath,
         Done,
     }
-    fn visit(n: usize, subtasks: &[DraftSubtask], marks: &mut [Mark], path: &mut Vec<u32>) -> Option<Vec<u32>> {
+    fn visit(
+        n: usize,
+        subtasks: &[DraftSubtask],
+        marks: &mut [Mark],
+        path: &mut Vec<u32>,
+    ) -> Option<Vec<u32>> {
         marks[n] = Mark::OnPath;
         path.push(n as u32 + 1);
         for &dep in &subtasks[n].depends_on {
@@ -611,7 +616,10 @@ impl Plan {
 }
 
 fn subtask_not_found(number: u32) -> Error {
-    Error::not_found("subtask_not_found", format!("no subtask {number} in this task"))
+    Error::not_found(
+        "subtask_not_found",
+        format!("no subtask {number} in this task"),
+    )
 }
 
 /// What a change of one of its jobs does to a task: the task to write (when it changes)
@@ -735,7 +743,12 @@ pub fn after_job(
 pub fn start_ready(plan: &mut Plan, task: &Task, now: Timestamp) -> Vec<(Job, u32)> {
     let mut jobs = Vec::new();
     for number in plan.ready() {
-        let job = Job::queued_as(JobId::generate(), task, JobRole::Work { subtask: number }, now);
+        let job = Job::queued_as(
+            JobId::generate(),
+            task,
+            JobRole::Work { subtask: number },
+            now,
+        );
         if plan.start(number, job.id.clone(), now).is_ok() {
             jobs.push((job, 0));
         }
@@ -798,21 +811,34 @@ mod tests {
             parse_draft(&draft(&[&[1]])).unwrap_err(),
             "subtask 1 depends on itself"
         );
-        assert!(parse_draft("no json here").unwrap_err().contains("not a JSON object"));
+        assert!(parse_draft("no json here")
+            .unwrap_err()
+            .contains("not a JSON object"));
         assert!(parse_draft(r#"{"subtasks": "x"}"#)
             .unwrap_err()
             .contains("does not match the schema"));
-        assert!(parse_draft(r#"{"subtasks": []}"#).unwrap_err().contains("needs 1 to"));
-        let blank = json!({"subtasks": [{"title": " ", "spec": "s", "acceptance": "", "depends_on": []}]});
-        assert!(parse_draft(&blank.to_string()).unwrap_err().contains("title"));
+        assert!(parse_draft(r#"{"subtasks": []}"#)
+            .unwrap_err()
+            .contains("needs 1 to"));
+        let blank =
+            json!({"subtasks": [{"title": " ", "spec": "s", "acceptance": "", "depends_on": []}]});
+        assert!(parse_draft(&blank.to_string())
+            .unwrap_err()
+            .contains("title"));
     }
 
     #[test]
     fn the_schema_requires_what_the_parser_reads() {
         let schema = plan_schema();
         let item = &schema["properties"]["subtasks"]["items"];
-        assert_eq!(item["required"], json!(["title", "spec", "acceptance", "depends_on"]));
-        assert_eq!(schema["properties"]["subtasks"]["maxItems"], json!(MAX_SUBTASKS));
+        assert_eq!(
+            item["required"],
+            json!(["title", "spec", "acceptance", "depends_on"])
+        );
+        assert_eq!(
+            schema["properties"]["subtasks"]["maxItems"],
+            json!(MAX_SUBTASKS)
+        );
     }
 
     fn plan(deps: &[&[u32]]) -> Plan {
@@ -837,27 +863,75 @@ mod tests {
         let mut plan = plan(&[&[], &[1], &[2]]);
         assert_eq!(plan.ready(), vec![1]);
         let err = plan.start(2, JobId::generate(), NOW).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), ("subtask_blocked", "subtask 2 waits for subtask 1 to be merged"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                "subtask_blocked",
+                "subtask 2 waits for subtask 1 to be merged"
+            )
+        );
         let job = JobId::generate();
         plan.start(1, job.clone(), NOW).unwrap();
-        assert_eq!(plan.start(1, JobId::generate(), NOW).unwrap_err().code, "subtask_not_ready");
-        assert_eq!(plan.mark_merged(1, NOW).unwrap_err().code, "subtask_not_completed");
-        let next = plan.worker_finished(&job, Ok(&work()), JobId::generate(), &PlanPolicy::default(), 0.5, NOW);
+        assert_eq!(
+            plan.start(1, JobId::generate(), NOW).unwrap_err().code,
+            "subtask_not_ready"
+        );
+        assert_eq!(
+            plan.mark_merged(1, NOW).unwrap_err().code,
+            "subtask_not_completed"
+        );
+        let next = plan.worker_finished(
+            &job,
+            Ok(&work()),
+            JobId::generate(),
+            &PlanPolicy::default(),
+            0.5,
+            NOW,
+        );
         assert_eq!(next, WorkerNext::Settled);
-        assert_eq!(plan.subtask(1).unwrap().pull_request.as_ref().unwrap().number, 7);
+        assert_eq!(
+            plan.subtask(1)
+                .unwrap()
+                .pull_request
+                .as_ref()
+                .unwrap()
+                .number,
+            7
+        );
         assert_eq!(plan.mark_merged(1, NOW).unwrap(), vec![2]);
-        assert_eq!(plan.subtask(3).unwrap().state, SubtaskState::BlockedDependency);
+        assert_eq!(
+            plan.subtask(3).unwrap().state,
+            SubtaskState::BlockedDependency
+        );
         let job2 = JobId::generate();
         plan.start(2, job2.clone(), NOW).unwrap();
-        plan.worker_finished(&job2, Ok(&work()), JobId::generate(), &PlanPolicy::default(), 0.5, NOW);
+        plan.worker_finished(
+            &job2,
+            Ok(&work()),
+            JobId::generate(),
+            &PlanPolicy::default(),
+            0.5,
+            NOW,
+        );
         assert_eq!(plan.mark_merged(2, NOW).unwrap(), vec![3]);
         assert!(!plan.is_done());
         let job3 = JobId::generate();
         plan.start(3, job3.clone(), NOW).unwrap();
-        plan.worker_finished(&job3, Ok(&work()), JobId::generate(), &PlanPolicy::default(), 0.5, NOW);
+        plan.worker_finished(
+            &job3,
+            Ok(&work()),
+            JobId::generate(),
+            &PlanPolicy::default(),
+            0.5,
+            NOW,
+        );
         plan.mark_merged(3, NOW).unwrap();
         assert!(plan.is_done());
-        assert_eq!(plan.mark_merged(3, NOW).unwrap(), Vec::<u32>::new(), "merging twice is a no-op");
+        assert_eq!(
+            plan.mark_merged(3, NOW).unwrap(),
+            Vec::<u32>::new(),
+            "merging twice is a no-op"
+        );
     }
 
     #[test]
@@ -869,7 +943,14 @@ mod tests {
         let mut delays = Vec::new();
         loop {
             let next_job = JobId::generate();
-            match plan.worker_finished(&job, Err("tests failed"), next_job.clone(), &policy, 1.0, NOW) {
+            match plan.worker_finished(
+                &job,
+                Err("tests failed"),
+                next_job.clone(),
+                &policy,
+                1.0,
+                NOW,
+            ) {
                 WorkerNext::RetryAfter(delay) => delays.push(delay),
                 WorkerNext::Settled => break,
             }
@@ -878,22 +959,40 @@ mod tests {
         assert_eq!(delays, vec![5, 10]);
         let blocked = plan.subtask(1).unwrap();
         assert_eq!(blocked.state, SubtaskState::BlockedFailure);
-        assert_eq!(blocked.reason.as_deref(), Some("3 attempts failed; the last: tests failed"));
+        assert_eq!(
+            blocked.reason.as_deref(),
+            Some("3 attempts failed; the last: tests failed")
+        );
         // A stale job's result changes nothing.
         assert_eq!(
-            plan.worker_finished(&JobId::generate(), Ok(&work()), JobId::generate(), &policy, 0.0, NOW),
+            plan.worker_finished(
+                &JobId::generate(),
+                Ok(&work()),
+                JobId::generate(),
+                &policy,
+                0.0,
+                NOW
+            ),
             WorkerNext::Settled
         );
-        assert_eq!(plan.start(1, JobId::generate(), NOW).unwrap_err().code, "subtask_failed");
+        assert_eq!(
+            plan.start(1, JobId::generate(), NOW).unwrap_err().code,
+            "subtask_failed"
+        );
         plan.retry(1, JobId::generate(), NOW).unwrap();
         assert_eq!(plan.subtask(1).unwrap().attempts, 1);
-        assert_eq!(plan.retry(1, JobId::generate(), NOW).unwrap_err().code, "subtask_not_failed");
+        assert_eq!(
+            plan.retry(1, JobId::generate(), NOW).unwrap_err().code,
+            "subtask_not_failed"
+        );
     }
 
     #[test]
     fn backoff_doubles_from_five_seconds_to_a_cap_with_jitter_in_the_upper_half() {
         let policy = PlanPolicy::default();
-        let full: Vec<u32> = (1..=8).map(|n| policy.worker_backoff_secs(n, 1.0)).collect();
+        let full: Vec<u32> = (1..=8)
+            .map(|n| policy.worker_backoff_secs(n, 1.0))
+            .collect();
         assert_eq!(full, vec![5, 10, 20, 40, 80, 120, 120, 120]);
         for n in 1..=8 {
             let low = policy.worker_backoff_secs(n, 0.0);
@@ -906,7 +1005,10 @@ mod tests {
         let task = TaskId::generate();
         let branch = branch_name(&task, 2, "Add a README (with usage)!");
         let tail = task.as_str().to_ascii_lowercase();
-        assert_eq!(branch, format!("cyn-2-add-a-readme-with-usage-{}", &tail[tail.len() - 6..]));
+        assert_eq!(
+            branch,
+            format!("cyn-2-add-a-readme-with-usage-{}", &tail[tail.len() - 6..])
+        );
         assert!(crate::project::check_branch(&branch).is_ok());
         assert!(branch_name(&task, 3, "!!!").starts_with("cyn-3-"));
     }

@@ -2,12 +2,12 @@
 //! repository's credential is stored apart from the project (see
 //! [`crate::ports::ProjectStore`]) and never leaves the control plane in a view.
 
-use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ProjectId, UserId};
 use crate::task::normalize_name;
 use crate::wire::{CreateProjectRequest, ProjectView, UpdateProjectRequest};
+use serde::{Deserialize, Serialize};
 
 /// Longest repository URL accepted.
 pub const MAX_REPO_URL_CHARS: usize = 2048;
@@ -228,8 +228,7 @@ impl Project {
         let mut parts = path.rsplit(['/', ':']);
         let name = parts.next()?;
         let owner = parts.next()?;
-        split_forge_repo(&format!("{owner}/{name}"))
-            .map(|(o, n)| (o.to_owned(), n.to_owned()))
+        split_forge_repo(&format!("{owner}/{name}")).map(|(o, n)| (o.to_owned(), n.to_owned()))
     }
 }
 

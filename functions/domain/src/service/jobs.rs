@@ -12,14 +12,15 @@ use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::{JobRole, PlanPolicy};
 use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
-use crate::service::plans::apply_job_change;
+use crate::service::plans::{apply_job_change, Writer};
 use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
-    AgentAssignment, AttachmentDownload, Credential, ForgeTarget, SubtaskBrief, ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest,
-    JobClaim, JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, NodeState,
-    OutputStream, OutputUploadRequest, OutputUploadUrl, RawOutput, ResultAck,
+    AgentAssignment, AttachmentDownload, ClaimDecision, Credential, ForgeTarget, HeartbeatAnswer,
+    HeartbeatRequest, JobChunkRequest, JobClaim, JobReleaseRequest, JobResultReport, JobSpec,
+    JobStartedRequest, NodeState, OutputStream, OutputUploadRequest, OutputUploadUrl, RawOutput,
+    ResultAck, SubtaskBrief,
 };
 
 #[derive(Debug, Clone)]
@@ -122,13 +123,15 @@ impl JobService {
         match &self.planning {
             Some(planning) => {
                 apply_job_change(
-                    self.tasks.as_ref(),
-                    planning.queue.as_ref(),
+                    Writer {
+                        tasks: self.tasks.as_ref(),
+                        queue: planning.queue.as_ref(),
+                        lease_secs: self.settings.lease_secs,
+                    },
                     task,
                     job,
                     planner_output,
                     &planning.policy,
-                    self.settings.lease_secs,
                     now,
                 )
                 .await
@@ -285,7 +288,11 @@ impl JobService {
                 )
             })?;
         let credential = if project.has_credential {
-            planning.projects.credential(&project).await?.map(Credential)
+            planning
+                .projects
+                .credential(&project)
+                .await?
+                .map(Credential)
         } else {
             None
         };

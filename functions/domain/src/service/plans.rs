@@ -12,7 +12,9 @@ use crate::clock::{random_fraction, Clock, Timestamp};
 use crate::error::{Error, Result, StoreError};
 use crate::ids::JobId;
 use crate::job::{message_for, Job};
-use crate::plan::{after_job, changed, start_ready, JobEffects, JobRole, Plan, PlanPolicy, Subtask};
+use crate::plan::{
+    after_job, changed, start_ready, JobEffects, JobRole, Plan, PlanPolicy, Subtask,
+};
 use crate::ports::{JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
 use crate::service::tasks::{TaskService, WRITE_ATTEMPTS};
@@ -24,28 +26,38 @@ use crate::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
 /// messages of the jobs it creates first: a message whose job was never written is
 /// harmless (its claim finds no job), a job without a message would wait for the sweep.
 pub(crate) async fn apply_job_change(
-    tasks: &dyn TaskStore,
-    queue: &dyn JobQueue,
+    to: Writer<'_>,
     task: &Task,
     job: &Job,
     planner_output: Option<&str>,
     policy: &PlanPolicy,
-    lease_secs: u64,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let effects = after_job(task, job, planner_output, policy, random_fraction(), now);
-    commit_effects(tasks, queue, task, Some(job), effects, lease_secs, now).await
+    commit_effects(to, task, Some(job), effects, now).await
+}
+
+/// Where job changes are written and their follow-up jobs sent.
+#[derive(Clone, Copy)]
+pub(crate) struct Writer<'a> {
+    pub tasks: &'a dyn TaskStore,
+    pub queue: &'a dyn JobQueue,
+    /// The lease the messages announce.
+    pub lease_secs: u64,
 }
 
 async fn commit_effects(
-    tasks: &dyn TaskStore,
-    queue: &dyn JobQueue,
+    to: Writer<'_>,
     task: &Task,
     job: Option<&Job>,
     effects: JobEffects,
-    lease_secs: u64,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let Writer {
+        tasks,
+        queue,
+        lease_secs,
+    } = to;
     let message_task = effects.task.as_ref().unwrap_or(task);
     for (new, delay) in &effects.new_jobs {
         queue
@@ -84,7 +96,10 @@ pub fn parse_subtask_number(text: &str) -> Result<u32> {
 fn not_planned(task: &Task) -> Error {
     Error::validation(
         "not_planned",
-        format!("task {} is not planned work (create it with plan: true)", task.id),
+        format!(
+            "task {} is not planned work (create it with plan: true)",
+            task.id
+        ),
     )
 }
 
@@ -156,12 +171,14 @@ impl PlanService {
                 new_jobs,
             };
             match commit_effects(
-                self.tasks.as_ref(),
-                self.queue.as_ref(),
+                Writer {
+                    tasks: self.tasks.as_ref(),
+                    queue: self.queue.as_ref(),
+                    lease_secs: self.lease_secs,
+                },
                 &task,
                 None,
                 effects,
-                self.lease_secs,
                 now,
             )
             .await
@@ -177,7 +194,12 @@ impl PlanService {
     }
 
     /// `ready → in_progress`: a worker job is queued for it.
-    pub async fn start(&self, principal: &Principal, reference: &str, number: u32) -> Result<Subtask> {
+    pub async fn start(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        number: u32,
+    ) -> Result<Subtask> {
         let task = self
             .change(principal, reference, |task, plan, now| {
                 let job = worker_job(task, number, now);
@@ -189,7 +211,12 @@ impl PlanService {
     }
 
     /// `blocked_failure → in_progress`, attempts counted afresh.
-    pub async fn retry(&self, principal: &Principal, reference: &str, number: u32) -> Result<Subtask> {
+    pub async fn retry(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        number: u32,
+    ) -> Result<Subtask> {
         let task = self
             .change(principal, reference, |task, plan, now| {
                 let job = worker_job(task, number, now);
@@ -274,7 +301,12 @@ impl PlanService {
             Some(id) => self.tasks.job(&task.id, &id).await?,
             None => None,
         }
-        .ok_or_else(|| Error::not_found("run_not_found", format!("no run '{run}' in task {}", task.id)))?;
+        .ok_or_else(|| {
+            Error::not_found(
+                "run_not_found",
+                format!("no run '{run}' in task {}", task.id),
+            )
+        })?;
         let (stdout, stderr) = self.task_service.job_streams(&job).await?;
         Ok(RunLogs {
             task_id: task.id,
@@ -285,7 +317,11 @@ impl PlanService {
     }
 
     /// The task as it is now (for event streams).
-    pub async fn snapshot(&self, principal: &Principal, reference: &str) -> Result<(Task, Vec<Job>)> {
+    pub async fn snapshot(
+        &self,
+        principal: &Principal,
+        reference: &str,
+    ) -> Result<(Task, Vec<Job>)> {
         let task = self.task_service.owned_task(principal, reference).await?;
         let jobs = self.tasks.jobs(&task.id).await?;
         Ok((task, jobs))
@@ -293,7 +329,12 @@ impl PlanService {
 }
 
 fn worker_job(task: &Task, number: u32, now: Timestamp) -> Job {
-    Job::queued_as(JobId::generate(), task, JobRole::Work { subtask: number }, now)
+    Job::queued_as(
+        JobId::generate(),
+        task,
+        JobRole::Work { subtask: number },
+        now,
+    )
 }
 
 fn subtask_of(task: &Task, number: u32) -> Result<Subtask> {
@@ -332,12 +373,17 @@ pub fn run_view(job: &Job) -> RunView {
 /// For tests: each run's role and subtask.
 #[cfg(test)]
 fn ids(list: &RunList) -> Vec<(String, Option<u32>)> {
-    list.runs.iter().map(|r| (r.role.clone(), r.subtask)).collect()
+    list.runs
+        .iter()
+        .map(|r| (r.role.clone(), r.subtask))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::ids::{NodeId, TaskId};
     use crate::memory::MemoryStore;
     use crate::plan::WorkReport;
     use crate::service::auth::Principal;
@@ -345,12 +391,10 @@ mod tests {
     use crate::service::projects::ProjectService;
     use crate::service::tasks::TaskSettings;
     use crate::signing::NodeKeys;
-    use crate::clock::ManualClock;
-    use crate::ids::{NodeId, TaskId};
     use crate::status::JobOutcome;
     use crate::wire::{
-        ClaimDecision, CreateProjectRequest, CreateTaskRequest, JobResultReport,
-        JobStartedRequest, Truncated,
+        ClaimDecision, CreateProjectRequest, CreateTaskRequest, JobResultReport, JobStartedRequest,
+        Truncated,
     };
     use time::macros::datetime;
 
@@ -367,8 +411,14 @@ mod tests {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(datetime!(2026-11-22 10:00 UTC)));
         let projects = Arc::new(ProjectService::new(store.clone(), clock.clone()));
         let tasks = Arc::new(
-            TaskService::new(store.clone(), store.clone(), store.clone(), clock.clone(), TaskSettings::default())
-                .with_projects(projects.clone()),
+            TaskService::new(
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+                TaskSettings::default(),
+            )
+            .with_projects(projects.clone()),
         );
         let jobs = JobService::new(
             store.clone(),
@@ -416,7 +466,14 @@ mod tests {
         }
 
         /// Plays a node: claims the newest queued job of `role` and reports `stdout`.
-        async fn run_job(&self, task: &TaskId, role: &str, status: JobOutcome, stdout: &str, work: Option<WorkReport>) {
+        async fn run_job(
+            &self,
+            task: &TaskId,
+            role: &str,
+            status: JobOutcome,
+            stdout: &str,
+            work: Option<WorkReport>,
+        ) {
             let node = NodeId::generate();
             let jobs = self.store.jobs(task).await.unwrap();
             let job = jobs
@@ -426,10 +483,20 @@ mod tests {
                 .unwrap_or_else(|| panic!("no queued {role} job in {jobs:?}"));
             let decision = self
                 .jobs
-                .started(&node, &job.id, JobStartedRequest { task_id: task.clone(), boot_id: "b".into(), receive_count: 1 })
+                .started(
+                    &node,
+                    &job.id,
+                    JobStartedRequest {
+                        task_id: task.clone(),
+                        boot_id: "b".into(),
+                        receive_count: 1,
+                    },
+                )
                 .await
                 .unwrap();
-            let ClaimDecision::Run(claim) = decision else { panic!("{decision:?}") };
+            let ClaimDecision::Run(claim) = decision else {
+                panic!("{decision:?}")
+            };
             let now = datetime!(2026-11-22 10:00 UTC);
             self.jobs
                 .result(
@@ -440,7 +507,11 @@ mod tests {
                         attempt: claim.attempt,
                         lease_id: claim.lease_id.clone(),
                         status,
-                        exit_code: Some(if status == JobOutcome::Completed { 0 } else { 1 }),
+                        exit_code: Some(if status == JobOutcome::Completed {
+                            0
+                        } else {
+                            1
+                        }),
                         failed_command: None,
                         error: (status != JobOutcome::Completed).then(|| "tests failed".to_owned()),
                         stdout: stdout.into(),
@@ -463,7 +534,11 @@ mod tests {
         {"title":"Two","spec":"second","acceptance":"b","depends_on":[1]}]}"#;
 
     fn work(branch: &str) -> Option<WorkReport> {
-        Some(WorkReport { branch: branch.into(), commit: "c0ffee".into(), pull_request: None })
+        Some(WorkReport {
+            branch: branch.into(),
+            commit: "c0ffee".into(),
+            pull_request: None,
+        })
     }
 
     #[tokio::test]
@@ -471,29 +546,78 @@ mod tests {
         let f = fixture();
         let task = f.planned_task().await;
         assert_eq!(task.plan.as_ref().unwrap().planner_attempts, 1);
-        assert_eq!(f.store.jobs(&task.task_id).await.unwrap()[0].role, JobRole::Plan);
-        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None).await;
-        let list = f.plans.subtasks(&f.alice, task.task_id.as_str()).await.unwrap();
+        assert_eq!(
+            f.store.jobs(&task.task_id).await.unwrap()[0].role,
+            JobRole::Plan
+        );
+        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None)
+            .await;
+        let list = f
+            .plans
+            .subtasks(&f.alice, task.task_id.as_str())
+            .await
+            .unwrap();
         assert_eq!(list.status, TaskStatus::Running);
         let states: Vec<&str> = list.subtasks.iter().map(|s| s.state.as_str()).collect();
         assert_eq!(states, vec!["ready", "blocked_dependency"]);
 
-        let err = f.plans.start(&f.alice, task.task_id.as_str(), 2).await.unwrap_err();
+        let err = f
+            .plans
+            .start(&f.alice, task.task_id.as_str(), 2)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, "subtask_blocked");
-        f.plans.start(&f.alice, task.task_id.as_str(), 1).await.unwrap();
-        f.run_job(&task.task_id, "worker", JobOutcome::Completed, "done", work("cyn-1-one")).await;
-        let one = f.plans.subtask(&f.alice, task.task_id.as_str(), 1).await.unwrap();
-        assert_eq!((one.state.as_str(), one.commit.as_deref()), ("completed", Some("c0ffee")));
-        f.plans.mark_merged(&f.alice, task.task_id.as_str(), 1).await.unwrap();
-        f.plans.start(&f.alice, task.task_id.as_str(), 2).await.unwrap();
-        f.run_job(&task.task_id, "worker", JobOutcome::Completed, "done", work("cyn-2-two")).await;
-        f.plans.mark_merged(&f.alice, task.task_id.as_str(), 2).await.unwrap();
+        f.plans
+            .start(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
+        f.run_job(
+            &task.task_id,
+            "worker",
+            JobOutcome::Completed,
+            "done",
+            work("cyn-1-one"),
+        )
+        .await;
+        let one = f
+            .plans
+            .subtask(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (one.state.as_str(), one.commit.as_deref()),
+            ("completed", Some("c0ffee"))
+        );
+        f.plans
+            .mark_merged(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
+        f.plans
+            .start(&f.alice, task.task_id.as_str(), 2)
+            .await
+            .unwrap();
+        f.run_job(
+            &task.task_id,
+            "worker",
+            JobOutcome::Completed,
+            "done",
+            work("cyn-2-two"),
+        )
+        .await;
+        f.plans
+            .mark_merged(&f.alice, task.task_id.as_str(), 2)
+            .await
+            .unwrap();
         let done = f.tasks.get(&f.alice, task.task_id.as_str()).await.unwrap();
         assert_eq!(done.status, TaskStatus::Completed);
         let runs = f.plans.runs(&f.alice, task.task_id.as_str()).await.unwrap();
         assert_eq!(
             ids(&runs),
-            vec![("planner".into(), None), ("worker".into(), Some(1)), ("worker".into(), Some(2))]
+            vec![
+                ("planner".into(), None),
+                ("worker".into(), Some(1)),
+                ("worker".into(), Some(2))
+            ]
         );
     }
 
@@ -503,43 +627,96 @@ mod tests {
         let task = f.planned_task().await;
         let cycle = r#"{"subtasks":[{"title":"A","spec":"a","acceptance":"","depends_on":[2]},{"title":"B","spec":"b","acceptance":"","depends_on":[1]}]}"#;
         for _ in 0..3 {
-            f.run_job(&task.task_id, "planner", JobOutcome::Completed, cycle, None).await;
+            f.run_job(&task.task_id, "planner", JobOutcome::Completed, cycle, None)
+                .await;
         }
         let view = f.tasks.get(&f.alice, task.task_id.as_str()).await.unwrap();
         assert_eq!(view.status, TaskStatus::PlanningFailed);
         let plan = view.plan.unwrap();
-        assert_eq!(plan.planner_error.as_deref(), Some("the dependencies form a cycle: 1 → 2 → 1"));
+        assert_eq!(
+            plan.planner_error.as_deref(),
+            Some("the dependencies form a cycle: 1 → 2 → 1")
+        );
         assert_eq!(plan.planner_attempts, 3);
-        assert_eq!(f.store.enqueued().len(), 3, "one message per planner attempt");
+        assert_eq!(
+            f.store.enqueued().len(),
+            3,
+            "one message per planner attempt"
+        );
 
-        let again = f.plans.retry_planning(&f.alice, task.task_id.as_str()).await.unwrap();
+        let again = f
+            .plans
+            .retry_planning(&f.alice, task.task_id.as_str())
+            .await
+            .unwrap();
         assert_eq!(again.status, TaskStatus::Queued);
         assert_eq!(
-            f.plans.retry_planning(&f.alice, task.task_id.as_str()).await.unwrap_err().code,
+            f.plans
+                .retry_planning(&f.alice, task.task_id.as_str())
+                .await
+                .unwrap_err()
+                .code,
             "not_planning_failed"
         );
-        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None).await;
-        assert_eq!(f.tasks.get(&f.alice, task.task_id.as_str()).await.unwrap().status, TaskStatus::Running);
+        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None)
+            .await;
+        assert_eq!(
+            f.tasks
+                .get(&f.alice, task.task_id.as_str())
+                .await
+                .unwrap()
+                .status,
+            TaskStatus::Running
+        );
     }
 
     #[tokio::test]
     async fn a_failing_worker_is_retried_with_backoff_then_blocks_until_retried() {
         let f = fixture();
         let task = f.planned_task().await;
-        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None).await;
-        f.plans.start(&f.alice, task.task_id.as_str(), 1).await.unwrap();
+        f.run_job(&task.task_id, "planner", JobOutcome::Completed, CHAIN, None)
+            .await;
+        f.plans
+            .start(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
         for _ in 0..3 {
-            f.run_job(&task.task_id, "worker", JobOutcome::Failed, "", None).await;
+            f.run_job(&task.task_id, "worker", JobOutcome::Failed, "", None)
+                .await;
         }
-        let one = f.plans.subtask(&f.alice, task.task_id.as_str(), 1).await.unwrap();
+        let one = f
+            .plans
+            .subtask(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
         assert_eq!(one.state.as_str(), "blocked_failure");
-        assert_eq!(one.reason.as_deref(), Some("3 attempts failed; the last: tests failed"));
+        assert_eq!(
+            one.reason.as_deref(),
+            Some("3 attempts failed; the last: tests failed")
+        );
         let delays: Vec<u32> = f.store.delays().into_iter().skip(2).collect();
         assert_eq!(delays.len(), 2, "{delays:?}");
-        assert!((3..=5).contains(&delays[0]) && (5..=10).contains(&delays[1]), "{delays:?}");
-        f.plans.retry(&f.alice, task.task_id.as_str(), 1).await.unwrap();
-        f.run_job(&task.task_id, "worker", JobOutcome::Completed, "", work("b")).await;
-        let one = f.plans.subtask(&f.alice, task.task_id.as_str(), 1).await.unwrap();
+        assert!(
+            (3..=5).contains(&delays[0]) && (5..=10).contains(&delays[1]),
+            "{delays:?}"
+        );
+        f.plans
+            .retry(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
+        f.run_job(
+            &task.task_id,
+            "worker",
+            JobOutcome::Completed,
+            "",
+            work("b"),
+        )
+        .await;
+        let one = f
+            .plans
+            .subtask(&f.alice, task.task_id.as_str(), 1)
+            .await
+            .unwrap();
         assert_eq!(one.state.as_str(), "completed");
     }
 
@@ -548,15 +725,29 @@ mod tests {
         let f = fixture();
         let task = f.planned_task().await;
         let bob = Principal::test_user("bob");
-        let err = f.plans.subtasks(&bob, task.task_id.as_str()).await.unwrap_err();
+        let err = f
+            .plans
+            .subtasks(&bob, task.task_id.as_str())
+            .await
+            .unwrap_err();
         assert_eq!(err.code, "task_not_found");
         let plain = f
             .tasks
-            .create(&f.alice, CreateTaskRequest { commands: Some(vec!["true".into()]), ..Default::default() })
+            .create(
+                &f.alice,
+                CreateTaskRequest {
+                    commands: Some(vec!["true".into()]),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
-            f.plans.subtasks(&f.alice, plain.task_id.as_str()).await.unwrap_err().code,
+            f.plans
+                .subtasks(&f.alice, plain.task_id.as_str())
+                .await
+                .unwrap_err()
+                .code,
             "not_planned"
         );
     }

@@ -13,9 +13,9 @@ use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
 use crate::plan::PlanPolicy;
-use crate::service::plans::apply_job_change;
 use crate::ports::{DeadLetters, JobQueue, TaskStore};
 use crate::service::auth::{require_admin, Principal};
+use crate::service::plans::{apply_job_change, Writer};
 use crate::service::tasks::WRITE_ATTEMPTS;
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
 
@@ -149,13 +149,15 @@ impl RecoveryService {
             };
             let now = self.clock.now();
             let written = apply_job_change(
-                self.tasks.as_ref(),
-                self.queue.as_ref(),
+                Writer {
+                    tasks: self.tasks.as_ref(),
+                    queue: self.queue.as_ref(),
+                    lease_secs: self.lease_secs,
+                },
                 &task,
                 next,
                 None,
                 &self.plan_policy,
-                self.lease_secs,
                 now,
             )
             .await;
