@@ -697,7 +697,7 @@ mod tests {
         let delays: Vec<u32> = f.store.delays().into_iter().skip(2).collect();
         assert_eq!(delays.len(), 2, "{delays:?}");
         assert!(
-            (3..=5).contains(&delays[0]) && (5..=10).contains(&delays[1]),
+            (2..=5).contains(&delays[0]) && (5..=10).contains(&delays[1]),
             "{delays:?}"
         );
         f.plans
