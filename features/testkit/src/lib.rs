@@ -10,6 +10,8 @@
 //! - [`Deployment`] is a stack plus a running gateway (`cynode-gateway`), and can start
 //!   edge nodes (`cynode-edge`) against it; [`Api`] is a small HTTP client for steps.
 
+pub mod forge;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ use crate::task::Task;
 use crate::wire::PlanSummary;
 
 /// Subtasks one plan may have.
-pub const MAX_SUBTASKS: usize = 12;
+pub const MAX_SUBTASKS: usize = 8;
 pub const MAX_SUBTASK_TITLE_CHARS: usize = 120;
 pub const MAX_SUBTASK_SPEC_BYTES: usize = 4096;
 pub const MAX_SUBTASK_ACCEPTANCE_BYTES: usize = 2048;
@@ -66,32 +66,45 @@ struct Draft {
     subtasks: Vec<DraftSubtask>,
 }
 
-/// The JSON schema the planner's output must follow (the model's reply is constrained to
-/// it; the gateway checks the rest: bounds and the dependency graph).
+/// The JSON schema the planner's output must follow. The model's reply is constrained to
+/// it, and it is built so that a reply that follows it is a valid graph: subtask `n` may
+/// only depend on subtasks `1..n` (the plan is in dependency order), so no dependency
+/// dangles and none closes a cycle. It is one alternative per plan length, each a tuple
+/// (`prefixItems`) whose items know their position. The gateway still checks everything
+/// ([`parse_draft`]): a server without schema support may send anything.
 pub fn plan_schema() -> Value {
+    let item = |n: usize| {
+        let earlier: Vec<usize> = (1..n).collect();
+        let depends_on = if earlier.is_empty() {
+            json!({"type": "array", "maxItems": 0})
+        } else {
+            json!({"type": "array", "items": {"enum": earlier}, "uniqueItems": true})
+        };
+        json!({
+            "type": "object",
+            "properties": {
+                "title": {"type": "string", "minLength": 1, "maxLength": MAX_SUBTASK_TITLE_CHARS},
+                "spec": {"type": "string", "minLength": 1},
+                "acceptance": {"type": "string"},
+                "depends_on": depends_on
+            },
+            "required": ["title", "spec", "acceptance", "depends_on"],
+            "additionalProperties": false
+        })
+    };
+    let lengths: Vec<Value> = (1..=MAX_SUBTASKS)
+        .map(|len| {
+            json!({
+                "type": "array",
+                "prefixItems": (1..=len).map(item).collect::<Vec<_>>(),
+                "minItems": len,
+                "maxItems": len
+            })
+        })
+        .collect();
     json!({
         "type": "object",
-        "properties": {
-            "subtasks": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_SUBTASKS,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "title": {"type": "string", "minLength": 1, "maxLength": MAX_SUBTASK_TITLE_CHARS},
-                        "spec": {"type": "string", "minLength": 1},
-                        "acceptance": {"type": "string"},
-                        "depends_on": {
-                            "type": "array",
-                            "items": {"type": "integer", "minimum": 1, "maximum": MAX_SUBTASKS}
-                        }
-                    },
-                    "required": ["title", "spec", "acceptance", "depends_on"],
-                    "additionalProperties": false
-                }
-            }
-        },
+        "properties": {"subtasks": {"anyOf": lengths}},
         "required": ["subtasks"],
         "additionalProperties": false
     })
@@ -828,17 +841,27 @@ mod tests {
     }
 
     #[test]
-    fn the_schema_requires_what_the_parser_reads() {
+    fn the_schema_requires_what_the_parser_reads_and_lets_subtasks_name_only_earlier_ones() {
         let schema = plan_schema();
-        let item = &schema["properties"]["subtasks"]["items"];
-        assert_eq!(
-            item["required"],
-            json!(["title", "spec", "acceptance", "depends_on"])
-        );
-        assert_eq!(
-            schema["properties"]["subtasks"]["maxItems"],
-            json!(MAX_SUBTASKS)
-        );
+        let lengths = schema["properties"]["subtasks"]["anyOf"]
+            .as_array()
+            .unwrap();
+        assert_eq!(lengths.len(), MAX_SUBTASKS);
+        let longest = lengths.last().unwrap()["prefixItems"].as_array().unwrap();
+        assert_eq!(longest.len(), MAX_SUBTASKS);
+        for (i, item) in longest.iter().enumerate() {
+            assert_eq!(
+                item["required"],
+                json!(["title", "spec", "acceptance", "depends_on"])
+            );
+            let deps = &item["properties"]["depends_on"];
+            if i == 0 {
+                assert_eq!(deps["maxItems"], json!(0));
+            } else {
+                let allowed: Vec<usize> = (1..=i).collect();
+                assert_eq!(deps["items"]["enum"], json!(allowed));
+            }
+        }
     }
 
     fn plan(deps: &[&[u32]]) -> Plan {
