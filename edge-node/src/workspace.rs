@@ -33,6 +33,9 @@ const GIT_DEADLINE: Duration = Duration::from_secs(600);
 pub struct Workspace {
     base: PathBuf,
     repo: PathBuf,
+    /// The only git configuration the node's git reads besides its command line: it
+    /// trusts the sandbox's checkout (owned by the sandbox's host uid) for fetching.
+    config: PathBuf,
 }
 
 /// The pull request's text.
@@ -51,9 +54,20 @@ impl Workspace {
     ) -> Result<Workspace, String> {
         let base = dir.join("base");
         let repo = dir.join("repo");
+        let config = dir.join("gitconfig");
         std::fs::create_dir_all(dir).map_err(|err| format!("creating the workspace: {err}"))?;
+        std::fs::write(
+            &config,
+            format!(
+                "[safe]\n\tdirectory = {0}\n\tdirectory = {0}/.git\n",
+                path_str(&repo)?
+            ),
+        )
+        .map_err(|err| format!("writing the workspace's git configuration: {err}"))?;
+        let config = config.as_path();
         git(
             None,
+            config,
             assignment,
             &[
                 "clone",
@@ -72,6 +86,7 @@ impl Workspace {
         let local = Anonymous;
         git(
             None,
+            config,
             &local,
             &[
                 "clone",
@@ -83,13 +98,23 @@ impl Workspace {
             ],
         )
         .await?;
-        git(Some(&repo), &local, &["remote", "remove", "origin"]).await?;
+        git(Some(&repo), config, &local, &["remote", "remove", "origin"]).await?;
         if let Some(branch) = &assignment.branch {
-            git(Some(&repo), &local, &["checkout", "--quiet", "-b", branch]).await?;
+            git(
+                Some(&repo),
+                config,
+                &local,
+                &["checkout", "--quiet", "-b", branch],
+            )
+            .await?;
         }
         chown_tree(&repo, sandbox_uid)
             .map_err(|err| format!("handing the checkout over: {err}"))?;
-        Ok(Workspace { base, repo })
+        Ok(Workspace {
+            base,
+            repo,
+            config: config.to_owned(),
+        })
     }
 
     /// The copy the sandbox gets.
@@ -109,9 +134,11 @@ impl Workspace {
             .as_deref()
             .ok_or("the assignment names no branch")?;
         let local = Anonymous;
+        let config = self.config.as_path();
         let source = format!("file://{}", path_str(&self.repo)?);
         git(
             Some(&self.base),
+            config,
             &local,
             &[
                 "-c",
@@ -126,12 +153,19 @@ impl Workspace {
         .await
         .map_err(|err| format!("taking the branch back from the sandbox: {err}"))?;
         let range = format!("origin/{}..refs/heads/{branch}", assignment.default_branch);
-        let ahead = git(Some(&self.base), &local, &["rev-list", "--count", &range]).await?;
+        let ahead = git(
+            Some(&self.base),
+            config,
+            &local,
+            &["rev-list", "--count", &range],
+        )
+        .await?;
         if ahead.trim() == "0" {
             return Err("the worker's branch has no new commit".into());
         }
         let commit = git(
             Some(&self.base),
+            config,
             &local,
             &["rev-parse", &format!("refs/heads/{branch}")],
         )
@@ -140,6 +174,7 @@ impl Workspace {
         .to_owned();
         git(
             Some(&self.base),
+            config,
             assignment,
             &[
                 "push",
@@ -197,11 +232,12 @@ fn path_str(path: &Path) -> Result<&str, String> {
         .ok_or_else(|| format!("{} is not UTF-8", path.display()))
 }
 
-/// Runs git with no terminal prompts, no system or user configuration, no hooks; the
-/// credential (if any) only in the environment. Returns stdout; the error is git's last
-/// stderr line.
+/// Runs git with no terminal prompts, no system or user configuration but `config`, no
+/// hooks; the credential (if any) only in the environment. Returns stdout; the error is
+/// git's last stderr line.
 async fn git(
     dir: Option<&Path>,
+    config: &Path,
     auth: &(dyn GitAuth + Sync),
     args: &[&str],
 ) -> Result<String, String> {
@@ -210,11 +246,11 @@ async fn git(
         command.current_dir(dir);
     }
     command
-        .args(["-c", "core.hooksPath=/dev/null", "-c", "safe.directory=*"])
+        .args(["-c", "core.hooksPath=/dev/null"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_GLOBAL", config)
         .env_remove("GIT_ASKPASS")
         .env_remove("SSH_ASKPASS")
         .stdin(Stdio::null())
@@ -226,9 +262,13 @@ async fn git(
             .env("GIT_CONFIG_VALUE_0", header),
         None => command.env_remove("GIT_CONFIG_COUNT"),
     };
+    let name = args
+        .iter()
+        .find(|a| !a.starts_with('-') && !a.contains('='))
+        .unwrap_or(&"");
     let output = tokio::time::timeout(GIT_DEADLINE, command.output())
         .await
-        .map_err(|_| format!("git {} took longer than {GIT_DEADLINE:?}", args[0]))?
+        .map_err(|_| format!("git {name} took longer than {GIT_DEADLINE:?}"))?
         .map_err(|err| format!("cannot run git: {err}"))?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
@@ -239,7 +279,7 @@ async fn git(
         .rev()
         .find(|line| !line.trim().is_empty())
         .unwrap_or("no message");
-    Err(format!("git {} failed: {}", args[0], last.trim()))
+    Err(format!("git {name} failed: {}", last.trim()))
 }
 
 fn chown_tree(path: &Path, uid: u32) -> std::io::Result<()> {

@@ -1022,7 +1022,10 @@ fn main() {
         edge: Mutex::new(None),
         plain_edge: Mutex::new(None),
     });
-    let features = cynode_testkit::repo_root().join("features/edge");
+    // CYNODE_FEATURE=planning.feature runs one file (the harness takes no arguments).
+    let features = cynode_testkit::repo_root()
+        .join("features/edge")
+        .join(std::env::var("CYNODE_FEATURE").unwrap_or_default());
     let failed = runtime.block_on(async {
         EdgeWorld::cucumber()
             .max_concurrent_scenarios(1)
@@ -1058,7 +1061,10 @@ impl EdgeWorld {
 
     async fn subtasks(&self) -> Value {
         let reply = api()
-            .get(&format!("/v1/tasks/{}/subtasks", self.task()), Some(self.token()))
+            .get(
+                &format!("/v1/tasks/{}/subtasks", self.task()),
+                Some(self.token()),
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.body
@@ -1072,14 +1078,20 @@ impl EdgeWorld {
 
     async fn runs(&self) -> Vec<Value> {
         let reply = api()
-            .get(&format!("/v1/tasks/{}/runs", self.task()), Some(self.token()))
+            .get(
+                &format!("/v1/tasks/{}/runs", self.task()),
+                Some(self.token()),
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.body["runs"].as_array().cloned().unwrap_or_default()
     }
 
     fn worker_runs(runs: &[Value]) -> Vec<Value> {
-        runs.iter().filter(|r| r["role"] == "worker").cloned().collect()
+        runs.iter()
+            .filter(|r| r["role"] == "worker")
+            .cloned()
+            .collect()
     }
 }
 
@@ -1163,7 +1175,10 @@ async fn planned_into_subtasks(w: &mut EdgeWorld) {
             assert!(dep.as_u64().is_some_and(|d| d < n), "{s}");
         }
         let ready = s["depends_on"].as_array().is_some_and(Vec::is_empty);
-        assert_eq!(s["state"], if ready { "ready" } else { "blocked_dependency" });
+        assert_eq!(
+            s["state"],
+            if ready { "ready" } else { "blocked_dependency" }
+        );
     }
 }
 
@@ -1229,7 +1244,13 @@ async fn credential_not_in_sandbox(w: &mut EdgeWorld) {
     let credential = w.planned().credential.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let container = loop {
-        let names = podman(&["ps", "--filter", &format!("name=cynode-job-{job}"), "--format", "{{.Names}}"]);
+        let names = podman(&[
+            "ps",
+            "--filter",
+            &format!("name=cynode-job-{job}"),
+            "--format",
+            "{{.Names}}",
+        ]);
         if let Some(name) = names.lines().next().filter(|n| !n.is_empty()) {
             break name.to_owned();
         }
@@ -1247,10 +1268,19 @@ async fn credential_not_in_sandbox(w: &mut EdgeWorld) {
         "env; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/cmdline; tr '\\0' '\\n' < $p/environ; done 2>/dev/null; \
          find /repo /job /workspace /tmp /run /out /dev/shm -type f -size -4M -exec cat {} + 2>/dev/null",
     ]);
-    assert!(dump.contains("OPENAI_BASE_URL"), "the sandbox's environment was read: {dump:.300}");
+    assert!(
+        dump.contains("OPENAI_BASE_URL"),
+        "the sandbox's environment was read: {dump:.300}"
+    );
     assert!(dump.contains("A tiny project."), "the checkout was read");
-    assert!(dump.contains("cynode-prompt-agent"), "the agent's process was read");
-    assert!(!dump.contains(&credential), "the credential is visible in the sandbox");
+    assert!(
+        dump.contains("cynode-prompt-agent"),
+        "the agent's process was read"
+    );
+    assert!(
+        !dump.contains(&credential),
+        "the credential is visible in the sandbox"
+    );
 }
 
 #[then(expr = "the subtask is {string} within {int} seconds")]
@@ -1262,7 +1292,8 @@ async fn subtask_within(w: &mut EdgeWorld, state: String, seconds: u64) {
             return;
         }
         assert!(
-            Instant::now() < deadline && !(subtask["state"] == "blocked_failure" && state != "blocked_failure"),
+            Instant::now() < deadline
+                && !(subtask["state"] == "blocked_failure" && state != "blocked_failure"),
             "subtask is {subtask}; runs: {:?}",
             w.runs().await
         );
@@ -1275,22 +1306,39 @@ async fn remote_has_branch(w: &mut EdgeWorld) {
     let subtask = w.subtask().await;
     let branch = subtask["branch"].as_str().expect("branch").to_owned();
     let remote = w.planned().remote_dir.clone();
-    let git = |args: &[&str]| cynode_testkit::forge::git(&remote, args).unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(git(&["rev-list", "--count", &format!("main..{branch}")]).trim(), "1");
-    assert_eq!(git(&["rev-parse", &branch]).trim(), subtask["commit"].as_str().unwrap());
+    let git = |args: &[&str]| {
+        cynode_testkit::forge::git(&remote, args).unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    assert_eq!(
+        git(&["rev-list", "--count", &format!("main..{branch}")]).trim(),
+        "1"
+    );
+    assert_eq!(
+        git(&["rev-parse", &branch]).trim(),
+        subtask["commit"].as_str().unwrap()
+    );
     let changed = git(&["diff", "--name-only", "main", &branch]);
     assert!(changed.lines().any(|f| f == "NOTES.md"), "{changed}");
     let message = git(&["log", "-1", "--format=%s", &branch]);
-    assert!(message.starts_with(&format!("cyn-{}: ", subtask["number"])), "{message}");
+    assert!(
+        message.starts_with(&format!("cyn-{}: ", subtask["number"])),
+        "{message}"
+    );
 }
 
-#[then("the forge received one valid pull request from the branch into main, recorded on the subtask")]
+#[then(
+    "the forge received one valid pull request from the branch into main, recorded on the subtask"
+)]
 async fn forge_received(w: &mut EdgeWorld) {
     let subtask = w.subtask().await;
     let requests = w.planned().forge.as_ref().expect("a forge").requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
     let request = &requests[0];
-    assert_eq!((request.status, request.refusal.as_deref()), (201, None), "{request:?}");
+    assert_eq!(
+        (request.status, request.refusal.as_deref()),
+        (201, None),
+        "{request:?}"
+    );
     assert_eq!(request.body["head"], subtask["branch"]);
     assert_eq!(request.body["base"], "main");
     assert_eq!(request.body["title"], subtask["title"]);
@@ -1304,28 +1352,57 @@ async fn forge_received(w: &mut EdgeWorld) {
 #[then("the task's runs list a planner and a worker with tokens")]
 async fn runs_with_tokens(w: &mut EdgeWorld) {
     let runs = w.runs().await;
-    let planner = runs.iter().find(|r| r["role"] == "planner").expect("a planner run");
-    let worker = runs.iter().rfind(|r| r["role"] == "worker").expect("a worker run");
+    let planner = runs
+        .iter()
+        .find(|r| r["role"] == "planner")
+        .expect("a planner run");
+    let worker = runs
+        .iter()
+        .rfind(|r| r["role"] == "worker")
+        .expect("a worker run");
     for run in [planner, worker] {
         assert_eq!(run["status"], "completed", "{run}");
-        assert!(run["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0, "{run}");
+        assert!(
+            run["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0,
+            "{run}"
+        );
         assert!(run["started_at"].is_string() && run["ended_at"].is_string());
     }
     let logs = api()
         .get(
-            &format!("/v1/tasks/{}/runs/{}/logs", w.task(), worker["run_id"].as_str().unwrap()),
+            &format!(
+                "/v1/tasks/{}/runs/{}/logs",
+                w.task(),
+                worker["run_id"].as_str().unwrap()
+            ),
             Some(w.token()),
         )
         .await;
     assert_eq!(logs.status, 200);
-    assert!(logs.body["stderr"].as_str().unwrap_or_default().contains("committed: cyn-"), "{}", logs.body);
+    assert!(
+        logs.body["stderr"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("committed: cyn-"),
+        "{}",
+        logs.body
+    );
 }
 
 #[then("the edge node's log does not contain the credential")]
 async fn log_lacks_credential(w: &mut EdgeWorld) {
     let credential = w.planned().credential.clone();
-    let log = env().edge.lock().unwrap().as_ref().map(Service::output).unwrap_or_default();
-    assert!(log.contains("pushed the worker's branch"), "the log is the node's");
+    let log = env()
+        .edge
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(Service::output)
+        .unwrap_or_default();
+    assert!(
+        log.contains("pushed the worker's branch"),
+        "the log is the node's"
+    );
     assert!(!log.contains(&credential));
 }
 
@@ -1333,7 +1410,10 @@ async fn log_lacks_credential(w: &mut EdgeWorld) {
 async fn reason_says(w: &mut EdgeWorld, first: String, second: String) {
     let subtask = w.subtask().await;
     let reason = subtask["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains(&first) && reason.contains(&second), "{subtask}");
+    assert!(
+        reason.contains(&first) && reason.contains(&second),
+        "{subtask}"
+    );
 }
 
 #[then(expr = "its {int} worker runs started at least {int} seconds after the previous one ended")]
@@ -1341,12 +1421,18 @@ async fn spaced_runs(w: &mut EdgeWorld, count: usize, seconds: i64) {
     let runs = EdgeWorld::worker_runs(&w.runs().await);
     assert_eq!(runs.len(), count, "{runs:?}");
     let time = |v: &Value| {
-        time::OffsetDateTime::parse(v.as_str().expect("a time"), &time::format_description::well_known::Rfc3339)
-            .expect("rfc3339")
+        time::OffsetDateTime::parse(
+            v.as_str().expect("a time"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("rfc3339")
     };
     for pair in runs.windows(2) {
         let gap = time(&pair[1]["started_at"]) - time(&pair[0]["ended_at"]);
-        assert!(gap.whole_seconds() >= seconds, "retried after {gap}: {pair:?}");
+        assert!(
+            gap.whole_seconds() >= seconds,
+            "retried after {gap}: {pair:?}"
+        );
     }
 }
 

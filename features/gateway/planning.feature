@@ -115,3 +115,14 @@ Feature: Planned work
     When "alice" posts to "/v1/tasks" the body {"prompt": "plan me", "plan": true}
     Then the response status is 400
     And the error code is "invalid_plan"
+
+  Scenario: The task's event stream shows planning, subtask states and agent runs live, and ends with the task
+    When "alice" plans "Add a greeting module" in the project "widgets"
+    And "alice" follows the task's events
+    And a node reports the plan:
+      """
+      {"subtasks": [{"title": "A", "spec": "a", "acceptance": "", "depends_on": []}]}
+      """
+    And "alice" starts subtask 1
+    And "alice" cancels the task
+    Then the event stream showed "agent:finished", "subtask:state" with state "in_progress", "task:status" with status "canceled", and ended

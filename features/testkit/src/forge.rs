@@ -66,7 +66,11 @@ impl ForgeContract {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<ForgeRequest>>, expect: &Expect) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    seen: &Mutex<Vec<ForgeRequest>>,
+    expect: &Expect,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -85,8 +89,15 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<ForgeRequest>>, expect: &Expect) ->
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
     }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut raw = vec![0; length.min(1 << 20)];
     reader.read_exact(&mut raw)?;
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
@@ -101,11 +112,17 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<ForgeRequest>>, expect: &Expect) ->
     } else if authorization.as_deref() != Some(&format!("Bearer {}", expect.token)) {
         (401, Some("Bad credentials".to_owned()))
     } else if header("accept").as_deref() != Some("application/vnd.github+json") {
-        (415, Some("Accept must be application/vnd.github+json".to_owned()))
+        (
+            415,
+            Some("Accept must be application/vnd.github+json".to_owned()),
+        )
     } else if header("user-agent").is_none() {
         (403, Some("a User-Agent is required".to_owned()))
     } else if field("title").is_none() || field("head").is_none() || field("base").is_none() {
-        (422, Some("title, head and base are required strings".to_owned()))
+        (
+            422,
+            Some("title, head and base are required strings".to_owned()),
+        )
     } else if !body["body"].is_null() && !body["body"].is_string() {
         (422, Some("body must be a string".to_owned()))
     } else if field("head") == field("base") {
@@ -133,7 +150,9 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<ForgeRequest>>, expect: &Expect) ->
             "head": {"ref": body["head"]},
             "base": {"ref": body["base"]},
         }),
-        Some(message) => json!({"message": message, "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"}),
+        Some(message) => {
+            json!({"message": message, "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"})
+        }
     };
     let text = answer.to_string();
     let mut stream = stream;
@@ -147,25 +166,66 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<ForgeRequest>>, expect: &Expect) ->
 
 /// A bare repository at `dir/<name>.git` on branch `main` with `files` committed, served
 /// as a `file://` remote. Returns its URL.
-pub fn bare_repository(dir: &std::path::Path, name: &str, files: &[(&str, &str)]) -> anyhow::Result<String> {
+pub fn bare_repository(
+    dir: &std::path::Path,
+    name: &str,
+    files: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let bare = dir.join(format!("{name}.git"));
     let work = dir.join(format!("{name}-seed"));
     let _ = std::fs::remove_dir_all(&bare);
     let _ = std::fs::remove_dir_all(&work);
-    git(dir, &["init", "--quiet", "--bare", "-b", "main", bare.to_str().unwrap_or_default()])?;
-    git(dir, &["init", "--quiet", "-b", "main", work.to_str().unwrap_or_default()])?;
+    git(
+        dir,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "-b",
+            "main",
+            bare.to_str().unwrap_or_default(),
+        ],
+    )?;
+    git(
+        dir,
+        &[
+            "init",
+            "--quiet",
+            "-b",
+            "main",
+            work.to_str().unwrap_or_default(),
+        ],
+    )?;
     for (path, text) in files {
         std::fs::write(work.join(path), text)?;
     }
     git(&work, &["add", "-A"])?;
-    git(&work, &["-c", "user.name=seed", "-c", "user.email=seed@test", "commit", "--quiet", "-m", "seed"])?;
-    git(&work, &["push", "--quiet", bare.to_str().unwrap_or_default(), "main"])?;
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=seed",
+            "-c",
+            "user.email=seed@test",
+            "commit",
+            "--quiet",
+            "-m",
+            "seed",
+        ],
+    )?;
+    git(
+        &work,
+        &["push", "--quiet", bare.to_str().unwrap_or_default(), "main"],
+    )?;
     Ok(format!("file://{}", bare.display()))
 }
 
 /// Runs git in `dir`; its stdout.
 pub fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("git").current_dir(dir).args(args).output()?;
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()?;
     anyhow::ensure!(
         out.status.success(),
         "git {args:?}: {}",

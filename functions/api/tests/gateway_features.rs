@@ -1862,3 +1862,69 @@ async fn claim_has_credential(w: &mut GatewayWorld, credential: String) {
     assert_eq!(agent["forge"]["owner"], "acme");
     assert_eq!(agent["test_command"], "make test");
 }
+
+#[when(expr = "{string} follows the task's events")]
+async fn follows_events(w: &mut GatewayWorld, alias: String) {
+    let token = w.token(&alias).await;
+    let url = format!("{}/v1/events/tasks/{}", w.deployment().url, w.task());
+    let response = w
+        .api()
+        .http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    w.stream = Some(tokio::spawn(async move {
+        (response.text().await).unwrap_or_else(|err| format!("(the stream broke off: {err})"))
+    }));
+    // The first look is sent at once; let it happen before the changes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+#[then(
+    expr = "the event stream showed {string}, {string} with state {string}, {string} with status {string}, and ended"
+)]
+async fn events_showed(
+    w: &mut GatewayWorld,
+    agent: String,
+    subtask: String,
+    state: String,
+    task: String,
+    status: String,
+) {
+    let reading = w.stream.take().expect("an event stream");
+    let body = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the stream ends with the task")
+        .unwrap();
+    let events: Vec<(String, Value)> = body
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).ok()?))
+        })
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"task:status"), "{body}");
+    assert!(names.contains(&agent.as_str()), "{body}");
+    assert!(
+        events
+            .iter()
+            .any(|(n, d)| *n == subtask && d["state"] == state.as_str()),
+        "{body}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(n, d)| *n == task && d["status"] == status.as_str()),
+        "{body}"
+    );
+    assert_eq!(names.last(), Some(&"end"), "{body}");
+}
