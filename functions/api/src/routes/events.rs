@@ -39,7 +39,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events/tasks/{task}", get(events))
 }
 
-/// Every fact a watcher sees, keyed so that a change of one is one event.
+/// Every fact a watcher sees, keyed so that a change of one is one event, and sorted so
+/// that the task comes first, then its subtasks, then its runs.
 fn facts(task: &Task, jobs: &[Job]) -> BTreeMap<String, (String, Value)> {
     let mut facts = BTreeMap::new();
     let mut status = json!({"task_id": task.id, "status": task.status});
@@ -50,7 +51,7 @@ fn facts(task: &Task, jobs: &[Job]) -> BTreeMap<String, (String, Value)> {
         }
         for s in &plan.subtasks {
             facts.insert(
-                format!("subtask:{:04}", s.number),
+                format!("1 subtask {:04}", s.number),
                 (
                     "subtask:state".to_owned(),
                     json!({"number": s.number, "title": s.title, "state": s.state, "attempts": s.attempts,
@@ -59,7 +60,7 @@ fn facts(task: &Task, jobs: &[Job]) -> BTreeMap<String, (String, Value)> {
             );
         }
     }
-    facts.insert("task".into(), ("task:status".into(), status));
+    facts.insert("0 task".into(), ("task:status".into(), status));
     for job in jobs {
         let name = match job.status {
             JobStatus::Queued => "agent:queued",
@@ -67,7 +68,7 @@ fn facts(task: &Task, jobs: &[Job]) -> BTreeMap<String, (String, Value)> {
             _ => "agent:finished",
         };
         let view = serde_json::to_value(run_view(job)).unwrap_or_default();
-        facts.insert(format!("run:{}", job.id), (name.to_owned(), view));
+        facts.insert(format!("2 run {}", job.id), (name.to_owned(), view));
     }
     facts
 }
