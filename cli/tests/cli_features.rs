@@ -545,7 +545,10 @@ fn main() {
         edge: std::sync::Mutex::new(Some(edge)),
         node_name,
     });
-    let features = cynode_testkit::repo_root().join("features/cli");
+    // CYNODE_FEATURE=planning.feature runs one file (the harness takes no arguments).
+    let features = cynode_testkit::repo_root()
+        .join("features/cli")
+        .join(std::env::var("CYNODE_FEATURE").unwrap_or_default());
     let failed = runtime.block_on(async {
         CliWorld::cucumber()
             .max_concurrent_scenarios(4)

@@ -274,10 +274,14 @@ async fn git(
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // git's own verdict (`fatal:`/`error:`), else its last words.
     let last = stderr
         .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
+        .find_map(|line| {
+            line.strip_prefix("fatal: ")
+                .or_else(|| line.strip_prefix("error: "))
+        })
+        .or_else(|| stderr.lines().rev().find(|line| !line.trim().is_empty()))
         .unwrap_or("no message");
     Err(format!("git {name} failed: {}", last.trim()))
 }
