@@ -145,18 +145,8 @@ pub enum ProjectCommand {
         /// Start subtasks by themselves once their dependencies are merged
         #[arg(long)]
         auto_start: bool,
-        /// Sandbox image for the project's planned work (one the nodes allow)
-        #[arg(long, value_name = "IMAGE")]
-        image: Option<String>,
-        /// Command a worker's change must pass (run in the checkout), e.g. "make test"
-        #[arg(long, value_name = "CMD")]
-        test_command: Option<String>,
-        /// Forge API base for pull requests, e.g. https://api.github.com
-        #[arg(long, value_name = "URL")]
-        forge_url: Option<String>,
-        /// owner/name on the forge [default: from the repository URL]
-        #[arg(long, value_name = "OWNER/NAME")]
-        forge_repo: Option<String>,
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// List your projects
     List,
@@ -178,19 +168,9 @@ pub enum ProjectCommand {
         remove_credential: bool,
         #[arg(long, value_name = "BOOL")]
         auto_start: Option<bool>,
-        /// (for the four below, "" clears the setting)
-        /// Sandbox image for the project's planned work (one the nodes allow)
-        #[arg(long, value_name = "IMAGE")]
-        image: Option<String>,
-        /// Command a worker's change must pass (run in the checkout), e.g. "make test"
-        #[arg(long, value_name = "CMD")]
-        test_command: Option<String>,
-        /// Forge API base for pull requests, e.g. https://api.github.com
-        #[arg(long, value_name = "URL")]
-        forge_url: Option<String>,
-        /// owner/name on the forge [default: from the repository URL]
-        #[arg(long, value_name = "OWNER/NAME")]
-        forge_repo: Option<String>,
+        /// Build settings ("" clears one)
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// Delete a project (its tasks stay)
     Delete {
@@ -200,6 +180,23 @@ pub enum ProjectCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+}
+
+/// How a project's planned work is built.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Sandbox image for the project's planned work (one the nodes allow)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Command a worker's change must pass (run in the checkout), e.g. "make test"
+    #[arg(long, value_name = "CMD")]
+    pub test_command: Option<String>,
+    /// Forge API base for pull requests, e.g. https://api.github.com
+    #[arg(long, value_name = "URL")]
+    pub forge_url: Option<String>,
+    /// owner/name on the forge [default: from the repository URL]
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub forge_repo: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

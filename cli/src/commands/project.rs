@@ -38,10 +38,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             branch,
             credential_stdin,
             auto_start,
-            image,
-            test_command,
-            forge_url,
-            forge_repo,
+            build,
         } => {
             let req = CreateProjectRequest {
                 name,
@@ -49,10 +46,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 default_branch: branch,
                 credential: credential_stdin.then(credential_from_stdin).transpose()?,
                 auto_start: Some(auto_start),
-                image,
-                test_command,
-                forge_url,
-                forge_repo,
+                image: build.image,
+                test_command: build.test_command,
+                forge_url: build.forge_url,
+                forge_repo: build.forge_repo,
             };
             Gateway::new(&mut ctx.config)?.post("/v1/projects", &req)?
         }
@@ -80,10 +77,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             credential_stdin,
             remove_credential,
             auto_start,
-            image,
-            test_command,
-            forge_url,
-            forge_repo,
+            build,
         } => {
             let credential = if remove_credential {
                 Some(String::new())
@@ -95,10 +89,10 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 default_branch: branch,
                 credential,
                 auto_start,
-                image,
-                test_command,
-                forge_url,
-                forge_repo,
+                image: build.image,
+                test_command: build.test_command,
+                forge_url: build.forge_url,
+                forge_repo: build.forge_repo,
             };
             Gateway::new(&mut ctx.config)?.call(
                 Method::PATCH,

@@ -1124,27 +1124,24 @@ impl std::fmt::Debug for CreateProjectRequest {
     }
 }
 
-impl CreateProjectRequest {
-    pub fn build(&self) -> crate::project::BuildSettings {
-        crate::project::BuildSettings {
-            image: self.image.clone(),
-            test_command: self.test_command.clone(),
-            forge_url: self.forge_url.clone(),
-            forge_repo: self.forge_repo.clone(),
+/// The build settings a project request carries (listed in the request itself rather
+/// than flattened, so that unknown fields are still refused).
+macro_rules! build_settings_of {
+    ($($request:ty),+) => {$(
+        impl $request {
+            pub fn build(&self) -> crate::project::BuildSettings {
+                crate::project::BuildSettings {
+                    image: self.image.clone(),
+                    test_command: self.test_command.clone(),
+                    forge_url: self.forge_url.clone(),
+                    forge_repo: self.forge_repo.clone(),
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl UpdateProjectRequest {
-    pub fn build(&self) -> crate::project::BuildSettings {
-        crate::project::BuildSettings {
-            image: self.image.clone(),
-            test_command: self.test_command.clone(),
-            forge_url: self.forge_url.clone(),
-            forge_repo: self.forge_repo.clone(),
-        }
-    }
-}
+build_settings_of!(CreateProjectRequest, UpdateProjectRequest);
 
 impl std::fmt::Debug for UpdateProjectRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -200,14 +200,8 @@ impl PlanService {
         reference: &str,
         number: u32,
     ) -> Result<Subtask> {
-        let task = self
-            .change(principal, reference, |task, plan, now| {
-                let job = worker_job(task, number, now);
-                plan.start(number, job.id.clone(), now)?;
-                Ok((task.status, vec![(job, 0)]))
-            })
-            .await?;
-        subtask_of(&task, number)
+        self.put_to_work(principal, reference, number, Plan::start)
+            .await
     }
 
     /// `blocked_failure → in_progress`, attempts counted afresh.
@@ -217,10 +211,22 @@ impl PlanService {
         reference: &str,
         number: u32,
     ) -> Result<Subtask> {
+        self.put_to_work(principal, reference, number, Plan::retry)
+            .await
+    }
+
+    /// Moves subtask `number` to `in_progress` by `transition` under a new worker job.
+    async fn put_to_work(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        number: u32,
+        transition: fn(&mut Plan, u32, JobId, Timestamp) -> Result<()>,
+    ) -> Result<Subtask> {
         let task = self
             .change(principal, reference, |task, plan, now| {
                 let job = worker_job(task, number, now);
-                plan.retry(number, job.id.clone(), now)?;
+                transition(plan, number, job.id.clone(), now)?;
                 Ok((task.status, vec![(job, 0)]))
             })
             .await?;
