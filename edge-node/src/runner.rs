@@ -858,3 +858,77 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cynode_domain::wire::{Credential, SubtaskBrief};
+
+    fn agent_job() -> AgentJob {
+        AgentJob {
+            prompt: "Add a README".into(),
+            model: "m".into(),
+            max_steps: 8,
+            command_timeout_secs: 60,
+            max_tokens: 256,
+            role: AgentRole::Answer,
+            workdir: None,
+            test_command: None,
+            commit_subject: None,
+        }
+    }
+
+    fn assignment(role: &str) -> AgentAssignment {
+        AgentAssignment {
+            role: role.into(),
+            repo_url: "file:///srv/widgets.git".into(),
+            default_branch: "main".into(),
+            credential: Some(Credential("tok-never-in-a-prompt".into())),
+            subtask: (role == "work").then(|| SubtaskBrief {
+                number: 2,
+                title: "Write notes".into(),
+                spec: "Create NOTES.md".into(),
+                acceptance: "NOTES.md says hello".into(),
+            }),
+            branch: Some("cyn-2-write-notes-abc123".into()),
+            test_command: Some("make test".into()),
+            forge: None,
+            previous_error: Some("the tests failed (exit 1): make test".into()),
+        }
+    }
+
+    #[test]
+    fn a_planner_gets_the_request_and_why_its_last_plan_was_refused() {
+        let mut job = agent_job();
+        assign(&mut job, &assignment("plan"));
+        assert_eq!(job.role, AgentRole::Plan);
+        assert_eq!(job.workdir.as_deref(), Some("/repo"));
+        assert!(job.prompt.starts_with("Feature request:\nAdd a README"));
+        assert!(job
+            .prompt
+            .ends_with("The previous attempt failed: the tests failed (exit 1): make test"));
+        assert_eq!(job.test_command, None);
+    }
+
+    #[test]
+    fn a_worker_gets_its_subtask_tests_and_commit_subject_and_never_the_credential() {
+        let mut job = agent_job();
+        assign(&mut job, &assignment("work"));
+        assert_eq!(job.role, AgentRole::Work);
+        assert_eq!(job.test_command.as_deref(), Some("make test"));
+        assert_eq!(job.commit_subject.as_deref(), Some("cyn-2: Write notes"));
+        for part in [
+            "Subtask 2: Write notes",
+            "Create NOTES.md",
+            "NOTES.md says hello",
+            "must pass when you are done: make test",
+        ] {
+            assert!(job.prompt.contains(part), "{part}: {}", job.prompt);
+        }
+        let written = serde_json::to_string(&job).unwrap();
+        assert!(
+            !written.contains("tok-never-in-a-prompt"),
+            "the job file the sandbox reads"
+        );
+    }
+}
