@@ -376,15 +376,6 @@ pub fn run_view(job: &Job) -> RunView {
     }
 }
 
-/// For tests: each run's role and subtask.
-#[cfg(test)]
-fn ids(list: &RunList) -> Vec<(String, Option<u32>)> {
-    list.runs
-        .iter()
-        .map(|r| (r.role.clone(), r.subtask))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +394,14 @@ mod tests {
         Truncated,
     };
     use time::macros::datetime;
+
+    /// For tests: each run's role and subtask.
+    fn ids(list: &RunList) -> Vec<(String, Option<u32>)> {
+        list.runs
+            .iter()
+            .map(|r| (r.role.clone(), r.subtask))
+            .collect()
+    }
 
     struct Fixture {
         store: Arc<MemoryStore>,
