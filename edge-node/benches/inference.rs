@@ -98,6 +98,7 @@ impl Pods {
                 proxy_binary: PathBuf::from(env!("CARGO_BIN_EXE_cynode-inference-proxy")),
             }),
             checkout: None,
+            progress: Default::default(),
         };
         let started = Instant::now();
         let outcome = self.sandbox.run(job, CancellationToken::new()).await;

@@ -28,6 +28,7 @@ use crate::inference::NodeInference;
 use crate::outage::Outage;
 use crate::prompt_agent::{AgentJob, AgentRole};
 use crate::queue::{NodeQueues, QueueKind, Received};
+use crate::sandbox::output::LastLine;
 use crate::sandbox::podman::SANDBOX_HOST_UID;
 use crate::sandbox::{Checkout, InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
 use crate::spool::{raw_path, PendingResult, Spool};
@@ -150,7 +151,8 @@ impl ChunkSink for GatewaySink<'_> {
     }
 }
 
-/// Why a running job's sandbox was stopped, set by its keeper.
+/// What a running job and its keeper share: why the sandbox was stopped (set by the
+/// keeper), and what the job last said it is doing (read by the keeper's heartbeats).
 #[derive(Default)]
 struct StopFlags {
     /// Its user canceled the task.
@@ -159,6 +161,8 @@ struct StopFlags {
     release: AtomicBool,
     /// Another attempt owns the job now.
     superseded: AtomicBool,
+    /// The last line of the job's stderr.
+    progress: LastLine,
 }
 
 /// How one try at delivering a result ended.
@@ -465,6 +469,7 @@ impl Runner {
                 job_dir: job_dir.clone(),
                 timeout,
                 inference: access,
+                progress: flags.progress.clone(),
                 checkout: workspace.as_ref().map(|ws| Checkout {
                     path: ws.sandbox_checkout().to_owned(),
                     writable: claim.spec.agent.as_ref().is_some_and(|a| a.role == "work"),
@@ -642,16 +647,18 @@ impl Runner {
         let job = message.job_id.clone();
         let token = claim.job_token.clone();
         let (queue, receipt) = (received.queue, received.receipt.clone());
-        let beat = HeartbeatRequest {
+        let mut beat = HeartbeatRequest {
             task_id: message.task_id.clone(),
             attempt: claim.attempt,
             lease_id: claim.lease_id.clone(),
+            progress: None,
         };
         async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
                 self.hide(queue, &receipt, hide_secs).await;
+                beat.progress = flags.progress.get();
                 match self
                     .gateway
                     .heartbeat(&self.identity.get(), &job, &token, &beat)

@@ -1283,6 +1283,29 @@ async fn credential_not_in_sandbox(w: &mut EdgeWorld) {
     );
 }
 
+#[then("while its worker runs, its run shows the agent's current step")]
+async fn run_shows_step(w: &mut EdgeWorld) {
+    // Only heartbeats carry it: the node relays the last line the agent printed.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = EdgeWorld::worker_runs(&w.runs().await);
+        if let Some(step) = runs.iter().find_map(|r| r["progress"].as_str()) {
+            // The agent's own lines (prompt_agent::Step::render and what follows a step).
+            assert!(!step.is_empty() && !step.contains('\n'), "{step}");
+            assert!(
+                step.starts_with("step ") || step.starts_with("| ") || step.starts_with("tests:"),
+                "{step}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no step was shown for the worker: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[then(expr = "the subtask is {string} within {int} seconds")]
 async fn subtask_within(w: &mut EdgeWorld, state: String, seconds: u64) {
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -22,6 +22,7 @@ Feature: Planned work with real agents
     Then the task is planned into subtasks that depend only on earlier ones
     When "alice" starts the first ready subtask
     Then while its worker runs, nothing in the sandbox contains the credential
+    And while its worker runs, its run shows the agent's current step
     And the subtask is "completed" within 240 seconds
     And the remote has the subtask's branch, one commit ahead of main, adding NOTES.md
     And the forge received one valid pull request from the branch into main, recorded on the subtask

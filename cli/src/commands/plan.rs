@@ -61,6 +61,9 @@ fn run_pairs(run: &RunView) -> Vec<(&'static str, String)> {
     if let Some(work) = &run.work {
         pairs.push(("commit", work.commit.clone()));
     }
+    if let Some(progress) = &run.progress {
+        pairs.push(("step", quote(progress)));
+    }
     if let Some(error) = &run.error {
         pairs.push(("error", quote(error)));
     }

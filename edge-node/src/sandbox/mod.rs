@@ -54,6 +54,8 @@ pub struct SandboxJob {
     pub inference: Option<InferenceAccess>,
     /// For planned work: the repository checkout, mounted at `/repo`.
     pub checkout: Option<Checkout>,
+    /// Updated with the last line the job wrote to stderr while it runs.
+    pub progress: output::LastLine,
 }
 
 /// A repository checkout a planner reads or a worker changes.

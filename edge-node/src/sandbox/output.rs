@@ -33,6 +33,7 @@ pub async fn capture<R: AsyncRead + Unpin>(
     mut stream: R,
     preview_limit: usize,
     raw_limit: usize,
+    last_line: Option<&LastLine>,
 ) -> Captured {
     let mut kept = Vec::with_capacity(raw_limit.min(64 * 1024));
     let mut total = 0u64;
@@ -44,6 +45,9 @@ pub async fn capture<R: AsyncRead + Unpin>(
                 total += n as u64;
                 let room = raw_limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
+                if let Some(last) = last_line {
+                    last.note(&buf[..n]);
+                }
             }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
@@ -58,13 +62,46 @@ pub async fn capture<R: AsyncRead + Unpin>(
     }
 }
 
+/// The last complete, non-empty line a stream wrote, as it runs (an agent prints each
+/// step on stderr: this is what heartbeats report as the job's progress).
+#[derive(Debug, Clone, Default)]
+pub struct LastLine(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl LastLine {
+    fn note(&self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..end],
+            None => return,
+        };
+        if let Some(line) = complete
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+        {
+            if let Ok(mut last) = self.0.lock() {
+                *last = line.chars().take(200).collect();
+            }
+        }
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .map(|last| last.clone())
+            .filter(|last| !last.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn keeps_everything_under_the_limit_without_a_raw_copy() {
-        let out = capture(&b"hello"[..], 5, 100).await;
+        let out = capture(&b"hello"[..], 5, 100, None).await;
         assert_eq!((out.preview.as_str(), out.truncated), ("hello", false));
         assert_eq!(out.raw, None);
     }
@@ -73,7 +110,7 @@ mod tests {
     async fn cuts_the_preview_on_a_character_boundary_and_keeps_the_bytes() {
         let text = "ab€".repeat(100_000); // 5 bytes per repeat
                                           // "ab€ab" is 7 bytes; the next € would end at byte 10, past the limit of 9.
-        let out = capture(text.as_bytes(), 9, 1 << 20).await;
+        let out = capture(text.as_bytes(), 9, 1 << 20, None).await;
         assert_eq!(out.preview, "ab€ab");
         assert!(out.truncated);
         let raw = out.raw.unwrap();
@@ -83,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn binary_output_gets_a_valid_preview_and_its_exact_bytes() {
         let bytes = vec![0xFFu8; 200_000];
-        let out = capture(&bytes[..], 256 * 1024, 100_000).await;
+        let out = capture(&bytes[..], 256 * 1024, 100_000, None).await;
         assert!(out
             .preview
             .chars()
@@ -96,5 +133,14 @@ mod tests {
             "the raw copy is cut at its own limit"
         );
         assert_eq!(raw.total, 200_000);
+    }
+
+    #[tokio::test]
+    async fn the_last_complete_line_is_noted_as_the_stream_runs() {
+        let last = LastLine::default();
+        assert_eq!(last.get(), None);
+        let text = "step 1: run: ls\n  | a\nstep 2: answer\npartial";
+        capture(text.as_bytes(), 1024, 1024, Some(&last)).await;
+        assert_eq!(last.get().as_deref(), Some("step 2: answer"));
     }
 }

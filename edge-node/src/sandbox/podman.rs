@@ -557,12 +557,13 @@ impl Sandbox for PodmanSandbox {
             child.stdout.take().expect("piped"),
             MAX_STREAM_BYTES,
             raw_limit,
+            None,
         ));
-        let stderr = tokio::spawn(capture(
-            child.stderr.take().expect("piped"),
-            MAX_STREAM_BYTES,
-            raw_limit,
-        ));
+        let progress = job.progress.clone();
+        let child_stderr = child.stderr.take().expect("piped");
+        let stderr = tokio::spawn(async move {
+            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
+        });
 
         let mut stopped = false;
         // Podman's own --timeout should end the run; if podman itself hangs, this does.
@@ -710,6 +711,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             inference: None,
             checkout: None,
+            progress: Default::default(),
         }
     }
 

@@ -84,6 +84,9 @@ pub struct Job {
     pub note: Option<JobNote>,
     /// What the job does for a planned task (planner, worker); `Task` otherwise.
     pub role: JobRole,
+    /// Its node's last word on what it is doing (see `HeartbeatRequest`); kept after the
+    /// run as the last step it reported.
+    pub progress: Option<String>,
     pub version: u64,
 }
 
@@ -212,6 +215,7 @@ impl Job {
             redrives: 0,
             note: None,
             role: JobRole::Task,
+            progress: None,
             version: 1,
         }
     }

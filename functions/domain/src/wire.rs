@@ -204,6 +204,10 @@ pub struct RunView {
     pub usage: Option<InferenceUsage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::plan::WorkReport>,
+    /// What its node last said it is doing (an agent's current step; after the run, the
+    /// last one reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 /// `GET /v1/tasks/{task}/runs`.
@@ -846,6 +850,9 @@ pub struct HeartbeatRequest {
     pub task_id: TaskId,
     pub attempt: u32,
     pub lease_id: LeaseId,
+    /// What the job is doing now (an agent's last step line), for watchers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -138,6 +138,7 @@ fn job_item(job: &Job) -> StoreResult<Item> {
         .time("updated_at", job.updated_at)
         .opt_time("started_at", job.started_at)
         .n("redrives", job.redrives)
+        .opt_s("progress", job.progress.clone())
         .n("version", job.version);
     if !job.status.is_terminal() {
         builder = builder
@@ -176,6 +177,7 @@ fn read_job(item: &Item) -> StoreResult<Job> {
         redrives: r.opt_n("redrives")?.unwrap_or(0),
         note: r.opt_json::<JobNote>("note")?,
         role: r.opt_json::<JobRole>("role")?.unwrap_or_default(),
+        progress: r.opt_s("progress"),
         version: r.n("version")?,
     })
 }

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
 use crate::job::{output_keys, raw_output_key, task_after_job, Claim, Finish, Job, StoredStreams};
-use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
+use crate::limits::{json_len, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::{JobRole, PlanPolicy};
 use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
@@ -57,6 +57,9 @@ struct Planning {
 
 /// How long a node that may not take jobs waits before receiving again.
 const NOT_NOW_SECS: u64 = 30;
+
+/// Longest progress line kept from a heartbeat.
+const MAX_PROGRESS_BYTES: usize = 200;
 
 /// Largest chunk of streamed text a node may send at once.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
@@ -346,13 +349,20 @@ impl JobService {
                 now,
                 self.settings.lease_secs,
             )?;
-            let Some(update) = update else {
+            let Some(mut update) = update else {
                 return Ok(HeartbeatAnswer {
                     canceled,
                     release: false,
                     lease_expires_at: now,
                 });
             };
+            if let Some(progress) = &req.progress {
+                update.progress = Some(
+                    truncate_utf8(progress.trim(), MAX_PROGRESS_BYTES)
+                        .0
+                        .to_owned(),
+                );
+            }
             let lease_expires_at = update.lease.as_ref().map_or(now, |lease| lease.expires_at);
             match self.save(&task, &update, None).await {
                 Ok(()) => {
@@ -842,6 +852,7 @@ mod tests {
             task_id: task.clone(),
             attempt: claim.attempt,
             lease_id: claim.lease_id.clone(),
+            progress: None,
         };
         assert!(
             !f.jobs
@@ -1047,6 +1058,7 @@ mod tests {
             task_id: task.clone(),
             attempt: claim.attempt,
             lease_id: claim.lease_id.clone(),
+            progress: None,
         };
         assert!(
             !f.jobs

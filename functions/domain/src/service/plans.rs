@@ -373,6 +373,7 @@ pub fn run_view(job: &Job) -> RunView {
         },
         usage: output.and_then(|o| o.usage),
         work: output.and_then(|o| o.work.clone()),
+        progress: job.progress.clone(),
     }
 }
 
