@@ -1290,12 +1290,17 @@ async fn run_shows_step(w: &mut EdgeWorld) {
     loop {
         let runs = EdgeWorld::worker_runs(&w.runs().await);
         if let Some(step) = runs.iter().find_map(|r| r["progress"].as_str()) {
-            // The agent's own lines (prompt_agent::Step::render and what follows a step).
+            // One of the agent's own lines (prompt_agent: a step, its output, the tests,
+            // the commit).
             assert!(!step.is_empty() && !step.contains('\n'), "{step}");
-            assert!(
-                step.starts_with("step ") || step.starts_with("| ") || step.starts_with("tests:"),
-                "{step}"
-            );
+            let agent_line = [
+                "step ",
+                "| ",
+                "tests: ",
+                "committed: ",
+                "cynode-prompt-agent: ",
+            ];
+            assert!(agent_line.iter().any(|p| step.starts_with(p)), "{step}");
             return;
         }
         assert!(
