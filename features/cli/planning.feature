@@ -17,7 +17,7 @@ Feature: cynork planned work
     And stdout mentions "planner_attempts=1"
     When I run "cynork task watch plan-demo --no-clear -n 1"
     Then the exit code is 0
-    And the last line of stdout mentions "status=planning_failed"
+    And stdout mentions "status=planning_failed"
     When I run "cynork task get plan-demo"
     Then stdout mentions "planner_attempts=3"
     And stdout mentions "cloning file:///nonexistent/widgets.git: git clone failed: '/nonexistent/widgets.git' does not appear to be a git repository"
@@ -35,5 +35,8 @@ Feature: cynork planned work
     Then the exit code is 4
     When I run "cynork task create --plan -p 'no project'"
     Then the exit code is 2
+    When I run "cynork task watch plan-demo --no-clear -n 1"
+    Then stdout mentions "status=planning_failed"
     When I run "cynork task cancel plan-demo -y"
-    Then the exit code is 0
+    Then the exit code is 5
+    And stderr mentions "already ended with status planning_failed"
