@@ -63,26 +63,40 @@ pub async fn capture<R: AsyncRead + Unpin>(
 }
 
 /// The last complete, non-empty line a stream wrote, as it runs (an agent prints each
-/// step on stderr: this is what heartbeats report as the job's progress).
+/// step on stderr: this is what heartbeats report as the job's progress). A line split
+/// across reads is joined first.
 #[derive(Debug, Clone, Default)]
-pub struct LastLine(std::sync::Arc<std::sync::Mutex<String>>);
+pub struct LastLine(std::sync::Arc<std::sync::Mutex<Lines>>);
+
+#[derive(Debug, Default)]
+pub struct Lines {
+    last: String,
+    /// The start of a line whose end has not been read yet (at most a line's worth).
+    partial: Vec<u8>,
+}
+
+/// Longest line kept.
+const LINE_CHARS: usize = 200;
 
 impl LastLine {
     fn note(&self, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
-        let complete = match text.rfind('\n') {
-            Some(end) => &text[..end],
-            None => return,
+        let Ok(mut lines) = self.0.lock() else {
+            return;
         };
-        if let Some(line) = complete
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-        {
-            if let Ok(mut last) = self.0.lock() {
-                *last = line.chars().take(200).collect();
-            }
+        let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+            let room = (LINE_CHARS * 4).saturating_sub(lines.partial.len());
+            lines
+                .partial
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            return;
+        };
+        let mut complete = std::mem::take(&mut lines.partial);
+        complete.extend_from_slice(&bytes[..end]);
+        let rest = &bytes[end + 1..];
+        lines.partial = rest[..rest.len().min(LINE_CHARS * 4)].to_vec();
+        let text = String::from_utf8_lossy(&complete);
+        if let Some(line) = text.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+            lines.last = line.chars().take(LINE_CHARS).collect();
         }
     }
 
@@ -90,7 +104,7 @@ impl LastLine {
         self.0
             .lock()
             .ok()
-            .map(|last| last.clone())
+            .map(|lines| lines.last.clone())
             .filter(|last| !last.is_empty())
     }
 }
@@ -142,5 +156,11 @@ mod tests {
         let text = "step 1: run: ls\n  | a\nstep 2: answer\npartial";
         capture(text.as_bytes(), 1024, 1024, Some(&last)).await;
         assert_eq!(last.get().as_deref(), Some("step 2: answer"));
+        // A line that arrives in pieces is noted whole once it ends.
+        last.note(b" | tail\nstep 3: ru");
+        last.note(b"n: ls");
+        assert_eq!(last.get().as_deref(), Some("partial | tail"));
+        last.note(b" -la\n");
+        assert_eq!(last.get().as_deref(), Some("step 3: run: ls -la"));
     }
 }
