@@ -296,6 +296,11 @@ impl GatewayWorld {
 
     async fn claim(&mut self, boot: &str) -> Reply {
         let (task, job) = self.job_of_current_task().await;
+        self.claim_job(&task, &job, boot).await
+    }
+
+    /// Claims `job` of `task` as the test node, as booted `boot`; keeps the claim.
+    async fn claim_job(&mut self, task: &str, job: &str, boot: &str) -> Reply {
         let key = self.node.as_ref().expect("node").key.clone();
         let body = json!({"task_id": task, "boot_id": boot, "receive_count": 1}).to_string();
         let reply = self
@@ -312,19 +317,27 @@ impl GatewayWorld {
     }
 
     async fn report(&mut self, claim: &Value, stdout: &str, stderr: &str) -> Reply {
+        self.report_fields(claim, json!({"stdout": stdout, "stderr": stderr}))
+            .await
+    }
+
+    /// Reports the current job completed under `claim`, with `fields` over the defaults.
+    async fn report_fields(&mut self, claim: &Value, fields: Value) -> Reply {
         let (task, job) = self.job.clone().expect("a claimed job");
         let now = cynode_domain::clock::rfc3339(time::OffsetDateTime::now_utc());
-        let body = json!({
+        let mut body = json!({
             "task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
-            "status": "completed", "exit_code": 0, "stdout": stdout, "stderr": stderr,
+            "status": "completed", "exit_code": 0, "stdout": "", "stderr": "",
             "truncated": {"stdout": false, "stderr": false}, "started_at": now, "ended_at": now,
-        })
-        .to_string();
+        });
+        for (key, value) in fields.as_object().expect("fields") {
+            body[key] = value.clone();
+        }
         let token = claim["job_token"].as_str().expect("job token").to_owned();
         self.signed(
             Method::POST,
             &format!("/v1/jobs/{job}/result"),
-            body.as_bytes(),
+            body.to_string().as_bytes(),
             &token,
         )
         .await
@@ -1642,7 +1655,7 @@ impl GatewayWorld {
             .to_owned()
     }
 
-    /// Claims the run's job as the test node and reports `body`'s fields on top of a
+    /// Claims the run's job as the test node and reports `result`'s fields on top of a
     /// completed result.
     async fn run_as_node(&mut self, job: String, result: Value) -> Value {
         if self.node.is_none() {
@@ -1652,39 +1665,10 @@ impl GatewayWorld {
         let task = self.task().to_owned();
         self.job = Some((task.clone(), job.clone()));
         let boot = self.node.as_ref().expect("node").boot.clone();
-        let key = self.node.as_ref().expect("node").key.clone();
-        let started = json!({"task_id": task, "boot_id": boot, "receive_count": 1}).to_string();
-        let claim = self
-            .signed(
-                Method::POST,
-                &format!("/v1/jobs/{job}/started"),
-                started.as_bytes(),
-                &key,
-            )
-            .await;
-        assert_eq!(claim.status, 200, "claim: {}", claim.body);
-        let claim = claim.body.clone();
+        let claim = self.claim_job(&task, &job, &boot).await.body;
         assert!(claim["job_token"].is_string(), "a claim to run: {claim}");
-        let now = cynode_domain::clock::rfc3339(time::OffsetDateTime::now_utc());
-        let mut body = json!({
-            "task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
-            "status": "completed", "exit_code": 0, "stdout": "", "stderr": "",
-            "truncated": {"stdout": false, "stderr": false}, "started_at": now, "ended_at": now,
-        });
-        for (key, value) in result.as_object().expect("fields") {
-            body[key] = value.clone();
-        }
-        let token = claim["job_token"].as_str().expect("job token").to_owned();
-        let reply = self
-            .signed(
-                Method::POST,
-                &format!("/v1/jobs/{job}/result"),
-                body.to_string().as_bytes(),
-                &token,
-            )
-            .await;
+        let reply = self.report_fields(&claim, result).await;
         assert_eq!(reply.status, 200, "result: {}", reply.body);
-        self.claims.push(claim.clone());
         claim
     }
 
