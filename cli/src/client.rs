@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use cynode_domain::wire::{ErrorBody, HealthStatus, RefreshRequest, TokenPair};
+use cynode_protocol::wire::{ErrorBody, HealthStatus, RefreshRequest, TokenPair};
 
 use crate::config::{Config, TokenSource};
 use crate::error::{CliError, CliResult, ExitKind};

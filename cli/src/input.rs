@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cynode_domain::limits::{
+use cynode_protocol::limits::{
     MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, MAX_COMMANDS_BYTES, MAX_PROMPT_BYTES, MAX_SCRIPT_BYTES,
 };
 

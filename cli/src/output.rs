@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use cynode_domain::status::TaskStatus;
-use cynode_domain::wire::{TaskResult, TaskView};
+use cynode_protocol::status::TaskStatus;
+use cynode_protocol::wire::{TaskResult, TaskView};
 
 use crate::cli::{GlobalArgs, Output};
 use crate::error::CliError;
@@ -95,7 +95,10 @@ impl Printer {
                 pairs.push(("planner_error", quote(error)));
             }
         }
-        pairs.push(("created_at", cynode_domain::clock::rfc3339(task.created_at)));
+        pairs.push((
+            "created_at",
+            cynode_protocol::clock::rfc3339(task.created_at),
+        ));
         pairs
     }
 

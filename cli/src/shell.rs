@@ -18,7 +18,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context as LineContext, Editor, Helper};
 
-use cynode_domain::wire::TaskList;
+use cynode_protocol::wire::TaskList;
 
 use crate::cli::{Cli, GlobalArgs, Output, ShellArgs};
 use crate::client::Gateway;

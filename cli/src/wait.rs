@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cynode_domain::wire::{InputMode, TaskView};
+use cynode_protocol::wire::{InputMode, TaskView};
 
 use crate::client::{segment, Gateway};
 use crate::error::CliResult;

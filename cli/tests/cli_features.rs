@@ -13,7 +13,7 @@ use cucumber::{given, then, when, World};
 use serde_json::Value;
 
 use cynode_domain::session::AccessTokens;
-use cynode_domain::wire::AccessClaims;
+use cynode_protocol::wire::AccessClaims;
 use cynode_testkit::{
     free_port, scratch_dir, unique_handle, Api, Deployment, DeploymentOptions, Service,
 };

@@ -18,11 +18,11 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::ids::JobId;
 use cynode_edge::config::SandboxLimits;
 use cynode_edge::inference::forwarder::{Forwarder, ProxyLimits};
 use cynode_edge::sandbox::podman::PodmanSandbox;
 use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob};
+use cynode_protocol::ids::JobId;
 use cynode_testkit::{summarize, unique_handle, Api, Deployment, DeploymentOptions, TEST_MODEL};
 
 const CLIENT: &str = include_str!("bench_client.py");

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio_util::task::TaskTracker;
 
-use cynode_domain::wire::{
+use cynode_protocol::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeRegistration, RegisterNodeRequest,
 };
 
@@ -360,7 +360,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let removed = sandbox.remove_orphans().await?;
     let jobs_dir = prepare_state_dir(&config)?;
     let spool = Arc::new(Spool::open(&config.state_dir)?);
-    let boot_id = cynode_domain::ids::new_ulid();
+    let boot_id = cynode_protocol::ids::new_ulid();
     if config.inference_url.is_some() {
         for helper in ["cynode-inference-proxy", "cynode-prompt-agent"] {
             let path = config.helpers_dir.join(helper);

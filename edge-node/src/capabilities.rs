@@ -1,7 +1,7 @@
 //! What this node can do, as reported to the gateway at registration and again whenever
 //! it changes (a model pulled or removed, the inference endpoint going down or up).
 
-use cynode_domain::wire::{CapabilityReport, GpuInfo};
+use cynode_protocol::wire::{CapabilityReport, GpuInfo};
 use tokio::process::Command;
 
 use crate::config::EdgeConfig;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
-use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
+use cynode_protocol::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 
 use crate::inference::forwarder::ProxyLimits;
 

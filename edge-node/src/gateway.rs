@@ -1,5 +1,5 @@
 //! The agent's client of the gateway: registration, configuration, and the signed job
-//! callbacks. Every request after registration is signed (see `cynode_domain::signing`).
+//! callbacks. Every request after registration is signed (see `cynode_protocol::signing`).
 
 use std::time::Duration;
 
@@ -7,11 +7,11 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use cynode_domain::ids::{JobId, NodeId};
-use cynode_domain::signing::{
+use cynode_protocol::ids::{JobId, NodeId};
+use cynode_protocol::signing::{
     self, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
-use cynode_domain::wire::{
+use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
     JobChunkRequest, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
     NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, RegisterNodeRequest,

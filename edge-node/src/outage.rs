@@ -124,7 +124,7 @@ impl Backoff {
     }
 }
 
-pub use cynode_domain::clock::random_fraction;
+pub use cynode_protocol::clock::random_fraction;
 
 #[cfg(test)]
 mod tests {

@@ -26,8 +26,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use cynode_domain::limits::truncate_utf8;
-use cynode_domain::plan::{plan_schema, MAX_SUBTASKS};
+use cynode_protocol::limits::truncate_utf8;
+use cynode_protocol::plan::{plan_schema, MAX_SUBTASKS};
 
 /// Bytes of each command stream shown to the model and kept in the step.
 pub const STEP_OUTPUT_BYTES: usize = 4 * 1024;

@@ -12,10 +12,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use cynode_domain::limits::MAX_ATTACHMENT_BYTES;
-use cynode_domain::plan::WorkReport;
-use cynode_domain::status::JobOutcome;
-use cynode_domain::wire::{
+use cynode_protocol::limits::MAX_ATTACHMENT_BYTES;
+use cynode_protocol::plan::WorkReport;
+use cynode_protocol::status::JobOutcome;
+use cynode_protocol::wire::{
     AgentAssignment, ChatMessage, ClaimDecision, HeartbeatRequest, InputMode, JobChunkRequest,
     JobClaim, JobMessage, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
     OutputStream, OutputUploadRequest,
@@ -73,7 +73,7 @@ fn assign(job: &mut AgentJob, assignment: &AgentAssignment) {
 /// The outcome of a job that failed before its sandbox ran (bad input, no model…).
 fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> SandboxOutcome {
     SandboxOutcome {
-        status: cynode_domain::status::JobOutcome::Failed,
+        status: cynode_protocol::status::JobOutcome::Failed,
         exit_code: None,
         failed_command: None,
         error: Some(error),
@@ -869,7 +869,7 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cynode_domain::wire::{Credential, SubtaskBrief};
+    use cynode_protocol::wire::{Credential, SubtaskBrief};
 
     fn agent_job() -> AgentJob {
         AgentJob {

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::queue::QueueKind;
 use crate::sandbox::RawStreams;
-use cynode_domain::ids::JobId;
-use cynode_domain::wire::{JobResultReport, OutputStream};
+use cynode_protocol::ids::JobId;
+use cynode_protocol::wire::{JobResultReport, OutputStream};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingResult {
@@ -36,7 +36,7 @@ impl PendingResult {
     pub fn refused(&self, why: &impl std::fmt::Display) -> PendingResult {
         let mut fallback = self.clone();
         let report = &mut fallback.report;
-        report.status = cynode_domain::status::JobOutcome::Failed;
+        report.status = cynode_protocol::status::JobOutcome::Failed;
         report.error = Some(format!("the gateway refused this job's result: {why}"));
         report.stdout.clear();
         report.stderr.clear();

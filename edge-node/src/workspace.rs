@@ -24,8 +24,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
-use cynode_domain::plan::{PullRequest, WorkReport};
-use cynode_domain::wire::{AgentAssignment, ForgeTarget};
+use cynode_protocol::plan::{PullRequest, WorkReport};
+use cynode_protocol::wire::{AgentAssignment, ForgeTarget};
 
 /// How long one git command may take (a clone of a large repository included).
 const GIT_DEADLINE: Duration = Duration::from_secs(600);

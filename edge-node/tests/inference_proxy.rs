@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
-use cynode_domain::ids::JobId;
 use cynode_edge::inference::forwarder::{Forwarder, JobProxy, ProxyLimits};
+use cynode_protocol::ids::JobId;
 
 fn socket_path(name: &str) -> PathBuf {
     let dir = cynode_testkit::scratch_dir("inference-proxy");

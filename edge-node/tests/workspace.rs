@@ -2,9 +2,9 @@
 //! remote and the forge contract server for the pull request. No model, no sandbox: the
 //! test plays the agent by committing in the sandbox's checkout as the sandbox's uid.
 
-use cynode_domain::wire::{AgentAssignment, Credential, ForgeTarget, SubtaskBrief};
 use cynode_edge::sandbox::podman::SANDBOX_HOST_UID;
 use cynode_edge::workspace::{PullRequestText, Workspace};
+use cynode_protocol::wire::{AgentAssignment, Credential, ForgeTarget, SubtaskBrief};
 use cynode_testkit::forge::{bare_repository, git, ForgeContract};
 use cynode_testkit::{scratch_dir, unique_handle};
 

@@ -1,7 +1,7 @@
 //! `cynork node …` and `cynork admin …`: operators' commands (the gateway answers 403,
 //! exit code 3, for anyone but an admin).
 
-use cynode_domain::wire::{DeadLetterList, NodeList, NodeView, RedriveReport, SweepReport};
+use cynode_protocol::wire::{DeadLetterList, NodeList, NodeView, RedriveReport, SweepReport};
 
 use super::Context;
 use crate::cli::{AdminCommand, NodeCommand};
@@ -54,7 +54,7 @@ fn print_node(printer: &Printer, node: &NodeView, details: bool) {
         (
             "last_seen",
             node.last_seen_at
-                .map(cynode_domain::clock::rfc3339)
+                .map(cynode_protocol::clock::rfc3339)
                 .unwrap_or_else(|| "never".into()),
         ),
         ("slots_in_use", node.slots_in_use.unwrap_or(0).to_string()),

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use reqwest::Method;
 
-use cynode_domain::wire::{LoginRequest, LogoutRequest, TokenPair, UserView};
+use cynode_protocol::wire::{LoginRequest, LogoutRequest, TokenPair, UserView};
 
 use super::Context;
 use crate::cli::AuthCommand;

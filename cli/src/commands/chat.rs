@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::{json, Value};
 
-use cynode_domain::wire::ChatMessage;
+use cynode_protocol::wire::ChatMessage;
 
 use super::Context;
 use crate::cli::ChatArgs;

@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
-use cynode_domain::plan::Subtask;
-use cynode_domain::status::JobStatus;
-use cynode_domain::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
+use cynode_protocol::plan::Subtask;
+use cynode_protocol::status::JobStatus;
+use cynode_protocol::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
 
 use super::task::task_path;
 use super::Context;
@@ -49,10 +49,10 @@ fn run_pairs(run: &RunView) -> Vec<(&'static str, String)> {
     pairs.push(("status", run.status.as_str().to_owned()));
     pairs.push(("attempt", run.attempt.to_string()));
     if let Some(at) = run.started_at {
-        pairs.push(("started_at", cynode_domain::clock::rfc3339(at)));
+        pairs.push(("started_at", cynode_protocol::clock::rfc3339(at)));
     }
     if let Some(at) = run.ended_at {
-        pairs.push(("ended_at", cynode_domain::clock::rfc3339(at)));
+        pairs.push(("ended_at", cynode_protocol::clock::rfc3339(at)));
     }
     if let Some(usage) = &run.usage {
         pairs.push(("prompt_tokens", usage.prompt_tokens.to_string()));

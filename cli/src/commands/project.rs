@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 
-use cynode_domain::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
+use cynode_protocol::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
 
 use super::Context;
 use crate::cli::ProjectCommand;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use cynode_domain::wire::UserView;
+use cynode_protocol::wire::UserView;
 
 use super::Context;
 use crate::client::Gateway;

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use cynode_domain::wire::{
+use cynode_protocol::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
     TaskList, TaskLogs, TaskResult, TaskView,
 };

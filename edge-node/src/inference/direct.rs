@@ -11,9 +11,11 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::limits::{json_preview, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
-use cynode_domain::status::JobOutcome;
-use cynode_domain::wire::{ChatMessage, InferenceUsage, Temperature};
+use cynode_protocol::limits::{
+    json_preview, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES,
+};
+use cynode_protocol::status::JobOutcome;
+use cynode_protocol::wire::{ChatMessage, InferenceUsage, Temperature};
 
 use super::usage::usage_from_tail;
 use crate::sandbox::output::RawBytes;
@@ -156,7 +158,7 @@ pub async fn answer(
             error: outcome.1,
             stdout: stdout.to_owned(),
             stderr: String::new(),
-            truncated: cynode_domain::wire::Truncated {
+            truncated: cynode_protocol::wire::Truncated {
                 stdout: cut,
                 stderr: false,
             },

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::ids::JobId;
-use cynode_domain::wire::InferenceUsage;
+use cynode_protocol::ids::JobId;
+use cynode_protocol::wire::InferenceUsage;
 
 use super::usage::usage_from_tail;
 

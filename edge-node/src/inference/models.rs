@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cynode_domain::wire::InferenceStatus;
+use cynode_protocol::wire::InferenceStatus;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 //! of a stream) and Ollama's `prompt_eval_count` / `eval_count` (last line of its stream).
 //! Only numbers are read: a call's content is never kept or logged.
 
-use cynode_domain::wire::InferenceUsage;
+use cynode_protocol::wire::InferenceUsage;
 
 /// The last value of `"key": <digits>` in `text`.
 fn last_number(text: &str, key: &str) -> Option<u64> {

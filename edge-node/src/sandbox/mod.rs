@@ -12,10 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::clock::Timestamp;
-use cynode_domain::ids::JobId;
-use cynode_domain::status::JobOutcome;
-use cynode_domain::wire::{OutputStream, RawOutput, StreamBytes, Truncated};
+use cynode_protocol::clock::Timestamp;
+use cynode_protocol::ids::JobId;
+use cynode_protocol::status::JobOutcome;
+use cynode_protocol::wire::{OutputStream, RawOutput, StreamBytes, Truncated};
 
 use crate::prompt_agent::AgentJob;
 

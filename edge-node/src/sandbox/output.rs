@@ -2,13 +2,13 @@
 //! a full pipe nor grows the agent's memory without bound.
 //!
 //! Two things come out: a preview that is valid UTF-8 and fits the result's limit as
-//! JSON whatever the bytes were (see `cynode_domain::limits::preview_bytes`), and, when
+//! JSON whatever the bytes were (see `cynode_protocol::limits::preview_bytes`), and, when
 //! that preview is not the whole output, the raw bytes (up to their own, larger limit),
 //! which the node uploads so the user can download exactly what the job wrote.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use cynode_domain::limits::preview_bytes;
+use cynode_protocol::limits::preview_bytes;
 
 /// A stream's raw bytes, kept because its preview is not all of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

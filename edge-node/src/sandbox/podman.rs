@@ -36,9 +36,9 @@ use async_trait::async_trait;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use cynode_domain::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
-use cynode_domain::status::JobOutcome;
-use cynode_domain::wire::Truncated;
+use cynode_protocol::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
+use cynode_protocol::status::JobOutcome;
+use cynode_protocol::wire::Truncated;
 
 use super::output::capture;
 use super::{InferenceAccess, Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome};
@@ -481,7 +481,7 @@ impl PodmanSandbox {
     }
 }
 
-fn failure(error: String, started_at: cynode_domain::clock::Timestamp) -> SandboxOutcome {
+fn failure(error: String, started_at: cynode_protocol::clock::Timestamp) -> SandboxOutcome {
     SandboxOutcome {
         status: JobOutcome::Failed,
         exit_code: None,
@@ -686,7 +686,7 @@ impl Sandbox for PodmanSandbox {
 mod tests {
     use super::*;
     use crate::sandbox::Program;
-    use cynode_domain::ids::JobId;
+    use cynode_protocol::ids::JobId;
 
     fn limits() -> SandboxLimits {
         SandboxLimits {

@@ -122,3 +122,15 @@ impl From<StoreError> for Error {
         }
     }
 }
+
+impl From<cynode_protocol::signing::SignatureError> for Error {
+    fn from(err: cynode_protocol::signing::SignatureError) -> Self {
+        Error::unauthenticated(err.code, err.message)
+    }
+}
+
+impl From<cynode_protocol::status::UnknownStatus> for Error {
+    fn from(err: cynode_protocol::status::UnknownStatus) -> Self {
+        Error::validation(err.code, err.message)
+    }
+}

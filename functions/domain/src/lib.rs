@@ -1,20 +1,17 @@
 //! CyNode's domain: what tasks, jobs, users, sessions and nodes are, and the rules that
 //! govern them. It knows nothing of AWS or HTTP.
 //!
-//! - [`wire`]: the JSON contract shared with the edge node and the CLI.
+//! - [`wire`], [`ids`], [`status`], [`limits`], [`signing`], [`clock`]: re-exported from
+//!   `cynode-protocol`, the contract shared with the edge node and the CLI.
 //! - [`task`], [`job`], [`plan`], [`project`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
-//! - [`signing`]: how edge nodes sign their requests.
 //! - [`memory`]: in-memory ports for unit tests.
 
 pub mod chat;
-pub mod clock;
 pub mod error;
-pub mod ids;
 pub mod job;
-pub mod limits;
 pub mod memory;
 pub mod node;
 pub mod plan;
@@ -22,10 +19,11 @@ pub mod ports;
 pub mod project;
 pub mod service;
 pub mod session;
-pub mod signing;
-pub mod status;
 pub mod task;
 pub mod user;
-pub mod wire;
+
+// The wire contract lives in `cynode-protocol`, which the CLI and the edge node link
+// without the domain; re-exported so the domain and the gateway name it in one place.
+pub use cynode_protocol::{clock, ids, limits, signing, status, wire};
 
 pub use error::{Error, ErrorKind, Result, StoreError};

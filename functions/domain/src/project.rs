@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::ids::{ProjectId, UserId};
 use crate::task::normalize_name;
 use crate::wire::{CreateProjectRequest, ProjectView, UpdateProjectRequest};
-use serde::{Deserialize, Serialize};
+
+pub use cynode_protocol::project::BuildSettings;
 
 /// Longest repository URL accepted.
 pub const MAX_REPO_URL_CHARS: usize = 2048;
@@ -33,84 +34,64 @@ pub struct Project {
     pub version: u64,
 }
 
-/// How workers build a project: the sandbox image, the command that tests a change, and
-/// the forge that takes pull requests (GitHub's REST API or a compatible one).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildSettings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_command: Option<String>,
-    /// The forge's API base, e.g. `https://api.github.com` or
-    /// `https://github.example.com/api/v3`; none: branches are pushed, no pull request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forge_url: Option<String>,
-    /// `owner/name` on the forge; by default the last two parts of the repository URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forge_repo: Option<String>,
-}
-
 const MAX_TEST_COMMAND_BYTES: usize = 1024;
 const MAX_FORGE_URL_CHARS: usize = 255;
 
-impl BuildSettings {
-    /// Applies a request's fields: a value sets, an empty string clears.
-    fn apply(&mut self, req: &BuildSettings) -> Result<()> {
-        fn set(
-            field: &mut Option<String>,
-            value: &Option<String>,
-            check: impl Fn(&str) -> Result<()>,
-        ) -> Result<()> {
-            match value.as_deref() {
-                None => {}
-                Some("") => *field = None,
-                Some(text) => {
-                    check(text)?;
-                    *field = Some(text.to_owned());
-                }
+/// Applies a request's fields: a value sets, an empty string clears.
+fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Result<()> {
+    fn set(
+        field: &mut Option<String>,
+        value: &Option<String>,
+        check: impl Fn(&str) -> Result<()>,
+    ) -> Result<()> {
+        match value.as_deref() {
+            None => {}
+            Some("") => *field = None,
+            Some(text) => {
+                check(text)?;
+                *field = Some(text.to_owned());
             }
+        }
+        Ok(())
+    }
+    set(&mut settings.image, &req.image, |i| {
+        crate::task::check_image_name(i).map(|_| ())
+    })?;
+    set(&mut settings.test_command, &req.test_command, |c| {
+        if c.len() > MAX_TEST_COMMAND_BYTES || c.contains('\0') || c.trim().is_empty() {
+            Err(Error::validation(
+                "invalid_test_command",
+                format!("test_command must be 1-{MAX_TEST_COMMAND_BYTES} bytes"),
+            ))
+        } else {
             Ok(())
         }
-        set(&mut self.image, &req.image, |i| {
-            crate::task::check_image_name(i).map(|_| ())
-        })?;
-        set(&mut self.test_command, &req.test_command, |c| {
-            if c.len() > MAX_TEST_COMMAND_BYTES || c.contains('\0') || c.trim().is_empty() {
-                Err(Error::validation(
-                    "invalid_test_command",
-                    format!("test_command must be 1-{MAX_TEST_COMMAND_BYTES} bytes"),
-                ))
-            } else {
-                Ok(())
-            }
-        })?;
-        set(&mut self.forge_url, &req.forge_url, |u| {
-            let ok = (u.starts_with("https://") || u.starts_with("http://"))
-                && u.chars().count() <= MAX_FORGE_URL_CHARS
-                && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-                && !u.split('/').nth(2).unwrap_or_default().contains('@');
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::validation(
-                    "invalid_forge_url",
-                    "forge_url must be an http(s) URL without credentials, e.g. https://api.github.com",
-                ))
-            }
-        })?;
-        set(&mut self.forge_repo, &req.forge_repo, |r| {
-            if split_forge_repo(r).is_some() {
-                Ok(())
-            } else {
-                Err(Error::validation(
-                    "invalid_forge_repo",
-                    "forge_repo must be owner/name",
-                ))
-            }
-        })
-    }
+    })?;
+    set(&mut settings.forge_url, &req.forge_url, |u| {
+        let ok = (u.starts_with("https://") || u.starts_with("http://"))
+            && u.chars().count() <= MAX_FORGE_URL_CHARS
+            && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !u.split('/').nth(2).unwrap_or_default().contains('@');
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::validation(
+                "invalid_forge_url",
+                "forge_url must be an http(s) URL without credentials, e.g. https://api.github.com",
+            ))
+        }
+    })?;
+    set(&mut settings.forge_repo, &req.forge_repo, |r| {
+        if split_forge_repo(r).is_some() {
+            Ok(())
+        } else {
+            Err(Error::validation(
+                "invalid_forge_repo",
+                "forge_repo must be owner/name",
+            ))
+        }
+    })
 }
-
 fn split_forge_repo(text: &str) -> Option<(&str, &str)> {
     let (owner, name) = text.split_once('/')?;
     let part = |p: &str| {
@@ -160,7 +141,7 @@ impl Project {
         }
         check_repo_url(&req.repo_url)?;
         let mut build = BuildSettings::default();
-        build.apply(&req.build())?;
+        apply_build_settings(&mut build, &req.build())?;
         let branch = req.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.into());
         check_branch(&branch)?;
         let credential = credential_change(req.credential)?;
@@ -191,7 +172,7 @@ impl Project {
             version: self.version + 1,
             ..self.clone()
         };
-        next.build.apply(&req.build())?;
+        apply_build_settings(&mut next.build, &req.build())?;
         if let Some(url) = req.repo_url {
             check_repo_url(&url)?;
             next.repo_url = url;

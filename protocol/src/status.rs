@@ -9,7 +9,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+/// A status name that is not one of [`TaskStatus::ALL`]; `code` is `invalid_status`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct UnknownStatus {
+    pub code: &'static str,
+    pub message: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,19 +64,17 @@ impl fmt::Display for TaskStatus {
 }
 
 impl FromStr for TaskStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
         TaskStatus::ALL
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| {
-                Error::validation(
-                    "invalid_status",
-                    format!(
-                        "unknown status '{s}'; expected one of {}",
-                        TaskStatus::ALL.map(|s| s.as_str()).join(", ")
-                    ),
-                )
+            .ok_or_else(|| UnknownStatus {
+                code: "invalid_status",
+                message: format!(
+                    "unknown status '{s}'; expected one of {}",
+                    TaskStatus::ALL.map(|s| s.as_str()).join(", ")
+                ),
             })
     }
 }

@@ -13,9 +13,26 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::Error;
 use crate::ids::{JobId, LeaseId, NodeId};
 use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
+
+/// Why a signed request was refused; `code` is the error code the gateway answers with
+/// (401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct SignatureError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SignatureError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 pub const HEADER_NODE: &str = "x-cynode-node";
 pub const HEADER_TIMESTAMP: &str = "x-cynode-timestamp";
@@ -129,17 +146,22 @@ pub fn sign(key_hex: &str, req: &Signed<'_>) -> String {
 }
 
 /// Checks a signature, its timestamp and nonce. `now` is unix seconds.
-pub fn verify(key_hex: &str, req: &Signed<'_>, signature: &str, now: i64) -> Result<(), Error> {
+pub fn verify(
+    key_hex: &str,
+    req: &Signed<'_>,
+    signature: &str,
+    now: i64,
+) -> Result<(), SignatureError> {
     let timestamp = req.timestamp;
     if req.nonce.is_empty() || req.nonce.len() > 64 {
-        return Err(Error::unauthenticated(
+        return Err(SignatureError::new(
             "bad_signature",
             "x-cynode-nonce must be 1-64 characters",
         ));
     }
     // abs_diff: any i64 the header carries, however extreme, compares without overflow.
     if now.abs_diff(timestamp) > CALLBACK_REPLAY_WINDOW_SECS.unsigned_abs() {
-        return Err(Error::unauthenticated(
+        return Err(SignatureError::new(
             "stale_signature",
             format!(
                 "request timestamp is more than {CALLBACK_REPLAY_WINDOW_SECS}s from the gateway's clock"
@@ -150,7 +172,7 @@ pub fn verify(key_hex: &str, req: &Signed<'_>, signature: &str, now: i64) -> Res
     if expected.as_bytes().ct_eq(signature.as_bytes()).into() {
         Ok(())
     } else {
-        Err(Error::unauthenticated(
+        Err(SignatureError::new(
             "bad_signature",
             "request signature does not match",
         ))
