@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Deploy infra/template.yaml to a LocalStack endpoint (or delete it again).
 
-The same template an AWS deployment uses for CyNode's tables, queues and bucket (the
-functions' stack, infra/functions.yaml, is for AWS only: locally the handlers run as our
-own processes). Idempotent: an existing stack is updated, an unchanged one left alone. On success the stack outputs
+The same template an AWS deployment uses, with DeployFunctions=false: the tables, queues,
+bucket, generated secrets and the node queue role, but no Lambda functions (locally the
+handlers run as our own processes). Idempotent: an existing stack is updated, an unchanged one left alone. On success the stack outputs
 are written as KEY=VALUE lines (CYNODE_* variables) to --env-out, or printed.
 
 Works against host-mode LocalStack started by localstack/up and against the official
@@ -29,6 +29,12 @@ OUTPUT_ENV = {
     "JobsQueueUrl": "CYNODE_JOBS_QUEUE_URL",
     "JobsDeadLetterQueueUrl": "CYNODE_JOBS_DLQ_URL",
     "InferenceQueueUrl": "CYNODE_INFERENCE_QUEUE_URL",
+    "NodeQueueRoleArn": "CYNODE_NODE_ROLE_ARN",
+    # Where the secrets are, never what they are: processes fetch the values themselves.
+    "JwtKeySecretArn": "CYNODE_JWT_SECRET_ID",
+    "NodeKeySecretArn": "CYNODE_NODE_KEY_SECRET_ID",
+    "NodePskSecretArn": "CYNODE_NODE_PSK_SECRET_ID",
+    "AdminPasswordSecretArn": "CYNODE_ADMIN_PASSWORD_SECRET_ID",
 }
 
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
@@ -72,8 +78,40 @@ def failure_reasons(cfn, name):
             for e in events if e["ResourceStatus"].endswith("FAILED")]
 
 
+def without_functions(text):
+    """The template with every resource and output under `Condition: WithFunctions` left
+    out. CloudFormation itself skips them when DeployFunctions is false; LocalStack's
+    engine refuses references between such resources, so they are removed before it sees
+    them (a block is a two-space-indented key and the lines below it)."""
+    out, block = [], []
+
+    def flush():
+        if not any(line.strip() == "Condition: WithFunctions" for line in block[1:]):
+            out.extend(block)
+        block.clear()
+
+    section = None
+    for line in text.splitlines(keepends=True):
+        if line[:1].isalpha():
+            flush()
+            section = line.split(":")[0]
+            out.append(line)
+        elif section in ("Resources", "Outputs") and line.startswith("  ") \
+                and line[2:3].isalpha():
+            flush()
+            block.append(line)
+        elif block:
+            block.append(line)
+        else:
+            out.append(line)
+    flush()
+    return "".join(out)
+
+
 def deploy(cfn, name, params, timeout):
     body = open(TEMPLATE).read()
+    if params.get("DeployFunctions") == "false":
+        body = without_functions(body)
     parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()]
     status = stack_status(cfn, name)
     if status in FAILED:
@@ -82,10 +120,12 @@ def deploy(cfn, name, params, timeout):
         wait(cfn, name, timeout)
         status = None
     if status is None:
-        cfn.create_stack(StackName=name, TemplateBody=body, Parameters=parameters)
+        cfn.create_stack(StackName=name, TemplateBody=body, Parameters=parameters,
+                         Capabilities=["CAPABILITY_NAMED_IAM"])
     else:
         try:
-            cfn.update_stack(StackName=name, TemplateBody=body, Parameters=parameters)
+            cfn.update_stack(StackName=name, TemplateBody=body, Parameters=parameters,
+                             Capabilities=["CAPABILITY_NAMED_IAM"])
         except ClientError as err:
             if "No updates are to be performed" not in str(err):
                 raise
@@ -95,6 +135,37 @@ def deploy(cfn, name, params, timeout):
         sys.exit(f"provision: stack {name} ended {status}:\n  {reasons}")
     outputs = cfn.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+
+
+SECRET_VALUES = {
+    "AdminPasswordSecretArn": "CYNODE_ADMIN_PASSWORD",
+    "NodePskSecretArn": "CYNODE_NODE_PSK",
+    "JwtKeySecretArn": "CYNODE_JWT_SECRET",
+    "NodeKeySecretArn": "CYNODE_NODE_KEY_SECRET",
+}
+
+
+def write_secrets(args, outputs):
+    """Reads secret values from the secret store (never from the template, which holds
+    none) into a 0600 file."""
+    manager = boto3.client(
+        "secretsmanager",
+        endpoint_url=args.endpoint,
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    wanted = list(SECRET_VALUES.items())
+    if not args.all_secrets:
+        wanted = wanted[:2]
+    lines = []
+    for output, env in wanted:
+        value = manager.get_secret_value(SecretId=outputs[output])["SecretString"]
+        lines.append(f"{env}={value}")
+    fd = os.open(args.secrets_out + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(args.secrets_out + ".tmp", args.secrets_out)
 
 
 def main():
@@ -108,6 +179,11 @@ def main():
     parser.add_argument("--max-receive-count", type=int, default=5,
                         help="deliveries before a job message goes to the dead-letter queue")
     parser.add_argument("--env-out", help="write the CYNODE_* variables to this file")
+    parser.add_argument("--secrets-out",
+                        help="write what a person needs to use the deployment (the admin "
+                             "password and the node pre-shared key) to this file, mode 0600")
+    parser.add_argument("--all-secrets", action="store_true",
+                        help="with --secrets-out: every secret (for tests that mint tokens)")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead")
     parser.add_argument("--timeout", type=int, default=120)
     args = parser.parse_args()
@@ -122,6 +198,7 @@ def main():
 
     outputs = deploy(cfn, name, {
         "Prefix": args.prefix,
+        "DeployFunctions": "false",
         "JobVisibilityTimeoutSeconds": str(args.visibility_timeout),
         "JobMaxReceiveCount": str(args.max_receive_count),
     }, args.timeout)
@@ -130,6 +207,8 @@ def main():
     if missing:
         sys.exit(f"provision: stack {name} lacks outputs {missing}")
     text = "\n".join(lines) + "\n"
+    if args.secrets_out:
+        write_secrets(args, outputs)
     if args.env_out:
         tmp = args.env_out + ".tmp"
         with open(tmp, "w") as f:

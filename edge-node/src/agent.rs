@@ -23,6 +23,7 @@ use cynode_protocol::wire::{
 
 use crate::capabilities;
 use crate::config::EdgeConfig;
+use crate::credentials::GatewayCredentials;
 use crate::gateway::{GatewayClient, GatewayError, Identity, SharedIdentity};
 use crate::inference::forwarder::Forwarder;
 use crate::inference::NodeInference;
@@ -400,6 +401,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     tracing::info!(node_id = %me.node_id, "registered");
     acknowledge(&gateway, &me, &registration.config).await?;
     let me = SharedIdentity::new(me);
+    let issued = registration.credentials.clone();
     let queue_url = registration.config.queue_url.clone();
     let inference_queue_url = registration.config.inference_queue_url.clone();
     let (config_tx, config_rx) = watch::channel(registration.config);
@@ -417,10 +419,24 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         .operation_attempt_timeout(Duration::from_secs(30))
         .operation_timeout(Duration::from_secs(60))
         .build();
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await;
+    let mut aws =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    match issued {
+        Some(first) => {
+            tracing::info!(expires_at = %first.expires_at, "using the gateway's queue credentials");
+            aws = aws
+                .credentials_provider(GatewayCredentials::new(gateway.clone(), me.clone(), first))
+                .identity_cache(
+                    aws_config::identity::IdentityCache::lazy()
+                        .buffer_time(crate::credentials::RENEW_BEFORE)
+                        .build(),
+                );
+        }
+        None => tracing::warn!(
+            "the gateway issues no queue credentials; using this machine's own AWS credentials"
+        ),
+    }
+    let aws = aws.load().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let jobs_queue: Arc<dyn NodeQueue> =
         Arc::new(SqsQueue::new(sqs.clone(), queue_url, QueueKind::Jobs));

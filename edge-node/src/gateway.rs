@@ -14,8 +14,8 @@ use cynode_protocol::signing::{
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
     JobChunkRequest, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
-    NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, RegisterNodeRequest,
-    ResultAck,
+    NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
+    RegisterNodeRequest, ResultAck,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +179,18 @@ impl GatewayClient {
             .await
             .map_err(unreachable)?;
         Self::decode(response).await
+    }
+
+    /// Fresh queue credentials (the ones registration gave expire).
+    pub async fn credentials(&self, me: &Identity) -> Result<QueueCredentials, GatewayError> {
+        self.signed::<(), _>(
+            Method::POST,
+            "/v1/nodes/credentials",
+            None,
+            &me.node_id,
+            &me.node_key,
+        )
+        .await
     }
 
     pub async fn config(&self, me: &Identity) -> Result<NodeConfig, GatewayError> {

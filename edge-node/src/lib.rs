@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod capabilities;
 pub mod config;
+pub mod credentials;
 pub mod gateway;
 pub mod inference;
 pub mod outage;

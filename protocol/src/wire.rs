@@ -635,6 +635,31 @@ pub struct NodeRegistration {
     /// (0600); the one before stays valid once more.
     pub node_secret: String,
     pub config: NodeConfig,
+    /// Short-lived AWS credentials for the queues this node serves, when the deployment
+    /// issues them (it does on AWS and on LocalStack). Renew them through
+    /// `POST /v1/nodes/credentials` before `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<QueueCredentials>,
+}
+
+/// AWS session credentials allowed only to receive, extend and delete messages on the
+/// queues one node serves. Secret: never logged, never inside a sandbox.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for QueueCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for NodeRegistration {

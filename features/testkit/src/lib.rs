@@ -164,8 +164,12 @@ fn http_get(host: &str, path: &str) -> Result<String> {
 /// A copy of the deployment on LocalStack under its own prefix.
 pub struct Stack {
     pub prefix: String,
-    /// `CYNODE_*` resource variables from the stack's outputs.
+    /// `CYNODE_*` resource variables from the stack's outputs (the secrets' ARNs among
+    /// them, never their values).
     pub resources: Vec<(String, String)>,
+    /// The values Secrets Manager generated for this stack's secrets, read back from
+    /// LocalStack (tests log in as the admin, register nodes, mint tokens).
+    pub secrets: Secrets,
 }
 
 impl Stack {
@@ -174,9 +178,12 @@ impl Stack {
         require_localstack()?;
         let prefix = format!("t{}", unique_suffix());
         let env_file = std::env::temp_dir().join(format!("{prefix}.env"));
+        let secrets_file = std::env::temp_dir().join(format!("{prefix}.secrets"));
         let status = Command::new(repo_root().join("localstack/provision"))
             .args(["--prefix", &prefix, "--env-out"])
             .arg(&env_file)
+            .args(["--all-secrets", "--secrets-out"])
+            .arg(&secrets_file)
             .args(["--visibility-timeout", &visibility_timeout_secs.to_string()])
             .envs(aws_env())
             .status()
@@ -184,14 +191,35 @@ impl Stack {
         if !status.success() {
             bail!("localstack/provision failed for {prefix}");
         }
-        let text = std::fs::read_to_string(&env_file)?;
-        let _ = std::fs::remove_file(&env_file);
-        let resources = text
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Ok(Stack { prefix, resources })
+        let read = |path: &Path| -> Result<Vec<(String, String)>> {
+            let text = std::fs::read_to_string(path)?;
+            let _ = std::fs::remove_file(path);
+            Ok(text
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect())
+        };
+        let resources = read(&env_file)?;
+        let values = read(&secrets_file)?;
+        let value = |name: &str| {
+            values
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .with_context(|| format!("provision wrote no {name}"))
+        };
+        let secrets = Secrets {
+            jwt_secret: value("CYNODE_JWT_SECRET")?,
+            node_key_secret: value("CYNODE_NODE_KEY_SECRET")?,
+            node_psk: value("CYNODE_NODE_PSK")?,
+            admin_password: value("CYNODE_ADMIN_PASSWORD")?,
+        };
+        Ok(Stack {
+            prefix,
+            resources,
+            secrets,
+        })
     }
 
     /// A `CYNODE_*` output of the stack, if it has it.
@@ -287,8 +315,14 @@ impl Service {
             .create(true)
             .append(true)
             .open(&log)?;
+        // A child gets AWS credentials only when `env` gives them (not inherited from a
+        // test process that set them for its own in-process clients).
         let child = Command::new(program)
             .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
             .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -402,24 +436,6 @@ pub struct Secrets {
     pub admin_password: String,
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let mut file = std::fs::File::open("/dev/urandom").expect("/dev/urandom");
-    file.read_exact(&mut buf).expect("reading /dev/urandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl Secrets {
-    pub fn random() -> Self {
-        Self {
-            jwt_secret: random_hex(32),
-            node_key_secret: random_hex(32),
-            node_psk: random_hex(16),
-            admin_password: random_hex(12),
-        }
-    }
-}
-
 /// Knobs of a test deployment.
 #[derive(Debug, Clone)]
 pub struct DeploymentOptions {
@@ -457,12 +473,26 @@ impl Deployment {
     pub fn start(name: &str, options: DeploymentOptions) -> Result<Deployment> {
         let stack = Stack::provision(options.visibility_timeout_secs)?;
         let port = free_port();
+        let logs = scratch_dir(name);
+        // The deploy-time step: the admin user, once, from the admin password secret.
+        let bootstrap = Command::new(binary("cynode-bootstrap"))
+            .envs(stack.env())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(logs.join("bootstrap.log"))?)
+            .status()
+            .context("running cynode-bootstrap")?;
+        if !bootstrap.success() {
+            bail!(
+                "cynode-bootstrap failed; see {}",
+                logs.join("bootstrap.log").display()
+            );
+        }
         let deployment = Deployment {
+            secrets: stack.secrets.clone(),
             stack,
-            secrets: Secrets::random(),
             port,
             url: format!("http://127.0.0.1:{port}"),
-            logs: scratch_dir(name),
+            logs,
             options,
             gateway: std::sync::Mutex::new(None),
         };
@@ -470,22 +500,16 @@ impl Deployment {
         Ok(deployment)
     }
 
-    /// The gateway's environment: the stack, the secrets, the settings.
+    /// The gateway's environment: the stack (with the secrets' ARNs: the gateway fetches
+    /// their values from LocalStack's Secrets Manager, as a function does on AWS) and the
+    /// settings.
     pub fn gateway_env(&self) -> Vec<(String, String)> {
         let mut env = self.stack.env();
-        let s = &self.secrets;
         env.extend([
             (
                 "CYNODE_LISTEN".to_owned(),
                 format!("127.0.0.1:{}", self.port),
             ),
-            ("CYNODE_JWT_SECRET".to_owned(), s.jwt_secret.clone()),
-            (
-                "CYNODE_NODE_KEY_SECRET".to_owned(),
-                s.node_key_secret.clone(),
-            ),
-            ("CYNODE_NODE_PSK".to_owned(), s.node_psk.clone()),
-            ("CYNODE_ADMIN_PASSWORD".to_owned(), s.admin_password.clone()),
             (
                 "CYNODE_JOB_LEASE_SECS".to_owned(),
                 self.options.lease_secs.to_string(),
@@ -538,9 +562,15 @@ impl Deployment {
             .0
     }
 
-    /// The environment an edge node named `name` runs with.
+    /// The environment an edge node named `name` runs with: the LocalStack endpoint and
+    /// region, but no AWS credentials (the gateway issues the node its own).
     pub fn edge_env(&self, name: &str) -> Vec<(String, String)> {
-        let mut env = aws_env();
+        let mut env: Vec<(String, String)> = aws_env()
+            .into_iter()
+            .filter(|(name, _)| {
+                !name.starts_with("AWS_ACCESS_KEY") && !name.starts_with("AWS_SECRET")
+            })
+            .collect();
         env.extend([
             ("CYNODE_GATEWAY_URL".to_owned(), self.url.clone()),
             ("CYNODE_NODE_PSK".to_owned(), self.secrets.node_psk.clone()),

@@ -1,7 +1,12 @@
-//! The gateway's settings, from the environment the deployment template sets.
+//! The gateway's settings, from the environment the deployment template sets, and its
+//! secrets, from Secrets Manager.
 //!
-//! Secrets (`CYNODE_JWT_SECRET`, `CYNODE_NODE_KEY_SECRET`, `CYNODE_NODE_PSK`,
-//! `CYNODE_ADMIN_PASSWORD`) are read here and handed to the services; nothing logs them.
+//! The environment names each secret by ARN (`CYNODE_JWT_SECRET_ID`,
+//! `CYNODE_NODE_KEY_SECRET_ID`, `CYNODE_NODE_PSK_SECRET_ID`,
+//! `CYNODE_ADMIN_PASSWORD_SECRET_ID`); a process fetches only the secrets its function
+//! needs ([`SecretName`]), once, at start. The values go to the services and nowhere else:
+//! no Debug output shows them and nothing logs them. In-process tests without a secret
+//! store may give the values themselves (`CYNODE_JWT_SECRET`, …); no deployment does.
 
 use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
@@ -22,13 +27,13 @@ pub enum ConfigError {
 /// Everything the gateway needs besides the AWS resources.
 #[derive(Clone)]
 pub struct GatewayConfig {
-    pub jwt_secret: Vec<u8>,
-    pub node_key_secret: Vec<u8>,
-    /// The pre-shared keys nodes may register with: the current one and, while a
-    /// rotation is under way, the previous one.
-    pub node_pre_shared_keys: Vec<String>,
+    /// The secrets this process fetched (see [`Secrets::fetch`]); empty until then.
+    pub secrets: Secrets,
     pub admin_handle: String,
-    pub admin_password: Option<String>,
+    /// How long a node's queue credentials last, and the role they are issued under
+    /// (`CYNODE_NODE_ROLE_ARN`; none: nodes get no credentials from the gateway).
+    pub node_credential_secs: u32,
+    pub node_role_arn: Option<String>,
     pub auth: AuthSettings,
     pub tasks: TaskSettings,
     pub jobs: JobSettings,
@@ -58,44 +63,6 @@ impl std::fmt::Debug for GatewayConfig {
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn secret(env: Lookup, name: &'static str) -> Result<Vec<u8>, ConfigError> {
-    let value = env(name).ok_or(ConfigError::Missing(
-        name,
-        "a random secret of at least 32 bytes",
-    ))?;
-    if value.len() < 32 {
-        return Err(ConfigError::Invalid(
-            name,
-            "must be at least 32 bytes".into(),
-        ));
-    }
-    Ok(value.into_bytes())
-}
-
-/// A pre-shared key shorter than this is refused at start.
-const MIN_PSK_CHARS: usize = 16;
-
-fn pre_shared_keys(env: Lookup) -> Result<Vec<String>, ConfigError> {
-    let mut keys = Vec::new();
-    for name in ["CYNODE_NODE_PSK", "CYNODE_NODE_PSK_PREVIOUS"] {
-        let Some(key) = env(name).filter(|key| !key.is_empty()) else {
-            continue;
-        };
-        if key.chars().count() < MIN_PSK_CHARS {
-            return Err(ConfigError::Invalid(
-                if name == "CYNODE_NODE_PSK" {
-                    "CYNODE_NODE_PSK"
-                } else {
-                    "CYNODE_NODE_PSK_PREVIOUS"
-                },
-                format!("must be at least {MIN_PSK_CHARS} characters"),
-            ));
-        }
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
 fn number(env: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env(name) {
         None => Ok(default),
@@ -123,11 +90,11 @@ impl GatewayConfig {
         let max_timeout_secs = number(env, "CYNODE_MAX_JOB_TIMEOUT_SECS", MAX_JOB_TIMEOUT_SECS)?
             .min(MAX_JOB_TIMEOUT_SECS);
         Ok(Self {
-            jwt_secret: secret(env, "CYNODE_JWT_SECRET")?,
-            node_key_secret: secret(env, "CYNODE_NODE_KEY_SECRET")?,
-            node_pre_shared_keys: pre_shared_keys(env)?,
+            secrets: Secrets::default(),
             admin_handle: env("CYNODE_ADMIN_HANDLE").unwrap_or_else(|| "admin".into()),
-            admin_password: env("CYNODE_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
+            node_credential_secs: number(env, "CYNODE_NODE_CREDENTIAL_SECS", 3600)?.clamp(900, 3600)
+                as u32,
+            node_role_arn: env("CYNODE_NODE_ROLE_ARN").filter(|arn| !arn.is_empty()),
             auth: AuthSettings {
                 access_ttl_secs: number(env, "CYNODE_ACCESS_TOKEN_TTL_SECS", 900)?,
                 refresh_ttl_secs: number(env, "CYNODE_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
@@ -162,5 +129,193 @@ impl GatewayConfig {
             .min(max_timeout_secs),
             max_timeout_secs,
         })
+    }
+}
+
+/// A secret some function needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretName {
+    /// Signs and checks user access tokens: every function with user routes.
+    JwtKey,
+    /// Derives node signing keys: the nodes and callbacks functions.
+    NodeKey,
+    /// What nodes register with: the nodes function.
+    NodePsk,
+    /// The first admin's password: the bootstrap step only.
+    AdminPassword,
+}
+
+impl SecretName {
+    pub const ALL: [SecretName; 4] = [
+        SecretName::JwtKey,
+        SecretName::NodeKey,
+        SecretName::NodePsk,
+        SecretName::AdminPassword,
+    ];
+
+    /// The variable holding the secret's ARN (or name) in Secrets Manager.
+    pub fn id_variable(self) -> &'static str {
+        match self {
+            SecretName::JwtKey => "CYNODE_JWT_SECRET_ID",
+            SecretName::NodeKey => "CYNODE_NODE_KEY_SECRET_ID",
+            SecretName::NodePsk => "CYNODE_NODE_PSK_SECRET_ID",
+            SecretName::AdminPassword => "CYNODE_ADMIN_PASSWORD_SECRET_ID",
+        }
+    }
+
+    /// The variable an in-process test may put the value itself in.
+    fn value_variable(self) -> &'static str {
+        match self {
+            SecretName::JwtKey => "CYNODE_JWT_SECRET",
+            SecretName::NodeKey => "CYNODE_NODE_KEY_SECRET",
+            SecretName::NodePsk => "CYNODE_NODE_PSK",
+            SecretName::AdminPassword => "CYNODE_ADMIN_PASSWORD",
+        }
+    }
+
+    fn check(self, value: &str) -> Result<(), ConfigError> {
+        let (min, what) = match self {
+            SecretName::JwtKey | SecretName::NodeKey => (32, "bytes"),
+            SecretName::NodePsk => (MIN_PSK_CHARS, "characters"),
+            SecretName::AdminPassword => (8, "characters"),
+        };
+        let len = if what == "bytes" {
+            value.len()
+        } else {
+            value.chars().count()
+        };
+        if len < min {
+            return Err(ConfigError::Invalid(
+                self.id_variable(),
+                format!("the secret must be at least {min} {what}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A pre-shared key shorter than this is refused at start.
+const MIN_PSK_CHARS: usize = 16;
+
+/// The secret values one process holds. Debug shows which are present, never a value.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub jwt_key: Option<Vec<u8>>,
+    pub node_key: Option<Vec<u8>>,
+    /// The pre-shared keys nodes may register with: the current one and, during a
+    /// rotation, the previous one (the secret's `AWSPREVIOUS` version).
+    pub node_psks: Vec<String>,
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("jwt_key", &self.jwt_key.is_some())
+            .field("node_key", &self.node_key.is_some())
+            .field("node_psks", &self.node_psks.len())
+            .field("admin_password", &self.admin_password.is_some())
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Fetches `needed` from Secrets Manager, each named by its `*_SECRET_ID` variable
+    /// (or, without one, taken from its value variable: in-process tests only).
+    pub async fn fetch(
+        needed: &[SecretName],
+        store: &cynode_aws::secrets::SecretStore,
+        env: Lookup<'_>,
+    ) -> Result<Self, ConfigError> {
+        let mut secrets = Secrets::default();
+        for &name in needed {
+            let (value, previous) = match env(name.id_variable()).filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let current = store
+                        .current(&id)
+                        .await
+                        .map_err(|err| ConfigError::Invalid(name.id_variable(), err.to_string()))?;
+                    let previous = if name == SecretName::NodePsk {
+                        store.previous(&id).await.map_err(|err| {
+                            ConfigError::Invalid(name.id_variable(), err.to_string())
+                        })?
+                    } else {
+                        None
+                    };
+                    (current, previous)
+                }
+                None => {
+                    let value = env(name.value_variable()).filter(|v| !v.is_empty()).ok_or(
+                        ConfigError::Missing(
+                            name.id_variable(),
+                            "the ARN of the secret in Secrets Manager",
+                        ),
+                    )?;
+                    (
+                        value,
+                        env("CYNODE_NODE_PSK_PREVIOUS").filter(|_| name == SecretName::NodePsk),
+                    )
+                }
+            };
+            secrets.set(name, value, previous)?;
+        }
+        Ok(secrets)
+    }
+
+    /// The values given in `env` itself (in-process tests).
+    pub fn from_values(needed: &[SecretName], env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let mut secrets = Secrets::default();
+        for &name in needed {
+            let value = env(name.value_variable()).filter(|v| !v.is_empty()).ok_or(
+                ConfigError::Missing(name.value_variable(), "a secret value"),
+            )?;
+            secrets.set(name, value, None)?;
+        }
+        Ok(secrets)
+    }
+
+    fn set(
+        &mut self,
+        name: SecretName,
+        value: String,
+        previous: Option<String>,
+    ) -> Result<(), ConfigError> {
+        name.check(&value)?;
+        match name {
+            SecretName::JwtKey => self.jwt_key = Some(value.into_bytes()),
+            SecretName::NodeKey => self.node_key = Some(value.into_bytes()),
+            SecretName::NodePsk => {
+                self.node_psks = std::iter::once(value)
+                    .chain(previous.filter(|p| name.check(p).is_ok()))
+                    .collect();
+            }
+            SecretName::AdminPassword => self.admin_password = Some(value),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_checked_and_never_shown() {
+        let env = |name: &str| match name {
+            "CYNODE_JWT_SECRET" => Some("j".repeat(32)),
+            "CYNODE_NODE_PSK" => Some("short".into()),
+            _ => None,
+        };
+        let secrets = Secrets::from_values(&[SecretName::JwtKey], &env).unwrap();
+        assert!(format!("{secrets:?}").contains("jwt_key: true"));
+        assert!(!format!("{secrets:?}").contains("jjjj"));
+        assert!(matches!(
+            Secrets::from_values(&[SecretName::NodePsk], &env),
+            Err(ConfigError::Invalid(..))
+        ));
+        assert!(matches!(
+            Secrets::from_values(&[SecretName::NodeKey], &env),
+            Err(ConfigError::Missing(..))
+        ));
     }
 }

@@ -82,7 +82,13 @@ async fn shutdown_signal() {
 /// The whole of a function binary: tracing, state, serve.
 pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<()> {
     init_tracing();
-    let state = crate::state::AppState::from_env().await?;
+    let started = std::time::Instant::now();
+    let state = crate::state::AppState::from_env(function.secrets()).await?;
+    tracing::info!(
+        function = function.name(),
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "initialised"
+    );
     serve(function.app(state), function.responses()).await
 }
 
@@ -94,7 +100,7 @@ pub fn sweep_periodically(state: crate::state::AppState, every: std::time::Durat
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            log_sweep(state.recovery.sweep().await);
+            log_sweep(state.recovery().sweep().await);
         }
     });
 }
@@ -122,13 +128,14 @@ fn log_sweep(
 /// sweep now, its report printed as JSON (for operators and scripts).
 pub async fn run_sweeper() -> anyhow::Result<()> {
     init_tracing();
-    let state = crate::state::AppState::from_env().await?;
+    // The sweeper has no user or node routes: it fetches no secret at all.
+    let state = crate::state::AppState::from_env(&[]).await?;
     if running_in_lambda() {
         let handler = lambda_http::lambda_runtime::service_fn(
             |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let state = state.clone();
                 async move {
-                    let report = state.recovery.sweep().await.map_err(|err| {
+                    let report = state.recovery().sweep().await.map_err(|err| {
                         lambda_http::Error::from(format!("recovery sweep failed: {err}"))
                     })?;
                     log_sweep(Ok(report.clone()));
@@ -140,7 +147,45 @@ pub async fn run_sweeper() -> anyhow::Result<()> {
             .await
             .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
     }
-    let report = state.recovery.sweep().await?;
+    let report = state.recovery().sweep().await?;
     println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The bootstrap step: creates the admin user (`CYNODE_ADMIN_HANDLE`, default `admin`)
+/// with the admin password secret, unless a user with that handle exists. Run once per
+/// deployment: under Lambda, each invocation is one attempt (`aws lambda invoke`);
+/// elsewhere it runs once and exits. Idempotent.
+pub async fn run_bootstrap() -> anyhow::Result<()> {
+    use crate::config::SecretName;
+    init_tracing();
+    let state = crate::state::AppState::from_env(&[SecretName::AdminPassword]).await?;
+    let bootstrap = |state: crate::state::AppState| async move {
+        let (handle, password) = state.admin_login();
+        let password = password.ok_or_else(|| anyhow::anyhow!("no admin password"))?;
+        state
+            .auth()
+            .bootstrap_admin(&handle, &password)
+            .await
+            .map_err(|err| anyhow::anyhow!("creating the admin user '{handle}': {err}"))?;
+        tracing::info!(%handle, "admin user present");
+        Ok::<_, anyhow::Error>(serde_json::json!({ "admin": handle }))
+    };
+    if running_in_lambda() {
+        let handler = lambda_http::lambda_runtime::service_fn(
+            |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let state = state.clone();
+                async move {
+                    bootstrap(state)
+                        .await
+                        .map_err(|err| lambda_http::Error::from(format!("{err:#}")))
+                }
+            },
+        );
+        return lambda_http::lambda_runtime::run(handler)
+            .await
+            .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
+    }
+    println!("{}", bootstrap(state).await?);
     Ok(())
 }

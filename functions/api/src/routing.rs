@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 use tower::ServiceExt;
 
+use crate::config::SecretName;
 use crate::error::ApiError;
 use crate::request_id::with_request_id;
 use crate::routes;
@@ -41,6 +42,15 @@ impl Function {
             Function::Nodes => "nodes",
             Function::Callbacks => "callbacks",
             Function::Chat => "chat",
+        }
+    }
+
+    /// The secrets this function fetches at start; its role may read only these.
+    pub fn secrets(self) -> &'static [SecretName] {
+        match self {
+            Function::Auth | Function::Tasks | Function::Chat => &[SecretName::JwtKey],
+            Function::Nodes => &[SecretName::JwtKey, SecretName::NodeKey, SecretName::NodePsk],
+            Function::Callbacks => &[SecretName::NodeKey],
         }
     }
 
@@ -173,7 +183,7 @@ mod tests {
     /// The deployment's HTTP API routes are the same table as [`ROUTES`].
     #[test]
     fn the_deployment_template_declares_the_same_routes() {
-        let template = include_str!("../../../infra/functions.yaml");
+        let template = include_str!("../../../infra/template.yaml");
         let mut declared = Vec::new();
         for line in template.lines().filter(|l| l.contains("RouteKey:")) {
             let key = line
@@ -199,6 +209,53 @@ mod tests {
         for function in Function::ALL {
             let resource = format!("{}Function:", capitalize(function.name()));
             assert!(template.contains(&resource), "template lacks {resource}");
+        }
+    }
+
+    /// Each function's role may read exactly the secrets the function fetches, and its
+    /// environment names exactly those.
+    #[test]
+    fn each_function_reads_only_the_secrets_it_needs() {
+        let template = include_str!("../../../infra/template.yaml");
+        let block = |name: &str| {
+            let start = template
+                .find(&format!("\n  {name}:\n"))
+                .unwrap_or_else(|| panic!("template lacks {name}"));
+            let rest = &template[start + 1..];
+            let end = rest[3..]
+                .find("\n  ")
+                .and_then(|_| {
+                    rest.match_indices("\n  ")
+                        .map(|(i, _)| i)
+                        .find(|&i| rest[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
+                })
+                .unwrap_or(rest.len());
+            rest[..end].to_owned()
+        };
+        let resource = |secret: SecretName| match secret {
+            SecretName::JwtKey => "JwtKeySecret",
+            SecretName::NodeKey => "NodeKeySecret",
+            SecretName::NodePsk => "NodePskSecret",
+            SecretName::AdminPassword => "AdminPasswordSecret",
+        };
+        for function in Function::ALL {
+            let name = capitalize(function.name());
+            let role = block(&format!("{name}FunctionRole"));
+            let env = block(&format!("{name}Function"));
+            for secret in SecretName::ALL {
+                let wanted = function.secrets().contains(&secret);
+                let in_role = role.contains(&format!("!Ref {}", resource(secret)));
+                let in_env = env.contains(secret.id_variable());
+                assert_eq!(
+                    (in_role, in_env),
+                    (wanted, wanted),
+                    "{name}: {secret:?} (role, environment)"
+                );
+            }
+            assert!(
+                !env.contains("_SECRET:") && !env.contains("CYNODE_NODE_PSK:"),
+                "{name} has a secret value in its environment"
+            );
         }
     }
 

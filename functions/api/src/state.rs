@@ -1,15 +1,16 @@
 //! The services every handler reaches through axum's state, built once per process.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRef;
+use cynode_aws::sts::StsCredentialIssuer;
 use cynode_aws::{Adapters, Clients, Resources};
 use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    BlobStore, DeadLetters, JobQueue, NodeStore, ProjectStore, SessionStore, TaskStore,
-    ThreadStore, UserStore,
+    BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, ProjectStore, SessionStore,
+    TaskStore, ThreadStore, UserStore,
 };
 use cynode_domain::service::{
     AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
@@ -18,23 +19,34 @@ use cynode_domain::service::{
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
 
-use crate::config::{ConfigError, GatewayConfig};
+use crate::config::{ConfigError, GatewayConfig, SecretName, Secrets};
 
+/// The services a function's handlers reach. Each is built on first use, so a function
+/// builds only the services its own routes touch (the auth function never builds the
+/// task service, the callbacks function never the auth service).
 #[derive(Clone)]
 pub struct AppState {
-    pub auth: Arc<AuthService>,
-    pub tasks: Arc<TaskService>,
-    pub nodes: Arc<NodeService>,
-    pub jobs: Arc<JobService>,
-    pub chat: Arc<ChatService>,
-    pub recovery: Arc<RecoveryService>,
-    pub projects: Arc<ProjectService>,
-    pub plans: Arc<PlanService>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: GatewayConfig,
+    ports: Ports,
+    clock: Arc<SystemClock>,
+    credentials: Option<Arc<dyn CredentialIssuer>>,
+    auth: OnceLock<Arc<AuthService>>,
+    tasks: OnceLock<Arc<TaskService>>,
+    nodes: OnceLock<Arc<NodeService>>,
+    jobs: OnceLock<Arc<JobService>>,
+    chat: OnceLock<Arc<ChatService>>,
+    recovery: OnceLock<Arc<RecoveryService>>,
+    projects: OnceLock<Arc<ProjectService>>,
+    plans: OnceLock<Arc<PlanService>>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
     fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
+        state.auth().clone()
     }
 }
 
@@ -93,106 +105,208 @@ impl Ports {
 }
 
 impl AppState {
-    /// Wires the services to the AWS adapters of the deployment named by the environment,
-    /// and creates the configured admin user on first start.
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let config = GatewayConfig::from_env()?;
+    /// Wires `function`'s services to the AWS adapters of the deployment named by the
+    /// environment, with the secrets that function needs (fetched once, here). Nothing
+    /// else happens at start: the admin is created by the bootstrap step, not here.
+    pub async fn from_env(needed: &[SecretName]) -> anyhow::Result<Self> {
+        let mut config = GatewayConfig::from_env()?;
         let resources = Resources::from_env().map_err(ConfigError::from)?;
         let clients = Clients::from_env().await;
-        let state = Self::new(&config, Adapters::new(&clients, &resources).into());
-        if let Some(password) = &config.admin_password {
-            state
-                .auth
-                .bootstrap_admin(&config.admin_handle, password)
-                .await
-                .map_err(|err| anyhow::anyhow!("creating the admin user: {err}"))?;
+        config.secrets =
+            Secrets::fetch(needed, &clients.secrets, &|name| std::env::var(name).ok()).await?;
+        let issuer = config.node_role_arn.clone().map(|role| {
+            Arc::new(StsCredentialIssuer::new(
+                clients.sts.clone(),
+                role,
+                config.node_credential_secs,
+            )) as Arc<dyn CredentialIssuer>
+        });
+        let mut state = Self::new(&config, Adapters::new(&clients, &resources).into());
+        if let Some(issuer) = issuer {
+            Arc::get_mut(&mut state.inner)
+                .expect("not shared yet")
+                .credentials = Some(issuer);
         }
         Ok(state)
     }
 
     pub fn new(config: &GatewayConfig, ports: Ports) -> Self {
-        let clock = Arc::new(SystemClock);
-        let keys = NodeKeys::new(config.node_key_secret.clone());
-        let Ports {
-            users,
-            sessions,
-            tasks,
-            threads,
-            nodes,
-            projects,
-            queue,
-            dead_letters,
-            blobs,
-            queue_url,
-            inference_queue_url,
-        } = ports;
-        let project_service = Arc::new(ProjectService::new(projects.clone(), clock.clone()));
-        let task_service = Arc::new(
-            TaskService::new(
-                tasks.clone(),
-                queue.clone(),
-                blobs.clone(),
-                clock.clone(),
-                config.tasks.clone(),
-            )
-            .with_projects(project_service.clone()),
-        );
         Self {
-            plans: Arc::new(PlanService::new(
-                tasks.clone(),
-                queue.clone(),
-                clock.clone(),
-                task_service.clone(),
-                config.jobs.lease_secs,
-            )),
-            projects: project_service,
-            recovery: Arc::new(
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                ports,
+                clock: Arc::new(SystemClock),
+                credentials: None,
+                auth: OnceLock::new(),
+                tasks: OnceLock::new(),
+                nodes: OnceLock::new(),
+                jobs: OnceLock::new(),
+                chat: OnceLock::new(),
+                recovery: OnceLock::new(),
+                projects: OnceLock::new(),
+                plans: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The admin's handle and, in the bootstrap step, its password.
+    pub fn admin_login(&self) -> (String, Option<String>) {
+        let config = self.config();
+        (
+            config.admin_handle.clone(),
+            config.secrets.admin_password.clone(),
+        )
+    }
+
+    fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// Node signing keys. A process that did not fetch the node key secret gets a random
+    /// key nobody knows: it can verify no node signature, and it has no route that asks.
+    fn node_keys(&self) -> NodeKeys {
+        NodeKeys::new(
+            self.config()
+                .secrets
+                .node_key
+                .clone()
+                .unwrap_or_else(unknown_key),
+        )
+    }
+
+    pub fn auth(&self) -> &Arc<AuthService> {
+        self.inner.auth.get_or_init(|| {
+            let config = self.config();
+            // Without the JWT key (the sweeper, the bootstrap step) no token verifies.
+            let key = config.secrets.jwt_key.clone().unwrap_or_else(unknown_key);
+            Arc::new(AuthService::new(
+                self.inner.ports.users.clone(),
+                self.inner.ports.sessions.clone(),
+                AccessTokens::new(&key, config.auth.access_ttl_secs),
+                self.inner.clock.clone(),
+                config.auth.clone(),
+            ))
+        })
+    }
+
+    pub fn projects(&self) -> &Arc<ProjectService> {
+        self.inner.projects.get_or_init(|| {
+            Arc::new(ProjectService::new(
+                self.inner.ports.projects.clone(),
+                self.inner.clock.clone(),
+            ))
+        })
+    }
+
+    pub fn tasks(&self) -> &Arc<TaskService> {
+        self.inner.tasks.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(
+                TaskService::new(
+                    ports.tasks.clone(),
+                    ports.queue.clone(),
+                    ports.blobs.clone(),
+                    self.inner.clock.clone(),
+                    self.config().tasks.clone(),
+                )
+                .with_projects(self.projects().clone()),
+            )
+        })
+    }
+
+    pub fn plans(&self) -> &Arc<PlanService> {
+        self.inner.plans.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(PlanService::new(
+                ports.tasks.clone(),
+                ports.queue.clone(),
+                self.inner.clock.clone(),
+                self.tasks().clone(),
+                self.config().jobs.lease_secs,
+            ))
+        })
+    }
+
+    pub fn recovery(&self) -> &Arc<RecoveryService> {
+        self.inner.recovery.get_or_init(|| {
+            let ports = &self.inner.ports;
+            let config = self.config();
+            Arc::new(
                 RecoveryService::new(
-                    tasks.clone(),
-                    queue.clone(),
-                    dead_letters,
-                    clock.clone(),
+                    ports.tasks.clone(),
+                    ports.queue.clone(),
+                    ports.dead_letters.clone(),
+                    self.inner.clock.clone(),
                     config.recovery.clone(),
                     config.jobs.lease_secs,
                 )
                 .with_plan_policy(config.plans.clone()),
-            ),
-            chat: Arc::new(ChatService::new(
-                threads,
-                task_service.clone(),
-                clock.clone(),
-            )),
-            auth: Arc::new(AuthService::new(
-                users,
-                sessions,
-                AccessTokens::new(&config.jwt_secret, config.auth.access_ttl_secs),
-                clock.clone(),
-                config.auth.clone(),
-            )),
-            tasks: task_service,
-            nodes: Arc::new(NodeService::new(
-                nodes,
-                tasks.clone(),
-                clock.clone(),
-                keys.clone(),
-                config.node_pre_shared_keys.clone(),
+            )
+        })
+    }
+
+    pub fn chat(&self) -> &Arc<ChatService> {
+        self.inner.chat.get_or_init(|| {
+            Arc::new(ChatService::new(
+                self.inner.ports.threads.clone(),
+                self.tasks().clone(),
+                self.inner.clock.clone(),
+            ))
+        })
+    }
+
+    pub fn nodes(&self) -> &Arc<NodeService> {
+        self.inner.nodes.get_or_init(|| {
+            let ports = &self.inner.ports;
+            let config = self.config();
+            let service = NodeService::new(
+                ports.nodes.clone(),
+                ports.tasks.clone(),
+                self.inner.clock.clone(),
+                self.node_keys(),
+                config.secrets.node_psks.clone(),
                 NodeSettings {
-                    queue_url,
-                    inference_queue_url: Some(inference_queue_url),
+                    queue_url: ports.queue_url.clone(),
+                    inference_queue_url: Some(ports.inference_queue_url.clone()),
                     heartbeat_interval_secs: config.heartbeat_interval_secs,
                     lease_secs: config.jobs.lease_secs,
                     default_timeout_secs: config.default_timeout_secs,
                     max_timeout_secs: config.max_timeout_secs,
                     stale_secs: config.node_stale_secs,
                 },
-            )),
-            jobs: Arc::new(
-                JobService::new(tasks, blobs, clock, keys, config.jobs.clone()).with_planning(
-                    queue,
-                    projects,
+            );
+            Arc::new(match &self.inner.credentials {
+                Some(issuer) => service.with_credentials(issuer.clone()),
+                None => service,
+            })
+        })
+    }
+
+    pub fn jobs(&self) -> &Arc<JobService> {
+        self.inner.jobs.get_or_init(|| {
+            let ports = &self.inner.ports;
+            let config = self.config();
+            Arc::new(
+                JobService::new(
+                    ports.tasks.clone(),
+                    ports.blobs.clone(),
+                    self.inner.clock.clone(),
+                    self.node_keys(),
+                    config.jobs.clone(),
+                )
+                .with_planning(
+                    ports.queue.clone(),
+                    ports.projects.clone(),
                     config.plans.clone(),
                 ),
-            ),
-        }
+            )
+        })
     }
+}
+
+/// 32 random bytes: a key for a secret this process does not hold.
+fn unknown_key() -> Vec<u8> {
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).expect("the OS provides randomness");
+    key
 }

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tower::ServiceExt;
 
-use cynode_api::config::GatewayConfig;
+use cynode_api::config::{GatewayConfig, SecretName, Secrets};
 use cynode_api::routing::local_gateway;
 use cynode_api::state::{AppState, Ports};
 use cynode_domain::memory::MemoryStore;
@@ -252,11 +252,12 @@ fn no_generated_request_panics_or_gets_a_5xx() {
         "CYNODE_ADMIN_PASSWORD" => Some("admin-password".into()),
         _ => None,
     };
-    let config = GatewayConfig::from_settings(&settings).unwrap();
+    let mut config = GatewayConfig::from_settings(&settings).unwrap();
+    config.secrets = Secrets::from_values(&SecretName::ALL, &settings).unwrap();
     let state = AppState::new(&config, Ports::memory(Arc::new(MemoryStore::default())));
     let token = runtime.block_on(async {
         state
-            .auth
+            .auth()
             .bootstrap_admin("admin", "admin-password")
             .await
             .unwrap();
@@ -265,7 +266,7 @@ fn no_generated_request_panics_or_gets_a_5xx() {
             password: "admin-password".into(),
         };
         state
-            .auth
+            .auth()
             .login(login, "127.0.0.1")
             .await
             .unwrap()

@@ -9,7 +9,9 @@
 
 pub mod dynamo;
 pub mod s3;
+pub mod secrets;
 pub mod sqs;
+pub mod sts;
 
 use aws_config::BehaviorVersion;
 
@@ -57,6 +59,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub secrets: secrets::SecretStore,
+    pub sts: aws_sdk_sts::Client,
 }
 
 impl Clients {
@@ -82,6 +86,8 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            secrets: secrets::SecretStore::new(aws_sdk_secretsmanager::Client::new(&shared)),
+            sts: aws_sdk_sts::Client::new(&shared),
         }
     }
 }

@@ -152,3 +152,88 @@ pub struct ConfigRecord {
     pub version: String,
     pub fingerprint: String,
 }
+
+/// The ARN of an SQS queue from its URL: `https://sqs.<region>.amazonaws.com/<account>/<name>`
+/// on AWS, `http://<host>/queue/<region>/<account>/<name>` on LocalStack. `None` for
+/// anything else.
+pub fn queue_arn(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (host, path) = rest.split_once('/')?;
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let (region, account, name) = match parts.as_slice() {
+        ["queue", region, account, name] => (*region, *account, *name),
+        [account, name] => (
+            host.strip_prefix("sqs.")?.split('.').next()?,
+            *account,
+            *name,
+        ),
+        _ => return None,
+    };
+    let valid = |part: &str, extra: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    (valid(region, "-") && account.len() == 12 && valid(account, "") && valid(name, "-_."))
+        .then(|| format!("arn:aws:sqs:{region}:{account}:{name}"))
+}
+
+/// The session policy of a node's queue credentials: receive, extend and delete messages
+/// on exactly `queue_arns`; nothing else (no table, no bucket, no other queue).
+pub fn queue_session_policy(queue_arns: &[String]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"],
+            "Resource": queue_arns,
+        }]
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn queue_arns_come_from_aws_and_localstack_urls_alike() {
+        assert_eq!(
+            queue_arn("https://sqs.eu-west-1.amazonaws.com/123456789012/cynode-jobs").as_deref(),
+            Some("arn:aws:sqs:eu-west-1:123456789012:cynode-jobs")
+        );
+        assert_eq!(
+            queue_arn("http://localhost:4566/queue/us-east-1/000000000000/t1-inference").as_deref(),
+            Some("arn:aws:sqs:us-east-1:000000000000:t1-inference")
+        );
+        for bad in [
+            "",
+            "memory://jobs",
+            "https://example.com/123456789012/q",
+            "https://sqs.us-east-1.amazonaws.com/12345/q",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q*",
+        ] {
+            assert_eq!(queue_arn(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_session_policy_names_only_the_given_queues_and_queue_actions() {
+        let policy: serde_json::Value = serde_json::from_str(&queue_session_policy(&[
+            "arn:aws:sqs:us-east-1:000000000000:a".into(),
+        ]))
+        .unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(
+            statement["Resource"],
+            serde_json::json!(["arn:aws:sqs:us-east-1:000000000000:a"])
+        );
+        let actions = statement["Action"].as_array().unwrap();
+        assert!(actions
+            .iter()
+            .all(|a| a.as_str().unwrap().starts_with("sqs:")));
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+    }
+}

@@ -20,7 +20,7 @@ use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::user::User;
-use crate::wire::{JobMessage, NodeState};
+use crate::wire::{JobMessage, NodeState, QueueCredentials};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -245,4 +245,13 @@ pub trait BlobStore: Send + Sync {
     async fn upload_url(&self, key: &str, size: u64, expires_in_secs: u64) -> StoreResult<String>;
     /// A URL that serves `key` until it expires.
     async fn download_url(&self, key: &str, expires_in_secs: u64) -> StoreResult<String>;
+}
+
+/// Issues a node short-lived AWS credentials restricted by a session policy (STS
+/// AssumeRole on the deployment's node queue role).
+#[async_trait]
+pub trait CredentialIssuer: Send + Sync {
+    /// Credentials for `session_name` (the node's id) allowed at most what `policy` (an
+    /// IAM policy document) allows.
+    async fn issue(&self, session_name: &str, policy: &str) -> StoreResult<QueueCredentials>;
 }

@@ -30,14 +30,14 @@ async fn dead_letters(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<DeadLetterList>> {
-    Ok(Json(state.recovery.dead_letters(&user).await?))
+    Ok(Json(state.recovery().dead_letters(&user).await?))
 }
 
 async fn redrive(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<RedriveReport>> {
-    Ok(Json(state.recovery.redrive(&user).await?))
+    Ok(Json(state.recovery().redrive(&user).await?))
 }
 
 async fn sweep(
@@ -45,14 +45,14 @@ async fn sweep(
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<SweepReport>> {
     cynode_domain::service::auth::require_admin(&user)?;
-    Ok(Json(state.recovery.sweep().await?))
+    Ok(Json(state.recovery().sweep().await?))
 }
 
 async fn nodes(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<NodeList>> {
-    Ok(Json(state.nodes.list(&user).await?))
+    Ok(Json(state.nodes().list(&user).await?))
 }
 
 async fn node(
@@ -60,7 +60,7 @@ async fn node(
     Authenticated(user): Authenticated,
     Path(node): Path<String>,
 ) -> ApiResult<Json<NodeView>> {
-    Ok(Json(state.nodes.get(&user, &node).await?))
+    Ok(Json(state.nodes().get(&user, &node).await?))
 }
 
 /// `enable`, `disable` or `drain`.
@@ -81,5 +81,5 @@ async fn set_state(
             ))
         }
     };
-    Ok(Json(state.nodes.set_state(&user, &node, to).await?))
+    Ok(Json(state.nodes().set_state(&user, &node, to).await?))
 }

@@ -26,14 +26,14 @@ async fn login(
     SourceAddr(source): SourceAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    Ok(Json(state.auth.login(req, &source).await?))
+    Ok(Json(state.auth().login(req, &source).await?))
 }
 
 async fn refresh(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    Ok(Json(state.auth.refresh(req).await?))
+    Ok(Json(state.auth().refresh(req).await?))
 }
 
 async fn logout(
@@ -41,7 +41,7 @@ async fn logout(
     Authenticated(user): Authenticated,
     OptionalJsonBody(req): OptionalJsonBody<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
-    state.auth.logout(&user, req).await?;
+    state.auth().logout(&user, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -49,7 +49,7 @@ async fn me(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(state.auth.me(&user).await?))
+    Ok(Json(state.auth().me(&user).await?))
 }
 
 async fn create_user(
@@ -59,6 +59,6 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.auth.create_user(&user, req).await?),
+        Json(state.auth().create_user(&user, req).await?),
     ))
 }

@@ -95,7 +95,7 @@ async fn models(
     Authenticated(_user): Authenticated,
 ) -> ApiResult<Json<Value>> {
     let mut ids = vec![AGENT_MODEL.to_owned()];
-    ids.extend(state.nodes.available_models().await?);
+    ids.extend(state.nodes().available_models().await?);
     let data: Vec<Value> = ids
         .iter()
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "cynode"}))
@@ -108,7 +108,7 @@ async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()>
     let Some(model) = &completion.model else {
         return Ok(());
     };
-    if state.nodes.available_models().await?.contains(model) {
+    if state.nodes().available_models().await?.contains(model) {
         return Ok(());
     }
     Err(Error::not_found(
@@ -127,7 +127,7 @@ async fn completions(
 ) -> ApiResult<Response> {
     let completion = check_completion(req)?;
     check_model(&state, &completion).await?;
-    let task = state.tasks.create_completion(&user, &completion).await?;
+    let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let created = task.created_at.unix_timestamp();
     if completion.stream {
@@ -171,9 +171,9 @@ async fn wait_for_answer(
     let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
     let mut poll = POLL_FAST;
     loop {
-        let view = state.tasks.get(user, task.as_str()).await?;
+        let view = state.tasks().get(user, task.as_str()).await?;
         if view.status.is_terminal() {
-            return Ok(state.tasks.result(user, task.as_str()).await?);
+            return Ok(state.tasks().result(user, task.as_str()).await?);
         }
         if tokio::time::Instant::now() + poll > deadline {
             return Err(ApiError::request(
@@ -244,13 +244,18 @@ impl StreamCursor {
     /// The next events: new text, or the end.
     async fn next_events(&mut self) -> Result<Vec<Bytes>, Error> {
         if self.stream.is_none() {
-            self.stream = Some(self.state.tasks.open_stream(&self.user, &self.task).await?);
+            self.stream = Some(
+                self.state
+                    .tasks()
+                    .open_stream(&self.user, &self.task)
+                    .await?,
+            );
         }
         let stream = self.stream.clone().expect("opened above");
         loop {
             let state = self
                 .state
-                .tasks
+                .tasks()
                 .stream_state(&stream, self.attempt, self.after)
                 .await?;
             if state.attempt != self.attempt {
@@ -299,7 +304,7 @@ impl StreamCursor {
         let mut events = Vec::new();
         let result = self
             .state
-            .tasks
+            .tasks()
             .result(&self.user, self.task.as_str())
             .await;
         match result
@@ -396,11 +401,14 @@ async fn chat(
     JsonBody(req): JsonBody<ChatRequest, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Json<ChatReply>> {
     let question = req.message.clone();
-    let (thread, task) = state.chat.ask(&user, req).await?;
+    let (thread, task) = state.chat().ask(&user, req).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
     let answer = answer_of(&result)?;
-    let thread = state.chat.record(&user, thread, &question, &answer).await?;
+    let thread = state
+        .chat()
+        .record(&user, thread, &question, &answer)
+        .await?;
     Ok(Json(ChatReply {
         response: answer,
         thread_id: thread.id,
@@ -413,7 +421,7 @@ async fn list_threads(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<ThreadList>> {
-    Ok(Json(state.chat.list(&user).await?))
+    Ok(Json(state.chat().list(&user).await?))
 }
 
 async fn get_thread(
@@ -421,7 +429,7 @@ async fn get_thread(
     Authenticated(user): Authenticated,
     Path(thread): Path<String>,
 ) -> ApiResult<Json<ThreadView>> {
-    Ok(Json(state.chat.get(&user, &thread).await?))
+    Ok(Json(state.chat().get(&user, &thread).await?))
 }
 
 async fn delete_thread(
@@ -429,6 +437,6 @@ async fn delete_thread(
     Authenticated(user): Authenticated,
     Path(thread): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.chat.delete(&user, &thread).await?;
+    state.chat().delete(&user, &thread).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -94,7 +94,7 @@ impl Watch {
                 tokio::time::sleep(POLL).await;
             }
             self.first = false;
-            let (task, jobs) = match self.state.plans.snapshot(&self.user, &self.task).await {
+            let (task, jobs) = match self.state.plans().snapshot(&self.user, &self.task).await {
                 Ok(found) => found,
                 Err(err) => {
                     self.done = true;
@@ -132,7 +132,7 @@ async fn events(
     Path(task): Path<String>,
 ) -> ApiResult<Response> {
     // Refuse an unknown or foreign task with a plain error before streaming.
-    state.plans.snapshot(&user, &task).await?;
+    state.plans().snapshot(&user, &task).await?;
     let watch = Watch {
         state,
         user,

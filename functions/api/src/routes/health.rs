@@ -24,7 +24,7 @@ async fn healthz() -> Json<HealthStatus> {
 }
 
 async fn readyz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<HealthStatus>)> {
-    Ok(match state.nodes.readiness().await? {
+    Ok(match state.nodes().readiness().await? {
         Ok(()) => (
             StatusCode::OK,
             Json(HealthStatus {

@@ -42,10 +42,12 @@ async fn started(
     signed: SignedBody,
 ) -> ApiResult<Json<ClaimDecision>> {
     let job = job_id(&job)?;
-    let node = signed.authenticate(&state.nodes, SigningKey::Node).await?;
+    let node = signed
+        .authenticate(&state.nodes(), SigningKey::Node)
+        .await?;
     let req: JobStartedRequest = signed.json()?;
     record_task(req.task_id.as_str());
-    Ok(Json(state.jobs.started_on(&node, &job, req).await?))
+    Ok(Json(state.jobs().started_on(&node, &job, req).await?))
 }
 
 async fn heartbeat(
@@ -56,10 +58,10 @@ async fn heartbeat(
     let job = job_id(&job)?;
     let req: HeartbeatRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .authenticate_job(&state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
-    Ok(Json(state.jobs.heartbeat_on(&node, &job, req).await?))
+    Ok(Json(state.jobs().heartbeat_on(&node, &job, req).await?))
 }
 
 async fn result(
@@ -70,10 +72,10 @@ async fn result(
     let job = job_id(&job)?;
     let report: JobResultReport = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes, &job, &report.lease_id)
+        .authenticate_job(&state.nodes(), &job, &report.lease_id)
         .await?;
     record_task(report.task_id.as_str());
-    Ok(Json(state.jobs.result(&node.id, &job, report).await?))
+    Ok(Json(state.jobs().result(&node.id, &job, report).await?))
 }
 
 /// A piece of a chat job's answer, signed with the claim's job token.
@@ -85,10 +87,10 @@ async fn chunk(
     let job = job_id(&job)?;
     let req: JobChunkRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .authenticate_job(&state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
-    state.jobs.chunk(&node.id, &job, req).await?;
+    state.jobs().chunk(&node.id, &job, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -101,11 +103,11 @@ async fn output_upload(
     let job = job_id(&job)?;
     let req: OutputUploadRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .authenticate_job(&state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     Ok(Json(
-        state.jobs.output_upload_url(&node.id, &job, req).await?,
+        state.jobs().output_upload_url(&node.id, &job, req).await?,
     ))
 }
 
@@ -118,9 +120,9 @@ async fn release(
     let job = job_id(&job)?;
     let req: JobReleaseRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes, &job, &req.lease_id)
+        .authenticate_job(&state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
-    state.jobs.release(&node.id, &job, req).await?;
+    state.jobs().release(&node.id, &job, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -33,7 +33,7 @@ async fn retry_planning(
     Path(task): Path<String>,
 ) -> ApiResult<Json<TaskView>> {
     record_task(&task);
-    Ok(Json(state.plans.retry_planning(&user, &task).await?))
+    Ok(Json(state.plans().retry_planning(&user, &task).await?))
 }
 
 async fn subtasks(
@@ -42,7 +42,7 @@ async fn subtasks(
     Path(task): Path<String>,
 ) -> ApiResult<Json<SubtaskList>> {
     record_task(&task);
-    Ok(Json(state.plans.subtasks(&user, &task).await?))
+    Ok(Json(state.plans().subtasks(&user, &task).await?))
 }
 
 async fn subtask(
@@ -52,7 +52,7 @@ async fn subtask(
 ) -> ApiResult<Json<Subtask>> {
     record_task(&task);
     let number = parse_subtask_number(&number)?;
-    Ok(Json(state.plans.subtask(&user, &task, number).await?))
+    Ok(Json(state.plans().subtask(&user, &task, number).await?))
 }
 
 /// `start`, `retry` or `mark-merged`.
@@ -64,9 +64,9 @@ async fn act(
     record_task(&task);
     let number = parse_subtask_number(&number)?;
     let subtask = match action.as_str() {
-        "start" => state.plans.start(&user, &task, number).await?,
-        "retry" => state.plans.retry(&user, &task, number).await?,
-        "mark-merged" => state.plans.mark_merged(&user, &task, number).await?,
+        "start" => state.plans().start(&user, &task, number).await?,
+        "retry" => state.plans().retry(&user, &task, number).await?,
+        "mark-merged" => state.plans().mark_merged(&user, &task, number).await?,
         _ => {
             return Err(crate::error::ApiError::request(
                 axum::http::StatusCode::NOT_FOUND,
@@ -84,7 +84,7 @@ async fn runs(
     Path(task): Path<String>,
 ) -> ApiResult<Json<RunList>> {
     record_task(&task);
-    Ok(Json(state.plans.runs(&user, &task).await?))
+    Ok(Json(state.plans().runs(&user, &task).await?))
 }
 
 async fn run_logs(
@@ -93,5 +93,5 @@ async fn run_logs(
     Path((task, run)): Path<(String, String)>,
 ) -> ApiResult<Json<RunLogs>> {
     record_task(&task);
-    Ok(Json(state.plans.run_logs(&user, &task, &run).await?))
+    Ok(Json(state.plans().run_logs(&user, &task, &run).await?))
 }

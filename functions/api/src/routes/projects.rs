@@ -27,7 +27,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<ProjectView>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.projects.create(&user, req).await?),
+        Json(state.projects().create(&user, req).await?),
     ))
 }
 
@@ -35,7 +35,7 @@ async fn list(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<ProjectList>> {
-    Ok(Json(state.projects.list(&user).await?))
+    Ok(Json(state.projects().list(&user).await?))
 }
 
 async fn get_project(
@@ -43,7 +43,7 @@ async fn get_project(
     Authenticated(user): Authenticated,
     Path(project): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(state.projects.get(&user, &project).await?))
+    Ok(Json(state.projects().get(&user, &project).await?))
 }
 
 async fn update(
@@ -52,7 +52,7 @@ async fn update(
     Path(project): Path<String>,
     JsonBody(req): JsonBody<UpdateProjectRequest>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(state.projects.update(&user, &project, req).await?))
+    Ok(Json(state.projects().update(&user, &project, req).await?))
 }
 
 async fn delete(
@@ -60,6 +60,6 @@ async fn delete(
     Authenticated(user): Authenticated,
     Path(project): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.projects.delete(&user, &project).await?;
+    state.projects().delete(&user, &project).await?;
     Ok(StatusCode::NO_CONTENT)
 }

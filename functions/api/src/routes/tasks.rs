@@ -49,7 +49,7 @@ async fn create(
             )
         })?),
     };
-    let (task, replayed) = state.tasks.create_once(&user, req, key).await?;
+    let (task, replayed) = state.tasks().create_once(&user, req, key).await?;
     record_task(task.task_id.as_str());
     let status = if replayed {
         StatusCode::OK
@@ -72,7 +72,7 @@ async fn list(
     QueryParams(params): QueryParams<ListParams>,
 ) -> ApiResult<Json<TaskList>> {
     let page = state
-        .tasks
+        .tasks()
         .list(
             &user,
             params.status.as_deref(),
@@ -89,7 +89,7 @@ async fn get_task(
     Path(task): Path<String>,
 ) -> ApiResult<Json<TaskView>> {
     record_task(&task);
-    Ok(Json(state.tasks.get(&user, &task).await?))
+    Ok(Json(state.tasks().get(&user, &task).await?))
 }
 
 async fn result(
@@ -98,7 +98,7 @@ async fn result(
     Path(task): Path<String>,
 ) -> ApiResult<Json<TaskResult>> {
     record_task(&task);
-    Ok(Json(state.tasks.result(&user, &task).await?))
+    Ok(Json(state.tasks().result(&user, &task).await?))
 }
 
 async fn cancel(
@@ -107,7 +107,7 @@ async fn cancel(
     Path(task): Path<String>,
 ) -> ApiResult<Json<CancelOutcome>> {
     record_task(&task);
-    Ok(Json(state.tasks.cancel(&user, &task).await?))
+    Ok(Json(state.tasks().cancel(&user, &task).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +124,7 @@ async fn logs(
     record_task(&task);
     Ok(Json(
         state
-            .tasks
+            .tasks()
             .logs(&user, &task, params.stream.as_deref())
             .await?,
     ))
@@ -138,7 +138,7 @@ async fn output(
     Path((task, stream)): Path<(String, String)>,
 ) -> ApiResult<Json<OutputDownload>> {
     record_task(&task);
-    Ok(Json(state.tasks.output(&user, &task, &stream).await?))
+    Ok(Json(state.tasks().output(&user, &task, &stream).await?))
 }
 
 async fn create_attachment(
@@ -148,6 +148,6 @@ async fn create_attachment(
 ) -> ApiResult<(StatusCode, Json<AttachmentUpload>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.tasks.create_attachment(&user, req).await?),
+        Json(state.tasks().create_attachment(&user, req).await?),
     ))
 }

@@ -10,13 +10,16 @@ use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{new_ulid, JobId, LeaseId, NodeId};
 use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
-use crate::node::{check_node_name, ConfigRecord, Node, NodeIdentity, NodeSettings};
-use crate::ports::{NodeStore, TaskStore};
+use crate::node::{
+    check_node_name, queue_arn, queue_session_policy, ConfigRecord, Node, NodeIdentity,
+    NodeSettings,
+};
+use crate::ports::{CredentialIssuer, NodeStore, TaskStore};
 use crate::service::auth::{require_admin, Principal};
 use crate::signing::{verify, NodeKeys, Signed};
 use crate::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeList, NodeRegistration, NodeState, NodeView,
-    RegisterNodeRequest,
+    QueueCredentials, RegisterNodeRequest,
 };
 
 /// A signed request as the HTTP layer received it.
@@ -48,6 +51,8 @@ pub struct NodeService {
     /// The pre-shared keys accepted: the current one, and during a rotation the previous.
     pre_shared_keys: Vec<String>,
     settings: NodeSettings,
+    /// Issues nodes their queue credentials (none: nodes use credentials of their own).
+    credentials: Option<Arc<dyn CredentialIssuer>>,
 }
 
 /// A node request refreshes `last_seen_at` when it is older than this (one write per
@@ -95,7 +100,37 @@ impl NodeService {
             keys,
             pre_shared_keys,
             settings,
+            credentials: None,
         }
+    }
+
+    /// Issue every node short-lived credentials for the queues it serves.
+    pub fn with_credentials(mut self, issuer: Arc<dyn CredentialIssuer>) -> Self {
+        self.credentials = Some(issuer);
+        self
+    }
+
+    /// Fresh queue credentials for `node`: the jobs queue, and the inference queue when
+    /// the node reports a model endpoint. `None` when the deployment issues none.
+    pub async fn queue_credentials(&self, node: &Node) -> Result<Option<QueueCredentials>> {
+        let Some(issuer) = &self.credentials else {
+            return Ok(None);
+        };
+        let mut urls = vec![self.settings.queue_url.as_str()];
+        if node.capabilities.inference.is_some() {
+            urls.extend(self.settings.inference_queue_url.as_deref());
+        }
+        let arns = urls
+            .iter()
+            .map(|url| {
+                queue_arn(url)
+                    .ok_or_else(|| Error::internal(format!("cannot derive a queue ARN from {url}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let issued = issuer
+            .issue(node.id.as_str(), &queue_session_policy(&arns))
+            .await?;
+        Ok(Some(issued))
     }
 
     /// Registers a node, or a known node again. Every registration issues the node a new
@@ -176,6 +211,7 @@ impl NodeService {
             node_key: self.keys.session_key(&node.id, node.identity.generation),
             node_secret: secret,
             config: self.current_config().await?,
+            credentials: self.queue_credentials(&node).await?,
             node_id: node.id,
         })
     }
