@@ -42,9 +42,7 @@ async fn started(
     signed: SignedBody,
 ) -> ApiResult<Json<ClaimDecision>> {
     let job = job_id(&job)?;
-    let node = signed
-        .authenticate(&state.nodes(), SigningKey::Node)
-        .await?;
+    let node = signed.authenticate(state.nodes(), SigningKey::Node).await?;
     let req: JobStartedRequest = signed.json()?;
     record_task(req.task_id.as_str());
     Ok(Json(state.jobs().started_on(&node, &job, req).await?))
@@ -58,7 +56,7 @@ async fn heartbeat(
     let job = job_id(&job)?;
     let req: HeartbeatRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes(), &job, &req.lease_id)
+        .authenticate_job(state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     Ok(Json(state.jobs().heartbeat_on(&node, &job, req).await?))
@@ -72,7 +70,7 @@ async fn result(
     let job = job_id(&job)?;
     let report: JobResultReport = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes(), &job, &report.lease_id)
+        .authenticate_job(state.nodes(), &job, &report.lease_id)
         .await?;
     record_task(report.task_id.as_str());
     Ok(Json(state.jobs().result(&node.id, &job, report).await?))
@@ -87,7 +85,7 @@ async fn chunk(
     let job = job_id(&job)?;
     let req: JobChunkRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes(), &job, &req.lease_id)
+        .authenticate_job(state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     state.jobs().chunk(&node.id, &job, req).await?;
@@ -103,7 +101,7 @@ async fn output_upload(
     let job = job_id(&job)?;
     let req: OutputUploadRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes(), &job, &req.lease_id)
+        .authenticate_job(state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     Ok(Json(
@@ -120,7 +118,7 @@ async fn release(
     let job = job_id(&job)?;
     let req: JobReleaseRequest = signed.json()?;
     let node = signed
-        .authenticate_job(&state.nodes(), &job, &req.lease_id)
+        .authenticate_job(state.nodes(), &job, &req.lease_id)
         .await?;
     record_task(req.task_id.as_str());
     state.jobs().release(&node.id, &job, req).await?;

@@ -37,9 +37,7 @@ async fn capabilities(
     State(state): State<AppState>,
     signed: SignedBody,
 ) -> ApiResult<Json<NodeView>> {
-    let node = signed
-        .authenticate(&state.nodes(), SigningKey::Node)
-        .await?;
+    let node = signed.authenticate(state.nodes(), SigningKey::Node).await?;
     let report: CapabilityReport = signed.json()?;
     Ok(Json(
         state.nodes().report_capabilities(&node, report).await?,
@@ -47,16 +45,12 @@ async fn capabilities(
 }
 
 async fn config(State(state): State<AppState>, signed: SignedBody) -> ApiResult<Json<NodeConfig>> {
-    signed
-        .authenticate(&state.nodes(), SigningKey::Node)
-        .await?;
+    signed.authenticate(state.nodes(), SigningKey::Node).await?;
     Ok(Json(state.nodes().current_config().await?))
 }
 
 async fn ack(State(state): State<AppState>, signed: SignedBody) -> ApiResult<StatusCode> {
-    let node = signed
-        .authenticate(&state.nodes(), SigningKey::Node)
-        .await?;
+    let node = signed.authenticate(state.nodes(), SigningKey::Node).await?;
     let ack: ConfigAck = signed.json()?;
     state.nodes().acknowledge(&node, ack).await?;
     Ok(StatusCode::NO_CONTENT)
