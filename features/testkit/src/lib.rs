@@ -11,6 +11,7 @@
 //!   edge nodes (`cynode-edge`) against it; [`Api`] is a small HTTP client for steps.
 
 pub mod forge;
+pub mod lambda;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
