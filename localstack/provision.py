@@ -78,15 +78,19 @@ def failure_reasons(cfn, name):
             for e in events if e["ResourceStatus"].endswith("FAILED")]
 
 
+# Conditions that hold only when DeployFunctions is true.
+FUNCTION_CONDITIONS = {"Condition: WithFunctions", "Condition: WithDomain"}
+
+
 def without_functions(text):
-    """The template with every resource and output under `Condition: WithFunctions` left
-    out. CloudFormation itself skips them when DeployFunctions is false; LocalStack's
+    """The template with every resource and output under a condition of
+    FUNCTION_CONDITIONS left out. CloudFormation itself skips them when DeployFunctions is false; LocalStack's
     engine refuses references between such resources, so they are removed before it sees
     them (a block is a two-space-indented key and the lines below it)."""
     out, block = [], []
 
     def flush():
-        if not any(line.strip() == "Condition: WithFunctions" for line in block[1:]):
+        if not any(line.strip() in FUNCTION_CONDITIONS for line in block[1:]):
             out.extend(block)
         block.clear()
 

@@ -84,12 +84,18 @@ pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<
     init_tracing();
     let started = std::time::Instant::now();
     let state = crate::state::AppState::from_env(function.secrets()).await?;
+    log_init(function.name(), started);
+    serve(function.app(state), function.responses()).await
+}
+
+/// Logs how long the process took from `main` to ready (AWS configuration, secrets):
+/// the part of a cold start that is ours. `scripts/lambda-report` reads it.
+fn log_init(function: &str, started: std::time::Instant) {
     tracing::info!(
-        function = function.name(),
+        function,
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "initialised"
     );
-    serve(function.app(state), function.responses()).await
 }
 
 /// Runs the recovery sweep every `every` in the background (the local gateway's stand-in
@@ -128,8 +134,10 @@ fn log_sweep(
 /// sweep now, its report printed as JSON (for operators and scripts).
 pub async fn run_sweeper() -> anyhow::Result<()> {
     init_tracing();
+    let started = std::time::Instant::now();
     // The sweeper has no user or node routes: it fetches no secret at all.
     let state = crate::state::AppState::from_env(&[]).await?;
+    log_init("sweeper", started);
     if running_in_lambda() {
         let handler = lambda_http::lambda_runtime::service_fn(
             |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
@@ -159,7 +167,9 @@ pub async fn run_sweeper() -> anyhow::Result<()> {
 pub async fn run_bootstrap() -> anyhow::Result<()> {
     use crate::config::SecretName;
     init_tracing();
+    let started = std::time::Instant::now();
     let state = crate::state::AppState::from_env(&[SecretName::AdminPassword]).await?;
+    log_init("bootstrap", started);
     let bootstrap = |state: crate::state::AppState| async move {
         let (handle, password) = state.admin_login();
         let password = password.ok_or_else(|| anyhow::anyhow!("no admin password"))?;
