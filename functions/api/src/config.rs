@@ -5,8 +5,8 @@
 //! `CYNODE_NODE_KEY_SECRET_ID`, `CYNODE_NODE_PSK_SECRET_ID`,
 //! `CYNODE_ADMIN_PASSWORD_SECRET_ID`); a process fetches only the secrets its function
 //! needs ([`SecretName`]), once, at start. The values go to the services and nowhere else:
-//! no Debug output shows them and nothing logs them. In-process tests without a secret
-//! store may give the values themselves (`CYNODE_JWT_SECRET`, …); no deployment does.
+//! no Debug output shows them and nothing logs them. Only in-process tests give values
+//! themselves ([`Secrets::from_values`]).
 
 use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
@@ -220,8 +220,7 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Fetches `needed` from Secrets Manager, each named by its `*_SECRET_ID` variable
-    /// (or, without one, taken from its value variable: in-process tests only).
+    /// Fetches `needed` from Secrets Manager, each named by its `*_SECRET_ID` variable.
     pub async fn fetch(
         needed: &[SecretName],
         store: &cynode_aws::secrets::SecretStore,
@@ -229,35 +228,23 @@ impl Secrets {
     ) -> Result<Self, ConfigError> {
         let mut secrets = Secrets::default();
         for &name in needed {
-            let (value, previous) = match env(name.id_variable()).filter(|id| !id.is_empty()) {
-                Some(id) => {
-                    let current = store
-                        .current(&id)
-                        .await
-                        .map_err(|err| ConfigError::Invalid(name.id_variable(), err.to_string()))?;
-                    let previous = if name == SecretName::NodePsk {
-                        store.previous(&id).await.map_err(|err| {
-                            ConfigError::Invalid(name.id_variable(), err.to_string())
-                        })?
-                    } else {
-                        None
-                    };
-                    (current, previous)
-                }
-                None => {
-                    let value = env(name.value_variable()).filter(|v| !v.is_empty()).ok_or(
-                        ConfigError::Missing(
-                            name.id_variable(),
-                            "the ARN of the secret in Secrets Manager",
-                        ),
-                    )?;
-                    (
-                        value,
-                        env("CYNODE_NODE_PSK_PREVIOUS").filter(|_| name == SecretName::NodePsk),
-                    )
-                }
+            let id =
+                env(name.id_variable())
+                    .filter(|id| !id.is_empty())
+                    .ok_or(ConfigError::Missing(
+                        name.id_variable(),
+                        "the ARN of the secret in Secrets Manager",
+                    ))?;
+            let unreadable = |err: cynode_aws::secrets::SecretError| {
+                ConfigError::Invalid(name.id_variable(), err.to_string())
             };
-            secrets.set(name, value, previous)?;
+            let current = store.current(&id).await.map_err(unreadable)?;
+            let previous = if name == SecretName::NodePsk {
+                store.previous(&id).await.map_err(unreadable)?
+            } else {
+                None
+            };
+            secrets.set(name, current, previous)?;
         }
         Ok(secrets)
     }

@@ -1,4 +1,5 @@
-//! The services every handler reaches through axum's state, built once per process.
+//! The services every handler reaches through axum's state, each built on first use
+//! and kept for the life of the process (a warm Lambda environment).
 
 use std::sync::{Arc, OnceLock};
 
@@ -121,22 +122,29 @@ impl AppState {
                 config.node_credential_secs,
             )) as Arc<dyn CredentialIssuer>
         });
-        let mut state = Self::new(&config, Adapters::new(&clients, &resources).into());
-        if let Some(issuer) = issuer {
-            Arc::get_mut(&mut state.inner)
-                .expect("not shared yet")
-                .credentials = Some(issuer);
-        }
-        Ok(state)
+        Ok(Self::build(
+            &config,
+            Adapters::new(&clients, &resources).into(),
+            issuer,
+        ))
     }
 
+    /// Services over `ports`, issuing nodes no queue credentials (in-process tests).
     pub fn new(config: &GatewayConfig, ports: Ports) -> Self {
+        Self::build(config, ports, None)
+    }
+
+    fn build(
+        config: &GatewayConfig,
+        ports: Ports,
+        credentials: Option<Arc<dyn CredentialIssuer>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 ports,
                 clock: Arc::new(SystemClock),
-                credentials: None,
+                credentials,
                 auth: OnceLock::new(),
                 tasks: OnceLock::new(),
                 nodes: OnceLock::new(),

@@ -18,10 +18,15 @@ async fn functions_answer_through_the_lambda_runtime_api() {
     let emulator = LambdaEmulator::start(&deployment.logs).expect("cargo lambda watch");
     // Exactly what a function gets on AWS: the stack's resource names and secret ARNs.
     let env = deployment.stack.env();
-    let _auth = emulator.start_function("cynode-auth", &env).unwrap();
-    let _tasks = emulator.start_function("cynode-tasks", &env).unwrap();
-    let _chat = emulator.start_function("cynode-chat", &env).unwrap();
-    let _sweeper = emulator.start_function("cynode-sweeper", &env).unwrap();
+    let functions: Vec<_> = [
+        "cynode-auth",
+        "cynode-tasks",
+        "cynode-chat",
+        "cynode-sweeper",
+    ]
+    .into_iter()
+    .map(|name| emulator.start_function(name, &env).unwrap())
+    .collect();
     let http = reqwest::Client::new();
 
     // The auth function: log in as the admin the bootstrap step created.
@@ -90,7 +95,7 @@ async fn functions_answer_through_the_lambda_runtime_api() {
     assert!(report.get("requeued").is_some(), "a sweep report: {report}");
 
     // The chat function streams a real model's answer, token by token, from a real node.
-    let _edge = deployment.start_edge("edge-lambda", None).unwrap();
+    let edge = deployment.start_edge("edge-lambda", None).unwrap();
     let started = Instant::now();
     let mut response = http
         .post(emulator.url("cynode-chat", "/v1/chat/completions"))
@@ -147,4 +152,59 @@ async fn functions_answer_through_the_lambda_runtime_api() {
         arrivals.len(),
         content.len()
     );
+
+    // No secret value in any function's or the node's environment, nor in any log; and
+    // the node holds no AWS keys at all (only the gateway's short-lived ones, in memory).
+    let secrets = &deployment.secrets;
+    let values = [
+        &secrets.jwt_secret,
+        &secrets.node_key_secret,
+        &secrets.node_psk,
+        &secrets.admin_password,
+    ];
+    for (name, pid, node) in functions
+        .iter()
+        .map(|f| (f.name.as_str(), f.pid(), false))
+        .chain([(edge.name.as_str(), edge.pid(), true)])
+    {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains("AWS_"), "{name}: not its environment");
+        for (i, value) in values.iter().enumerate() {
+            // The node is given its pre-shared key (index 2): that one it must have.
+            if node && i == 2 {
+                continue;
+            }
+            assert!(
+                !environ.contains(value.as_str()),
+                "{name} has secret {i} in its environment"
+            );
+        }
+        if node {
+            assert!(
+                !environ.contains("AWS_ACCESS_KEY_ID"),
+                "the node has AWS keys"
+            );
+            assert!(
+                !environ.contains("AWS_SECRET_ACCESS_KEY"),
+                "the node has AWS keys"
+            );
+        }
+    }
+    let mut logs = 0;
+    for entry in std::fs::read_dir(&deployment.logs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for value in values {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "a secret in {}",
+                    path.display()
+                );
+            }
+            logs += 1;
+        }
+    }
+    assert!(logs >= 6, "only {logs} logs looked at");
 }
