@@ -220,13 +220,14 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Fetches `needed` from Secrets Manager, each named by its `*_SECRET_ID` variable.
+    /// Fetches `needed` from Secrets Manager, each named by its `*_SECRET_ID` variable,
+    /// all at once (one round trip of cold start, however many secrets).
     pub async fn fetch(
         needed: &[SecretName],
         store: &cynode_aws::secrets::SecretStore,
         env: Lookup<'_>,
     ) -> Result<Self, ConfigError> {
-        let mut secrets = Secrets::default();
+        let mut ids = Vec::with_capacity(needed.len());
         for &name in needed {
             let id =
                 env(name.id_variable())
@@ -235,15 +236,24 @@ impl Secrets {
                         name.id_variable(),
                         "the ARN of the secret in Secrets Manager",
                     ))?;
+            ids.push((name, id));
+        }
+        let fetched = futures_util::future::try_join_all(ids.iter().map(|(name, id)| async move {
             let unreadable = |err: cynode_aws::secrets::SecretError| {
                 ConfigError::Invalid(name.id_variable(), err.to_string())
             };
-            let current = store.current(&id).await.map_err(unreadable)?;
-            let previous = if name == SecretName::NodePsk {
-                store.previous(&id).await.map_err(unreadable)?
+            let (current, previous) = if *name == SecretName::NodePsk {
+                let (current, previous) =
+                    futures_util::future::join(store.current(id), store.previous(id)).await;
+                (current.map_err(unreadable)?, previous.map_err(unreadable)?)
             } else {
-                None
+                (store.current(id).await.map_err(unreadable)?, None)
             };
+            Ok::<_, ConfigError>((*name, current, previous))
+        }))
+        .await?;
+        let mut secrets = Secrets::default();
+        for (name, current, previous) in fetched {
             secrets.set(name, current, previous)?;
         }
         Ok(secrets)
