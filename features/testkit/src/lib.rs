@@ -428,7 +428,7 @@ pub fn port_open(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-/// Secrets a test deployment's gateway runs with (random per deployment).
+/// The values of a test stack's secrets, as Secrets Manager (LocalStack's) generated them.
 #[derive(Debug, Clone)]
 pub struct Secrets {
     pub jwt_secret: String,
