@@ -42,9 +42,9 @@ FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLB
           "DELETE_FAILED"}
 
 
-def client(endpoint):
+def client(endpoint, service="cloudformation"):
     return boto3.client(
-        "cloudformation",
+        service,
         endpoint_url=endpoint,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
@@ -152,13 +152,7 @@ SECRET_VALUES = {
 def write_secrets(args, outputs):
     """Reads secret values from the secret store (never from the template, which holds
     none) into a 0600 file."""
-    manager = boto3.client(
-        "secretsmanager",
-        endpoint_url=args.endpoint,
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-    )
+    manager = client(args.endpoint, "secretsmanager")
     wanted = list(SECRET_VALUES.items())
     if not args.all_secrets:
         wanted = wanted[:2]

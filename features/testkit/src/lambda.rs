@@ -83,19 +83,9 @@ impl LambdaEmulator {
     /// Starts the built binary `name` (e.g. `cynode-chat`) as that function, with `env`
     /// besides Lambda's own variables.
     pub fn start_function(&self, name: &str, env: &[(String, String)]) -> Result<Service> {
-        self.start_function_from(&binary(name), name, env)
-    }
-
-    /// [`LambdaEmulator::start_function`] from a given binary (a release `bootstrap`).
-    pub fn start_function_from(
-        &self,
-        program: &Path,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<Service> {
         let mut full = env.to_vec();
         full.extend(self.function_env(name, 256));
-        Service::start(name, program, &[], &full, &self.log_dir)
+        Service::start(name, &binary(name), &[], &full, &self.log_dir)
     }
 
     /// The function URL of `name` for `path` (starting with `/`).

@@ -130,64 +130,28 @@ fn log_sweep(
     }
 }
 
-/// The sweeper function: under Lambda, one sweep per scheduled event; elsewhere, one
-/// sweep now, its report printed as JSON (for operators and scripts).
-pub async fn run_sweeper() -> anyhow::Result<()> {
+/// The whole of an event-driven function (not HTTP): tracing, state with `secrets`, then
+/// `job` once per Lambda event, or, outside Lambda, once now with its JSON printed (for
+/// operators and scripts).
+async fn run_per_event<F, Fut>(
+    name: &str,
+    secrets: &[crate::config::SecretName],
+    job: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(crate::state::AppState) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+{
     init_tracing();
     let started = std::time::Instant::now();
-    // The sweeper has no user or node routes: it fetches no secret at all.
-    let state = crate::state::AppState::from_env(&[]).await?;
-    log_init("sweeper", started);
+    let state = crate::state::AppState::from_env(secrets).await?;
+    log_init(name, started);
     if running_in_lambda() {
         let handler = lambda_http::lambda_runtime::service_fn(
             |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let state = state.clone();
+                let done = job(state.clone());
                 async move {
-                    let report = state.recovery().sweep().await.map_err(|err| {
-                        lambda_http::Error::from(format!("recovery sweep failed: {err}"))
-                    })?;
-                    log_sweep(Ok(report.clone()));
-                    Ok::<_, lambda_http::Error>(serde_json::to_value(report)?)
-                }
-            },
-        );
-        return lambda_http::lambda_runtime::run(handler)
-            .await
-            .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
-    }
-    let report = state.recovery().sweep().await?;
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
-}
-
-/// The bootstrap step: creates the admin user (`CYNODE_ADMIN_HANDLE`, default `admin`)
-/// with the admin password secret, unless a user with that handle exists. Run once per
-/// deployment: under Lambda, each invocation is one attempt (`aws lambda invoke`);
-/// elsewhere it runs once and exits. Idempotent.
-pub async fn run_bootstrap() -> anyhow::Result<()> {
-    use crate::config::SecretName;
-    init_tracing();
-    let started = std::time::Instant::now();
-    let state = crate::state::AppState::from_env(&[SecretName::AdminPassword]).await?;
-    log_init("bootstrap", started);
-    let bootstrap = |state: crate::state::AppState| async move {
-        let (handle, password) = state.admin_login();
-        let password = password.ok_or_else(|| anyhow::anyhow!("no admin password"))?;
-        state
-            .auth()
-            .bootstrap_admin(&handle, &password)
-            .await
-            .map_err(|err| anyhow::anyhow!("creating the admin user '{handle}': {err}"))?;
-        tracing::info!(%handle, "admin user present");
-        Ok::<_, anyhow::Error>(serde_json::json!({ "admin": handle }))
-    };
-    if running_in_lambda() {
-        let handler = lambda_http::lambda_runtime::service_fn(
-            |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let state = state.clone();
-                async move {
-                    bootstrap(state)
-                        .await
+                    done.await
                         .map_err(|err| lambda_http::Error::from(format!("{err:#}")))
                 }
             },
@@ -196,6 +160,45 @@ pub async fn run_bootstrap() -> anyhow::Result<()> {
             .await
             .map_err(|err| anyhow::anyhow!("lambda runtime: {err}"));
     }
-    println!("{}", bootstrap(state).await?);
+    println!("{}", job(state).await?);
     Ok(())
+}
+
+/// The sweeper function: one recovery sweep per scheduled event. It has no user or node
+/// routes, so it fetches no secret at all.
+pub async fn run_sweeper() -> anyhow::Result<()> {
+    run_per_event("sweeper", &[], |state| async move {
+        let report = state
+            .recovery()
+            .sweep()
+            .await
+            .map_err(|err| anyhow::anyhow!("recovery sweep failed: {err}"))?;
+        log_sweep(Ok(report.clone()));
+        Ok(serde_json::to_value(report)?)
+    })
+    .await
+}
+
+/// The bootstrap step: creates the admin user (`CYNODE_ADMIN_HANDLE`, default `admin`)
+/// with the admin password secret, unless a user with that handle exists. Run once per
+/// deployment: under Lambda, each invocation is one attempt (`aws lambda invoke`);
+/// elsewhere it runs once and exits. Idempotent.
+pub async fn run_bootstrap() -> anyhow::Result<()> {
+    use crate::config::SecretName;
+    run_per_event(
+        "bootstrap",
+        &[SecretName::AdminPassword],
+        |state| async move {
+            let (handle, password) = state.admin_login();
+            let password = password.ok_or_else(|| anyhow::anyhow!("no admin password"))?;
+            state
+                .auth()
+                .bootstrap_admin(&handle, &password)
+                .await
+                .map_err(|err| anyhow::anyhow!("creating the admin user '{handle}': {err}"))?;
+            tracing::info!(%handle, "admin user present");
+            Ok(serde_json::json!({ "admin": handle }))
+        },
+    )
+    .await
 }

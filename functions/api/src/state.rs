@@ -166,7 +166,8 @@ impl AppState {
         )
     }
 
-    fn config(&self) -> &GatewayConfig {
+    /// The settings this process started with.
+    pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
     }
 

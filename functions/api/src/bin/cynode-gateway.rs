@@ -11,11 +11,8 @@ async fn main() -> anyhow::Result<()> {
     cynode_api::host::init_tracing();
     let needed = [SecretName::JwtKey, SecretName::NodeKey, SecretName::NodePsk];
     let state = cynode_api::state::AppState::from_env(&needed).await?;
-    let config = cynode_api::config::GatewayConfig::from_env()?;
-    cynode_api::host::sweep_periodically(
-        state.clone(),
-        std::time::Duration::from_secs(config.sweep_interval_secs),
-    );
+    let every = std::time::Duration::from_secs(state.config().sweep_interval_secs);
+    cynode_api::host::sweep_periodically(state.clone(), every);
     cynode_api::host::serve(
         cynode_api::routing::local_gateway(state),
         cynode_api::host::Responses::Streamed,
