@@ -83,7 +83,11 @@ impl Pods {
         let socket_dir = short_dir(&format!("sock-{job_id}"));
         let proxy = with_proxy.then(|| {
             self.forwarder
-                .serve(&socket_dir.join("inference.sock"), job_id.clone())
+                .serve(
+                    &socket_dir.join("inference.sock"),
+                    job_id.clone(),
+                    tokio::sync::watch::channel(vec![cynode_testkit::TEST_MODEL.to_owned()]).1,
+                )
                 .unwrap()
         });
         let job = SandboxJob {

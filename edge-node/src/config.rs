@@ -66,6 +66,9 @@ struct InferenceFile {
     default_model: Option<String>,
     max_request_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    max_concurrent_calls_per_job: Option<usize>,
+    max_calls_per_job: Option<u32>,
+    max_connections_per_job: Option<usize>,
     agent_max_steps: Option<u32>,
     capabilities_poll_secs: Option<u64>,
 }
@@ -264,6 +267,18 @@ impl EdgeConfig {
                     .inference
                     .request_timeout_secs
                     .map_or(defaults.request_timeout, Duration::from_secs),
+                max_concurrent_calls: file
+                    .inference
+                    .max_concurrent_calls_per_job
+                    .unwrap_or(defaults.max_concurrent_calls),
+                max_calls: file
+                    .inference
+                    .max_calls_per_job
+                    .unwrap_or(defaults.max_calls),
+                max_connections: file
+                    .inference
+                    .max_connections_per_job
+                    .unwrap_or(defaults.max_connections),
             },
             agent_max_steps: file.inference.agent_max_steps.unwrap_or(8),
             capabilities_poll: Duration::from_secs(
@@ -272,10 +287,13 @@ impl EdgeConfig {
         };
         if inference.limits.max_request_bytes == 0
             || inference.limits.request_timeout.is_zero()
+            || inference.limits.max_concurrent_calls == 0
+            || inference.limits.max_calls == 0
+            || inference.limits.max_connections < inference.limits.max_concurrent_calls
             || !(1..=64).contains(&inference.agent_max_steps)
         {
             return Err(ConfigError::Invalid(
-                "inference.max_request_bytes and request_timeout_secs must be positive, agent_max_steps 1-64".into(),
+                "inference.max_request_bytes, request_timeout_secs, max_concurrent_calls_per_job and max_calls_per_job must be positive, max_connections_per_job at least max_concurrent_calls_per_job, agent_max_steps 1-64".into(),
             ));
         }
         let job_slots = args.slots.or(file.job_slots).unwrap_or(2);

@@ -441,7 +441,11 @@ impl Runner {
                     .map_err(|err| format!("creating the proxy directory: {err}"))?;
                 proxy = Some(
                     node.forwarder
-                        .serve(&proxy_dir.join("inference.sock"), message.job_id.clone())
+                        .serve(
+                            &proxy_dir.join("inference.sock"),
+                            message.job_id.clone(),
+                            node.models.clone(),
+                        )
                         .map_err(|err| format!("opening the job's inference socket: {err}"))?,
                 );
                 Some(InferenceAccess {

@@ -1,7 +1,8 @@
 //! The node's end of a job's inference socket (`cynode_edge::inference::forwarder`),
 //! driven over a real unix socket: against the real model server for forwarding and token
 //! records, and against a local TCP peer that records requests or never answers, for the
-//! header filter and the time limit.
+//! route allowlist, the model check, the header filter and the time and call limits.
+//! Every attack is sent to the recording peer: nothing of it may reach the server.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
+use tokio::sync::watch;
 
 use cynode_edge::inference::forwarder::{Forwarder, JobProxy, ProxyLimits};
 use cynode_protocol::ids::JobId;
@@ -19,10 +21,17 @@ fn socket_path(name: &str) -> PathBuf {
     dir.join(format!("{name}-{}.sock", std::process::id()))
 }
 
+/// The models the node serves in these tests.
+const SERVED: [&str; 2] = ["m", cynode_testkit::TEST_MODEL];
+
 fn serve(upstream: &str, limits: ProxyLimits, name: &str) -> (JobProxy, PathBuf) {
     let path = socket_path(name);
     let forwarder = Forwarder::new(upstream, limits).unwrap();
-    (forwarder.serve(&path, JobId::generate()).unwrap(), path)
+    let (_, models) = watch::channel(SERVED.iter().map(|m| m.to_string()).collect());
+    (
+        forwarder.serve(&path, JobId::generate(), models).unwrap(),
+        path,
+    )
 }
 
 /// Sends raw HTTP/1.1 over the socket; returns the status and the body.
@@ -128,7 +137,12 @@ async fn a_server_that_does_not_answer_in_time_gets_504() {
     };
     let (proxy, socket) = serve(&upstream, limits, "slow");
     let started = Instant::now();
-    let (status, body) = call(&socket, "POST /v1/chat/completions HTTP/1.1", b"{}").await;
+    let (status, body) = call(
+        &socket,
+        "POST /v1/chat/completions HTTP/1.1",
+        br#"{"model":"m"}"#,
+    )
+    .await;
     assert_eq!(status, 504, "{body}");
     assert!(body.contains("\"error\""), "OpenAI error shape: {body}");
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -160,6 +174,198 @@ async fn credentials_and_node_headers_are_never_forwarded() {
         );
     }
     let (status, _) = call(&socket, "GET /admin HTTP/1.1", b"").await;
-    assert_eq!(status, 404, "only /api/* and /v1/* are forwarded");
+    assert_eq!(status, 404, "only inference routes are forwarded");
     proxy.finish().await;
+}
+
+/// Requests a job must never get through: the model server's own admin and slot routes
+/// reached by dot segments (raw or percent-encoded) or doubled slashes, Ollama's admin
+/// routes, methods an inference route does not take, and queries.
+const ATTACKS: &[(&str, &str)] = &[
+    ("GET", "/v1/../slots"),
+    ("GET", "/v1/../props"),
+    ("GET", "/v1/%2e%2e/slots"),
+    ("GET", "/v1/%2E%2E/props"),
+    ("GET", "/v1/.%2e/metrics"),
+    ("GET", "/v1/./models"),
+    ("GET", "/api/../slots"),
+    ("POST", "/v1/chat/completions/../../slots/0?action=erase"),
+    ("GET", "//v1/models"),
+    ("GET", "/v1//models"),
+    ("GET", "/v1/models/"),
+    ("GET", "/v1%2fmodels"),
+    ("DELETE", "/api/delete"),
+    ("POST", "/api/pull"),
+    ("POST", "/api/push"),
+    ("POST", "/api/create"),
+    ("POST", "/api/copy"),
+    ("POST", "/api/blobs/sha256:0000"),
+    ("HEAD", "/api/blobs/sha256:0000"),
+    ("GET", "/api/ps"),
+    ("POST", "/slots/0?action=save"),
+    ("GET", "/props"),
+    ("GET", "/metrics"),
+    ("DELETE", "/v1/models"),
+    ("PUT", "/v1/chat/completions"),
+    ("GET", "/v1/chat/completions"),
+    ("GET", "/v1/models?limit=1"),
+    ("POST", "/v1/chat/completions?"),
+    ("POST", "/api/chat?stream=true"),
+];
+
+#[tokio::test]
+async fn dot_segments_admin_routes_and_queries_never_reach_the_server() {
+    let (upstream, seen) = peer(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let (proxy, socket) = serve(&upstream, ProxyLimits::default(), "attacks");
+    for (method, path) in ATTACKS {
+        let body = format!("{{\"model\":\"{}\"}}", SERVED[0]);
+        let (status, answer) = call(
+            &socket,
+            &format!("{method} {path} HTTP/1.1"),
+            body.as_bytes(),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path} answered {status}: {answer}"
+        );
+        if method != &"HEAD" {
+            assert!(
+                answer.contains("\"error\""),
+                "{method} {path}: an error body: {answer}"
+            );
+        }
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "reached the server: {:?}",
+        seen.lock().unwrap()
+    );
+    let usage = proxy.finish().await;
+    assert_eq!(
+        usage.refused_calls as usize,
+        ATTACKS.len(),
+        "each refusal is recorded: {usage:?}"
+    );
+    assert_eq!(usage.calls, 0, "{usage:?}");
+}
+
+#[tokio::test]
+async fn every_inference_route_is_forwarded_to_its_own_path() {
+    let (upstream, seen) = peer(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let (proxy, socket) = serve(&upstream, ProxyLimits::default(), "routes");
+    let routes = [
+        ("POST", "/api/chat"),
+        ("POST", "/api/generate"),
+        ("POST", "/api/embed"),
+        ("POST", "/api/embeddings"),
+        ("GET", "/api/tags"),
+        ("POST", "/api/show"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/embeddings"),
+        ("POST", "/v1/responses"),
+    ];
+    for (method, path) in routes {
+        let (status, answer) = call(
+            &socket,
+            &format!("{method} {path} HTTP/1.1"),
+            b"{\"model\":\"m\"}",
+        )
+        .await;
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+    }
+    let heads: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|request| request.lines().next().unwrap_or_default().to_owned())
+        .collect();
+    let expected: Vec<String> = routes
+        .iter()
+        .map(|(method, path)| format!("{method} {path} HTTP/1.1"))
+        .collect();
+    assert_eq!(heads, expected);
+    assert_eq!(proxy.finish().await.calls as usize, routes.len());
+}
+
+#[tokio::test]
+async fn a_job_may_name_only_the_models_its_node_serves() {
+    let (upstream, seen) = peer(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let (proxy, socket) = serve(&upstream, ProxyLimits::default(), "models");
+    for (head, body) in [
+        (
+            "POST /api/chat HTTP/1.1",
+            r#"{"model":"evil/model:latest"}"#,
+        ),
+        (
+            "POST /api/show HTTP/1.1",
+            r#"{"name":"registry.example/x"}"#,
+        ),
+        ("POST /v1/chat/completions HTTP/1.1", r#"{"messages":[]}"#),
+        ("POST /v1/embeddings HTTP/1.1", "not json"),
+    ] {
+        let (status, answer) = call(&socket, head, body.as_bytes()).await;
+        assert!(
+            (400..500).contains(&status),
+            "{head} {body}: {status} {answer}"
+        );
+        assert!(answer.contains("\"error\""), "{answer}");
+    }
+    let (status, answer) = call(&socket, "POST /api/show HTTP/1.1", br#"{"name":"m"}"#).await;
+    assert_eq!(status, 200, "Ollama's older `name` field: {answer}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "only the served model's call"
+    );
+    let usage = proxy.finish().await;
+    assert_eq!((usage.calls, usage.refused_calls), (1, 4), "{usage:?}");
+}
+
+#[tokio::test]
+async fn calls_at_once_and_calls_per_job_are_capped() {
+    let (upstream, _) = peer(None).await;
+    let limits = ProxyLimits {
+        max_concurrent_calls: 2,
+        max_calls: 3,
+        request_timeout: Duration::from_secs(3),
+        ..ProxyLimits::default()
+    };
+    let (proxy, socket) = serve(&upstream, limits, "caps");
+    let body = br#"{"model":"m"}"#;
+    // Two calls the server never answers hold both places...
+    let hanging: Vec<_> = (0..2)
+        .map(|_| {
+            let socket = socket.clone();
+            tokio::spawn(async move { call(&socket, "POST /api/chat HTTP/1.1", body).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...so a third is refused at once, not queued.
+    let started = Instant::now();
+    let (status, answer) = call(&socket, "POST /api/chat HTTP/1.1", body).await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    for call in hanging {
+        assert_eq!(call.await.unwrap().0, 504);
+    }
+    // The job has used 2 of its 3 calls (the refused one does not count): one more, then 429.
+    let (status, _) = call(&socket, "POST /api/chat HTTP/1.1", body).await;
+    assert_eq!(status, 504);
+    let (status, answer) = call(&socket, "POST /api/chat HTTP/1.1", body).await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(answer.contains("calls"), "{answer}");
+    let usage = proxy.finish().await;
+    assert_eq!((usage.calls, usage.refused_calls), (3, 2), "{usage:?}");
 }

@@ -327,6 +327,10 @@ pub struct InferenceUsage {
     pub calls: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Calls the proxy refused (not an inference route, a model the node does not serve,
+    /// over a limit); they never reached the model server.
+    #[serde(default)]
+    pub refused_calls: u32,
 }
 
 /// Both together: calls and tokens add up.
@@ -338,6 +342,7 @@ impl std::ops::Add for InferenceUsage {
             calls: self.calls + other.calls,
             prompt_tokens: self.prompt_tokens + other.prompt_tokens,
             completion_tokens: self.completion_tokens + other.completion_tokens,
+            refused_calls: self.refused_calls + other.refused_calls,
         }
     }
 }

@@ -190,7 +190,8 @@ mod tests {
             Some(InferenceUsage {
                 calls: 1,
                 prompt_tokens: 7,
-                completion_tokens: 3
+                completion_tokens: 3,
+                refused_calls: 0,
             })
         );
         assert_eq!(parse_event("data: [DONE]"), (None, None));

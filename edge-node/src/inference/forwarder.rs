@@ -1,18 +1,26 @@
 //! The node's end of a job's inference socket: a small HTTP server on a per-job unix
-//! socket that forwards Ollama (`/api/*`) and OpenAI (`/v1/*`) calls to the node's
-//! inference endpoint.
+//! socket that forwards a job's model calls to the node's inference endpoint, and nothing
+//! else.
 //!
+//! - Only the inference routes of [`super::routes`] are forwarded, each to its own fixed
+//!   upstream path: the model server's admin, slot and model-management routes are out of
+//!   reach whatever the request's path spells.
+//! - A call may name only a model the node serves (no pulls or lookups by name).
+//! - Calls at once and calls per job are capped (429), and so are open connections.
 //! - Request bodies over the limit (10 MiB) get 413; a call that has not finished within
 //!   the time limit (120 s) gets 504, or is cut off if its answer is already streaming.
 //! - Only `Content-Type` and `Accept` are passed on: no credential, cookie or node header
 //!   ever leaves the pod's call.
 //! - Answers stream back chunk by chunk as the server produces them.
-//! - Every call is recorded (job, model, path, status, bytes each way, tokens when the
-//!   server reports them, latency) in the log and in the job's [`InferenceUsage`]; never content.
+//! - Every call, refusals included, is recorded (job, model, path, status, bytes each way,
+//!   tokens when the server reports them, latency) in the log and in the job's
+//!   [`InferenceUsage`]; never content.
 
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -22,13 +30,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use cynode_protocol::ids::JobId;
 use cynode_protocol::wire::InferenceUsage;
 
+use super::routes::{route_for, InferenceRoute};
 use super::usage::usage_from_tail;
+
+/// The models the node serves now (kept current by the agent).
+pub type ServedModels = watch::Receiver<Vec<String>>;
 
 /// Bytes of a response's end kept to read its token counts.
 const USAGE_TAIL_BYTES: usize = 8 * 1024;
@@ -37,6 +52,12 @@ const USAGE_TAIL_BYTES: usize = 8 * 1024;
 pub struct ProxyLimits {
     pub max_request_bytes: usize,
     pub request_timeout: Duration,
+    /// Calls one job may have in flight; more get 429 at once.
+    pub max_concurrent_calls: usize,
+    /// Calls one job may make in all; more get 429.
+    pub max_calls: u32,
+    /// Connections one job may hold open to its socket; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ProxyLimits {
@@ -44,6 +65,9 @@ impl Default for ProxyLimits {
         Self {
             max_request_bytes: 10 * 1024 * 1024,
             request_timeout: Duration::from_secs(120),
+            max_concurrent_calls: 4,
+            max_calls: 1000,
+            max_connections: 16,
         }
     }
 }
@@ -60,6 +84,11 @@ struct JobContext {
     forwarder: Forwarder,
     job_id: JobId,
     usage: Arc<Mutex<InferenceUsage>>,
+    models: ServedModels,
+    /// Places for calls in flight.
+    in_flight: Arc<Semaphore>,
+    /// Calls forwarded so far.
+    calls: AtomicU32,
 }
 
 /// A job's socket being served; [`JobProxy::finish`] closes it and says what was used.
@@ -89,9 +118,11 @@ impl Drop for JobProxy {
     }
 }
 
+/// The model a call names: `model`, or `name` (Ollama's older `/api/show`).
 #[derive(Deserialize)]
 struct ModelField {
     model: Option<String>,
+    name: Option<String>,
 }
 
 /// An error in the shape the caller's API uses: OpenAI's for `/v1/*`, Ollama's otherwise.
@@ -102,6 +133,72 @@ fn api_error(path: &str, status: StatusCode, message: String) -> Response {
         serde_json::json!({ "error": message })
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// A job's socket with at most a fixed number of connections open: past it, the next
+/// connection is accepted only when one closes.
+struct LimitedListener {
+    inner: UnixListener,
+    open: Arc<Semaphore>,
+}
+
+/// A connection holding its place until it closes.
+struct LimitedStream {
+    inner: UnixStream,
+    _place: OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedStream;
+    type Addr = tokio::net::unix::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let place = match self.open.clone().acquire_owned().await {
+            Ok(place) => place,
+            // Never closed; a closed semaphore would mean the socket is going away.
+            Err(_) => std::future::pending().await,
+        };
+        let (inner, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (
+            LimitedStream {
+                inner,
+                _place: place,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 impl Forwarder {
@@ -128,17 +225,28 @@ impl Forwarder {
     }
 
     /// Serves `socket` (created here, mode 0666 so the sidecar's user can connect) for
-    /// `job` until [`JobProxy::finish`].
-    pub fn serve(&self, socket: &Path, job_id: JobId) -> std::io::Result<JobProxy> {
+    /// `job`, which may name only the `models` the node serves, until [`JobProxy::finish`].
+    pub fn serve(
+        &self,
+        socket: &Path,
+        job_id: JobId,
+        models: ServedModels,
+    ) -> std::io::Result<JobProxy> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::remove_file(socket);
-        let listener = tokio::net::UnixListener::bind(socket)?;
+        let listener = LimitedListener {
+            inner: UnixListener::bind(socket)?,
+            open: Arc::new(Semaphore::new(self.limits.max_connections.max(1))),
+        };
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
         let usage = Arc::new(Mutex::new(InferenceUsage::default()));
         let context = Arc::new(JobContext {
             forwarder: self.clone(),
             job_id,
             usage: usage.clone(),
+            models,
+            in_flight: Arc::new(Semaphore::new(self.limits.max_concurrent_calls.max(1))),
+            calls: AtomicU32::new(0),
         });
         let app = Router::new().fallback(forward).with_state(context);
         let stop = CancellationToken::new();
@@ -159,8 +267,8 @@ impl Forwarder {
     }
 }
 
-/// One call in flight: counts bytes, keeps the tail for token counts, and records the
-/// call when the answer ends (or the caller goes away).
+/// One call: counts bytes, keeps the tail for token counts, and records the call when
+/// the answer ends (or the caller goes away). A refused call is recorded too, as refused.
 struct CallRecord {
     context: Arc<JobContext>,
     model: Option<String>,
@@ -171,6 +279,24 @@ struct CallRecord {
     tail: Vec<u8>,
     started: Instant,
     outcome: &'static str,
+    /// The call's place among the job's calls in flight, held until its answer ends.
+    place: Option<OwnedSemaphorePermit>,
+}
+
+impl CallRecord {
+    /// Refuses the call: recorded with `status`, answered in the caller's error shape.
+    fn refuse(mut self, status: StatusCode, message: String) -> Response {
+        self.status = status.as_u16();
+        self.outcome = "refused";
+        api_error(&self.path, status, message)
+    }
+
+    /// A failure after the call was accepted (it counts as a call).
+    fn fail(mut self, status: StatusCode, outcome: &'static str, message: String) -> Response {
+        self.status = status.as_u16();
+        self.outcome = outcome;
+        api_error(&self.path, status, message)
+    }
 }
 
 impl CallRecord {
@@ -189,10 +315,17 @@ impl Drop for CallRecord {
         let tokens = usage_from_tail(&self.tail);
         {
             let mut usage = self.context.usage.lock().expect("usage lock");
-            let call = tokens.unwrap_or(InferenceUsage {
-                calls: 1,
-                ..InferenceUsage::default()
-            });
+            let call = if self.outcome == "refused" {
+                InferenceUsage {
+                    refused_calls: 1,
+                    ..InferenceUsage::default()
+                }
+            } else {
+                tokens.unwrap_or(InferenceUsage {
+                    calls: 1,
+                    ..InferenceUsage::default()
+                })
+            };
             *usage = *usage + call;
         }
         tracing::info!(
@@ -253,31 +386,42 @@ async fn read_body(body: axum::body::Body, max: usize, over: bool) -> RequestBod
 }
 
 async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Response {
-    let started = Instant::now();
     let limits = context.forwarder.limits.clone();
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let path = request.uri().path().to_owned();
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
-    if !(path.starts_with("/api/") || path.starts_with("/v1/")) {
-        return api_error(
-            &path,
-            StatusCode::NOT_FOUND,
-            "only Ollama /api/* and OpenAI /v1/* paths are forwarded".into(),
-        );
-    }
-    let too_large = || {
-        api_error(
-            &path,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body over {} bytes; the inference proxy refuses it",
-                limits.max_request_bytes
-            ),
-        )
+    let mut record = CallRecord {
+        context: context.clone(),
+        model: None,
+        path: path.chars().take(200).collect(),
+        status: 0,
+        request_bytes: 0,
+        response_bytes: 0,
+        tail: Vec::new(),
+        started: Instant::now(),
+        outcome: "ok",
+        place: None,
     };
+    let route = match route_for(request.method(), &path, request.uri().query()) {
+        Ok(route) => route,
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::NOT_FOUND);
+            let message = refusal.message(&record.path);
+            return record.refuse(status, message);
+        }
+    };
+    record.path = route.path().to_owned();
+    match context.in_flight.clone().try_acquire_owned() {
+        Ok(place) => record.place = Some(place),
+        Err(_) => {
+            return record.refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this job already has {} model calls in flight; wait for one to finish",
+                    limits.max_concurrent_calls
+                ),
+            )
+        }
+    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -291,52 +435,58 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
     );
     let bytes = match tokio::time::timeout_at(deadline, read).await {
         Ok(RequestBody::Within(bytes)) => bytes,
-        Ok(RequestBody::TooLarge) => return too_large(),
-        Ok(RequestBody::Broken) => {
-            return api_error(
-                &path,
-                StatusCode::BAD_REQUEST,
-                "the request body broke off".into(),
+        Ok(RequestBody::TooLarge) => {
+            return record.refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body over {} bytes; the inference proxy refuses it",
+                    limits.max_request_bytes
+                ),
             )
         }
+        Ok(RequestBody::Broken) => {
+            return record.refuse(StatusCode::BAD_REQUEST, "the request body broke off".into())
+        }
         Err(_) => {
-            return api_error(
-                &path,
+            return record.fail(
                 StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
                 "the request body did not arrive within the time limit".into(),
             )
         }
     };
-    let model = serde_json::from_slice::<ModelField>(&bytes)
-        .ok()
-        .and_then(|m| m.model);
+    record.request_bytes = bytes.len();
+    if route.names_model() {
+        match served_model(&context.models, route, &bytes) {
+            Ok(model) => record.model = Some(model),
+            Err((status, message)) => return record.refuse(status, message),
+        }
+    }
+    // Counted only now: refused calls do not use up the job's allowance.
+    if context.calls.fetch_add(1, Ordering::SeqCst) >= limits.max_calls {
+        context.calls.fetch_sub(1, Ordering::SeqCst);
+        return record.refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this job has made its {} model calls; no more are allowed",
+                limits.max_calls
+            ),
+        );
+    }
     let mut upstream = context.forwarder.http.request(
-        parts.method.clone(),
-        format!("{}{target}", context.forwarder.upstream),
+        route.method(),
+        format!("{}{}", context.forwarder.upstream, route.path()),
     );
     for name in [header::CONTENT_TYPE, header::ACCEPT] {
         if let Some(value) = parts.headers.get(&name) {
             upstream = upstream.header(name, value);
         }
     }
-    let mut record = CallRecord {
-        context: context.clone(),
-        model,
-        path: path.clone(),
-        status: 0,
-        request_bytes: bytes.len(),
-        response_bytes: 0,
-        tail: Vec::new(),
-        started,
-        outcome: "ok",
-    };
     let response = match tokio::time::timeout_at(deadline, upstream.body(bytes).send()).await {
         Err(_) => {
-            record.status = 504;
-            record.outcome = "timeout";
-            return api_error(
-                &path,
+            return record.fail(
                 StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
                 format!(
                     "the model server did not answer within {} s",
                     limits.request_timeout.as_secs()
@@ -344,11 +494,9 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
             );
         }
         Ok(Err(err)) => {
-            record.status = 502;
-            record.outcome = "unreachable";
-            return api_error(
-                &path,
+            return record.fail(
                 StatusCode::BAD_GATEWAY,
+                "unreachable",
                 format!(
                     "the node's inference endpoint is unreachable: {}",
                     err.without_url()
@@ -394,4 +542,40 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
         }
     }
     response
+}
+
+/// The model a call names, if the node serves it.
+fn served_model(
+    models: &ServedModels,
+    route: InferenceRoute,
+    body: &[u8],
+) -> Result<String, (StatusCode, String)> {
+    let named = serde_json::from_slice::<ModelField>(body).map_err(|err| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{} takes a JSON body naming a model: {err}", route.path()),
+        )
+    })?;
+    let model = named.model.or(named.name).ok_or_else(|| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{} needs a \"model\"", route.path()),
+        )
+    })?;
+    let served = models.borrow();
+    if served.iter().any(|m| *m == model) {
+        return Ok(model);
+    }
+    Err((
+        StatusCode::NOT_FOUND,
+        format!(
+            "model '{}' is not served by this node (it serves: {}); jobs cannot pull models",
+            model.chars().take(100).collect::<String>(),
+            if served.is_empty() {
+                "none".to_owned()
+            } else {
+                served.join(", ")
+            }
+        ),
+    ))
 }

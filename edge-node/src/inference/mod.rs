@@ -4,13 +4,15 @@
 //! A job that needs a model runs as a Podman pod with `--network none`. Its proxy sidecar
 //! (`cynode-inference-proxy`) listens on 127.0.0.1:11434 inside the pod and pipes each
 //! connection to a unix socket mounted into the sidecar only. The agent serves that socket
-//! ([`forwarder`]): it enforces the size and time limits, forwards to the node's endpoint
+//! ([`forwarder`]): it forwards only the inference routes of [`routes`] for the models the
+//! node serves, enforces the size, time and call limits, forwards to the node's endpoint
 //! (Ollama or any OpenAI-compatible server) without any credential or node header, streams
 //! the answer back as it comes, and records every call ([`usage`]).
 
 pub mod direct;
 pub mod forwarder;
 pub mod models;
+pub mod routes;
 pub mod usage;
 
 use std::path::PathBuf;

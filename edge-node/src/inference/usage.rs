@@ -32,6 +32,7 @@ pub fn usage_from_tail(tail: &[u8]) -> Option<InferenceUsage> {
             calls: 1,
             prompt_tokens: p,
             completion_tokens: c,
+            refused_calls: 0,
         }),
         _ => None,
     }
@@ -49,7 +50,8 @@ mod tests {
             Some(InferenceUsage {
                 calls: 1,
                 prompt_tokens: 31,
-                completion_tokens: 2
+                completion_tokens: 2,
+                refused_calls: 0,
             })
         );
         let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\": 5, \"completion_tokens\": 9}}\n\ndata: [DONE]\n\n";
@@ -58,7 +60,8 @@ mod tests {
             Some(InferenceUsage {
                 calls: 1,
                 prompt_tokens: 5,
-                completion_tokens: 9
+                completion_tokens: 9,
+                refused_calls: 0,
             })
         );
     }
@@ -71,7 +74,8 @@ mod tests {
             Some(InferenceUsage {
                 calls: 1,
                 prompt_tokens: 12,
-                completion_tokens: 7
+                completion_tokens: 7,
+                refused_calls: 0,
             })
         );
         assert_eq!(usage_from_tail(br#"{"models":[]}"#), None);

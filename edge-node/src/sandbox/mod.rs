@@ -3,6 +3,7 @@
 //! [`SandboxJob`] to a [`Sandbox`] and gets a [`SandboxOutcome`] back. [`podman`] is the
 //! implementation; [`output`] captures a process's streams within the size limits.
 
+pub mod disk;
 pub mod output;
 pub mod podman;
 
