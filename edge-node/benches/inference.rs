@@ -46,6 +46,8 @@ fn limits() -> SandboxLimits {
         cpus: 1.0,
         pids: 128,
         workspace_size: "16m".into(),
+        disk_bytes: 1 << 30,
+        max_change_bytes: 1 << 20,
         default_timeout_secs: 300,
         max_timeout_secs: 300,
     }

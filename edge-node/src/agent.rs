@@ -359,6 +359,8 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     );
     let podman = sandbox.check().await?;
     let removed = sandbox.remove_orphans().await?;
+    // Job disks a crash left mounted, before their directories are removed.
+    crate::sandbox::disk::unmount_leftovers(&config.state_dir.join("jobs")).await;
     let jobs_dir = prepare_state_dir(&config)?;
     let spool = Arc::new(Spool::open(&config.state_dir)?);
     let boot_id = cynode_protocol::ids::new_ulid();
@@ -484,6 +486,7 @@ pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         config_rx,
         inference,
         Outage::default(),
+        config.remotes.clone(),
     ));
 
     // Results a crash left on disk go out first, then every few seconds while any remain.

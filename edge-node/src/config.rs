@@ -10,6 +10,8 @@ use serde::Deserialize;
 use cynode_protocol::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 
 use crate::inference::forwarder::ProxyLimits;
+use crate::sandbox::disk::parse_size;
+use crate::workspace::policy::RemotePolicy;
 
 /// Where a node finds its model server when nothing says otherwise: Ollama's default.
 pub const DEFAULT_INFERENCE_URL: &str = "http://127.0.0.1:11434";
@@ -58,6 +60,16 @@ struct FileConfig {
     sandbox: SandboxFile,
     #[serde(default)]
     inference: InferenceFile,
+    #[serde(default)]
+    remotes: RemotesFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemotesFile {
+    file_roots: Option<Vec<PathBuf>>,
+    private_hosts: Option<Vec<String>>,
+    ssh_known_hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +107,8 @@ struct SandboxFile {
     cpus: Option<f64>,
     pids: Option<u32>,
     workspace_size: Option<String>,
+    disk_size: Option<String>,
+    max_change_size: Option<String>,
     default_timeout_secs: Option<u64>,
     max_timeout_secs: Option<u64>,
 }
@@ -112,6 +126,10 @@ pub struct SandboxLimits {
     pub pids: u32,
     /// Size of the writable `/workspace` tmpfs.
     pub workspace_size: String,
+    /// Size of a worker's own disk (its checkout and `/out`).
+    pub disk_bytes: u64,
+    /// Largest change (git bundle) a worker may hand back.
+    pub max_change_bytes: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
 }
@@ -154,6 +172,8 @@ pub struct EdgeConfig {
     /// into pods); default: beside the `cynode-edge` binary.
     pub helpers_dir: PathBuf,
     pub sandbox: SandboxLimits,
+    /// Where planned work's repositories and forges may be.
+    pub remotes: RemotePolicy,
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -166,6 +186,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("inference_url", &self.inference_url)
             .field("inference", &self.inference)
             .field("sandbox", &self.sandbox)
+            .field("remotes", &self.remotes)
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +258,12 @@ impl EdgeConfig {
             cpus: file.sandbox.cpus.unwrap_or(1.0),
             pids: file.sandbox.pids.unwrap_or(256),
             workspace_size: file.sandbox.workspace_size.unwrap_or_else(|| "256m".into()),
+            disk_bytes: size_setting("sandbox.disk_size", file.sandbox.disk_size, "4g")?,
+            max_change_bytes: size_setting(
+                "sandbox.max_change_size",
+                file.sandbox.max_change_size,
+                "256m",
+            )?,
             default_timeout_secs: file
                 .sandbox
                 .default_timeout_secs
@@ -339,8 +366,25 @@ impl EdgeConfig {
                     })?,
             },
             sandbox,
+            remotes: RemotePolicy {
+                file_roots: file.remotes.file_roots.unwrap_or_default(),
+                private_hosts: file.remotes.private_hosts.unwrap_or_default(),
+                ssh_known_hosts: file.remotes.ssh_known_hosts,
+            },
         })
     }
+}
+
+/// A size setting (`4g`, `256m`, bytes), at least 1 MiB.
+fn size_setting(name: &str, value: Option<String>, default: &str) -> Result<u64, ConfigError> {
+    let text = value.unwrap_or_else(|| default.into());
+    parse_size(&text)
+        .filter(|bytes| *bytes >= 1 << 20)
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{name} must be a size of at least 1m, like 4g or 512m; got '{text}'"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -355,6 +399,8 @@ mod tests {
             cpus: 1.0,
             pids: 10,
             workspace_size: "1m".into(),
+            disk_bytes: 1 << 30,
+            max_change_bytes: 1 << 20,
             default_timeout_secs: default,
             max_timeout_secs: max,
         }

@@ -10,8 +10,10 @@
 //! - `plan` (repository read-only at `/repo`): one more model call, constrained to
 //!   [`plan_schema`], turns what the agent learnt into subtasks; that JSON is the result.
 //! - `work` (the subtask's branch checked out at `/repo`): the project's test command
-//!   must pass, then the change is committed. The node pushes it; the sandbox has no
-//!   network and never sees a credential.
+//!   must pass, then the change is committed and written as a git bundle to
+//!   `/out/change.bundle`. The node takes that one file, pushes the branch from its own
+//!   repository, and never runs git in `/repo`; the sandbox has no network and never sees
+//!   a credential.
 //!
 //! Each turn the model must reply with one action, `{"action":"answer","text":…}` or
 //! `{"action":"run","text":"<shell command>"}`; the reply is constrained by the model
@@ -63,6 +65,10 @@ pub struct AgentJob {
     /// For a worker: the commit's subject line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_subject: Option<String>,
+    /// For a worker: the commit its checkout started from. Its commits since then are
+    /// handed to the node as a bundle in `/out` (see `workspace::change`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -389,12 +395,33 @@ async fn finish_work(
         .await
         .map_err(|err| AgentError::Work(format!("git failed: {err}")))?;
     match status.code() {
-        Some(0) => {
-            eprintln!("committed: {subject}");
-            Ok(())
-        }
-        Some(10) => Err(AgentError::Work("the agent changed no file".into())),
-        other => Err(AgentError::Work(format!("git commit failed ({other:?})"))),
+        Some(0) => eprintln!("committed: {subject}"),
+        Some(10) => return Err(AgentError::Work("the agent changed no file".into())),
+        other => return Err(AgentError::Work(format!("git commit failed ({other:?})"))),
+    }
+    match &job.base_commit {
+        Some(base) => export_change(workdir, base).await,
+        None => Ok(()),
+    }
+}
+
+/// Writes the commits since `base` as a bundle for the node to take
+/// (`CYNODE_AGENT_CHANGE`, default `/out/change.bundle`).
+async fn export_change(workdir: Option<&Path>, base: &str) -> Result<(), AgentError> {
+    let path = std::env::var("CYNODE_AGENT_CHANGE").unwrap_or_else(|_| "/out/change.bundle".into());
+    let status = tokio::process::Command::new("git")
+        .args(["bundle", "create", "-q", &path, "HEAD", &format!("^{base}")])
+        .current_dir(workdir.unwrap_or(Path::new(".")))
+        .status()
+        .await
+        .map_err(|err| AgentError::Work(format!("cannot run git: {err}")))?;
+    if status.success() {
+        eprintln!("change: written for the node");
+        Ok(())
+    } else {
+        Err(AgentError::Work(format!(
+            "could not write the change for the node (git bundle {status})"
+        )))
     }
 }
 

@@ -29,10 +29,10 @@ use crate::outage::Outage;
 use crate::prompt_agent::{AgentJob, AgentRole};
 use crate::queue::{NodeQueues, QueueKind, Received};
 use crate::sandbox::output::LastLine;
-use crate::sandbox::podman::SANDBOX_HOST_UID;
 use crate::sandbox::{Checkout, InferenceAccess, Program, Sandbox, SandboxJob, SandboxOutcome};
 use crate::spool::{raw_path, PendingResult, Spool};
-use crate::workspace::{PullRequestText, Workspace};
+use crate::workspace::policy::RemotePolicy;
+use crate::workspace::{PullRequestText, Workspace, WorkspaceLimits};
 
 /// The agent's instructions for a planner or worker assignment.
 fn assign(job: &mut AgentJob, assignment: &AgentAssignment) {
@@ -198,10 +198,10 @@ pub struct Runner {
     pub inference: Option<Arc<NodeInference>>,
     /// Whether the gateway answers; failures to reach it pause receiving.
     pub outage: Outage,
+    /// Where planned work's repositories and forges may be (the node's `[remotes]`).
+    pub remotes: RemotePolicy,
     /// Spool files being delivered right now (by a runner or the resender).
     delivering: Mutex<HashSet<PathBuf>>,
-    /// For forges' pull-request APIs.
-    forge_http: reqwest::Client,
 }
 
 impl Runner {
@@ -218,6 +218,7 @@ impl Runner {
         config: watch::Receiver<NodeConfig>,
         inference: Option<Arc<NodeInference>>,
         outage: Outage,
+        remotes: RemotePolicy,
     ) -> Self {
         Self {
             gateway,
@@ -231,12 +232,8 @@ impl Runner {
             config,
             inference,
             outage,
+            remotes,
             delivering: Mutex::new(HashSet::new()),
-            forge_http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
         }
     }
 
@@ -395,7 +392,7 @@ impl Runner {
                 .await;
                 return Ok((outcome, Some(usage)));
             }
-            let program = match claim.spec.mode {
+            let mut program = match claim.spec.mode {
                 InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
                 InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
                 InputMode::Prompt => {
@@ -413,6 +410,7 @@ impl Runner {
                         workdir: None,
                         test_command: None,
                         commit_subject: None,
+                        base_commit: None,
                         prompt,
                     };
                     if let Some(assignment) = &claim.spec.agent {
@@ -427,8 +425,19 @@ impl Runner {
             // Planned work: the node clones the repository (with the credential, which
             // stays out of the sandbox) and mounts a copy at /repo.
             if let Some(assignment) = &claim.spec.agent {
-                workspace =
-                    Some(Workspace::prepare(&workspace_dir, assignment, SANDBOX_HOST_UID).await?);
+                let limits = WorkspaceLimits {
+                    disk_bytes: self.limits.disk_bytes,
+                    max_change_bytes: self.limits.max_change_bytes,
+                };
+                let prepared =
+                    Workspace::prepare(&workspace_dir, assignment, &self.remotes, limits).await?;
+                // A worker hands its commits back as a bundle of what follows this one.
+                if let (Program::Agent { job, .. }, true) =
+                    (&mut program, prepared.sandbox_out().is_some())
+                {
+                    job.base_commit = Some(prepared.base_commit().to_owned());
+                }
+                workspace = Some(prepared);
             }
             // Jobs that need a model get the pod's way to it: a socket served here.
             let mut proxy = None;
@@ -476,7 +485,7 @@ impl Runner {
                 progress: flags.progress.clone(),
                 checkout: workspace.as_ref().map(|ws| Checkout {
                     path: ws.sandbox_checkout().to_owned(),
-                    writable: claim.spec.agent.as_ref().is_some_and(|a| a.role == "work"),
+                    out: ws.sandbox_out(),
                 }),
             };
             let mut outcome = self.sandbox.run(job, stop.clone()).await;
@@ -498,6 +507,9 @@ impl Runner {
             let _ = std::fs::remove_dir_all(dir);
         }
         let _ = std::fs::remove_dir_all(&job_dir);
+        if let Some(workspace) = workspace.take() {
+            workspace.release().await;
+        }
         let _ = std::fs::remove_dir_all(&workspace_dir);
         if flags.superseded.load(Ordering::SeqCst) {
             tracing::warn!("another attempt took the job over; not reporting this one");
@@ -561,6 +573,15 @@ impl Runner {
         workspace: &Workspace,
         outcome: &mut SandboxOutcome,
     ) -> Option<WorkReport> {
+        if let Some(size) = workspace.disk_full() {
+            tracing::warn!(disk_bytes = size, "the worker filled its disk");
+            outcome.status = JobOutcome::Failed;
+            outcome.error = Some(format!(
+                "disk_quota_exceeded: the job filled its disk of {} MiB",
+                size >> 20
+            ));
+            return None;
+        }
         if outcome.status == JobOutcome::Completed && assignment.role == "work" {
             let subtask = assignment.subtask.as_ref();
             let text = PullRequestText {
@@ -571,7 +592,7 @@ impl Runner {
                     outcome.stdout.trim()
                 ),
             };
-            match workspace.publish(assignment, &self.forge_http, text).await {
+            match workspace.publish(assignment, text).await {
                 Ok(report) => {
                     tracing::info!(branch = %report.branch, commit = %report.commit, "pushed the worker's branch");
                     return Some(report);
@@ -886,6 +907,7 @@ mod tests {
             workdir: None,
             test_command: None,
             commit_subject: None,
+            base_commit: None,
         }
     }
 

@@ -1113,6 +1113,12 @@ async fn repo_writes_notes(w: &mut EdgeWorld) {
     seed_repository(w, "printf 'hello\\n' > NOTES.md\n");
 }
 
+/// Slow enough that a worker is still running when a scenario kills its node.
+#[given("a bare repository whose slow check script writes NOTES.md")]
+async fn repo_slowly_writes_notes(w: &mut EdgeWorld) {
+    seed_repository(w, "sleep 20\nprintf 'hello\\n' > NOTES.md\n");
+}
+
 #[given("a bare repository whose check script fails")]
 async fn repo_fails(w: &mut EdgeWorld) {
     seed_repository(w, "echo 'check: 1 failure' >&2\nexit 1\n");
@@ -1298,6 +1304,7 @@ async fn run_shows_step(w: &mut EdgeWorld) {
                 "| ",
                 "tests: ",
                 "committed: ",
+                "change: ",
                 "cynode-prompt-agent: ",
             ];
             assert!(agent_line.iter().any(|p| step.starts_with(p)), "{step}");

@@ -72,6 +72,7 @@ async fn a_model_that_only_asks_to_run_still_gets_an_answer_within_the_step_boun
         workdir: None,
         test_command: None,
         commit_subject: None,
+        base_commit: None,
     };
     let result = answer(&job, &url, std::path::Path::new("/nonexistent"))
         .await

@@ -20,7 +20,7 @@ Feature: cynork planned work
     And stdout mentions "status=planning_failed"
     When I run "cynork task get plan-demo"
     Then stdout mentions "planner_attempts=3"
-    And stdout mentions "cloning file:///nonexistent/widgets.git: git clone failed: '/nonexistent/widgets.git' does not appear to be a git repository"
+    And stdout mentions "cloning file:///nonexistent/widgets.git: /nonexistent/widgets.git does not exist on this node"
     When I run "cynork task runs plan-demo"
     Then stdout mentions "role=planner"
     And stdout mentions "status=failed"

@@ -42,7 +42,7 @@ Feature: Planned work with real agents
     Then the subtask is "in_progress" within 5 seconds
 
   Scenario: A worker run orphaned by a killed node runs again and completes
-    Given a bare repository whose check script writes NOTES.md
+    Given a bare repository whose slow check script writes NOTES.md
     And "alice" has a project for the repository with the credential "tok-edge-secret-2b8e"
     When "alice" plans "Add a NOTES.md file that says hello" in the project
     Then the task is planned into subtasks that depend only on earlier ones

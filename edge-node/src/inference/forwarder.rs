@@ -563,7 +563,7 @@ fn served_model(
         )
     })?;
     let served = models.borrow();
-    if served.iter().any(|m| *m == model) {
+    if served.contains(&model) {
         return Ok(model);
     }
     Err((

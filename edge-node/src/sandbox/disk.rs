@@ -130,7 +130,7 @@ impl JobDisk {
     pub fn is_full(&self) -> bool {
         match statvfs(&self.mount) {
             Some(stats) => {
-                (stats.f_bavail as u64) * (stats.f_frsize as u64) < FULL_BELOW_BYTES
+                stats.f_bavail.saturating_mul(stats.f_frsize) < FULL_BELOW_BYTES
                     || stats.f_favail == 0
             }
             None => false,

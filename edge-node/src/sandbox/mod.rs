@@ -63,7 +63,9 @@ pub struct SandboxJob {
 #[derive(Debug, Clone)]
 pub struct Checkout {
     pub path: PathBuf,
-    pub writable: bool,
+    /// For a worker: the checkout is writable, and this directory (on the job's own disk,
+    /// like the checkout) is its `/out`. Otherwise the checkout is read-only.
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

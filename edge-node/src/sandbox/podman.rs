@@ -7,8 +7,10 @@
 //! - `--network none`, `--cap-drop ALL`, `no-new-privileges`, user 1000, read-only root;
 //!   the only writable places are `/workspace`, `/tmp`, `/run` and `/dev/shm`, each a
 //!   tmpfs of a fixed size.
-//! - a user namespace: uid 1000 in the sandbox is uid 201000 on the host, never a host
-//!   user; root in the sandbox is no one on the host.
+//! - a user namespace of its own (`--userns=auto`): Podman gives each job's container (or
+//!   pod) a range of host uids no other container holds, so two jobs never share a host
+//!   uid, and root in the sandbox is no one on the host. Directories a job must write are
+//!   handed to its user with Podman's `U` mount option.
 //! - no host environment: `--http-proxy=false` keeps the agent's proxy settings out; the
 //!   job sees only the variables set here.
 //! - every `podman` call has an outer deadline: a hung podman still ends the job (as a
@@ -23,7 +25,8 @@
 //!   reaches the node only through the job's unix socket (mounted into the sidecar only);
 //!   the sandbox gets `OLLAMA_BASE_URL` and `OPENAI_BASE_URL`. Other jobs pay nothing.
 //! - a prompt runs the agent binary, mounted read-only, with a writable `/out` for its
-//!   result.
+//!   result: a small tmpfs, or for a worker a directory on the job's own disk beside its
+//!   checkout (see [`super::disk`]).
 //! - for commands, a small runner script reports the index of a failing command on fd 3,
 //!   a pipe only the runner holds (`--preserve-fds 1`; commands run with fd 3 closed).
 
@@ -46,13 +49,13 @@ use crate::config::SandboxLimits;
 
 /// The uid:gid jobs run as inside the sandbox.
 const SANDBOX_USER: &str = "1000:1000";
-const SANDBOX_UID: u32 = 1000;
-/// Sandbox uid 0 is this host uid; 65536 ids are mapped (rootful Podman may map any).
-const USERNS_BASE: u32 = 200_000;
-/// The host uid of [`SANDBOX_UID`]: what files the sandbox must write are chowned to.
-pub const SANDBOX_HOST_UID: u32 = USERNS_BASE + SANDBOX_UID;
+/// Each job's user namespace: a range of 65536 host ids of its own, picked by Podman
+/// from the `containers` entries of /etc/subuid and /etc/subgid.
+const USERNS: &str = "--userns=auto:size=65536";
 /// Sizes of the scratch filesystems besides `/workspace`.
 const TMP_SIZE: &str = "64m";
+/// The agent's `/out` when it is not a worker's (its result file only).
+const OUT_SIZE: &str = "16m";
 const RUN_SIZE: &str = "16m";
 const SHM_SIZE: &str = "64m";
 /// How long any podman call other than the job's own run may take.
@@ -116,6 +119,12 @@ pub enum PodmanError {
         "the sandbox image {0} is not present; build it with edge-node/sandbox/build-image.sh"
     )]
     NoImage(String),
+    #[error(
+        "{0} has no range for 'containers': each job runs in a user namespace of its own \
+         (podman --userns=auto), taken from that range; add one, e.g. \
+         'containers:2147483647:2147483648' (scripts/install-deps does)"
+    )]
+    NoIdRange(&'static str),
 }
 
 fn container_name(job: &SandboxJob) -> String {
@@ -128,14 +137,6 @@ fn pod_name(job: &SandboxJob) -> String {
 
 fn sidecar_name(job: &SandboxJob) -> String {
     format!("cynode-proxy-{}-{}", job.job_id, job.attempt)
-}
-
-/// `--uidmap`/`--gidmap` of the sandbox's user namespace.
-fn userns_args() -> [String; 2] {
-    [
-        format!("--uidmap=0:{USERNS_BASE}:65536"),
-        format!("--gidmap=0:{USERNS_BASE}:65536"),
-    ]
 }
 
 /// What to run in the sandbox, and the mounts beyond the job directory it needs.
@@ -228,6 +229,12 @@ impl PodmanSandbox {
             }
             Err(err) => return Err(PodmanError::Broken(err.to_string())),
         }
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let ranges = std::fs::read_to_string(file).unwrap_or_default();
+            if !ranges.lines().any(|line| line.starts_with("containers:")) {
+                return Err(PodmanError::NoIdRange(file));
+            }
+        }
         for image in &self.limits.allowed_images {
             let exists = self.podman(&["image", "exists", image]).await;
             if !exists.is_ok_and(|out| out.status.success()) {
@@ -285,15 +292,19 @@ impl PodmanSandbox {
             } => {
                 let text = serde_json::to_string(agent_job).map_err(std::io::Error::other)?;
                 write(&dir.join("prompt.json"), &text, 0o644)?;
-                // The agent's result: the one place outside /workspace it may write.
-                let out = dir.join("out");
-                std::fs::create_dir_all(&out)?;
-                std::os::unix::fs::chown(&out, Some(SANDBOX_HOST_UID), Some(SANDBOX_HOST_UID))?;
+                // The agent's result: the one place outside /workspace it may write, on
+                // the job's disk for a worker (its change goes there), else in memory.
+                let out = match job.checkout.as_ref().and_then(|c| c.out.as_ref()) {
+                    Some(out) => format!("--volume={}:/out:rw,U", out.display()),
+                    None => {
+                        format!("--mount=type=tmpfs,destination=/out,tmpfs-size={OUT_SIZE},U=true")
+                    }
+                };
                 Prepared {
                     command: vec![AGENT_PATH.into()],
                     mounts: vec![
                         format!("--volume={}:{AGENT_PATH}:ro", binary.display()),
-                        format!("--volume={}:/out:rw", out.display()),
+                        out,
                     ],
                 }
             }
@@ -324,10 +335,7 @@ impl PodmanSandbox {
                 format!("--env=OPENAI_BASE_URL=http://localhost:{PROXY_PORT}/v1"),
             ]),
             // In a pod, the pod's user namespace applies.
-            None => {
-                args.push("--network=none".into());
-                args.extend(userns_args());
-            }
+            None => args.extend(["--network=none".into(), USERNS.into()]),
         }
         args.extend([
             "--cap-drop=ALL".into(),
@@ -347,8 +355,12 @@ impl PodmanSandbox {
             format!("--volume={}:/job:ro", job.job_dir.display()),
         ]);
         if let Some(checkout) = &job.checkout {
-            let mode = if checkout.writable { "rw" } else { "ro" };
-            args.push(format!("--volume={}:/repo:{mode}", checkout.path.display()));
+            // `U`: the checkout is the job's user's (git refuses a repository of another).
+            let mode = if checkout.out.is_some() { "rw" } else { "ro" };
+            args.push(format!(
+                "--volume={}:/repo:{mode},U",
+                checkout.path.display()
+            ));
         }
         args.extend(prepared.mounts);
         args.extend([
@@ -379,7 +391,6 @@ impl PodmanSandbox {
         let node_label = format!("--label=cynode.node={}", self.node_name);
         let job_label = format!("--label=cynode.job={}", job.job_id);
         self.remove_pod(&pod).await;
-        let [uidmap, gidmap] = userns_args();
         let created = self
             .podman(&[
                 "pod",
@@ -387,8 +398,7 @@ impl PodmanSandbox {
                 "--name",
                 &pod,
                 "--network=none",
-                &uidmap,
-                &gidmap,
+                USERNS,
                 &node_label,
                 &job_label,
             ])
@@ -400,17 +410,12 @@ impl PodmanSandbox {
                 String::from_utf8_lossy(&created.stderr).trim()
             ));
         }
-        std::os::unix::fs::chown(
-            &access.socket_dir,
-            Some(SANDBOX_HOST_UID),
-            Some(SANDBOX_HOST_UID),
-        )
-        .map_err(|err| format!("preparing the proxy directory: {err}"))?;
         let ready = access.socket_dir.join(PROXY_READY_FILE);
         let _ = std::fs::remove_file(&ready);
         let sidecar = format!("--name={}", sidecar_name(job));
         let pod_arg = format!("--pod={pod}");
-        let socket_mount = format!("--volume={}:/run/cynode:rw", access.socket_dir.display());
+        // `U`: the sidecar's user writes its ready file there.
+        let socket_mount = format!("--volume={}:/run/cynode:rw,U", access.socket_dir.display());
         let binary_mount = format!("--volume={}:{PROXY_PATH}:ro", access.proxy_binary.display());
         let ready_env = format!("--env=CYNODE_PROXY_READY_FILE=/run/cynode/{PROXY_READY_FILE}");
         let started = self
@@ -696,6 +701,8 @@ mod tests {
             cpus: 1.0,
             pids: 64,
             workspace_size: "16m".into(),
+            disk_bytes: 1 << 30,
+            max_change_bytes: 1 << 20,
             default_timeout_secs: 60,
             max_timeout_secs: 60,
         }
@@ -725,8 +732,7 @@ mod tests {
         let args = sandbox.run_args(&job, &name, None, Prepared::command(vec!["true".into()]));
         for expected in [
             "--http-proxy=false",
-            "--uidmap=0:200000:65536",
-            "--gidmap=0:200000:65536",
+            "--userns=auto:size=65536",
             "--read-only-tmpfs=false",
             "--shm-size=64m",
         ] {
@@ -749,7 +755,7 @@ mod tests {
         );
         // In a pod, the pod's namespace applies (the pod is created with the mapping).
         let args = sandbox.run_args(&job, &name, Some("pod"), Prepared::command(vec![]));
-        assert!(!args.iter().any(|a| a.starts_with("--uidmap")), "{args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--userns")), "{args:?}");
     }
 
     /// A podman that never returns from `run` (and answers everything else at once).

@@ -79,11 +79,24 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where every test's scratch directories are (`target/cynode-tests`).
+pub fn scratch_root() -> PathBuf {
+    target_dir().join("cynode-tests")
+}
+
+/// The remote policy every test node gets unless its configuration has its own: the test
+/// repositories under [`scratch_root`] (`file://`), and the forge contract server on
+/// loopback.
+pub fn test_remotes() -> String {
+    format!(
+        "\n[remotes]\nfile_roots = [\"{}\"]\nprivate_hosts = [\"127.0.0.1\"]\n",
+        scratch_root().display()
+    )
+}
+
 /// A directory for this run's logs and scratch files, under `target/`.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("cynode-tests")
-        .join(format!("{name}-{}", unique_suffix()));
+    let dir = scratch_root().join(format!("{name}-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).expect("creating a scratch directory");
     dir
 }
@@ -597,7 +610,8 @@ impl Deployment {
     }
 
     /// Starts an edge node and waits until it polls for jobs. `config` is the TOML
-    /// config file's text, if any.
+    /// config file's text, if any; without a `[remotes]` section of its own it gets
+    /// [`test_remotes`].
     pub fn start_edge(&self, name: &str, config: Option<&str>) -> Result<Service> {
         self.start_edge_with(name, config, &[])
     }
@@ -610,12 +624,13 @@ impl Deployment {
         config: Option<&str>,
         env: &[(&str, &str)],
     ) -> Result<Service> {
-        let mut args: Vec<String> = Vec::new();
-        if let Some(text) = config {
-            let path = self.logs.join(format!("{name}.toml"));
-            std::fs::write(&path, text)?;
-            args.extend(["--config".to_owned(), path.display().to_string()]);
+        let mut text = config.unwrap_or_default().to_owned();
+        if !text.contains("[remotes]") {
+            text.push_str(&test_remotes());
         }
+        let path = self.logs.join(format!("{name}.toml"));
+        std::fs::write(&path, text)?;
+        let args: Vec<String> = vec!["--config".to_owned(), path.display().to_string()];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let before =
             std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
