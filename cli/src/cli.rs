@@ -197,6 +197,10 @@ pub struct BuildArgs {
     /// owner/name on the forge [default: from the repository URL]
     #[arg(long, value_name = "OWNER/NAME")]
     pub forge_repo: Option<String>,
+    /// Run the project's planned work (and hand its credential) only to nodes an admin
+    /// labelled so
+    #[arg(long, value_name = "LABEL")]
+    pub node_label: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -218,6 +222,21 @@ pub enum NodeCommand {
     Disable(NodeRefArg),
     /// Take no new jobs on the node and hand its running jobs to other nodes
     Drain(NodeRefArg),
+    /// End the node's keys and job tokens now; it registers again only once enabled
+    Revoke {
+        #[command(flatten)]
+        node: NodeRefArg,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Set the node's labels (none: clear them); projects may require one
+    Label {
+        #[command(flatten)]
+        node: NodeRefArg,
+        #[arg(value_name = "LABEL")]
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -271,7 +271,7 @@ fn watch_gateway(runner: Arc<Runner>, registrar: Registrar, stop: CancellationTo
                             break;
                         }
                     }
-                    Err(err) if err.code() == Some("unknown_node") => {
+                    Err(err) if matches!(err.code(), Some("unknown_node" | "node_revoked")) => {
                         if let Err(err) = registrar.register_again(&runner.identity, &stop).await {
                             tracing::error!(error = %err, "could not register again");
                         }

@@ -30,10 +30,12 @@ impl Default for Outage {
 
 impl Outage {
     /// Records a failed call. A transient one (unreachable, 5xx, 429) marks the gateway
-    /// down, and so does `unknown_node` (its tables were reset): the prober registers the
-    /// node again before it receives more.
+    /// down, and so do `unknown_node` (its tables were reset) and `node_revoked` (an admin
+    /// ended its keys): the prober registers the node again (refused until an admin
+    /// enables a revoked node) before it receives more.
     pub fn failed(&self, err: &GatewayError) {
-        if !err.is_transient() && err.code() != Some("unknown_node") {
+        let lost_identity = matches!(err.code(), Some("unknown_node" | "node_revoked"));
+        if !err.is_transient() && !lost_identity {
             return;
         }
         self.down.send_if_modified(|down| {

@@ -305,6 +305,18 @@ impl Runner {
                     .pause(Duration::from_secs(retry_after_secs.clamp(1, 3600)));
                 self.hide(received.queue, &received.receipt, 0).await;
             }
+            Ok(ClaimDecision::Elsewhere {
+                reason,
+                retry_after_secs,
+            }) => {
+                tracing::info!(%reason, retry_after_secs, "the job is not for this node; leaving it to others");
+                self.hide(
+                    received.queue,
+                    &received.receipt,
+                    retry_after_secs.clamp(1, 3600) as u32,
+                )
+                .await;
+            }
             Ok(ClaimDecision::Retry { retry_after_secs }) => {
                 tracing::info!(retry_after_secs, "job is claimed elsewhere; leaving it");
                 self.hide(
@@ -703,6 +715,14 @@ impl Runner {
                     }
                     Ok(_) => {}
                     Err(err) if err.code() == Some("stale_attempt") => {
+                        flags.superseded.store(true, Ordering::SeqCst);
+                        stop.cancel();
+                    }
+                    // An admin revoked this node: its work is not wanted; stop, report
+                    // nothing (the job runs again elsewhere once its lease runs out).
+                    Err(err) if err.code() == Some("node_revoked") => {
+                        tracing::error!(error = %err, "this node was revoked; stopping the job");
+                        self.outage.failed(&err);
                         flags.superseded.store(true, Ordering::SeqCst);
                         stop.cancel();
                     }

@@ -648,6 +648,28 @@ async fn stdout_contains(w: &mut EdgeWorld, expected: String) {
     assert!(stdout.contains(&unescape(&expected)), "stdout: {stdout:?}");
 }
 
+/// `/proc/self/uid_map`'s line for sandbox uid 0: the host uid it maps to, and how many.
+fn uid_map(stdout: &str) -> Option<(u64, u64)> {
+    stdout.lines().find_map(|line| {
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        match fields.as_slice() {
+            [0, host, count] => Some((*host, *count)),
+            _ => None,
+        }
+    })
+}
+
+#[then(expr = "its user namespace maps root to host uid {int} or above")]
+async fn uid_map_above(w: &mut EdgeWorld, floor: u64) {
+    let stdout = w.job()["stdout"].as_str().unwrap_or_default();
+    let (host, count) = uid_map(stdout).unwrap_or_else(|| panic!("no uid map: {stdout:?}"));
+    assert!(host >= floor && count == 65536, "{host} {count}");
+}
+
 #[then(expr = "its stdout does not contain {string}")]
 async fn stdout_lacks(w: &mut EdgeWorld, unwanted: String) {
     let stdout = w.job()["stdout"].as_str().unwrap_or_default();

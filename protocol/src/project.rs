@@ -19,4 +19,8 @@ pub struct BuildSettings {
     /// `owner/name` on the forge; by default the last two parts of the repository URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge_repo: Option<String>,
+    /// Only nodes an admin gave this label run the project's planned work (and so see its
+    /// credential); none: any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_label: Option<String>,
 }

@@ -720,9 +720,19 @@ pub struct NodeView {
     pub last_seen_at: Option<Timestamp>,
     #[serde(default)]
     pub state: NodeState,
+    /// Labels an admin gave the node (projects may require one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// Jobs the node holds a claim on (admin views only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots_in_use: Option<u32>,
+}
+
+/// `PUT /v1/admin/nodes/{node}/labels`: the node's labels, replacing its old ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeLabels {
+    pub labels: Vec<String>,
 }
 
 /// What an operator allows a node to do.
@@ -736,6 +746,9 @@ pub enum NodeState {
     Disabled,
     /// Takes no new jobs and hands running ones back to the queue for other nodes.
     Draining,
+    /// An admin ended its keys: every signed request is refused, credentials are not
+    /// renewed, and it may register again only after an admin enables it.
+    Revoked,
 }
 
 impl NodeState {
@@ -744,6 +757,7 @@ impl NodeState {
             NodeState::Enabled => "enabled",
             NodeState::Disabled => "disabled",
             NodeState::Draining => "draining",
+            NodeState::Revoked => "revoked",
         }
     }
 }
@@ -809,6 +823,12 @@ pub enum ClaimDecision {
     /// This node may not take jobs now (an operator disabled or is draining it): make the
     /// message visible to other nodes at once, and receive nothing for a while.
     NotNow {
+        reason: String,
+        retry_after_secs: u64,
+    },
+    /// This job is not for this node (its project runs only on nodes with a label this
+    /// node lacks): leave the message to other nodes for a while; keep receiving.
+    Elsewhere {
         reason: String,
         retry_after_secs: u64,
     },
@@ -1126,6 +1146,8 @@ pub struct CreateProjectRequest {
     pub forge_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge_repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_label: Option<String>,
 }
 
 /// `PATCH /v1/projects/{project}`: the fields to change. `credential: ""` removes it.
@@ -1149,6 +1171,8 @@ pub struct UpdateProjectRequest {
     pub forge_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge_repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_label: Option<String>,
 }
 
 /// Requests that carry a credential never print it.
@@ -1172,6 +1196,7 @@ macro_rules! build_settings_of {
                     test_command: self.test_command.clone(),
                     forge_url: self.forge_url.clone(),
                     forge_repo: self.forge_repo.clone(),
+                    node_label: self.node_label.clone(),
                 }
             }
         }

@@ -1,7 +1,9 @@
 //! `cynork node …` and `cynork admin …`: operators' commands (the gateway answers 403,
 //! exit code 3, for anyone but an admin).
 
-use cynode_protocol::wire::{DeadLetterList, NodeList, NodeView, RedriveReport, SweepReport};
+use cynode_protocol::wire::{
+    DeadLetterList, NodeLabels, NodeList, NodeView, RedriveReport, SweepReport,
+};
 
 use super::Context;
 use crate::cli::{AdminCommand, NodeCommand};
@@ -29,6 +31,28 @@ pub fn node(ctx: &mut Context, command: NodeCommand) -> CliResult {
         NodeCommand::Enable(node) => (node.node, Some("enable")),
         NodeCommand::Disable(node) => (node.node, Some("disable")),
         NodeCommand::Drain(node) => (node.node, Some("drain")),
+        NodeCommand::Revoke { node, yes } => {
+            let question = format!(
+                "Revoke node {}? Its keys stop now and it cannot register until enabled.",
+                node.node
+            );
+            if !yes && !crate::input::confirm(&question)? {
+                ctx.printer.note("not revoked");
+                return Ok(());
+            }
+            (node.node, Some("revoke"))
+        }
+        NodeCommand::Label { node, labels } => {
+            let path = format!("/v1/admin/nodes/{}/labels", segment(&node.node));
+            let body = NodeLabels { labels };
+            let view: NodeView = gateway.call(reqwest::Method::PUT, &path, Some(&body), true)?;
+            if ctx.printer.json_mode() {
+                ctx.printer.json(&view);
+            } else {
+                print_node(&ctx.printer, &view, true);
+            }
+            return Ok(());
+        }
     };
     if node.trim().is_empty() {
         return Err(CliError::usage("the node name or id must not be empty"));
@@ -58,6 +82,7 @@ fn print_node(printer: &Printer, node: &NodeView, details: bool) {
                 .unwrap_or_else(|| "never".into()),
         ),
         ("slots_in_use", node.slots_in_use.unwrap_or(0).to_string()),
+        ("labels", quote(&node.labels.join(","))),
         (
             "config",
             node.acked_config_version

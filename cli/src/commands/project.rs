@@ -20,12 +20,28 @@ fn project_path(project: &str) -> CliResult<String> {
     Ok(format!("/v1/projects/{}", segment(project)))
 }
 
+/// A token (one line), or an ssh deploy key (a `-----BEGIN … PRIVATE KEY-----` block).
 fn credential_from_stdin() -> CliResult<String> {
-    let credential = read_line(None)?;
+    let mut credential = read_line(None)?;
     if credential.trim().is_empty() {
         return Err(CliError::usage(
             "--credential-stdin: stdin had no credential",
         ));
+    }
+    if credential.trim_start().starts_with("-----BEGIN ") {
+        loop {
+            let line = read_line(None)?;
+            if line.is_empty() {
+                return Err(CliError::usage(
+                    "--credential-stdin: the key has no -----END line",
+                ));
+            }
+            credential.push('\n');
+            credential.push_str(&line);
+            if line.trim_start().starts_with("-----END ") {
+                break;
+            }
+        }
     }
     Ok(credential)
 }
@@ -50,6 +66,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 test_command: build.test_command,
                 forge_url: build.forge_url,
                 forge_repo: build.forge_repo,
+                node_label: build.node_label,
             };
             Gateway::new(&mut ctx.config)?.post("/v1/projects", &req)?
         }
@@ -93,6 +110,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 test_command: build.test_command,
                 forge_url: build.forge_url,
                 forge_repo: build.forge_repo,
+                node_label: build.node_label,
             };
             Gateway::new(&mut ctx.config)?.call(
                 Method::PATCH,
@@ -148,6 +166,7 @@ fn print_project(printer: &Printer, project: &ProjectView) {
         ("test_command", &build.test_command),
         ("forge_url", &build.forge_url),
         ("forge_repo", &build.forge_repo),
+        ("node_label", &build.node_label),
     ] {
         if let Some(value) = value {
             pairs.push((key, value.clone()));

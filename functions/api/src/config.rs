@@ -11,7 +11,7 @@
 use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 use cynode_domain::plan::PlanPolicy;
-use cynode_domain::service::{AuthSettings, JobSettings, TaskSettings};
+use cynode_domain::service::{AuthSettings, JobSettings, StreamSettings, TaskSettings};
 
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,8 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     pub tasks: TaskSettings,
     pub jobs: JobSettings,
+    /// Open streams per user and how long one lasts.
+    pub streams: StreamSettings,
     pub recovery: RecoveryPolicy,
     /// Planner and worker attempts and the worker backoff.
     pub plans: PlanPolicy,
@@ -62,6 +64,16 @@ impl std::fmt::Debug for GatewayConfig {
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A count that may be 0 (a quota of 0: no limit).
+fn count(env: Lookup, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ConfigError::Invalid(name, format!("'{text}' is not a whole number"))),
+    }
+}
 
 fn number(env: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env(name) {
@@ -104,6 +116,11 @@ impl GatewayConfig {
             tasks: TaskSettings {
                 lease_secs,
                 upload_url_ttl_secs: 900,
+                max_unfinished_per_user: count(env, "CYNODE_MAX_UNFINISHED_TASKS", 100)?,
+            },
+            streams: StreamSettings {
+                max_open_per_user: count(env, "CYNODE_MAX_OPEN_STREAMS", 8)?,
+                max_lifetime_secs: number(env, "CYNODE_STREAM_MAX_SECS", 330)?.max(10),
             },
             jobs: JobSettings {
                 lease_secs,

@@ -183,7 +183,7 @@ mod tests {
     /// The deployment's HTTP API routes are the same table as [`ROUTES`].
     #[test]
     fn the_deployment_template_declares_the_same_routes() {
-        let template = include_str!("../../../infra/template.yaml");
+        let template = TEMPLATE;
         let mut declared = Vec::new();
         for line in template.lines().filter(|l| l.contains("RouteKey:")) {
             let key = line
@@ -212,26 +212,69 @@ mod tests {
         }
     }
 
+    const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
+
+    /// One top-level resource of the template, as text.
+    fn block(name: &str) -> String {
+        let template = TEMPLATE;
+        let start = template
+            .find(&format!("\n  {name}:\n"))
+            .unwrap_or_else(|| panic!("template lacks {name}"));
+        let rest = &template[start + 1..];
+        let end = rest
+            .match_indices("\n  ")
+            .map(|(i, _)| i)
+            .find(|&i| rest[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            .unwrap_or(rest.len());
+        rest[..end].to_owned()
+    }
+
+    /// Every function role's actions on `resource` (an `Allow` statement naming it).
+    fn actions_on(role: &str, resource: &str) -> Vec<String> {
+        block(role)
+            .split("- Effect: Allow")
+            .filter(|statement| statement.contains(resource))
+            .flat_map(|statement| {
+                let action = statement
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix("Action:"))
+                    .unwrap_or_default();
+                action
+                    .split(['[', ']', ',', '"'])
+                    .map(str::trim)
+                    .filter(|a| a.contains(':'))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Projects' credentials: only the callbacks function reads them (to hand a claimed
+    /// job its credential); the tasks function writes and deletes them; no other role
+    /// touches the table.
+    #[test]
+    fn only_the_callbacks_function_reads_projects_credentials() {
+        let roles: Vec<&str> = TEMPLATE
+            .lines()
+            .filter_map(|line| line.strip_prefix("  ")?.strip_suffix("FunctionRole:"))
+            .collect();
+        assert!(roles.len() >= 7, "{roles:?}");
+        for role in roles {
+            let mut actions = actions_on(&format!("{role}FunctionRole"), "CredentialsTable");
+            actions.sort();
+            let expected: &[&str] = match role {
+                "Callbacks" => &["dynamodb:GetItem"],
+                "Tasks" => &["dynamodb:DeleteItem", "dynamodb:PutItem"],
+                _ => &[],
+            };
+            assert_eq!(actions, expected, "{role}");
+        }
+    }
+
     /// Each function's role may read exactly the secrets the function fetches, and its
     /// environment names exactly those.
     #[test]
     fn each_function_reads_only_the_secrets_it_needs() {
-        let template = include_str!("../../../infra/template.yaml");
-        let block = |name: &str| {
-            let start = template
-                .find(&format!("\n  {name}:\n"))
-                .unwrap_or_else(|| panic!("template lacks {name}"));
-            let rest = &template[start + 1..];
-            let end = rest[3..]
-                .find("\n  ")
-                .and_then(|_| {
-                    rest.match_indices("\n  ")
-                        .map(|(i, _)| i)
-                        .find(|&i| rest[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
-                })
-                .unwrap_or(rest.len());
-            rest[..end].to_owned()
-        };
         let resource = |secret: SecretName| match secret {
             SecretName::JwtKey => "JwtKeySecret",
             SecretName::NodeKey => "NodeKeySecret",

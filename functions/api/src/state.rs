@@ -11,11 +11,11 @@ use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
     BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, ProjectStore, SessionStore,
-    TaskStore, ThreadStore, UserStore,
+    StreamStore, TaskStore, ThreadStore, UserStore,
 };
 use cynode_domain::service::{
     AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
-    RecoveryService, TaskService,
+    RecoveryService, StreamService, TaskService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -43,6 +43,7 @@ struct Inner {
     recovery: OnceLock<Arc<RecoveryService>>,
     projects: OnceLock<Arc<ProjectService>>,
     plans: OnceLock<Arc<PlanService>>,
+    streams: OnceLock<Arc<StreamService>>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -60,6 +61,7 @@ pub struct Ports {
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
+    pub streams: Arc<dyn StreamStore>,
     pub queue: Arc<dyn JobQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub blobs: Arc<dyn BlobStore>,
@@ -77,6 +79,7 @@ impl From<Adapters> for Ports {
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
+            streams: Arc::new(adapters.streams),
             queue_url: queue.queue_url().to_owned(),
             inference_queue_url: queue.inference_queue_url().to_owned(),
             dead_letters: queue.clone(),
@@ -96,6 +99,7 @@ impl Ports {
             threads: store.clone(),
             nodes: store.clone(),
             projects: store.clone(),
+            streams: store.clone(),
             queue: store.clone(),
             dead_letters: store.clone(),
             blobs: store,
@@ -153,6 +157,7 @@ impl AppState {
                 recovery: OnceLock::new(),
                 projects: OnceLock::new(),
                 plans: OnceLock::new(),
+                streams: OnceLock::new(),
             }),
         }
     }
@@ -251,6 +256,18 @@ impl AppState {
                 )
                 .with_plan_policy(config.plans.clone()),
             )
+        })
+    }
+
+    pub fn streams(&self) -> &Arc<StreamService> {
+        self.inner.streams.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(StreamService::new(
+                ports.streams.clone(),
+                ports.sessions.clone(),
+                self.inner.clock.clone(),
+                self.config().streams.clone(),
+            ))
         })
     }
 

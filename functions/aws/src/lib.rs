@@ -101,6 +101,7 @@ pub struct Adapters {
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
+    pub streams: dynamo::DynamoStreams,
     pub queue: sqs::SqsJobQueue,
     pub blobs: s3::S3Blobs,
 }
@@ -114,7 +115,12 @@ impl Adapters {
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
             threads: dynamo::DynamoThreads::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
-            projects: dynamo::DynamoProjects::new(db.clone(), resources.table("tasks")),
+            projects: dynamo::DynamoProjects::new(
+                db.clone(),
+                resources.table("tasks"),
+                resources.table("credentials"),
+            ),
+            streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(
                 clients.sqs.clone(),
                 resources.jobs_queue_url.clone(),

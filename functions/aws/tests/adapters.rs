@@ -426,6 +426,7 @@ async fn configuration_versions_replace_only_the_version_read() {
         acked_config_version: None,
         last_seen_at: now(),
         state: NodeState::Enabled,
+        labels: vec![],
         identity: Default::default(),
     };
     nodes.insert_node(&node).await.unwrap();
@@ -441,11 +442,14 @@ async fn configuration_versions_replace_only_the_version_read() {
     let stored = nodes.node_by_name(&node.name).await.unwrap().unwrap();
     assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
 
-    // An operator's state survives the node's own updates, which carry a stale copy.
+    // An operator's state and labels survive the node's own updates, which carry a
+    // stale copy.
     nodes
         .set_node_state(&node.id, NodeState::Draining)
         .await
         .unwrap();
+    let labels = vec!["gpu".to_owned(), "trusted".to_owned()];
+    nodes.set_node_labels(&node.id, &labels).await.unwrap();
     let later = now() + time::Duration::seconds(90);
     nodes
         .update_node(&cynode_domain::node::Node {
@@ -460,6 +464,7 @@ async fn configuration_versions_replace_only_the_version_read() {
     nodes.touch_node(&node.id, later).await.unwrap();
     let stored = nodes.node(&node.id).await.unwrap().unwrap();
     assert_eq!(stored.state, NodeState::Draining);
+    assert_eq!(stored.labels, labels);
     assert_eq!(stored.capabilities.cpus, 8);
     assert_eq!(stored.acked_config_version.as_deref(), Some("01B"));
     assert_eq!(stored.last_seen_at.unix_timestamp(), later.unix_timestamp());

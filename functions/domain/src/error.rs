@@ -75,6 +75,17 @@ impl Error {
             ..Self::new(ErrorKind::TooManyRequests, "too_many_requests", message)
         }
     }
+    /// Over a quota: 429 with `code` and when to try again.
+    pub fn over_quota(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(ErrorKind::TooManyRequests, code, message)
+        }
+    }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, "dependency_unavailable", message)
     }

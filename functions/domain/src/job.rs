@@ -325,9 +325,10 @@ impl Job {
         Err(self.stale(attempt))
     }
 
-    /// That `node` holds the current claim under `lease_id` (for streamed chunks).
+    /// That `node` holds the current claim under `lease_id`, and speaks for its attempt
+    /// (for streamed chunks and raw-output uploads, which are stored under the attempt).
     pub fn check_claim(&self, node: &NodeId, attempt: u32, lease_id: &LeaseId) -> Result<()> {
-        if self.holds_lease(node, lease_id) {
+        if self.holds_lease(node, lease_id) && attempt == self.attempt {
             Ok(())
         } else {
             Err(self.stale(attempt))

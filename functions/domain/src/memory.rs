@@ -48,6 +48,7 @@ struct State {
     threads: BTreeMap<ThreadId, Thread>,
     projects: BTreeMap<(UserId, String), Project>,
     credentials: HashMap<ProjectId, String>,
+    streams: HashMap<(UserId, String), Timestamp>,
 }
 
 /// Every port in one in-memory store.
@@ -262,6 +263,20 @@ impl TaskStore for MemoryStore {
             tasks,
         })
     }
+    async fn count_tasks(
+        &self,
+        owner: &UserId,
+        status: TaskStatus,
+        up_to: u32,
+    ) -> StoreResult<u32> {
+        let count = self
+            .state()
+            .tasks
+            .values()
+            .filter(|t| &t.owner == owner && t.status == status)
+            .count();
+        Ok((count as u32).min(up_to))
+    }
     async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>> {
         Ok(self
             .state()
@@ -377,6 +392,28 @@ impl TaskStore for MemoryStore {
 }
 
 #[async_trait]
+impl crate::ports::StreamStore for MemoryStore {
+    async fn open_streams(&self, owner: &UserId, now: Timestamp) -> StoreResult<u32> {
+        Ok(self
+            .state()
+            .streams
+            .iter()
+            .filter(|((user, _), expires)| user == owner && **expires > now)
+            .count() as u32)
+    }
+    async fn put_stream(&self, owner: &UserId, id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.state()
+            .streams
+            .insert((owner.clone(), id.to_owned()), expires_at);
+        Ok(())
+    }
+    async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
+        self.state().streams.remove(&(owner.clone(), id.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl ThreadStore for MemoryStore {
     async fn put_thread(&self, thread: &Thread) -> StoreResult<()> {
         let mut state = self.state();
@@ -442,6 +479,7 @@ impl NodeStore for MemoryStore {
             node.state = stored.state;
             node.acked_config_version = stored.acked_config_version.clone();
             node.identity = stored.identity.clone();
+            node.labels = stored.labels.clone();
         }
         state.nodes.insert(node.id.clone(), node);
         Ok(())
@@ -465,6 +503,15 @@ impl NodeStore for MemoryStore {
         match self.state().nodes.get_mut(id) {
             Some(node) => {
                 node.state = to;
+                Ok(())
+            }
+            None => Err(conflict("no such node")),
+        }
+    }
+    async fn set_node_labels(&self, id: &NodeId, labels: &[String]) -> StoreResult<()> {
+        match self.state().nodes.get_mut(id) {
+            Some(node) => {
+                node.labels = labels.to_vec();
                 Ok(())
             }
             None => Err(conflict("no such node")),

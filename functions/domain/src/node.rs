@@ -20,6 +20,8 @@ pub struct Node {
     pub last_seen_at: Timestamp,
     /// What an operator allows the node to do.
     pub state: NodeState,
+    /// Labels an admin gave it; a project may require one (see [`check_node_label`]).
+    pub labels: Vec<String>,
     /// The node's identity: the SHA-256 (hex) of the secret its last registration issued,
     /// the one before (a node that crashed before saving the new one still proves itself),
     /// and the generation its signing key belongs to.
@@ -73,6 +75,7 @@ impl Node {
             registered_at: self.registered_at,
             last_seen_at: Some(self.last_seen_at),
             state: self.state,
+            labels: self.labels.clone(),
             slots_in_use: None,
         }
     }
@@ -85,6 +88,31 @@ impl Node {
     /// May claim new jobs.
     pub fn takes_jobs(&self) -> bool {
         self.state == NodeState::Enabled
+    }
+
+    /// May get fresh queue credentials (a disabled node finishes its jobs on the ones it
+    /// has; a revoked one gets nothing).
+    pub fn renews_credentials(&self) -> bool {
+        matches!(self.state, NodeState::Enabled | NodeState::Draining)
+    }
+}
+
+/// Most labels one node carries.
+pub const MAX_NODE_LABELS: usize = 16;
+
+/// Node labels: 1–63 characters of lowercase letters, digits, `.`, `_`, `-`.
+pub fn check_node_label(label: &str) -> Result<()> {
+    let ok = (1..=63).contains(&label.len())
+        && label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "invalid_node_label",
+            format!("'{label}' is not a node label: 1-63 characters of lowercase letters, digits, '.', '_' or '-'"),
+        ))
     }
 }
 

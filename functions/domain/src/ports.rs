@@ -99,6 +99,9 @@ pub trait TaskStore: Send + Sync {
         limit: u32,
         after: Option<&TaskId>,
     ) -> StoreResult<TaskPage>;
+    /// How many of `owner`'s tasks have `status`, counting no further than `up_to`.
+    async fn count_tasks(&self, owner: &UserId, status: TaskStatus, up_to: u32)
+        -> StoreResult<u32>;
     async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>>;
     async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>>;
     /// All-or-nothing conditional writes (see [`Write`]).
@@ -163,6 +166,17 @@ pub trait ProjectStore: Send + Sync {
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
 }
 
+/// The streams (server-sent events) a user has open, as leases that expire unless
+/// renewed: a stream whose process died stops counting by itself.
+#[async_trait]
+pub trait StreamStore: Send + Sync {
+    /// `owner`'s streams whose lease runs past `now`.
+    async fn open_streams(&self, owner: &UserId, now: Timestamp) -> StoreResult<u32>;
+    /// Opens or renews stream `id` until `expires_at`.
+    async fn put_stream(&self, owner: &UserId, id: &str, expires_at: Timestamp) -> StoreResult<()>;
+    async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait ThreadStore: Send + Sync {
     /// Writes a thread if its stored version is `version - 1` (absent when 1); Conflict
@@ -190,6 +204,8 @@ pub trait NodeStore: Send + Sync {
     async fn touch_node(&self, id: &NodeId, at: Timestamp) -> StoreResult<()>;
     /// Sets what an operator allows the node to do.
     async fn set_node_state(&self, id: &NodeId, state: NodeState) -> StoreResult<()>;
+    /// Replaces the labels an admin gave the node.
+    async fn set_node_labels(&self, id: &NodeId, labels: &[String]) -> StoreResult<()>;
     async fn current_config(&self) -> StoreResult<Option<ConfigRecord>>;
     /// Replaces the current configuration record if it is still `previous` (Conflict
     /// otherwise: another instance made a new version first).

@@ -67,19 +67,9 @@ fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Re
             Ok(())
         }
     })?;
-    set(&mut settings.forge_url, &req.forge_url, |u| {
-        let ok = (u.starts_with("https://") || u.starts_with("http://"))
-            && u.chars().count() <= MAX_FORGE_URL_CHARS
-            && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-            && !u.split('/').nth(2).unwrap_or_default().contains('@');
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::validation(
-                "invalid_forge_url",
-                "forge_url must be an http(s) URL without credentials, e.g. https://api.github.com",
-            ))
-        }
+    set(&mut settings.forge_url, &req.forge_url, check_forge_url)?;
+    set(&mut settings.node_label, &req.node_label, |label| {
+        crate::node::check_node_label(label)
     })?;
     set(&mut settings.forge_repo, &req.forge_repo, |r| {
         if split_forge_repo(r).is_some() {
@@ -92,10 +82,48 @@ fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Re
         }
     })
 }
+/// Dot segments, raw or percent-encoded, and encoded slashes: ways to walk a path.
+fn walks_paths(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+}
+
+/// A forge API URL: `https://` (or `http://`, which only nodes whose policy lists the
+/// host will call), a host, a plain path; no credentials, query, fragment or dot
+/// segments. Whether the host is one a node may call is the node's policy.
+fn check_forge_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|rest| {
+        let authority = rest.split('/').next().unwrap_or_default();
+        !authority.is_empty()
+            && !authority.contains('@')
+            && !rest.contains(['?', '#', '\\'])
+            && !walks_paths(rest)
+    }) && url.chars().count() <= MAX_FORGE_URL_CHARS
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "invalid_forge_url",
+            "forge_url must be an https URL with a host and a plain path (no credentials, query, fragment or dot segments), e.g. https://api.github.com",
+        ))
+    }
+}
+
 fn split_forge_repo(text: &str) -> Option<(&str, &str)> {
     let (owner, name) = text.split_once('/')?;
     let part = |p: &str| {
         !p.is_empty()
+            && p != "."
+            && p != ".."
             && p.len() <= 100
             && p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -184,7 +212,13 @@ impl Project {
         if let Some(auto_start) = req.auto_start {
             next.auto_start = auto_start;
         }
+        // A credential belongs to where it was given for: a new repository, or a forge on
+        // another host, does not inherit it unless the request gives one again.
+        let moved = next.repo_url != self.repo_url
+            || forge_host(next.build.forge_url.as_deref())
+                != forge_host(self.build.forge_url.as_deref());
         let credential = match req.credential {
+            None if moved && self.has_credential => CredentialChange::Remove,
             None => CredentialChange::Keep,
             Some(text) if text.is_empty() => CredentialChange::Remove,
             some => credential_change(some)?,
@@ -213,6 +247,32 @@ impl Project {
     }
 }
 
+/// An ssh private key block, the one credential that spans lines (a deploy key, which
+/// nodes use for `ssh://` repositories).
+fn is_private_key(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("-----BEGIN ")
+        && text
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("PRIVATE KEY-----"))
+        && text
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("-----END ") && l.ends_with("PRIVATE KEY-----"))
+}
+
+/// The host (and port) of a forge URL, lowercased.
+fn forge_host(url: Option<&str>) -> Option<String> {
+    let rest = url?.split_once("://")?.1;
+    Some(
+        rest.split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    )
+}
+
 fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
     match credential {
         None => Ok(CredentialChange::Keep),
@@ -221,19 +281,24 @@ fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
             "credential must not be empty (leave it out for none)",
         )),
         Some(text)
-            if text.chars().count() > MAX_CREDENTIAL_CHARS || text.contains(['\n', '\r']) =>
+            if text.chars().count() > MAX_CREDENTIAL_CHARS
+                || (text.contains(['\n', '\r']) && !is_private_key(&text)) =>
         {
             Err(Error::validation(
                 "invalid_credential",
-                format!("credential must be one line of at most {MAX_CREDENTIAL_CHARS} characters"),
+                format!(
+                    "credential must be one line (a token), or an ssh private key block (a deploy key), of at most {MAX_CREDENTIAL_CHARS} characters"
+                ),
             ))
         }
         Some(text) => Ok(CredentialChange::Set(text)),
     }
 }
 
-/// A repository URL git can clone: `https://`, `http://`, `ssh://`, `git://`, `file://`,
-/// or scp-like `user@host:path`. No credentials inside it: they belong in `credential`.
+/// A repository URL a node may clone: `https://`, `http://`, `ssh://`, `file://`, or
+/// scp-like `user@host:path` (which of them a node really clones from is its own policy).
+/// No credentials, query, fragment or dot segments inside it: credentials belong in
+/// `credential`.
 pub fn check_repo_url(url: &str) -> Result<()> {
     let invalid = |why: &str| {
         Err(Error::validation(
@@ -247,11 +312,14 @@ pub fn check_repo_url(url: &str) -> Result<()> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return invalid("must not contain spaces or control characters");
     }
-    let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
+    let schemes = ["https://", "http://", "ssh://", "file://"];
     if let Some(rest) = schemes.iter().find_map(|s| url.strip_prefix(s)) {
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.contains('@') && !url.starts_with("ssh://") {
             return invalid("must not carry credentials; set credential instead");
+        }
+        if rest.contains(['?', '#']) || walks_paths(rest) {
+            return invalid("must be a plain path: no query, fragment or dot segments");
         }
         if rest.len() <= authority.len() + 1 && !url.starts_with("file://") {
             return invalid("names no repository path");
@@ -264,7 +332,7 @@ pub fn check_repo_url(url: &str) -> Result<()> {
     if scp_like {
         return Ok(());
     }
-    invalid("must start with https://, http://, ssh://, git://, file:// or be user@host:path")
+    invalid("must start with https://, http://, ssh://, file:// or be user@host:path")
 }
 
 /// A branch name git accepts (the subset `git check-ref-format --branch` allows that
@@ -322,6 +390,11 @@ mod tests {
             "https://github.com",
             "https://github.com/acme/wid gets",
             "ftp://host/repo",
+            "git://github.com/acme/widgets.git",
+            "https://github.com/acme/../../etc/widgets.git",
+            "https://github.com/acme/%2e%2e/widgets.git",
+            "https://github.com/acme/widgets.git?x=1",
+            "file:///srv/git/../../etc",
         ] {
             assert_eq!(
                 check_repo_url(bad).unwrap_err().code,
@@ -374,5 +447,53 @@ mod tests {
             project.updated(bad, now).unwrap_err().code,
             "invalid_branch"
         );
+    }
+
+    #[test]
+    fn a_new_repository_or_forge_host_drops_the_credential_unless_given_again() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let mut req = request("widgets", "https://github.com/acme/widgets.git");
+        req.credential = Some("ghp_secret".into());
+        req.forge_url = Some("https://api.github.com".into());
+        let (project, _) = Project::create(&UserId::generate(), req, now).unwrap();
+        let change = |req: UpdateProjectRequest| {
+            let (next, change) = project.updated(req, now).unwrap();
+            (change, next.has_credential)
+        };
+        // Another repository, or a forge on another host: the credential stays behind.
+        for req in [
+            UpdateProjectRequest {
+                repo_url: Some("https://evil.example/acme/widgets.git".into()),
+                ..Default::default()
+            },
+            UpdateProjectRequest {
+                forge_url: Some("https://api.evil.example".into()),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(change(req), (CredentialChange::Remove, false));
+        }
+        // The same place, or a new credential with the move: kept, or the new one.
+        for (req, expected) in [
+            (
+                UpdateProjectRequest {
+                    repo_url: Some("https://github.com/acme/widgets.git".into()),
+                    forge_url: Some("https://API.github.com/v3".into()),
+                    auto_start: Some(true),
+                    ..Default::default()
+                },
+                (CredentialChange::Keep, true),
+            ),
+            (
+                UpdateProjectRequest {
+                    repo_url: Some("https://gitlab.example/acme/widgets.git".into()),
+                    credential: Some("glpat_new".into()),
+                    ..Default::default()
+                },
+                (CredentialChange::Set("glpat_new".into()), true),
+            ),
+        ] {
+            assert_eq!(change(req), expected);
+        }
     }
 }

@@ -1,25 +1,26 @@
-//! `/v1/admin/*`: operators' routes (admin users only). Edge nodes can be listed and
-//! enabled, disabled or drained; the dead-letter queue can be listed and sent back to
+//! `/v1/admin/*`: operators' routes (admin users only). Edge nodes can be listed,
+//! enabled, disabled, drained, revoked and labelled; the dead-letter queue can be listed and sent back to
 //! the job queues; a recovery sweep can be run at once instead of waiting for the
 //! schedule.
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cynode_domain::wire::{
-    DeadLetterList, NodeList, NodeState, NodeView, RedriveReport, SweepReport,
+    DeadLetterList, NodeLabels, NodeList, NodeState, NodeView, RedriveReport, SweepReport,
 };
 
 use axum::http::StatusCode;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/nodes", get(nodes))
         .route("/v1/admin/nodes/{node}", get(node))
+        .route("/v1/admin/nodes/{node}/labels", put(set_labels))
         .route("/v1/admin/nodes/{node}/{action}", post(set_state))
         .route("/v1/admin/dead-letters", get(dead_letters))
         .route("/v1/admin/dead-letters/redrive", post(redrive))
@@ -63,7 +64,7 @@ async fn node(
     Ok(Json(state.nodes().get(&user, &node).await?))
 }
 
-/// `enable`, `disable` or `drain`.
+/// `enable`, `disable`, `drain` or `revoke`.
 async fn set_state(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
@@ -73,6 +74,7 @@ async fn set_state(
         "enable" => NodeState::Enabled,
         "disable" => NodeState::Disabled,
         "drain" => NodeState::Draining,
+        "revoke" => NodeState::Revoked,
         _ => {
             return Err(ApiError::request(
                 StatusCode::NOT_FOUND,
@@ -82,4 +84,16 @@ async fn set_state(
         }
     };
     Ok(Json(state.nodes().set_state(&user, &node, to).await?))
+}
+
+/// Replaces the node's labels.
+async fn set_labels(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(node): Path<String>,
+    JsonBody(body): JsonBody<NodeLabels>,
+) -> ApiResult<Json<NodeView>> {
+    Ok(Json(
+        state.nodes().set_labels(&user, &node, body.labels).await?,
+    ))
 }

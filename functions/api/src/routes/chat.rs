@@ -35,6 +35,7 @@ use cynode_domain::Error;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
+use crate::stream_guard::{StreamEnd, StreamGuard};
 
 /// How long a request waits for its answer before giving up (the task goes on).
 const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
@@ -127,16 +128,22 @@ async fn completions(
 ) -> ApiResult<Response> {
     let completion = check_completion(req)?;
     check_model(&state, &completion).await?;
+    // A stream takes its place before any work is created for it.
+    let guard = match completion.stream {
+        true => Some(StreamGuard::open(&state, &user).await?),
+        false => None,
+    };
     let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let created = task.created_at.unix_timestamp();
-    if completion.stream {
+    if let Some(guard) = guard {
         return Ok(stream_completion(
             state,
             user,
             task.task_id,
             completion,
             created,
+            guard,
         ));
     }
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
@@ -227,6 +234,7 @@ struct StreamCursor {
     sent_text: bool,
     started: tokio::time::Instant,
     poll: Duration,
+    guard: StreamGuard,
     done: bool,
 }
 
@@ -253,6 +261,25 @@ impl StreamCursor {
         }
         let stream = self.stream.clone().expect("opened above");
         loop {
+            if let Some(end) = self.guard.check().await {
+                self.done = true;
+                let (code, message) = match end {
+                    StreamEnd::Reconnect => (
+                        "stream_time_limit",
+                        format!(
+                            "the stream reached its time limit; the answer goes on as task {} (GET /v1/tasks/{}/result)",
+                            self.task, self.task
+                        ),
+                    ),
+                    StreamEnd::SignedOut => (
+                        "token_revoked",
+                        "the session has ended; log in again".to_owned(),
+                    ),
+                };
+                let error =
+                    json!({"error": {"message": message, "type": "api_error", "code": code}});
+                return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
+            }
             let state = self
                 .state
                 .tasks()
@@ -289,6 +316,7 @@ impl StreamCursor {
                 let error = json!({"error": {"message": "no node answered in time", "type": "api_error", "code": "answer_timeout"}});
                 return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
             }
+
             tokio::time::sleep(self.poll).await;
             let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
             if !awaiting_first {
@@ -346,6 +374,7 @@ fn stream_completion(
     task: TaskId,
     completion: Completion,
     created: i64,
+    guard: StreamGuard,
 ) -> Response {
     let cursor = StreamCursor {
         state,
@@ -360,6 +389,7 @@ fn stream_completion(
         sent_text: false,
         started: tokio::time::Instant::now(),
         poll: POLL_FAST,
+        guard,
         done: false,
     };
     let events = futures_util::stream::unfold(cursor, |mut cursor| async move {

@@ -1,5 +1,5 @@
 //! `GET /v1/events/tasks/{task}`: a task's state changes as server-sent events, for
-//! `cynork task watch` and anyone following planned work live.
+//! anyone following a task or planned work live.
 //!
 //! Served by the streaming function (API Gateway HTTP APIs buffer responses). Nothing is
 //! kept between requests: the stream polls the task and its runs and sends what changed
@@ -8,7 +8,11 @@
 //! - `task:status` — `{task_id, status, planner_attempts?, planner_error?}`
 //! - `subtask:state` — `{number, title, state, attempts, reason?, pull_request?}`
 //! - `agent:queued` / `agent:started` / `agent:finished` — a run (`RunView`)
-//! - `end` — the task ended; `reconnect` — the stream's time is up, connect again.
+//! - `end` — the task ended; `reconnect` — the stream's time is up (it ends before the
+//!   function's timeout), connect again; `error` — `{code, message}`, e.g.
+//!   `token_revoked` once the session behind the stream logged out.
+//!
+//! Each stream takes one of its user's places for open streams ([`StreamGuard`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,10 +34,9 @@ use cynode_domain::task::Task;
 use crate::error::ApiResult;
 use crate::extract::Authenticated;
 use crate::state::AppState;
+use crate::stream_guard::{StreamEnd, StreamGuard};
 
 const POLL: Duration = Duration::from_secs(1);
-/// Under Lambda's 15 minutes; the client reconnects.
-const STREAM_LIFETIME: Duration = Duration::from_secs(14 * 60);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events/tasks/{task}", get(events))
@@ -82,7 +85,7 @@ struct Watch {
     user: Principal,
     task: String,
     seen: BTreeMap<String, (String, Value)>,
-    started: tokio::time::Instant,
+    guard: StreamGuard,
     first: bool,
     done: bool,
 }
@@ -114,10 +117,21 @@ impl Watch {
                 out.push_str(&event("end", &json!({"status": task.status})));
                 return out;
             }
-            if self.started.elapsed() > STREAM_LIFETIME {
-                self.done = true;
-                out.push_str(&event("reconnect", &json!({})));
-                return out;
+            match self.guard.check().await {
+                Some(StreamEnd::Reconnect) => {
+                    self.done = true;
+                    out.push_str(&event("reconnect", &json!({})));
+                    return out;
+                }
+                Some(StreamEnd::SignedOut) => {
+                    self.done = true;
+                    out.push_str(&event(
+                        "error",
+                        &json!({"code": "token_revoked", "message": "the session has ended; log in again"}),
+                    ));
+                    return out;
+                }
+                None => {}
             }
             if !out.is_empty() {
                 return out;
@@ -131,14 +145,16 @@ async fn events(
     Authenticated(user): Authenticated,
     Path(task): Path<String>,
 ) -> ApiResult<Response> {
-    // Refuse an unknown or foreign task with a plain error before streaming.
+    // Refuse an unknown or foreign task, or one stream too many, with a plain error
+    // before streaming.
     state.plans().snapshot(&user, &task).await?;
+    let guard = StreamGuard::open(&state, &user).await?;
     let watch = Watch {
         state,
         user,
         task,
         seen: BTreeMap::new(),
-        started: tokio::time::Instant::now(),
+        guard,
         first: true,
         done: false,
     };

@@ -10,6 +10,7 @@
 mod nodes;
 mod projects;
 mod sessions;
+mod streams;
 mod tasks;
 mod threads;
 mod users;
@@ -17,6 +18,7 @@ mod users;
 pub use nodes::DynamoNodes;
 pub use projects::DynamoProjects;
 pub use sessions::DynamoSessions;
+pub use streams::DynamoStreams;
 pub use tasks::DynamoTasks;
 pub use threads::DynamoThreads;
 pub use users::DynamoUsers;

@@ -47,6 +47,7 @@ fn node_item(node: &Node) -> StoreResult<Item> {
         .opt_s("acked_config_version", node.acked_config_version.clone())
         .time("last_seen_at", node.last_seen_at)
         .s("state", node.state.as_str())
+        .json("labels", &node.labels)?
         .opt_s("secret_hash", node.identity.secret_hash.clone())
         .opt_s(
             "previous_secret_hash",
@@ -71,10 +72,12 @@ fn read_node(item: &Item) -> StoreResult<Node> {
             None | Some("enabled") => NodeState::Enabled,
             Some("disabled") => NodeState::Disabled,
             Some("draining") => NodeState::Draining,
+            Some("revoked") => NodeState::Revoked,
             Some(other) => {
                 return Err(StoreError::Corrupt(format!("unknown node state '{other}'")))
             }
         },
+        labels: r.opt_json("labels")?.unwrap_or_default(),
         identity: NodeIdentity {
             secret_hash: r.opt_s("secret_hash"),
             previous_secret_hash: r.opt_s("previous_secret_hash"),
@@ -236,6 +239,22 @@ impl NodeStore for DynamoNodes {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_node_labels(&self, id: &NodeId, labels: &[String]) -> StoreResult<()> {
+        let labels = serde_json::to_string(labels)
+            .map_err(|err| StoreError::Corrupt(format!("encoding labels: {err}")))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(node_pk(id), "NODE")))
+            .update_expression("SET labels = :labels")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":labels", AttributeValue::S(labels))
             .send()
             .await
             .map_err(store_error)?;

@@ -1,12 +1,15 @@
-//! Projects, in the tasks table, one partition per owner (every lookup is an owner's):
+//! Projects, in the tasks table, one partition per owner (every lookup is an owner's),
+//! and their credentials in a table of their own:
 //!
-//! | item         | pk                   | sk                       |
-//! |--------------|----------------------|--------------------------|
-//! | project      | `PROJECTS#<owner>`   | `PROJECT#<project id>`   |
-//! | name guard   | `PROJECTS#<owner>`   | `NAME#<name>`            |
-//! | credential   | `PROJECTS#<owner>`   | `CREDENTIAL#<project id>`|
+//! | item         | table         | pk                     | sk                     |
+//! |--------------|---------------|------------------------|------------------------|
+//! | project      | tasks         | `PROJECTS#<owner>`     | `PROJECT#<project id>` |
+//! | name guard   | tasks         | `PROJECTS#<owner>`     | `NAME#<name>`          |
+//! | credential   | credentials   | `PROJECT#<project id>` | `CREDENTIAL`           |
 //!
-//! The credential is its own item: reading a project never reads it.
+//! The credentials table is readable only by the function that hands a job its
+//! credential (the callbacks function's role); the tasks function may write and delete
+//! there, never read (see `infra/template.yaml`). Reading a project never reads it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -25,6 +28,7 @@ use super::{
 pub struct DynamoProjects {
     client: Client,
     table: String,
+    credentials_table: String,
 }
 
 fn owner_pk(owner: &UserId) -> String {
@@ -36,9 +40,11 @@ fn project_sk(id: &ProjectId) -> String {
 fn name_sk(name: &str) -> String {
     format!("NAME#{name}")
 }
-fn credential_sk(id: &ProjectId) -> String {
-    format!("CREDENTIAL#{id}")
+fn credential_pk(id: &ProjectId) -> String {
+    format!("PROJECT#{id}")
 }
+
+const CREDENTIAL_SK: &str = "CREDENTIAL";
 
 fn project_item(project: &Project) -> Item {
     ItemBuilder::key(owner_pk(&project.owner), project_sk(&project.id))
@@ -53,6 +59,7 @@ fn project_item(project: &Project) -> Item {
         .opt_s("test_command", project.build.test_command.clone())
         .opt_s("forge_url", project.build.forge_url.clone())
         .opt_s("forge_repo", project.build.forge_repo.clone())
+        .opt_s("node_label", project.build.node_label.clone())
         .time("created_at", project.created_at)
         .time("updated_at", project.updated_at)
         .n("version", project.version)
@@ -74,6 +81,7 @@ fn read_project(item: &Item) -> StoreResult<Project> {
             test_command: r.opt_s("test_command"),
             forge_url: r.opt_s("forge_url"),
             forge_repo: r.opt_s("forge_repo"),
+            node_label: r.opt_s("node_label"),
         },
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
@@ -82,8 +90,12 @@ fn read_project(item: &Item) -> StoreResult<Project> {
 }
 
 impl DynamoProjects {
-    pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+    pub fn new(client: Client, table: String, credentials_table: String) -> Self {
+        Self {
+            client,
+            table,
+            credentials_table,
+        }
     }
 
     /// The write that applies a credential change, if any.
@@ -92,15 +104,15 @@ impl DynamoProjects {
         project: &Project,
         change: &CredentialChange,
     ) -> StoreResult<Option<aws_sdk_dynamodb::types::TransactWriteItem>> {
-        let pk = owner_pk(&project.owner);
-        let sk = credential_sk(&project.id);
+        let pk = credential_pk(&project.id);
+        let sk = CREDENTIAL_SK.to_owned();
         Ok(match change {
             CredentialChange::Keep => None,
             CredentialChange::Set(secret) => Some(put_any(
-                &self.table,
+                &self.credentials_table,
                 ItemBuilder::key(pk, sk).s("secret", secret).build(),
             )?),
-            CredentialChange::Remove => Some(delete_write(&self.table, pk, sk)?),
+            CredentialChange::Remove => Some(delete_write(&self.credentials_table, pk, sk)?),
         })
     }
 }
@@ -177,8 +189,12 @@ impl ProjectStore for DynamoProjects {
             &self.client,
             vec![
                 delete_write(&self.table, pk.clone(), project_sk(&project.id))?,
-                delete_write(&self.table, pk.clone(), name_sk(&project.name))?,
-                delete_write(&self.table, pk, credential_sk(&project.id))?,
+                delete_write(&self.table, pk, name_sk(&project.name))?,
+                delete_write(
+                    &self.credentials_table,
+                    credential_pk(&project.id),
+                    CREDENTIAL_SK.to_owned(),
+                )?,
             ],
         )
         .await
@@ -187,9 +203,9 @@ impl ProjectStore for DynamoProjects {
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>> {
         let item = get_item(
             &self.client,
-            &self.table,
-            owner_pk(&project.owner),
-            credential_sk(&project.id),
+            &self.credentials_table,
+            credential_pk(&project.id),
+            CREDENTIAL_SK.to_owned(),
         )
         .await?;
         item.map(|item| ItemReader(&item).s("secret")).transpose()

@@ -57,6 +57,15 @@ struct Planning {
 
 /// How long a node that may not take jobs waits before receiving again.
 const NOT_NOW_SECS: u64 = 30;
+/// Seconds a node leaves a job that is not for it (a label it lacks) to other nodes.
+const ELSEWHERE_SECS: u64 = 10;
+
+/// Whether a job may run on the claiming node, and with which assignment.
+enum Placement {
+    Here(Option<Box<AgentAssignment>>),
+    /// Not on this node, and why.
+    Elsewhere(String),
+}
 
 /// Longest progress line kept from a heartbeat.
 const MAX_PROGRESS_BYTES: usize = 200;
@@ -164,7 +173,7 @@ impl JobService {
                 retry_after_secs: NOT_NOW_SECS,
             });
         }
-        self.started(&node.id, job_id, req).await
+        self.claim(&node.id, &node.labels, job_id, req).await
     }
 
     /// A heartbeat from `node`; a draining node is told to hand the job back.
@@ -179,9 +188,21 @@ impl JobService {
         Ok(answer)
     }
 
+    /// A claim by a node without labels.
     pub async fn started(
         &self,
         node: &NodeId,
+        job_id: &JobId,
+        req: JobStartedRequest,
+    ) -> Result<ClaimDecision> {
+        self.claim(node, &[], job_id, req).await
+    }
+
+    /// A claim by `node`, which carries `labels`.
+    async fn claim(
+        &self,
+        node: &NodeId,
+        labels: &[String],
         job_id: &JobId,
         req: JobStartedRequest,
     ) -> Result<ClaimDecision> {
@@ -199,8 +220,15 @@ impl JobService {
                         (update, ClaimDecision::Discard { status })
                     }
                     Claim::Run(claimed) => {
-                        let claim = self.claim_for(node, &task, &claimed).await?;
-                        (Some(claimed), ClaimDecision::Run(Box::new(claim)))
+                        match self.claim_for(node, labels, &task, &claimed).await? {
+                            Ok(claim) => (Some(claimed), ClaimDecision::Run(Box::new(claim))),
+                            Err(reason) => {
+                                return Ok(ClaimDecision::Elsewhere {
+                                    reason,
+                                    retry_after_secs: ELSEWHERE_SECS,
+                                })
+                            }
+                        }
                     }
                 };
             let Some(write) = write else {
@@ -215,11 +243,22 @@ impl JobService {
         Err(conflict_exhausted())
     }
 
-    async fn claim_for(&self, node: &NodeId, task: &Task, job: &Job) -> Result<JobClaim> {
+    /// The claim for `node`, or (inner `Err`) why the job is not for it.
+    async fn claim_for(
+        &self,
+        node: &NodeId,
+        labels: &[String],
+        task: &Task,
+        job: &Job,
+    ) -> Result<std::result::Result<JobClaim, String>> {
         let lease = job
             .lease
             .as_ref()
             .ok_or_else(|| Error::internal("claimed job has no lease"))?;
+        let agent = match self.assignment(task, job, labels).await? {
+            Placement::Here(agent) => agent.map(|agent| *agent),
+            Placement::Elsewhere(reason) => return Ok(Err(reason)),
+        };
         let (mut prompt, mut script, mut commands) = (None, None, vec![]);
         let (mut messages, mut max_tokens, mut temperature) = (vec![], None, None);
         match load_input(self.blobs.as_ref(), task).await? {
@@ -243,7 +282,7 @@ impl JobService {
                     .await?,
             });
         }
-        Ok(JobClaim {
+        Ok(Ok(JobClaim {
             attempt: job.attempt,
             lease_id: lease.id.clone(),
             lease_expires_at: lease.expires_at,
@@ -262,15 +301,17 @@ impl JobService {
                 timeout_secs: task.timeout_secs,
                 image: task.image.clone(),
                 env: Default::default(),
-                agent: self.assignment(task, job).await?,
+                agent,
             },
-        })
+        }))
     }
 
-    /// A planner's or worker's assignment: the repository, and the subtask.
-    async fn assignment(&self, task: &Task, job: &Job) -> Result<Option<AgentAssignment>> {
+    /// A planner's or worker's assignment (the repository, and the subtask), for a node
+    /// carrying `labels`: the project's credential goes only to a node with the label the
+    /// project requires.
+    async fn assignment(&self, task: &Task, job: &Job, labels: &[String]) -> Result<Placement> {
         let (Some(plan), JobRole::Plan | JobRole::Work { .. }) = (&task.plan, job.role) else {
-            return Ok(None);
+            return Ok(Placement::Here(None));
         };
         let planning = self
             .planning
@@ -290,6 +331,14 @@ impl JobService {
                     format!("the project of task {} was deleted", task.id),
                 )
             })?;
+        if let Some(label) = &project.build.node_label {
+            if !labels.contains(label) {
+                return Ok(Placement::Elsewhere(format!(
+                    "project '{}' runs only on nodes labelled '{label}'",
+                    project.name
+                )));
+            }
+        }
         let credential = if project.has_credential {
             planning
                 .projects
@@ -330,7 +379,7 @@ impl JobService {
                 _ => None,
             };
         }
-        Ok(Some(assignment))
+        Ok(Placement::Here(Some(Box::new(assignment))))
     }
 
     pub async fn heartbeat(
@@ -756,6 +805,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(stale.code, "stale_attempt");
+        // Nor may the current lease write chunks under attempt 1's number.
+        let mut old_number = chunk(&second, 5, "overwritten");
+        old_number.attempt = first.attempt;
+        let stale = f.jobs.chunk(&node, &job, old_number).await.unwrap_err();
+        assert_eq!(stale.code, "stale_attempt");
         f.jobs
             .chunk(&node, &job, chunk(&second, 0, "Hello"))
             .await
@@ -922,6 +976,17 @@ mod tests {
                 .code,
             "stale_attempt"
         );
+        // The current lease naming another attempt would write under that attempt's key.
+        let mut other_attempt = ask(OutputStream::Stdout, 5);
+        other_attempt.attempt = claim.attempt + 1;
+        assert_eq!(
+            f.jobs
+                .output_upload_url(&node, &job, other_attempt)
+                .await
+                .unwrap_err()
+                .code,
+            "stale_attempt"
+        );
         assert_eq!(
             f.jobs
                 .output_upload_url(
@@ -1037,6 +1102,7 @@ mod tests {
             acked_config_version: None,
             last_seen_at: now,
             state: NodeState::Disabled,
+            labels: vec![],
             identity: Default::default(),
         };
         let refused = f

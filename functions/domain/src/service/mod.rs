@@ -7,6 +7,7 @@ pub mod nodes;
 pub mod plans;
 pub mod projects;
 pub mod recovery;
+pub mod streams;
 pub mod tasks;
 
 pub use auth::{AuthService, AuthSettings, Principal};
@@ -16,4 +17,5 @@ pub use nodes::{NodeService, SignedRequest, SigningKey};
 pub use plans::PlanService;
 pub use projects::ProjectService;
 pub use recovery::RecoveryService;
+pub use streams::{StreamService, StreamSettings};
 pub use tasks::{TaskService, TaskSettings};

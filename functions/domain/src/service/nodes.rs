@@ -11,8 +11,8 @@ use crate::error::{Error, Result, StoreError};
 use crate::ids::{new_ulid, JobId, LeaseId, NodeId};
 use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
 use crate::node::{
-    check_node_name, queue_arn, queue_session_policy, ConfigRecord, Node, NodeIdentity,
-    NodeSettings,
+    check_node_label, check_node_name, queue_arn, queue_session_policy, ConfigRecord, Node,
+    NodeIdentity, NodeSettings, MAX_NODE_LABELS,
 };
 use crate::ports::{CredentialIssuer, NodeStore, TaskStore};
 use crate::service::auth::{require_admin, Principal};
@@ -84,6 +84,17 @@ fn unauthenticated_node() -> Error {
     Error::unauthenticated("unknown_node", "the node is not registered; register again")
 }
 
+fn revoked_node(node: &Node) -> Error {
+    Error::unauthenticated(
+        "node_revoked",
+        format!(
+            "an admin revoked node '{}': its keys no longer work, and it registers again only \
+             after an admin enables it (cynork node enable {})",
+            node.name, node.name
+        ),
+    )
+}
+
 impl NodeService {
     pub fn new(
         nodes: Arc<dyn NodeStore>,
@@ -116,6 +127,16 @@ impl NodeService {
         let Some(issuer) = &self.credentials else {
             return Ok(None);
         };
+        if !node.renews_credentials() {
+            return Err(Error::forbidden(
+                "node_disabled",
+                format!(
+                    "node '{}' is {}: it gets no new queue credentials",
+                    node.name,
+                    node.state.as_str()
+                ),
+            ));
+        }
         let mut urls = vec![self.settings.queue_url.as_str()];
         if node.capabilities.inference.is_some() {
             urls.extend(self.settings.inference_queue_url.as_deref());
@@ -151,6 +172,16 @@ impl NodeService {
         let now = self.clock.now();
         let secret = new_node_secret()?;
         let node = match self.nodes.node_by_name(&req.node_name).await? {
+            Some(existing) if existing.state == NodeState::Revoked => {
+                return Err(Error::forbidden(
+                    "node_revoked",
+                    format!(
+                        "an admin revoked node '{}'; it registers again only after an admin \
+                         enables it",
+                        existing.name
+                    ),
+                ))
+            }
             Some(existing) => {
                 let proven = req
                     .node_secret
@@ -190,6 +221,7 @@ impl NodeService {
                     acked_config_version: None,
                     last_seen_at: now,
                     state: NodeState::Enabled,
+                    labels: Vec::new(),
                     identity: NodeIdentity::default().rotated(&secret, false),
                 };
                 match self.nodes.insert_node(&node).await {
@@ -227,6 +259,11 @@ impl NodeService {
             .node(&node_id)
             .await?
             .ok_or_else(unauthenticated_node)?;
+        // Before the signature: a revoked node's keys are of a generation gone, and its
+        // job tokens must stop too.
+        if node.state == NodeState::Revoked {
+            return Err(revoked_node(&node));
+        }
         let key = match key {
             SigningKey::Node => self.keys.session_key(&node.id, node.identity.generation),
             SigningKey::Job { job, lease } => self.keys.job_token(&node.id, job, lease),
@@ -290,7 +327,51 @@ impl NodeService {
         require_admin(principal)?;
         let node = self.find(reference).await?;
         self.nodes.set_node_state(&node.id, state).await?;
-        let node = Node { state, ..node };
+        let mut node = Node { state, ..node };
+        if state == NodeState::Revoked {
+            // A key generation of its own with no secret: every key and job token of the
+            // node stops at once (the state is checked first), and registering again needs
+            // an admin's enable.
+            let identity = NodeIdentity {
+                secret_hash: None,
+                previous_secret_hash: None,
+                generation: node.identity.generation + 1,
+            };
+            let revoked = Node {
+                identity,
+                ..node.clone()
+            };
+            self.nodes
+                .replace_identity(&revoked, node.identity.generation)
+                .await?;
+            node = revoked;
+        }
+        Ok(self.admin_view(&node, &self.slots_in_use().await?))
+    }
+
+    /// Replaces a node's labels (admins only).
+    pub async fn set_labels(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        labels: Vec<String>,
+    ) -> Result<NodeView> {
+        require_admin(principal)?;
+        if labels.len() > MAX_NODE_LABELS {
+            return Err(Error::validation(
+                "invalid_node_label",
+                format!("a node carries at most {MAX_NODE_LABELS} labels"),
+            ));
+        }
+        let mut labels: Vec<String> = labels.iter().map(|l| l.trim().to_owned()).collect();
+        for label in &labels {
+            check_node_label(label)?;
+        }
+        labels.sort();
+        labels.dedup();
+        let node = self.find(reference).await?;
+        self.nodes.set_node_labels(&node.id, &labels).await?;
+        let node = Node { labels, ..node };
         Ok(self.admin_view(&node, &self.slots_in_use().await?))
     }
 
@@ -750,6 +831,209 @@ mod tests {
                 .unwrap_err()
                 .code,
             "unknown_node"
+        );
+    }
+
+    /// Issues a fixed set of credentials, counting the calls.
+    #[derive(Default)]
+    struct CountingIssuer(std::sync::Mutex<u32>);
+
+    #[async_trait::async_trait]
+    impl CredentialIssuer for CountingIssuer {
+        async fn issue(
+            &self,
+            session_name: &str,
+            _policy: &str,
+        ) -> crate::ports::StoreResult<QueueCredentials> {
+            *self.0.lock().unwrap() += 1;
+            Ok(QueueCredentials {
+                access_key_id: format!("AKIA-{session_name}"),
+                secret_access_key: "s".into(),
+                session_token: "t".into(),
+                expires_at: datetime!(2026-11-21 11:00 UTC),
+            })
+        }
+    }
+
+    fn signed<'a>(
+        node_id: &'a str,
+        timestamp: &'a str,
+        nonce: &'a str,
+        signature: &'a str,
+        path: &'a str,
+    ) -> SignedRequest<'a> {
+        SignedRequest {
+            node_id,
+            timestamp,
+            nonce,
+            signature,
+            method: "POST",
+            path,
+            body: b"",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revoked_node_gets_nothing_and_a_disabled_one_no_new_credentials() {
+        use crate::ids::LeaseId;
+        let store = Arc::new(MemoryStore::default());
+        let issuer = Arc::new(CountingIssuer::default());
+        let nodes = service(
+            store.clone(),
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        )
+        .with_credentials(issuer.clone());
+        let admin = Principal {
+            is_admin: true,
+            ..Principal::test_user("root")
+        };
+        let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
+        assert!(reg.credentials.is_some());
+        let now = datetime!(2026-11-21 10:00 UTC).unix_timestamp();
+        let timestamp = now.to_string();
+        let sign_with = |key: &str, nonce: &'static str, path: &'static str| {
+            sign(
+                key,
+                &Signed {
+                    method: "POST",
+                    path,
+                    timestamp: now,
+                    nonce,
+                    body: b"",
+                },
+            )
+        };
+        let job = JobId::generate();
+        let lease = LeaseId::generate();
+        let job_token = NodeKeys::new(b"master".to_vec()).job_token(&reg.node_id, &job, &lease);
+
+        // Disabled: signed requests work (it finishes its jobs), renewal does not.
+        nodes
+            .set_state(&admin, "gpu-1", NodeState::Disabled)
+            .await
+            .unwrap();
+        let sig = sign_with(&reg.node_key, "d1", "/v1/nodes/credentials");
+        let node = nodes
+            .authenticate(
+                signed(
+                    reg.node_id.as_str(),
+                    &timestamp,
+                    "d1",
+                    &sig,
+                    "/v1/nodes/credentials",
+                ),
+                SigningKey::Node,
+            )
+            .await
+            .unwrap();
+        let before = *issuer.0.lock().unwrap();
+        assert_eq!(
+            nodes.queue_credentials(&node).await.unwrap_err().code,
+            "node_disabled"
+        );
+        assert_eq!(*issuer.0.lock().unwrap(), before, "nothing was issued");
+
+        // Revoked: every key and job token stops at once, and registering is refused.
+        let view = nodes
+            .set_state(&admin, "gpu-1", NodeState::Revoked)
+            .await
+            .unwrap();
+        assert_eq!(view.state, NodeState::Revoked);
+        let sig = sign_with(&reg.node_key, "r1", "/v1/nodes/config");
+        let refused = nodes
+            .authenticate(
+                signed(
+                    reg.node_id.as_str(),
+                    &timestamp,
+                    "r1",
+                    &sig,
+                    "/v1/nodes/config",
+                ),
+                SigningKey::Node,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.code, refused.kind),
+            ("node_revoked", crate::error::ErrorKind::Unauthenticated)
+        );
+        let sig = sign_with(&job_token, "r2", "/v1/jobs/x/result");
+        let refused = nodes
+            .authenticate(
+                signed(
+                    reg.node_id.as_str(),
+                    &timestamp,
+                    "r2",
+                    &sig,
+                    "/v1/jobs/x/result",
+                ),
+                SigningKey::Job {
+                    job: &job,
+                    lease: &lease,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "node_revoked");
+        let mut again = register("psk", "gpu-1");
+        again.node_secret = Some(reg.node_secret.clone());
+        assert_eq!(
+            nodes.register(again.clone()).await.unwrap_err().code,
+            "node_revoked"
+        );
+        // Once an admin enables it, it registers again, under keys of a new generation
+        // (its old secret proves nothing any more).
+        nodes
+            .set_state(&admin, "gpu-1", NodeState::Enabled)
+            .await
+            .unwrap();
+        let back = nodes.register(again).await.unwrap();
+        assert_eq!(back.node_id, reg.node_id);
+        assert_ne!(back.node_key, reg.node_key);
+        let stored = store.node(&reg.node_id).await.unwrap().unwrap();
+        assert_eq!(stored.identity.previous_secret_hash, None);
+    }
+
+    #[tokio::test]
+    async fn only_admins_label_nodes_and_labels_are_checked() {
+        let nodes = service(Arc::new(MemoryStore::default()), "q");
+        nodes.register(register("psk", "gpu-1")).await.unwrap();
+        let admin = Principal {
+            is_admin: true,
+            ..Principal::test_user("root")
+        };
+        let alice = Principal::test_user("alice");
+        assert_eq!(
+            nodes
+                .set_labels(&alice, "gpu-1", vec!["trusted".into()])
+                .await
+                .unwrap_err()
+                .code,
+            "admin_required"
+        );
+        for bad in ["", "Trusted", "a b", &"x".repeat(64)] {
+            assert_eq!(
+                nodes
+                    .set_labels(&admin, "gpu-1", vec![bad.to_owned()])
+                    .await
+                    .unwrap_err()
+                    .code,
+                "invalid_node_label",
+                "{bad}"
+            );
+        }
+        let view = nodes
+            .set_labels(
+                &admin,
+                "gpu-1",
+                vec!["trusted".into(), "gpu".into(), "gpu".into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(view.labels, vec!["gpu".to_owned(), "trusted".to_owned()]);
+        assert_eq!(
+            nodes.get(&admin, "gpu-1").await.unwrap().labels,
+            view.labels
         );
     }
 }

@@ -548,6 +548,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_labelled_projects_work_and_credential_go_only_to_nodes_with_the_label() {
+        use crate::node::Node;
+        use crate::wire::{NodeState, UpdateProjectRequest};
+        let f = fixture();
+        let task = f.planned_task().await;
+        ProjectService::new(f.store.clone(), Arc::new(crate::clock::SystemClock))
+            .update(
+                &f.alice,
+                "widgets",
+                UpdateProjectRequest {
+                    node_label: Some("trusted".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let job = f.store.jobs(&task.task_id).await.unwrap()[0].id.clone();
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let mut node = Node {
+            id: NodeId::generate(),
+            name: "gpu-1".into(),
+            capabilities: Default::default(),
+            registered_at: now,
+            updated_at: now,
+            acked_config_version: None,
+            last_seen_at: now,
+            state: NodeState::Enabled,
+            labels: vec!["gpu".into()],
+            identity: Default::default(),
+        };
+        let claim = |node: Node| {
+            let jobs = &f.jobs;
+            let (job, task) = (job.clone(), task.task_id.clone());
+            async move {
+                jobs.started_on(
+                    &node,
+                    &job,
+                    JobStartedRequest {
+                        task_id: task,
+                        boot_id: "b".into(),
+                        receive_count: 1,
+                    },
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let elsewhere = claim(node.clone()).await;
+        let ClaimDecision::Elsewhere { reason, .. } = &elsewhere else {
+            panic!("{elsewhere:?}")
+        };
+        assert!(reason.contains("'trusted'"), "{reason}");
+        assert!(!format!("{elsewhere:?}").contains("s3cret-token"));
+        assert_eq!(
+            f.store.jobs(&task.task_id).await.unwrap()[0].status,
+            JobStatus::Queued,
+            "nothing was claimed"
+        );
+        node.labels.push("trusted".into());
+        let ClaimDecision::Run(claim) = claim(node).await else {
+            panic!("a labelled node runs it")
+        };
+        let credential = claim.spec.agent.and_then(|a| a.credential);
+        assert_eq!(credential.map(|c| c.0).as_deref(), Some("s3cret-token"));
+    }
+
+    #[tokio::test]
     async fn a_plan_becomes_subtasks_that_run_in_dependency_order_until_the_task_completes() {
         let f = fixture();
         let task = f.planned_task().await;

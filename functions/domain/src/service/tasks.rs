@@ -65,6 +65,9 @@ pub struct TaskSettings {
     /// Lease length put on job messages.
     pub lease_secs: u64,
     pub upload_url_ttl_secs: u64,
+    /// Tasks one user may have queued or running at once (0: no limit); past it, a new
+    /// task is 429 `too_many_unfinished_tasks`.
+    pub max_unfinished_per_user: u32,
 }
 
 impl Default for TaskSettings {
@@ -72,9 +75,13 @@ impl Default for TaskSettings {
         Self {
             lease_secs: 60,
             upload_url_ttl_secs: 15 * 60,
+            max_unfinished_per_user: 100,
         }
     }
 }
+
+/// When a user over the unfinished-task quota may try again.
+const QUOTA_RETRY_AFTER_SECS: u64 = 10;
 
 pub struct TaskService {
     tasks: Arc<dyn TaskStore>,
@@ -289,7 +296,34 @@ impl TaskService {
 
     /// Stores a new task and sends its job; `true` when an earlier create with the same
     /// idempotency key had made it already.
+    /// Refuses a new task when its owner has as many unfinished as they may.
+    async fn check_unfinished_quota(&self, principal: &Principal) -> Result<()> {
+        let max = self.settings.max_unfinished_per_user;
+        if max == 0 {
+            return Ok(());
+        }
+        let mut unfinished = 0;
+        for status in [TaskStatus::Queued, TaskStatus::Running] {
+            unfinished += self
+                .tasks
+                .count_tasks(&principal.user_id, status, max - unfinished)
+                .await?;
+            if unfinished >= max {
+                return Err(Error::over_quota(
+                    "too_many_unfinished_tasks",
+                    format!(
+                        "you have {max} tasks queued or running, the most one user may; \
+                         wait for some to finish or cancel some"
+                    ),
+                    QUOTA_RETRY_AFTER_SECS,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn submit(&self, principal: &Principal, new: NewTask) -> Result<(TaskView, bool)> {
+        self.check_unfinished_quota(principal).await?;
         let now = self.clock.now();
         let mut attachments = Vec::with_capacity(new.attachments.len());
         for id in &new.attachments {
@@ -710,6 +744,39 @@ mod tests {
             commands: Some(cmds.iter().map(|c| c.to_string()).collect()),
             ..CreateTaskRequest::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_user_has_only_so_many_unfinished_tasks() {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+        let service = TaskService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            clock,
+            TaskSettings {
+                max_unfinished_per_user: 2,
+                ..TaskSettings::default()
+            },
+        );
+        let (alice, bob) = (user("alice"), user("bob"));
+        let first = service.create(&alice, commands(&["true"])).await.unwrap();
+        service.create(&alice, commands(&["true"])).await.unwrap();
+        let refused = service
+            .create(&alice, commands(&["true"]))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "too_many_unfinished_tasks");
+        assert_eq!(refused.retry_after_secs, Some(QUOTA_RETRY_AFTER_SECS));
+        assert_eq!(store.enqueued().len(), 2, "nothing was queued for it");
+        service.create(&bob, commands(&["true"])).await.unwrap();
+        // A finished task frees a place.
+        service
+            .cancel(&alice, first.task_id.as_str())
+            .await
+            .unwrap();
+        service.create(&alice, commands(&["true"])).await.unwrap();
     }
 
     #[tokio::test]
