@@ -1,6 +1,6 @@
 Feature: cynork for operators
   Admins see every edge node (state, last seen, jobs running, configuration) and can
-  disable, drain and enable one; they can list and redrive dead letters and run the
+  disable, drain, enable, label and revoke one; they can list and redrive dead letters and run the
   recovery sweep at once. Anyone else gets exit code 3.
 
   @serial
@@ -17,6 +17,15 @@ Feature: cynork for operators
     Then the exit code is 0
     And stdout mentions "state=enabled"
     When I run "cynork node get no-such-node"
+    Then the exit code is 4
+    When I run "cynork node label {node} trusted gpu"
+    Then the exit code is 0
+    And stdout mentions "labels=gpu,trusted"
+    When I run "cynork node label {node} Not-A-Label"
+    Then the exit code is 6
+    When I run "cynork node label {node}"
+    Then the exit code is 0
+    When I run "cynork node revoke no-such-node -y"
     Then the exit code is 4
 
   Scenario: Dead letters and the sweep

@@ -25,6 +25,17 @@ Feature: Completions and chat through the gateway
     Then the response status is 409
     And the error code is "stale_attempt"
 
+  Scenario: The current claim may not write under another attempt's number
+    When "alice" starts a streamed completion with the model "test-model"
+    And the test node claims the task's job
+    And the test node restarts and claims the task's job again
+    And the test node streams a chunk naming attempt 1 under its current claim
+    Then the response status is 409
+    And the error code is "stale_attempt"
+    When the test node asks to upload raw output naming attempt 1 under its current claim
+    Then the response status is 409
+    And the error code is "stale_attempt"
+
   Scenario: The models are the agent and those nodes serve
     When "alice" gets "/v1/models"
     Then the response status is 200

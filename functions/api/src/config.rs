@@ -120,7 +120,8 @@ impl GatewayConfig {
             },
             streams: StreamSettings {
                 max_open_per_user: count(env, "CYNODE_MAX_OPEN_STREAMS", 8)?,
-                max_lifetime_secs: number(env, "CYNODE_STREAM_MAX_SECS", 330)?.max(10),
+                max_lifetime_secs: number(env, "CYNODE_STREAM_MAX_SECS", 330)?.max(5),
+                check_secs: number(env, "CYNODE_STREAM_CHECK_SECS", 30)?.min(30),
             },
             jobs: JobSettings {
                 lease_secs,

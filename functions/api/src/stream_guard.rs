@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use cynode_domain::service::streams::{StreamLease, STREAM_CHECK_SECS};
+use cynode_domain::service::streams::{StreamLease, MAX_CHECK_SECS};
 use cynode_domain::service::Principal;
 
 use crate::error::ApiResult;
@@ -31,7 +31,14 @@ pub struct StreamGuard {
     opened: Instant,
     checked: Instant,
     lifetime: Duration,
+    every: Duration,
+    last_sent: Instant,
 }
+
+/// What a silent stream sends each check interval: an SSE comment, which clients ignore.
+/// It keeps proxies from timing the stream out, and lets the server notice a client that
+/// went away (and so give its place back).
+pub const KEEP_ALIVE: &str = ": keep-alive\n\n";
 
 impl StreamGuard {
     /// Takes one of `user`'s places for open streams.
@@ -45,17 +52,19 @@ impl StreamGuard {
             opened: now,
             checked: now,
             lifetime: Duration::from_secs(streams.settings().max_lifetime_secs),
+            every: Duration::from_secs(streams.settings().check_secs.clamp(1, MAX_CHECK_SECS)),
+            last_sent: now,
         })
     }
 
     /// Between two polls: `None` to go on, else why to stop. Renews the lease and
-    /// re-checks the session every [`STREAM_CHECK_SECS`]; a store that does not answer
-    /// right then does not end the stream.
+    /// re-checks the session every `check_secs` (at most [`MAX_CHECK_SECS`]); a store that
+    /// does not answer right then does not end the stream.
     pub async fn check(&mut self) -> Option<StreamEnd> {
         if self.opened.elapsed() >= self.lifetime {
             return Some(StreamEnd::Reconnect);
         }
-        if self.checked.elapsed() < Duration::from_secs(STREAM_CHECK_SECS as u64) {
+        if self.checked.elapsed() < self.every {
             return None;
         }
         self.checked = Instant::now();
@@ -68,6 +77,18 @@ impl StreamGuard {
                 None
             }
         }
+    }
+}
+
+impl StreamGuard {
+    /// The stream wrote something.
+    pub fn sent(&mut self) {
+        self.last_sent = Instant::now();
+    }
+
+    /// Whether the stream has been silent for a check interval (send [`KEEP_ALIVE`]).
+    pub fn quiet_too_long(&self) -> bool {
+        self.last_sent.elapsed() >= self.every
     }
 }
 

@@ -1432,6 +1432,38 @@ async fn chunk_again(w: &mut GatewayWorld, text: String, seq: u32) {
     assert_eq!(reply.status, 204, "{}", reply.body);
 }
 
+/// The current claim (lease and token) writing under another attempt's number.
+fn current_claim_as_attempt(w: &GatewayWorld, attempt: u64) -> Value {
+    let mut claim = w.claims.last().cloned().expect("a claim");
+    claim["attempt"] = json!(attempt);
+    claim
+}
+
+#[when(expr = "the test node streams a chunk naming attempt {int} under its current claim")]
+async fn chunk_naming_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = current_claim_as_attempt(w, attempt);
+    send_chunk(w, &claim, 7, "overwrite").await;
+}
+
+#[when(
+    expr = "the test node asks to upload raw output naming attempt {int} under its current claim"
+)]
+async fn upload_naming_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = current_claim_as_attempt(w, attempt);
+    let (task, job) = w.job.clone().expect("a claimed job");
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+        "stream": "stdout", "size": 5})
+    .to_string();
+    let token = claim["job_token"].as_str().expect("job token").to_owned();
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/output"),
+        body.as_bytes(),
+        &token,
+    )
+    .await;
+}
+
 #[when(expr = "the test node streams a chunk under attempt {int}")]
 async fn chunk_of_attempt(w: &mut GatewayWorld, attempt: u64) {
     let claim = w.claim_of_attempt(attempt);

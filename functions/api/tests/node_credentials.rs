@@ -3,7 +3,8 @@
 //! policy), and they allow receiving, extending and deleting on the queues that node
 //! serves and nothing else: no other queue, no send, no table. LocalStack's community
 //! edition does not enforce IAM; `localstack/extension` evaluates session credentials'
-//! policies (role and session policy, with moto's policy engine) so this can be shown.
+//! policies (role and session policy, with moto's policy engine, presigned URLs included)
+//! so this can be shown. A disabled node gets no fresh credentials; a revoked one nothing.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cynode_domain::signing::{
@@ -16,7 +17,7 @@ fn sdk_config(credentials: &Value) -> aws_config::SdkConfig {
     let creds = aws_sdk_sqs::config::Credentials::new(
         credentials["access_key_id"].as_str().unwrap(),
         credentials["secret_access_key"].as_str().unwrap(),
-        Some(credentials["session_token"].as_str().unwrap().to_owned()),
+        credentials["session_token"].as_str().map(str::to_owned),
         None,
         "gateway",
     );
@@ -103,7 +104,7 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
             .await
     ));
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config(issued));
-    for table in ["users", "sessions", "tasks", "nodes"] {
+    for table in ["users", "sessions", "tasks", "nodes", "credentials"] {
         let name = format!("{}-{table}", deployment.stack.prefix);
         let read = dynamodb
             .get_item()
@@ -114,6 +115,47 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
             .await;
         assert!(denied(read), "a node reads the {table} table");
     }
+
+    // Nor with a URL it presigns itself: the policy holds for query-string signatures.
+    let bucket = deployment.stack.resource("CYNODE_BLOB_BUCKET");
+    let ours = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk_config(&json!({
+            "access_key_id": "test", "secret_access_key": "test"})))
+        .force_path_style(true)
+        .build(),
+    );
+    ours.put_object()
+        .bucket(&bucket)
+        .key("results/secret.txt")
+        .body(b"another user's output".to_vec().into())
+        .send()
+        .await
+        .expect("the deployment writes its bucket");
+    let node_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk_config(issued))
+            .force_path_style(true)
+            .build(),
+    );
+    let presigned = node_s3
+        .get_object()
+        .bucket(&bucket)
+        .key("results/secret.txt")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
+                60,
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let fetched = http.get(presigned.uri()).send().await.unwrap();
+    let status = fetched.status().as_u16();
+    let body = fetched.text().await.unwrap();
+    assert_eq!(
+        status, 403,
+        "a node read the bucket through a presigned URL: {body}"
+    );
+    assert!(body.contains("AccessDenied"), "{body}");
 
     // A node that serves a model gets the inference queue too, and still nothing else.
     let gpu_sqs = aws_sdk_sqs::Client::new(&sdk_config(&gpu["credentials"]));
@@ -176,5 +218,50 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), 401);
+
+    // A disabled node finishes its jobs on what it has: no fresh credentials. A revoked
+    // node is refused everything at once.
+    let admin = deployment.admin_token().await;
+    let renew = || {
+        let (timestamp, nonce) = (
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            new_nonce(),
+        );
+        let signature = sign(
+            cpu["node_key"].as_str().unwrap(),
+            &Signed {
+                method: "POST",
+                path,
+                timestamp,
+                nonce: &nonce,
+                body: b"",
+            },
+        );
+        http.post(format!("{}{path}", deployment.url))
+            .header(HEADER_NODE, cpu["node_id"].as_str().unwrap())
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, nonce)
+            .header(HEADER_SIGNATURE, signature)
+            .send()
+    };
+    for (action, status, code) in [
+        ("disable", 403, "node_disabled"),
+        ("revoke", 401, "node_revoked"),
+    ] {
+        let changed = http
+            .post(format!(
+                "{}/v1/admin/nodes/cpu-box/{action}",
+                deployment.url
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 200, "{action}");
+        let refused = renew().await.unwrap();
+        assert_eq!(refused.status(), status, "{action}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
     deployment.shutdown();
 }

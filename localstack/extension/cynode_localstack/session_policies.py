@@ -5,8 +5,10 @@ CyNode's edge nodes hold nothing but such credentials: the gateway assumes the n
 queue role for them with a session policy naming the queues the node serves. For the
 tests to show what those credentials cannot do, a request signed with an assumed-role
 session key is allowed only when both the role's own policies and the session policy
-allow its action on its resource, evaluated with moto's IAM policy engine. Requests
-signed with any other key (the `test` keys of the gateway and the tests) pass as before.
+allow its action on its resource, evaluated with moto's IAM policy engine. That holds
+for presigned (query-string) requests too: a URL signed with such a key is checked like
+a request that carries the signature in its headers. Requests signed with any other key
+(the `test` keys of the gateway and the tests) pass as before.
 
 This is an emulation of IAM's evaluation for the actions CyNode's nodes use (SQS,
 DynamoDB and S3 resources are derived from the request); real AWS evaluates more
@@ -21,6 +23,20 @@ from localstack.aws.handlers import serve_custom_service_request_handlers
 from localstack.runtime import hooks
 
 CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+def _access_key(request):
+    """The access key a request is signed with: in its Authorization header, or in its
+    query string when it is presigned (SigV4 `X-Amz-Credential`, SigV2
+    `AWSAccessKeyId`)."""
+    match = CREDENTIAL.search(request.headers.get("Authorization", ""))
+    if match:
+        return match.group(1)
+    args = request.args
+    credential = args.get("X-Amz-Credential") or args.get("x-amz-credential")
+    if credential:
+        return credential.split("/", 1)[0]
+    return args.get("AWSAccessKeyId")
 
 
 def _assumed_role(access_key):
@@ -72,10 +88,10 @@ def _permitted(policy_text, action, resource):
 def enforce_session_policies(_chain, context, _response):
     if context.service is None or context.operation is None:
         return
-    match = CREDENTIAL.search(context.request.headers.get("Authorization", ""))
-    if not match:
+    access_key = _access_key(context.request)
+    if not access_key:
         return
-    session = _assumed_role(match.group(1))
+    session = _assumed_role(access_key)
     if session is None:
         return
     action = f"{context.service.service_name}:{context.operation.name}"

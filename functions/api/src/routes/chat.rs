@@ -35,7 +35,7 @@ use cynode_domain::Error;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
-use crate::stream_guard::{StreamEnd, StreamGuard};
+use crate::stream_guard::{StreamEnd, StreamGuard, KEEP_ALIVE};
 
 /// How long a request waits for its answer before giving up (the task goes on).
 const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
@@ -306,6 +306,7 @@ impl StreamCursor {
             }
             if !events.is_empty() {
                 self.poll = POLL_FAST;
+                self.guard.sent();
                 return Ok(events);
             }
             if state.finished {
@@ -317,6 +318,10 @@ impl StreamCursor {
                 return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
             }
 
+            if self.guard.quiet_too_long() {
+                self.guard.sent();
+                return Ok(vec![Bytes::from_static(KEEP_ALIVE.as_bytes())]);
+            }
             tokio::time::sleep(self.poll).await;
             let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
             if !awaiting_first {

@@ -34,7 +34,7 @@ use cynode_domain::task::Task;
 use crate::error::ApiResult;
 use crate::extract::Authenticated;
 use crate::state::AppState;
-use crate::stream_guard::{StreamEnd, StreamGuard};
+use crate::stream_guard::{StreamEnd, StreamGuard, KEEP_ALIVE};
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -134,7 +134,12 @@ impl Watch {
                 None => {}
             }
             if !out.is_empty() {
+                self.guard.sent();
                 return out;
+            }
+            if self.guard.quiet_too_long() {
+                self.guard.sent();
+                return KEEP_ALIVE.to_owned();
             }
         }
     }

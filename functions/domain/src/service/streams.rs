@@ -24,6 +24,9 @@ pub struct StreamSettings {
     pub max_open_per_user: u32,
     /// How long a stream may last; below the serving function's timeout.
     pub max_lifetime_secs: u64,
+    /// How often a stream renews its lease and re-checks its session (at most
+    /// [`MAX_CHECK_SECS`]).
+    pub check_secs: u64,
 }
 
 impl Default for StreamSettings {
@@ -31,14 +34,13 @@ impl Default for StreamSettings {
         Self {
             max_open_per_user: 8,
             max_lifetime_secs: 330,
+            check_secs: MAX_CHECK_SECS,
         }
     }
 }
 
-/// How often a stream renews its lease and re-checks its session.
-pub const STREAM_CHECK_SECS: i64 = 30;
-/// A lease lasts two checks: one missed renewal is not the end.
-const LEASE_SECS: i64 = 2 * STREAM_CHECK_SECS;
+/// The longest a stream goes without re-checking its session.
+pub const MAX_CHECK_SECS: u64 = 30;
 /// When a refused stream may try again.
 const RETRY_AFTER_SECS: u64 = 5;
 
@@ -75,6 +77,11 @@ impl StreamService {
         &self.settings
     }
 
+    /// A lease lasts two checks: one missed renewal is not the end.
+    fn lease(&self) -> Duration {
+        Duration::seconds(2 * self.settings.check_secs.clamp(1, MAX_CHECK_SECS) as i64)
+    }
+
     /// Opens a stream for `principal`, unless they have as many open as they may.
     pub async fn open(&self, principal: &Principal) -> Result<StreamLease> {
         let now = self.clock.now();
@@ -94,11 +101,7 @@ impl StreamService {
             principal: principal.clone(),
         };
         self.streams
-            .put_stream(
-                &principal.user_id,
-                &lease.id,
-                now + Duration::seconds(LEASE_SECS),
-            )
+            .put_stream(&principal.user_id, &lease.id, now + self.lease())
             .await?;
         Ok(lease)
     }
@@ -114,11 +117,7 @@ impl StreamService {
             .is_some_and(|session| session.is_active(now));
         if signed_in {
             self.streams
-                .put_stream(
-                    &lease.principal.user_id,
-                    &lease.id,
-                    now + Duration::seconds(LEASE_SECS),
-                )
+                .put_stream(&lease.principal.user_id, &lease.id, now + self.lease())
                 .await?;
         }
         Ok(signed_in)
@@ -187,7 +186,7 @@ mod tests {
             "too_many_streams"
         );
         // Holders that died renew nothing: their leases run out and free the places.
-        clock.advance(Duration::seconds(LEASE_SECS + 1));
+        clock.advance(Duration::seconds(2 * MAX_CHECK_SECS as i64 + 1));
         streams.open(&alice).await.unwrap();
     }
 
