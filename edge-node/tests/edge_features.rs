@@ -1006,13 +1006,7 @@ async fn it_says(w: &mut EdgeWorld, text: String) {
 }
 
 fn main() {
-    let image = std::process::Command::new("podman")
-        .args(["image", "exists", "localhost/cynode-sandbox:latest"])
-        .status();
-    if !image.is_ok_and(|s| s.success()) {
-        eprintln!("the sandbox image is missing: run edge-node/sandbox/build-image.sh (scripts/test does)");
-        std::process::exit(1);
-    }
+    cynode_testkit::require_edge_prerequisites();
     let tagged = std::process::Command::new("podman")
         .args(["tag", "localhost/cynode-sandbox:latest", ALT_IMAGE])
         .status();
@@ -1020,23 +1014,12 @@ fn main() {
         eprintln!("could not tag the sandbox image as {ALT_IMAGE}");
         std::process::exit(1);
     }
-    if let Err(err) = cynode_testkit::require_model_server() {
-        eprintln!("{err:#}");
-        std::process::exit(1);
-    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let deployment = Deployment::start(
+    let (deployment, admin_token) = cynode_testkit::feature_deployment(
+        &runtime,
         "edge-features",
-        DeploymentOptions {
-            visibility_timeout_secs: 6,
-            lease_secs: 10,
-            heartbeat_secs: 2,
-            gateway_env: vec![],
-        },
-    )
-    .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
-    cynode_testkit::use_aws_env();
-    let admin_token = runtime.block_on(deployment.admin_token());
+        DeploymentOptions::quick_leases(),
+    );
     let _ = ENV.set(Env {
         deployment,
         admin_token,

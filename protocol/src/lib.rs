@@ -10,6 +10,7 @@
 //! - [`limits`]: size and time limits both ends enforce.
 //! - [`signing`]: how edge nodes sign their requests.
 //! - [`plan`], [`project`]: the wire shapes of planned work and of build settings.
+//! - [`urls`]: what a repository or forge URL may not spell.
 
 pub mod clock;
 pub mod ids;
@@ -18,4 +19,5 @@ pub mod plan;
 pub mod project;
 pub mod signing;
 pub mod status;
+pub mod urls;
 pub mod wire;

@@ -16,6 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use cynode_protocol::urls::walks_paths;
 use reqwest::Url;
 
 /// The node's remote policy (the `[remotes]` section of its configuration).
@@ -129,16 +130,6 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240)
 }
 
-fn has_dot_segments(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-}
-
 impl RemotePolicy {
     /// Whether `host` (with `port`) is listed as private.
     fn listed(&self, host: &str, port: u16) -> bool {
@@ -213,7 +204,7 @@ impl RemotePolicy {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("the repository URL must not have a query or fragment".into());
         }
-        if has_dot_segments(raw.split_once("://").map_or(raw, |(_, rest)| rest)) {
+        if walks_paths(raw.split_once("://").map_or(raw, |(_, rest)| rest)) {
             return Err("the repository URL must not have dot segments or encoded slashes".into());
         }
         if url.scheme() == "http" && !self.listed(host, port) {
@@ -243,8 +234,7 @@ impl RemotePolicy {
                     .into(),
             );
         }
-        if has_dot_segments(rest) || rest.contains('%') || rest.contains('?') || rest.contains('#')
-        {
+        if walks_paths(rest) || rest.contains('%') || rest.contains('?') || rest.contains('#') {
             return Err("a file:// repository URL must be a plain path".into());
         }
         let path = Path::new(rest)
@@ -319,7 +309,7 @@ impl RemotePolicy {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("the forge URL must not have a query or fragment".into());
         }
-        if has_dot_segments(api_url.split_once("://").map_or(api_url, |(_, rest)| rest)) {
+        if walks_paths(api_url.split_once("://").map_or(api_url, |(_, rest)| rest)) {
             return Err("the forge URL must not have dot segments or encoded characters".into());
         }
         match url.scheme() {

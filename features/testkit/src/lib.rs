@@ -472,6 +472,49 @@ impl Default for DeploymentOptions {
     }
 }
 
+impl DeploymentOptions {
+    /// For edge features: jobs of a killed node come back quickly (short leases and
+    /// visibility timeout, frequent heartbeats).
+    pub fn quick_leases() -> Self {
+        Self {
+            visibility_timeout_secs: 6,
+            lease_secs: 10,
+            heartbeat_secs: 2,
+            gateway_env: vec![],
+        }
+    }
+}
+
+/// Exits 1 with what to do unless the sandbox image and the model server edge features
+/// need are there.
+pub fn require_edge_prerequisites() {
+    let image = Command::new("podman")
+        .args(["image", "exists", "localhost/cynode-sandbox:latest"])
+        .status();
+    if !image.is_ok_and(|s| s.success()) {
+        eprintln!("the sandbox image is missing: run edge-node/sandbox/build-image.sh (scripts/test does)");
+        std::process::exit(1);
+    }
+    if let Err(err) = require_model_server() {
+        eprintln!("{err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// A feature suite's deployment, with the standard AWS environment set for its steps,
+/// and the admin's access token. Panics with the reason if it cannot start.
+pub fn feature_deployment(
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    options: DeploymentOptions,
+) -> (Deployment, String) {
+    let deployment = Deployment::start(name, options)
+        .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
+    use_aws_env();
+    let admin_token = runtime.block_on(deployment.admin_token());
+    (deployment, admin_token)
+}
+
 /// A provisioned stack with a gateway serving it on a local port.
 pub struct Deployment {
     pub stack: Stack,

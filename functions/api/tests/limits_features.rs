@@ -263,7 +263,8 @@ fn main() {
         ("CYNODE_STREAM_MAX_SECS", "8"),
         ("CYNODE_STREAM_CHECK_SECS", "2"),
     ];
-    let deployment = Deployment::start(
+    let (deployment, admin_token) = cynode_testkit::feature_deployment(
+        &runtime,
         "limits-features",
         DeploymentOptions {
             gateway_env: settings
@@ -272,10 +273,7 @@ fn main() {
                 .collect(),
             ..DeploymentOptions::default()
         },
-    )
-    .unwrap_or_else(|err| panic!("cannot start the test deployment: {err:#}"));
-    cynode_testkit::use_aws_env();
-    let admin_token = runtime.block_on(deployment.admin_token());
+    );
     let _ = ENV.set(Env {
         deployment,
         admin_token,

@@ -174,29 +174,29 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
 
     // Renewal: a signed request for fresh credentials.
     let path = "/v1/nodes/credentials";
-    let (timestamp, nonce) = (
-        time::OffsetDateTime::now_utc().unix_timestamp(),
-        new_nonce(),
-    );
-    let signature = sign(
-        cpu["node_key"].as_str().unwrap(),
-        &Signed {
-            method: "POST",
-            path,
-            timestamp,
-            nonce: &nonce,
-            body: b"",
-        },
-    );
-    let renewed = http
-        .post(format!("{}{path}", deployment.url))
-        .header(HEADER_NODE, cpu["node_id"].as_str().unwrap())
-        .header(HEADER_TIMESTAMP, timestamp.to_string())
-        .header(HEADER_NONCE, &nonce)
-        .header(HEADER_SIGNATURE, signature)
-        .send()
-        .await
-        .unwrap();
+    let renew = || {
+        let (timestamp, nonce) = (
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            new_nonce(),
+        );
+        let signature = sign(
+            cpu["node_key"].as_str().unwrap(),
+            &Signed {
+                method: "POST",
+                path,
+                timestamp,
+                nonce: &nonce,
+                body: b"",
+            },
+        );
+        http.post(format!("{}{path}", deployment.url))
+            .header(HEADER_NODE, cpu["node_id"].as_str().unwrap())
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, nonce)
+            .header(HEADER_SIGNATURE, signature)
+            .send()
+    };
+    let renewed = renew().await.unwrap();
     assert_eq!(renewed.status(), 200);
     let renewed: Value = renewed.json().await.unwrap();
     assert_ne!(renewed["access_key_id"], issued["access_key_id"]);
@@ -222,28 +222,6 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
     // A disabled node finishes its jobs on what it has: no fresh credentials. A revoked
     // node is refused everything at once.
     let admin = deployment.admin_token().await;
-    let renew = || {
-        let (timestamp, nonce) = (
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-            new_nonce(),
-        );
-        let signature = sign(
-            cpu["node_key"].as_str().unwrap(),
-            &Signed {
-                method: "POST",
-                path,
-                timestamp,
-                nonce: &nonce,
-                body: b"",
-            },
-        );
-        http.post(format!("{}{path}", deployment.url))
-            .header(HEADER_NODE, cpu["node_id"].as_str().unwrap())
-            .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_NONCE, nonce)
-            .header(HEADER_SIGNATURE, signature)
-            .send()
-    };
     for (action, status, code) in [
         ("disable", 403, "node_disabled"),
         ("revoke", 401, "node_revoked"),

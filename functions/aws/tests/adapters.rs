@@ -11,7 +11,8 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
 use cynode_domain::ports::{
-    BlobStore, Chunk, NodeStore, SessionStore, TaskStore, ThreadStore, UserStore, Write,
+    BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore, ThreadStore, UserStore,
+    Write,
 };
 use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
 use cynode_domain::session::{RefreshState, RefreshToken, Session};
@@ -348,6 +349,57 @@ async fn listing_pages_by_owner_and_status_newest_first() {
         expected
     );
     assert_eq!(failed.last, None);
+
+    // The quota's count: by status, no further than asked.
+    assert_eq!(
+        a.tasks
+            .count_tasks(&owner, TaskStatus::Queued, 100)
+            .await
+            .unwrap(),
+        20
+    );
+    assert_eq!(
+        a.tasks
+            .count_tasks(&owner, TaskStatus::Queued, 7)
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        a.tasks
+            .count_tasks(&owner, TaskStatus::Running, 100)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn open_streams_are_leases_that_expire() {
+    let (a, _, _) = adapters().await;
+    let (owner, other) = (UserId::generate(), UserId::generate());
+    let later = now() + time::Duration::seconds(60);
+    a.streams.put_stream(&owner, "s1", later).await.unwrap();
+    a.streams.put_stream(&owner, "s2", later).await.unwrap();
+    a.streams
+        .put_stream(&owner, "gone", now() - time::Duration::seconds(1))
+        .await
+        .unwrap();
+    a.streams.put_stream(&other, "s1", later).await.unwrap();
+    assert_eq!(a.streams.open_streams(&owner, now()).await.unwrap(), 2);
+    // Renewing is putting again; closing removes.
+    a.streams.put_stream(&owner, "s1", later).await.unwrap();
+    a.streams.remove_stream(&owner, "s2").await.unwrap();
+    assert_eq!(a.streams.open_streams(&owner, now()).await.unwrap(), 1);
+    assert_eq!(
+        a.streams
+            .open_streams(&owner, later + time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        0,
+        "expired leases do not count"
+    );
+    assert_eq!(a.streams.open_streams(&other, now()).await.unwrap(), 1);
 }
 
 /// DynamoDB (and moto) return at most 1 MB per query: a page of large items arrives in

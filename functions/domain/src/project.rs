@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ProjectId, UserId};
 use crate::task::normalize_name;
 use crate::wire::{CreateProjectRequest, ProjectView, UpdateProjectRequest};
+use cynode_protocol::urls::walks_paths;
 
 pub use cynode_protocol::project::BuildSettings;
 
@@ -82,17 +83,6 @@ fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Re
         }
     })
 }
-/// Dot segments, raw or percent-encoded, and encoded slashes: ways to walk a path.
-fn walks_paths(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-}
-
 /// A forge API URL: `https://` (or `http://`, which only nodes whose policy lists the
 /// host will call), a host, a plain path; no credentials, query, fragment or dot
 /// segments. Whether the host is one a node may call is the node's policy.

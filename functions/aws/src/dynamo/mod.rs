@@ -201,6 +201,33 @@ pub(crate) async fn query_items(
     }
 }
 
+/// Counts what a query matches (`Select COUNT`), page after page, stopping once `up_to`
+/// is reached (no bound: every page).
+pub(crate) async fn count_items(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    up_to: Option<u32>,
+) -> Result<u32, StoreError> {
+    let query = query.select(aws_sdk_dynamodb::types::Select::Count);
+    let mut counted = 0u32;
+    let mut next = query.clone();
+    loop {
+        let page = match up_to {
+            Some(up_to) => next
+                .clone()
+                .limit(up_to.saturating_sub(counted).max(1) as i32),
+            None => next.clone(),
+        };
+        let out = page.send().await.map_err(store_error)?;
+        counted += out.count.max(0) as u32;
+        match out.last_evaluated_key {
+            Some(key) if up_to.is_none_or(|up_to| counted < up_to) => {
+                next = query.clone().set_exclusive_start_key(Some(key));
+            }
+            _ => return Ok(up_to.map_or(counted, |up_to| counted.min(up_to))),
+        }
+    }
+}
+
 /// A strongly consistent read of one item.
 pub(crate) async fn get_item(
     client: &aws_sdk_dynamodb::Client,

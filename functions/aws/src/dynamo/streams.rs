@@ -6,13 +6,13 @@
 //! | stream  | `STREAMS#<owner>`   | `STREAM#<stream id>` |
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::clock::Timestamp;
 use cynode_domain::ids::UserId;
 use cynode_domain::ports::{StoreResult, StreamStore};
 
-use super::{key, store_error};
+use super::{count_items, key, store_error};
 
 #[derive(Debug, Clone)]
 pub struct DynamoStreams {
@@ -37,32 +37,19 @@ impl DynamoStreams {
 #[async_trait]
 impl StreamStore for DynamoStreams {
     async fn open_streams(&self, owner: &UserId, now: Timestamp) -> StoreResult<u32> {
-        let mut counted = 0u32;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :owner")
-                .filter_expression("expires_at > :now")
-                .expression_attribute_values(":owner", AttributeValue::S(owner_pk(owner)))
-                .expression_attribute_values(
-                    ":now",
-                    AttributeValue::N(now.unix_timestamp().to_string()),
-                )
-                .select(Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            counted += out.count.max(0) as u32;
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(counted),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :owner")
+            .filter_expression("expires_at > :now")
+            .expression_attribute_values(":owner", AttributeValue::S(owner_pk(owner)))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
+            .consistent_read(true);
+        count_items(query, None).await
     }
 
     async fn put_stream(&self, owner: &UserId, id: &str, expires_at: Timestamp) -> StoreResult<()> {

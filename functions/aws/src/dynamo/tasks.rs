@@ -366,32 +366,17 @@ impl TaskStore for DynamoTasks {
         status: TaskStatus,
         up_to: u32,
     ) -> StoreResult<u32> {
-        // Counts only (Select COUNT), page by page, stopping once `up_to` is reached.
-        let mut counted = 0u32;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by_owner_status")
-                .key_condition_expression("owner_status_pk = :partition")
-                .expression_attribute_values(
-                    ":partition",
-                    AttributeValue::S(owner_status_pk(owner, status)),
-                )
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .limit(up_to.saturating_sub(counted).max(1) as i32)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(super::store_error)?;
-            counted += out.count.max(0) as u32;
-            match out.last_evaluated_key {
-                Some(key) if counted < up_to => start = Some(key),
-                _ => return Ok(counted.min(up_to)),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by_owner_status")
+            .key_condition_expression("owner_status_pk = :partition")
+            .expression_attribute_values(
+                ":partition",
+                AttributeValue::S(owner_status_pk(owner, status)),
+            );
+        super::count_items(query, Some(up_to)).await
     }
 
     async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>> {

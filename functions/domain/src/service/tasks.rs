@@ -723,15 +723,14 @@ mod tests {
     use time::macros::datetime;
 
     fn service() -> (TaskService, Arc<MemoryStore>) {
+        service_with(TaskSettings::default())
+    }
+
+    fn service_with(settings: TaskSettings) -> (TaskService, Arc<MemoryStore>) {
         let store = Arc::new(MemoryStore::default());
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
-        let service = TaskService::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            clock,
-            TaskSettings::default(),
-        );
+        let service =
+            TaskService::new(store.clone(), store.clone(), store.clone(), clock, settings);
         (service, store)
     }
 
@@ -748,18 +747,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_has_only_so_many_unfinished_tasks() {
-        let store = Arc::new(MemoryStore::default());
-        let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
-        let service = TaskService::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            clock,
-            TaskSettings {
-                max_unfinished_per_user: 2,
-                ..TaskSettings::default()
-            },
-        );
+        let (service, store) = service_with(TaskSettings {
+            max_unfinished_per_user: 2,
+            ..TaskSettings::default()
+        });
         let (alice, bob) = (user("alice"), user("bob"));
         let first = service.create(&alice, commands(&["true"])).await.unwrap();
         service.create(&alice, commands(&["true"])).await.unwrap();
