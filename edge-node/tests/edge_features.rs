@@ -216,23 +216,7 @@ async fn runs_script(w: &mut EdgeWorld, _alias: String, step: &Step) {
 
 /// Uploads `content` as an attachment named `name`; returns its id.
 async fn upload(w: &EdgeWorld, name: &str, content: &str) -> String {
-    let reply = api()
-        .post(
-            "/v1/attachments",
-            Some(w.token()),
-            &json!({"name": name, "size": content.len()}),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let put = api()
-        .http
-        .put(reply.body["upload_url"].as_str().unwrap())
-        .body(content.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
-    reply.body["attachment_id"].as_str().unwrap().to_owned()
+    api().upload_attachment(w.token(), name, content).await
 }
 
 #[when(expr = "{string} runs with the model {string} the commands:")]

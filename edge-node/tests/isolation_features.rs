@@ -193,23 +193,7 @@ impl IsolationWorld {
     }
 
     async fn upload(&self, name: &str, content: &str) -> String {
-        let reply = api()
-            .post(
-                "/v1/attachments",
-                Some(self.token()),
-                &json!({"name": name, "size": content.len()}),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        let put = api()
-            .http
-            .put(reply.body["upload_url"].as_str().unwrap())
-            .body(content.to_owned())
-            .send()
-            .await
-            .unwrap();
-        assert!(put.status().is_success());
-        reply.body["attachment_id"].as_str().unwrap().to_owned()
+        api().upload_attachment(self.token(), name, content).await
     }
 
     async fn subtasks(&self) -> Value {

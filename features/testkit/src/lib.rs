@@ -769,6 +769,31 @@ impl Api {
         .await
     }
 
+    /// Uploads `content` as an attachment named `name` (through its presigned URL);
+    /// returns its id.
+    pub async fn upload_attachment(&self, token: &str, name: &str, content: &str) -> String {
+        let reply = self
+            .post(
+                "/v1/attachments",
+                Some(token),
+                &serde_json::json!({"name": name, "size": content.len()}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let put = self
+            .http
+            .put(reply.body["upload_url"].as_str().expect("an upload URL"))
+            .body(content.to_owned())
+            .send()
+            .await
+            .expect("the bucket answers");
+        assert!(put.status().is_success(), "upload: {}", put.status());
+        reply.body["attachment_id"]
+            .as_str()
+            .expect("an attachment id")
+            .to_owned()
+    }
+
     /// Logs in; returns the access token and refresh token.
     pub async fn login(&self, handle: &str, password: &str) -> Result<(String, String)> {
         let reply = self
