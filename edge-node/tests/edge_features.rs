@@ -1055,14 +1055,9 @@ impl EdgeWorld {
     }
 
     async fn subtasks(&self) -> Value {
-        let reply = api()
-            .get(
-                &format!("/v1/tasks/{}/subtasks", self.task()),
-                Some(self.token()),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.body
+        api()
+            .get_ok(&format!("/v1/tasks/{}/subtasks", self.task()), self.token())
+            .await
     }
 
     async fn subtask(&self) -> Value {
@@ -1072,14 +1067,10 @@ impl EdgeWorld {
     }
 
     async fn runs(&self) -> Vec<Value> {
-        let reply = api()
-            .get(
-                &format!("/v1/tasks/{}/runs", self.task()),
-                Some(self.token()),
-            )
+        let list = api()
+            .get_ok(&format!("/v1/tasks/{}/runs", self.task()), self.token())
             .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.body["runs"].as_array().cloned().unwrap_or_default()
+        list["runs"].as_array().cloned().unwrap_or_default()
     }
 
     fn worker_runs(runs: &[Value]) -> Vec<Value> {

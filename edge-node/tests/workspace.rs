@@ -36,6 +36,15 @@ fn assignment(url: &str, forge: Option<ForgeTarget>) -> AgentAssignment {
     }
 }
 
+/// Pull requests for `acme/widgets` at `forge`.
+fn target_of(forge: &ForgeContract) -> ForgeTarget {
+    ForgeTarget {
+        api_url: forge.url.clone(),
+        owner: "acme".into(),
+        repo: "widgets".into(),
+    }
+}
+
 /// The test's repositories' directory, and forges on loopback.
 fn policy(dir: &Path) -> RemotePolicy {
     RemotePolicy {
@@ -85,11 +94,7 @@ async fn a_workers_change_comes_back_as_a_bundle_is_pushed_and_proposed() {
     let dir = scratch_dir(&unique_handle("workspace"));
     let url = bare_repository(&dir, "widgets", &[("README.md", "# Widgets\n")]).unwrap();
     let forge = ForgeContract::start("acme", "widgets", "tok-workspace-test").unwrap();
-    let target = ForgeTarget {
-        api_url: forge.url.clone(),
-        owner: "acme".into(),
-        repo: "widgets".into(),
-    };
+    let target = target_of(&forge);
     let job = assignment(&url, Some(target));
     let workspace = Workspace::prepare(&dir.join("ws"), &job, &policy(&dir), LIMITS)
         .await
@@ -277,7 +282,7 @@ async fn nothing_a_job_plants_in_its_checkout_acts_on_the_node() {
 }
 
 #[tokio::test]
-async fn a_job_that_fills_its_disk_fills_only_its_disk() {
+async fn a_job_writing_past_its_disk_runs_out_of_space_and_the_disk_reads_full() {
     let dir = scratch_dir(&unique_handle("workspace"));
     let url = bare_repository(&dir, "widgets", &[("README.md", "# Widgets\n")]).unwrap();
     let job = assignment(&url, None);
@@ -324,11 +329,7 @@ async fn repositories_and_forges_outside_the_nodes_policy_are_refused_before_clo
     );
 
     let forge = ForgeContract::start("acme", "widgets", "tok-workspace-test").unwrap();
-    let target = ForgeTarget {
-        api_url: forge.url.clone(),
-        owner: "acme".into(),
-        repo: "widgets".into(),
-    };
+    let target = target_of(&forge);
     let job = assignment(&url, Some(target));
     let strict = RemotePolicy {
         file_roots: vec![dir.clone()],

@@ -759,6 +759,13 @@ impl Api {
         self.send(reqwest::Method::GET, path, token, None).await
     }
 
+    /// `GET path`, which must answer 200; its body.
+    pub async fn get_ok(&self, path: &str, token: &str) -> serde_json::Value {
+        let reply = self.get(path, Some(token)).await;
+        assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+        reply.body
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> Reply {
         self.send(
             reqwest::Method::POST,

@@ -353,24 +353,31 @@ async fn listing_pages_by_owner_and_status_newest_first() {
     // The quota's count: by status, no further than asked.
     assert_eq!(
         a.tasks
-            .count_tasks(&owner, TaskStatus::Queued, 100)
+            .count_tasks(&owner, &[TaskStatus::Queued], 100)
             .await
             .unwrap(),
         20
     );
     assert_eq!(
         a.tasks
-            .count_tasks(&owner, TaskStatus::Queued, 7)
+            .count_tasks(&owner, &[TaskStatus::Queued, TaskStatus::Failed], 7)
             .await
             .unwrap(),
         7
     );
     assert_eq!(
         a.tasks
-            .count_tasks(&owner, TaskStatus::Running, 100)
+            .count_tasks(&owner, &[TaskStatus::Running], 100)
             .await
             .unwrap(),
         0
+    );
+    assert_eq!(
+        a.tasks
+            .count_tasks(&owner, &[TaskStatus::Queued, TaskStatus::Failed], 100)
+            .await
+            .unwrap(),
+        25
     );
 }
 

@@ -266,14 +266,14 @@ impl TaskStore for MemoryStore {
     async fn count_tasks(
         &self,
         owner: &UserId,
-        status: TaskStatus,
+        statuses: &[TaskStatus],
         up_to: u32,
     ) -> StoreResult<u32> {
         let count = self
             .state()
             .tasks
             .values()
-            .filter(|t| &t.owner == owner && t.status == status)
+            .filter(|t| &t.owner == owner && statuses.contains(&t.status))
             .count();
         Ok((count as u32).min(up_to))
     }

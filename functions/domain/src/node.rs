@@ -97,6 +97,25 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+impl Node {
+    /// A registered node named `name` in `state`, seen `now`, for the services' tests.
+    pub fn test(name: &str, state: NodeState, now: Timestamp) -> Node {
+        Node {
+            id: NodeId::generate(),
+            name: name.into(),
+            capabilities: Default::default(),
+            registered_at: now,
+            updated_at: now,
+            acked_config_version: None,
+            last_seen_at: now,
+            state,
+            labels: vec![],
+            identity: Default::default(),
+        }
+    }
+}
+
 /// Most labels one node carries.
 pub const MAX_NODE_LABELS: usize = 16;
 

@@ -99,9 +99,14 @@ pub trait TaskStore: Send + Sync {
         limit: u32,
         after: Option<&TaskId>,
     ) -> StoreResult<TaskPage>;
-    /// How many of `owner`'s tasks have `status`, counting no further than `up_to`.
-    async fn count_tasks(&self, owner: &UserId, status: TaskStatus, up_to: u32)
-        -> StoreResult<u32>;
+    /// How many of `owner`'s tasks have one of `statuses`, counting no further than
+    /// `up_to`.
+    async fn count_tasks(
+        &self,
+        owner: &UserId,
+        statuses: &[TaskStatus],
+        up_to: u32,
+    ) -> StoreResult<u32>;
     async fn jobs(&self, task: &TaskId) -> StoreResult<Vec<Job>>;
     async fn job(&self, task: &TaskId, job: &JobId) -> StoreResult<Option<Job>>;
     /// All-or-nothing conditional writes (see [`Write`]).

@@ -1093,18 +1093,7 @@ mod tests {
         let f = fixture();
         let (task, job) = queued_job(&f).await;
         let now = f.clock.now();
-        let mut node = Node {
-            id: NodeId::generate(),
-            name: "gpu-1".into(),
-            capabilities: Default::default(),
-            registered_at: now,
-            updated_at: now,
-            acked_config_version: None,
-            last_seen_at: now,
-            state: NodeState::Disabled,
-            labels: vec![],
-            identity: Default::default(),
-        };
+        let mut node = Node::test("gpu-1", NodeState::Disabled, now);
         let refused = f
             .jobs
             .started_on(&node, &job, started(&task, "b"))

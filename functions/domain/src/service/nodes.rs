@@ -855,22 +855,38 @@ mod tests {
         }
     }
 
-    fn signed<'a>(
-        node_id: &'a str,
-        timestamp: &'a str,
-        nonce: &'a str,
-        signature: &'a str,
-        path: &'a str,
-    ) -> SignedRequest<'a> {
-        SignedRequest {
-            node_id,
-            timestamp,
+    /// Signs an empty POST to `path` as `node` with `key` (its node key or a job token)
+    /// at the services' clock time, and authenticates it as `which`.
+    async fn authenticate_post(
+        nodes: &NodeService,
+        node: &NodeId,
+        key: &str,
+        which: SigningKey<'_>,
+        nonce: &str,
+        path: &str,
+    ) -> Result<Node> {
+        let now = datetime!(2026-11-21 10:00 UTC).unix_timestamp();
+        let signature = sign(
+            key,
+            &Signed {
+                method: "POST",
+                path,
+                timestamp: now,
+                nonce,
+                body: b"",
+            },
+        );
+        let timestamp = now.to_string();
+        let request = SignedRequest {
+            node_id: node.as_str(),
+            timestamp: &timestamp,
             nonce,
-            signature,
+            signature: &signature,
             method: "POST",
             path,
             body: b"",
-        }
+        };
+        nodes.authenticate(request, which).await
     }
 
     #[tokio::test]
@@ -889,20 +905,6 @@ mod tests {
         };
         let reg = nodes.register(register("psk", "gpu-1")).await.unwrap();
         assert!(reg.credentials.is_some());
-        let now = datetime!(2026-11-21 10:00 UTC).unix_timestamp();
-        let timestamp = now.to_string();
-        let sign_with = |key: &str, nonce: &'static str, path: &'static str| {
-            sign(
-                key,
-                &Signed {
-                    method: "POST",
-                    path,
-                    timestamp: now,
-                    nonce,
-                    body: b"",
-                },
-            )
-        };
         let job = JobId::generate();
         let lease = LeaseId::generate();
         let job_token = NodeKeys::new(b"master".to_vec()).job_token(&reg.node_id, &job, &lease);
@@ -912,20 +914,17 @@ mod tests {
             .set_state(&admin, "gpu-1", NodeState::Disabled)
             .await
             .unwrap();
-        let sig = sign_with(&reg.node_key, "d1", "/v1/nodes/credentials");
-        let node = nodes
-            .authenticate(
-                signed(
-                    reg.node_id.as_str(),
-                    &timestamp,
-                    "d1",
-                    &sig,
-                    "/v1/nodes/credentials",
-                ),
-                SigningKey::Node,
-            )
-            .await
-            .unwrap();
+        let credentials = "/v1/nodes/credentials";
+        let node = authenticate_post(
+            &nodes,
+            &reg.node_id,
+            &reg.node_key,
+            SigningKey::Node,
+            "d1",
+            credentials,
+        )
+        .await
+        .unwrap();
         let before = *issuer.0.lock().unwrap();
         assert_eq!(
             nodes.queue_credentials(&node).await.unwrap_err().code,
@@ -939,41 +938,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(view.state, NodeState::Revoked);
-        let sig = sign_with(&reg.node_key, "r1", "/v1/nodes/config");
-        let refused = nodes
-            .authenticate(
-                signed(
-                    reg.node_id.as_str(),
-                    &timestamp,
-                    "r1",
-                    &sig,
-                    "/v1/nodes/config",
-                ),
-                SigningKey::Node,
-            )
-            .await
-            .unwrap_err();
+        let config = "/v1/nodes/config";
+        let refused = authenticate_post(
+            &nodes,
+            &reg.node_id,
+            &reg.node_key,
+            SigningKey::Node,
+            "r1",
+            config,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(
             (refused.code, refused.kind),
             ("node_revoked", crate::error::ErrorKind::Unauthenticated)
         );
-        let sig = sign_with(&job_token, "r2", "/v1/jobs/x/result");
-        let refused = nodes
-            .authenticate(
-                signed(
-                    reg.node_id.as_str(),
-                    &timestamp,
-                    "r2",
-                    &sig,
-                    "/v1/jobs/x/result",
-                ),
-                SigningKey::Job {
-                    job: &job,
-                    lease: &lease,
-                },
-            )
-            .await
-            .unwrap_err();
+        let job_key = SigningKey::Job {
+            job: &job,
+            lease: &lease,
+        };
+        let refused = authenticate_post(
+            &nodes,
+            &reg.node_id,
+            &job_token,
+            job_key,
+            "r2",
+            "/v1/jobs/x/result",
+        )
+        .await
+        .unwrap_err();
         assert_eq!(refused.code, "node_revoked");
         let mut again = register("psk", "gpu-1");
         again.node_secret = Some(reg.node_secret.clone());

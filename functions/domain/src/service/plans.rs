@@ -566,18 +566,8 @@ mod tests {
             .unwrap();
         let job = f.store.jobs(&task.task_id).await.unwrap()[0].id.clone();
         let now = datetime!(2026-11-22 10:00 UTC);
-        let mut node = Node {
-            id: NodeId::generate(),
-            name: "gpu-1".into(),
-            capabilities: Default::default(),
-            registered_at: now,
-            updated_at: now,
-            acked_config_version: None,
-            last_seen_at: now,
-            state: NodeState::Enabled,
-            labels: vec!["gpu".into()],
-            identity: Default::default(),
-        };
+        let mut node = Node::test("gpu-1", NodeState::Enabled, now);
+        node.labels = vec!["gpu".into()];
         let claim = |node: Node| {
             let jobs = &f.jobs;
             let (job, task) = (job.clone(), task.task_id.clone());

@@ -158,19 +158,19 @@ mod tests {
         store.insert_session(&session, &token).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn a_user_holds_only_so_many_streams_and_a_crashed_one_stops_counting() {
+    fn service(settings: StreamSettings) -> (StreamService, Arc<MemoryStore>, Arc<ManualClock>) {
         let store = Arc::new(MemoryStore::default());
         let clock = Arc::new(ManualClock::new(datetime!(2026-12-04 10:00 UTC)));
-        let streams = StreamService::new(
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            StreamSettings {
-                max_open_per_user: 2,
-                ..StreamSettings::default()
-            },
-        );
+        let streams = StreamService::new(store.clone(), store.clone(), clock.clone(), settings);
+        (streams, store, clock)
+    }
+
+    #[tokio::test]
+    async fn a_user_holds_only_so_many_streams_and_a_crashed_one_stops_counting() {
+        let (streams, _, clock) = service(StreamSettings {
+            max_open_per_user: 2,
+            ..StreamSettings::default()
+        });
         let alice = Principal::test_user("alice");
         let bob = Principal::test_user("bob");
         let first = streams.open(&alice).await.unwrap();
@@ -192,14 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_ends_when_its_session_is_logged_out() {
-        let store = Arc::new(MemoryStore::default());
-        let clock = Arc::new(ManualClock::new(datetime!(2026-12-04 10:00 UTC)));
-        let streams = StreamService::new(
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            StreamSettings::default(),
-        );
+        let (streams, store, clock) = service(StreamSettings::default());
         let alice = Principal::test_user("alice");
         signed_in(&store, &alice, clock.now()).await;
         let lease = streams.open(&alice).await.unwrap();

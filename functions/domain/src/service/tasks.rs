@@ -302,22 +302,23 @@ impl TaskService {
         if max == 0 {
             return Ok(());
         }
-        let mut unfinished = 0;
-        for status in [TaskStatus::Queued, TaskStatus::Running] {
-            unfinished += self
-                .tasks
-                .count_tasks(&principal.user_id, status, max - unfinished)
-                .await?;
-            if unfinished >= max {
-                return Err(Error::over_quota(
-                    "too_many_unfinished_tasks",
-                    format!(
-                        "you have {max} tasks queued or running, the most one user may; \
-                         wait for some to finish or cancel some"
-                    ),
-                    QUOTA_RETRY_AFTER_SECS,
-                ));
-            }
+        let unfinished = self
+            .tasks
+            .count_tasks(
+                &principal.user_id,
+                &[TaskStatus::Queued, TaskStatus::Running],
+                max,
+            )
+            .await?;
+        if unfinished >= max {
+            return Err(Error::over_quota(
+                "too_many_unfinished_tasks",
+                format!(
+                    "you have {max} tasks queued or running, the most one user may; \
+                     wait for some to finish or cancel some"
+                ),
+                QUOTA_RETRY_AFTER_SECS,
+            ));
         }
         Ok(())
     }
