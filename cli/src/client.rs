@@ -1,6 +1,7 @@
 //! The gateway client: JSON over HTTP, errors mapped to exit codes, and one transparent
 //! refresh when the access token has expired.
 
+use cynode_protocol::wire::ErrorCode;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -78,7 +79,7 @@ impl<'a> Gateway<'a> {
                 return Ok(std::io::BufReader::new(response));
             }
             let err = decode::<serde_json::Value>(response).unwrap_err();
-            if err.code.as_deref() == Some("token_expired") && !refreshed && self.refresh()? {
+            if err.code == Some(ErrorCode::TokenExpired) && !refreshed && self.refresh()? {
                 refreshed = true;
                 continue;
             }
@@ -150,7 +151,7 @@ impl<'a> Gateway<'a> {
             None
         };
         match self.send(method.clone(), path, body, token.as_deref()) {
-            Err(err) if err.code.as_deref() == Some("token_expired") && self.refresh()? => {
+            Err(err) if err.code == Some(ErrorCode::TokenExpired) && self.refresh()? => {
                 let token = self.access_token()?;
                 self.send(method, path, body, Some(&token))
             }

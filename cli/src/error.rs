@@ -2,6 +2,7 @@
 //! 0 ok, 2 usage, 3 auth, 4 not found, 5 conflict, 6 validation, 7 gateway or network,
 //! 8 internal.
 
+use cynode_protocol::wire::ErrorCode;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,7 @@ impl ExitKind {
 pub struct CliError {
     pub kind: ExitKind,
     /// The gateway's error code, when the gateway refused.
-    pub code: Option<String>,
+    pub code: Option<ErrorCode>,
     pub message: String,
 }
 

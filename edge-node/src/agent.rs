@@ -7,6 +7,7 @@
 //! and jobs that need a model. The second only while the endpoint serves a model; its
 //! model list is re-read periodically and changes are reported to the gateway.
 
+use cynode_protocol::wire::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -271,7 +272,7 @@ fn watch_gateway(runner: Arc<Runner>, registrar: Registrar, stop: CancellationTo
                             break;
                         }
                     }
-                    Err(err) if matches!(err.code(), Some("unknown_node" | "node_revoked")) => {
+                    Err(err) if matches!(err.code(), Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked)) => {
                         if let Err(err) = registrar.register_again(&runner.identity, &stop).await {
                             tracing::error!(error = %err, "could not register again");
                         }

@@ -1,6 +1,7 @@
 //! The agent's client of the gateway: registration, configuration, and the signed job
 //! callbacks. Every request after registration is signed (see `cynode_protocol::signing`).
 
+use cynode_protocol::wire::ErrorCode;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -23,7 +24,7 @@ pub enum GatewayError {
     #[error("gateway answered {status}: {code}: {message}")]
     Refused {
         status: StatusCode,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     #[error("gateway unreachable: {0}")]
@@ -41,9 +42,9 @@ impl GatewayError {
         }
     }
 
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            GatewayError::Refused { code, .. } => Some(code),
+            GatewayError::Refused { code, .. } => Some(*code),
             GatewayError::Unreachable(_) => None,
         }
     }
@@ -106,14 +107,14 @@ impl GatewayClient {
             let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             return serde_json::from_slice(body).map_err(|err| GatewayError::Refused {
                 status,
-                code: "unreadable_response".into(),
+                code: ErrorCode::UnreadableResponse,
                 message: err.to_string(),
             });
         }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => (body.error.code, body.error.message),
             Err(_) => (
-                "unexpected_response".into(),
+                ErrorCode::UnexpectedResponse,
                 String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             ),
         };
@@ -149,7 +150,7 @@ impl GatewayClient {
         let bytes = match body {
             Some(body) => serde_json::to_vec(body).map_err(|err| GatewayError::Refused {
                 status: StatusCode::BAD_REQUEST,
-                code: "unencodable_request".into(),
+                code: ErrorCode::UnencodableRequest,
                 message: err.to_string(),
             })?,
             None => Vec::new(),
@@ -320,7 +321,7 @@ impl GatewayClient {
         }
         Err(GatewayError::Refused {
             status,
-            code: "upload_failed".into(),
+            code: ErrorCode::UploadFailed,
             message: "the blob store refused the raw output".into(),
         })
     }

@@ -5,6 +5,7 @@
 //! wait, and a prober checks it with backoff and jitter; when it answers again, finished
 //! results on disk go out first, and only then does receiving resume.
 
+use cynode_protocol::wire::ErrorCode;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -34,7 +35,7 @@ impl Outage {
     /// ended its keys): the prober registers the node again (refused until an admin
     /// enables a revoked node) before it receives more.
     pub fn failed(&self, err: &GatewayError) {
-        let lost_identity = matches!(err.code(), Some("unknown_node" | "node_revoked"));
+        let lost_identity = matches!(err.code(), Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked));
         if !err.is_transient() && !lost_identity {
             return;
         }
@@ -150,7 +151,7 @@ mod tests {
         let outage = Outage::default();
         outage.failed(&GatewayError::Refused {
             status: reqwest::StatusCode::BAD_REQUEST,
-            code: "invalid".into(),
+            code: ErrorCode::InvalidBody,
             message: String::new(),
         });
         assert!(!outage.is_down());

@@ -2,6 +2,7 @@
 //! queue visibility) while the sandbox runs it, record the result on disk, report it, and
 //! only then delete the message.
 
+use cynode_protocol::wire::ErrorCode;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -714,13 +715,13 @@ impl Runner {
                         stop.cancel();
                     }
                     Ok(_) => {}
-                    Err(err) if err.code() == Some("stale_attempt") => {
+                    Err(err) if err.code() == Some(ErrorCode::StaleAttempt) => {
                         flags.superseded.store(true, Ordering::SeqCst);
                         stop.cancel();
                     }
                     // An admin revoked this node: its work is not wanted; stop, report
                     // nothing (the job runs again elsewhere once its lease runs out).
-                    Err(err) if err.code() == Some("node_revoked") => {
+                    Err(err) if err.code() == Some(ErrorCode::NodeRevoked) => {
                         tracing::error!(error = %err, "this node was revoked; stopping the job");
                         self.outage.failed(&err);
                         flags.superseded.store(true, Ordering::SeqCst);
@@ -827,7 +828,7 @@ impl Runner {
                     self.delete(pending.queue, &pending.receipt).await;
                     return Sent::Stored;
                 }
-                Err(err) if err.code() == Some("stale_attempt") => {
+                Err(err) if err.code() == Some(ErrorCode::StaleAttempt) => {
                     tracing::warn!(job_id = %pending.job_id, "result belongs to a superseded attempt; dropping it");
                     return Sent::Superseded;
                 }

@@ -9,6 +9,7 @@
 //! Replay protection is two-part: a timestamp outside the window is refused here, and the
 //! gateway remembers each signature it accepted for the length of the window.
 
+use crate::wire::ErrorCode;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -21,12 +22,12 @@ use crate::limits::CALLBACK_REPLAY_WINDOW_SECS;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct SignatureError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl SignatureError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -155,14 +156,14 @@ pub fn verify(
     let timestamp = req.timestamp;
     if req.nonce.is_empty() || req.nonce.len() > 64 {
         return Err(SignatureError::new(
-            "bad_signature",
+            ErrorCode::BadSignature,
             "x-cynode-nonce must be 1-64 characters",
         ));
     }
     // abs_diff: any i64 the header carries, however extreme, compares without overflow.
     if now.abs_diff(timestamp) > CALLBACK_REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(SignatureError::new(
-            "stale_signature",
+            ErrorCode::StaleSignature,
             format!(
                 "request timestamp is more than {CALLBACK_REPLAY_WINDOW_SECS}s from the gateway's clock"
             ),
@@ -173,7 +174,7 @@ pub fn verify(
         Ok(())
     } else {
         Err(SignatureError::new(
-            "bad_signature",
+            ErrorCode::BadSignature,
             "request signature does not match",
         ))
     }

@@ -5,6 +5,7 @@
 //! `planning_failed` (the planner's attempts ran out; `retry-planning` starts again). Job
 //! statuses add `timeout`, which the task reports as `failed`.
 
+use crate::wire::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -13,7 +14,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct UnknownStatus {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -70,7 +71,7 @@ impl FromStr for TaskStatus {
             .into_iter()
             .find(|status| status.as_str() == s)
             .ok_or_else(|| UnknownStatus {
-                code: "invalid_status",
+                code: ErrorCode::InvalidStatus,
                 message: format!(
                     "unknown status '{s}'; expected one of {}",
                     TaskStatus::ALL.map(|s| s.as_str()).join(", ")

@@ -1,6 +1,7 @@
 //! How errors become responses: one JSON shape (`{"error": {"code", "message",
 //! "request_id"}}`) and one status per error kind, everywhere.
 
+use cynode_domain::ErrorCode;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +20,7 @@ pub enum ApiError {
     /// malformed JSON, unknown route).
     Request {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
@@ -31,7 +32,7 @@ impl From<Error> for ApiError {
 }
 
 impl ApiError {
-    pub fn request(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn request(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Request {
             status,
             code,
@@ -55,10 +56,10 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+fn error_response(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
-            code: code.to_owned(),
+            code,
             message: message.into(),
             request_id: current_request_id(),
         },
@@ -79,7 +80,7 @@ impl IntoResponse for ApiError {
         let status = status_of(err.kind);
         let message = if err.kind == ErrorKind::Internal {
             // Details of internal failures go to the log, not to the caller.
-            tracing::error!(code = err.code, error = %err.message, "internal error");
+            tracing::error!(code = err.code.as_str(), error = %err.message, "internal error");
             "internal error; the request id identifies it in the gateway's logs".to_owned()
         } else if err.code == STORE_UNAVAILABLE {
             // SDK errors name tables, queues and endpoints: the log gets them, not callers.

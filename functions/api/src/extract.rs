@@ -1,6 +1,7 @@
 //! Request extractors that answer bad input in the gateway's one error shape: JSON bodies
 //! with a size limit, query strings, bearer-token users, and signed node requests.
 
+use cynode_domain::ErrorCode;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -21,7 +22,7 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiErr
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::request(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("request body exceeds the limit of {limit} bytes"),
         )
     })
@@ -30,9 +31,9 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiErr
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| {
         let code = if err.is_data() {
-            "invalid_body"
+            ErrorCode::InvalidBody
         } else {
-            "malformed_json"
+            ErrorCode::MalformedJson
         };
         ApiError::request(
             StatusCode::BAD_REQUEST,
@@ -92,7 +93,7 @@ where
             .await
             .map(|query| QueryParams(query.0))
             .map_err(|err| {
-                ApiError::request(StatusCode::BAD_REQUEST, "invalid_query", err.body_text())
+                ApiError::request(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, err.body_text())
             })
     }
 }
@@ -117,7 +118,7 @@ where
                 .or_else(|| h.strip_prefix("bearer "))
         }) else {
             return Err(ApiError::Domain(Error::unauthenticated(
-                "missing_token",
+                ErrorCode::MissingToken,
                 "this route needs an 'Authorization: Bearer <access token>' header; log in first",
             )));
         };

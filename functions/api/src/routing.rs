@@ -2,6 +2,7 @@
 //! `infra/functions.yaml` (a test keeps them equal), so the local gateway routes exactly
 //! as the deployed API does.
 
+use cynode_domain::ErrorCode;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware;
@@ -80,12 +81,12 @@ impl Function {
     pub fn app(self, state: AppState) -> Router {
         self.routes()
             .fallback(|| async {
-                ApiError::request(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+                ApiError::request(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, "no such route")
             })
             .method_not_allowed_fallback(|| async {
                 ApiError::request(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
+                    ErrorCode::MethodNotAllowed,
                     "method not allowed on this route",
                 )
             })

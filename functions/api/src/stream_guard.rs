@@ -73,7 +73,7 @@ impl StreamGuard {
             Ok(true) => None,
             Ok(false) => Some(StreamEnd::SignedOut),
             Err(err) => {
-                tracing::warn!(code = err.code, "could not renew a stream's lease");
+                tracing::warn!(code = err.code.as_str(), "could not renew a stream's lease");
                 None
             }
         }
@@ -102,7 +102,7 @@ impl Drop for StreamGuard {
             let state = self.state.clone();
             runtime.spawn(async move {
                 if let Err(err) = state.streams().close(&lease).await {
-                    tracing::warn!(code = err.code, "could not close a stream's lease");
+                    tracing::warn!(code = err.code.as_str(), "could not close a stream's lease");
                 }
             });
         }

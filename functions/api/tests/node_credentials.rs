@@ -6,6 +6,7 @@
 //! policies (role and session policy, with moto's policy engine, presigned URLs included)
 //! so this can be shown. A disabled node gets no fresh credentials; a revoked one nothing.
 
+use cynode_domain::ErrorCode;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cynode_domain::signing::{
     new_nonce, sign, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
@@ -223,8 +224,8 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
     // node is refused everything at once.
     let admin = deployment.admin_token().await;
     for (action, status, code) in [
-        ("disable", 403, "node_disabled"),
-        ("revoke", 401, "node_revoked"),
+        ("disable", 403, ErrorCode::NodeDisabled),
+        ("revoke", 401, ErrorCode::NodeRevoked),
     ] {
         let changed = http
             .post(format!(
@@ -239,7 +240,7 @@ async fn a_nodes_credentials_reach_only_its_own_queues() {
         let refused = renew().await.unwrap();
         assert_eq!(refused.status(), status, "{action}");
         let body: Value = refused.json().await.unwrap();
-        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(body["error"]["code"], code.as_str(), "{body}");
     }
     deployment.shutdown();
 }

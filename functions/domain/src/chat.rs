@@ -5,6 +5,7 @@
 //! token usage are the task's): its input is the conversation, its job goes on the
 //! inference queue, and a node answers it with the model named, or with the agent.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -59,7 +60,7 @@ fn message_text(content: &serde_json::Value) -> Option<String> {
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    Error::validation("invalid_body", message)
+    Error::validation(ErrorCode::InvalidBody, message)
 }
 
 /// Checks `POST /v1/chat/completions`.
@@ -90,7 +91,7 @@ pub fn check_completion(req: ChatCompletionRequest) -> Result<Completion> {
     let size: usize = messages.iter().map(|m| m.content.len()).sum();
     if size > MAX_PROMPT_BYTES {
         return Err(Error::validation(
-            "input_too_large",
+            ErrorCode::InputTooLarge,
             format!("the messages are {size} bytes; the limit is {MAX_PROMPT_BYTES}"),
         ));
     }

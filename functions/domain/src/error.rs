@@ -4,6 +4,7 @@
 //! message. The HTTP layer maps each [`ErrorKind`] to one status code; the CLI maps status
 //! codes to exit codes. Codes are documented in `docs/errors.md`.
 
+use crate::ErrorCode;
 use std::fmt;
 
 /// What went wrong, at the granularity a client acts on.
@@ -31,7 +32,7 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Error {
     pub kind: ErrorKind,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds the client should wait before retrying, for `TooManyRequests`.
     pub retry_after_secs: Option<u64>,
@@ -46,7 +47,7 @@ impl fmt::Display for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind,
             code,
@@ -54,30 +55,30 @@ impl Error {
             retry_after_secs: None,
         }
     }
-    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, code, message)
     }
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unauthenticated, code, message)
     }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Forbidden, code, message)
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, code, message)
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, code, message)
     }
     pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(ErrorKind::TooManyRequests, "too_many_requests", message)
+            ..Self::new(ErrorKind::TooManyRequests, ErrorCode::TooManyRequests, message)
         }
     }
     /// Over a quota: 429 with `code` and when to try again.
     pub fn over_quota(
-        code: &'static str,
+        code: ErrorCode,
         message: impl Into<String>,
         retry_after_secs: u64,
     ) -> Self {
@@ -87,10 +88,10 @@ impl Error {
         }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unavailable, "dependency_unavailable", message)
+        Self::new(ErrorKind::Unavailable, ErrorCode::DependencyUnavailable, message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, "internal_error", message)
+        Self::new(ErrorKind::Internal, ErrorCode::InternalError, message)
     }
     /// A store, queue or blob service failed. The message holds the SDK's details, for
     /// the log only: callers get a generic message and the request id.
@@ -103,7 +104,7 @@ impl Error {
     /// The task was not found *or* belongs to someone else: one answer for both, so a
     /// caller cannot probe for other users' task ids.
     pub fn task_not_found(reference: &str) -> Self {
-        Self::not_found("task_not_found", format!("no task '{reference}'"))
+        Self::not_found(ErrorCode::TaskNotFound, format!("no task '{reference}'"))
     }
 }
 
@@ -113,23 +114,27 @@ pub enum StoreError {
     /// A conditional write lost: the item changed or already exists.
     #[error("conditional write failed: {0}")]
     Conflict(String),
-    /// The backing service failed or is unreachable.
+    /// The backing service failed or is unreachable; trying again may help.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The backing service refused the request itself (DynamoDB's `ValidationException`):
+    /// the adapter built something the service cannot take; trying again will not help.
+    #[error("storage refused the request: {0}")]
+    Rejected(String),
     /// Stored data could not be decoded: a bug or a manual edit.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
 
 /// The code of [`Error::store_unavailable`].
-pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+pub const STORE_UNAVAILABLE: ErrorCode = ErrorCode::StoreUnavailable;
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => Error::conflict("concurrent_update", what),
+            StoreError::Conflict(what) => Error::conflict(ErrorCode::ConcurrentUpdate, what),
             StoreError::Unavailable(what) => Error::store_unavailable(what),
-            StoreError::Corrupt(what) => Error::internal(what),
+            StoreError::Corrupt(what) | StoreError::Rejected(what) => Error::internal(what),
         }
     }
 }

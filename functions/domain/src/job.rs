@@ -14,6 +14,7 @@
 //! - A result is accepted only from the current lease; the same result again is a no-op;
 //!   a result from an older attempt is refused as stale.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
@@ -281,7 +282,7 @@ impl Job {
 
     fn stale(&self, attempt: u32) -> Error {
         Error::conflict(
-            "stale_attempt",
+            ErrorCode::StaleAttempt,
             format!(
                 "attempt {attempt} of job {} is no longer current (current attempt {}, status {})",
                 self.id, self.attempt, self.status
@@ -559,7 +560,7 @@ pub fn cancel_task(task: &Task, jobs: &[Job], now: Timestamp) -> Result<Option<(
     match task.status {
         TaskStatus::Canceled => Ok(None),
         status if status.is_terminal() => Err(Error::conflict(
-            "task_finished",
+            ErrorCode::TaskFinished,
             format!("task {} already ended with status {status}", task.id),
         )),
         _ => Ok(Some((
@@ -747,11 +748,11 @@ mod tests {
         let err = second
             .finish(&node("n1"), &old_result, StoredStreams::default(), now())
             .unwrap_err();
-        assert_eq!(err.code, "stale_attempt");
+        assert_eq!(err.code, ErrorCode::StaleAttempt);
         let err = second
             .heartbeat(&node("n1"), 1, &old_result.lease_id, now(), LEASE)
             .unwrap_err();
-        assert_eq!(err.code, "stale_attempt");
+        assert_eq!(err.code, ErrorCode::StaleAttempt);
     }
 
     #[test]
@@ -770,7 +771,7 @@ mod tests {
                 now(),
             )
             .unwrap_err();
-        assert_eq!(err.code, "stale_attempt");
+        assert_eq!(err.code, ErrorCode::StaleAttempt);
     }
 
     #[test]

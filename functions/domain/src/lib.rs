@@ -26,4 +26,5 @@ pub mod user;
 // without the domain; re-exported so the domain and the gateway name it in one place.
 pub use cynode_protocol::{clock, ids, limits, signing, status, wire};
 
+pub use cynode_protocol::wire::ErrorCode;
 pub use error::{Error, ErrorKind, Result, StoreError};

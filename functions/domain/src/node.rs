@@ -1,5 +1,6 @@
 //! Edge nodes: registration, configuration versions and readiness.
 
+use crate::ErrorCode;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
@@ -129,7 +130,7 @@ pub fn check_node_label(label: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::validation(
-            "invalid_node_label",
+            ErrorCode::InvalidNodeLabel,
             format!("'{label}' is not a node label: 1-63 characters of lowercase letters, digits, '.', '_' or '-'"),
         ))
     }
@@ -145,7 +146,7 @@ pub fn check_node_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::validation(
-            "invalid_node_name",
+            ErrorCode::InvalidNodeName,
             "node_name must be 1-63 characters of letters, digits, '.', '_' or '-'",
         ))
     }

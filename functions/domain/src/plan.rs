@@ -14,6 +14,7 @@
 //! - [`PlanPolicy`] bounds planner and worker attempts and spaces worker retries
 //!   (5 s base, ×2, 120 s cap, with jitter).
 
+use crate::ErrorCode;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -348,7 +349,7 @@ impl Plan {
                     .map(u32::to_string)
                     .collect();
                 return Err(Error::conflict(
-                    "subtask_blocked",
+                    ErrorCode::SubtaskBlocked,
                     format!(
                         "subtask {number} waits for subtask {} to be merged",
                         waiting.join(", ")
@@ -357,13 +358,13 @@ impl Plan {
             }
             SubtaskState::BlockedFailure => {
                 return Err(Error::conflict(
-                    "subtask_failed",
+                    ErrorCode::SubtaskFailed,
                     format!("subtask {number} is blocked by failure; use retry"),
                 ))
             }
             state => {
                 return Err(Error::conflict(
-                    "subtask_not_ready",
+                    ErrorCode::SubtaskNotReady,
                     format!("subtask {number} is {}", state.as_str()),
                 ))
             }
@@ -381,7 +382,7 @@ impl Plan {
         let subtask = self.subtask_mut(number)?;
         if subtask.state != SubtaskState::BlockedFailure {
             return Err(Error::conflict(
-                "subtask_not_failed",
+                ErrorCode::SubtaskNotFailed,
                 format!(
                     "subtask {number} is {}; only a subtask blocked by failure is retried",
                     subtask.state.as_str()
@@ -454,7 +455,7 @@ impl Plan {
             SubtaskState::Merged => return Ok(Vec::new()),
             state => {
                 return Err(Error::conflict(
-                    "subtask_not_completed",
+                    ErrorCode::SubtaskNotCompleted,
                     format!(
                         "subtask {number} is {}; only a completed subtask (branch pushed) can be marked merged",
                         state.as_str()
@@ -516,7 +517,7 @@ impl Plan {
 
 fn subtask_not_found(number: u32) -> Error {
     Error::not_found(
-        "subtask_not_found",
+        ErrorCode::SubtaskNotFound,
         format!("no subtask {number} in this task"),
     )
 }
@@ -776,7 +777,7 @@ mod tests {
         assert_eq!(
             (err.code, err.message.as_str()),
             (
-                "subtask_blocked",
+                ErrorCode::SubtaskBlocked,
                 "subtask 2 waits for subtask 1 to be merged"
             )
         );

@@ -2,6 +2,7 @@
 //! repository's credential is stored apart from the project (see
 //! [`crate::ports::ProjectStore`]) and never leaves the control plane in a view.
 
+use crate::ErrorCode;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ProjectId, UserId};
@@ -61,7 +62,7 @@ fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Re
     set(&mut settings.test_command, &req.test_command, |c| {
         if c.len() > MAX_TEST_COMMAND_BYTES || c.contains('\0') || c.trim().is_empty() {
             Err(Error::validation(
-                "invalid_test_command",
+                ErrorCode::InvalidTestCommand,
                 format!("test_command must be 1-{MAX_TEST_COMMAND_BYTES} bytes"),
             ))
         } else {
@@ -77,7 +78,7 @@ fn apply_build_settings(settings: &mut BuildSettings, req: &BuildSettings) -> Re
             Ok(())
         } else {
             Err(Error::validation(
-                "invalid_forge_repo",
+                ErrorCode::InvalidForgeRepo,
                 "forge_repo must be owner/name",
             ))
         }
@@ -102,7 +103,7 @@ fn check_forge_url(url: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::validation(
-            "invalid_forge_url",
+            ErrorCode::InvalidForgeUrl,
             "forge_url must be an https URL with a host and a plain path (no credentials, query, fragment or dot segments), e.g. https://api.github.com",
         ))
     }
@@ -150,10 +151,10 @@ impl Project {
         req: CreateProjectRequest,
         now: Timestamp,
     ) -> Result<(Project, CredentialChange)> {
-        let name = normalize_name(&req.name, "invalid_project_name", "name")?;
+        let name = normalize_name(&req.name, ErrorCode::InvalidProjectName, "name")?;
         if ProjectId::parse(&name).is_some() {
             return Err(Error::validation(
-                "invalid_project_name",
+                ErrorCode::InvalidProjectName,
                 "name must not look like a project id",
             ));
         }
@@ -267,7 +268,7 @@ fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
     match credential {
         None => Ok(CredentialChange::Keep),
         Some(text) if text.trim().is_empty() => Err(Error::validation(
-            "invalid_credential",
+            ErrorCode::InvalidCredential,
             "credential must not be empty (leave it out for none)",
         )),
         Some(text)
@@ -275,7 +276,7 @@ fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
                 || (text.contains(['\n', '\r']) && !is_private_key(&text)) =>
         {
             Err(Error::validation(
-                "invalid_credential",
+                ErrorCode::InvalidCredential,
                 format!(
                     "credential must be one line (a token), or an ssh private key block (a deploy key), of at most {MAX_CREDENTIAL_CHARS} characters"
                 ),
@@ -292,7 +293,7 @@ fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
 pub fn check_repo_url(url: &str) -> Result<()> {
     let invalid = |why: &str| {
         Err(Error::validation(
-            "invalid_repo_url",
+            ErrorCode::InvalidRepoUrl,
             format!("repo_url {why}"),
         ))
     };
@@ -341,7 +342,7 @@ pub fn check_branch(branch: &str) -> Result<()> {
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\\\".contains(c));
     if bad {
         Err(Error::validation(
-            "invalid_branch",
+            ErrorCode::InvalidBranch,
             format!("'{branch}' is not a valid git branch name"),
         ))
     } else {

@@ -6,6 +6,7 @@
 //! access token names its session, so revoked access tokens stop working at once rather
 //! than when they expire. Refresh tokens are stored only as SHA-256 hashes.
 
+use crate::ErrorCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -111,11 +112,11 @@ impl AccessTokens {
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .map_err(|_| Error::unauthenticated("invalid_token", "access token is not valid"))?
+            .map_err(|_| Error::unauthenticated(ErrorCode::InvalidToken, "access token is not valid"))?
             .claims;
         if claims.exp <= now.unix_timestamp() {
             return Err(Error::unauthenticated(
-                "token_expired",
+                ErrorCode::TokenExpired,
                 "access token has expired",
             ));
         }
@@ -148,7 +149,7 @@ mod tests {
         let later = now + time::Duration::seconds(60);
         assert_eq!(
             tokens.verify(&token, later).unwrap_err().code,
-            "token_expired"
+            ErrorCode::TokenExpired
         );
         let other = AccessTokens::new(b"another key of thirty two bytes!", 60);
         assert_eq!(other.verify(&token, now).unwrap_err().code, "invalid_token");

@@ -1,5 +1,6 @@
 //! Tasks: what a user asked for, its input, its name, and who may see it.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -136,7 +137,7 @@ pub fn check_idempotency_key(key: &str) -> crate::error::Result<()> {
         Ok(())
     } else {
         Err(crate::error::Error::validation(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             format!(
                 "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
             ),
@@ -223,7 +224,7 @@ impl NewTask {
             Some("commands") => Some(InputMode::Commands),
             Some(other) => {
                 return Err(Error::validation(
-                    "unknown_mode",
+                    ErrorCode::UnknownMode,
                     format!("unknown mode '{other}'; expected prompt, script or commands"),
                 ))
             }
@@ -239,14 +240,14 @@ impl NewTask {
         let present = match given.as_slice() {
             [] => {
                 return Err(Error::validation(
-                    "missing_input",
+                    ErrorCode::MissingInput,
                     "give exactly one of prompt, script or commands",
                 ))
             }
             [one] => *one,
             _ => {
                 return Err(Error::validation(
-                    "multiple_inputs",
+                    ErrorCode::MultipleInputs,
                     format!(
                         "give exactly one of prompt, script or commands, not {}",
                         given
@@ -261,7 +262,7 @@ impl NewTask {
         if let Some(mode) = mode {
             if mode != present {
                 return Err(Error::validation(
-                    "mode_mismatch",
+                    ErrorCode::ModeMismatch,
                     format!(
                         "mode is '{}' but the request gives {}",
                         mode.as_str(),
@@ -274,7 +275,7 @@ impl NewTask {
         let input = if let Some(prompt) = req.prompt {
             if prompt.trim().is_empty() {
                 return Err(Error::validation(
-                    "empty_prompt",
+                    ErrorCode::EmptyPrompt,
                     "prompt must not be empty",
                 ));
             }
@@ -283,7 +284,7 @@ impl NewTask {
         } else if let Some(script) = req.script {
             if script.trim().is_empty() {
                 return Err(Error::validation(
-                    "empty_script",
+                    ErrorCode::EmptyScript,
                     "script must not be empty",
                 ));
             }
@@ -293,19 +294,19 @@ impl NewTask {
             let commands = req.commands.unwrap_or_default();
             if commands.is_empty() {
                 return Err(Error::validation(
-                    "empty_commands",
+                    ErrorCode::EmptyCommands,
                     "commands must not be empty",
                 ));
             }
             if commands.len() > MAX_COMMANDS {
                 return Err(Error::validation(
-                    "too_many_commands",
+                    ErrorCode::TooManyCommands,
                     format!("at most {MAX_COMMANDS} commands, got {}", commands.len()),
                 ));
             }
             if let Some(blank) = commands.iter().position(|c| c.trim().is_empty()) {
                 return Err(Error::validation(
-                    "empty_command",
+                    ErrorCode::EmptyCommand,
                     format!("command {} is empty", blank + 1),
                 ));
             }
@@ -323,7 +324,7 @@ impl NewTask {
             .transpose()?;
         if req.attachments.len() > MAX_ATTACHMENTS {
             return Err(Error::validation(
-                "too_many_attachments",
+                ErrorCode::TooManyAttachments,
                 format!(
                     "at most {MAX_ATTACHMENTS} attachments, got {}",
                     req.attachments.len()
@@ -333,14 +334,14 @@ impl NewTask {
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = req.attachments.iter().find(|a| !seen.insert(*a)) {
             return Err(Error::validation(
-                "duplicate_attachment",
+                ErrorCode::DuplicateAttachment,
                 format!("attachment {dup} is listed twice"),
             ));
         }
         if let Some(timeout) = req.timeout_seconds {
             if timeout == 0 || timeout > MAX_JOB_TIMEOUT_SECS {
                 return Err(Error::validation(
-                    "invalid_timeout",
+                    ErrorCode::InvalidTimeout,
                     format!("timeout_seconds must be between 1 and {MAX_JOB_TIMEOUT_SECS}"),
                 ));
             }
@@ -349,7 +350,7 @@ impl NewTask {
         let image = req.image.map(|i| check_image_name(&i)).transpose()?;
         if req.plan && (req.project.is_none() || !matches!(input, TaskInput::Prompt { .. })) {
             return Err(Error::validation(
-                "invalid_plan",
+                ErrorCode::InvalidPlan,
                 "planned work needs a project and a prompt (the feature request)",
             ));
         }
@@ -378,7 +379,7 @@ pub fn check_model_name(name: &str) -> Result<String> {
         Ok(name.to_owned())
     } else {
         Err(Error::validation(
-            "invalid_model",
+            ErrorCode::InvalidModel,
             format!("model must be 1-{MAX_MODEL_NAME_CHARS} printable characters without spaces"),
         ))
     }
@@ -397,7 +398,7 @@ pub fn check_image_name(image: &str) -> Result<String> {
         Ok(image.to_owned())
     } else {
         Err(Error::validation(
-            "invalid_image",
+            ErrorCode::InvalidImage,
             format!("'{image}' is not an image reference ([registry/]name[:tag], lowercase)"),
         ))
     }
@@ -406,7 +407,7 @@ pub fn check_image_name(image: &str) -> Result<String> {
 fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
     if len > max {
         return Err(Error::validation(
-            "input_too_large",
+            ErrorCode::InputTooLarge,
             format!("{what} is {len} bytes; the limit is {max}"),
         ));
     }
@@ -416,11 +417,11 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
 /// Task names are lowercase words joined by single dashes: `"Nightly Build #3"` becomes
 /// `nightly-build-3`. A name that normalizes to nothing is refused.
 pub fn normalize_task_name(raw: &str) -> Result<String> {
-    let name = normalize_name(raw, "invalid_task_name", "task_name")?;
+    let name = normalize_name(raw, ErrorCode::InvalidTaskName, "task_name")?;
     // A name that parses as a task id would make references ambiguous.
     if TaskId::parse(&name).is_some() {
         return Err(Error::validation(
-            "invalid_task_name",
+            ErrorCode::InvalidTaskName,
             "task_name must not look like a task id",
         ));
     }
@@ -429,7 +430,7 @@ pub fn normalize_task_name(raw: &str) -> Result<String> {
 
 /// Lowercase words joined by single dashes, at most [`MAX_TASK_NAME_CHARS`]: the names of
 /// tasks and projects. Errors carry `code` and name the request's `field`.
-pub fn normalize_name(raw: &str, code: &'static str, field: &str) -> Result<String> {
+pub fn normalize_name(raw: &str, code: ErrorCode, field: &str) -> Result<String> {
     let mut name = String::new();
     let mut pending_dash = false;
     for ch in raw.chars() {

@@ -1,5 +1,6 @@
 //! Users and their passwords.
 
+use crate::ErrorCode;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
@@ -42,7 +43,7 @@ pub fn normalize_handle(raw: &str) -> Result<String> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if !(3..=64).contains(&handle.len()) || !valid_chars {
         return Err(Error::validation(
-            "invalid_handle",
+            ErrorCode::InvalidHandle,
             "handle must be 3-64 characters of letters, digits, '.', '_' or '-'",
         ));
     }
@@ -52,7 +53,7 @@ pub fn normalize_handle(raw: &str) -> Result<String> {
 pub fn check_new_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         return Err(Error::validation(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} characters"),
         ));
     }

@@ -3,6 +3,7 @@
 //! the job queues; a recovery sweep can be run at once instead of waiting for the
 //! schedule.
 
+use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -78,7 +79,7 @@ async fn set_state(
         _ => {
             return Err(ApiError::request(
                 StatusCode::NOT_FOUND,
-                "route_not_found",
+                ErrorCode::RouteNotFound,
                 "no such route",
             ))
         }

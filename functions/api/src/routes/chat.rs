@@ -10,6 +10,7 @@
 //! The OpenAI routes answer errors in OpenAI's shape (`{"error": {"message", "type",
 //! "param", "code"}}`); `/v1/chat*` in CyNode's.
 
+use cynode_domain::ErrorCode;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -113,7 +114,7 @@ async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()>
         return Ok(());
     }
     Err(Error::not_found(
-        "model_not_found",
+        ErrorCode::ModelNotFound,
         format!(
             "the model '{model}' does not exist or no node serves it; GET /v1/models lists them"
         ),
@@ -185,7 +186,7 @@ async fn wait_for_answer(
         if tokio::time::Instant::now() + poll > deadline {
             return Err(ApiError::request(
                 StatusCode::GATEWAY_TIMEOUT,
-                "answer_timeout",
+                ErrorCode::AnswerTimeout,
                 format!("no node answered in time; task {task} goes on"),
             ));
         }
@@ -211,7 +212,7 @@ fn answer_of(result: &TaskResult) -> ApiResult<String> {
         .unwrap_or_else(|| format!("the task ended {}", result.status));
     Err(ApiError::request(
         StatusCode::BAD_GATEWAY,
-        "answer_failed",
+        ErrorCode::AnswerFailed,
         format!("task {}: {reason}", result.task_id),
     ))
 }
@@ -265,14 +266,14 @@ impl StreamCursor {
                 self.done = true;
                 let (code, message) = match end {
                     StreamEnd::Reconnect => (
-                        "stream_time_limit",
+                        ErrorCode::StreamTimeLimit,
                         format!(
                             "the stream reached its time limit; the answer goes on as task {} (GET /v1/tasks/{}/result)",
                             self.task, self.task
                         ),
                     ),
                     StreamEnd::SignedOut => (
-                        "token_revoked",
+                        ErrorCode::TokenRevoked,
                         "the session has ended; log in again".to_owned(),
                     ),
                 };

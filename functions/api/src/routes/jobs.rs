@@ -2,6 +2,7 @@
 //! and returns the claim with its job token; `heartbeat` and `result` must be signed with
 //! that job token, so only the current claim of a job can report on it.
 
+use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -29,7 +30,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
-    JobId::parse(raw).ok_or_else(|| Error::not_found("job_not_found", format!("no job '{raw}'")))
+    JobId::parse(raw).ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job '{raw}'")))
 }
 
 fn record_task(task: &str) {

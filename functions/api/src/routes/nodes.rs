@@ -1,6 +1,7 @@
 //! `/v1/nodes/*`: edge nodes register with the pre-shared key, then sign every request
 //! with the key registration returned.
 
+use cynode_domain::ErrorCode;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -66,7 +67,7 @@ async fn credentials(
     match state.nodes().queue_credentials(&node).await? {
         Some(credentials) => Ok(Json(credentials)),
         None => Err(cynode_domain::Error::not_found(
-            "no_credentials",
+            ErrorCode::NoCredentials,
             "this deployment issues no queue credentials; give the node AWS credentials of its own",
         )
         .into()),

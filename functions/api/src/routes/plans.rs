@@ -2,6 +2,7 @@
 //! route resolves the task through `TaskService::owned_task` (inside `PlanService`),
 //! which enforces ownership.
 
+use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -70,7 +71,7 @@ async fn act(
         _ => {
             return Err(crate::error::ApiError::request(
                 axum::http::StatusCode::NOT_FOUND,
-                "route_not_found",
+                ErrorCode::RouteNotFound,
                 "a subtask's actions are start, retry and mark-merged",
             ))
         }

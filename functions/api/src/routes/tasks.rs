@@ -1,6 +1,7 @@
 //! `/v1/tasks*` and `/v1/attachments`: a user's tasks. Every single-task route resolves
 //! the task through `TaskService::owned_task`, which enforces ownership.
 
+use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -44,7 +45,7 @@ async fn create(
         None => None,
         Some(value) => Some(value.to_str().map_err(|_| {
             Error::validation(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be visible ASCII characters",
             )
         })?),

@@ -35,7 +35,8 @@ use serde::Serialize;
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Maps an SDK failure to the port's error: a lost conditional write (or a transaction
-/// canceled by one) is a `Conflict`, anything else `Unavailable`.
+/// canceled by one) is a `Conflict`, a request the service refuses as malformed is
+/// `Rejected`, anything else `Unavailable`.
 pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -48,6 +49,9 @@ where
     match code {
         "ConditionalCheckFailedException" | "TransactionConflictException" => {
             StoreError::Conflict(code.to_owned())
+        }
+        "ValidationException" => {
+            StoreError::Rejected(format!("DynamoDB: {}", DisplayErrorContext(&err)))
         }
         _ => StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&err))),
     }
@@ -359,7 +363,7 @@ fn cancellation_error(codes: &[&str], details: &str) -> StoreError {
     {
         StoreError::Conflict(codes.join(","))
     } else if codes.contains(&"ValidationError") {
-        StoreError::Corrupt(format!("DynamoDB refused a transaction: {details}"))
+        StoreError::Rejected(format!("DynamoDB refused a transaction: {details}"))
     } else {
         StoreError::Unavailable(format!("DynamoDB: {details}"))
     }
@@ -381,7 +385,7 @@ mod tests {
         ));
         assert!(matches!(
             cancellation_error(&["ValidationError"], ""),
-            StoreError::Corrupt(_)
+            StoreError::Rejected(_)
         ));
         assert!(matches!(
             cancellation_error(&[], ""),

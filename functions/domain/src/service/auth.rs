@@ -1,5 +1,6 @@
 //! Logging in, refreshing, logging out, and knowing who is calling.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use time::Duration;
@@ -60,7 +61,7 @@ pub fn require_admin(principal: &Principal) -> Result<()> {
         Ok(())
     } else {
         Err(Error::forbidden(
-            "admin_required",
+            ErrorCode::AdminRequired,
             "only admins may do this",
         ))
     }
@@ -84,7 +85,7 @@ pub struct AuthService {
 }
 
 fn invalid_credentials() -> Error {
-    Error::unauthenticated("invalid_credentials", "wrong handle or password")
+    Error::unauthenticated(ErrorCode::InvalidCredentials, "wrong handle or password")
 }
 
 impl AuthService {
@@ -221,13 +222,13 @@ impl AuthService {
         let hash = hash_refresh_token(&req.refresh_token);
         let Some(presented) = self.sessions.refresh_token(&hash).await? else {
             return Err(Error::unauthenticated(
-                "invalid_refresh_token",
+                ErrorCode::InvalidRefreshToken,
                 "refresh token is not valid",
             ));
         };
         let reused = || {
             Error::unauthenticated(
-                "refresh_token_reused",
+                ErrorCode::RefreshTokenReused,
                 "refresh token was already used; the session has been revoked, log in again",
             )
         };
@@ -240,19 +241,19 @@ impl AuthService {
         let session = self.sessions.session(&presented.session_id).await?;
         let Some(session) = session.filter(|s| s.is_active(now)) else {
             return Err(Error::unauthenticated(
-                "session_ended",
+                ErrorCode::SessionEnded,
                 "the session has ended; log in again",
             ));
         };
         if presented.expires_at <= now {
             return Err(Error::unauthenticated(
-                "refresh_token_expired",
+                ErrorCode::RefreshTokenExpired,
                 "refresh token has expired",
             ));
         }
         let Some(user) = self.users.user_by_id(&presented.user_id).await? else {
             return Err(Error::unauthenticated(
-                "invalid_refresh_token",
+                ErrorCode::InvalidRefreshToken,
                 "refresh token is not valid",
             ));
         };
@@ -309,7 +310,7 @@ impl AuthService {
             .is_some_and(|session| session.is_active(now));
         if !active {
             return Err(Error::unauthenticated(
-                "token_revoked",
+                ErrorCode::TokenRevoked,
                 "the session has ended; log in again",
             ));
         }
@@ -326,7 +327,7 @@ impl AuthService {
             .user_by_id(&principal.user_id)
             .await?
             .map(|user| user.view())
-            .ok_or_else(|| Error::unauthenticated("unknown_user", "the user no longer exists"))
+            .ok_or_else(|| Error::unauthenticated(ErrorCode::UnknownUser, "the user no longer exists"))
     }
 
     pub async fn create_user(
@@ -347,7 +348,7 @@ impl AuthService {
         match self.users.insert_user(&user).await {
             Ok(()) => Ok(user.view()),
             Err(StoreError::Conflict(_)) => Err(Error::conflict(
-                "handle_taken",
+                ErrorCode::HandleTaken,
                 format!("a user with handle '{}' exists", user.handle),
             )),
             Err(err) => Err(err.into()),

@@ -2,6 +2,7 @@
 //! (see [`crate::chat`]); the thread keeps the exchange once it is answered. Waiting for
 //! the answer is the HTTP layer's (it holds the client's connection).
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use crate::chat::{Completion, Thread};
@@ -28,7 +29,7 @@ pub struct ChatService {
 }
 
 fn thread_not_found(id: &ThreadId) -> Error {
-    Error::not_found("thread_not_found", format!("no thread {id}"))
+    Error::not_found(ErrorCode::ThreadNotFound, format!("no thread {id}"))
 }
 
 impl ChatService {
@@ -58,7 +59,7 @@ impl ChatService {
     pub async fn ask(&self, principal: &Principal, req: ChatRequest) -> Result<(Thread, TaskView)> {
         if req.message.trim().is_empty() {
             return Err(Error::validation(
-                "empty_prompt",
+                ErrorCode::EmptyPrompt,
                 "message must not be empty",
             ));
         }

@@ -2,6 +2,7 @@
 //! (result). The rules are in [`crate::job`]; this service reads, applies them, and
 //! writes back conditionally, retrying when another writer got there first.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -113,7 +114,7 @@ impl JobService {
     async fn load(&self, task_id: &TaskId, job_id: &JobId) -> Result<(Task, Job)> {
         let job = self.tasks.job(task_id, job_id).await?.ok_or_else(|| {
             Error::not_found(
-                "job_not_found",
+                ErrorCode::JobNotFound,
                 format!("no job {job_id} in task {task_id}"),
             )
         })?;
@@ -327,7 +328,7 @@ impl JobService {
             .await?
             .ok_or_else(|| {
                 Error::conflict(
-                    "project_gone",
+                    ErrorCode::ProjectGone,
                     format!("the project of task {} was deleted", task.id),
                 )
             })?;
@@ -438,7 +439,7 @@ impl JobService {
             let size = json_len(stream);
             if size > MAX_STREAM_BYTES {
                 return Err(Error::validation(
-                    "output_too_large",
+                    ErrorCode::OutputTooLarge,
                     format!(
                         "{name} takes {size} bytes as JSON; nodes must cut previews at {MAX_STREAM_BYTES}"
                     ),
@@ -510,7 +511,7 @@ impl JobService {
     pub async fn chunk(&self, node: &NodeId, job_id: &JobId, req: JobChunkRequest) -> Result<()> {
         if req.text.len() > MAX_CHUNK_BYTES {
             return Err(Error::validation(
-                "output_too_large",
+                ErrorCode::OutputTooLarge,
                 format!("a chunk is at most {MAX_CHUNK_BYTES} bytes"),
             ));
         }
@@ -519,7 +520,7 @@ impl JobService {
             .tasks
             .job(&req.task_id, job_id)
             .await?
-            .ok_or_else(|| Error::not_found("job_not_found", format!("no job {job_id}")))?;
+            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}")))?;
         job.check_claim(node, req.attempt, &req.lease_id)?;
         self.tasks
             .put_chunk(&Chunk {
@@ -563,7 +564,7 @@ impl JobService {
     ) -> Result<OutputUploadUrl> {
         if req.size == 0 || req.size > MAX_RAW_OUTPUT_BYTES {
             return Err(Error::validation(
-                "invalid_size",
+                ErrorCode::InvalidSize,
                 format!(
                     "raw output is 1 to {MAX_RAW_OUTPUT_BYTES} bytes, not {}",
                     req.size
@@ -574,7 +575,7 @@ impl JobService {
             .tasks
             .job(&req.task_id, job_id)
             .await?
-            .ok_or_else(|| Error::not_found("job_not_found", format!("no job {job_id}")))?;
+            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}")))?;
         job.check_claim(node, req.attempt, &req.lease_id)?;
         let key = raw_output_key(&req.task_id, job_id, req.attempt, req.stream);
         let url = self
@@ -804,12 +805,12 @@ mod tests {
             .chunk(&node, &job, chunk(&first, 1, "lo"))
             .await
             .unwrap_err();
-        assert_eq!(stale.code, "stale_attempt");
+        assert_eq!(stale.code, ErrorCode::StaleAttempt);
         // Nor may the current lease write chunks under attempt 1's number.
         let mut old_number = chunk(&second, 5, "overwritten");
         old_number.attempt = first.attempt;
         let stale = f.jobs.chunk(&node, &job, old_number).await.unwrap_err();
-        assert_eq!(stale.code, "stale_attempt");
+        assert_eq!(stale.code, ErrorCode::StaleAttempt);
         f.jobs
             .chunk(&node, &job, chunk(&second, 0, "Hello"))
             .await
@@ -854,7 +855,7 @@ mod tests {
             .result(&node, &job, result_of(&task, &first, "old"))
             .await
             .unwrap_err();
-        assert_eq!(stale.code, "stale_attempt");
+        assert_eq!(stale.code, ErrorCode::StaleAttempt);
         f.jobs
             .result(&node, &job, result_of(&task, &second, "new"))
             .await
@@ -974,7 +975,7 @@ mod tests {
                 .await
                 .unwrap_err()
                 .code,
-            "stale_attempt"
+            ErrorCode::StaleAttempt
         );
         // The current lease naming another attempt would write under that attempt's key.
         let mut other_attempt = ask(OutputStream::Stdout, 5);
@@ -985,7 +986,7 @@ mod tests {
                 .await
                 .unwrap_err()
                 .code,
-            "stale_attempt"
+            ErrorCode::StaleAttempt
         );
         assert_eq!(
             f.jobs
@@ -1066,7 +1067,7 @@ mod tests {
                 .await
                 .unwrap_err()
                 .code,
-            "stale_attempt",
+            ErrorCode::StaleAttempt,
             "only the claim's node may hand it back"
         );
         f.jobs.release(&one, &job, release.clone()).await.unwrap();
@@ -1084,7 +1085,7 @@ mod tests {
             .jobs
             .result(&one, &job, result_of(&task, &first, "late"))
             .await;
-        assert_eq!(stale.unwrap_err().code, "stale_attempt");
+        assert_eq!(stale.unwrap_err().code, ErrorCode::StaleAttempt);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Edge nodes: registration with the pre-shared key, request authentication, capability
 //! reports, configuration and its acknowledgement, and the readiness they add up to.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
@@ -69,7 +70,7 @@ fn new_node_secret() -> Result<String> {
 fn name_in_use(existing: &Node, now: crate::clock::Timestamp, stale_secs: u64) -> Error {
     let ago = (now - existing.last_seen_at).whole_seconds().max(0);
     Error::conflict(
-        "node_name_in_use",
+        ErrorCode::NodeNameInUse,
         format!(
             "a node named '{}' is registered and was seen {ago}s ago, and this one did not prove \
              its secret: is a second machine using the same node_name? Give each machine its own \
@@ -81,12 +82,12 @@ fn name_in_use(existing: &Node, now: crate::clock::Timestamp, stale_secs: u64) -
 }
 
 fn unauthenticated_node() -> Error {
-    Error::unauthenticated("unknown_node", "the node is not registered; register again")
+    Error::unauthenticated(ErrorCode::UnknownNode, "the node is not registered; register again")
 }
 
 fn revoked_node(node: &Node) -> Error {
     Error::unauthenticated(
-        "node_revoked",
+        ErrorCode::NodeRevoked,
         format!(
             "an admin revoked node '{}': its keys no longer work, and it registers again only \
              after an admin enables it (cynork node enable {})",
@@ -129,7 +130,7 @@ impl NodeService {
         };
         if !node.renews_credentials() {
             return Err(Error::forbidden(
-                "node_disabled",
+                ErrorCode::NodeDisabled,
                 format!(
                     "node '{}' is {}: it gets no new queue credentials",
                     node.name,
@@ -164,7 +165,7 @@ impl NodeService {
         });
         if !psk_ok {
             return Err(Error::unauthenticated(
-                "invalid_pre_shared_key",
+                ErrorCode::InvalidPreSharedKey,
                 "the pre-shared key is wrong",
             ));
         }
@@ -174,7 +175,7 @@ impl NodeService {
         let node = match self.nodes.node_by_name(&req.node_name).await? {
             Some(existing) if existing.state == NodeState::Revoked => {
                 return Err(Error::forbidden(
-                    "node_revoked",
+                    ErrorCode::NodeRevoked,
                     format!(
                         "an admin revoked node '{}'; it registers again only after an admin \
                          enables it",
@@ -228,7 +229,7 @@ impl NodeService {
                     Ok(()) => node,
                     Err(StoreError::Conflict(_)) => {
                         return Err(Error::conflict(
-                            "node_name_in_use",
+                            ErrorCode::NodeNameInUse,
                             format!(
                                 "node '{}' registered at the same moment from elsewhere",
                                 req.node_name
@@ -252,7 +253,7 @@ impl NodeService {
     pub async fn authenticate(&self, req: SignedRequest<'_>, key: SigningKey<'_>) -> Result<Node> {
         let node_id = NodeId::parse(req.node_id).ok_or_else(unauthenticated_node)?;
         let timestamp: i64 = req.timestamp.parse().map_err(|_| {
-            Error::unauthenticated("bad_signature", "x-cynode-timestamp must be unix seconds")
+            Error::unauthenticated(ErrorCode::BadSignature, "x-cynode-timestamp must be unix seconds")
         })?;
         let node = self
             .nodes
@@ -285,7 +286,7 @@ impl NodeService {
             .await?
         {
             return Err(Error::unauthenticated(
-                "replayed_request",
+                ErrorCode::ReplayedRequest,
                 "this signed request was already used",
             ));
         }
@@ -359,7 +360,7 @@ impl NodeService {
         require_admin(principal)?;
         if labels.len() > MAX_NODE_LABELS {
             return Err(Error::validation(
-                "invalid_node_label",
+                ErrorCode::InvalidNodeLabel,
                 format!("a node carries at most {MAX_NODE_LABELS} labels"),
             ));
         }
@@ -384,7 +385,7 @@ impl NodeService {
             Some(node) => Some(node),
             None => self.nodes.node_by_name(reference).await?,
         };
-        found.ok_or_else(|| Error::not_found("node_not_found", format!("no node '{reference}'")))
+        found.ok_or_else(|| Error::not_found(ErrorCode::NodeNotFound, format!("no node '{reference}'")))
     }
 
     fn admin_view(&self, node: &Node, slots: &std::collections::HashMap<NodeId, u32>) -> NodeView {
@@ -461,7 +462,7 @@ impl NodeService {
     pub async fn acknowledge(&self, node: &Node, ack: ConfigAck) -> Result<()> {
         if !ack.applied {
             return Err(Error::validation(
-                "config_rejected",
+                ErrorCode::ConfigRejected,
                 format!(
                     "node {} could not apply configuration {}: {}",
                     node.id,
@@ -473,7 +474,7 @@ impl NodeService {
         let current = self.current_config().await?;
         if ack.config_version != current.config_version {
             return Err(Error::conflict(
-                "stale_config",
+                ErrorCode::StaleConfig,
                 format!(
                     "configuration {} is not current; fetch {}",
                     ack.config_version, current.config_version
@@ -830,7 +831,7 @@ mod tests {
                 .await
                 .unwrap_err()
                 .code,
-            "unknown_node"
+            ErrorCode::UnknownNode
         );
     }
 
@@ -951,7 +952,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (refused.code, refused.kind),
-            ("node_revoked", crate::error::ErrorKind::Unauthenticated)
+            (ErrorCode::NodeRevoked, crate::error::ErrorKind::Unauthenticated)
         );
         let job_key = SigningKey::Job {
             job: &job,
@@ -967,12 +968,12 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(refused.code, "node_revoked");
+        assert_eq!(refused.code, ErrorCode::NodeRevoked);
         let mut again = register("psk", "gpu-1");
         again.node_secret = Some(reg.node_secret.clone());
         assert_eq!(
             nodes.register(again.clone()).await.unwrap_err().code,
-            "node_revoked"
+            ErrorCode::NodeRevoked
         );
         // Once an admin enables it, it registers again, under keys of a new generation
         // (its old secret proves nothing any more).

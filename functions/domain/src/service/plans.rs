@@ -6,6 +6,7 @@
 //! [`apply_job_change`] is also how the node's results and the recovery sweep move a
 //! planned task: one place where a job's change reaches its task.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use crate::clock::{random_fraction, Clock, Timestamp};
@@ -87,7 +88,7 @@ pub struct PlanService {
 pub fn parse_subtask_number(text: &str) -> Result<u32> {
     text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
         Error::validation(
-            "invalid_subtask",
+            ErrorCode::InvalidSubtask,
             format!("a subtask is named by its number (1, 2, …), got '{text}'"),
         )
     })
@@ -95,7 +96,7 @@ pub fn parse_subtask_number(text: &str) -> Result<u32> {
 
 fn not_planned(task: &Task) -> Error {
     Error::validation(
-        "not_planned",
+        ErrorCode::NotPlanned,
         format!(
             "task {} is not planned work (create it with plan: true)",
             task.id
@@ -158,7 +159,7 @@ impl PlanService {
             let (task, mut plan) = self.planned(principal, reference).await?;
             if matches!(task.status, TaskStatus::Canceled | TaskStatus::Completed) {
                 return Err(Error::conflict(
-                    "task_finished",
+                    ErrorCode::TaskFinished,
                     format!("task {} already ended with status {}", task.id, task.status),
                 ));
             }
@@ -266,7 +267,7 @@ impl PlanService {
             .change(principal, reference, |task, plan, now| {
                 if task.status != TaskStatus::PlanningFailed {
                     return Err(Error::conflict(
-                        "not_planning_failed",
+                        ErrorCode::NotPlanningFailed,
                         format!(
                             "task {} is {}; only a task whose planning failed is planned again",
                             task.id, task.status
@@ -309,7 +310,7 @@ impl PlanService {
         }
         .ok_or_else(|| {
             Error::not_found(
-                "run_not_found",
+                ErrorCode::RunNotFound,
                 format!("no run '{run}' in task {}", task.id),
             )
         })?;

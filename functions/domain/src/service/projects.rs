@@ -1,6 +1,7 @@
 //! A user's projects: create, list, get, update, delete. Owner-only like tasks: anyone
 //! else's project is "not found", by id or by name.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -17,7 +18,7 @@ pub struct ProjectService {
 }
 
 fn not_found(reference: &str) -> Error {
-    Error::not_found("project_not_found", format!("no project '{reference}'"))
+    Error::not_found(ErrorCode::ProjectNotFound, format!("no project '{reference}'"))
 }
 
 impl ProjectService {
@@ -34,7 +35,7 @@ impl ProjectService {
         match self.projects.insert_project(&project, &credential).await {
             Ok(()) => Ok(project.view()),
             Err(StoreError::Conflict(_)) => Err(Error::conflict(
-                "project_name_taken",
+                ErrorCode::ProjectNameTaken,
                 format!("you already have a project named '{}'", project.name),
             )),
             Err(err) => Err(err.into()),
@@ -74,7 +75,7 @@ impl ProjectService {
         match self.projects.update_project(&next, &credential).await {
             Ok(()) => Ok(next.view()),
             Err(StoreError::Conflict(_)) => Err(Error::conflict(
-                "concurrent_update",
+                ErrorCode::ConcurrentUpdate,
                 format!(
                     "project '{}' changed meanwhile; fetch it and try again",
                     project.name

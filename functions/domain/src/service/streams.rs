@@ -8,6 +8,7 @@
 //! reconnects), and each re-checks at every renewal that the session behind it is still
 //! signed in: logging out ends it.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use time::Duration;
@@ -88,7 +89,7 @@ impl StreamService {
         let max = self.settings.max_open_per_user;
         if max > 0 && self.streams.open_streams(&principal.user_id, now).await? >= max {
             return Err(Error::over_quota(
-                "too_many_streams",
+                ErrorCode::TooManyStreams,
                 format!(
                     "you have {max} streams open, the most one user may; close one (or wait \
                      for one to end) and try again"

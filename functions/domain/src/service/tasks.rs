@@ -3,6 +3,7 @@
 //! Every single-task operation goes through [`TaskService::owned_task`], the one place
 //! that resolves a reference and checks ownership.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -103,7 +104,7 @@ fn encode_cursor(last: &TaskId) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<TaskId> {
-    let bad = || Error::validation("invalid_cursor", "cursor is not one this gateway issued");
+    let bad = || Error::validation(ErrorCode::InvalidCursor, "cursor is not one this gateway issued");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     text.strip_prefix("v1:")
@@ -121,7 +122,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32> {
         .filter(|n| (1..=LIST_LIMIT_MAX).contains(n))
         .ok_or_else(|| {
             Error::validation(
-                "invalid_limit",
+                ErrorCode::InvalidLimit,
                 format!("limit must be an integer from 1 to {LIST_LIMIT_MAX}, got '{raw}'"),
             )
         })
@@ -137,7 +138,7 @@ fn check_attachment_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::validation(
-            "invalid_attachment_name",
+            ErrorCode::InvalidAttachmentName,
             "attachment name must be a plain file name (no '/', not '.' or '..', at most 255 bytes)",
         ))
     }
@@ -312,7 +313,7 @@ impl TaskService {
             .await?;
         if unfinished >= max {
             return Err(Error::over_quota(
-                "too_many_unfinished_tasks",
+                ErrorCode::TooManyUnfinishedTasks,
                 format!(
                     "you have {max} tasks queued or running, the most one user may; \
                      wait for some to finish or cancel some"
@@ -413,7 +414,7 @@ impl TaskService {
             }
         }
         Err(Error::conflict(
-            "task_name_taken",
+            ErrorCode::TaskNameTaken,
             format!(
                 "'{base}' and {NAME_ATTEMPTS} numbered variants are taken; choose another name"
             ),
@@ -431,19 +432,19 @@ impl TaskService {
             .await?
             .filter(|a| a.owner == principal.user_id)
             .ok_or_else(|| {
-                Error::validation("unknown_attachment", format!("no attachment '{id}'"))
+                Error::validation(ErrorCode::UnknownAttachment, format!("no attachment '{id}'"))
             })?;
         match self.blobs.size(&attachment.blob_key).await? {
             Some(size) if size == attachment.size => Ok(attachment),
             Some(size) => Err(Error::validation(
-                "attachment_size_mismatch",
+                ErrorCode::AttachmentSizeMismatch,
                 format!(
                     "attachment '{id}' was announced as {} bytes but {size} were uploaded",
                     attachment.size
                 ),
             )),
             None => Err(Error::validation(
-                "attachment_not_uploaded",
+                ErrorCode::AttachmentNotUploaded,
                 format!("attachment '{id}' has not been uploaded yet"),
             )),
         }
@@ -539,7 +540,7 @@ impl TaskService {
     ) -> Result<OutputDownload> {
         let stream = OutputStream::parse(stream).ok_or_else(|| {
             Error::validation(
-                "invalid_stream",
+                ErrorCode::InvalidStream,
                 format!("stream must be stdout or stderr, got '{stream}'"),
             )
         })?;
@@ -551,7 +552,7 @@ impl TaskService {
             .find_map(|job| job.output.as_ref().map(|output| (job, output)))
         else {
             return Err(Error::conflict(
-                "no_output_yet",
+                ErrorCode::NoOutputYet,
                 format!(
                     "task {} has no finished job yet (status {})",
                     task.id, task.status
@@ -603,7 +604,7 @@ impl TaskService {
             None => LogStream::All,
             Some(text) => LogStream::parse(text).ok_or_else(|| {
                 Error::validation(
-                    "invalid_stream",
+                    ErrorCode::InvalidStream,
                     format!("stream must be stdout, stderr or all, got '{text}'"),
                 )
             })?,
@@ -665,7 +666,7 @@ impl TaskService {
         check_attachment_name(&req.name)?;
         if req.size > MAX_ATTACHMENT_BYTES {
             return Err(Error::validation(
-                "attachment_too_large",
+                ErrorCode::AttachmentTooLarge,
                 format!(
                     "attachments are at most {MAX_ATTACHMENT_BYTES} bytes, got {}",
                     req.size

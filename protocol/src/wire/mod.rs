@@ -1,0 +1,24 @@
+//! The JSON contract between the gateway, the edge node and the CLI.
+//!
+//! Everything that crosses a process boundary is declared here once and used by both
+//! ends, so a field renamed on one side cannot silently drift from the other. One file a
+//! section; every type is re-exported here, so callers write `wire::TaskView`.
+
+mod admin;
+mod auth;
+mod chat;
+mod errors;
+mod events;
+mod jobs;
+mod nodes;
+mod projects;
+mod tasks;
+
+pub use admin::*;
+pub use auth::*;
+pub use chat::*;
+pub use errors::*;
+pub use jobs::*;
+pub use nodes::*;
+pub use projects::*;
+pub use tasks::*;
