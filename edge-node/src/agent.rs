@@ -272,7 +272,12 @@ fn watch_gateway(runner: Arc<Runner>, registrar: Registrar, stop: CancellationTo
                             break;
                         }
                     }
-                    Err(err) if matches!(err.code(), Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked)) => {
+                    Err(err)
+                        if matches!(
+                            err.code(),
+                            Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked)
+                        ) =>
+                    {
                         if let Err(err) = registrar.register_again(&runner.identity, &stop).await {
                             tracing::error!(error = %err, "could not register again");
                         }

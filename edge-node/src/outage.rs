@@ -35,7 +35,10 @@ impl Outage {
     /// ended its keys): the prober registers the node again (refused until an admin
     /// enables a revoked node) before it receives more.
     pub fn failed(&self, err: &GatewayError) {
-        let lost_identity = matches!(err.code(), Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked));
+        let lost_identity = matches!(
+            err.code(),
+            Some(ErrorCode::UnknownNode | ErrorCode::NodeRevoked)
+        );
         if !err.is_transient() && !lost_identity {
             return;
         }

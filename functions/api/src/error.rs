@@ -1,11 +1,11 @@
 //! How errors become responses: one JSON shape (`{"error": {"code", "message",
 //! "request_id"}}`) and one status per error kind, everywhere.
 
-use cynode_domain::ErrorCode;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cynode_domain::wire::{ErrorBody, ErrorDetail};
+use cynode_domain::ErrorCode;
 use cynode_domain::{Error, ErrorKind};
 
 use crate::request_id::current_request_id;

@@ -93,7 +93,11 @@ where
             .await
             .map(|query| QueryParams(query.0))
             .map_err(|err| {
-                ApiError::request(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, err.body_text())
+                ApiError::request(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidQuery,
+                    err.body_text(),
+                )
             })
     }
 }

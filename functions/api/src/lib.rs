@@ -14,4 +14,4 @@ pub mod request_id;
 pub mod routes;
 pub mod routing;
 pub mod state;
-pub mod stream_guard;
+pub mod stream;

@@ -2,12 +2,12 @@
 //! `infra/functions.yaml` (a test keeps them equal), so the local gateway routes exactly
 //! as the deployed API does.
 
-use cynode_domain::ErrorCode;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::Router;
+use cynode_domain::ErrorCode;
 use tower::ServiceExt;
 
 use crate::config::SecretName;
@@ -81,7 +81,11 @@ impl Function {
     pub fn app(self, state: AppState) -> Router {
         self.routes()
             .fallback(|| async {
-                ApiError::request(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, "no such route")
+                ApiError::request(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::RouteNotFound,
+                    "no such route",
+                )
             })
             .method_not_allowed_fallback(|| async {
                 ApiError::request(

@@ -6,11 +6,11 @@
 //! policies (role and session policy, with moto's policy engine, presigned URLs included)
 //! so this can be shown. A disabled node gets no fresh credentials; a revoked one nothing.
 
-use cynode_domain::ErrorCode;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cynode_domain::signing::{
     new_nonce, sign, Signed, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
+use cynode_domain::ErrorCode;
 use cynode_testkit::{Deployment, DeploymentOptions};
 use serde_json::{json, Value};
 

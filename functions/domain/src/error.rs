@@ -73,22 +73,26 @@ impl Error {
     pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(ErrorKind::TooManyRequests, ErrorCode::TooManyRequests, message)
+            ..Self::new(
+                ErrorKind::TooManyRequests,
+                ErrorCode::TooManyRequests,
+                message,
+            )
         }
     }
     /// Over a quota: 429 with `code` and when to try again.
-    pub fn over_quota(
-        code: ErrorCode,
-        message: impl Into<String>,
-        retry_after_secs: u64,
-    ) -> Self {
+    pub fn over_quota(code: ErrorCode, message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
             ..Self::new(ErrorKind::TooManyRequests, code, message)
         }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unavailable, ErrorCode::DependencyUnavailable, message)
+        Self::new(
+            ErrorKind::Unavailable,
+            ErrorCode::DependencyUnavailable,
+            message,
+        )
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, ErrorCode::InternalError, message)

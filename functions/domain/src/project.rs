@@ -2,12 +2,12 @@
 //! repository's credential is stored apart from the project (see
 //! [`crate::ports::ProjectStore`]) and never leaves the control plane in a view.
 
-use crate::ErrorCode;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ProjectId, UserId};
 use crate::task::normalize_name;
 use crate::wire::{CreateProjectRequest, ProjectView, UpdateProjectRequest};
+use crate::ErrorCode;
 use cynode_protocol::urls::walks_paths;
 
 pub use cynode_protocol::project::BuildSettings;

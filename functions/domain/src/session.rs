@@ -112,7 +112,9 @@ impl AccessTokens {
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .map_err(|_| Error::unauthenticated(ErrorCode::InvalidToken, "access token is not valid"))?
+            .map_err(|_| {
+                Error::unauthenticated(ErrorCode::InvalidToken, "access token is not valid")
+            })?
             .claims;
         if claims.exp <= now.unix_timestamp() {
             return Err(Error::unauthenticated(

@@ -197,7 +197,10 @@ mod tests {
         for code in ErrorCode::ALL {
             let text = serde_json::to_string(code).unwrap();
             assert_eq!(&serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
-            assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(code
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_'));
         }
         assert_eq!(
             serde_json::from_str::<ErrorCode>("\"from_a_newer_gateway\"").unwrap(),

@@ -18,6 +18,7 @@ pub use admin::*;
 pub use auth::*;
 pub use chat::*;
 pub use errors::*;
+pub use events::*;
 pub use jobs::*;
 pub use nodes::*;
 pub use projects::*;

@@ -3,13 +3,13 @@
 //! the job queues; a recovery sweep can be run at once instead of waiting for the
 //! schedule.
 
-use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cynode_domain::wire::{
     DeadLetterList, NodeLabels, NodeList, NodeState, NodeView, RedriveReport, SweepReport,
 };
+use cynode_domain::ErrorCode;
 
 use axum::http::StatusCode;
 

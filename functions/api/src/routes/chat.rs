@@ -36,7 +36,7 @@ use cynode_domain::Error;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
-use crate::stream_guard::{StreamEnd, StreamGuard, KEEP_ALIVE};
+use crate::stream::{self, Polled, Source, StreamEnd, StreamGuard};
 
 /// How long a request waits for its answer before giving up (the task goes on).
 const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
@@ -221,7 +221,7 @@ fn sse(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-/// What the streaming body needs between two polls.
+/// A streamed completion: each poll reads the chunks the node sent since the last one.
 struct StreamCursor {
     state: AppState,
     user: Principal,
@@ -235,8 +235,12 @@ struct StreamCursor {
     sent_text: bool,
     started: tokio::time::Instant,
     poll: Duration,
-    guard: StreamGuard,
-    done: bool,
+}
+
+/// An OpenAI-shaped error event, then the end of the stream.
+fn error_frames(code: ErrorCode, message: &str) -> Vec<Bytes> {
+    let error = json!({"error": {"message": message, "type": "api_error", "code": code}});
+    vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]
 }
 
 impl StreamCursor {
@@ -250,8 +254,8 @@ impl StreamCursor {
         })
     }
 
-    /// The next events: new text, or the end.
-    async fn next_events(&mut self) -> Result<Vec<Bytes>, Error> {
+    /// New text, the end, or nothing yet.
+    async fn look(&mut self) -> Result<Polled, Error> {
         if self.stream.is_none() {
             self.stream = Some(
                 self.state
@@ -261,80 +265,49 @@ impl StreamCursor {
             );
         }
         let stream = self.stream.clone().expect("opened above");
-        loop {
-            if let Some(end) = self.guard.check().await {
-                self.done = true;
-                let (code, message) = match end {
-                    StreamEnd::Reconnect => (
-                        ErrorCode::StreamTimeLimit,
-                        format!(
-                            "the stream reached its time limit; the answer goes on as task {} (GET /v1/tasks/{}/result)",
-                            self.task, self.task
-                        ),
-                    ),
-                    StreamEnd::SignedOut => (
-                        ErrorCode::TokenRevoked,
-                        "the session has ended; log in again".to_owned(),
-                    ),
-                };
-                let error =
-                    json!({"error": {"message": message, "type": "api_error", "code": code}});
-                return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
-            }
-            let state = self
-                .state
-                .tasks()
-                .stream_state(&stream, self.attempt, self.after)
-                .await?;
-            if state.attempt != self.attempt {
-                // A new attempt (the first claim, or a node died mid-answer) starts over.
-                self.attempt = state.attempt;
-                self.after = None;
-            }
-            let mut events = Vec::new();
-            for chunk in &state.chunks {
-                self.after = Some(chunk.seq);
-                if chunk.text.is_empty() {
-                    continue;
-                }
-                let role = (!self.sent_text).then_some("assistant");
-                self.sent_text = true;
-                let delta = match role {
-                    Some(role) => json!({"role": role, "content": chunk.text}),
-                    None => json!({"content": chunk.text}),
-                };
-                events.push(sse(&self.chunk(delta, None)));
-            }
-            if !events.is_empty() {
-                self.poll = POLL_FAST;
-                self.guard.sent();
-                return Ok(events);
-            }
-            if state.finished {
-                return Ok(self.finish().await);
-            }
-            if self.started.elapsed() > ANSWER_WAIT {
-                self.done = true;
-                let error = json!({"error": {"message": "no node answered in time", "type": "api_error", "code": "answer_timeout"}});
-                return Ok(vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]);
-            }
-
-            if self.guard.quiet_too_long() {
-                self.guard.sent();
-                return Ok(vec![Bytes::from_static(KEEP_ALIVE.as_bytes())]);
-            }
-            tokio::time::sleep(self.poll).await;
-            let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
-            if !awaiting_first {
-                self.poll = (self.poll * 2).min(POLL_SLOW);
-            }
+        let state = self
+            .state
+            .tasks()
+            .stream_state(&stream, self.attempt, self.after)
+            .await?;
+        if state.attempt != self.attempt {
+            // A new attempt (the first claim, or a node died mid-answer) starts over.
+            self.attempt = state.attempt;
+            self.after = None;
         }
+        let mut events = Vec::new();
+        for chunk in &state.chunks {
+            self.after = Some(chunk.seq);
+            if chunk.text.is_empty() {
+                continue;
+            }
+            let role = (!self.sent_text).then_some("assistant");
+            self.sent_text = true;
+            let delta = match role {
+                Some(role) => json!({"role": role, "content": chunk.text}),
+                None => json!({"content": chunk.text}),
+            };
+            events.push(sse(&self.chunk(delta, None)));
+        }
+        if !events.is_empty() {
+            self.poll = POLL_FAST;
+            return Ok(Polled::Send(events));
+        }
+        if state.finished {
+            return Ok(Polled::Done(self.finish().await));
+        }
+        if self.started.elapsed() > ANSWER_WAIT {
+            return Ok(Polled::Done(error_frames(
+                ErrorCode::AnswerTimeout,
+                "no node answered in time",
+            )));
+        }
+        Ok(Polled::Nothing)
     }
 
     /// The closing events: any answer that was not streamed (the agent's), the finish
     /// reason, usage if asked, and `[DONE]`.
     async fn finish(&mut self) -> Vec<Bytes> {
-        self.done = true;
         let mut events = Vec::new();
         let result = self
             .state
@@ -359,7 +332,7 @@ impl StreamCursor {
                 events.push(sse(&self.chunk(json!({}), Some("stop"))));
             }
             Err(message) => {
-                events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": "answer_failed"}})));
+                events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": ErrorCode::AnswerFailed}})));
             }
         }
         if self.include_usage {
@@ -371,6 +344,39 @@ impl StreamCursor {
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         events
+    }
+}
+
+impl Source for StreamCursor {
+    async fn poll(&mut self) -> Polled {
+        match self.look().await {
+            Ok(polled) => polled,
+            Err(err) => Polled::Done(error_frames(err.code, &err.message)),
+        }
+    }
+
+    fn wait(&mut self) -> Duration {
+        let wait = self.poll;
+        let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
+        if !awaiting_first {
+            self.poll = (self.poll * 2).min(POLL_SLOW);
+        }
+        wait
+    }
+
+    fn ended(&mut self, end: StreamEnd) -> Vec<Bytes> {
+        match end {
+            StreamEnd::Reconnect => error_frames(
+                ErrorCode::StreamTimeLimit,
+                &format!(
+                    "the stream reached its time limit; the answer goes on as task {} (GET /v1/tasks/{}/result)",
+                    self.task, self.task
+                ),
+            ),
+            StreamEnd::SignedOut => {
+                error_frames(ErrorCode::TokenRevoked, "the session has ended; log in again")
+            }
+        }
     }
 }
 
@@ -395,36 +401,10 @@ fn stream_completion(
         sent_text: false,
         started: tokio::time::Instant::now(),
         poll: POLL_FAST,
-        guard,
-        done: false,
     };
-    let events = futures_util::stream::unfold(cursor, |mut cursor| async move {
-        if cursor.done {
-            return None;
-        }
-        let events = match cursor.next_events().await {
-            Ok(events) => events,
-            Err(err) => {
-                cursor.done = true;
-                let error = json!({"error": {"message": err.message, "type": "api_error", "code": err.code}});
-                vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]
-            }
-        };
-        let joined: Vec<u8> = events.concat();
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(joined)),
-            cursor,
-        ))
-    });
-    let mut response = Response::new(Body::from_stream(events));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut response = stream::respond(cursor, guard);
     if let Ok(value) = HeaderValue::from_str(task.as_str()) {
-        headers.insert("x-cynode-task-id", value);
+        response.headers_mut().insert("x-cynode-task-id", value);
     }
     response
 }

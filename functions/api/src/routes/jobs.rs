@@ -2,7 +2,6 @@
 //! and returns the claim with its job token; `heartbeat` and `result` must be signed with
 //! that job token, so only the current claim of a job can report on it.
 
-use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,6 +13,7 @@ use cynode_domain::wire::{
     JobResultReport, JobStartedRequest, OutputUploadRequest, OutputUploadUrl, ResultAck,
 };
 use cynode_domain::Error;
+use cynode_domain::ErrorCode;
 
 use crate::error::ApiResult;
 use crate::extract::SignedBody;
@@ -30,7 +30,8 @@ pub fn router() -> Router<AppState> {
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
-    JobId::parse(raw).ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job '{raw}'")))
+    JobId::parse(raw)
+        .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job '{raw}'")))
 }
 
 fn record_task(task: &str) {

@@ -1,7 +1,6 @@
 //! `/v1/nodes/*`: edge nodes register with the pre-shared key, then sign every request
 //! with the key registration returned.
 
-use cynode_domain::ErrorCode;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -11,6 +10,7 @@ use cynode_domain::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeRegistration, NodeView, QueueCredentials,
     RegisterNodeRequest,
 };
+use cynode_domain::ErrorCode;
 
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, SignedBody};

@@ -2,13 +2,13 @@
 //! route resolves the task through `TaskService::owned_task` (inside `PlanService`),
 //! which enforces ownership.
 
-use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cynode_domain::plan::Subtask;
 use cynode_domain::service::plans::parse_subtask_number;
 use cynode_domain::wire::{RunList, RunLogs, SubtaskList, TaskView};
+use cynode_domain::ErrorCode;
 
 use crate::error::ApiResult;
 use crate::extract::Authenticated;

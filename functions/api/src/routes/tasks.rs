@@ -1,7 +1,6 @@
 //! `/v1/tasks*` and `/v1/attachments`: a user's tasks. Every single-task route resolves
 //! the task through `TaskService::owned_task`, which enforces ownership.
 
-use cynode_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -12,6 +11,7 @@ use cynode_domain::wire::{
     TaskList, TaskLogs, TaskResult, TaskView,
 };
 use cynode_domain::Error;
+use cynode_domain::ErrorCode;
 use serde::Deserialize;
 
 use crate::error::ApiResult;

@@ -327,7 +327,9 @@ impl AuthService {
             .user_by_id(&principal.user_id)
             .await?
             .map(|user| user.view())
-            .ok_or_else(|| Error::unauthenticated(ErrorCode::UnknownUser, "the user no longer exists"))
+            .ok_or_else(|| {
+                Error::unauthenticated(ErrorCode::UnknownUser, "the user no longer exists")
+            })
     }
 
     pub async fn create_user(

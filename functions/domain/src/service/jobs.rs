@@ -516,11 +516,10 @@ impl JobService {
             ));
         }
         // The job alone: chunks are on the hot path of every streamed answer.
-        let job = self
-            .tasks
-            .job(&req.task_id, job_id)
-            .await?
-            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}")))?;
+        let job =
+            self.tasks.job(&req.task_id, job_id).await?.ok_or_else(|| {
+                Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}"))
+            })?;
         job.check_claim(node, req.attempt, &req.lease_id)?;
         self.tasks
             .put_chunk(&Chunk {
@@ -571,11 +570,10 @@ impl JobService {
                 ),
             ));
         }
-        let job = self
-            .tasks
-            .job(&req.task_id, job_id)
-            .await?
-            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}")))?;
+        let job =
+            self.tasks.job(&req.task_id, job_id).await?.ok_or_else(|| {
+                Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}"))
+            })?;
         job.check_claim(node, req.attempt, &req.lease_id)?;
         let key = raw_output_key(&req.task_id, job_id, req.attempt, req.stream);
         let url = self

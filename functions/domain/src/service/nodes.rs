@@ -82,7 +82,10 @@ fn name_in_use(existing: &Node, now: crate::clock::Timestamp, stale_secs: u64) -
 }
 
 fn unauthenticated_node() -> Error {
-    Error::unauthenticated(ErrorCode::UnknownNode, "the node is not registered; register again")
+    Error::unauthenticated(
+        ErrorCode::UnknownNode,
+        "the node is not registered; register again",
+    )
 }
 
 fn revoked_node(node: &Node) -> Error {
@@ -253,7 +256,10 @@ impl NodeService {
     pub async fn authenticate(&self, req: SignedRequest<'_>, key: SigningKey<'_>) -> Result<Node> {
         let node_id = NodeId::parse(req.node_id).ok_or_else(unauthenticated_node)?;
         let timestamp: i64 = req.timestamp.parse().map_err(|_| {
-            Error::unauthenticated(ErrorCode::BadSignature, "x-cynode-timestamp must be unix seconds")
+            Error::unauthenticated(
+                ErrorCode::BadSignature,
+                "x-cynode-timestamp must be unix seconds",
+            )
         })?;
         let node = self
             .nodes
@@ -385,7 +391,9 @@ impl NodeService {
             Some(node) => Some(node),
             None => self.nodes.node_by_name(reference).await?,
         };
-        found.ok_or_else(|| Error::not_found(ErrorCode::NodeNotFound, format!("no node '{reference}'")))
+        found.ok_or_else(|| {
+            Error::not_found(ErrorCode::NodeNotFound, format!("no node '{reference}'"))
+        })
     }
 
     fn admin_view(&self, node: &Node, slots: &std::collections::HashMap<NodeId, u32>) -> NodeView {
@@ -952,7 +960,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (refused.code, refused.kind),
-            (ErrorCode::NodeRevoked, crate::error::ErrorKind::Unauthenticated)
+            (
+                ErrorCode::NodeRevoked,
+                crate::error::ErrorKind::Unauthenticated
+            )
         );
         let job_key = SigningKey::Job {
             job: &job,

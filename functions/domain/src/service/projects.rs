@@ -18,7 +18,10 @@ pub struct ProjectService {
 }
 
 fn not_found(reference: &str) -> Error {
-    Error::not_found(ErrorCode::ProjectNotFound, format!("no project '{reference}'"))
+    Error::not_found(
+        ErrorCode::ProjectNotFound,
+        format!("no project '{reference}'"),
+    )
 }
 
 impl ProjectService {

@@ -104,7 +104,12 @@ fn encode_cursor(last: &TaskId) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<TaskId> {
-    let bad = || Error::validation(ErrorCode::InvalidCursor, "cursor is not one this gateway issued");
+    let bad = || {
+        Error::validation(
+            ErrorCode::InvalidCursor,
+            "cursor is not one this gateway issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     text.strip_prefix("v1:")
@@ -432,7 +437,10 @@ impl TaskService {
             .await?
             .filter(|a| a.owner == principal.user_id)
             .ok_or_else(|| {
-                Error::validation(ErrorCode::UnknownAttachment, format!("no attachment '{id}'"))
+                Error::validation(
+                    ErrorCode::UnknownAttachment,
+                    format!("no attachment '{id}'"),
+                )
             })?;
         match self.blobs.size(&attachment.blob_key).await? {
             Some(size) if size == attachment.size => Ok(attachment),

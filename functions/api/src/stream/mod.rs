@@ -1,0 +1,98 @@
+//! Every server-sent-event stream of the gateway (`/v1/events/tasks/{task}`, streamed chat
+//! completions) runs the same loop, written once here: take a place in the user's quota
+//! of open streams ([`guard`]), poll the store, send what changed, keep a silent stream
+//! alive, and stop when the source is done, the stream's time is up or its session ended.
+//! A route says only what a poll finds and how an ended stream says goodbye: a
+//! [`Source`].
+
+pub mod guard;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+
+pub use guard::{StreamEnd, StreamGuard, KEEP_ALIVE};
+
+/// What one poll found.
+pub enum Polled {
+    /// Frames to send; the stream goes on (polling again at once).
+    Send(Vec<Bytes>),
+    /// The last frames; the stream closes after them.
+    Done(Vec<Bytes>),
+    /// Nothing new: wait [`Source::wait`] and poll again.
+    Nothing,
+}
+
+/// What a stream sends, poll by poll.
+pub trait Source: Send + 'static {
+    /// Looks once for something to send.
+    fn poll(&mut self) -> impl Future<Output = Polled> + Send;
+    /// How long to wait after a poll that found nothing.
+    fn wait(&mut self) -> Duration;
+    /// The frames that end a stream the guard stopped.
+    fn ended(&mut self, end: StreamEnd) -> Vec<Bytes>;
+}
+
+struct Running<S> {
+    source: S,
+    guard: StreamGuard,
+    done: bool,
+}
+
+impl<S: Source> Running<S> {
+    /// The next piece of the body.
+    async fn next(&mut self) -> Vec<Bytes> {
+        loop {
+            if let Some(end) = self.guard.check().await {
+                self.done = true;
+                return self.source.ended(end);
+            }
+            match self.source.poll().await {
+                Polled::Send(frames) if !frames.is_empty() => {
+                    self.guard.sent();
+                    return frames;
+                }
+                Polled::Done(frames) => {
+                    self.done = true;
+                    return frames;
+                }
+                Polled::Send(_) | Polled::Nothing => {}
+            }
+            if self.guard.quiet_too_long() {
+                self.guard.sent();
+                return vec![Bytes::from_static(KEEP_ALIVE.as_bytes())];
+            }
+            tokio::time::sleep(self.source.wait()).await;
+        }
+    }
+}
+
+/// A `text/event-stream` response fed by `source` until it is done or `guard` ends it.
+pub fn respond<S: Source>(source: S, guard: StreamGuard) -> Response {
+    let running = Running {
+        source,
+        guard,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(running, |mut running| async move {
+        if running.done {
+            return None;
+        }
+        let frames = running.next().await.concat();
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(frames)),
+            running,
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
