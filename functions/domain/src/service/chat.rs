@@ -2,16 +2,17 @@
 //! (see [`crate::chat`]); the thread keeps the exchange once it is answered. Waiting for
 //! the answer is the HTTP layer's (it holds the client's connection).
 
+use crate::service::write::{retry_on_conflict, Tried};
 use crate::ErrorCode;
 use std::sync::Arc;
 
 use crate::chat::{Completion, Thread};
 use crate::clock::Clock;
-use crate::error::{Error, Result, StoreError};
+use crate::error::{Error, Result};
 use crate::ids::ThreadId;
 use crate::ports::ThreadStore;
 use crate::service::auth::Principal;
-use crate::service::tasks::{TaskService, WRITE_ATTEMPTS};
+use crate::service::tasks::TaskService;
 use crate::task::{check_model_name, TaskInput};
 use crate::wire::{ChatRequest, TaskView, ThreadList, ThreadView, AGENT_MODEL};
 
@@ -103,17 +104,15 @@ impl ChatService {
         answer: &str,
     ) -> Result<Thread> {
         let mut current = thread;
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the thread", async || {
             let next = current.with_exchange(question, answer, self.clock.now());
-            match self.threads.put_thread(&next).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict(_)) => {
-                    current = self.owned(principal, &current.id).await?;
-                }
-                Err(err) => return Err(err.into()),
+            let written = Tried::written(self.threads.put_thread(&next).await, next)?;
+            if let Tried::Lost = written {
+                current = self.owned(principal, &current.id).await?;
             }
-        }
-        Err(Error::unavailable("the thread kept changing; retry"))
+            Ok(written)
+        })
+        .await
     }
 
     pub async fn list(&self, principal: &Principal) -> Result<ThreadList> {

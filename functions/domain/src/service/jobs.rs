@@ -14,7 +14,8 @@ use crate::node::Node;
 use crate::plan::{JobRole, PlanPolicy};
 use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
 use crate::service::plans::{apply_job_change, Writer};
-use crate::service::tasks::{load_input, WRITE_ATTEMPTS};
+use crate::service::tasks::load_input;
+use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
 use crate::wire::{
@@ -73,10 +74,6 @@ const MAX_PROGRESS_BYTES: usize = 200;
 
 /// Largest chunk of streamed text a node may send at once.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
-
-fn conflict_exhausted() -> Error {
-    Error::unavailable("the job kept changing while updating it; retry")
-}
 
 impl JobService {
     pub fn new(
@@ -207,15 +204,15 @@ impl JobService {
         job_id: &JobId,
         req: JobStartedRequest,
     ) -> Result<ClaimDecision> {
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the job", async || {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let now = self.clock.now();
             let (write, decision) =
                 match job.claim(node, &req.boot_id, now, self.settings.lease_secs) {
                     Claim::Retry { after_secs } => {
-                        return Ok(ClaimDecision::Retry {
+                        return Ok(Tried::Done(ClaimDecision::Retry {
                             retry_after_secs: after_secs,
-                        })
+                        }))
                     }
                     Claim::Discard { status, update } => {
                         (update, ClaimDecision::Discard { status })
@@ -224,24 +221,20 @@ impl JobService {
                         match self.claim_for(node, labels, &task, &claimed).await? {
                             Ok(claim) => (Some(claimed), ClaimDecision::Run(Box::new(claim))),
                             Err(reason) => {
-                                return Ok(ClaimDecision::Elsewhere {
+                                return Ok(Tried::Done(ClaimDecision::Elsewhere {
                                     reason,
                                     retry_after_secs: ELSEWHERE_SECS,
-                                })
+                                }))
                             }
                         }
                     }
                 };
             let Some(write) = write else {
-                return Ok(decision);
+                return Ok(Tried::Done(decision));
             };
-            match self.save(&task, &write, None).await {
-                Ok(()) => return Ok(decision),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(conflict_exhausted())
+            Tried::written(self.save(&task, &write, None).await, decision)
+        })
+        .await
     }
 
     /// The claim for `node`, or (inner `Err`) why the job is not for it.
@@ -389,7 +382,7 @@ impl JobService {
         job_id: &JobId,
         req: HeartbeatRequest,
     ) -> Result<HeartbeatAnswer> {
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the job", async || {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let now = self.clock.now();
             let (update, canceled) = job.heartbeat(
@@ -400,11 +393,11 @@ impl JobService {
                 self.settings.lease_secs,
             )?;
             let Some(mut update) = update else {
-                return Ok(HeartbeatAnswer {
+                return Ok(Tried::Done(HeartbeatAnswer {
                     canceled,
                     release: false,
                     lease_expires_at: now,
-                });
+                }));
             };
             if let Some(progress) = &req.progress {
                 update.progress = Some(
@@ -414,19 +407,14 @@ impl JobService {
                 );
             }
             let lease_expires_at = update.lease.as_ref().map_or(now, |lease| lease.expires_at);
-            match self.save(&task, &update, None).await {
-                Ok(()) => {
-                    return Ok(HeartbeatAnswer {
-                        canceled,
-                        release: false,
-                        lease_expires_at,
-                    })
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(conflict_exhausted())
+            let answer = HeartbeatAnswer {
+                canceled,
+                release: false,
+                lease_expires_at,
+            };
+            Tried::written(self.save(&task, &update, None).await, answer)
+        })
+        .await
     }
 
     pub async fn result(
@@ -446,15 +434,15 @@ impl JobService {
                 ));
             }
         }
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the job", async || {
             let (task, job) = self.load(&report.task_id, job_id).await?;
             let now = self.clock.now();
             // Check before writing output, so a stale attempt never writes anything.
             if job.finish(node, &report, StoredStreams::default(), now)? == Finish::Duplicate {
-                return Ok(ResultAck {
+                return Ok(Tried::Done(ResultAck {
                     stored: true,
                     duplicate: true,
-                });
+                }));
             }
             let (stdout_key, stderr_key) = output_keys(&task.id, &job.id, report.attempt);
             let stored = StoredStreams {
@@ -463,23 +451,18 @@ impl JobService {
                 raw: self.uploaded_raw(&task, &job, &report).await?,
             };
             let Finish::Store(done) = job.finish(node, &report, stored, now)? else {
-                return Ok(ResultAck {
+                return Ok(Tried::Done(ResultAck {
                     stored: true,
                     duplicate: true,
-                });
+                }));
             };
-            match self.save(&task, &done, Some(&report.stdout)).await {
-                Ok(()) => {
-                    return Ok(ResultAck {
-                        stored: true,
-                        duplicate: false,
-                    })
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(conflict_exhausted())
+            let ack = ResultAck {
+                stored: true,
+                duplicate: false,
+            };
+            Tried::written(self.save(&task, &done, Some(&report.stdout)).await, ack)
+        })
+        .await
     }
 
     /// The claim's node hands the job back unfinished: it is queued again (the node
@@ -491,20 +474,16 @@ impl JobService {
         req: JobReleaseRequest,
     ) -> Result<()> {
         let reason: String = req.reason.chars().take(200).collect();
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the job", async || {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let Some(released) =
                 job.release(node, req.attempt, &req.lease_id, &reason, self.clock.now())?
             else {
-                return Ok(());
+                return Ok(Tried::Done(()));
             };
-            match self.save(&task, &released, None).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(conflict_exhausted())
+            Tried::written(self.save(&task, &released, None).await, ())
+        })
+        .await
     }
 
     /// Stores a chunk of a chat job's answer, from the current claim only.

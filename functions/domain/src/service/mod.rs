@@ -9,6 +9,7 @@ pub mod projects;
 pub mod recovery;
 pub mod streams;
 pub mod tasks;
+pub(crate) mod write;
 
 pub use auth::{AuthService, AuthSettings, Principal};
 pub use chat::ChatService;

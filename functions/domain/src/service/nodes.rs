@@ -1,6 +1,7 @@
 //! Edge nodes: registration with the pre-shared key, request authentication, capability
 //! reports, configuration and its acknowledgement, and the readiness they add up to.
 
+use crate::service::write::{retry_on_conflict, Tried};
 use crate::ErrorCode;
 use std::sync::Arc;
 
@@ -449,22 +450,22 @@ impl NodeService {
     /// The configuration in force, minting a new version when the settings changed.
     pub async fn current_config(&self) -> Result<NodeConfig> {
         let fingerprint = self.settings.fingerprint();
-        for _ in 0..3 {
+        retry_on_conflict("the configuration", async || {
             let current = self.nodes.current_config().await?;
             if let Some(record) = current.as_ref().filter(|r| r.fingerprint == fingerprint) {
-                return Ok(self.settings.config(&record.version));
+                return Ok(Tried::Done(self.settings.config(&record.version)));
             }
             let next = ConfigRecord {
                 version: new_ulid(),
                 fingerprint: fingerprint.clone(),
             };
-            match self.nodes.replace_config(current.as_ref(), &next).await {
-                Ok(()) => return Ok(self.settings.config(&next.version)),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(Error::unavailable("configuration kept changing; retry"))
+            let config = self.settings.config(&next.version);
+            Tried::written(
+                self.nodes.replace_config(current.as_ref(), &next).await,
+                config,
+            )
+        })
+        .await
     }
 
     pub async fn acknowledge(&self, node: &Node, ack: ConfigAck) -> Result<()> {

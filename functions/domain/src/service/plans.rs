@@ -6,6 +6,7 @@
 //! [`apply_job_change`] is also how the node's results and the recovery sweep move a
 //! planned task: one place where a job's change reaches its task.
 
+use crate::service::write::{retry_on_conflict, Tried};
 use crate::ErrorCode;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use crate::plan::{
 };
 use crate::ports::{JobQueue, TaskStore, Write};
 use crate::service::auth::Principal;
-use crate::service::tasks::{TaskService, WRITE_ATTEMPTS};
+use crate::service::tasks::TaskService;
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
 use crate::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
@@ -155,7 +156,7 @@ impl PlanService {
         reference: &str,
         change: impl Fn(&Task, &mut Plan, Timestamp) -> Result<(TaskStatus, Vec<(Job, u32)>)>,
     ) -> Result<Task> {
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the task", async || {
             let (task, mut plan) = self.planned(principal, reference).await?;
             if matches!(task.status, TaskStatus::Canceled | TaskStatus::Completed) {
                 return Err(Error::conflict(
@@ -171,7 +172,7 @@ impl PlanService {
                 task: next,
                 new_jobs,
             };
-            match commit_effects(
+            let write = commit_effects(
                 Writer {
                     tasks: self.tasks.as_ref(),
                     queue: self.queue.as_ref(),
@@ -182,16 +183,10 @@ impl PlanService {
                 effects,
                 now,
             )
-            .await
-            {
-                Ok(()) => return Ok(written),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(Error::unavailable(
-            "the task kept changing while updating it; try again",
-        ))
+            .await;
+            Tried::written(write, written)
+        })
+        .await
     }
 
     /// `ready → in_progress`: a worker job is queued for it.

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
 use crate::plan::PlanPolicy;
 use crate::ports::{DeadLetters, JobQueue, TaskStore};
 use crate::service::auth::{require_admin, Principal};
 use crate::service::plans::{apply_job_change, Writer};
-use crate::service::tasks::WRITE_ATTEMPTS;
+use crate::service::write::{retry_or_give_up, Tried};
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
 
 /// Unfinished jobs read per page while sweeping.
@@ -138,14 +138,14 @@ impl RecoveryService {
         decide: impl Fn(&Job, crate::clock::Timestamp, &RecoveryPolicy) -> Recovery,
     ) -> Result<()> {
         let mut current = job.clone();
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_or_give_up(async || {
             let (next, delay) = match &decision {
-                Recovery::Leave | Recovery::Busy => return Ok(()),
+                Recovery::Leave | Recovery::Busy => return Ok(Tried::Done(())),
                 Recovery::Requeue { job, delay_secs } => (job.as_ref(), Some(*delay_secs)),
                 Recovery::End(job) => (job.as_ref(), None),
             };
             let Some(task) = self.tasks.task(&current.task_id).await? else {
-                return Ok(());
+                return Ok(Tried::Done(()));
             };
             let now = self.clock.now();
             let written = apply_job_change(
@@ -161,29 +161,26 @@ impl RecoveryService {
                 now,
             )
             .await;
-            match written {
-                Ok(()) => {
-                    match delay {
-                        Some(delay) => {
-                            let message = message_for(&task, next, self.lease_secs, now);
-                            self.queue.enqueue_delayed(&message, delay).await?;
-                            report.requeued += 1;
-                        }
-                        None => report.ended += 1,
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => {
-                    // Someone else changed the job (a claim, a result): decide again.
-                    let Some(fresh) = self.tasks.job(&current.task_id, &current.id).await? else {
-                        return Ok(());
-                    };
-                    decision = decide(&fresh, now, &self.policy);
-                    current = fresh;
-                }
-                Err(err) => return Err(err.into()),
+            if let Tried::Lost = Tried::written(written, ())? {
+                // Someone else changed the job (a claim, a result): decide again.
+                let Some(fresh) = self.tasks.job(&current.task_id, &current.id).await? else {
+                    return Ok(Tried::Done(()));
+                };
+                decision = decide(&fresh, now, &self.policy);
+                current = fresh;
+                return Ok(Tried::Lost);
             }
-        }
+            match delay {
+                Some(delay) => {
+                    let message = message_for(&task, next, self.lease_secs, now);
+                    self.queue.enqueue_delayed(&message, delay).await?;
+                    report.requeued += 1;
+                }
+                None => report.ended += 1,
+            }
+            Ok(Tried::Done(()))
+        })
+        .await?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! Every single-task operation goes through [`TaskService::owned_task`], the one place
 //! that resolves a reference and checks ownership.
 
+use crate::service::write::{retry_on_conflict, Tried};
 use crate::ErrorCode;
 use std::sync::Arc;
 
@@ -58,8 +59,6 @@ pub struct StreamState {
 
 /// How many suffixes (`name-2`, `name-3`, …) to try before giving up on a name.
 const NAME_ATTEMPTS: u32 = 50;
-/// Optimistic-concurrency retries of a read-modify-write.
-pub(crate) const WRITE_ATTEMPTS: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
@@ -635,34 +634,27 @@ impl TaskService {
     /// Cancels the task and its jobs: queued jobs end now, running ones are told to stop
     /// at their next heartbeat.
     pub async fn cancel(&self, principal: &Principal, reference: &str) -> Result<CancelOutcome> {
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("the task", async || {
             let task = self.owned_task(principal, reference).await?;
             let jobs = self.tasks.jobs(&task.id).await?;
             let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {
-                return Ok(CancelOutcome {
+                return Ok(Tried::Done(CancelOutcome {
                     task_id: task.id,
                     canceled: true,
                     status: task.status,
-                });
+                }));
             };
             let writes: Vec<Write> = std::iter::once(Write::Task(&canceled))
                 .chain(changed.iter().map(Write::Job))
                 .collect();
-            match self.tasks.commit(&writes).await {
-                Ok(()) => {
-                    return Ok(CancelOutcome {
-                        task_id: canceled.id.clone(),
-                        canceled: true,
-                        status: canceled.status,
-                    })
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(Error::unavailable(
-            "the task kept changing while canceling; try again",
-        ))
+            let outcome = CancelOutcome {
+                task_id: canceled.id.clone(),
+                canceled: true,
+                status: canceled.status,
+            };
+            Tried::written(self.tasks.commit(&writes).await, outcome)
+        })
+        .await
     }
 
     /// Registers an attachment and returns where to upload it.
