@@ -15,6 +15,7 @@ pub mod job;
 pub mod memory;
 pub mod node;
 pub mod plan;
+pub mod principal;
 pub mod ports;
 pub mod project;
 pub mod service;

@@ -46,7 +46,7 @@ async fn sweep(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<SweepReport>> {
-    cynode_domain::service::auth::require_admin(&user)?;
+    cynode_domain::principal::require_admin(&user)?;
     Ok(Json(state.recovery().sweep().await?))
 }
 

@@ -8,6 +8,7 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{SessionId, UserId};
+use crate::principal::{require_admin, Principal};
 use crate::ports::{SessionStore, UserStore};
 use crate::session::{
     hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
@@ -39,42 +40,8 @@ impl Default for AuthSettings {
     }
 }
 
-/// Refuses anyone but an admin (403 `admin_required`).
-#[cfg(test)]
-impl Principal {
-    /// A fresh non-admin user with a session, for the services' unit tests.
-    pub fn test_user(handle: &str) -> Principal {
-        Principal {
-            user_id: crate::ids::UserId::generate(),
-            handle: handle.into(),
-            is_admin: false,
-            session_id: crate::ids::SessionId::generate(),
-        }
-    }
-}
-
 /// A source may fail this many times the per-handle limit, across all handles.
 const SOURCE_LIMIT_FACTOR: u32 = 4;
-
-pub fn require_admin(principal: &Principal) -> Result<()> {
-    if principal.is_admin {
-        Ok(())
-    } else {
-        Err(Error::forbidden(
-            ErrorCode::AdminRequired,
-            "only admins may do this",
-        ))
-    }
-}
-
-/// The authenticated caller of a user route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub handle: String,
-    pub is_admin: bool,
-    pub session_id: SessionId,
-}
 
 pub struct AuthService {
     users: Arc<dyn UserStore>,

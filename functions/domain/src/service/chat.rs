@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::ThreadId;
 use crate::ports::ThreadStore;
-use crate::service::auth::Principal;
+use crate::principal::Principal;
 use crate::service::tasks::TaskService;
 use crate::task::{check_model_name, TaskInput};
 use crate::wire::{ChatRequest, TaskView, ThreadList, ThreadView, AGENT_MODEL};
@@ -103,12 +103,16 @@ impl ChatService {
         question: &str,
         answer: &str,
     ) -> Result<Thread> {
-        let mut current = thread;
-        retry_on_conflict("the thread", async || {
-            let next = current.with_exchange(question, answer, self.clock.now());
+        // The first try writes onto the thread as read; after a lost race, onto a fresh read.
+        let current = std::sync::Mutex::new(thread);
+        let current = &current;
+        retry_on_conflict("the thread", move || async move {
+            let thread = current.lock().expect("thread lock").clone();
+            let next = thread.with_exchange(question, answer, self.clock.now());
             let written = Tried::written(self.threads.put_thread(&next).await, next)?;
             if let Tried::Lost = written {
-                current = self.owned(principal, &current.id).await?;
+                let fresh = self.owned(principal, &thread.id).await?;
+                *current.lock().expect("thread lock") = fresh;
             }
             Ok(written)
         })

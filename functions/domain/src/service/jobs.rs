@@ -204,7 +204,8 @@ impl JobService {
         job_id: &JobId,
         req: JobStartedRequest,
     ) -> Result<ClaimDecision> {
-        retry_on_conflict("the job", async || {
+        let req = &req;
+        retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let now = self.clock.now();
             let (write, decision) =
@@ -382,7 +383,8 @@ impl JobService {
         job_id: &JobId,
         req: HeartbeatRequest,
     ) -> Result<HeartbeatAnswer> {
-        retry_on_conflict("the job", async || {
+        let req = &req;
+        retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let now = self.clock.now();
             let (update, canceled) = job.heartbeat(
@@ -434,7 +436,8 @@ impl JobService {
                 ));
             }
         }
-        retry_on_conflict("the job", async || {
+        let report = &report;
+        retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&report.task_id, job_id).await?;
             let now = self.clock.now();
             // Check before writing output, so a stale attempt never writes anything.
@@ -474,7 +477,9 @@ impl JobService {
         req: JobReleaseRequest,
     ) -> Result<()> {
         let reason: String = req.reason.chars().take(200).collect();
-        retry_on_conflict("the job", async || {
+        let req = &req;
+        let reason = &reason;
+        retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let Some(released) =
                 job.release(node, req.attempt, &req.lease_id, &reason, self.clock.now())?
@@ -577,7 +582,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::ids::UserId;
     use crate::memory::MemoryStore;
-    use crate::service::auth::Principal;
+    use crate::principal::Principal;
     use crate::service::tasks::{TaskService, TaskSettings};
     use crate::status::{JobOutcome, JobStatus, TaskStatus};
     use crate::wire::{CreateTaskRequest, InputMode, Truncated};

@@ -11,7 +11,8 @@ pub mod streams;
 pub mod tasks;
 pub(crate) mod write;
 
-pub use auth::{AuthService, AuthSettings, Principal};
+pub use crate::principal::Principal;
+pub use auth::{AuthService, AuthSettings};
 pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};
 pub use nodes::{NodeService, SignedRequest, SigningKey};

@@ -17,7 +17,7 @@ use crate::node::{
     NodeIdentity, NodeSettings, MAX_NODE_LABELS,
 };
 use crate::ports::{CredentialIssuer, NodeStore, TaskStore};
-use crate::service::auth::{require_admin, Principal};
+use crate::principal::{require_admin, Principal};
 use crate::signing::{verify, NodeKeys, Signed};
 use crate::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeList, NodeRegistration, NodeState, NodeView,
@@ -450,9 +450,10 @@ impl NodeService {
     /// The configuration in force, minting a new version when the settings changed.
     pub async fn current_config(&self) -> Result<NodeConfig> {
         let fingerprint = self.settings.fingerprint();
-        retry_on_conflict("the configuration", async || {
+        let fingerprint = &fingerprint;
+        retry_on_conflict("the configuration", move || async move {
             let current = self.nodes.current_config().await?;
-            if let Some(record) = current.as_ref().filter(|r| r.fingerprint == fingerprint) {
+            if let Some(record) = current.as_ref().filter(|r| &r.fingerprint == fingerprint) {
                 return Ok(Tried::Done(self.settings.config(&record.version)));
             }
             let next = ConfigRecord {

@@ -18,7 +18,7 @@ use crate::plan::{
     after_job, changed, start_ready, JobEffects, JobRole, Plan, PlanPolicy, Subtask,
 };
 use crate::ports::{JobQueue, TaskStore, Write};
-use crate::service::auth::Principal;
+use crate::principal::Principal;
 use crate::service::tasks::TaskService;
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
@@ -156,7 +156,8 @@ impl PlanService {
         reference: &str,
         change: impl Fn(&Task, &mut Plan, Timestamp) -> Result<(TaskStatus, Vec<(Job, u32)>)>,
     ) -> Result<Task> {
-        retry_on_conflict("the task", async || {
+        let change = &change;
+        retry_on_conflict("the task", move || async move {
             let (task, mut plan) = self.planned(principal, reference).await?;
             if matches!(task.status, TaskStatus::Canceled | TaskStatus::Completed) {
                 return Err(Error::conflict(
@@ -380,7 +381,7 @@ mod tests {
     use crate::ids::{NodeId, TaskId};
     use crate::memory::MemoryStore;
     use crate::plan::WorkReport;
-    use crate::service::auth::Principal;
+    use crate::principal::Principal;
     use crate::service::jobs::{JobService, JobSettings};
     use crate::service::projects::ProjectService;
     use crate::service::tasks::TaskSettings;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result, StoreError};
 use crate::ids::ProjectId;
 use crate::ports::ProjectStore;
 use crate::project::Project;
-use crate::service::auth::Principal;
+use crate::principal::Principal;
 use crate::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
 
 pub struct ProjectService {

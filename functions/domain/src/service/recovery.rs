@@ -14,9 +14,9 @@ use crate::error::Result;
 use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
 use crate::plan::PlanPolicy;
 use crate::ports::{DeadLetters, JobQueue, TaskStore};
-use crate::service::auth::{require_admin, Principal};
+use crate::principal::{require_admin, Principal};
 use crate::service::plans::{apply_job_change, Writer};
-use crate::service::write::{retry_or_give_up, Tried};
+use crate::service::write::{Tried, WRITE_ATTEMPTS};
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
 
 /// Unfinished jobs read per page while sweeping.
@@ -138,14 +138,16 @@ impl RecoveryService {
         decide: impl Fn(&Job, crate::clock::Timestamp, &RecoveryPolicy) -> Recovery,
     ) -> Result<()> {
         let mut current = job.clone();
-        retry_or_give_up(async || {
+        // Not `retry_on_conflict`: a lost race here means deciding again on the fresh job,
+        // and a sweep that keeps losing leaves the job to the next sweep.
+        for _ in 0..WRITE_ATTEMPTS {
             let (next, delay) = match &decision {
-                Recovery::Leave | Recovery::Busy => return Ok(Tried::Done(())),
+                Recovery::Leave | Recovery::Busy => return Ok(()),
                 Recovery::Requeue { job, delay_secs } => (job.as_ref(), Some(*delay_secs)),
                 Recovery::End(job) => (job.as_ref(), None),
             };
             let Some(task) = self.tasks.task(&current.task_id).await? else {
-                return Ok(Tried::Done(()));
+                return Ok(());
             };
             let now = self.clock.now();
             let written = apply_job_change(
@@ -164,11 +166,11 @@ impl RecoveryService {
             if let Tried::Lost = Tried::written(written, ())? {
                 // Someone else changed the job (a claim, a result): decide again.
                 let Some(fresh) = self.tasks.job(&current.task_id, &current.id).await? else {
-                    return Ok(Tried::Done(()));
+                    return Ok(());
                 };
                 decision = decide(&fresh, now, &self.policy);
                 current = fresh;
-                return Ok(Tried::Lost);
+                continue;
             }
             match delay {
                 Some(delay) => {
@@ -178,9 +180,8 @@ impl RecoveryService {
                 }
                 None => report.ended += 1,
             }
-            Ok(Tried::Done(()))
-        })
-        .await?;
+            return Ok(());
+        }
         Ok(())
     }
 

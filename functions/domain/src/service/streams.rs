@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::new_ulid;
 use crate::ports::{SessionStore, StreamStore};
-use crate::service::Principal;
+use crate::principal::Principal;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {

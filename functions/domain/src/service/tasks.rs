@@ -21,7 +21,7 @@ use crate::limits::{
 };
 use crate::plan::{JobRole, Plan};
 use crate::ports::{BlobStore, Chunk, JobQueue, TaskStore, Write};
-use crate::service::auth::Principal;
+use crate::principal::Principal;
 use crate::service::projects::ProjectService;
 use crate::status::TaskStatus;
 use crate::task::{
@@ -634,7 +634,7 @@ impl TaskService {
     /// Cancels the task and its jobs: queued jobs end now, running ones are told to stop
     /// at their next heartbeat.
     pub async fn cancel(&self, principal: &Principal, reference: &str) -> Result<CancelOutcome> {
-        retry_on_conflict("the task", async || {
+        retry_on_conflict("the task", move || async move {
             let task = self.owned_task(principal, reference).await?;
             let jobs = self.tasks.jobs(&task.id).await?;
             let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {

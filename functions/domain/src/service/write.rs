@@ -1,7 +1,11 @@
 //! The one way a service changes stored state: read, apply a pure change, write the
 //! result back conditionally, and when another writer got there first, read again and
 //! retry, a bounded number of times. Every read-modify-write of the services goes
-//! through [`retry_on_conflict`]; a try says how it ended with [`Tried`].
+//! through [`retry_on_conflict`]; a try says how it ended with [`Tried`]. (The sweep's,
+//! which decides again after a lost race and leaves a contended job to the next sweep,
+//! keeps its own loop over [`Tried`].)
+
+use std::future::Future;
 
 use crate::{Error, Result, StoreError};
 
@@ -30,29 +34,22 @@ impl<T> Tried<T> {
 
 /// Runs `attempt` (read, apply, write) until it is done, at most [`WRITE_ATTEMPTS`]
 /// times; `what` names the thing that kept changing in the error after the last.
-pub(crate) async fn retry_on_conflict<T>(
-    what: &str,
-    attempt: impl AsyncFnMut() -> Result<Tried<T>>,
-) -> Result<T> {
-    match retry_or_give_up(attempt).await? {
-        Some(answer) => Ok(answer),
-        None => Err(Error::unavailable(format!(
-            "{what} kept changing while it was updated; try again"
-        ))),
-    }
-}
-
-/// Like [`retry_on_conflict`], for a caller that leaves the change for later (a sweep):
-/// `None` when every try lost.
-pub(crate) async fn retry_or_give_up<T>(
-    mut attempt: impl AsyncFnMut() -> Result<Tried<T>>,
-) -> Result<Option<T>> {
+///
+/// `attempt` is a `move` closure over references returning an `async move` block, so
+/// the futures stay `Send` for the handlers that await them.
+pub(crate) async fn retry_on_conflict<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Tried<T>>>,
+{
     for _ in 0..WRITE_ATTEMPTS {
         if let Tried::Done(answer) = attempt().await? {
-            return Ok(Some(answer));
+            return Ok(answer);
         }
     }
-    Ok(None)
+    Err(Error::unavailable(format!(
+        "{what} kept changing while it was updated; try again"
+    )))
 }
 
 #[cfg(test)]
@@ -61,9 +58,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_write_is_retried_until_it_lands_or_the_tries_run_out() {
-        let mut tries = 0;
-        let answer = retry_on_conflict("the thing", async || {
-            tries += 1;
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let count = &tries;
+        let answer = retry_on_conflict("the thing", move || async move {
+            let tries = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let write = if tries < 3 {
                 Err(StoreError::Conflict("raced".into()))
             } else {
@@ -75,17 +73,18 @@ mod tests {
         .unwrap();
         assert_eq!(answer, 3);
 
-        let mut tries = 0;
-        let err = retry_on_conflict("the thing", async || {
-            tries += 1;
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let count = &tries;
+        let err = retry_on_conflict("the thing", move || async move {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Tried::<()>::written(Err(StoreError::Conflict("raced".into())), ())
         })
         .await
         .unwrap_err();
-        assert_eq!(tries, WRITE_ATTEMPTS);
+        assert_eq!(tries.into_inner(), WRITE_ATTEMPTS);
         assert_eq!(err.kind, crate::ErrorKind::Unavailable);
 
-        let err = retry_on_conflict("the thing", async || {
+        let err = retry_on_conflict("the thing", || async {
             Tried::<()>::written(Err(StoreError::Unavailable("down".into())), ())
         })
         .await
