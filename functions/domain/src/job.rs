@@ -22,7 +22,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, LeaseId, NodeId, TaskId, UserId};
 use crate::plan::{JobRole, WorkReport};
-use crate::status::{JobStatus, TaskStatus};
+use crate::status::JobStatus;
 use crate::task::Task;
 use crate::wire::{
     InferenceUsage, JobMessage, JobResultReport, JobResultView, OutputStream, RawOutput, Truncated,
@@ -545,46 +545,21 @@ impl Job {
     }
 }
 
-/// The task status after one of its jobs changed: the job's, unless the task already
-/// ended (a user's cancel stands even if the job then completes). `None`: no change.
-pub fn task_after_job(task: &Task, job: &Job, now: Timestamp) -> Option<Task> {
-    if task.status.is_terminal() || task.plan.is_some() {
-        return None;
-    }
-    let status = job.status.task_status();
-    (status != task.status).then(|| task.with_status(status, now))
-}
-
-/// A user's cancel of a task: the new task and the jobs that change.
-pub fn cancel_task(task: &Task, jobs: &[Job], now: Timestamp) -> Result<Option<(Task, Vec<Job>)>> {
-    match task.status {
-        TaskStatus::Canceled => Ok(None),
-        status if status.is_terminal() => Err(Error::conflict(
-            ErrorCode::TaskFinished,
-            format!("task {} already ended with status {status}", task.id),
-        )),
-        _ => Ok(Some((
-            task.with_status(TaskStatus::Canceled, now),
-            jobs.iter().filter_map(|job| job.cancel(now)).collect(),
-        ))),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::status::JobOutcome;
+    use crate::status::{JobOutcome, TaskStatus};
     use crate::task::{StoredInput, TaskInput};
     use crate::wire::InputMode;
     use time::macros::datetime;
 
     const LEASE: u64 = 30;
 
-    fn now() -> Timestamp {
+    pub(crate) fn now() -> Timestamp {
         datetime!(2026-11-21 10:00 UTC)
     }
 
-    fn task() -> Task {
+    pub(crate) fn task() -> Task {
         Task {
             id: TaskId::generate(),
             owner: UserId::generate(),
@@ -612,7 +587,7 @@ mod tests {
         NodeId::from_stored(name)
     }
 
-    fn claimed(job: &Job, who: &str, boot: &str, at: Timestamp) -> Job {
+    pub(crate) fn claimed(job: &Job, who: &str, boot: &str, at: Timestamp) -> Job {
         match job.claim(&node(who), boot, at, LEASE) {
             Claim::Run(job) => job,
             other => panic!("expected a claim, got {other:?}"),
@@ -800,34 +775,5 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-    }
-
-    #[test]
-    fn a_canceled_task_stays_canceled_when_its_job_completes() {
-        let t = task();
-        let (canceled, _) = cancel_task(&t, &[], now()).unwrap().unwrap();
-        let run = claimed(
-            &Job::queued(JobId::generate(), &t, now()),
-            "n1",
-            "b1",
-            now(),
-        );
-        assert_eq!(task_after_job(&canceled, &run, now()), None);
-        assert_eq!(
-            task_after_job(&t, &run, now()).unwrap().status,
-            TaskStatus::Running
-        );
-    }
-
-    #[test]
-    fn canceling_is_idempotent_but_not_for_finished_tasks() {
-        let t = task();
-        let (canceled, _) = cancel_task(&t, &[], now()).unwrap().unwrap();
-        assert_eq!(cancel_task(&canceled, &[], now()).unwrap(), None);
-        let done = t.with_status(TaskStatus::Completed, now());
-        assert_eq!(
-            cancel_task(&done, &[], now()).unwrap_err().code,
-            "task_finished"
-        );
     }
 }

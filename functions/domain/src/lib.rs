@@ -15,12 +15,13 @@ pub mod job;
 pub mod memory;
 pub mod node;
 pub mod plan;
-pub mod principal;
 pub mod ports;
+pub mod principal;
 pub mod project;
 pub mod service;
 pub mod session;
 pub mod task;
+pub mod transitions;
 pub mod user;
 
 // The wire contract lives in `cynode-protocol`, which the CLI and the edge node link

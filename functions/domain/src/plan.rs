@@ -22,10 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, TaskId};
-use crate::job::{task_after_job, Job};
 use crate::limits::truncate_utf8;
-use crate::status::{JobStatus, TaskStatus};
-use crate::task::Task;
 use crate::wire::PlanSummary;
 
 pub use cynode_protocol::plan::{
@@ -259,7 +256,7 @@ pub fn branch_name(task: &TaskId, number: u32, title: &str) -> String {
     }
 }
 
-fn reason(text: &str) -> String {
+pub(crate) fn reason(text: &str) -> String {
     truncate_utf8(text.trim(), MAX_REASON_BYTES).0.to_owned()
 }
 
@@ -520,150 +517,6 @@ fn subtask_not_found(number: u32) -> Error {
         ErrorCode::SubtaskNotFound,
         format!("no subtask {number} in this task"),
     )
-}
-
-/// What a change of one of its jobs does to a task: the task to write (when it changes)
-/// and the jobs to create, each with the seconds its queue message waits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobEffects {
-    pub task: Option<Task>,
-    pub new_jobs: Vec<(Job, u32)>,
-}
-
-/// Why a job that ended without success failed, in the user's words.
-pub fn failure_reason(job: &Job) -> String {
-    let output = job.output.as_ref();
-    if let Some(error) = output.and_then(|o| o.error.as_deref()) {
-        return reason(error);
-    }
-    if let Some(note) = &job.note {
-        return reason(&note.message);
-    }
-    match output.and_then(|o| o.exit_code) {
-        Some(code) => format!("the agent exited with status {code}"),
-        None => format!("the job ended {}", job.status.as_str()),
-    }
-}
-
-/// The effects of `job`'s new state on its task. For a plain task: the task takes the
-/// job's status. For planned work: a finished planner either yields the subtasks (its
-/// `planner_output`, checked by [`parse_draft`]) or is retried up to the limit, then the
-/// task is `planning_failed`; a finished worker completes its subtask or is retried with
-/// backoff, then blocks it. A task that ended (canceled) is left alone.
-pub fn after_job(
-    task: &Task,
-    job: &Job,
-    planner_output: Option<&str>,
-    policy: &PlanPolicy,
-    jitter: f64,
-    now: Timestamp,
-) -> JobEffects {
-    let Some(plan) = &task.plan else {
-        return JobEffects {
-            task: task_after_job(task, job, now),
-            new_jobs: Vec::new(),
-        };
-    };
-    if task.status.is_terminal() {
-        return JobEffects::default();
-    }
-    let mut plan = plan.clone();
-    let mut status = task.status;
-    let mut new_jobs = Vec::new();
-    match job.role {
-        JobRole::Task => {}
-        JobRole::Plan if plan.planner_job.as_ref() != Some(&job.id) => {}
-        JobRole::Plan => match job.status {
-            JobStatus::Running => status = TaskStatus::Running,
-            JobStatus::Queued | JobStatus::Canceled => {}
-            finished => {
-                let outcome = if finished == JobStatus::Completed {
-                    parse_draft(planner_output.unwrap_or_default())
-                } else {
-                    Err(failure_reason(job))
-                };
-                match outcome {
-                    Ok(draft) => {
-                        plan.accept(&task.id, draft, now);
-                        status = TaskStatus::Running;
-                        if plan.auto_start {
-                            new_jobs.extend(start_ready(&mut plan, task, now));
-                        }
-                    }
-                    Err(why) if plan.planner_attempts < policy.max_planner_attempts => {
-                        plan.planner_error = Some(reason(&why));
-                        plan.planner_attempts += 1;
-                        let next = Job::queued_as(JobId::generate(), task, JobRole::Plan, now);
-                        plan.planner_job = Some(next.id.clone());
-                        status = TaskStatus::Queued;
-                        new_jobs.push((next, 0));
-                    }
-                    Err(why) => {
-                        plan.planner_error = Some(reason(&why));
-                        status = TaskStatus::PlanningFailed;
-                    }
-                }
-            }
-        },
-        JobRole::Work { subtask } => {
-            if job.status.is_terminal() && job.status != JobStatus::Canceled {
-                let work = job.output.as_ref().and_then(|o| o.work.as_ref());
-                let failure;
-                let outcome = match (job.status, work) {
-                    (JobStatus::Completed, Some(work)) => Ok(work),
-                    (JobStatus::Completed, None) => {
-                        Err("the worker's node reported no pushed branch")
-                    }
-                    _ => {
-                        failure = failure_reason(job);
-                        Err(failure.as_str())
-                    }
-                };
-                let next_id = JobId::generate();
-                if let WorkerNext::RetryAfter(delay) =
-                    plan.worker_finished(&job.id, outcome, next_id.clone(), policy, jitter, now)
-                {
-                    let next = Job::queued_as(next_id, task, JobRole::Work { subtask }, now);
-                    new_jobs.push((next, delay));
-                }
-            }
-        }
-    }
-    if plan.is_done() {
-        status = TaskStatus::Completed;
-    }
-    JobEffects {
-        task: changed(task, plan, status, now),
-        new_jobs,
-    }
-}
-
-/// Starts every ready subtask (for projects that start them by themselves): the worker
-/// jobs to create.
-pub fn start_ready(plan: &mut Plan, task: &Task, now: Timestamp) -> Vec<(Job, u32)> {
-    let mut jobs = Vec::new();
-    for number in plan.ready() {
-        let job = Job::queued_as(
-            JobId::generate(),
-            task,
-            JobRole::Work { subtask: number },
-            now,
-        );
-        if plan.start(number, job.id.clone(), now).is_ok() {
-            jobs.push((job, 0));
-        }
-    }
-    jobs
-}
-
-/// The task with this plan and status, versioned, if either changed.
-pub fn changed(task: &Task, plan: Plan, status: TaskStatus, now: Timestamp) -> Option<Task> {
-    if task.plan.as_ref() == Some(&plan) && task.status == status {
-        return None;
-    }
-    let mut next = task.with_status(status, now);
-    next.plan = Some(plan);
-    Some(next)
 }
 
 #[cfg(test)]

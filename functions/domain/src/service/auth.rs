@@ -8,8 +8,8 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{SessionId, UserId};
-use crate::principal::{require_admin, Principal};
 use crate::ports::{SessionStore, UserStore};
+use crate::principal::{require_admin, Principal};
 use crate::session::{
     hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
 };

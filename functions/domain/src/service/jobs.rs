@@ -8,16 +8,17 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
-use crate::job::{output_keys, raw_output_key, task_after_job, Claim, Finish, Job, StoredStreams};
+use crate::job::{output_keys, raw_output_key, Claim, Finish, Job, StoredStreams};
 use crate::limits::{json_len, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::{JobRole, PlanPolicy};
 use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
-use crate::service::plans::{apply_job_change, Writer};
 use crate::service::tasks::load_input;
+use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
 use crate::task::{Task, TaskInput};
+use crate::transitions::task_after_job;
 use crate::wire::{
     AgentAssignment, AttachmentDownload, ClaimDecision, Credential, ForgeTarget, HeartbeatAnswer,
     HeartbeatRequest, JobChunkRequest, JobClaim, JobReleaseRequest, JobResultReport, JobSpec,

@@ -2,80 +2,23 @@
 //! merging them, starting planning again, and the record of every agent run. The rules
 //! are in [`crate::plan`]; here they are read, applied and written back conditionally,
 //! with the jobs they create sent to the queue.
-//!
-//! [`apply_job_change`] is also how the node's results and the recovery sweep move a
-//! planned task: one place where a job's change reaches its task.
 
-use crate::service::write::{retry_on_conflict, Tried};
+use crate::service::write::{commit_effects, retry_on_conflict, Tried, Writer};
 use crate::ErrorCode;
 use std::sync::Arc;
 
-use crate::clock::{random_fraction, Clock, Timestamp};
-use crate::error::{Error, Result, StoreError};
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Result};
 use crate::ids::JobId;
-use crate::job::{message_for, Job};
-use crate::plan::{
-    after_job, changed, start_ready, JobEffects, JobRole, Plan, PlanPolicy, Subtask,
-};
-use crate::ports::{JobQueue, TaskStore, Write};
+use crate::job::Job;
+use crate::plan::{JobRole, Plan, Subtask};
+use crate::ports::{JobQueue, TaskStore};
 use crate::principal::Principal;
 use crate::service::tasks::TaskService;
 use crate::status::{JobStatus, TaskStatus};
 use crate::task::Task;
+use crate::transitions::{changed, start_ready, JobEffects};
 use crate::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
-
-/// Writes a job's change with what it does to its task (see [`after_job`]), sending the
-/// messages of the jobs it creates first: a message whose job was never written is
-/// harmless (its claim finds no job), a job without a message would wait for the sweep.
-pub(crate) async fn apply_job_change(
-    to: Writer<'_>,
-    task: &Task,
-    job: &Job,
-    planner_output: Option<&str>,
-    policy: &PlanPolicy,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let effects = after_job(task, job, planner_output, policy, random_fraction(), now);
-    commit_effects(to, task, Some(job), effects, now).await
-}
-
-/// Where job changes are written and their follow-up jobs sent.
-#[derive(Clone, Copy)]
-pub(crate) struct Writer<'a> {
-    pub tasks: &'a dyn TaskStore,
-    pub queue: &'a dyn JobQueue,
-    /// The lease the messages announce.
-    pub lease_secs: u64,
-}
-
-async fn commit_effects(
-    to: Writer<'_>,
-    task: &Task,
-    job: Option<&Job>,
-    effects: JobEffects,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let Writer {
-        tasks,
-        queue,
-        lease_secs,
-    } = to;
-    let message_task = effects.task.as_ref().unwrap_or(task);
-    for (new, delay) in &effects.new_jobs {
-        queue
-            .enqueue_delayed(&message_for(message_task, new, lease_secs, now), *delay)
-            .await?;
-    }
-    let mut writes: Vec<Write> = job.into_iter().map(Write::Job).collect();
-    if let Some(task) = &effects.task {
-        writes.push(Write::Task(task));
-    }
-    writes.extend(effects.new_jobs.iter().map(|(job, _)| Write::Job(job)));
-    if writes.is_empty() {
-        return Ok(());
-    }
-    tasks.commit(&writes).await
-}
 
 pub struct PlanService {
     tasks: Arc<dyn TaskStore>,
@@ -365,7 +308,7 @@ pub fn run_view(job: &Job) -> RunView {
         ended_at: output.map(|o| o.ended_at),
         exit_code: output.and_then(|o| o.exit_code),
         error: match job.status {
-            JobStatus::Failed | JobStatus::Timeout => Some(crate::plan::failure_reason(job)),
+            JobStatus::Failed | JobStatus::Timeout => Some(crate::transitions::failure_reason(job)),
             _ => None,
         },
         usage: output.and_then(|o| o.usage),
@@ -380,7 +323,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::ids::{NodeId, TaskId};
     use crate::memory::MemoryStore;
-    use crate::plan::WorkReport;
+    use crate::plan::{PlanPolicy, WorkReport};
     use crate::principal::Principal;
     use crate::service::jobs::{JobService, JobSettings};
     use crate::service::projects::ProjectService;

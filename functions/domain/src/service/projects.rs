@@ -8,8 +8,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::ProjectId;
 use crate::ports::ProjectStore;
-use crate::project::Project;
 use crate::principal::Principal;
+use crate::project::Project;
 use crate::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
 
 pub struct ProjectService {

@@ -15,7 +15,7 @@ use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
 use crate::plan::PlanPolicy;
 use crate::ports::{DeadLetters, JobQueue, TaskStore};
 use crate::principal::{require_admin, Principal};
-use crate::service::plans::{apply_job_change, Writer};
+use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{Tried, WRITE_ATTEMPTS};
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
 

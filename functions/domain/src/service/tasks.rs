@@ -15,7 +15,7 @@ use crate::chat::Completion;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{AttachmentId, JobId, TaskId};
-use crate::job::{cancel_task, message_for, raw_output_key, Job};
+use crate::job::{message_for, raw_output_key, Job};
 use crate::limits::{
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, MAX_ATTACHMENT_BYTES, MAX_INLINE_INPUT_BYTES,
 };
@@ -28,6 +28,7 @@ use crate::task::{
     check_idempotency_key, nth_name_candidate, Attachment, NewTask, StoredInput, Task, TaskInput,
     TaskRef,
 };
+use crate::transitions::cancel_task;
 use crate::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, LogStream,
     OutputDownload, OutputStream, TaskList, TaskLogs, TaskResult, TaskView,

@@ -4,9 +4,19 @@
 //! through [`retry_on_conflict`]; a try says how it ended with [`Tried`]. (The sweep's,
 //! which decides again after a lost race and leaves a contended job to the next sweep,
 //! keeps its own loop over [`Tried`].)
+//!
+//! [`apply_job_change`] is how a job's change reaches its task, from the node's
+//! callbacks and the recovery sweep alike: the job, the task as
+//! [`crate::transitions`] changes it, and the jobs that follow, in one commit.
 
 use std::future::Future;
 
+use crate::clock::{random_fraction, Timestamp};
+use crate::job::{message_for, Job};
+use crate::plan::PlanPolicy;
+use crate::ports::{JobQueue, TaskStore, Write};
+use crate::task::Task;
+use crate::transitions::{after_job, JobEffects};
 use crate::{Error, Result, StoreError};
 
 /// Tries of one read-modify-write before the caller gets a 503 to retry later.
@@ -50,6 +60,59 @@ where
     Err(Error::unavailable(format!(
         "{what} kept changing while it was updated; try again"
     )))
+}
+
+/// Writes a job's change with what it does to its task (see [`after_job`]), sending the
+/// messages of the jobs it creates first: a message whose job was never written is
+/// harmless (its claim finds no job), a job without a message would wait for the sweep.
+pub(crate) async fn apply_job_change(
+    to: Writer<'_>,
+    task: &Task,
+    job: &Job,
+    planner_output: Option<&str>,
+    policy: &PlanPolicy,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let effects = after_job(task, job, planner_output, policy, random_fraction(), now);
+    commit_effects(to, task, Some(job), effects, now).await
+}
+
+/// Where job changes are written and their follow-up jobs sent.
+#[derive(Clone, Copy)]
+pub(crate) struct Writer<'a> {
+    pub tasks: &'a dyn TaskStore,
+    pub queue: &'a dyn JobQueue,
+    /// The lease the messages announce.
+    pub lease_secs: u64,
+}
+
+pub(crate) async fn commit_effects(
+    to: Writer<'_>,
+    task: &Task,
+    job: Option<&Job>,
+    effects: JobEffects,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let Writer {
+        tasks,
+        queue,
+        lease_secs,
+    } = to;
+    let message_task = effects.task.as_ref().unwrap_or(task);
+    for (new, delay) in &effects.new_jobs {
+        queue
+            .enqueue_delayed(&message_for(message_task, new, lease_secs, now), *delay)
+            .await?;
+    }
+    let mut writes: Vec<Write> = job.into_iter().map(Write::Job).collect();
+    if let Some(task) = &effects.task {
+        writes.push(Write::Task(task));
+    }
+    writes.extend(effects.new_jobs.iter().map(|(job, _)| Write::Job(job)));
+    if writes.is_empty() {
+        return Ok(());
+    }
+    tasks.commit(&writes).await
 }
 
 #[cfg(test)]
