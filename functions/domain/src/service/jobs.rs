@@ -442,7 +442,7 @@ impl JobService {
             let (task, job) = self.load(&report.task_id, job_id).await?;
             let now = self.clock.now();
             // Check before writing output, so a stale attempt never writes anything.
-            if job.finish(node, &report, StoredStreams::default(), now)? == Finish::Duplicate {
+            if job.finish(node, report, StoredStreams::default(), now)? == Finish::Duplicate {
                 return Ok(Tried::Done(ResultAck {
                     stored: true,
                     duplicate: true,
@@ -452,9 +452,9 @@ impl JobService {
             let stored = StoredStreams {
                 stdout_key: self.put_stream(stdout_key, &report.stdout).await?,
                 stderr_key: self.put_stream(stderr_key, &report.stderr).await?,
-                raw: self.uploaded_raw(&task, &job, &report).await?,
+                raw: self.uploaded_raw(&task, &job, report).await?,
             };
-            let Finish::Store(done) = job.finish(node, &report, stored, now)? else {
+            let Finish::Store(done) = job.finish(node, report, stored, now)? else {
                 return Ok(Tried::Done(ResultAck {
                     stored: true,
                     duplicate: true,
@@ -483,7 +483,7 @@ impl JobService {
         retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let Some(released) =
-                job.release(node, req.attempt, &req.lease_id, &reason, self.clock.now())?
+                job.release(node, req.attempt, &req.lease_id, reason, self.clock.now())?
             else {
                 return Ok(Tried::Done(()));
             };

@@ -1,0 +1,103 @@
+//! Finding, listing and canceling a user's tasks; list pages are cursor-addressed.
+
+use super::TaskService;
+use crate::error::{Error, Result};
+use crate::ids::TaskId;
+use crate::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
+use crate::ports::Write;
+use crate::principal::Principal;
+use crate::service::write::{retry_on_conflict, Tried};
+use crate::status::TaskStatus;
+use crate::task::Task;
+use crate::transitions::cancel_task;
+use crate::wire::{CancelOutcome, TaskList, TaskView};
+use crate::ErrorCode;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Cursors are opaque to clients: `v1:<last task id>`, base64url.
+pub(super) fn encode_cursor(last: &TaskId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
+}
+
+pub(super) fn decode_cursor(cursor: &str) -> Result<TaskId> {
+    let bad = || {
+        Error::validation(
+            ErrorCode::InvalidCursor,
+            "cursor is not one this gateway issued",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix("v1:")
+        .and_then(TaskId::parse)
+        .ok_or_else(bad)
+}
+
+/// `limit` as given in a query string: absent means the default; else 1–200.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32> {
+    let Some(raw) = raw else {
+        return Ok(LIST_LIMIT_DEFAULT);
+    };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=LIST_LIMIT_MAX).contains(n))
+        .ok_or_else(|| {
+            Error::validation(
+                ErrorCode::InvalidLimit,
+                format!("limit must be an integer from 1 to {LIST_LIMIT_MAX}, got '{raw}'"),
+            )
+        })
+}
+
+impl TaskService {
+    pub async fn get(&self, principal: &Principal, reference: &str) -> Result<TaskView> {
+        Ok(self.owned_task(principal, reference).await?.view())
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        status: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<TaskList> {
+        let limit = parse_limit(limit)?;
+        let status = status.map(str::parse::<TaskStatus>).transpose()?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let page = self
+            .tasks
+            .list_tasks(&principal.user_id, status, limit, after.as_ref())
+            .await?;
+        Ok(TaskList {
+            tasks: page.tasks.iter().map(Task::view).collect(),
+            next_cursor: page.last.as_ref().map(encode_cursor),
+        })
+    }
+
+    /// Cancels the task and its jobs: queued jobs end now, running ones are told to stop
+    /// at their next heartbeat.
+    pub async fn cancel(&self, principal: &Principal, reference: &str) -> Result<CancelOutcome> {
+        retry_on_conflict("the task", move || async move {
+            let task = self.owned_task(principal, reference).await?;
+            let jobs = self.tasks.jobs(&task.id).await?;
+            let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {
+                return Ok(Tried::Done(CancelOutcome {
+                    task_id: task.id,
+                    canceled: true,
+                    status: task.status,
+                }));
+            };
+            let writes: Vec<Write> = std::iter::once(Write::Task(&canceled))
+                .chain(changed.iter().map(Write::Job))
+                .collect();
+            let outcome = CancelOutcome {
+                task_id: canceled.id.clone(),
+                canceled: true,
+                status: canceled.status,
+            };
+            Tried::written(self.tasks.commit(&writes).await, outcome)
+        })
+        .await
+    }
+}
