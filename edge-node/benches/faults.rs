@@ -231,7 +231,7 @@ fn main() {
             // Kill the node at three random moments while the tasks run; restart it each time.
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_secs_f64(
-                    1.0 + 4.0 * cynode_edge::outage::random_fraction(),
+                    1.0 + 4.0 * cynode_edge::backoff::random_fraction(),
                 ))
                 .await;
                 if let Some(edge) = bench.edge.as_ref() {

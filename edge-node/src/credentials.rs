@@ -11,7 +11,9 @@ use aws_credential_types::provider::{self, future, ProvideCredentials};
 use aws_credential_types::Credentials;
 use cynode_protocol::wire::QueueCredentials;
 
-use crate::gateway::{GatewayClient, SharedIdentity};
+use std::sync::Arc;
+
+use crate::gateway::{Gateway, SharedIdentity};
 
 /// How long before expiry credentials are renewed: room for a gateway outage of a few
 /// minutes without a poll failing for want of credentials.
@@ -19,7 +21,7 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// Supplies the SDK with the gateway's credentials for this node.
 pub struct GatewayCredentials {
-    gateway: GatewayClient,
+    gateway: Arc<dyn Gateway>,
     me: SharedIdentity,
     /// The last credentials issued (first: registration's), handed out while fresh.
     last: Mutex<Option<QueueCredentials>>,
@@ -32,7 +34,7 @@ impl std::fmt::Debug for GatewayCredentials {
 }
 
 impl GatewayCredentials {
-    pub fn new(gateway: GatewayClient, me: SharedIdentity, first: QueueCredentials) -> Self {
+    pub fn new(gateway: Arc<dyn Gateway>, me: SharedIdentity, first: QueueCredentials) -> Self {
         Self {
             gateway,
             me,

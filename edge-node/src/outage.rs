@@ -2,7 +2,7 @@
 //! receiving jobs. Every message a node receives and cannot claim uses up one of its
 //! deliveries; receiving through a 90-second outage would send queued work to the
 //! dead-letter queue. So the first transient failure marks the gateway down, the pollers
-//! wait, and a prober checks it with backoff and jitter; when it answers again, finished
+//! wait, and a prober checks it with [`crate::backoff::Backoff`]; when it answers again, finished
 //! results on disk go out first, and only then does receiving resume.
 
 use cynode_protocol::wire::ErrorCode;
@@ -108,46 +108,9 @@ impl Outage {
     }
 }
 
-/// Exponential backoff from 1 s to 30 s with ±50 % jitter, so many nodes coming back
-/// after one outage do not all probe at the same instant.
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            next: Duration::from_secs(1),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn next_wait(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(30));
-        base.mul_f64(0.5 + random_fraction())
-    }
-}
-
-pub use cynode_protocol::clock::random_fraction;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_thirty_seconds_with_jitter() {
-        let mut backoff = Backoff::default();
-        let waits: Vec<Duration> = (0..8).map(|_| backoff.next_wait()).collect();
-        for (wait, base) in waits.iter().zip([1, 2, 4, 8, 16, 30, 30, 30]) {
-            let base = Duration::from_secs(base);
-            assert!(
-                *wait >= base / 2 && *wait < base * 3 / 2,
-                "{wait:?} around {base:?}"
-            );
-        }
-    }
 
     #[tokio::test]
     async fn only_transient_failures_mark_the_gateway_down() {

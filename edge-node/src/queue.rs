@@ -9,6 +9,11 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::Client;
 use serde::{Deserialize, Serialize};
 
+use cynode_protocol::wire::NodeRegistration;
+
+use crate::credentials::GatewayCredentials;
+use crate::gateway::{Gateway, SharedIdentity};
+
 /// Which of the node's queues a delivery came from: receipts are only valid on their own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +38,74 @@ impl NodeQueues {
             QueueKind::Jobs => Some(&self.jobs),
             QueueKind::Inference => self.inference.as_ref(),
         }
+    }
+}
+
+/// Opens the queues a registration names. The agent learns its queues only once it has
+/// registered, so it is handed this rather than the queues themselves.
+#[async_trait]
+pub trait QueueConnector: Send + Sync {
+    /// The queues of `registration`, reached as `identity` (whose credentials the
+    /// gateway issues and renews).
+    async fn open(
+        &self,
+        registration: &NodeRegistration,
+        identity: SharedIdentity,
+    ) -> anyhow::Result<NodeQueues>;
+}
+
+/// SQS, with the short-lived credentials the gateway issues this node (or, where the
+/// gateway issues none, the machine's own).
+pub struct SqsConnector {
+    pub gateway: Arc<dyn Gateway>,
+}
+
+#[async_trait]
+impl QueueConnector for SqsConnector {
+    async fn open(
+        &self,
+        registration: &NodeRegistration,
+        identity: SharedIdentity,
+    ) -> anyhow::Result<NodeQueues> {
+        // Long polls wait up to 20 s; past 30 s the queue is not answering.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_attempt_timeout(std::time::Duration::from_secs(30))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
+        let mut aws =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+        match registration.credentials.clone() {
+            Some(first) => {
+                tracing::info!(expires_at = %first.expires_at, "using the gateway's queue credentials");
+                aws = aws
+                    .credentials_provider(GatewayCredentials::new(
+                        self.gateway.clone(),
+                        identity,
+                        first,
+                    ))
+                    .identity_cache(
+                        aws_config::identity::IdentityCache::lazy()
+                            .buffer_time(crate::credentials::RENEW_BEFORE)
+                            .build(),
+                    );
+            }
+            None => tracing::warn!(
+                "the gateway issues no queue credentials; using this machine's own AWS credentials"
+            ),
+        }
+        let sqs = Client::new(&aws.load().await);
+        let config = &registration.config;
+        Ok(NodeQueues {
+            jobs: Arc::new(SqsQueue::new(
+                sqs.clone(),
+                config.queue_url.clone(),
+                QueueKind::Jobs,
+            )),
+            inference: config.inference_queue_url.clone().map(|url| {
+                Arc::new(SqsQueue::new(sqs, url, QueueKind::Inference)) as Arc<dyn NodeQueue>
+            }),
+        })
     }
 }
 

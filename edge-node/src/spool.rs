@@ -46,11 +46,31 @@ impl PendingResult {
     }
 }
 
-pub struct Spool {
+/// Where finished results wait for the gateway. Entries are named by a path (a file for
+/// [`DiskSpool`]); a result is in at most one entry.
+pub trait ResultSpool: Send + Sync {
+    /// Durably records a result and its raw copies; returns its entry.
+    fn store(&self, pending: &PendingResult, raw: &RawStreams) -> std::io::Result<PathBuf>;
+    /// Records a result that replaces the one in its entry (keeping raw copies).
+    fn replace(&self, pending: &PendingResult) -> std::io::Result<PathBuf> {
+        self.store(pending, &RawStreams::default())
+    }
+    /// Every pending result, oldest first.
+    fn pending(&self) -> Vec<(PathBuf, PendingResult)>;
+    /// The raw copy of `stream` kept with the entry, if any.
+    fn raw(&self, entry: &Path, stream: OutputStream) -> Option<Vec<u8>>;
+    /// Removes a delivered result and its raw copies.
+    fn remove(&self, entry: &Path);
+    /// Keeps a result the gateway refused for inspection, out of the pending ones.
+    fn set_aside(&self, entry: &Path);
+}
+
+/// The spool on disk, in the node's private state directory.
+pub struct DiskSpool {
     dir: PathBuf,
 }
 
-impl Spool {
+impl DiskSpool {
     pub fn open(state_dir: &Path) -> std::io::Result<Self> {
         let dir = state_dir.join("pending-results");
         std::fs::create_dir_all(&dir)?;
@@ -68,9 +88,10 @@ impl Spool {
             pending.job_id, pending.report.attempt
         ))
     }
+}
 
-    /// Durably records a result and its raw copies; returns where.
-    pub fn store(&self, pending: &PendingResult, raw: &RawStreams) -> std::io::Result<PathBuf> {
+impl ResultSpool for DiskSpool {
+    fn store(&self, pending: &PendingResult, raw: &RawStreams) -> std::io::Result<PathBuf> {
         let path = self.path_of(pending);
         for stream in OutputStream::ALL {
             if let Some(copy) = raw.get(stream) {
@@ -82,14 +103,8 @@ impl Spool {
         Ok(path)
     }
 
-    /// Records a result that replaces the one at its path (keeping raw copies).
-    pub fn replace(&self, pending: &PendingResult) -> std::io::Result<PathBuf> {
-        self.store(pending, &RawStreams::default())
-    }
-
-    /// Every pending result, oldest file name first. Unreadable files are reported and
-    /// skipped (kept for inspection).
-    pub fn pending(&self) -> Vec<(PathBuf, PendingResult)> {
+    /// Unreadable files are reported and skipped (kept for inspection).
+    fn pending(&self) -> Vec<(PathBuf, PendingResult)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return vec![];
         };
@@ -114,8 +129,15 @@ impl Spool {
             .collect()
     }
 
-    /// Removes a delivered result and its raw copies.
-    pub fn remove(&self, path: &Path) {
+    fn raw(&self, entry: &Path, stream: OutputStream) -> Option<Vec<u8>> {
+        std::fs::read(raw_path(entry, stream)).ok()
+    }
+
+    fn set_aside(&self, entry: &Path) {
+        let _ = std::fs::rename(entry, entry.with_extension("rejected"));
+    }
+
+    fn remove(&self, path: &Path) {
         for stream in OutputStream::ALL {
             let _ = std::fs::remove_file(raw_path(path, stream));
         }
@@ -126,7 +148,7 @@ impl Spool {
 }
 
 /// Where the raw copy of `stream` of the result at `result` is kept.
-pub fn raw_path(result: &Path, stream: OutputStream) -> PathBuf {
+fn raw_path(result: &Path, stream: OutputStream) -> PathBuf {
     result.with_extension(format!("{}.raw", stream.as_str()))
 }
 

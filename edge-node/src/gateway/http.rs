@@ -1,8 +1,12 @@
-//! The agent's client of the gateway: registration, configuration, and the signed job
-//! callbacks. Every request after registration is signed (see `cynode_protocol::signing`).
+//! The gateway over HTTP: registration, configuration, and the signed job callbacks.
+//! Every request after registration is signed (see `cynode_protocol::signing`).
 
 use cynode_protocol::wire::ErrorCode;
 use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Gateway, GatewayError, Identity};
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -18,63 +22,6 @@ use cynode_protocol::wire::{
     NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
     RegisterNodeRequest, ResultAck,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error("gateway answered {status}: {code}: {message}")]
-    Refused {
-        status: StatusCode,
-        code: ErrorCode,
-        message: String,
-    },
-    #[error("gateway unreachable: {0}")]
-    Unreachable(String),
-}
-
-impl GatewayError {
-    /// Worth trying again later (the gateway or the network had a problem).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            GatewayError::Unreachable(_) => true,
-            GatewayError::Refused { status, .. } => {
-                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
-            }
-        }
-    }
-
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            GatewayError::Refused { code, .. } => Some(*code),
-            GatewayError::Unreachable(_) => None,
-        }
-    }
-}
-
-/// The node's identity after registration. The key is a secret.
-#[derive(Clone)]
-pub struct Identity {
-    pub node_id: NodeId,
-    pub node_key: String,
-}
-
-/// The node's identity, shared by everything that signs requests, and replaced when the
-/// node registers again (its registration vanished: the tables were reset).
-#[derive(Clone)]
-pub struct SharedIdentity(std::sync::Arc<std::sync::RwLock<Identity>>);
-
-impl SharedIdentity {
-    pub fn new(identity: Identity) -> Self {
-        Self(std::sync::Arc::new(std::sync::RwLock::new(identity)))
-    }
-
-    pub fn get(&self) -> Identity {
-        self.0.read().expect("identity lock").clone()
-    }
-
-    pub fn set(&self, identity: Identity) {
-        *self.0.write().expect("identity lock") = identity;
-    }
-}
 
 #[derive(Clone)]
 pub struct GatewayClient {
@@ -125,20 +72,6 @@ impl GatewayClient {
         })
     }
 
-    pub async fn register(
-        &self,
-        req: &RegisterNodeRequest,
-    ) -> Result<NodeRegistration, GatewayError> {
-        let response = self
-            .http
-            .post(format!("{}/v1/nodes/register", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        Self::decode(response).await
-    }
-
     async fn signed<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -181,9 +114,23 @@ impl GatewayClient {
             .map_err(unreachable)?;
         Self::decode(response).await
     }
+}
+
+#[async_trait]
+impl Gateway for GatewayClient {
+    async fn register(&self, req: &RegisterNodeRequest) -> Result<NodeRegistration, GatewayError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/nodes/register", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::decode(response).await
+    }
 
     /// Fresh queue credentials (the ones registration gave expire).
-    pub async fn credentials(&self, me: &Identity) -> Result<QueueCredentials, GatewayError> {
+    async fn credentials(&self, me: &Identity) -> Result<QueueCredentials, GatewayError> {
         self.signed::<(), _>(
             Method::POST,
             "/v1/nodes/credentials",
@@ -194,7 +141,7 @@ impl GatewayClient {
         .await
     }
 
-    pub async fn config(&self, me: &Identity) -> Result<NodeConfig, GatewayError> {
+    async fn config(&self, me: &Identity) -> Result<NodeConfig, GatewayError> {
         self.signed::<(), _>(
             Method::GET,
             "/v1/nodes/config",
@@ -205,7 +152,7 @@ impl GatewayClient {
         .await
     }
 
-    pub async fn acknowledge(&self, me: &Identity, ack: &ConfigAck) -> Result<(), GatewayError> {
+    async fn acknowledge(&self, me: &Identity, ack: &ConfigAck) -> Result<(), GatewayError> {
         self.signed(
             Method::POST,
             "/v1/nodes/config/ack",
@@ -216,7 +163,7 @@ impl GatewayClient {
         .await
     }
 
-    pub async fn report_capabilities(
+    async fn report_capabilities(
         &self,
         me: &Identity,
         report: &CapabilityReport,
@@ -231,7 +178,7 @@ impl GatewayClient {
         .await
     }
 
-    pub async fn started(
+    async fn started(
         &self,
         me: &Identity,
         job: &JobId,
@@ -242,7 +189,7 @@ impl GatewayClient {
             .await
     }
 
-    pub async fn heartbeat(
+    async fn heartbeat(
         &self,
         me: &Identity,
         job: &JobId,
@@ -254,7 +201,7 @@ impl GatewayClient {
             .await
     }
 
-    pub async fn result(
+    async fn result(
         &self,
         me: &Identity,
         job: &JobId,
@@ -267,7 +214,7 @@ impl GatewayClient {
     }
 
     /// Sends a piece of a chat job's answer (signed with the claim's job token).
-    pub async fn chunk(
+    async fn chunk(
         &self,
         me: &Identity,
         job: &JobId,
@@ -280,7 +227,7 @@ impl GatewayClient {
     }
 
     /// Hands the job back unfinished (signed with the claim's job token).
-    pub async fn release(
+    async fn release(
         &self,
         me: &Identity,
         job: &JobId,
@@ -293,7 +240,7 @@ impl GatewayClient {
     }
 
     /// Where to upload one stream's raw bytes (signed with the claim's job token).
-    pub async fn output_upload_url(
+    async fn output_upload_url(
         &self,
         me: &Identity,
         job: &JobId,
@@ -306,7 +253,7 @@ impl GatewayClient {
     }
 
     /// Uploads `bytes` to a presigned URL.
-    pub async fn upload(&self, url: &str, bytes: Vec<u8>) -> Result<(), GatewayError> {
+    async fn upload(&self, url: &str, bytes: Vec<u8>) -> Result<(), GatewayError> {
         let response = self
             .http
             .put(url)
@@ -328,7 +275,7 @@ impl GatewayClient {
 
     /// Downloads an attachment from its presigned URL into `dest`, refusing more than
     /// `max_bytes`.
-    pub async fn download(
+    async fn download(
         &self,
         url: &str,
         dest: &std::path::Path,

@@ -25,11 +25,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use cynode_protocol::limits::truncate_utf8;
 use cynode_protocol::plan::{plan_schema, MAX_SUBTASKS};
+
+mod actions;
+mod job;
+
+pub use actions::{action_schema, parse_action, Action, AgentResult, Step};
+pub use job::{AgentJob, AgentRole};
 
 /// Bytes of each command stream shown to the model and kept in the step.
 pub const STEP_OUTPUT_BYTES: usize = 4 * 1024;
@@ -42,43 +47,6 @@ network access. Reply with one JSON object. To answer the user, reply like \
 {\"action\":\"answer\",\"text\":\"Paris is the capital of France.\"}. To run a shell \
 command first and see its output, reply like {\"action\":\"run\",\"text\":\"ls -la /job\"}. \
 Answer directly when no command is needed.";
-
-/// The job, as the node writes it to `/job/prompt.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AgentJob {
-    pub prompt: String,
-    pub model: String,
-    #[serde(default = "default_max_steps")]
-    pub max_steps: u32,
-    #[serde(default = "default_command_timeout")]
-    pub command_timeout_secs: u64,
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub role: AgentRole,
-    /// Where commands run (the repository for planners and workers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workdir: Option<String>,
-    /// For a worker: the command its change must pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_command: Option<String>,
-    /// For a worker: the commit's subject line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit_subject: Option<String>,
-    /// For a worker: the commit its checkout started from. Its commits since then are
-    /// handed to the node as a bundle in `/out` (see `workspace::change`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_commit: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentRole {
-    #[default]
-    Answer,
-    Plan,
-    Work,
-}
 
 pub const PLAN_SYSTEM_PROMPT: &str = "You are CyNode's planner in a Linux sandbox without \
 network access. The project's git repository is at /repo (read-only). Reply with one JSON \
@@ -95,98 +63,6 @@ Your changes are committed for you.";
 
 /// Tokens the planner's final, schema-constrained call may use.
 const PLAN_TOKENS: u32 = 1024;
-
-fn default_max_steps() -> u32 {
-    8
-}
-fn default_command_timeout() -> u64 {
-    60
-}
-fn default_max_tokens() -> u32 {
-    256
-}
-
-/// One action the model chose.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Answer(String),
-    Run(String),
-}
-
-/// The JSON schema every reply is constrained to.
-pub fn action_schema(allow_run: bool) -> Value {
-    let actions: Vec<&str> = if allow_run {
-        vec!["answer", "run"]
-    } else {
-        vec!["answer"]
-    };
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": actions},
-            "text": {"type": "string"}
-        },
-        "required": ["action", "text"],
-        "additionalProperties": false
-    })
-}
-
-/// Reads a reply. A reply that is not a valid action (a server without schema support)
-/// is taken as the answer itself: it is never run.
-pub fn parse_action(content: &str) -> Action {
-    #[derive(Deserialize)]
-    struct Raw {
-        action: String,
-        text: String,
-    }
-    match serde_json::from_str::<Raw>(content.trim()) {
-        Ok(raw) if raw.action == "run" && !raw.text.trim().is_empty() => Action::Run(raw.text),
-        Ok(raw) if raw.action == "answer" => Action::Answer(raw.text),
-        _ => Action::Answer(content.trim().to_owned()),
-    }
-}
-
-/// One step, as kept in the result and shown by `task logs`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Step {
-    pub step: u32,
-    pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<String>,
-}
-
-impl Step {
-    /// The step as log lines.
-    pub fn render(&self) -> String {
-        let mut text = match (&self.command, &self.answer) {
-            (Some(command), _) => format!("step {}: run: {command}\n", self.step),
-            (None, _) => format!("step {}: answer\n", self.step),
-        };
-        if let Some(code) = self.exit_code {
-            text.push_str(&format!("step {}: exit {code}\n", self.step));
-        }
-        if let Some(output) = self.output.as_deref().filter(|o| !o.is_empty()) {
-            for line in output.lines() {
-                text.push_str("  | ");
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-        text
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AgentResult {
-    pub answer: String,
-    pub steps: Vec<Step>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
