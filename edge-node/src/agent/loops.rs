@@ -169,15 +169,16 @@ pub(super) async fn poll_queue(
                 }
             }
         }
-        // Nothing is received while the gateway is down: each receive would use up a
-        // delivery of a job that cannot be claimed.
-        if !runner.outage().wait_up(&stop_taking).await {
-            return;
-        }
         let first = tokio::select! {
             permit = poller.slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
             _ = stop_taking.cancelled() => return,
         };
+        // Nothing is received while the gateway is down: each receive would use up a
+        // delivery of a job that cannot be claimed. (Checked once a slot is free: the
+        // job that freed it may just have found the gateway down.)
+        if !runner.outage().wait_up(&stop_taking).await {
+            return;
+        }
         let free = 1 + poller.slots.available_permits() as u32;
         let received = tokio::select! {
             received = poller.queue.receive(free, RECEIVE_WAIT_SECS) => received,
