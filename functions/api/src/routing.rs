@@ -1,5 +1,5 @@
 //! Which function serves which path: the same table as the HTTP API's routes in
-//! `infra/functions.yaml` (a test keeps them equal), so the local gateway routes exactly
+//! `infra/template.yaml` (a test keeps them equal), so the local gateway routes exactly
 //! as the deployed API does.
 
 use axum::extract::Request;

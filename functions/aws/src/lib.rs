@@ -1,11 +1,12 @@
 //! Adapters from CyNode's ports to AWS: DynamoDB tables ([`dynamo`]), the SQS job queue
 //! ([`sqs`]) and the S3 blob bucket ([`s3`]).
 //!
-//! Resource names come from the environment `infra/functions.yaml` sets on each function
-//! (locally: `.cynode/stack.env`, written by `localstack/provision` from the outputs of
-//! `infra/template.yaml`): `CYNODE_PREFIX` names the tables, `CYNODE_JOBS_QUEUE_URL`,
-//! `CYNODE_INFERENCE_QUEUE_URL`, `CYNODE_JOBS_DLQ_URL` and `CYNODE_BLOB_BUCKET` the queues and bucket. Endpoints and credentials come from the
-//! standard AWS environment (`AWS_ENDPOINT_URL` points everything at LocalStack).
+//! Resource names come from the environment `infra/template.yaml` sets on each function
+//! (locally: `.cynode/stack.env`, written by `localstack/provision` from the template's
+//! outputs): `CYNODE_PREFIX` names the tables; `CYNODE_JOBS_QUEUE_URL`,
+//! `CYNODE_INFERENCE_QUEUE_URL`, `CYNODE_JOBS_DLQ_URL` and `CYNODE_BLOB_BUCKET` the queues
+//! and the bucket. Endpoints and credentials come from the standard AWS environment
+//! (`AWS_ENDPOINT_URL` points everything at LocalStack).
 
 pub mod dynamo;
 pub mod s3;

@@ -1,8 +1,9 @@
 //! The one error type of the domain.
 //!
-//! Every failure a client can see has a stable machine-readable `code` and a human
-//! message. The HTTP layer maps each [`ErrorKind`] to one status code; the CLI maps status
-//! codes to exit codes. Codes are documented in `docs/errors.md`.
+//! Every failure a client can see has a stable machine-readable code (an
+//! [`ErrorCode`](crate::ErrorCode), spelled once in `cynode-protocol`) and a human
+//! message. The HTTP layer maps each [`ErrorKind`] to one status code; the CLI maps
+//! status codes to exit codes. `docs/api.md` lists the codes.
 
 use crate::ErrorCode;
 use std::fmt;

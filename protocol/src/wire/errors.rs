@@ -207,4 +207,26 @@ mod tests {
             ErrorCode::Unrecognized
         );
     }
+
+    /// Codes the node makes up for its own log about answers it could not use; they
+    /// never cross the wire.
+    const NODE_ONLY: &[ErrorCode] = &[
+        ErrorCode::UnreadableResponse,
+        ErrorCode::UnexpectedResponse,
+        ErrorCode::UnencodableRequest,
+        ErrorCode::UploadFailed,
+    ];
+
+    #[test]
+    fn every_code_the_gateway_sends_is_documented() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md"))
+            .unwrap();
+        let missing: Vec<&str> = ErrorCode::ALL
+            .iter()
+            .filter(|code| !NODE_ONLY.contains(code))
+            .map(|code| code.as_str())
+            .filter(|code| !docs.contains(&format!("`{code}`")))
+            .collect();
+        assert!(missing.is_empty(), "not in docs/api.md: {missing:?}");
+    }
 }
