@@ -1,0 +1,218 @@
+//! Steps of `chat.feature`: chat, threads and the OpenAI-compatible completions.
+
+use super::*;
+
+#[when(expr = "{string} starts a streamed completion with the model {string}")]
+async fn starts_stream(w: &mut GatewayWorld, alias: String, model: String) {
+    let token = w.token(&alias).await;
+    let url = format!("{}/v1/chat/completions", w.deployment().url);
+    let body = json!({"model": model, "stream": true,
+        "messages": [{"role": "user", "content": "Say hello."}]});
+    let response = w
+        .api()
+        .http
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 200);
+    let task = response.headers()["x-cynode-task-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    w.tasks.push(task);
+    let reading = tokio::spawn(async move {
+        (response.text().await).unwrap_or_else(|err| format!("(the stream broke off: {err})"))
+    });
+    w.stream = Some(reading);
+}
+
+async fn send_chunk(w: &mut GatewayWorld, claim: &Value, seq: u32, text: &str) -> Reply {
+    let (task, job) = w.job.clone().expect("a claimed job");
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+        "seq": seq, "text": text})
+    .to_string();
+    let token = claim["job_token"].as_str().expect("job token").to_owned();
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/chunks"),
+        body.as_bytes(),
+        &token,
+    )
+    .await
+}
+
+#[when(expr = "the test node streams the chunks {string}, {string} and {string}")]
+async fn streams_chunks(w: &mut GatewayWorld, a: String, b: String, c: String) {
+    let claim = w.claims.last().cloned().expect("a claim");
+    for (seq, text) in [a, b, c].iter().enumerate() {
+        let reply = send_chunk(w, &claim, seq as u32, text).await;
+        assert_eq!(reply.status, 204, "{}", reply.body);
+        // Give the reader a chance to relay each chunk on its own.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+#[when(expr = "the test node sends the chunk {string} again as chunk {int}")]
+async fn chunk_again(w: &mut GatewayWorld, text: String, seq: u32) {
+    let claim = w.claims.last().cloned().expect("a claim");
+    let reply = send_chunk(w, &claim, seq, &text).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+/// The current claim (lease and token) writing under another attempt's number.
+fn current_claim_as_attempt(w: &GatewayWorld, attempt: u64) -> Value {
+    let mut claim = w.claims.last().cloned().expect("a claim");
+    claim["attempt"] = json!(attempt);
+    claim
+}
+
+#[when(expr = "the test node streams a chunk naming attempt {int} under its current claim")]
+async fn chunk_naming_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = current_claim_as_attempt(w, attempt);
+    send_chunk(w, &claim, 7, "overwrite").await;
+}
+
+#[when(
+    expr = "the test node asks to upload raw output naming attempt {int} under its current claim"
+)]
+async fn upload_naming_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = current_claim_as_attempt(w, attempt);
+    let (task, job) = w.job.clone().expect("a claimed job");
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+        "stream": "stdout", "size": 5})
+    .to_string();
+    let token = claim["job_token"].as_str().expect("job token").to_owned();
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/output"),
+        body.as_bytes(),
+        &token,
+    )
+    .await;
+}
+
+#[when(expr = "the test node streams a chunk under attempt {int}")]
+async fn chunk_of_attempt(w: &mut GatewayWorld, attempt: u64) {
+    let claim = w.claim_of_attempt(attempt);
+    send_chunk(w, &claim, 0, "stale").await;
+}
+
+#[then(
+    expr = "the stream carries {string} in {int} deltas, then the finish reason {string} and [DONE]"
+)]
+async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finish: String) {
+    let reading = w.stream.take().expect("a stream");
+    let body = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    let events: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{body}");
+    let parsed: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("a JSON event"))
+        .collect();
+    let texts: Vec<&str> = parsed
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(texts.concat(), text, "{body}");
+    assert_eq!(texts.len(), deltas, "{body}");
+    assert_eq!(
+        parsed[0]["choices"][0]["delta"]["role"], "assistant",
+        "{body}"
+    );
+    assert!(
+        parsed
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == finish.as_str()),
+        "{body}"
+    );
+    assert!(
+        parsed
+            .iter()
+            .all(|e| e["object"] == "chat.completion.chunk"),
+        "{body}"
+    );
+}
+
+#[then(expr = "the model list holds {string} and {string}")]
+async fn model_list(w: &mut GatewayWorld, a: String, b: String) {
+    let ids: Vec<&str> = w.reply().body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&a.as_str()) && ids.contains(&b.as_str()),
+        "{ids:?}"
+    );
+}
+
+#[then(expr = "the OpenAI error has type {string} and code {string}")]
+async fn openai_error(w: &mut GatewayWorld, kind: String, code: String) {
+    let error = &w.reply().body["error"];
+    assert_eq!(error["type"], kind.as_str(), "{}", w.reply().body);
+    assert_eq!(error["code"], code.as_str(), "{}", w.reply().body);
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(error.get("param").is_some(), "{}", w.reply().body);
+}
+
+#[when("the test node sends a heartbeat")]
+async fn heartbeat(w: &mut GatewayWorld) {
+    let claim = w.claims.last().cloned().unwrap();
+    let (task, job) = w.job.clone().unwrap();
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"]})
+        .to_string();
+    let token = claim["job_token"].as_str().unwrap().to_owned();
+    let reply = w
+        .signed(
+            Method::POST,
+            &format!("/v1/jobs/{job}/heartbeat"),
+            body.as_bytes(),
+            &token,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[when(expr = "the test node posts a result of {int} bytes")]
+async fn posts_big_result(w: &mut GatewayWorld, size: usize) {
+    let claim = w.claims.last().cloned().unwrap();
+    let (_, job) = w.job.clone().unwrap();
+    let token = claim["job_token"].as_str().unwrap().to_owned();
+    let body = vec![b' '; size];
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/result"),
+        &body,
+        &token,
+    )
+    .await;
+}
+
+#[then(expr = "the claim offers the attachment {string} with content {string}")]
+async fn claim_offers(w: &mut GatewayWorld, name: String, content: String) {
+    let claim = w.claims.last().unwrap().clone();
+    let attachment = &claim["spec"]["attachments"][0];
+    assert_eq!(attachment["name"].as_str(), Some(name.as_str()), "{claim}");
+    let url = attachment["url"].as_str().unwrap();
+    let body = w
+        .api()
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, unescape(&content));
+}
