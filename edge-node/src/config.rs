@@ -241,88 +241,8 @@ impl EdgeConfig {
                         .into(),
                 )
             })?;
-        let image = args
-            .image
-            .or(file.sandbox.image)
-            .unwrap_or_else(|| "localhost/cynode-sandbox:latest".into());
-        let mut allowed_images = vec![image.clone()];
-        for extra in file.sandbox.images.unwrap_or_default() {
-            if !allowed_images.contains(&extra) {
-                allowed_images.push(extra);
-            }
-        }
-        let sandbox = SandboxLimits {
-            image,
-            allowed_images,
-            memory: file.sandbox.memory.unwrap_or_else(|| "512m".into()),
-            cpus: file.sandbox.cpus.unwrap_or(1.0),
-            pids: file.sandbox.pids.unwrap_or(256),
-            workspace_size: file.sandbox.workspace_size.unwrap_or_else(|| "256m".into()),
-            disk_bytes: size_setting("sandbox.disk_size", file.sandbox.disk_size, "4g")?,
-            max_change_bytes: size_setting(
-                "sandbox.max_change_size",
-                file.sandbox.max_change_size,
-                "256m",
-            )?,
-            default_timeout_secs: file
-                .sandbox
-                .default_timeout_secs
-                .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
-            max_timeout_secs: file
-                .sandbox
-                .max_timeout_secs
-                .unwrap_or(MAX_JOB_TIMEOUT_SECS)
-                .min(MAX_JOB_TIMEOUT_SECS),
-        };
-        if sandbox.cpus <= 0.0 || sandbox.pids == 0 {
-            return Err(ConfigError::Invalid(
-                "sandbox.cpus and sandbox.pids must be positive".into(),
-            ));
-        }
-        let defaults = ProxyLimits::default();
-        let inference = InferenceSettings {
-            default_model: std::env::var("CYNODE_DEFAULT_MODEL")
-                .ok()
-                .or(file.inference.default_model)
-                .filter(|m| !m.is_empty()),
-            limits: ProxyLimits {
-                max_request_bytes: file
-                    .inference
-                    .max_request_bytes
-                    .unwrap_or(defaults.max_request_bytes),
-                request_timeout: file
-                    .inference
-                    .request_timeout_secs
-                    .map_or(defaults.request_timeout, Duration::from_secs),
-                max_concurrent_calls: file
-                    .inference
-                    .max_concurrent_calls_per_job
-                    .unwrap_or(defaults.max_concurrent_calls),
-                max_calls: file
-                    .inference
-                    .max_calls_per_job
-                    .unwrap_or(defaults.max_calls),
-                max_connections: file
-                    .inference
-                    .max_connections_per_job
-                    .unwrap_or(defaults.max_connections),
-            },
-            agent_max_steps: file.inference.agent_max_steps.unwrap_or(8),
-            capabilities_poll: Duration::from_secs(
-                file.inference.capabilities_poll_secs.unwrap_or(30).max(1),
-            ),
-        };
-        if inference.limits.max_request_bytes == 0
-            || inference.limits.request_timeout.is_zero()
-            || inference.limits.max_concurrent_calls == 0
-            || inference.limits.max_calls == 0
-            || inference.limits.max_connections < inference.limits.max_concurrent_calls
-            || !(1..=64).contains(&inference.agent_max_steps)
-        {
-            return Err(ConfigError::Invalid(
-                "inference.max_request_bytes, request_timeout_secs, max_concurrent_calls_per_job and max_calls_per_job must be positive, max_connections_per_job at least max_concurrent_calls_per_job, agent_max_steps 1-64".into(),
-            ));
-        }
+        let sandbox = sandbox_limits(args.image, file.sandbox)?;
+        let inference = inference_settings(file.inference)?;
         let job_slots = args.slots.or(file.job_slots).unwrap_or(2);
         if !(1..=64).contains(&job_slots) {
             return Err(ConfigError::Invalid(format!(
@@ -373,6 +293,80 @@ impl EdgeConfig {
             },
         })
     }
+}
+
+/// The `[sandbox]` settings, with `image` (from the command line) first.
+fn sandbox_limits(image: Option<String>, file: SandboxFile) -> Result<SandboxLimits, ConfigError> {
+    let image = image
+        .or(file.image)
+        .unwrap_or_else(|| "localhost/cynode-sandbox:latest".into());
+    let mut allowed_images = vec![image.clone()];
+    for extra in file.images.unwrap_or_default() {
+        if !allowed_images.contains(&extra) {
+            allowed_images.push(extra);
+        }
+    }
+    let sandbox = SandboxLimits {
+        image,
+        allowed_images,
+        memory: file.memory.unwrap_or_else(|| "512m".into()),
+        cpus: file.cpus.unwrap_or(1.0),
+        pids: file.pids.unwrap_or(256),
+        workspace_size: file.workspace_size.unwrap_or_else(|| "256m".into()),
+        disk_bytes: size_setting("sandbox.disk_size", file.disk_size, "4g")?,
+        max_change_bytes: size_setting("sandbox.max_change_size", file.max_change_size, "256m")?,
+        default_timeout_secs: file
+            .default_timeout_secs
+            .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
+        max_timeout_secs: file
+            .max_timeout_secs
+            .unwrap_or(MAX_JOB_TIMEOUT_SECS)
+            .min(MAX_JOB_TIMEOUT_SECS),
+    };
+    if sandbox.cpus <= 0.0 || sandbox.pids == 0 {
+        return Err(ConfigError::Invalid(
+            "sandbox.cpus and sandbox.pids must be positive".into(),
+        ));
+    }
+    Ok(sandbox)
+}
+
+/// The `[inference]` settings.
+fn inference_settings(file: InferenceFile) -> Result<InferenceSettings, ConfigError> {
+    let defaults = ProxyLimits::default();
+    let inference = InferenceSettings {
+        default_model: std::env::var("CYNODE_DEFAULT_MODEL")
+            .ok()
+            .or(file.default_model)
+            .filter(|m| !m.is_empty()),
+        limits: ProxyLimits {
+            max_request_bytes: file.max_request_bytes.unwrap_or(defaults.max_request_bytes),
+            request_timeout: file
+                .request_timeout_secs
+                .map_or(defaults.request_timeout, Duration::from_secs),
+            max_concurrent_calls: file
+                .max_concurrent_calls_per_job
+                .unwrap_or(defaults.max_concurrent_calls),
+            max_calls: file.max_calls_per_job.unwrap_or(defaults.max_calls),
+            max_connections: file
+                .max_connections_per_job
+                .unwrap_or(defaults.max_connections),
+        },
+        agent_max_steps: file.agent_max_steps.unwrap_or(8),
+        capabilities_poll: Duration::from_secs(file.capabilities_poll_secs.unwrap_or(30).max(1)),
+    };
+    if inference.limits.max_request_bytes == 0
+        || inference.limits.request_timeout.is_zero()
+        || inference.limits.max_concurrent_calls == 0
+        || inference.limits.max_calls == 0
+        || inference.limits.max_connections < inference.limits.max_concurrent_calls
+        || !(1..=64).contains(&inference.agent_max_steps)
+    {
+        return Err(ConfigError::Invalid(
+            "inference.max_request_bytes, request_timeout_secs, max_concurrent_calls_per_job and max_calls_per_job must be positive, max_connections_per_job at least max_concurrent_calls_per_job, agent_max_steps 1-64".into(),
+        ));
+    }
+    Ok(inference)
 }
 
 /// A size setting (`4g`, `256m`, bytes), at least 1 MiB.

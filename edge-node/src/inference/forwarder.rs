@@ -20,7 +20,6 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -30,8 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use cynode_protocol::ids::JobId;
 use cynode_protocol::wire::InferenceUsage;
 
+use super::listener::LimitedListener;
 use super::routes::{route_for, InferenceRoute};
 use super::usage::usage_from_tail;
 
@@ -135,72 +133,6 @@ fn api_error(path: &str, status: StatusCode, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// A job's socket with at most a fixed number of connections open: past it, the next
-/// connection is accepted only when one closes.
-struct LimitedListener {
-    inner: UnixListener,
-    open: Arc<Semaphore>,
-}
-
-/// A connection holding its place until it closes.
-struct LimitedStream {
-    inner: UnixStream,
-    _place: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = tokio::net::unix::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let place = match self.open.clone().acquire_owned().await {
-            Ok(place) => place,
-            // Never closed; a closed semaphore would mean the socket is going away.
-            Err(_) => std::future::pending().await,
-        };
-        let (inner, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            LimitedStream {
-                inner,
-                _place: place,
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 impl Forwarder {
     pub fn new(upstream: &str, limits: ProxyLimits) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -234,10 +166,7 @@ impl Forwarder {
     ) -> std::io::Result<JobProxy> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::remove_file(socket);
-        let listener = LimitedListener {
-            inner: UnixListener::bind(socket)?,
-            open: Arc::new(Semaphore::new(self.limits.max_connections.max(1))),
-        };
+        let listener = LimitedListener::bind(socket, self.limits.max_connections)?;
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
         let usage = Arc::new(Mutex::new(InferenceUsage::default()));
         let context = Arc::new(JobContext {
@@ -389,7 +318,7 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
     let limits = context.forwarder.limits.clone();
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let path = request.uri().path().to_owned();
-    let mut record = CallRecord {
+    let record = CallRecord {
         context: context.clone(),
         model: None,
         path: path.chars().take(200).collect(),
@@ -401,25 +330,49 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
         outcome: "ok",
         place: None,
     };
+    let (admitted, record) = match admit(&context, request, record, deadline).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    relay(&context, admitted, record, deadline).await
+}
+
+/// A call the proxy lets through: where it goes, its headers and its body.
+struct Admitted {
+    route: InferenceRoute,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+}
+
+/// Checks a call against the allowlist and the job's limits, and reads its body; the
+/// answer to send instead when it is refused.
+async fn admit(
+    context: &Arc<JobContext>,
+    request: Request,
+    mut record: CallRecord,
+    deadline: tokio::time::Instant,
+) -> Result<(Admitted, CallRecord), Response> {
+    let limits = &context.forwarder.limits;
+    let path = request.uri().path().to_owned();
     let route = match route_for(request.method(), &path, request.uri().query()) {
         Ok(route) => route,
         Err(refusal) => {
             let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::NOT_FOUND);
             let message = refusal.message(&record.path);
-            return record.refuse(status, message);
+            return Err(record.refuse(status, message));
         }
     };
     record.path = route.path().to_owned();
     match context.in_flight.clone().try_acquire_owned() {
         Ok(place) => record.place = Some(place),
         Err(_) => {
-            return record.refuse(
+            return Err(record.refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "this job already has {} model calls in flight; wait for one to finish",
                     limits.max_concurrent_calls
                 ),
-            )
+            ))
         }
     }
     let declared = request
@@ -436,43 +389,67 @@ async fn forward(State(context): State<Arc<JobContext>>, request: Request) -> Re
     let bytes = match tokio::time::timeout_at(deadline, read).await {
         Ok(RequestBody::Within(bytes)) => bytes,
         Ok(RequestBody::TooLarge) => {
-            return record.refuse(
+            return Err(record.refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "request body over {} bytes; the inference proxy refuses it",
                     limits.max_request_bytes
                 ),
-            )
+            ))
         }
         Ok(RequestBody::Broken) => {
-            return record.refuse(StatusCode::BAD_REQUEST, "the request body broke off".into())
+            return Err(record.refuse(StatusCode::BAD_REQUEST, "the request body broke off".into()))
         }
         Err(_) => {
-            return record.fail(
+            return Err(record.fail(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
                 "the request body did not arrive within the time limit".into(),
-            )
+            ))
         }
     };
     record.request_bytes = bytes.len();
     if route.names_model() {
         match served_model(&context.models, route, &bytes) {
             Ok(model) => record.model = Some(model),
-            Err((status, message)) => return record.refuse(status, message),
+            Err((status, message)) => return Err(record.refuse(status, message)),
         }
     }
     // Counted only now: refused calls do not use up the job's allowance.
     if context.calls.fetch_add(1, Ordering::SeqCst) >= limits.max_calls {
         context.calls.fetch_sub(1, Ordering::SeqCst);
-        return record.refuse(
+        return Err(record.refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "this job has made its {} model calls; no more are allowed",
                 limits.max_calls
             ),
-        );
+        ));
     }
+    Ok((
+        Admitted {
+            route,
+            parts,
+            bytes,
+        },
+        record,
+    ))
+}
+
+/// Sends an admitted call to the model server and streams its answer back, within the
+/// call's time limit.
+async fn relay(
+    context: &Arc<JobContext>,
+    admitted: Admitted,
+    mut record: CallRecord,
+    deadline: tokio::time::Instant,
+) -> Response {
+    let Admitted {
+        route,
+        parts,
+        bytes,
+    } = admitted;
+    let limits = &context.forwarder.limits;
     let mut upstream = context.forwarder.http.request(
         route.method(),
         format!("{}{}", context.forwarder.upstream, route.path()),

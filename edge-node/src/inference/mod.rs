@@ -11,6 +11,7 @@
 
 pub mod direct;
 pub mod forwarder;
+mod listener;
 pub mod models;
 pub mod routes;
 pub mod usage;

@@ -43,15 +43,20 @@ use cynode_protocol::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::Truncated;
 
-use super::output::capture;
-use super::{InferenceAccess, Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome};
+mod exit;
+mod pod;
+
+use exit::{failure, Ended};
+
 use crate::config::SandboxLimits;
+use crate::sandbox::output::capture;
+use crate::sandbox::{Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome};
 
 /// The uid:gid jobs run as inside the sandbox.
-const SANDBOX_USER: &str = "1000:1000";
+pub(super) const SANDBOX_USER: &str = "1000:1000";
 /// Each job's user namespace: a range of 65536 host ids of its own, picked by Podman
 /// from the `containers` entries of /etc/subuid and /etc/subgid.
-const USERNS: &str = "--userns=auto:size=65536";
+pub(super) const USERNS: &str = "--userns=auto:size=65536";
 /// Sizes of the scratch filesystems besides `/workspace`.
 const TMP_SIZE: &str = "64m";
 /// The agent's `/out` when it is not a worker's (its result file only).
@@ -65,14 +70,9 @@ const PODMAN_CALL_DEADLINE: Duration = Duration::from_secs(120);
 const RUN_DEADLINE_GRACE: Duration = Duration::from_secs(60);
 /// Where the node's helper binaries appear inside containers (bind-mounted read-only).
 const AGENT_PATH: &str = "/opt/cynode/bin/cynode-prompt-agent";
-const PROXY_PATH: &str = "/opt/cynode/bin/cynode-inference-proxy";
+
 /// The port the sidecar listens on inside the pod: Ollama's.
 const PROXY_PORT: u16 = 11434;
-/// The file the sidecar creates in its socket directory once it listens.
-const PROXY_READY_FILE: &str = "proxy.ready";
-const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The exit status `podman run` reports when `--timeout` killed the container.
-const PODMAN_TIMEOUT_EXIT: i32 = 255;
 /// Seconds `podman stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE_SECS: &str = "2";
 
@@ -129,14 +129,6 @@ pub enum PodmanError {
 
 fn container_name(job: &SandboxJob) -> String {
     format!("cynode-job-{}-{}", job.job_id, job.attempt)
-}
-
-fn pod_name(job: &SandboxJob) -> String {
-    format!("cynode-pod-{}-{}", job.job_id, job.attempt)
-}
-
-fn sidecar_name(job: &SandboxJob) -> String {
-    format!("cynode-proxy-{}-{}", job.job_id, job.attempt)
 }
 
 /// What to run in the sandbox, and the mounts beyond the job directory it needs.
@@ -380,94 +372,6 @@ impl PodmanSandbox {
         args
     }
 
-    /// Creates the job's pod (network `none`) with the proxy sidecar listening inside it,
-    /// and waits until the sidecar is ready. Returns the pod's name.
-    async fn start_pod(
-        &self,
-        job: &SandboxJob,
-        access: &InferenceAccess,
-    ) -> Result<String, String> {
-        let pod = pod_name(job);
-        let node_label = format!("--label=cynode.node={}", self.node_name);
-        let job_label = format!("--label=cynode.job={}", job.job_id);
-        self.remove_pod(&pod).await;
-        let created = self
-            .podman(&[
-                "pod",
-                "create",
-                "--name",
-                &pod,
-                "--network=none",
-                USERNS,
-                &node_label,
-                &job_label,
-            ])
-            .await
-            .map_err(|err| format!("could not run podman: {err}"))?;
-        if !created.status.success() {
-            return Err(format!(
-                "could not create the job's pod: {}",
-                String::from_utf8_lossy(&created.stderr).trim()
-            ));
-        }
-        let ready = access.socket_dir.join(PROXY_READY_FILE);
-        let _ = std::fs::remove_file(&ready);
-        let sidecar = format!("--name={}", sidecar_name(job));
-        let pod_arg = format!("--pod={pod}");
-        // `U`: the sidecar's user writes its ready file there.
-        let socket_mount = format!("--volume={}:/run/cynode:rw,U", access.socket_dir.display());
-        let binary_mount = format!("--volume={}:{PROXY_PATH}:ro", access.proxy_binary.display());
-        let ready_env = format!("--env=CYNODE_PROXY_READY_FILE=/run/cynode/{PROXY_READY_FILE}");
-        let started = self
-            .podman(&[
-                "run",
-                "--detach",
-                // No --rm: its cleanup would race the pod's removal (seconds lost).
-                "--pull=never",
-                &sidecar,
-                &pod_arg,
-                &node_label,
-                &job_label,
-                "--cap-drop=ALL",
-                "--security-opt=no-new-privileges",
-                "--http-proxy=false",
-                &format!("--user={SANDBOX_USER}"),
-                "--read-only",
-                "--memory=64m",
-                "--pids-limit=64",
-                "--log-driver=none",
-                &socket_mount,
-                &binary_mount,
-                &ready_env,
-                &self.limits.image,
-                PROXY_PATH,
-            ])
-            .await
-            .map_err(|err| format!("could not run podman: {err}"))?;
-        if !started.status.success() {
-            self.remove_pod(&pod).await;
-            return Err(format!(
-                "could not start the inference proxy: {}",
-                String::from_utf8_lossy(&started.stderr).trim()
-            ));
-        }
-        let deadline = Instant::now() + SIDECAR_READY_TIMEOUT;
-        while !ready.exists() {
-            if Instant::now() > deadline {
-                self.remove_pod(&pod).await;
-                return Err("the inference proxy did not start listening in time".into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(pod)
-    }
-
-    async fn remove_pod(&self, pod: &str) {
-        let _ = self
-            .podman(&["pod", "rm", "--force", "--ignore", pod])
-            .await;
-    }
-
     async fn stop(&self, name: &str) {
         match self
             .podman(&["stop", "--ignore", "--time", STOP_GRACE_SECS, name])
@@ -486,18 +390,68 @@ impl PodmanSandbox {
     }
 }
 
-fn failure(error: String, started_at: cynode_protocol::clock::Timestamp) -> SandboxOutcome {
-    SandboxOutcome {
-        status: JobOutcome::Failed,
-        exit_code: None,
-        failed_command: None,
-        error: Some(error),
-        stdout: String::new(),
-        stderr: String::new(),
-        truncated: Truncated::default(),
-        raw: RawStreams::default(),
-        started_at,
-        ended_at: time::OffsetDateTime::now_utc(),
+/// A started `podman run`: the child, the read end of its status pipe, and the tasks
+/// capturing its streams.
+struct Started {
+    child: tokio::process::Child,
+    status_read: OwnedFd,
+    stdout: tokio::task::JoinHandle<super::output::Captured>,
+    stderr: tokio::task::JoinHandle<super::output::Captured>,
+}
+
+impl PodmanSandbox {
+    /// Starts the job's container with its streams captured and its status pipe on fd 3.
+    fn start_run(
+        &self,
+        job: &SandboxJob,
+        name: &str,
+        pod: Option<&str>,
+        prepared: Prepared,
+    ) -> Result<Started, String> {
+        let (status_read, status_write) = match status_pipe() {
+            Ok(pipe) => pipe,
+            Err(err) => return Err(format!("could not create a pipe: {err}")),
+        };
+        let mut command = Command::new(&self.podman);
+        command
+            .args(self.run_args(job, name, pod, prepared))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        let write_fd = status_write.as_raw_fd();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(write_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|err| format!("could not start podman: {err}"))?;
+        drop(status_write);
+        let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
+        let stdout = tokio::spawn(capture(
+            child.stdout.take().expect("piped"),
+            MAX_STREAM_BYTES,
+            raw_limit,
+            None,
+        ));
+        let progress = job.progress.clone();
+        let child_stderr = child.stderr.take().expect("piped");
+        let stderr = tokio::spawn(async move {
+            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
+        });
+
+        Ok(Started {
+            child,
+            status_read,
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -525,50 +479,21 @@ impl Sandbox for PodmanSandbox {
             },
             None => None,
         };
-        let (status_read, status_write) = match status_pipe() {
-            Ok(pipe) => pipe,
-            Err(err) => return failure(format!("could not create a pipe: {err}"), started_at),
-        };
-        let mut command = Command::new(&self.podman);
-        command
-            .args(self.run_args(&job, &name, pod.as_deref(), prepared))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(false);
-        let write_fd = status_write.as_raw_fd();
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::dup2(write_fd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
         let clock = Instant::now();
-        let mut child = match command.spawn() {
-            Ok(child) => child,
+        let Started {
+            mut child,
+            status_read,
+            stdout,
+            stderr,
+        } = match self.start_run(&job, &name, pod.as_deref(), prepared) {
+            Ok(started) => started,
             Err(err) => {
                 if let Some(pod) = &pod {
                     self.remove_pod(pod).await;
                 }
-                return failure(format!("could not start podman: {err}"), started_at);
+                return failure(err, started_at);
             }
         };
-        drop(status_write);
-        let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
-        let stdout = tokio::spawn(capture(
-            child.stdout.take().expect("piped"),
-            MAX_STREAM_BYTES,
-            raw_limit,
-            None,
-        ));
-        let progress = job.progress.clone();
-        let child_stderr = child.stderr.take().expect("piped");
-        let stderr = tokio::spawn(async move {
-            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
-        });
 
         let mut stopped = false;
         // Podman's own --timeout should end the run; if podman itself hangs, this does.
@@ -599,45 +524,15 @@ impl Sandbox for PodmanSandbox {
         }
 
         let exit_code = exit.as_ref().ok().and_then(|status| status.code());
-        // Podman's timer starts a little after ours, and it reports a timeout kill as
-        // exit status 255.
-        let timed_out = elapsed >= job.timeout
-            || (exit_code == Some(PODMAN_TIMEOUT_EXIT)
-                && elapsed + Duration::from_secs(1) >= job.timeout);
-        let (status, error) = match exit_code {
-            _ if stopped => (JobOutcome::Canceled, Some("canceled".to_owned())),
-            _ if hung => (
-                JobOutcome::Timeout,
-                Some(format!(
-                    "timed out after {}s (podman did not return; the node removed the container)",
-                    job.timeout.as_secs()
-                )),
-            ),
-            _ if timed_out => (
-                JobOutcome::Timeout,
-                Some(format!("timed out after {}s", job.timeout.as_secs())),
-            ),
-            Some(0) => (JobOutcome::Completed, None),
-            Some(125) => (
-                JobOutcome::Failed,
-                Some("podman could not start the sandbox (see stderr)".to_owned()),
-            ),
-            Some(137) => (
-                JobOutcome::Failed,
-                Some(format!(
-                    "killed by SIGKILL: the job most likely exceeded its memory limit ({})",
-                    self.limits.memory
-                )),
-            ),
-            Some(code) => (
-                JobOutcome::Failed,
-                failed_command.map(|i| format!("command {i} exited with status {code}")),
-            ),
-            None => (
-                JobOutcome::Failed,
-                Some(format!("podman did not report an exit status: {exit:?}")),
-            ),
+        let ended = Ended {
+            exit: &exit,
+            elapsed,
+            timeout: job.timeout,
+            stopped,
+            hung,
+            failed_command,
         };
+        let (status, error) = ended.judge(&self.limits.memory);
         SandboxOutcome {
             status,
             exit_code,
