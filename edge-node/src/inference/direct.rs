@@ -53,6 +53,70 @@ fn parse_event(line: &str) -> (Option<String>, Option<InferenceUsage>) {
     (text, usage)
 }
 
+/// Asks the model with `body` and sends its text to `sink` as it comes, collecting it in
+/// `answer` and the tokens the server reports in `usage`.
+async fn stream_answer(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    sink: &dyn ChunkSink,
+    answer: &mut String,
+    usage: &mut InferenceUsage,
+) -> Result<(), String> {
+    let response = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|err| format!("the model server is unreachable: {}", err.without_url()))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!(
+            "the model server answered {status}: {}",
+            truncate_utf8(&text, 500).0
+        ));
+    }
+    let mut stream = response.bytes_stream();
+    let mut line = Vec::new();
+    let mut pending = String::new();
+    let mut seq = 0u32;
+    let mut last_flush = tokio::time::Instant::now();
+    // The first text goes out at once (time to first token); then at most one
+    // chunk per FLUSH_EVERY.
+    let flush_due = |pending: &String, seq: u32, last: tokio::time::Instant| {
+        !pending.is_empty() && (seq == 0 || last.elapsed() >= FLUSH_EVERY)
+    };
+    while let Some(bytes) = stream.next().await {
+        let bytes = bytes.map_err(|err| format!("the answer broke off: {}", err.without_url()))?;
+        for byte in bytes {
+            if byte != b'\n' {
+                line.push(byte);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line).into_owned();
+            line.clear();
+            let (delta, reported) = parse_event(text.trim_end());
+            if let Some(reported) = reported {
+                *usage = reported;
+            }
+            if let Some(delta) = delta {
+                answer.push_str(&delta);
+                pending.push_str(&delta);
+            }
+        }
+        if flush_due(&pending, seq, last_flush) {
+            sink.send(seq, std::mem::take(&mut pending)).await?;
+            seq += 1;
+            last_flush = tokio::time::Instant::now();
+        }
+    }
+    if !pending.is_empty() {
+        sink.send(seq, pending).await?;
+    }
+    Ok(())
+}
+
 pub async fn answer(
     http: &reqwest::Client,
     endpoint: &str,
@@ -80,60 +144,7 @@ pub async fn answer(
     }
     let url = format!("{}/v1/chat/completions", endpoint.trim_end_matches('/'));
     let mut answer = String::new();
-    let run =
-        async {
-            let response =
-                http.post(&url).json(&body).send().await.map_err(|err| {
-                    format!("the model server is unreachable: {}", err.without_url())
-                })?;
-            if !response.status().is_success() {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                return Err(format!(
-                    "the model server answered {status}: {}",
-                    truncate_utf8(&text, 500).0
-                ));
-            }
-            let mut stream = response.bytes_stream();
-            let mut line = Vec::new();
-            let mut pending = String::new();
-            let mut seq = 0u32;
-            let mut last_flush = tokio::time::Instant::now();
-            // The first text goes out at once (time to first token); then at most one
-            // chunk per FLUSH_EVERY.
-            let flush_due = |pending: &String, seq: u32, last: tokio::time::Instant| {
-                !pending.is_empty() && (seq == 0 || last.elapsed() >= FLUSH_EVERY)
-            };
-            while let Some(bytes) = stream.next().await {
-                let bytes =
-                    bytes.map_err(|err| format!("the answer broke off: {}", err.without_url()))?;
-                for byte in bytes {
-                    if byte != b'\n' {
-                        line.push(byte);
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(&line).into_owned();
-                    line.clear();
-                    let (delta, reported) = parse_event(text.trim_end());
-                    if let Some(reported) = reported {
-                        usage = reported;
-                    }
-                    if let Some(delta) = delta {
-                        answer.push_str(&delta);
-                        pending.push_str(&delta);
-                    }
-                }
-                if flush_due(&pending, seq, last_flush) {
-                    sink.send(seq, std::mem::take(&mut pending)).await?;
-                    seq += 1;
-                    last_flush = tokio::time::Instant::now();
-                }
-            }
-            if !pending.is_empty() {
-                sink.send(seq, pending).await?;
-            }
-            Ok(())
-        };
+    let run = stream_answer(http, &url, &body, sink, &mut answer, &mut usage);
     let outcome = tokio::select! {
         ran = tokio::time::timeout(timeout, run) => match ran {
             Ok(Ok(())) => (JobOutcome::Completed, None),

@@ -218,16 +218,14 @@ impl Workspace {
             .map(JobDisk::size_bytes)
     }
 
-    /// Takes the worker's change back, pushes it, and opens its pull request.
-    pub async fn publish(
+    /// Takes the worker's bundle from its `/out`, checks it, and fetches it into the
+    /// node's own repository as `branch`: the ref and its commit. The bundle must hold
+    /// new commits on the checkout the worker was given, and nothing else.
+    async fn import_change(
         &self,
         assignment: &AgentAssignment,
-        text: PullRequestText,
-    ) -> Result<WorkReport, String> {
-        let branch = assignment
-            .branch
-            .as_deref()
-            .ok_or("the assignment names no branch")?;
+        branch: &str,
+    ) -> Result<(String, String), String> {
         let out = self
             .sandbox_out()
             .ok_or("the assignment is not a worker's")?;
@@ -295,6 +293,20 @@ impl Workspace {
             .map_err(invalid)?
             .trim()
             .to_owned();
+        Ok((local_ref, commit))
+    }
+
+    /// Takes the worker's change back, pushes it, and opens its pull request.
+    pub async fn publish(
+        &self,
+        assignment: &AgentAssignment,
+        text: PullRequestText,
+    ) -> Result<WorkReport, String> {
+        let branch = assignment
+            .branch
+            .as_deref()
+            .ok_or("the assignment names no branch")?;
+        let (local_ref, commit) = self.import_change(assignment, branch).await?;
         let credential = assignment.credential.as_ref().map(|c| c.0.as_str());
         let access = Access::remote(&self.remote, credential, &self.dir.join("deploy_key"))?;
         self.git
