@@ -214,110 +214,123 @@ impl Task {
     }
 }
 
+/// The request gives exactly one input, and `mode`, if set, names it.
+fn check_mode(req: &CreateTaskRequest) -> Result<()> {
+    let mode = match req.mode.as_deref() {
+        None => None,
+        Some("prompt") => Some(InputMode::Prompt),
+        Some("script") => Some(InputMode::Script),
+        Some("commands") => Some(InputMode::Commands),
+        Some(other) => {
+            return Err(Error::validation(
+                ErrorCode::UnknownMode,
+                format!("unknown mode '{other}'; expected prompt, script or commands"),
+            ))
+        }
+    };
+    let given: Vec<InputMode> = [
+        req.prompt.as_ref().map(|_| InputMode::Prompt),
+        req.script.as_ref().map(|_| InputMode::Script),
+        req.commands.as_ref().map(|_| InputMode::Commands),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let present = match given.as_slice() {
+        [] => {
+            return Err(Error::validation(
+                ErrorCode::MissingInput,
+                "give exactly one of prompt, script or commands",
+            ))
+        }
+        [one] => *one,
+        _ => {
+            return Err(Error::validation(
+                ErrorCode::MultipleInputs,
+                format!(
+                    "give exactly one of prompt, script or commands, not {}",
+                    given
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            ))
+        }
+    };
+    if let Some(mode) = mode {
+        if mode != present {
+            return Err(Error::validation(
+                ErrorCode::ModeMismatch,
+                format!(
+                    "mode is '{}' but the request gives {}",
+                    mode.as_str(),
+                    present.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The one input, checked against its limits.
+fn input_of(
+    prompt: Option<String>,
+    script: Option<String>,
+    commands: Option<Vec<String>>,
+) -> Result<TaskInput> {
+    if let Some(prompt) = prompt {
+        if prompt.trim().is_empty() {
+            return Err(Error::validation(
+                ErrorCode::EmptyPrompt,
+                "prompt must not be empty",
+            ));
+        }
+        check_size("prompt", prompt.len(), MAX_PROMPT_BYTES)?;
+        Ok(TaskInput::Prompt { prompt })
+    } else if let Some(script) = script {
+        if script.trim().is_empty() {
+            return Err(Error::validation(
+                ErrorCode::EmptyScript,
+                "script must not be empty",
+            ));
+        }
+        check_size("script", script.len(), MAX_SCRIPT_BYTES)?;
+        Ok(TaskInput::Script { script })
+    } else {
+        let commands = commands.unwrap_or_default();
+        if commands.is_empty() {
+            return Err(Error::validation(
+                ErrorCode::EmptyCommands,
+                "commands must not be empty",
+            ));
+        }
+        if commands.len() > MAX_COMMANDS {
+            return Err(Error::validation(
+                ErrorCode::TooManyCommands,
+                format!("at most {MAX_COMMANDS} commands, got {}", commands.len()),
+            ));
+        }
+        if let Some(blank) = commands.iter().position(|c| c.trim().is_empty()) {
+            return Err(Error::validation(
+                ErrorCode::EmptyCommand,
+                format!("command {} is empty", blank + 1),
+            ));
+        }
+        check_size(
+            "commands",
+            commands.iter().map(|c| c.len() + 1).sum(),
+            MAX_COMMANDS_BYTES,
+        )?;
+        Ok(TaskInput::Commands { commands })
+    }
+}
+
 impl NewTask {
     /// Checks a create request: exactly one input, each within its limits.
     pub fn validate(req: CreateTaskRequest) -> Result<NewTask> {
-        let mode = match req.mode.as_deref() {
-            None => None,
-            Some("prompt") => Some(InputMode::Prompt),
-            Some("script") => Some(InputMode::Script),
-            Some("commands") => Some(InputMode::Commands),
-            Some(other) => {
-                return Err(Error::validation(
-                    ErrorCode::UnknownMode,
-                    format!("unknown mode '{other}'; expected prompt, script or commands"),
-                ))
-            }
-        };
-        let given: Vec<InputMode> = [
-            req.prompt.as_ref().map(|_| InputMode::Prompt),
-            req.script.as_ref().map(|_| InputMode::Script),
-            req.commands.as_ref().map(|_| InputMode::Commands),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let present = match given.as_slice() {
-            [] => {
-                return Err(Error::validation(
-                    ErrorCode::MissingInput,
-                    "give exactly one of prompt, script or commands",
-                ))
-            }
-            [one] => *one,
-            _ => {
-                return Err(Error::validation(
-                    ErrorCode::MultipleInputs,
-                    format!(
-                        "give exactly one of prompt, script or commands, not {}",
-                        given
-                            .iter()
-                            .map(|m| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" and ")
-                    ),
-                ))
-            }
-        };
-        if let Some(mode) = mode {
-            if mode != present {
-                return Err(Error::validation(
-                    ErrorCode::ModeMismatch,
-                    format!(
-                        "mode is '{}' but the request gives {}",
-                        mode.as_str(),
-                        present.as_str()
-                    ),
-                ));
-            }
-        }
-
-        let input = if let Some(prompt) = req.prompt {
-            if prompt.trim().is_empty() {
-                return Err(Error::validation(
-                    ErrorCode::EmptyPrompt,
-                    "prompt must not be empty",
-                ));
-            }
-            check_size("prompt", prompt.len(), MAX_PROMPT_BYTES)?;
-            TaskInput::Prompt { prompt }
-        } else if let Some(script) = req.script {
-            if script.trim().is_empty() {
-                return Err(Error::validation(
-                    ErrorCode::EmptyScript,
-                    "script must not be empty",
-                ));
-            }
-            check_size("script", script.len(), MAX_SCRIPT_BYTES)?;
-            TaskInput::Script { script }
-        } else {
-            let commands = req.commands.unwrap_or_default();
-            if commands.is_empty() {
-                return Err(Error::validation(
-                    ErrorCode::EmptyCommands,
-                    "commands must not be empty",
-                ));
-            }
-            if commands.len() > MAX_COMMANDS {
-                return Err(Error::validation(
-                    ErrorCode::TooManyCommands,
-                    format!("at most {MAX_COMMANDS} commands, got {}", commands.len()),
-                ));
-            }
-            if let Some(blank) = commands.iter().position(|c| c.trim().is_empty()) {
-                return Err(Error::validation(
-                    ErrorCode::EmptyCommand,
-                    format!("command {} is empty", blank + 1),
-                ));
-            }
-            check_size(
-                "commands",
-                commands.iter().map(|c| c.len() + 1).sum(),
-                MAX_COMMANDS_BYTES,
-            )?;
-            TaskInput::Commands { commands }
-        };
-
+        check_mode(&req)?;
+        let input = input_of(req.prompt, req.script, req.commands)?;
         let name = req
             .task_name
             .map(|raw| normalize_task_name(&raw))

@@ -1,0 +1,297 @@
+//! In-memory implementations of every port, for unit tests of the services.
+//!
+//! They keep the same contracts as the DynamoDB/SQS/S3 adapters (conditional writes,
+//! uniqueness, paging) so that service tests exercise the real rules. The adapters have
+//! their own tests against LocalStack.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::chat::Thread;
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::ids::{AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId};
+use crate::job::Job;
+use crate::node::{ConfigRecord, Node};
+use crate::ports::*;
+use crate::project::Project;
+use crate::session::{RefreshState, RefreshToken, Session};
+use crate::task::{Attachment, Task};
+use crate::user::User;
+use crate::wire::JobMessage;
+
+mod nodes;
+mod tasks;
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    failures: HashMap<String, LoginFailures>,
+    sessions: HashMap<SessionId, Session>,
+    refresh: HashMap<String, RefreshToken>,
+    tasks: BTreeMap<TaskId, Task>,
+    names: HashMap<(UserId, String), TaskId>,
+    jobs: BTreeMap<(TaskId, JobId), Job>,
+    attachments: HashMap<AttachmentId, Attachment>,
+    nodes: HashMap<NodeId, Node>,
+    config: Option<ConfigRecord>,
+    acks: BTreeMap<NodeId, String>,
+    signatures: HashMap<String, Timestamp>,
+    queue: Vec<JobMessage>,
+    delays: Vec<u32>,
+    dead: Vec<DeadLetter>,
+    dead_sent: usize,
+    /// Receipts of dead letters received with a hiding time (hidden for good: no clock).
+    dead_hidden: std::collections::HashSet<String>,
+    blobs: HashMap<String, Vec<u8>>,
+    chunks: BTreeMap<(TaskId, JobId, u32, u32), String>,
+    threads: BTreeMap<ThreadId, Thread>,
+    projects: BTreeMap<(UserId, String), Project>,
+    credentials: HashMap<ProjectId, String>,
+    streams: HashMap<(UserId, String), Timestamp>,
+}
+
+/// Every port in one in-memory store.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<State>);
+
+impl MemoryStore {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().expect("memory store lock")
+    }
+
+    /// Messages sent to the queue so far.
+    pub fn enqueued(&self) -> Vec<JobMessage> {
+        self.state().queue.clone()
+    }
+
+    /// The delay of each message sent so far.
+    pub fn delays(&self) -> Vec<u32> {
+        self.state().delays.clone()
+    }
+
+    /// Puts a message on the dead-letter queue (as SQS would after too many deliveries).
+    pub fn dead_letter(&self, body: String) {
+        let mut state = self.state();
+        let n = state.dead_sent;
+        state.dead_sent += 1;
+        state.dead.push(DeadLetter {
+            message_id: format!("dead-{n}"),
+            receipt: format!("receipt-{n}"),
+            body,
+        });
+    }
+
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.state().dead.clone()
+    }
+}
+
+fn conflict(what: impl Into<String>) -> StoreError {
+    StoreError::Conflict(what.into())
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.users.values().any(|u| u.handle == user.handle) {
+            return Err(conflict("handle taken"));
+        }
+        state.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+    async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
+        Ok(self
+            .state()
+            .users
+            .values()
+            .find(|u| u.handle == handle)
+            .cloned())
+    }
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.state().users.get(id).cloned())
+    }
+    async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>> {
+        Ok(self.state().failures.get(handle).cloned())
+    }
+    async fn record_login_failure(
+        &self,
+        handle: &str,
+        now: Timestamp,
+        new_window_ends: Timestamp,
+    ) -> StoreResult<LoginFailures> {
+        let mut state = self.state();
+        let entry = state
+            .failures
+            .entry(handle.to_owned())
+            .or_insert(LoginFailures {
+                count: 0,
+                window_ends: new_window_ends,
+            });
+        if entry.window_ends <= now {
+            *entry = LoginFailures {
+                count: 0,
+                window_ends: new_window_ends,
+            };
+        }
+        entry.count += 1;
+        Ok(entry.clone())
+    }
+    async fn clear_login_failures(&self, handle: &str) -> StoreResult<()> {
+        self.state().failures.remove(handle);
+        Ok(())
+    }
+    async fn release_login_failure(&self, key: &str) -> StoreResult<()> {
+        if let Some(entry) = self.state().failures.get_mut(key) {
+            entry.count = entry.count.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &Session, first: &RefreshToken) -> StoreResult<()> {
+        let mut state = self.state();
+        state.sessions.insert(session.id.clone(), session.clone());
+        state.refresh.insert(first.hash.clone(), first.clone());
+        Ok(())
+    }
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.state().sessions.get(id).cloned())
+    }
+    async fn refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>> {
+        Ok(self.state().refresh.get(hash).cloned())
+    }
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> StoreResult<()> {
+        let mut state = self.state();
+        match state.refresh.get_mut(old_hash) {
+            Some(old) if old.state == RefreshState::Active => old.state = RefreshState::Rotated,
+            _ => return Err(conflict("refresh token is not active")),
+        }
+        state.refresh.insert(new.hash.clone(), new.clone());
+        Ok(())
+    }
+    async fn revoke_session(&self, id: &SessionId, at: Timestamp) -> StoreResult<()> {
+        if let Some(session) = self.state().sessions.get_mut(id) {
+            session.revoked_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::StreamStore for MemoryStore {
+    async fn open_streams(&self, owner: &UserId, now: Timestamp) -> StoreResult<u32> {
+        Ok(self
+            .state()
+            .streams
+            .iter()
+            .filter(|((user, _), expires)| user == owner && **expires > now)
+            .count() as u32)
+    }
+    async fn put_stream(&self, owner: &UserId, id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.state()
+            .streams
+            .insert((owner.clone(), id.to_owned()), expires_at);
+        Ok(())
+    }
+    async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
+        self.state().streams.remove(&(owner.clone(), id.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ThreadStore for MemoryStore {
+    async fn put_thread(&self, thread: &Thread) -> StoreResult<()> {
+        let mut state = self.state();
+        let stored = state.threads.get(&thread.id).map(|t| t.version);
+        if stored.unwrap_or(0) + 1 != thread.version {
+            return Err(conflict(format!("thread {} changed", thread.id)));
+        }
+        state.threads.insert(thread.id.clone(), thread.clone());
+        Ok(())
+    }
+
+    async fn thread(&self, id: &ThreadId) -> StoreResult<Option<Thread>> {
+        Ok(self.state().threads.get(id).cloned())
+    }
+
+    async fn list_threads(&self, owner: &UserId, limit: u32) -> StoreResult<Vec<Thread>> {
+        Ok(self
+            .state()
+            .threads
+            .values()
+            .rev()
+            .filter(|t| &t.owner == owner)
+            .take(limit as usize)
+            .map(|t| Thread {
+                messages: vec![],
+                ..t.clone()
+            })
+            .collect())
+    }
+
+    async fn delete_thread(&self, thread: &Thread) -> StoreResult<()> {
+        self.state().threads.remove(&thread.id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryStore {
+    async fn enqueue_delayed(&self, message: &JobMessage, delay_secs: u32) -> StoreResult<()> {
+        let mut state = self.state();
+        state.queue.push(message.clone());
+        state.delays.push(delay_secs);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for MemoryStore {
+    async fn receive_dead(&self, max: u32, hide_secs: u32) -> StoreResult<Vec<DeadLetter>> {
+        let mut state = self.state();
+        let visible: Vec<DeadLetter> = state
+            .dead
+            .iter()
+            .filter(|letter| !state.dead_hidden.contains(&letter.receipt))
+            .take(max as usize)
+            .cloned()
+            .collect();
+        if hide_secs > 0 {
+            state
+                .dead_hidden
+                .extend(visible.iter().map(|letter| letter.receipt.clone()));
+        }
+        Ok(visible)
+    }
+    async fn delete_dead(&self, receipt: &str) -> StoreResult<()> {
+        self.state().dead.retain(|letter| letter.receipt != receipt);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
+        self.state().blobs.insert(key.to_owned(), bytes);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.state().blobs.get(key).cloned())
+    }
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
+        Ok(self.state().blobs.get(key).map(|b| b.len() as u64))
+    }
+    async fn upload_url(&self, key: &str, size: u64, _expires_in_secs: u64) -> StoreResult<String> {
+        Ok(format!("memory://upload/{key}?size={size}"))
+    }
+    async fn download_url(&self, key: &str, _expires_in_secs: u64) -> StoreResult<String> {
+        Ok(format!("memory://download/{key}"))
+    }
+}
