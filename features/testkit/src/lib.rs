@@ -12,6 +12,7 @@
 
 pub mod forge;
 pub mod lambda;
+pub mod localstack;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -21,9 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-/// The LocalStack endpoint tests talk to (`AWS_ENDPOINT_URL`, default localhost:4566).
+/// The LocalStack endpoint tests talk to: this process's own (see [`localstack`]),
+/// started on first use.
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://localhost:4566".into())
+    localstack::endpoint().unwrap_or_else(|err| panic!("{err:#}"))
 }
 
 /// The standard AWS environment for LocalStack: endpoint, region, static test creds.
@@ -151,12 +153,12 @@ pub fn free_port() -> u16 {
         .expect("binding an ephemeral port")
 }
 
-/// Fails with a clear message when LocalStack is not running.
+/// Fails with a clear message when LocalStack is not running (or cannot be started).
 pub fn require_localstack() -> Result<()> {
-    let url = endpoint();
+    let url = localstack::endpoint()?;
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let health = http_get(host, "/_localstack/health").with_context(|| {
-        format!("LocalStack is not reachable at {url}; start it with ./localstack/up")
+        format!("LocalStack is not reachable at {url}")
     })?;
     if !health.contains("\"dynamodb\"") {
         bail!("{url} answers, but not like LocalStack: {health}");
