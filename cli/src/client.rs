@@ -33,6 +33,14 @@ pub fn segment(text: &str) -> String {
     out
 }
 
+/// The gateway path of a task (by id or name) and what follows it.
+pub(crate) fn task_path(task: &str, rest: &str) -> CliResult<String> {
+    if task.trim().is_empty() {
+        return Err(CliError::usage("the task id or name must not be empty"));
+    }
+    Ok(format!("/v1/tasks/{}{rest}", segment(task)))
+}
+
 fn http_client(timeout: Duration) -> CliResult<Client> {
     Client::builder()
         .connect_timeout(Duration::from_secs(5))

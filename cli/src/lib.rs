@@ -22,7 +22,11 @@ use clap::Parser;
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString>>) -> i32 {
     let args = cli::shell_c_to_command(args.into_iter().map(Into::into).collect());
     match cli::Cli::try_parse_from(args) {
-        Ok(cli) => commands::execute(cli),
+        // The shell runs commands; it is not one of them.
+        Ok(cli) => match cli.command {
+            cli::Command::Shell(args) => shell::run(&cli.global, args),
+            _ => commands::execute(cli),
+        },
         Err(err) => {
             let _ = err.print();
             err.exit_code()

@@ -173,6 +173,8 @@ fn signal(pid: &str, signal: &str) {
 }
 
 fn main() {
+    // The store outage freezes the LocalStack process `localstack/up` started.
+    std::env::set_var("CYNODE_LOCALSTACK", "host");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10);
     let only = args

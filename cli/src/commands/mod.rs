@@ -48,7 +48,9 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Project(command) => project::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
-        Command::Shell(args) => return crate::shell::run(&cli.global, args),
+        Command::Shell(_) => Err(crate::error::CliError::usage(
+            "the shell is already running",
+        )),
         Command::Completion { shell } => {
             completion(shell);
             Ok(())

@@ -8,9 +8,9 @@ use cynode_protocol::plan::Subtask;
 use cynode_protocol::status::JobStatus;
 use cynode_protocol::wire::{RunList, RunLogs, RunView, SubtaskList, TaskView};
 
-use super::task::task_path;
 use super::Context;
 use crate::cli::{RunCommand, SubtaskCommand};
+use crate::client::task_path;
 use crate::client::{segment, Gateway};
 use crate::error::CliResult;
 use crate::output::{quote, Printer};

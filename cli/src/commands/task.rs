@@ -9,7 +9,7 @@ use cynode_protocol::wire::{
 
 use super::{plan, Context};
 use crate::cli::{CreateArgs, ListArgs, OutputStreamArg, Stream, TaskCommand};
-use crate::client::{segment, Gateway};
+use crate::client::{segment, task_path, Gateway};
 use crate::error::{CliError, CliResult};
 use crate::input;
 use crate::wait;
@@ -36,13 +36,6 @@ pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
             follow,
         } => logs(ctx, &task.task, stream, follow),
     }
-}
-
-pub(crate) fn task_path(task: &str, rest: &str) -> CliResult<String> {
-    if task.trim().is_empty() {
-        return Err(CliError::usage("the task id or name must not be empty"));
-    }
-    Ok(format!("/v1/tasks/{}{rest}", segment(task)))
 }
 
 /// Builds the request from exactly one input; every local file is checked (and read)

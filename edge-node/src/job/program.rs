@@ -5,7 +5,7 @@
 //! of the sandbox). Jobs that need a model get their own inference socket; attachments
 //! are downloaded into the job's directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cynode_protocol::limits::MAX_ATTACHMENT_BYTES;
@@ -14,7 +14,6 @@ use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{AgentAssignment, ChatMessage, InferenceUsage, InputMode, JobClaim};
 
 use super::chunks::GatewaySink;
-use super::run::JobDirs;
 use super::{Claimed, JobRunner, JobStop};
 use crate::inference::direct::{self, DirectChat};
 use crate::inference::forwarder::JobProxy;
@@ -23,6 +22,16 @@ use crate::prompt_agent::{AgentJob, AgentRole};
 use crate::sandbox::output::LastLine;
 use crate::sandbox::{Checkout, InferenceAccess, Program, SandboxJob, SandboxOutcome};
 use crate::workspace::{PullRequestText, Workspace, WorkspaceLimits};
+
+/// A job's scratch space on the node, removed when it ends.
+pub(super) struct JobDirs {
+    /// Its private directory (attachments, the agent's job file).
+    pub job: PathBuf,
+    /// Where a planned job's repository is prepared.
+    pub workspace: PathBuf,
+    /// Its inference socket's directory, on nodes with models.
+    pub proxy: Option<PathBuf>,
+}
 
 /// What a job's run produced.
 pub struct Executed {

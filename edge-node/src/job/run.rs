@@ -3,30 +3,18 @@
 //! chosen by why it stopped ([`StopReason`]): nothing (superseded), handed back (drain,
 //! shutdown), or its result recorded on disk and delivered.
 
-use std::path::PathBuf;
-
 use tokio_util::sync::CancellationToken;
 
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{JobResultReport, NodeConfig};
 
-use super::program::{failed_before_running, Executed};
+use super::program::{failed_before_running, Executed, JobDirs};
 use super::{Claimed, JobRunner, JobStop, StopReason};
 use crate::sandbox::output::LastLine;
 use crate::spool::PendingResult;
 
 /// Quick delivery tries before leaving a result to the background resender.
 pub(super) const QUICK_DELIVERY_TRIES: u32 = 3;
-
-/// A job's scratch space on the node, removed when it ends.
-pub(super) struct JobDirs {
-    /// Its private directory (attachments, the agent's job file).
-    pub job: PathBuf,
-    /// Where a planned job's repository is prepared.
-    pub workspace: PathBuf,
-    /// Its inference socket's directory, on nodes with models.
-    pub proxy: Option<PathBuf>,
-}
 
 impl JobRunner {
     pub(super) async fn run(&self, job: Claimed, shutdown: CancellationToken) {

@@ -157,9 +157,8 @@ pub fn free_port() -> u16 {
 pub fn require_localstack() -> Result<()> {
     let url = localstack::endpoint()?;
     let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let health = http_get(host, "/_localstack/health").with_context(|| {
-        format!("LocalStack is not reachable at {url}")
-    })?;
+    let health = http_get(host, "/_localstack/health")
+        .with_context(|| format!("LocalStack is not reachable at {url}"))?;
     if !health.contains("\"dynamodb\"") {
         bail!("{url} answers, but not like LocalStack: {health}");
     }

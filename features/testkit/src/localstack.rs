@@ -51,8 +51,8 @@ pub fn endpoint() -> Result<String> {
 
 fn start() -> Result<Started> {
     if std::env::var("CYNODE_LOCALSTACK").as_deref() == Ok("host") {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .unwrap_or_else(|_| "http://localhost:4566".into());
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://localhost:4566".into());
         return Ok(Started {
             endpoint,
             _container: None,
@@ -162,7 +162,9 @@ fn remove_orphans() {
         .args(["ps", "--all", "--filter"])
         .arg(format!("label={OWNER_LABEL}"))
         .args(["--format"])
-        .arg(format!("{{{{.ID}}}} {{{{index .Labels \"{OWNER_LABEL}\"}}}}"))
+        .arg(format!(
+            "{{{{.ID}}}} {{{{index .Labels \"{OWNER_LABEL}\"}}}}"
+        ))
         .output();
     let Ok(listed) = listed else { return };
     for line in String::from_utf8_lossy(&listed.stdout).lines() {

@@ -1,6 +1,7 @@
 //! Runs an app on whichever host it finds itself on: the Lambda runtime when
 //! `AWS_LAMBDA_RUNTIME_API` is set, otherwise a plain HTTP listener.
 
+use crate::routing::{Function, Responses};
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -23,14 +24,6 @@ pub fn init_tracing() {
 
 pub fn running_in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
-
-/// How a function's responses leave Lambda: buffered, or streamed as they are written
-/// (function URL invoke mode `RESPONSE_STREAM`, for answers that arrive token by token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Responses {
-    Buffered,
-    Streamed,
 }
 
 /// Serves `app` until the Lambda runtime ends it, or until SIGINT/SIGTERM locally.
@@ -80,7 +73,7 @@ async fn shutdown_signal() {
 }
 
 /// The whole of a function binary: tracing, state, serve.
-pub async fn run_function(function: crate::routing::Function) -> anyhow::Result<()> {
+pub async fn run_function(function: Function) -> anyhow::Result<()> {
     init_tracing();
     let started = std::time::Instant::now();
     let state = crate::state::AppState::from_env(function.secrets()).await?;

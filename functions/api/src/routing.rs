@@ -16,6 +16,14 @@ use crate::request_id::with_request_id;
 use crate::routes;
 use crate::state::AppState;
 
+/// How a function's responses leave Lambda: buffered, or streamed as they are written
+/// (function URL invoke mode `RESPONSE_STREAM`, for answers that arrive token by token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responses {
+    Buffered,
+    Streamed,
+}
+
 /// The gateway's Lambda functions, one per route group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -55,10 +63,10 @@ impl Function {
         }
     }
 
-    pub fn responses(self) -> crate::host::Responses {
+    pub fn responses(self) -> Responses {
         match self {
-            Function::Chat => crate::host::Responses::Streamed,
-            _ => crate::host::Responses::Buffered,
+            Function::Chat => Responses::Streamed,
+            _ => Responses::Buffered,
         }
     }
 

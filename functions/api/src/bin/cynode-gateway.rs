@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     cynode_api::host::sweep_periodically(state.clone(), every);
     cynode_api::host::serve(
         cynode_api::routing::local_gateway(state),
-        cynode_api::host::Responses::Streamed,
+        cynode_api::routing::Responses::Streamed,
     )
     .await
 }
