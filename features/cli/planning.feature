@@ -27,8 +27,9 @@ Feature: cynork planned work
     When I run "cynork task retry-planning plan-demo"
     Then the exit code is 0
     And stdout mentions "status=queued"
+    And stdout mentions "planner_attempts=1"
     When I run "cynork task subtasks plan-demo -o json"
-    Then stdout is exactly one JSON value with "plan.planner_attempts" = 1
+    Then stdout is exactly one JSON value with "plan.subtasks" = 0
     When I run "cynork subtask start plan-demo 9"
     Then the exit code is 4
     When I run "cynork run logs plan-demo job_nope"

@@ -36,7 +36,7 @@ impl JobRunner {
         };
         if let Some(why) = self.not_served(&message) {
             // Not ours to claim: back on the queue for a node that serves it.
-            tracing::info!(job_id = %message.job_id, why, "leaving a job this node cannot run");
+            tracing::info!(job_id = %message.job_id, "{why}; leaving it");
             self.hide(received.queue, &received.receipt, NOT_SERVED_RETRY_SECS)
                 .await;
             return;
@@ -48,7 +48,7 @@ impl JobRunner {
     }
 
     /// Why this node cannot run the job (its model or image), if it cannot.
-    fn not_served(&self, message: &JobMessage) -> Option<&'static str> {
+    fn not_served(&self, message: &JobMessage) -> Option<String> {
         if let Some(model) = &message.model {
             let served = self
                 .setup
@@ -56,12 +56,12 @@ impl JobRunner {
                 .as_ref()
                 .is_some_and(|node| node.models.borrow().contains(model));
             if !served {
-                return Some("this node does not serve the job's model");
+                return Some(format!("this node does not serve the job's model {model}"));
             }
         }
         if let Some(image) = &message.image {
             if self.setup.limits.image_for(Some(image)).is_none() {
-                return Some("this node does not allow the job's image");
+                return Some(format!("this node does not allow the job's image {image}"));
             }
         }
         None

@@ -475,12 +475,12 @@ impl Default for DeploymentOptions {
 
 impl DeploymentOptions {
     /// For edge features: jobs of a killed node come back quickly (short leases and
-    /// visibility timeout, frequent heartbeats).
+    /// visibility timeout), and heartbeats (which carry a job's progress) every second.
     pub fn quick_leases() -> Self {
         Self {
             visibility_timeout_secs: 6,
             lease_secs: 10,
-            heartbeat_secs: 2,
+            heartbeat_secs: 1,
             gateway_env: vec![],
         }
     }
