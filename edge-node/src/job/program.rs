@@ -42,22 +42,6 @@ pub struct Executed {
     pub work: Option<WorkReport>,
 }
 
-/// The outcome of a job that failed before its sandbox ran (bad input, no model…).
-pub fn failed_before_running(error: String, started_at: time::OffsetDateTime) -> SandboxOutcome {
-    SandboxOutcome {
-        status: JobOutcome::Failed,
-        exit_code: None,
-        failed_command: None,
-        error: Some(error),
-        stdout: String::new(),
-        stderr: String::new(),
-        truncated: Default::default(),
-        raw: Default::default(),
-        started_at,
-        ended_at: time::OffsetDateTime::now_utc(),
-    }
-}
-
 fn no_models() -> String {
     "this node serves no models, and the job needs one".to_owned()
 }

@@ -8,9 +8,10 @@ use tokio_util::sync::CancellationToken;
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{JobResultReport, NodeConfig};
 
-use super::program::{failed_before_running, Executed, JobDirs};
+use super::program::{Executed, JobDirs};
 use super::{Claimed, JobRunner, JobStop, StopReason};
 use crate::sandbox::output::LastLine;
+use crate::sandbox::SandboxOutcome;
 use crate::spool::PendingResult;
 
 /// Quick delivery tries before leaving a result to the background resender.
@@ -59,7 +60,7 @@ impl JobRunner {
         }
         let _ = std::fs::remove_dir_all(&dirs.workspace);
         let executed = executed.unwrap_or_else(|error| Executed {
-            outcome: failed_before_running(error, started_at),
+            outcome: SandboxOutcome::failed(error, started_at),
             usage: None,
             work: None,
         });

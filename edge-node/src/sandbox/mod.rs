@@ -84,6 +84,24 @@ pub struct SandboxOutcome {
     pub ended_at: Timestamp,
 }
 
+impl SandboxOutcome {
+    /// A job that failed before (or instead of) running, saying why.
+    pub fn failed(error: String, started_at: Timestamp) -> SandboxOutcome {
+        SandboxOutcome {
+            status: JobOutcome::Failed,
+            exit_code: None,
+            failed_command: None,
+            error: Some(error),
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: Truncated::default(),
+            raw: RawStreams::default(),
+            started_at,
+            ended_at: time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
 /// Raw copies of a job's streams, where their text is cut or converted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawStreams {

@@ -4,31 +4,9 @@
 use std::time::Duration;
 
 use cynode_protocol::status::JobOutcome;
-use cynode_protocol::wire::Truncated;
-
-use crate::sandbox::{RawStreams, SandboxOutcome};
 
 /// Podman reports a container its `--timeout` killed as this exit status.
 const PODMAN_TIMEOUT_EXIT: i32 = 255;
-
-/// The outcome of a job that never ran.
-pub(super) fn failure(
-    error: String,
-    started_at: cynode_protocol::clock::Timestamp,
-) -> SandboxOutcome {
-    SandboxOutcome {
-        status: JobOutcome::Failed,
-        exit_code: None,
-        failed_command: None,
-        error: Some(error),
-        stdout: String::new(),
-        stderr: String::new(),
-        truncated: Truncated::default(),
-        raw: RawStreams::default(),
-        started_at,
-        ended_at: time::OffsetDateTime::now_utc(),
-    }
-}
 
 /// How a run ended, as the node saw it.
 pub(super) struct Ended<'a> {

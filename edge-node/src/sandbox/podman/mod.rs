@@ -46,7 +46,7 @@ use cynode_protocol::wire::Truncated;
 mod exit;
 mod pod;
 
-use exit::{failure, Ended};
+use exit::Ended;
 
 use crate::config::SandboxLimits;
 use crate::sandbox::output::capture;
@@ -466,7 +466,7 @@ impl Sandbox for PodmanSandbox {
         let prepared = match self.prepare(&job) {
             Ok(prepared) => prepared,
             Err(err) => {
-                return failure(
+                return SandboxOutcome::failed(
                     format!("could not prepare the job directory: {err}"),
                     started_at,
                 )
@@ -475,7 +475,7 @@ impl Sandbox for PodmanSandbox {
         let pod = match &job.inference {
             Some(access) => match self.start_pod(&job, access).await {
                 Ok(pod) => Some(pod),
-                Err(err) => return failure(err, started_at),
+                Err(err) => return SandboxOutcome::failed(err, started_at),
             },
             None => None,
         };
@@ -491,7 +491,7 @@ impl Sandbox for PodmanSandbox {
                 if let Some(pod) = &pod {
                     self.remove_pod(pod).await;
                 }
-                return failure(err, started_at);
+                return SandboxOutcome::failed(err, started_at);
             }
         };
 
