@@ -11,6 +11,10 @@ Feature: Chat and the OpenAI-compatible API, answered by the real model through 
     When the official OpenAI Python client runs its checks as "alice"
     Then every check passes
 
+  Scenario: Tool calls, structured output and sampling fields, through the official client
+    When the official OpenAI Python client runs "openai_tools.py" as "alice"
+    Then every check passes
+
   Scenario: A chat thread continues the conversation, for its owner only
     When "alice" chats "My name is Ada." in a new thread
     And "alice" chats "What is my name?" in the same thread

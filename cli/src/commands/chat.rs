@@ -114,10 +114,7 @@ pub fn run(ctx: &mut Context, args: ChatArgs) -> CliResult {
     let json_mode = ctx.printer.json_mode();
     let mut gateway = Gateway::patient(&mut ctx.config)?;
     if let Some(message) = args.message {
-        let messages = [ChatMessage {
-            role: "user".into(),
-            content: message,
-        }];
+        let messages = [ChatMessage::text("user", message)];
         let answer = ask(&mut gateway, &args.model, &messages, !json_mode)?;
         if json_mode {
             ctx.printer.json(&json!({
@@ -173,15 +170,9 @@ pub fn run(ctx: &mut Context, args: ChatArgs) -> CliResult {
                 eprintln!("unknown command {command}; /help lists them");
             }
             _ => {
-                messages.push(ChatMessage {
-                    role: "user".into(),
-                    content: line.to_owned(),
-                });
+                messages.push(ChatMessage::text("user", line));
                 match ask(&mut gateway, &model, &messages, true) {
-                    Ok(answer) => messages.push(ChatMessage {
-                        role: "assistant".into(),
-                        content: answer.text,
-                    }),
+                    Ok(answer) => messages.push(ChatMessage::text("assistant", answer.text)),
                     Err(err) => {
                         // The question stays unanswered; the session goes on.
                         messages.pop();

@@ -3,7 +3,13 @@
 //! text on to the gateway as it arrives: the first text at once, then a chunk callback at
 //! most every [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come. Only text
 //! comes back from the model and nothing of it is executed, so no sandbox is involved.
-//! The whole answer is also the job's result (its stdout), with the token usage.
+//! The whole answer is also the job's result (its stdout), with the token usage and how
+//! it ended (`finish_reason`, tool calls, log probabilities: a [`ChatAnswer`]).
+//!
+//! Sampling fields and `response_format` go to the model server as the client sent them
+//! (the gateway checked them). With tools, the node shapes the answer itself
+//! ([`super::tool_calls`]): the model's JSON is held back until it is complete, then sent
+//! on as the answer's text or read as calls.
 
 use std::time::Duration;
 
@@ -15,8 +21,9 @@ use cynode_protocol::limits::{
     json_preview, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES,
 };
 use cynode_protocol::status::JobOutcome;
-use cynode_protocol::wire::{ChatMessage, InferenceUsage, Temperature};
+use cynode_protocol::wire::{ChatAnswer, ChatMessage, ChatOptions, InferenceUsage, Temperature};
 
+use super::tool_calls;
 use super::usage::usage_from_tail;
 use crate::sandbox::output::RawBytes;
 use crate::sandbox::{RawStreams, SandboxOutcome};
@@ -30,6 +37,9 @@ pub struct DirectChat<'a> {
     pub messages: &'a [ChatMessage],
     pub max_tokens: Option<u32>,
     pub temperature: Option<Temperature>,
+    pub options: &'a ChatOptions,
+    /// Tool call ids are this, `_0`, `_1` … (the task's id: unique per completion).
+    pub call_prefix: String,
 }
 
 /// Where the text goes as it arrives: `seq`, `text`.
@@ -38,31 +48,53 @@ pub trait ChunkSink: Send + Sync {
     async fn send(&self, seq: u32, text: String) -> Result<(), String>;
 }
 
-/// The text of one server-sent event line, and its usage when it reports one.
-fn parse_event(line: &str) -> (Option<String>, Option<InferenceUsage>) {
-    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-        return (None, None);
-    };
-    let Ok(event) = serde_json::from_str::<Value>(data) else {
-        return (None, None);
-    };
-    let text = event["choices"][0]["delta"]["content"]
-        .as_str()
-        .map(str::to_owned);
-    let usage = usage_from_tail(data.as_bytes());
-    (text, usage)
+/// What one server-sent event line of the model's stream carries.
+#[derive(Debug, Default, PartialEq)]
+struct Event {
+    text: Option<String>,
+    usage: Option<InferenceUsage>,
+    finish_reason: Option<String>,
+    logprobs: Vec<Value>,
 }
 
-/// Asks the model with `body` and sends its text to `sink` as it comes, collecting it in
-/// `answer` and the tokens the server reports in `usage`.
+fn parse_event(line: &str) -> Event {
+    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+        return Event::default();
+    };
+    let Ok(event) = serde_json::from_str::<Value>(data) else {
+        return Event::default();
+    };
+    let choice = &event["choices"][0];
+    Event {
+        text: choice["delta"]["content"].as_str().map(str::to_owned),
+        usage: usage_from_tail(data.as_bytes()),
+        finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
+        logprobs: choice["logprobs"]["content"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// What came back from the model: the text, the tokens, how it ended.
+#[derive(Debug, Default)]
+struct Streamed {
+    text: String,
+    usage: InferenceUsage,
+    finish_reason: Option<String>,
+    logprobs: Vec<Value>,
+}
+
+/// Asks the model with `body` and sends its text to `sink` as it comes (unless `hold`:
+/// then nothing is sent), collecting all of it in `got`.
 async fn stream_answer(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     sink: &dyn ChunkSink,
-    answer: &mut String,
-    usage: &mut InferenceUsage,
-) -> Result<(), String> {
+    hold: bool,
+    got: &mut Streamed,
+) -> Result<u32, String> {
     let response = http
         .post(url)
         .json(body)
@@ -85,7 +117,7 @@ async fn stream_answer(
     // The first text goes out at once (time to first token); then at most one
     // chunk per FLUSH_EVERY.
     let flush_due = |pending: &String, seq: u32, last: tokio::time::Instant| {
-        !pending.is_empty() && (seq == 0 || last.elapsed() >= FLUSH_EVERY)
+        !hold && !pending.is_empty() && (seq == 0 || last.elapsed() >= FLUSH_EVERY)
     };
     while let Some(bytes) = stream.next().await {
         let bytes = bytes.map_err(|err| format!("the answer broke off: {}", err.without_url()))?;
@@ -96,14 +128,16 @@ async fn stream_answer(
             }
             let text = String::from_utf8_lossy(&line).into_owned();
             line.clear();
-            let (delta, reported) = parse_event(text.trim_end());
-            if let Some(reported) = reported {
-                *usage = reported;
+            let event = parse_event(text.trim_end());
+            if let Some(reported) = event.usage {
+                got.usage = reported;
             }
-            if let Some(delta) = delta {
-                answer.push_str(&delta);
+            if let Some(delta) = event.text {
+                got.text.push_str(&delta);
                 pending.push_str(&delta);
             }
+            got.finish_reason = event.finish_reason.or(got.finish_reason.take());
+            got.logprobs.extend(event.logprobs);
         }
         if flush_due(&pending, seq, last_flush) {
             sink.send(seq, std::mem::take(&mut pending)).await?;
@@ -111,10 +145,75 @@ async fn stream_answer(
             last_flush = tokio::time::Instant::now();
         }
     }
-    if !pending.is_empty() {
+    if !hold && !pending.is_empty() {
         sink.send(seq, pending).await?;
+        seq += 1;
     }
-    Ok(())
+    Ok(seq)
+}
+
+/// The request to the model server.
+fn request_body(chat: &DirectChat<'_>, tools: Option<&tool_calls::Shaped>) -> Value {
+    let messages = match tools {
+        Some(shaped) => shaped.messages.clone(),
+        None => tool_calls::plain_messages(chat.messages),
+    };
+    let mut body = json!({
+        "model": chat.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    for (name, value) in &chat.options.sampling {
+        body[name] = value.clone();
+    }
+    if let Some(format) = &chat.options.response_format {
+        body["response_format"] = format.clone();
+    }
+    if let Some(shaped) = tools {
+        body["response_format"] = shaped.response_format.clone();
+    }
+    if let Some(max) = chat.max_tokens {
+        body["max_tokens"] = json!(max);
+    }
+    if let Some(t) = chat.temperature {
+        body["temperature"] = json!(t.as_f64());
+    }
+    body
+}
+
+/// Asks the model and reads its answer: streamed as it comes, or, with tools, held
+/// until complete and then sent as text or read as calls.
+async fn ask(
+    http: &reqwest::Client,
+    url: &str,
+    chat: &DirectChat<'_>,
+    sink: &dyn ChunkSink,
+    got: &mut Streamed,
+) -> Result<ChatAnswer, String> {
+    let tools =
+        (!chat.options.tools.is_empty()).then(|| tool_calls::shape(chat.messages, chat.options));
+    let body = request_body(chat, tools.as_ref());
+    let sent = stream_answer(http, url, &body, sink, tools.is_some(), got).await?;
+    let model_finish = got.finish_reason.clone().unwrap_or_else(|| "stop".into());
+    let logprobs = (chat.options.logprobs()).then(|| json!({"content": got.logprobs}));
+    if tools.is_none() {
+        return Ok(ChatAnswer {
+            finish_reason: model_finish,
+            tool_calls: vec![],
+            logprobs,
+        });
+    }
+    let read = tool_calls::read_answer(&got.text, &chat.call_prefix, &model_finish);
+    got.text = read.content;
+    if !got.text.is_empty() {
+        sink.send(sent, got.text.clone()).await?;
+    }
+    Ok(ChatAnswer {
+        finish_reason: read.finish_reason,
+        tool_calls: read.tool_calls,
+        logprobs,
+    })
 }
 
 pub async fn answer(
@@ -124,35 +223,26 @@ pub async fn answer(
     sink: &dyn ChunkSink,
     timeout: Duration,
     stop: CancellationToken,
-) -> (SandboxOutcome, InferenceUsage) {
+) -> (SandboxOutcome, InferenceUsage, Option<ChatAnswer>) {
     let started_at = time::OffsetDateTime::now_utc();
-    let mut usage = InferenceUsage {
-        calls: 1,
-        ..InferenceUsage::default()
-    };
-    let mut body = json!({
-        "model": chat.model,
-        "messages": chat.messages,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if let Some(max) = chat.max_tokens {
-        body["max_tokens"] = json!(max);
-    }
-    if let Some(t) = chat.temperature {
-        body["temperature"] = json!(t.as_f64());
-    }
     let url = format!("{}/v1/chat/completions", endpoint.trim_end_matches('/'));
-    let mut answer = String::new();
-    let run = stream_answer(http, &url, &body, sink, &mut answer, &mut usage);
-    let outcome = tokio::select! {
-        ran = tokio::time::timeout(timeout, run) => match ran {
-            Ok(Ok(())) => (JobOutcome::Completed, None),
-            Ok(Err(error)) => (JobOutcome::Failed, Some(error)),
-            Err(_) => (JobOutcome::Timeout, Some(format!("timed out after {}s", timeout.as_secs()))),
+    let mut got = Streamed {
+        usage: InferenceUsage {
+            calls: 1,
+            ..InferenceUsage::default()
         },
-        _ = stop.cancelled() => (JobOutcome::Canceled, Some("canceled".to_owned())),
+        ..Streamed::default()
     };
+    let run = ask(http, &url, &chat, sink, &mut got);
+    let (outcome, answered) = tokio::select! {
+        ran = tokio::time::timeout(timeout, run) => match ran {
+            Ok(Ok(answered)) => ((JobOutcome::Completed, None), Some(answered)),
+            Ok(Err(error)) => ((JobOutcome::Failed, Some(error)), None),
+            Err(_) => ((JobOutcome::Timeout, Some(format!("timed out after {}s", timeout.as_secs()))), None),
+        },
+        _ = stop.cancelled() => ((JobOutcome::Canceled, Some("canceled".to_owned())), None),
+    };
+    let (answer, usage) = (got.text, got.usage);
     let (stdout, cut) = json_preview(&answer, MAX_STREAM_BYTES);
     let raw = cut.then(|| {
         let (kept, _) = truncate_utf8(&answer, MAX_RAW_OUTPUT_BYTES as usize);
@@ -181,6 +271,7 @@ pub async fn answer(
             ended_at: time::OffsetDateTime::now_utc(),
         },
         usage,
+        answered,
     )
 }
 
@@ -189,15 +280,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_give_text_and_usage() {
-        let (text, usage) = parse_event(r#"data: {"choices":[{"delta":{"content":"Hel"}}]}"#);
-        assert_eq!((text.as_deref(), usage), (Some("Hel"), None));
-        let (text, usage) = parse_event(
+    fn events_give_text_usage_finish_and_logprobs() {
+        let event = parse_event(r#"data: {"choices":[{"delta":{"content":"Hel"}}]}"#);
+        assert_eq!((event.text.as_deref(), event.usage), (Some("Hel"), None));
+        let event = parse_event(
             r#"data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
         );
-        assert_eq!(text, None);
+        assert_eq!(event.text, None);
         assert_eq!(
-            usage,
+            event.usage,
             Some(InferenceUsage {
                 calls: 1,
                 prompt_tokens: 7,
@@ -205,7 +296,38 @@ mod tests {
                 refused_calls: 0,
             })
         );
-        assert_eq!(parse_event("data: [DONE]"), (None, None));
-        assert_eq!(parse_event(": keep-alive"), (None, None));
+        let event = parse_event(
+            r#"data: {"choices":[{"delta":{"content":"!"},"finish_reason":"length","logprobs":{"content":[{"token":"!","logprob":-0.5}]}}]}"#,
+        );
+        assert_eq!(event.finish_reason.as_deref(), Some("length"));
+        assert_eq!(event.logprobs[0]["logprob"], -0.5);
+        assert_eq!(parse_event("data: [DONE]"), Event::default());
+        assert_eq!(parse_event(": keep-alive"), Event::default());
+    }
+
+    #[test]
+    fn the_request_carries_what_the_client_asked() {
+        let messages = [ChatMessage::text("user", "hi")];
+        let mut options = ChatOptions::default();
+        options.sampling.insert("seed".into(), json!(7));
+        options.sampling.insert("stop".into(), json!(["END"]));
+        options.response_format = Some(json!({"type": "json_object"}));
+        let chat = DirectChat {
+            model: "m",
+            messages: &messages,
+            max_tokens: Some(5),
+            temperature: Some(Temperature(20)),
+            options: &options,
+            call_prefix: "call_t".into(),
+        };
+        let body = request_body(&chat, None);
+        assert_eq!(body["seed"], 7);
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["response_format"]["type"], "json_object");
+        assert_eq!(
+            (body["max_tokens"].clone(), body["temperature"].clone()),
+            (json!(5), json!(0.2))
+        );
+        assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
     }
 }

@@ -14,6 +14,7 @@ pub mod forwarder;
 mod listener;
 pub mod models;
 pub mod routes;
+pub mod tool_calls;
 pub mod usage;
 
 use std::path::PathBuf;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use cynode_protocol::limits::MAX_ATTACHMENT_BYTES;
 use cynode_protocol::plan::WorkReport;
 use cynode_protocol::status::JobOutcome;
-use cynode_protocol::wire::{AgentAssignment, ChatMessage, InferenceUsage, InputMode, JobClaim};
+use cynode_protocol::wire::{
+    AgentAssignment, ChatAnswer, ChatMessage, InferenceUsage, InputMode, JobClaim,
+};
 
 use super::chunks::GatewaySink;
 use super::{Claimed, JobRunner, JobStop};
@@ -40,6 +42,8 @@ pub struct Executed {
     pub usage: Option<InferenceUsage>,
     /// A worker's pushed branch.
     pub work: Option<WorkReport>,
+    /// How a model's direct answer ended, its tool calls and log probabilities.
+    pub answer: Option<ChatAnswer>,
 }
 
 fn no_models() -> String {
@@ -203,6 +207,7 @@ impl JobRunner {
             outcome,
             usage,
             work,
+            answer: None,
         })
     }
 
@@ -223,8 +228,10 @@ impl JobRunner {
             messages: &job.claim.spec.messages,
             max_tokens: job.claim.spec.max_tokens,
             temperature: job.claim.spec.temperature,
+            options: &job.claim.spec.chat,
+            call_prefix: format!("call_{}", job.message.task_id.as_str().to_lowercase()),
         };
-        let (outcome, usage) = direct::answer(
+        let (outcome, usage, answer) = direct::answer(
             node.forwarder.http(),
             node.forwarder.upstream(),
             chat,
@@ -237,6 +244,7 @@ impl JobRunner {
             outcome,
             usage: Some(usage),
             work: None,
+            answer,
         })
     }
 

@@ -63,6 +63,7 @@ impl JobRunner {
             outcome: SandboxOutcome::failed(error, started_at),
             usage: None,
             work: None,
+            answer: None,
         });
         self.conclude(job, executed, stop.reason()).await;
     }
@@ -91,6 +92,7 @@ impl JobRunner {
             outcome,
             usage,
             work,
+            answer,
         } = executed;
         tracing::info!(status = outcome.status.as_str(), exit_code = ?outcome.exit_code, "finished");
         let pending = PendingResult {
@@ -114,6 +116,7 @@ impl JobRunner {
                 ended_at: outcome.ended_at,
                 usage,
                 work,
+                answer,
             },
         };
         match self.setup.spool.store(&pending, &outcome.raw) {

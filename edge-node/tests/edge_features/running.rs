@@ -100,8 +100,16 @@ async fn plain_ran_none(w: &mut EdgeWorld) {
 }
 
 #[when(expr = "the official OpenAI Python client runs its checks as {string}")]
-async fn openai_client(w: &mut EdgeWorld, _alias: String) {
-    let script = cynode_testkit::repo_root().join("features/clients/openai_client.py");
+async fn openai_client(w: &mut EdgeWorld, alias: String) {
+    openai_script(w, "openai_client.py".into(), alias).await
+}
+
+/// One of `features/clients/`'s scripts, run with the user's token as the API key.
+#[when(expr = "the official OpenAI Python client runs {string} as {string}")]
+async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
+    let script = cynode_testkit::repo_root()
+        .join("features/clients")
+        .join(name);
     let out = tokio::process::Command::new("python3")
         .arg(&script)
         .arg(cynode_testkit::TEST_MODEL)

@@ -148,6 +148,7 @@ impl Gateway for FakeGateway {
                 messages: vec![],
                 max_tokens: None,
                 temperature: None,
+                chat: Default::default(),
                 script: None,
                 commands: vec!["echo hello".into()],
                 attachments: vec![],

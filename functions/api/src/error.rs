@@ -56,11 +56,17 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-fn error_response(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: impl Into<String>,
+    param: Option<String>,
+) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code,
             message: message.into(),
+            param,
             request_id: current_request_id(),
         },
     };
@@ -75,7 +81,7 @@ impl IntoResponse for ApiError {
                 status,
                 code,
                 message,
-            } => return error_response(status, code, message),
+            } => return error_response(status, code, message, None),
         };
         let status = status_of(err.kind);
         let message = if err.kind == ErrorKind::Internal {
@@ -92,7 +98,7 @@ impl IntoResponse for ApiError {
             }
             err.message
         };
-        let mut response = error_response(status, err.code, message);
+        let mut response = error_response(status, err.code, message, err.param);
         if let Some(seconds) = err.retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

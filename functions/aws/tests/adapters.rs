@@ -722,6 +722,19 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
         ended_at: now(),
         usage: None,
         work: None,
+        // What a chat's answer carries beyond its text is stored with the job's output.
+        answer: Some(cynode_domain::wire::ChatAnswer {
+            finish_reason: "tool_calls".into(),
+            tool_calls: vec![cynode_domain::wire::ToolCall {
+                id: "call_1".into(),
+                kind: "function".into(),
+                function: cynode_domain::wire::FunctionCall {
+                    name: "get_weather".into(),
+                    arguments: r#"{"city":"Paris"}"#.into(),
+                },
+            }],
+            logprobs: None,
+        }),
     };
     assert!(
         !jobs
@@ -748,6 +761,9 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
     );
     let result = tasks.result(&alice, view.task_id.as_str()).await.unwrap();
     assert_eq!(result.stdout.as_deref(), Some("hi\n"));
+    let answer = result.answer.expect("the answer was stored");
+    assert_eq!(answer.finish_reason, "tool_calls");
+    assert_eq!(answer.tool_calls[0].function.name, "get_weather");
 }
 
 #[tokio::test]

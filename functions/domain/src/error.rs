@@ -37,6 +37,8 @@ pub struct Error {
     pub message: String,
     /// Seconds the client should wait before retrying, for `TooManyRequests`.
     pub retry_after_secs: Option<u64>,
+    /// The request field at fault, where one is (OpenAI clients read it as `param`).
+    pub param: Option<String>,
 }
 
 impl fmt::Display for Error {
@@ -54,7 +56,13 @@ impl Error {
             code,
             message: message.into(),
             retry_after_secs: None,
+            param: None,
         }
+    }
+    /// Names the request field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
     }
     pub fn validation(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, code, message)

@@ -25,7 +25,8 @@ use crate::plan::{JobRole, WorkReport};
 use crate::status::JobStatus;
 use crate::task::Task;
 use crate::wire::{
-    InferenceUsage, JobMessage, JobResultReport, JobResultView, OutputStream, RawOutput, Truncated,
+    ChatAnswer, InferenceUsage, JobMessage, JobResultReport, JobResultView, OutputStream,
+    RawOutput, Truncated,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,9 @@ pub struct JobOutput {
     /// For a worker: the branch its node pushed and the pull request it opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<WorkReport>,
+    /// For a chat answered by a model: finish reason, tool calls, log probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ChatAnswer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +375,7 @@ impl Job {
             ended_at: report.ended_at,
             usage: report.usage,
             work: report.work.clone(),
+            answer: report.answer.clone(),
         });
         Ok(Finish::Store(Box::new(done)))
     }
@@ -541,6 +546,7 @@ impl Job {
             started_at: output.map(|o| o.started_at).or(self.started_at),
             ended_at: output.map(|o| o.ended_at),
             usage: output.and_then(|o| o.usage),
+            answer: output.and_then(|o| o.answer.clone()),
         }
     }
 }
@@ -611,6 +617,7 @@ pub(crate) mod tests {
             ended_at: now(),
             usage: None,
             work: None,
+            answer: None,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::limits::{
 use crate::plan::Plan;
 use crate::status::TaskStatus;
 use crate::wire::{
-    AttachmentView, ChatMessage, CreateTaskRequest, InputMode, TaskView, Temperature,
+    AttachmentView, ChatMessage, ChatOptions, CreateTaskRequest, InputMode, JobSpec, TaskView,
+    Temperature,
 };
 
 /// A task's input, validated.
@@ -37,6 +38,9 @@ pub enum TaskInput {
         max_tokens: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         temperature: Option<Temperature>,
+        /// Sampling, tools and output format (see `chat::check_options`).
+        #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
+        options: ChatOptions,
     },
 }
 
@@ -46,6 +50,26 @@ impl TaskInput {
             TaskInput::Prompt { .. } | TaskInput::Chat { .. } => InputMode::Prompt,
             TaskInput::Script { .. } => InputMode::Script,
             TaskInput::Commands { .. } => InputMode::Commands,
+        }
+    }
+
+    /// Puts the input into the fields of the job spec that carry it.
+    pub fn fill_spec(self, spec: &mut JobSpec) {
+        match self {
+            TaskInput::Prompt { prompt } => spec.prompt = Some(prompt),
+            TaskInput::Script { script } => spec.script = Some(script),
+            TaskInput::Commands { commands } => spec.commands = commands,
+            TaskInput::Chat {
+                messages,
+                max_tokens,
+                temperature,
+                options,
+            } => {
+                spec.messages = messages;
+                spec.max_tokens = max_tokens;
+                spec.temperature = temperature;
+                spec.chat = options;
+            }
         }
     }
 

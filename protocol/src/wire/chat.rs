@@ -11,11 +11,108 @@ use crate::ids::{TaskId, ThreadId};
 /// that some node serves.
 pub const AGENT_MODEL: &str = "cynodeai.pm";
 
-/// One chat message (OpenAI's shape; only text content).
+/// One chat message (OpenAI's shape): text content, and for tool use the assistant's
+/// `tool_calls` or a `tool` message's `tool_call_id`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChatMessage {
     pub role: String,
+    #[serde(default)]
     pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain text message.
+    pub fn text(role: &str, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.to_owned(),
+            content: content.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+            name: None,
+        }
+    }
+}
+
+/// A function call the model asked for (OpenAI's `tool_calls[]` item).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FunctionCall {
+    pub name: String,
+    /// The arguments as a JSON text, as OpenAI sends them.
+    pub arguments: String,
+}
+
+/// What a completion asks of the model beyond the conversation, checked by the gateway
+/// and passed through by the node (see `docs/openai.md`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChatOptions {
+    /// Sampling fields passed to the model server as given: `stop`, `top_p`, `seed`,
+    /// `presence_penalty`, `frequency_penalty`, `logprobs`, `top_logprobs`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub sampling: serde_json::Map<String, serde_json::Value>,
+    /// Function tools in OpenAI's shape (`{"type": "function", "function": {...}}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
+    /// How the model may use them: `auto` (the default with tools), `required`, or one
+    /// named function. `none` is kept out: the tools are then dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// `parallel_tool_calls: false`: at most one call per answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_tool_call: bool,
+    /// `{"type": "json_object"}` or `{"type": "json_schema", "json_schema": {...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+}
+
+impl ChatOptions {
+    pub fn is_empty(&self) -> bool {
+        self == &ChatOptions::default()
+    }
+
+    /// Asked for token log probabilities.
+    pub fn logprobs(&self) -> bool {
+        self.sampling.get("logprobs") == Some(&serde_json::Value::Bool(true))
+    }
+}
+
+/// `tool_choice`, checked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    Auto,
+    Required,
+    Function(String),
+}
+
+/// How a model's answer ended and what it held beyond its text (which is the job's
+/// stdout): OpenAI's `finish_reason`, the tool calls, the token log probabilities.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChatAnswer {
+    /// `stop`, `length` or `tool_calls`.
+    pub finish_reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// OpenAI's `logprobs` object (`{"content": [...]}`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<serde_json::Value>,
 }
 
 /// A sampling temperature in hundredths (0-200), so that requests stay comparable.
@@ -35,8 +132,9 @@ impl Temperature {
     }
 }
 
-/// `POST /v1/chat/completions`: the fields CyNode uses. Other OpenAI fields are accepted
-/// and ignored, as OpenAI-compatible servers do.
+/// `POST /v1/chat/completions`. Fields OpenAI documents but CyNode cannot honour are
+/// refused by the gateway's check (see `docs/openai.md`); fields OpenAI does not document
+/// are ignored, as OpenAI-compatible servers do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatCompletionRequest {
     pub model: String,
@@ -52,6 +150,47 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u32>,
     #[serde(default)]
     pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<serde_json::Value>,
+    #[serde(default)]
+    pub stop: Option<serde_json::Value>,
+    #[serde(default)]
+    pub seed: Option<serde_json::Value>,
+    #[serde(default)]
+    pub presence_penalty: Option<serde_json::Value>,
+    #[serde(default)]
+    pub frequency_penalty: Option<serde_json::Value>,
+    #[serde(default)]
+    pub logprobs: Option<serde_json::Value>,
+    #[serde(default)]
+    pub top_logprobs: Option<serde_json::Value>,
+    #[serde(default)]
+    pub n: Option<serde_json::Value>,
+    #[serde(default)]
+    pub user: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tools: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<serde_json::Value>,
+    #[serde(default)]
+    pub response_format: Option<serde_json::Value>,
+    /// OpenAI fields CyNode refuses rather than drops silently.
+    #[serde(default)]
+    pub logit_bias: Option<serde_json::Value>,
+    #[serde(default)]
+    pub functions: Option<serde_json::Value>,
+    #[serde(default)]
+    pub function_call: Option<serde_json::Value>,
+    #[serde(default)]
+    pub audio: Option<serde_json::Value>,
+    #[serde(default)]
+    pub modalities: Option<serde_json::Value>,
+    #[serde(default)]
+    pub prediction: Option<serde_json::Value>,
+    #[serde(default)]
+    pub web_search_options: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -18,6 +18,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
+    /// The request field at fault, where one is (OpenAI's `param`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
@@ -158,6 +161,8 @@ error_codes! {
     UnknownNode = "unknown_node",
     UnknownUser = "unknown_user",
     UnreadableResponse = "unreadable_response",
+    UnsupportedParameter = "unsupported_parameter",
+    UnsupportedValue = "unsupported_value",
     UploadFailed = "upload_failed",
     WeakPassword = "weak_password",
 }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{
-    AgentAssignment, ChatMessage, InferenceUsage, InputMode, RawOutput, Temperature, Truncated,
+    AgentAssignment, ChatAnswer, ChatMessage, ChatOptions, InferenceUsage, InputMode, RawOutput,
+    Temperature, Truncated,
 };
 use crate::clock::Timestamp;
 use crate::ids::{JobId, LeaseId, TaskId};
@@ -107,6 +108,9 @@ pub struct JobSpec {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Temperature>,
+    /// For chat jobs with a model: sampling, tools and output format.
+    #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
+    pub chat: ChatOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -188,6 +192,10 @@ pub struct JobResultReport {
     /// For a worker of planned work: the branch the node pushed and its pull request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::plan::WorkReport>,
+    /// For a chat answered by a model: how it ended, its tool calls, its log
+    /// probabilities (its text is `stdout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ChatAnswer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

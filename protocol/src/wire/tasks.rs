@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ChatAnswer;
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, JobId, LeaseId, ProjectId, TaskId};
 use crate::status::{JobStatus, TaskStatus};
@@ -383,6 +384,8 @@ pub struct JobResultView {
     pub ended_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<InferenceUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ChatAnswer>,
 }
 
 /// `GET /v1/tasks/{id}/result`. The top-level output fields repeat the last job's, the
@@ -400,6 +403,10 @@ pub struct TaskResult {
     /// Model calls and tokens of all the task's jobs, when any used a model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<InferenceUsage>,
+    /// For a chat answered by a model: how it ended, its tool calls, its log
+    /// probabilities (its text is `stdout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ChatAnswer>,
     pub jobs: Vec<JobResultView>,
 }
 

@@ -29,7 +29,8 @@ use cynode_domain::service::tasks::{AnswerStream, COMPLETION_TIMEOUT_SECS};
 use cynode_domain::service::Principal;
 use cynode_domain::status::TaskStatus;
 use cynode_domain::wire::{
-    ChatCompletionRequest, ChatReply, ChatRequest, TaskResult, ThreadList, ThreadView, AGENT_MODEL,
+    ChatAnswer, ChatCompletionRequest, ChatReply, ChatRequest, TaskResult, ThreadList, ThreadView,
+    ToolCall, AGENT_MODEL,
 };
 use cynode_domain::Error;
 
@@ -85,7 +86,7 @@ async fn openai_errors(request: Request, next: Next) -> Response {
     let body = json!({"error": {
         "message": cynode["error"]["message"].as_str().unwrap_or("request failed"),
         "type": kind,
-        "param": null,
+        "param": cynode["error"]["param"],
         "code": cynode["error"]["code"],
     }});
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -148,18 +149,57 @@ async fn completions(
         ));
     }
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
-    let answer = answer_of(&result)?;
+    let text = answer_of(&result)?;
     let usage = result.usage.unwrap_or_default();
+    let ended = result.answer.unwrap_or_default();
+    let mut message = json!({"role": "assistant", "content": text});
+    if !ended.tool_calls.is_empty() {
+        if text.is_empty() {
+            message["content"] = Value::Null;
+        }
+        message["tool_calls"] = json!(ended.tool_calls);
+    }
     Ok(Json(json!({
         "id": format!("chatcmpl-{}", task.task_id),
         "object": "chat.completion",
         "created": created,
         "model": completion.model_id(),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                     "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": ended.logprobs,
+                     "finish_reason": finish_reason(&ended)}],
         "usage": usage_json(&usage),
     }))
     .into_response())
+}
+
+/// OpenAI's `finish_reason`: the node's, or `stop` for answers that carry none (the
+/// agent's, or a node's from before answers carried one).
+fn finish_reason(answer: &ChatAnswer) -> &str {
+    match answer.finish_reason.as_str() {
+        "" => "stop",
+        reason => reason,
+    }
+}
+
+/// A tool call as streamed deltas: its id and name first, then its arguments in pieces
+/// (clients join them, as they do OpenAI's).
+fn tool_call_deltas(index: usize, call: &ToolCall) -> Vec<Value> {
+    const PIECE: usize = 32;
+    let mut deltas = vec![
+        json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+        "function": {"name": call.function.name, "arguments": ""}}]}),
+    ];
+    let arguments = &call.function.arguments;
+    let mut start = 0;
+    while start < arguments.len() {
+        let mut end = (start + PIECE).min(arguments.len());
+        while !arguments.is_char_boundary(end) {
+            end += 1;
+        }
+        deltas.push(json!({"tool_calls": [{"index": index,
+            "function": {"arguments": &arguments[start..end]}}]}));
+        start = end;
+    }
+    deltas
 }
 
 fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
@@ -328,8 +368,27 @@ impl StreamCursor {
                     events.push(sse(
                         &self.chunk(json!({"role": "assistant", "content": answer}), None)
                     ));
+                    self.sent_text = true;
                 }
-                events.push(sse(&self.chunk(json!({}), Some("stop"))));
+                let ended = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.answer.clone())
+                    .unwrap_or_default();
+                for (index, call) in ended.tool_calls.iter().enumerate() {
+                    for mut delta in tool_call_deltas(index, call) {
+                        if !self.sent_text {
+                            delta["role"] = json!("assistant");
+                            self.sent_text = true;
+                        }
+                        events.push(sse(&self.chunk(delta, None)));
+                    }
+                }
+                let mut last = self.chunk(json!({}), Some(finish_reason(&ended)));
+                if let Some(logprobs) = &ended.logprobs {
+                    last["choices"][0]["logprobs"] = logprobs.clone();
+                }
+                events.push(sse(&last));
             }
             Err(message) => {
                 events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": ErrorCode::AnswerFailed}})));

@@ -87,6 +87,7 @@ impl ChatService {
                 messages: thread.conversation(&req.message),
                 max_tokens: Some(THREAD_ANSWER_TOKENS),
                 temperature: None,
+                options: Default::default(),
             },
             stream: false,
             include_usage: false,

@@ -17,7 +17,7 @@ use crate::service::tasks::load_input;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
-use crate::task::{Task, TaskInput};
+use crate::task::Task;
 use crate::transitions::task_after_job;
 use crate::wire::{
     AgentAssignment, AttachmentDownload, ClaimDecision, Credential, ForgeTarget, HeartbeatAnswer,
@@ -255,18 +255,6 @@ impl JobService {
             Placement::Here(agent) => agent.map(|agent| *agent),
             Placement::Elsewhere(reason) => return Ok(Err(reason)),
         };
-        let (mut prompt, mut script, mut commands) = (None, None, vec![]);
-        let (mut messages, mut max_tokens, mut temperature) = (vec![], None, None);
-        match load_input(self.blobs.as_ref(), task).await? {
-            TaskInput::Prompt { prompt: text } => prompt = Some(text),
-            TaskInput::Script { script: text } => script = Some(text),
-            TaskInput::Commands { commands: list } => commands = list,
-            TaskInput::Chat {
-                messages: list,
-                max_tokens: max,
-                temperature: t,
-            } => (messages, max_tokens, temperature) = (list, max, t),
-        }
         let mut attachments = Vec::with_capacity(task.attachments.len());
         for attachment in &task.attachments {
             attachments.push(AttachmentDownload {
@@ -278,27 +266,32 @@ impl JobService {
                     .await?,
             });
         }
+        let mut spec = JobSpec {
+            mode: task.mode,
+            prompt: None,
+            model: task.model.clone(),
+            inference: task.needs_inference(),
+            messages: vec![],
+            max_tokens: None,
+            temperature: None,
+            chat: Default::default(),
+            script: None,
+            commands: vec![],
+            attachments,
+            timeout_secs: task.timeout_secs,
+            image: task.image.clone(),
+            env: Default::default(),
+            agent,
+        };
+        load_input(self.blobs.as_ref(), task)
+            .await?
+            .fill_spec(&mut spec);
         Ok(Ok(JobClaim {
             attempt: job.attempt,
             lease_id: lease.id.clone(),
             lease_expires_at: lease.expires_at,
             job_token: self.keys.job_token(node, &job.id, &lease.id),
-            spec: JobSpec {
-                mode: task.mode,
-                prompt,
-                model: task.model.clone(),
-                inference: task.needs_inference(),
-                messages,
-                max_tokens,
-                temperature,
-                script,
-                commands,
-                attachments,
-                timeout_secs: task.timeout_secs,
-                image: task.image.clone(),
-                env: Default::default(),
-                agent,
-            },
+            spec,
         }))
     }
 
@@ -656,6 +649,7 @@ mod tests {
             ended_at: datetime!(2026-11-21 10:00:01 UTC),
             usage: None,
             work: None,
+            answer: None,
         }
     }
 

@@ -468,6 +468,7 @@ mod tests {
                         ended_at: now,
                         usage: None,
                         work,
+                        answer: None,
                     },
                 )
                 .await

@@ -48,6 +48,7 @@ impl TaskService {
             exit_code: last_finished.and_then(|job| job.exit_code),
             stdout: last_finished.map(|job| job.stdout.clone()),
             stderr: last_finished.map(|job| job.stderr.clone()),
+            answer: last_finished.and_then(|job| job.answer.clone()),
             usage: jobs
                 .iter()
                 .filter_map(|job| job.usage)

@@ -13,7 +13,12 @@ use crate::error::{Error, Result};
 use crate::ids::{ThreadId, UserId};
 use crate::limits::{truncate_utf8, MAX_PROMPT_BYTES};
 use crate::task::{check_model_name, TaskInput};
-use crate::wire::{ChatCompletionRequest, ChatMessage, Temperature, ThreadView, AGENT_MODEL};
+use crate::wire::{
+    ChatCompletionRequest, ChatMessage, ChatOptions, Temperature, ThreadView, AGENT_MODEL,
+};
+
+mod options;
+pub use options::{check_message, check_options, MAX_TOOLS};
 
 /// Most tokens one completion may ask for.
 pub const MAX_COMPLETION_TOKENS: u32 = 32_768;
@@ -21,8 +26,6 @@ pub const MAX_COMPLETION_TOKENS: u32 = 32_768;
 pub const MAX_THREAD_BYTES: usize = 256 * 1024;
 /// Characters of the first message kept as a thread's title.
 const TITLE_CHARS: usize = 60;
-
-const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
 /// A checked completion request: who answers it and what they are asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,23 +42,13 @@ impl Completion {
     pub fn model_id(&self) -> &str {
         self.model.as_deref().unwrap_or(AGENT_MODEL)
     }
-}
 
-/// A message's text: OpenAI clients send a string, or a list of parts of which the
-/// `text` ones count.
-fn message_text(content: &serde_json::Value) -> Option<String> {
-    match content {
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Array(parts) => Some(
-            parts
-                .iter()
-                .filter(|p| p["type"] == "text")
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join(""),
-        ),
-        serde_json::Value::Null => Some(String::new()),
-        _ => None,
+    /// What the completion asks beyond its conversation.
+    pub fn options(&self) -> Option<&ChatOptions> {
+        match &self.input {
+            TaskInput::Chat { options, .. } => Some(options),
+            _ => None,
+        }
     }
 }
 
@@ -67,43 +60,50 @@ fn invalid(message: impl Into<String>) -> Error {
 pub fn check_completion(req: ChatCompletionRequest) -> Result<Completion> {
     let model = check_model_name(&req.model)?;
     if req.messages.is_empty() {
-        return Err(invalid("messages must not be empty"));
+        return Err(invalid("messages must not be empty").with_param("messages"));
     }
-    let mut messages = Vec::with_capacity(req.messages.len());
-    for (i, raw) in req.messages.iter().enumerate() {
-        let role = raw["role"].as_str().unwrap_or_default();
-        if !ROLES.contains(&role) {
-            return Err(invalid(format!(
-                "messages[{i}].role must be one of {}",
-                ROLES.join(", ")
-            )));
-        }
-        let content = message_text(&raw["content"]).ok_or_else(|| {
-            invalid(format!(
-                "messages[{i}].content must be a string or a list of text parts"
-            ))
-        })?;
-        messages.push(ChatMessage {
-            role: role.to_owned(),
-            content,
-        });
-    }
-    let size: usize = messages.iter().map(|m| m.content.len()).sum();
+    let messages = req
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| check_message(i, raw))
+        .collect::<Result<Vec<_>>>()?;
+    let options = check_options(&req, model == AGENT_MODEL)?;
+    let size: usize = messages
+        .iter()
+        .map(|m| {
+            m.content.len()
+                + m.tool_calls
+                    .iter()
+                    .map(|c| c.function.arguments.len())
+                    .sum::<usize>()
+        })
+        .sum::<usize>()
+        + options
+            .tools
+            .iter()
+            .map(|t| t.to_string().len())
+            .sum::<usize>();
     if size > MAX_PROMPT_BYTES {
         return Err(Error::validation(
             ErrorCode::InputTooLarge,
-            format!("the messages are {size} bytes; the limit is {MAX_PROMPT_BYTES}"),
-        ));
+            format!("the messages and tools are {size} bytes; the limit is {MAX_PROMPT_BYTES}"),
+        )
+        .with_param("messages"));
     }
     let max_tokens = req.max_completion_tokens.or(req.max_tokens);
     if max_tokens.is_some_and(|n| n == 0 || n > MAX_COMPLETION_TOKENS) {
-        return Err(invalid(format!(
-            "max_tokens must be 1-{MAX_COMPLETION_TOKENS}"
-        )));
+        return Err(
+            invalid(format!("max_tokens must be 1-{MAX_COMPLETION_TOKENS}"))
+                .with_param("max_tokens"),
+        );
     }
     let temperature = req
         .temperature
-        .map(|t| Temperature::from_f64(t).ok_or_else(|| invalid("temperature must be 0-2")))
+        .map(|t| {
+            Temperature::from_f64(t)
+                .ok_or_else(|| invalid("temperature must be 0-2").with_param("temperature"))
+        })
         .transpose()?;
     Ok(Completion {
         model: (model != AGENT_MODEL).then_some(model),
@@ -111,6 +111,7 @@ pub fn check_completion(req: ChatCompletionRequest) -> Result<Completion> {
             messages,
             max_tokens,
             temperature,
+            options,
         },
         stream: req.stream,
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
@@ -151,14 +152,11 @@ impl Thread {
     /// [`MAX_THREAD_BYTES`], stamped and versioned for a conditional write.
     pub fn with_exchange(&self, question: &str, answer: &str, now: Timestamp) -> Thread {
         let mut messages = self.messages.clone();
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: question.to_owned(),
-        });
-        messages.push(ChatMessage {
-            role: "assistant".into(),
-            content: truncate_utf8(answer, MAX_THREAD_BYTES / 2).0.to_owned(),
-        });
+        messages.push(ChatMessage::text("user", question));
+        messages.push(ChatMessage::text(
+            "assistant",
+            truncate_utf8(answer, MAX_THREAD_BYTES / 2).0,
+        ));
         while messages.len() > 2
             && messages.iter().map(|m| m.content.len()).sum::<usize>() > MAX_THREAD_BYTES
         {
@@ -175,10 +173,7 @@ impl Thread {
     /// The conversation to send: the history, then the new question.
     pub fn conversation(&self, question: &str) -> Vec<ChatMessage> {
         let mut messages = self.messages.clone();
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: question.to_owned(),
-        });
+        messages.push(ChatMessage::text("user", question));
         messages
     }
 
@@ -223,6 +218,7 @@ mod tests {
             messages,
             max_tokens,
             temperature,
+            ..
         } = &checked.input
         else {
             panic!("a chat input");
