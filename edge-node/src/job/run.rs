@@ -65,11 +65,18 @@ impl JobRunner {
             work: None,
             answer: None,
         });
-        self.conclude(job, executed, stop.reason()).await;
+        self.conclude(job, executed, stop.reason(), progress.get())
+            .await;
     }
 
     /// What becomes of a job that ran (or could not).
-    async fn conclude(&self, job: Claimed, executed: Executed, stopped: Option<StopReason>) {
+    async fn conclude(
+        &self,
+        job: Claimed,
+        executed: Executed,
+        stopped: Option<StopReason>,
+        progress: Option<String>,
+    ) {
         let canceled = executed.outcome.status == JobOutcome::Canceled;
         match stopped {
             Some(StopReason::Superseded) => {
@@ -117,6 +124,7 @@ impl JobRunner {
                 usage,
                 work,
                 answer,
+                progress,
             },
         };
         match self.setup.spool.store(&pending, &outcome.raw) {

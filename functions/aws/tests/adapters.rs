@@ -735,6 +735,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
             }],
             logprobs: None,
         }),
+        progress: None,
     };
     assert!(
         !jobs

@@ -29,6 +29,16 @@ use crate::wire::{
     RawOutput, Truncated,
 };
 
+/// Longest line of progress kept from a heartbeat or a result.
+pub const MAX_PROGRESS_BYTES: usize = 200;
+
+/// A job's line of progress as it is kept: trimmed, within [`MAX_PROGRESS_BYTES`].
+pub fn progress_line(line: &str) -> String {
+    crate::limits::truncate_utf8(line.trim(), MAX_PROGRESS_BYTES)
+        .0
+        .to_owned()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     pub id: LeaseId,
@@ -340,7 +350,7 @@ impl Job {
         }
     }
 
-    /// Accepts the result of the current attempt.
+    /// Accepts the result of the current attempt (and its last line of progress).
     pub fn finish(
         &self,
         node: &NodeId,
@@ -361,6 +371,9 @@ impl Job {
         let mut done = self.next(now);
         done.status = report.status.job_status();
         done.lease = None;
+        if let Some(progress) = &report.progress {
+            done.progress = Some(progress_line(progress));
+        }
         done.output = Some(JobOutput {
             attempt: report.attempt,
             lease_id: report.lease_id.clone(),
@@ -618,6 +631,7 @@ pub(crate) mod tests {
             usage: None,
             work: None,
             answer: None,
+            progress: None,
         }
     }
 
@@ -715,6 +729,51 @@ pub(crate) mod tests {
                 .unwrap(),
             Finish::Duplicate
         );
+    }
+
+    #[test]
+    fn a_result_keeps_the_last_step_its_job_reached() {
+        let run = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        // No heartbeat carried any progress: the job ended between two.
+        assert_eq!(run.progress, None);
+        let mut result = report(&run, JobOutcome::Completed);
+        result.progress = Some(format!("  step 4: {}\n", "x".repeat(300)));
+        let Finish::Store(done) = run
+            .finish(&node("n1"), &result, StoredStreams::default(), now())
+            .unwrap()
+        else {
+            panic!("expected store")
+        };
+        let kept = done.progress.expect("the result's progress is kept");
+        assert!(
+            kept.starts_with("step 4: x") && kept.len() == MAX_PROGRESS_BYTES,
+            "{kept}"
+        );
+        // A result without one keeps what heartbeats said.
+        let mut beaten = claimed(
+            &Job::queued(JobId::generate(), &task(), now()),
+            "n1",
+            "b1",
+            now(),
+        );
+        beaten.progress = Some("step 2: ls".into());
+        let Finish::Store(done) = beaten
+            .finish(
+                &node("n1"),
+                &report(&beaten, JobOutcome::Completed),
+                StoredStreams::default(),
+                now(),
+            )
+            .unwrap()
+        else {
+            panic!("expected store")
+        };
+        assert_eq!(done.progress.as_deref(), Some("step 2: ls"));
     }
 
     #[test]

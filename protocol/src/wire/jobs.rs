@@ -196,6 +196,10 @@ pub struct JobResultReport {
     /// probabilities (its text is `stdout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<ChatAnswer>,
+    /// The job's last line of progress, as heartbeats carry it: a job that ended between
+    /// two heartbeats still shows the last step it reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, NodeId, TaskId};
-use crate::job::{output_keys, raw_output_key, Claim, Finish, Job, StoredStreams};
-use crate::limits::{json_len, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
+use crate::job::{output_keys, progress_line, raw_output_key, Claim, Finish, Job, StoredStreams};
+use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::{JobRole, PlanPolicy};
 use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
@@ -69,9 +69,6 @@ enum Placement {
     /// Not on this node, and why.
     Elsewhere(String),
 }
-
-/// Longest progress line kept from a heartbeat.
-const MAX_PROGRESS_BYTES: usize = 200;
 
 /// Largest chunk of streamed text a node may send at once.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
@@ -396,11 +393,7 @@ impl JobService {
                 }));
             };
             if let Some(progress) = &req.progress {
-                update.progress = Some(
-                    truncate_utf8(progress.trim(), MAX_PROGRESS_BYTES)
-                        .0
-                        .to_owned(),
-                );
+                update.progress = Some(progress_line(progress));
             }
             let lease_expires_at = update.lease.as_ref().map_or(now, |lease| lease.expires_at);
             let answer = HeartbeatAnswer {
@@ -650,6 +643,7 @@ mod tests {
             usage: None,
             work: None,
             answer: None,
+            progress: None,
         }
     }
 

@@ -469,6 +469,7 @@ mod tests {
                         usage: None,
                         work,
                         answer: None,
+                        progress: None,
                     },
                 )
                 .await
