@@ -86,6 +86,11 @@ pub enum Command {
     /// Your projects: git repositories that planned work happens in
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Personal API keys for editors, web UIs and scripts: create, list, revoke
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Model tokens you used, by day and model
+    Usage(UsageArgs),
     /// Edge nodes (admins): list, inspect, enable, disable, drain
     #[command(subcommand)]
     Node(NodeCommand),
@@ -201,6 +206,49 @@ pub struct BuildArgs {
     /// labelled so
     #[arg(long, value_name = "LABEL")]
     pub node_label: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyScope {
+    /// Only the model routes (/v1/models, /v1/chat/completions): what an OpenAI client needs
+    Models,
+    /// Everything you may do
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; its secret is printed this once
+    Create {
+        /// What the key is for (1 to 64 characters)
+        name: String,
+        #[arg(long, value_enum, default_value = "models")]
+        scope: KeyScope,
+        /// Days until the key stops working (1 to 3650) [default: until revoked]
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List your keys (admins: another user's, with --user)
+    List {
+        #[arg(long, value_name = "HANDLE")]
+        user: Option<String>,
+    },
+    /// Revoke a key; it stops working at once
+    Revoke {
+        /// The key's id (key_…)
+        #[arg(value_name = "KEY_ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UsageArgs {
+    /// How many days back, today included
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Admins: another user's usage
+    #[arg(long, value_name = "HANDLE")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -53,6 +53,8 @@ struct CliWorld {
     next_cursor: Option<String>,
     /// Two runs made at the same time.
     pair: Option<(Run, Run)>,
+    /// The id of the API key last created.
+    key_id: Option<String>,
 }
 
 fn unescape(text: &str) -> String {
@@ -72,6 +74,7 @@ impl CliWorld {
             saved_token: None,
             next_cursor: None,
             pair: None,
+            key_id: None,
         }
     }
 
@@ -99,6 +102,7 @@ impl CliWorld {
         text.replace("{handle}", &self.handle)
             .replace("{password}", &self.password)
             .replace("{next_cursor}", self.next_cursor.as_deref().unwrap_or(""))
+            .replace("{key_id}", self.key_id.as_deref().unwrap_or(""))
             .replace("{node}", &env().node_name)
     }
 
@@ -250,6 +254,22 @@ async fn created_completed(w: &mut CliWorld, count: usize) {
 async fn remember_token(w: &mut CliWorld) {
     w.remembered_token = w.saved_token();
     assert!(w.remembered_token.is_some());
+}
+
+#[given("I remember the API key it printed as JSON")]
+#[when("I remember the API key it printed as JSON")]
+#[then("I remember the API key it printed as JSON")]
+async fn remember_api_key(w: &mut CliWorld) {
+    let created: serde_json::Value =
+        serde_json::from_str(w.run().stdout.trim()).expect("one JSON value");
+    w.remembered_token = created["key"].as_str().map(str::to_owned);
+    w.key_id = created["api_key"]["id"].as_str().map(str::to_owned);
+    assert!(
+        w.remembered_token
+            .as_deref()
+            .is_some_and(|k| k.starts_with("cyk_")),
+        "{created}"
+    );
 }
 
 #[when(expr = "I run {string} in two processes at once")]

@@ -102,3 +102,47 @@ Feature: cynork configuration, status and authentication
     And I run "cynork auth login -u {handle} --password-stdin" with stdin "{password}"
     Then the exit code is 8
     And stderr mentions "not understood"
+
+  Scenario: An API key works as CYNORK_TOKEN until it is revoked
+    Given I am logged in
+    When I run "cynork -o json apikey create laptop --scope all --expires-in-days 90"
+    Then the exit code is 0
+    And I remember the API key it printed as JSON
+    When I run "cynork auth whoami" with my remembered token in CYNORK_TOKEN
+    Then the exit code is 0
+    And stdout mentions "handle=" followed by my handle
+    When I run "cynork apikey list"
+    Then the exit code is 0
+    And stdout mentions "name=laptop scope=all"
+    And stdout mentions "last_used=20"
+    When I run "cynork apikey revoke {key_id}"
+    Then the exit code is 0
+    And stdout mentions "revoked="
+    When I run "cynork auth whoami" with my remembered token in CYNORK_TOKEN
+    Then the exit code is 3
+    And stderr mentions "revoked"
+    When I run "cynork apikey create ''"
+    Then the exit code is 6
+    When I run "cynork apikey revoke key_01JZZZZZZZZZZZZZZZZZZZZZZZ"
+    Then the exit code is 4
+
+  Scenario: A models-scoped key reaches the models but not the tasks
+    Given I am logged in
+    When I run "cynork -o json apikey create editor"
+    And I remember the API key it printed as JSON
+    And I run "cynork models list" with my remembered token in CYNORK_TOKEN
+    Then the exit code is 0
+    When I run "cynork task list" with my remembered token in CYNORK_TOKEN
+    Then the exit code is 3
+    And stderr mentions "model routes"
+
+  Scenario: Usage shows one line a day and model, then the totals
+    Given I am logged in
+    When I run "cynork usage --days 7"
+    Then the exit code is 0
+    And stdout mentions "total="
+    And stdout mentions "calls=0 prompt_tokens=0 completion_tokens=0"
+    When I run "cynork -o json usage"
+    Then stdout is exactly one JSON value with "calls" = 0
+    When I run "cynork usage --days 0"
+    Then the exit code is 6

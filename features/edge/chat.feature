@@ -11,9 +11,10 @@ Feature: Chat and the OpenAI-compatible API, answered by the real model through 
     When the official OpenAI Python client runs its checks as "alice"
     Then every check passes
 
-  Scenario: Tool calls, structured output and sampling fields, through the official client
+  Scenario: Tool calls, structured output and sampling fields, through the official client with an API key
     When the official OpenAI Python client runs "openai_tools.py" as "alice"
     Then every check passes
+    And the user's usage today counts the model's calls and tokens
 
   Scenario: A chat thread continues the conversation, for its owner only
     When "alice" chats "My name is Ada." in a new thread

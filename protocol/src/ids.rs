@@ -54,6 +54,8 @@ ulid_id!(/// A registered edge node.
     NodeId, "node_");
 ulid_id!(/// A login session: the family of refresh tokens rotated from one login.
     SessionId, "sess_");
+ulid_id!(/// A personal API key (its id; the secret is shown once and stored only hashed).
+    ApiKeyId, "key_");
 ulid_id!(/// An uploaded file a task may reference.
     AttachmentId, "att_");
 ulid_id!(/// A git repository a user's planned work happens in.

@@ -2,12 +2,14 @@
 //! config, and the printer for the chosen output format.
 
 pub mod admin;
+pub mod apikey;
 pub mod auth;
 pub mod chat;
 pub mod plan;
 pub mod project;
 pub mod status;
 pub mod task;
+pub mod usage;
 
 use clap::CommandFactory;
 
@@ -46,6 +48,8 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Chat(args) => chat::run(&mut ctx, args),
         Command::Models(crate::cli::ModelsCommand::List) => chat::list_models(&mut ctx),
         Command::Project(command) => project::run(&mut ctx, command),
+        Command::Apikey(command) => apikey::run(&mut ctx, command),
+        Command::Usage(args) => usage::run(&mut ctx, args),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

@@ -104,9 +104,19 @@ async fn openai_client(w: &mut EdgeWorld, alias: String) {
     openai_script(w, "openai_client.py".into(), alias).await
 }
 
-/// One of `features/clients/`'s scripts, run with the user's token as the API key.
+/// One of `features/clients/`'s scripts, run with a personal API key of the user's,
+/// scoped to the model routes, as the API key (what a user configures in a client).
 #[when(expr = "the official OpenAI Python client runs {string} as {string}")]
 async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
+    let created = api()
+        .post(
+            "/v1/api-keys",
+            Some(w.token()),
+            &json!({"name": format!("openai client: {name}"), "scope": "models"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = created.body["key"].as_str().expect("the key").to_owned();
     let script = cynode_testkit::repo_root()
         .join("features/clients")
         .join(name);
@@ -114,7 +124,7 @@ async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
         .arg(&script)
         .arg(cynode_testkit::TEST_MODEL)
         .env("OPENAI_BASE_URL", format!("{}/v1", env().deployment.url))
-        .env("OPENAI_API_KEY", w.token())
+        .env("OPENAI_API_KEY", key)
         .output()
         .await
         .expect("python3 runs");
@@ -124,6 +134,26 @@ async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
         String::from_utf8_lossy(&out.stderr)
     );
     w.client_output = Some((out.status.success(), text));
+}
+
+#[then("the user's usage today counts the model's calls and tokens")]
+async fn usage_counts(w: &mut EdgeWorld) {
+    let report = api().get("/v1/usage?days=1", Some(w.token())).await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let row = report.body["rows"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["model"] == cynode_testkit::TEST_MODEL)
+        })
+        .unwrap_or_else(|| panic!("no usage of the model: {}", report.body));
+    for field in ["calls", "prompt_tokens", "completion_tokens"] {
+        assert!(
+            row[field].as_u64().is_some_and(|n| n > 0),
+            "{field}: {}",
+            report.body
+        );
+    }
 }
 
 #[then("every check passes")]

@@ -1,5 +1,6 @@
 //! Request extractors that answer bad input in the gateway's one error shape: JSON bodies
-//! with a size limit, query strings, bearer-token users, and signed node requests.
+//! with a size limit, query strings, users (access tokens and API keys, by scope), and
+//! signed node requests.
 
 use cynode_domain::ErrorCode;
 use std::sync::Arc;
@@ -102,7 +103,42 @@ where
     }
 }
 
-/// The user behind the request's bearer token.
+/// The credential a request carries: `Authorization: Bearer <access token or API key>`,
+/// or `x-api-key: <API key>` (what Anthropic-style clients send).
+fn credential(parts: &Parts) -> Option<&str> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        });
+    bearer
+        .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+async fn authenticate<S>(parts: &Parts, state: &S) -> Result<Principal, ApiError>
+where
+    Arc<AuthService>: FromRef<S>,
+{
+    let Some(token) = credential(parts) else {
+        return Err(ApiError::Domain(Error::unauthenticated(
+            ErrorCode::MissingToken,
+            "this route needs an 'Authorization: Bearer <access token or API key>' header; \
+             log in first, or create an API key",
+        )));
+    };
+    let auth = Arc::<AuthService>::from_ref(state);
+    let principal = auth.authenticate(token).await?;
+    tracing::Span::current().record("user_id", principal.user_id.as_str());
+    Ok(principal)
+}
+
+/// The user behind the request's credential, with a credential that reaches every route
+/// (an access token, or an API key of scope `all`); a key scoped to the model routes gets
+/// 403 `api_key_scope`.
 pub struct Authenticated(pub Principal);
 
 impl<S> FromRequestParts<S> for Authenticated
@@ -113,23 +149,30 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        }) else {
-            return Err(ApiError::Domain(Error::unauthenticated(
-                ErrorCode::MissingToken,
-                "this route needs an 'Authorization: Bearer <access token>' header; log in first",
+        let principal = authenticate(parts, state).await?;
+        if !principal.has_full_scope() {
+            return Err(ApiError::Domain(Error::forbidden(
+                ErrorCode::ApiKeyScope,
+                "this API key reaches only the model routes (/v1/models, /v1/chat/completions); \
+                 use a key of scope 'all' or an access token",
             )));
-        };
-        let auth = Arc::<AuthService>::from_ref(state);
-        let principal = auth.authenticate(token.trim()).await?;
-        tracing::Span::current().record("user_id", principal.user_id.as_str());
+        }
         Ok(Authenticated(principal))
+    }
+}
+
+/// The user behind a request to a model route: any credential, keys of either scope.
+pub struct ModelCaller(pub Principal);
+
+impl<S> FromRequestParts<S> for ModelCaller
+where
+    S: Send + Sync,
+    Arc<AuthService>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await.map(ModelCaller)
     }
 }
 

@@ -72,8 +72,9 @@ impl Function {
 
     fn routes(self) -> Router<AppState> {
         match self {
-            Function::Auth => routes::auth::router(),
+            Function::Auth => routes::auth::router().merge(routes::api_keys::router()),
             Function::Tasks => routes::tasks::router()
+                .merge(routes::usage::router())
                 .merge(routes::projects::router())
                 .merge(routes::plans::router()),
             Function::Nodes => routes::nodes::router()
@@ -113,6 +114,9 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/auth/{proxy+}", Function::Auth),
     ("ANY /v1/users", Function::Auth),
     ("ANY /v1/users/{proxy+}", Function::Auth),
+    ("ANY /v1/api-keys", Function::Auth),
+    ("ANY /v1/api-keys/{proxy+}", Function::Auth),
+    ("ANY /v1/usage", Function::Tasks),
     ("ANY /v1/tasks", Function::Tasks),
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
     ("ANY /v1/attachments", Function::Tasks),

@@ -10,12 +10,12 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, ProjectStore, SessionStore,
-    StreamStore, TaskStore, ThreadStore, UserStore,
+    ApiKeyStore, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, ProjectStore,
+    SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
-    AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
-    RecoveryService, StreamService, TaskService,
+    ApiKeyService, AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
+    RecoveryService, StreamService, TaskService, UsageService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -36,6 +36,7 @@ struct Inner {
     clock: Arc<SystemClock>,
     credentials: Option<Arc<dyn CredentialIssuer>>,
     auth: OnceLock<Arc<AuthService>>,
+    api_keys: OnceLock<Arc<ApiKeyService>>,
     tasks: OnceLock<Arc<TaskService>>,
     nodes: OnceLock<Arc<NodeService>>,
     jobs: OnceLock<Arc<JobService>>,
@@ -44,6 +45,7 @@ struct Inner {
     projects: OnceLock<Arc<ProjectService>>,
     plans: OnceLock<Arc<PlanService>>,
     streams: OnceLock<Arc<StreamService>>,
+    usage: OnceLock<Arc<UsageService>>,
 }
 
 impl FromRef<AppState> for Arc<AuthService> {
@@ -57,11 +59,13 @@ impl FromRef<AppState> for Arc<AuthService> {
 pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub api_keys: Arc<dyn ApiKeyStore>,
     pub tasks: Arc<dyn TaskStore>,
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
     pub streams: Arc<dyn StreamStore>,
+    pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub blobs: Arc<dyn BlobStore>,
@@ -75,11 +79,13 @@ impl From<Adapters> for Ports {
         Self {
             users: Arc::new(adapters.users),
             sessions: Arc::new(adapters.sessions),
+            api_keys: Arc::new(adapters.api_keys),
             tasks: Arc::new(adapters.tasks),
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
             streams: Arc::new(adapters.streams),
+            usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
             inference_queue_url: queue.inference_queue_url().to_owned(),
             dead_letters: queue.clone(),
@@ -95,11 +101,13 @@ impl Ports {
         Self {
             users: store.clone(),
             sessions: store.clone(),
+            api_keys: store.clone(),
             tasks: store.clone(),
             threads: store.clone(),
             nodes: store.clone(),
             projects: store.clone(),
             streams: store.clone(),
+            usage: store.clone(),
             queue: store.clone(),
             dead_letters: store.clone(),
             blobs: store,
@@ -150,6 +158,8 @@ impl AppState {
                 clock: Arc::new(SystemClock),
                 credentials,
                 auth: OnceLock::new(),
+                api_keys: OnceLock::new(),
+                usage: OnceLock::new(),
                 tasks: OnceLock::new(),
                 nodes: OnceLock::new(),
                 jobs: OnceLock::new(),
@@ -196,9 +206,30 @@ impl AppState {
             Arc::new(AuthService::new(
                 self.inner.ports.users.clone(),
                 self.inner.ports.sessions.clone(),
+                self.inner.ports.api_keys.clone(),
                 AccessTokens::new(&key, config.auth.access_ttl_secs),
                 self.inner.clock.clone(),
                 config.auth.clone(),
+            ))
+        })
+    }
+
+    pub fn api_keys(&self) -> &Arc<ApiKeyService> {
+        self.inner.api_keys.get_or_init(|| {
+            Arc::new(ApiKeyService::new(
+                self.inner.ports.api_keys.clone(),
+                self.inner.ports.users.clone(),
+                self.inner.clock.clone(),
+            ))
+        })
+    }
+
+    pub fn usage(&self) -> &Arc<UsageService> {
+        self.inner.usage.get_or_init(|| {
+            Arc::new(UsageService::new(
+                self.inner.ports.usage.clone(),
+                self.inner.ports.users.clone(),
+                self.inner.clock.clone(),
             ))
         })
     }
@@ -265,6 +296,7 @@ impl AppState {
             Arc::new(StreamService::new(
                 ports.streams.clone(),
                 ports.sessions.clone(),
+                ports.api_keys.clone(),
                 self.inner.clock.clone(),
                 self.config().streams.clone(),
             ))

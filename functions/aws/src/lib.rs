@@ -98,11 +98,13 @@ impl Clients {
 pub struct Adapters {
     pub users: dynamo::DynamoUsers,
     pub sessions: dynamo::DynamoSessions,
+    pub api_keys: dynamo::DynamoApiKeys,
     pub tasks: dynamo::DynamoTasks,
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
     pub streams: dynamo::DynamoStreams,
+    pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
     pub blobs: s3::S3Blobs,
 }
@@ -113,6 +115,7 @@ impl Adapters {
         Self {
             users: dynamo::DynamoUsers::new(db.clone(), resources.table("users")),
             sessions: dynamo::DynamoSessions::new(db.clone(), resources.table("sessions")),
+            api_keys: dynamo::DynamoApiKeys::new(db.clone(), resources.table("sessions")),
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
             threads: dynamo::DynamoThreads::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
@@ -122,6 +125,7 @@ impl Adapters {
                 resources.table("credentials"),
             ),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
+            usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(
                 clients.sqs.clone(),
                 resources.jobs_queue_url.clone(),

@@ -6,21 +6,24 @@
 use std::sync::Arc;
 
 use cynode_aws::{Adapters, Clients, Resources};
+use cynode_domain::api_key::ApiKey;
 use cynode_domain::chat::Thread;
 use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
 use cynode_domain::ports::{
-    BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore, ThreadStore, UserStore,
-    Write,
+    ApiKeyStore, BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore, ThreadStore,
+    UsageStore, UserStore, Write,
 };
+use cynode_domain::principal::Credential;
 use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
 use cynode_domain::session::{RefreshState, RefreshToken, Session};
 use cynode_domain::signing::NodeKeys;
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{StoredInput, Task, TaskInput};
+use cynode_domain::usage::UsageEntry;
 use cynode_domain::user::User;
-use cynode_domain::wire::NodeState;
+use cynode_domain::wire::{ApiKeyScope, CreateApiKeyRequest, InferenceUsage, NodeState};
 use cynode_domain::wire::{
     ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
 };
@@ -188,6 +191,149 @@ async fn a_refresh_token_rotates_exactly_once() {
         .unwrap()
         .revoked_at
         .is_some());
+}
+
+#[tokio::test]
+async fn api_keys_round_trip_list_per_user_and_revoke_once() {
+    let (a, _, _) = adapters().await;
+    let alice = UserId::generate();
+    let request = |name: &str, days| CreateApiKeyRequest {
+        name: name.into(),
+        scope: ApiKeyScope::All,
+        expires_in_days: days,
+    };
+    let (first, _) = ApiKey::create(&alice, &request("editor", Some(30)), now()).unwrap();
+    let (second, _) = ApiKey::create(&alice, &request("web ui", None), now()).unwrap();
+    let (bobs, _) = ApiKey::create(&UserId::generate(), &request("bob's", None), now()).unwrap();
+    for key in [&first, &second, &bobs] {
+        a.api_keys.insert_api_key(key).await.unwrap();
+    }
+    assert!(matches!(
+        a.api_keys.insert_api_key(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Stored times keep whole seconds and below as RFC 3339 writes them.
+    let read = a.api_keys.api_key(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.hash.as_str(), read.scope, read.expires_at),
+        (first.hash.as_str(), first.scope, first.expires_at)
+    );
+    let mut listed: Vec<_> = a
+        .api_keys
+        .api_keys_of(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["editor", "web ui"]);
+
+    let used = now();
+    a.api_keys.touch_api_key(&first.id, used).await.unwrap();
+    let revoked = now() + time::Duration::seconds(5);
+    a.api_keys.revoke_api_key(&first.id, revoked).await.unwrap();
+    a.api_keys
+        .revoke_api_key(&first.id, revoked + time::Duration::hours(1))
+        .await
+        .unwrap();
+    let read = a.api_keys.api_key(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.last_used_at.map(|t| t.unix_timestamp()),
+        Some(used.unix_timestamp())
+    );
+    assert_eq!(
+        read.revoked_at.map(|t| t.unix_timestamp()),
+        Some(revoked.unix_timestamp())
+    );
+    // Changing a key that does not exist creates nothing.
+    let (ghost, _) = ApiKey::create(&alice, &request("ghost", None), now()).unwrap();
+    a.api_keys.revoke_api_key(&ghost.id, now()).await.unwrap();
+    assert_eq!(a.api_keys.api_key(&ghost.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn usage_rows_add_up_inside_the_commit_and_read_back_by_day_range() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let entry = |day: &str, model: &str, prompt| UsageEntry {
+        user: owner.clone(),
+        day: day.into(),
+        model: model.into(),
+        usage: InferenceUsage {
+            calls: 1,
+            prompt_tokens: prompt,
+            completion_tokens: 5,
+            refused_calls: 0,
+        },
+    };
+    let task = task(&owner, None, commands("true"));
+    a.tasks.insert_task(&task, &[]).await.unwrap();
+    let mut next = task.clone();
+    next.version = 2;
+    let first = entry("2026-12-05", "smollm2:135m", 10);
+    a.tasks
+        .commit(&[Write::Task(&next), Write::Usage(&first)])
+        .await
+        .unwrap();
+    // A commit that loses its race adds nothing.
+    let lost = a
+        .tasks
+        .commit(&[Write::Task(&next), Write::Usage(&first)])
+        .await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))));
+    for e in [
+        entry("2026-12-05", "smollm2:135m", 20),
+        entry("2026-12-05", "cynodeai.pm", 1),
+        entry("2026-12-04", "smollm2:135m", 100),
+        entry("2026-12-06", "smollm2:135m", 1000),
+    ] {
+        a.tasks.commit(&[Write::Usage(&e)]).await.unwrap();
+    }
+    let mut rows: Vec<_> = a
+        .usage
+        .usage(&owner, "2026-12-05", "2026-12-05")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.day,
+                r.model,
+                r.calls,
+                r.prompt_tokens,
+                r.completion_tokens,
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("2026-12-05".to_owned(), "cynodeai.pm".to_owned(), 1, 1, 5),
+            (
+                "2026-12-05".to_owned(),
+                "smollm2:135m".to_owned(),
+                2,
+                30,
+                10
+            ),
+        ]
+    );
+    assert_eq!(
+        a.usage
+            .usage(&owner, "2026-12-04", "2026-12-06")
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(a
+        .usage
+        .usage(&UserId::generate(), "2026-12-04", "2026-12-06")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -631,7 +777,7 @@ async fn duplicate_deliveries_of_a_job_are_claimed_once() {
         user_id: UserId::generate(),
         handle: "alice".into(),
         is_admin: false,
-        session_id: SessionId::generate(),
+        credential: Credential::Session(SessionId::generate()),
     };
     let view = tasks
         .create(

@@ -3,12 +3,13 @@
 //!
 //! - [`wire`], [`ids`], [`status`], [`limits`], [`signing`], [`clock`]: re-exported from
 //!   `cynode-protocol`, the contract shared with the edge node and the CLI.
-//! - [`task`], [`job`], [`plan`], [`project`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
+//! - [`api_key`], [`usage`], [`task`], [`job`], [`plan`], [`project`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
 //! - [`memory`]: in-memory ports for unit tests.
 
+pub mod api_key;
 pub mod chat;
 pub mod error;
 pub mod job;
@@ -22,6 +23,7 @@ pub mod service;
 pub mod session;
 pub mod task;
 pub mod transitions;
+pub mod usage;
 pub mod user;
 
 // The wire contract lives in `cynode-protocol`, which the CLI and the edge node link

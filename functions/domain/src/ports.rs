@@ -9,17 +9,22 @@
 
 use async_trait::async_trait;
 
+use crate::api_key::ApiKey;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId};
+use crate::ids::{
+    ApiKeyId, AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId,
+};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
+use crate::usage::UsageEntry;
 use crate::user::User;
+use crate::wire::UsageRow;
 use crate::wire::{JobMessage, NodeState, QueueCredentials};
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -63,6 +68,27 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(&self, id: &SessionId, at: Timestamp) -> StoreResult<()>;
 }
 
+/// Users' model usage by day and model (added to by [`Write::Usage`]).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// `user`'s rows from day `from` to day `to` (`YYYY-MM-DD`, inclusive), in any order.
+    async fn usage(&self, user: &UserId, from: &str, to: &str) -> StoreResult<Vec<UsageRow>>;
+}
+
+/// Personal API keys, found by id (the secret names it) and listed per user.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Conflict when the id exists.
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    /// All of `user`'s keys, revoked ones included, oldest first.
+    async fn api_keys_of(&self, user: &UserId) -> StoreResult<Vec<ApiKey>>;
+    /// Marks the key revoked at `at`; a key already revoked keeps its first time.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: Timestamp) -> StoreResult<()>;
+    /// Records a use at `at`.
+    async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> StoreResult<()>;
+}
+
 /// One conditional write of [`TaskStore::commit`].
 #[derive(Debug, Clone)]
 pub enum Write<'a> {
@@ -70,6 +96,9 @@ pub enum Write<'a> {
     Task(&'a Task),
     /// Same for a job.
     Job(&'a Job),
+    /// Add tokens to a user's usage row (unconditional; written with the result that
+    /// finished the job, so it counts once).
+    Usage(&'a UsageEntry),
 }
 
 /// One page of a user's tasks, newest first.

@@ -1,9 +1,11 @@
 //! Who is calling: the authenticated user behind a request, as every user-facing
 //! service receives it, and the one check of admin rights. Authentication itself
-//! (tokens, sessions) is `service::auth`'s; this is what the rest of the domain needs.
+//! (tokens, sessions, API keys) is `service::auth`'s; this is what the rest of the domain
+//! needs.
 
 use crate::error::{Error, Result};
-use crate::ids::{SessionId, UserId};
+use crate::ids::{ApiKeyId, SessionId, UserId};
+use crate::wire::ApiKeyScope;
 use crate::ErrorCode;
 
 /// Refuses anyone but an admin (403 `admin_required`).
@@ -24,7 +26,37 @@ pub struct Principal {
     pub user_id: UserId,
     pub handle: String,
     pub is_admin: bool,
-    pub session_id: SessionId,
+    /// What the request was authenticated with.
+    pub credential: Credential,
+}
+
+/// A login session's access token, or a personal API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Session(SessionId),
+    ApiKey { id: ApiKeyId, scope: ApiKeyScope },
+}
+
+impl Principal {
+    /// Whether the credential reaches every route the user may use, not only the model
+    /// routes.
+    pub fn has_full_scope(&self) -> bool {
+        !matches!(
+            self.credential,
+            Credential::ApiKey {
+                scope: ApiKeyScope::Models,
+                ..
+            }
+        )
+    }
+
+    /// The login session behind the request, if it came with an access token.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        match &self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiKey { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -35,7 +67,7 @@ impl Principal {
             user_id: crate::ids::UserId::generate(),
             handle: handle.into(),
             is_admin: false,
-            session_id: crate::ids::SessionId::generate(),
+            credential: Credential::Session(crate::ids::SessionId::generate()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! section; every type is re-exported here, so callers write `wire::TaskView`.
 
 mod admin;
+mod api_keys;
 mod auth;
 mod chat;
 mod errors;
@@ -13,8 +14,10 @@ mod jobs;
 mod nodes;
 mod projects;
 mod tasks;
+mod usage;
 
 pub use admin::*;
+pub use api_keys::*;
 pub use auth::*;
 pub use chat::*;
 pub use errors::*;
@@ -23,3 +26,4 @@ pub use jobs::*;
 pub use nodes::*;
 pub use projects::*;
 pub use tasks::*;
+pub use usage::*;

@@ -35,7 +35,7 @@ use cynode_domain::wire::{
 use cynode_domain::Error;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authenticated, JsonBody};
+use crate::extract::{Authenticated, JsonBody, ModelCaller};
 use crate::state::AppState;
 use crate::stream::{self, Polled, Source, StreamEnd, StreamGuard};
 
@@ -95,7 +95,7 @@ async fn openai_errors(request: Request, next: Next) -> Response {
 
 async fn models(
     State(state): State<AppState>,
-    Authenticated(_user): Authenticated,
+    ModelCaller(_user): ModelCaller,
 ) -> ApiResult<Json<Value>> {
     let mut ids = vec![AGENT_MODEL.to_owned()];
     ids.extend(state.nodes().available_models().await?);
@@ -125,7 +125,7 @@ async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()>
 
 async fn completions(
     State(state): State<AppState>,
-    Authenticated(user): Authenticated,
+    ModelCaller(user): ModelCaller,
     JsonBody(req): JsonBody<ChatCompletionRequest, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
     let completion = check_completion(req)?;

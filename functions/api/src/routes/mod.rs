@@ -4,6 +4,7 @@
 //! rules live in the domain.
 
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod chat;
 pub mod events;
@@ -13,3 +14,4 @@ pub mod nodes;
 pub mod plans;
 pub mod projects;
 pub mod tasks;
+pub mod usage;

@@ -24,6 +24,7 @@ use cynode_domain::signing::{
 use cynode_domain::wire::{AccessClaims, JobMessage};
 use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Reply, Stack};
 
+mod api_keys;
 mod assertions;
 mod auth;
 mod chat;
@@ -102,6 +103,8 @@ struct GatewayWorld {
     statuses: Vec<u16>,
     /// Who created the scenario's planned task.
     plan_owner: Option<String>,
+    /// API keys created in this scenario, by name.
+    api_keys: HashMap<String, api_keys::TestKey>,
 }
 
 fn unescape(text: &str) -> String {

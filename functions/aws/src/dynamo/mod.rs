@@ -7,20 +7,24 @@
 //! Expiring items carry `expires_at` (unix seconds) for DynamoDB's TTL; readers still
 //! check expiry themselves, since TTL deletion lags.
 
+mod api_keys;
 mod nodes;
 mod projects;
 mod sessions;
 mod streams;
 mod tasks;
 mod threads;
+mod usage;
 mod users;
 
+pub use api_keys::DynamoApiKeys;
 pub use nodes::DynamoNodes;
 pub use projects::DynamoProjects;
 pub use sessions::DynamoSessions;
 pub use streams::DynamoStreams;
 pub use tasks::DynamoTasks;
 pub use threads::DynamoThreads;
+pub use usage::DynamoUsage;
 pub use users::DynamoUsers;
 
 use std::collections::HashMap;
@@ -310,7 +314,8 @@ pub(crate) async fn transact(
     client: &aws_sdk_dynamodb::Client,
     mut writes: Vec<TransactWriteItem>,
 ) -> Result<(), StoreError> {
-    if writes.len() == 1 {
+    // One put is cheaper as a plain conditional put than as a transaction.
+    if let [TransactWriteItem { put: Some(_), .. }] = writes.as_slice() {
         if let Some(put) = writes.pop().and_then(|w| w.put) {
             let mut request = client
                 .put_item()
@@ -324,7 +329,6 @@ pub(crate) async fn transact(
             request.send().await.map_err(store_error)?;
             return Ok(());
         }
-        return Err(StoreError::Corrupt("a single write must be a put".into()));
     }
     client
         .transact_write_items()

@@ -9,6 +9,8 @@
 //! | create key   | `IDEMPOTENCY#<owner>#<key>` | `IDEMPOTENCY` |
 //! | chunk        | `TASK#<task id>`            | `CHUNK#<job id>#<attempt>#<seq>` |
 //!
+//! Users' usage rows live here too (`usage.rs`), written in the same transactions.
+//!
 //! A task and its jobs share a partition, so "the task and all its jobs" is one strongly
 //! consistent query. Task items also carry the keys of two sparse indexes that list a
 //! user's tasks newest first, `by_owner` (`owner_pk` = owner) and `by_owner_status`
@@ -402,6 +404,7 @@ impl TaskStore for DynamoTasks {
             items.push(match write {
                 Write::Task(task) => put_versioned(&self.table, task_item(task)?, task.version)?,
                 Write::Job(job) => put_versioned(&self.table, job_item(job)?, job.version)?,
+                Write::Usage(entry) => super::usage::add_usage(&self.table, entry)?,
             });
         }
         transact(&self.client, items).await

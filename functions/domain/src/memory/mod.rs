@@ -9,10 +9,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::api_key::ApiKey;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::{AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId};
+use crate::ids::{
+    ApiKeyId, AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId,
+};
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::ports::*;
@@ -31,6 +34,7 @@ struct State {
     failures: HashMap<String, LoginFailures>,
     sessions: HashMap<SessionId, Session>,
     refresh: HashMap<String, RefreshToken>,
+    api_keys: BTreeMap<ApiKeyId, ApiKey>,
     tasks: BTreeMap<TaskId, Task>,
     names: HashMap<(UserId, String), TaskId>,
     jobs: BTreeMap<(TaskId, JobId), Job>,
@@ -51,6 +55,7 @@ struct State {
     projects: BTreeMap<(UserId, String), Project>,
     credentials: HashMap<ProjectId, String>,
     streams: HashMap<(UserId, String), Timestamp>,
+    usage: BTreeMap<(UserId, String, String), crate::wire::UsageRow>,
 }
 
 /// Every port in one in-memory store.
@@ -178,6 +183,62 @@ impl SessionStore for MemoryStore {
     async fn revoke_session(&self, id: &SessionId, at: Timestamp) -> StoreResult<()> {
         if let Some(session) = self.state().sessions.get_mut(id) {
             session.revoked_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageStore for MemoryStore {
+    async fn usage(
+        &self,
+        user: &UserId,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<crate::wire::UsageRow>> {
+        Ok(self
+            .state()
+            .usage
+            .iter()
+            .filter(|((owner, day, _), _)| {
+                owner == user && day.as_str() >= from && day.as_str() <= to
+            })
+            .map(|(_, row)| row.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.api_keys.contains_key(&key.id) {
+            return Err(conflict("API key exists"));
+        }
+        state.api_keys.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+    async fn api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        Ok(self.state().api_keys.get(id).cloned())
+    }
+    async fn api_keys_of(&self, user: &UserId) -> StoreResult<Vec<ApiKey>> {
+        Ok(self
+            .state()
+            .api_keys
+            .values()
+            .filter(|key| &key.user_id == user)
+            .cloned()
+            .collect())
+    }
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        if let Some(key) = self.state().api_keys.get_mut(id) {
+            key.revoked_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+    async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        if let Some(key) = self.state().api_keys.get_mut(id) {
+            key.last_used_at = Some(at);
         }
         Ok(())
     }

@@ -1,15 +1,18 @@
-//! Logging in, refreshing, logging out, and knowing who is calling.
+//! Logging in, refreshing, logging out, and knowing who is calling: an access token of a
+//! live session, or a personal API key that is neither revoked nor expired.
 
 use crate::ErrorCode;
 use std::sync::Arc;
 
 use time::Duration;
 
+use crate::api_key::{hash_secret, is_api_key, key_id_of};
 use crate::clock::Clock;
+use crate::clock::Timestamp;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{SessionId, UserId};
-use crate::ports::{SessionStore, UserStore};
-use crate::principal::{require_admin, Principal};
+use crate::ports::{ApiKeyStore, SessionStore, UserStore};
+use crate::principal::{require_admin, Credential, Principal};
 use crate::session::{
     hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
 };
@@ -46,6 +49,7 @@ const SOURCE_LIMIT_FACTOR: u32 = 4;
 pub struct AuthService {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
+    keys: Arc<dyn ApiKeyStore>,
     tokens: AccessTokens,
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
@@ -59,6 +63,7 @@ impl AuthService {
     pub fn new(
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
+        keys: Arc<dyn ApiKeyStore>,
         tokens: AccessTokens,
         clock: Arc<dyn Clock>,
         settings: AuthSettings,
@@ -66,6 +71,7 @@ impl AuthService {
         Self {
             users,
             sessions,
+            keys,
             tokens,
             clock,
             settings,
@@ -249,14 +255,18 @@ impl AuthService {
     /// the caller's.
     pub async fn logout(&self, principal: &Principal, req: LogoutRequest) -> Result<()> {
         let now = self.clock.now();
-        self.sessions
-            .revoke_session(&principal.session_id, now)
-            .await?;
+        let Some(session_id) = principal.session_id() else {
+            return Err(Error::validation(
+                ErrorCode::NotASession,
+                "logging out ends a login session, and this request came with an API key; \
+                 revoke the key instead (DELETE /v1/api-keys/{id})",
+            ));
+        };
+        self.sessions.revoke_session(session_id, now).await?;
         if let Some(token) = req.refresh_token {
             let hash = hash_refresh_token(&token);
             if let Some(record) = self.sessions.refresh_token(&hash).await? {
-                if record.user_id == principal.user_id && record.session_id != principal.session_id
-                {
+                if record.user_id == principal.user_id && &record.session_id != session_id {
                     self.sessions
                         .revoke_session(&record.session_id, now)
                         .await?;
@@ -266,8 +276,12 @@ impl AuthService {
         Ok(())
     }
 
-    /// Who is behind a bearer access token — only while its session is active.
+    /// Who is behind a bearer credential: an access token, only while its session is
+    /// active; an API key, only while it is neither revoked nor expired.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        if is_api_key(bearer) {
+            return self.authenticate_key(bearer).await;
+        }
         let now = self.clock.now();
         let claims = self.tokens.verify(bearer, now)?;
         let active = self
@@ -285,7 +299,38 @@ impl AuthService {
             user_id: claims.sub,
             handle: claims.handle,
             is_admin: claims.adm,
-            session_id: claims.sid,
+            credential: Credential::Session(claims.sid),
+        })
+    }
+
+    async fn authenticate_key(&self, secret: &str) -> Result<Principal> {
+        let now = self.clock.now();
+        let invalid = || Error::unauthenticated(ErrorCode::InvalidApiKey, "API key is not valid");
+        let id = key_id_of(secret).ok_or_else(invalid)?;
+        let key = self
+            .keys
+            .api_key(&id)
+            .await?
+            .filter(|key| key.hash == hash_secret(secret))
+            .ok_or_else(invalid)?;
+        if let Some(refusal) = key.refusal(now) {
+            return Err(refusal);
+        }
+        // Admin rights and the handle are the user's now, not when the key was made.
+        let user = self.users.user_by_id(&key.user_id).await?.ok_or_else(|| {
+            Error::unauthenticated(ErrorCode::UnknownUser, "the user no longer exists")
+        })?;
+        if key.use_is_news(now) {
+            self.keys.touch_api_key(&key.id, now).await?;
+        }
+        Ok(Principal {
+            user_id: user.id,
+            handle: user.handle,
+            is_admin: user.is_admin,
+            credential: Credential::ApiKey {
+                id: key.id,
+                scope: key.scope,
+            },
         })
     }
 
@@ -330,6 +375,26 @@ impl AuthService {
     }
 }
 
+/// Whether `principal`'s session is active, or its API key unrevoked and unexpired, at
+/// `now`.
+pub(crate) async fn credential_in_force(
+    sessions: &dyn SessionStore,
+    keys: &dyn ApiKeyStore,
+    principal: &Principal,
+    now: Timestamp,
+) -> Result<bool> {
+    Ok(match &principal.credential {
+        Credential::Session(id) => sessions
+            .session(id)
+            .await?
+            .is_some_and(|session| session.is_active(now)),
+        Credential::ApiKey { id, .. } => keys
+            .api_key(id)
+            .await?
+            .is_some_and(|key| key.refusal(now).is_none()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +412,7 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
         let auth = AuthService::new(
+            store.clone(),
             store.clone(),
             store,
             AccessTokens::new(b"0123456789abcdef0123456789abcdef", 60),

@@ -19,6 +19,7 @@ use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
 use crate::task::Task;
 use crate::transitions::task_after_job;
+use crate::usage::{entry_for, UsageEntry};
 use crate::wire::{
     AgentAssignment, AttachmentDownload, ClaimDecision, Credential, ForgeTarget, HeartbeatAnswer,
     HeartbeatRequest, JobChunkRequest, JobClaim, JobReleaseRequest, JobResultReport, JobSpec,
@@ -126,6 +127,7 @@ impl JobService {
         task: &Task,
         job: &Job,
         planner_output: Option<&str>,
+        usage: Option<&UsageEntry>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
         match &self.planning {
@@ -140,6 +142,7 @@ impl JobService {
                     job,
                     planner_output,
                     &planning.policy,
+                    usage,
                     now,
                 )
                 .await
@@ -150,6 +153,7 @@ impl JobService {
                 if let Some(task) = task_update.as_ref() {
                     writes.push(Write::Task(task));
                 }
+                writes.extend(usage.map(Write::Usage));
                 self.tasks.commit(&writes).await
             }
         }
@@ -231,7 +235,7 @@ impl JobService {
             let Some(write) = write else {
                 return Ok(Tried::Done(decision));
             };
-            Tried::written(self.save(&task, &write, None).await, decision)
+            Tried::written(self.save(&task, &write, None, None).await, decision)
         })
         .await
     }
@@ -401,7 +405,7 @@ impl JobService {
                 release: false,
                 lease_expires_at,
             };
-            Tried::written(self.save(&task, &update, None).await, answer)
+            Tried::written(self.save(&task, &update, None, None).await, answer)
         })
         .await
     }
@@ -450,7 +454,12 @@ impl JobService {
                 stored: true,
                 duplicate: false,
             };
-            Tried::written(self.save(&task, &done, Some(&report.stdout)).await, ack)
+            // The tokens count once: with the write that finishes the job.
+            let usage = entry_for(&task, &done, now);
+            let saved = self
+                .save(&task, &done, Some(&report.stdout), usage.as_ref())
+                .await;
+            Tried::written(saved, ack)
         })
         .await
     }
@@ -473,7 +482,7 @@ impl JobService {
             else {
                 return Ok(Tried::Done(()));
             };
-            Tried::written(self.save(&task, &released, None).await, ())
+            Tried::written(self.save(&task, &released, None, None).await, ())
         })
         .await
     }
@@ -690,6 +699,92 @@ mod tests {
             ClaimDecision::Discard {
                 status: JobStatus::Completed
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_results_tokens_count_once_in_its_owners_usage_by_day_and_model() {
+        use crate::service::UsageService;
+        use crate::wire::InferenceUsage;
+        let f = fixture();
+        let node = NodeId::generate();
+        let usage_of = |report: &mut JobResultReport, prompt: u64| {
+            report.usage = Some(InferenceUsage {
+                calls: 2,
+                prompt_tokens: prompt,
+                completion_tokens: 7,
+                refused_calls: 0,
+            })
+        };
+        let mut reports = Vec::new();
+        for (model, prompt) in [
+            (Some("smollm2:135m"), 10),
+            (None, 20),
+            (Some("smollm2:135m"), 30),
+        ] {
+            let req = CreateTaskRequest {
+                prompt: Some("hi".into()),
+                model: model.map(str::to_owned),
+                ..Default::default()
+            };
+            let task = f.tasks.create(&f.alice, req).await.unwrap().task_id;
+            let job = f.store.enqueued().last().unwrap().job_id.clone();
+            let claim = run(f
+                .jobs
+                .started(&node, &job, started(&task, "b1"))
+                .await
+                .unwrap());
+            let mut report = result_of(&task, &claim, "hello");
+            usage_of(&mut report, prompt);
+            f.jobs.result(&node, &job, report.clone()).await.unwrap();
+            reports.push((job, report));
+        }
+        // A retried callback is a duplicate and adds nothing.
+        let (job, report) = &reports[0];
+        assert!(
+            f.jobs
+                .result(&node, job, report.clone())
+                .await
+                .unwrap()
+                .duplicate
+        );
+
+        let usage = UsageService::new(f.store.clone(), f.store.clone(), f.clock.clone());
+        let report = usage.report(&f.alice, Some(1), None).await.unwrap();
+        let rows: Vec<(&str, &str, u64, u64, u64)> = report
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.day.as_str(),
+                    r.model.as_str(),
+                    r.calls,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("2026-11-21", "cynodeai.pm", 2, 20, 7),
+                ("2026-11-21", "smollm2:135m", 4, 40, 14),
+            ]
+        );
+        let bob = Principal::test_user("bob");
+        assert!(usage
+            .report(&bob, None, None)
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
+        assert_eq!(
+            usage
+                .report(&bob, None, Some("alice"))
+                .await
+                .unwrap_err()
+                .code,
+            ErrorCode::AdminRequired
         );
     }
 

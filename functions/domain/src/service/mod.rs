@@ -1,5 +1,6 @@
 //! The use cases, one service per route group.
 
+pub mod api_keys;
 pub mod auth;
 pub mod chat;
 pub mod jobs;
@@ -9,9 +10,11 @@ pub mod projects;
 pub mod recovery;
 pub mod streams;
 pub mod tasks;
+pub mod usage;
 pub(crate) mod write;
 
 pub use crate::principal::Principal;
+pub use api_keys::ApiKeyService;
 pub use auth::{AuthService, AuthSettings};
 pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};
@@ -21,3 +24,4 @@ pub use projects::ProjectService;
 pub use recovery::RecoveryService;
 pub use streams::{StreamService, StreamSettings};
 pub use tasks::{TaskService, TaskSettings};
+pub use usage::UsageService;

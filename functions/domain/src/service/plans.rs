@@ -125,6 +125,7 @@ impl PlanService {
                 &task,
                 None,
                 effects,
+                None,
                 now,
             )
             .await;

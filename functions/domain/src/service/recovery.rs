@@ -160,6 +160,7 @@ impl RecoveryService {
                 next,
                 None,
                 &self.plan_policy,
+                None,
                 now,
             )
             .await;

@@ -16,8 +16,9 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::new_ulid;
-use crate::ports::{SessionStore, StreamStore};
+use crate::ports::{ApiKeyStore, SessionStore, StreamStore};
 use crate::principal::Principal;
+use crate::service::auth::credential_in_force;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
@@ -55,6 +56,7 @@ pub struct StreamLease {
 pub struct StreamService {
     streams: Arc<dyn StreamStore>,
     sessions: Arc<dyn SessionStore>,
+    keys: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
     settings: StreamSettings,
 }
@@ -63,12 +65,14 @@ impl StreamService {
     pub fn new(
         streams: Arc<dyn StreamStore>,
         sessions: Arc<dyn SessionStore>,
+        keys: Arc<dyn ApiKeyStore>,
         clock: Arc<dyn Clock>,
         settings: StreamSettings,
     ) -> Self {
         Self {
             streams,
             sessions,
+            keys,
             clock,
             settings,
         }
@@ -108,14 +112,11 @@ impl StreamService {
     }
 
     /// Renews the lease; `false` when the session behind the stream has ended (logged
-    /// out, or expired), and the stream must end.
+    /// out, or expired), or its API key was revoked or expired, and the stream must end.
     pub async fn renew(&self, lease: &StreamLease) -> Result<bool> {
         let now = self.clock.now();
-        let signed_in = self
-            .sessions
-            .session(&lease.principal.session_id)
-            .await?
-            .is_some_and(|session| session.is_active(now));
+        let signed_in =
+            credential_in_force(&*self.sessions, &*self.keys, &lease.principal, now).await?;
         if signed_in {
             self.streams
                 .put_stream(&lease.principal.user_id, &lease.id, now + self.lease())
@@ -143,7 +144,7 @@ mod tests {
 
     async fn signed_in(store: &MemoryStore, principal: &Principal, now: crate::clock::Timestamp) {
         let session = Session {
-            id: principal.session_id.clone(),
+            id: principal.session_id().unwrap().clone(),
             user_id: principal.user_id.clone(),
             created_at: now,
             expires_at: now + Duration::days(1),
@@ -162,7 +163,13 @@ mod tests {
     fn service(settings: StreamSettings) -> (StreamService, Arc<MemoryStore>, Arc<ManualClock>) {
         let store = Arc::new(MemoryStore::default());
         let clock = Arc::new(ManualClock::new(datetime!(2026-12-04 10:00 UTC)));
-        let streams = StreamService::new(store.clone(), store.clone(), clock.clone(), settings);
+        let streams = StreamService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            settings,
+        );
         (streams, store, clock)
     }
 
@@ -199,7 +206,7 @@ mod tests {
         let lease = streams.open(&alice).await.unwrap();
         assert!(streams.renew(&lease).await.unwrap());
         store
-            .revoke_session(&alice.session_id, clock.now())
+            .revoke_session(alice.session_id().unwrap(), clock.now())
             .await
             .unwrap();
         assert!(!streams.renew(&lease).await.unwrap());

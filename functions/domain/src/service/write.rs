@@ -17,6 +17,7 @@ use crate::plan::PlanPolicy;
 use crate::ports::{JobQueue, TaskStore, Write};
 use crate::task::Task;
 use crate::transitions::{after_job, JobEffects};
+use crate::usage::UsageEntry;
 use crate::{Error, Result, StoreError};
 
 /// Tries of one read-modify-write before the caller gets a 503 to retry later.
@@ -71,10 +72,11 @@ pub(crate) async fn apply_job_change(
     job: &Job,
     planner_output: Option<&str>,
     policy: &PlanPolicy,
+    usage: Option<&UsageEntry>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let effects = after_job(task, job, planner_output, policy, random_fraction(), now);
-    commit_effects(to, task, Some(job), effects, now).await
+    commit_effects(to, task, Some(job), effects, usage, now).await
 }
 
 /// Where job changes are written and their follow-up jobs sent.
@@ -91,6 +93,7 @@ pub(crate) async fn commit_effects(
     task: &Task,
     job: Option<&Job>,
     effects: JobEffects,
+    usage: Option<&UsageEntry>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let Writer {
@@ -109,6 +112,7 @@ pub(crate) async fn commit_effects(
         writes.push(Write::Task(task));
     }
     writes.extend(effects.new_jobs.iter().map(|(job, _)| Write::Job(job)));
+    writes.extend(usage.map(Write::Usage));
     if writes.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,43 @@
+//! `cynork usage`: the model tokens you (or, for an admin, another user) used, one line a
+//! day and model, then the totals.
+
+use cynode_protocol::wire::UsageReport;
+
+use super::Context;
+use crate::cli::UsageArgs;
+use crate::client::{segment, Gateway};
+use crate::error::CliResult;
+
+pub fn run(ctx: &mut Context, args: UsageArgs) -> CliResult {
+    let mut path = format!("/v1/usage?days={}", args.days);
+    if let Some(handle) = &args.user {
+        path.push_str(&format!("&user={}", segment(handle)));
+    }
+    let report: UsageReport = Gateway::new(&mut ctx.config)?.get(&path)?;
+    if ctx.printer.json_mode() {
+        ctx.printer.json(&report);
+        return Ok(());
+    }
+    if report.rows.is_empty() {
+        ctx.printer.note(&format!(
+            "no model usage from {} to {}",
+            report.from, report.to
+        ));
+    }
+    for row in &report.rows {
+        ctx.printer.line(&[
+            ("day", row.day.clone()),
+            ("model", row.model.clone()),
+            ("calls", row.calls.to_string()),
+            ("prompt_tokens", row.prompt_tokens.to_string()),
+            ("completion_tokens", row.completion_tokens.to_string()),
+        ]);
+    }
+    ctx.printer.line(&[
+        ("total", format!("{}..{}", report.from, report.to)),
+        ("calls", report.calls.to_string()),
+        ("prompt_tokens", report.prompt_tokens.to_string()),
+        ("completion_tokens", report.completion_tokens.to_string()),
+    ]);
+    Ok(())
+}

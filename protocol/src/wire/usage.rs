@@ -1,0 +1,30 @@
+//! Model usage: the tokens a user's calls cost, summed by day and model
+//! (`GET /v1/usage`, `cynork usage`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::UserId;
+
+/// One day's use of one model by one user (days are UTC, `YYYY-MM-DD`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageRow {
+    pub day: String,
+    pub model: String,
+    /// Model calls: each chat completion, and each call a task's job made.
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageReport {
+    pub user_id: UserId,
+    /// The first and last day covered, inclusive.
+    pub from: String,
+    pub to: String,
+    /// Oldest day first; within a day, by model.
+    pub rows: Vec<UsageRow>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub calls: u64,
+}
