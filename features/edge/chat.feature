@@ -16,6 +16,14 @@ Feature: Chat and the OpenAI-compatible API, answered by the real model through 
     Then every check passes
     And the user's usage today counts the model's calls and tokens
 
+  Scenario: The Responses API through the official client: text, stream events, function calls, JSON schema
+    When the official OpenAI Python client runs "openai_responses.py" as "alice"
+    Then every check passes
+
+  Scenario: The official OpenAI JavaScript client from npm streams chat and Responses answers
+    When the official OpenAI JavaScript client runs its checks as "alice"
+    Then every check passes
+
   Scenario: A chat thread continues the conversation, for its owner only
     When "alice" chats "My name is Ada." in a new thread
     And "alice" chats "What is my name?" in the same thread

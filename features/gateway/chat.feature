@@ -17,6 +17,19 @@ Feature: Completions and chat through the gateway
     And the test node reports the job completed with stdout "Hello, world" and stderr ""
     Then the stream carries "Hello, world" in 3 deltas, then the finish reason "stop" and [DONE]
 
+  Scenario: A streamed Responses API answer relays the same chunks as typed events
+    When "alice" starts a streamed response with the model "test-model"
+    And the test node claims the task's job
+    And the test node streams the chunks "Hel", "lo, " and "world"
+    And the test node reports the job completed with stdout "Hello, world" and stderr ""
+    Then the Responses stream carries "Hello, world" in 3 deltas between created and completed, with usage
+
+  Scenario: Responses requests that need stored state get OpenAI-shaped 400s naming the field
+    When "alice" posts to "/v1/responses" the body {"model": "test-model", "input": "hi", "store": true}
+    Then the response status is 400
+    And the OpenAI error has type "invalid_request_error" and code "unsupported_parameter"
+    And the OpenAI error names the param "store"
+
   Scenario: Only the current claim may stream
     When "alice" starts a streamed completion with the model "test-model"
     And the test node claims the task's job

@@ -104,10 +104,21 @@ async fn openai_client(w: &mut EdgeWorld, alias: String) {
     openai_script(w, "openai_client.py".into(), alias).await
 }
 
-/// One of `features/clients/`'s scripts, run with a personal API key of the user's,
-/// scoped to the model routes, as the API key (what a user configures in a client).
+/// One of `features/clients/`'s Python scripts, run with a personal API key of the
+/// user's, scoped to the model routes, as the API key (what a user configures in a client).
 #[when(expr = "the official OpenAI Python client runs {string} as {string}")]
 async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
+    client_checks(w, "python3", &name).await;
+}
+
+/// `features/clients/js/checks.mjs`: the official OpenAI JavaScript client from npm
+/// (`scripts/test` installs it), the same way.
+#[when(expr = "the official OpenAI JavaScript client runs its checks as {string}")]
+async fn openai_js(w: &mut EdgeWorld, _alias: String) {
+    client_checks(w, "node", "js/checks.mjs").await;
+}
+
+async fn client_checks(w: &mut EdgeWorld, interpreter: &str, name: &str) {
     let created = api()
         .post(
             "/v1/api-keys",
@@ -120,14 +131,14 @@ async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
     let script = cynode_testkit::repo_root()
         .join("features/clients")
         .join(name);
-    let out = tokio::process::Command::new("python3")
+    let out = tokio::process::Command::new(interpreter)
         .arg(&script)
         .arg(cynode_testkit::TEST_MODEL)
         .env("OPENAI_BASE_URL", format!("{}/v1", env().deployment.url))
         .env("OPENAI_API_KEY", key)
         .output()
         .await
-        .expect("python3 runs");
+        .unwrap_or_else(|err| panic!("{interpreter} runs: {err}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -130,6 +130,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/chat", Function::Chat),
     ("ANY /v1/chat/{proxy+}", Function::Chat),
     ("ANY /v1/models", Function::Chat),
+    ("ANY /v1/responses", Function::Chat),
     ("ANY /v1/events/{proxy+}", Function::Chat),
 ];
 

@@ -1,4 +1,6 @@
-//! `/v1/chat*` and `/v1/models`: chat with threads, and the OpenAI-compatible API.
+//! `/v1/chat*` and `/v1/models`: chat with threads, and the OpenAI-compatible API (the
+//! Responses API's handler is `responses.rs`, under the same error layer; both stream
+//! through `answer_stream.rs`).
 //!
 //! A completion is a task (see `cynode_domain::chat`): this function creates it, then
 //! holds the client's connection while a node answers. Streamed answers travel as the
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,7 +27,7 @@ use serde_json::{json, Value};
 use cynode_domain::chat::{check_completion, Completion};
 use cynode_domain::ids::TaskId;
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
-use cynode_domain::service::tasks::{AnswerStream, COMPLETION_TIMEOUT_SECS};
+use cynode_domain::service::tasks::COMPLETION_TIMEOUT_SECS;
 use cynode_domain::service::Principal;
 use cynode_domain::status::TaskStatus;
 use cynode_domain::wire::{
@@ -37,20 +39,18 @@ use cynode_domain::Error;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authenticated, JsonBody, ModelCaller};
 use crate::state::AppState;
-use crate::stream::{self, Polled, Source, StreamEnd, StreamGuard};
+use crate::stream::StreamGuard;
+
+use super::answer_stream::{self, Framing, Outcome, POLL_FAST, POLL_SLOW};
 
 /// How long a request waits for its answer before giving up (the task goes on).
-const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
-/// Polling the store for progress: quick while text arrives (and while the first text is
-/// awaited, for up to FIRST_TEXT_FAST), slower while idle.
-const POLL_FAST: Duration = Duration::from_millis(20);
-const POLL_SLOW: Duration = Duration::from_millis(250);
-const FIRST_TEXT_FAST: Duration = Duration::from_secs(5);
+pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(COMPLETION_TIMEOUT_SECS + 30);
 
 pub fn router() -> Router<AppState> {
     let openai = Router::new()
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(completions))
+        .route("/v1/responses", post(super::responses::create))
         .layer(middleware::from_fn(openai_errors));
     Router::new()
         .route("/v1/chat", post(chat))
@@ -107,7 +107,7 @@ async fn models(
 }
 
 /// The model must be the agent or one some node serves now.
-async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()> {
+pub(crate) async fn check_model(state: &AppState, completion: &Completion) -> ApiResult<()> {
     let Some(model) = &completion.model else {
         return Ok(());
     };
@@ -211,7 +211,7 @@ fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
 }
 
 /// Polls until the task ends; the answer or why there is none.
-async fn wait_for_answer(
+pub(crate) async fn wait_for_answer(
     state: &AppState,
     user: &Principal,
     task: &TaskId,
@@ -236,7 +236,7 @@ async fn wait_for_answer(
 }
 
 /// The answer of a completed task; a failed one is a 502 with the node's reason.
-fn answer_of(result: &TaskResult) -> ApiResult<String> {
+pub(crate) fn answer_of(result: &TaskResult) -> ApiResult<String> {
     if result.status == TaskStatus::Completed {
         return Ok(result
             .stdout
@@ -261,29 +261,23 @@ fn sse(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-/// A streamed completion: each poll reads the chunks the node sent since the last one.
-struct StreamCursor {
-    state: AppState,
-    user: Principal,
-    task: TaskId,
-    stream: Option<AnswerStream>,
-    model: String,
-    created: i64,
-    include_usage: bool,
-    attempt: u32,
-    after: Option<u32>,
-    sent_text: bool,
-    started: tokio::time::Instant,
-    poll: Duration,
-}
-
 /// An OpenAI-shaped error event, then the end of the stream.
 fn error_frames(code: ErrorCode, message: &str) -> Vec<Bytes> {
     let error = json!({"error": {"message": message, "type": "api_error", "code": code}});
     vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]
 }
 
-impl StreamCursor {
+/// Chat completions' events: `chat.completion.chunk`s, then `[DONE]`.
+struct ChatFraming {
+    task: TaskId,
+    model: String,
+    created: i64,
+    include_usage: bool,
+    /// The role goes with the first delta only.
+    sent_role: bool,
+}
+
+impl ChatFraming {
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
         json!({
             "id": format!("chatcmpl-{}", self.task),
@@ -294,94 +288,35 @@ impl StreamCursor {
         })
     }
 
-    /// New text, the end, or nothing yet.
-    async fn look(&mut self) -> Result<Polled, Error> {
-        if self.stream.is_none() {
-            self.stream = Some(
-                self.state
-                    .tasks()
-                    .open_stream(&self.user, &self.task)
-                    .await?,
-            );
+    /// `delta` with the role if it is the first.
+    fn delta(&mut self, mut delta: Value) -> Value {
+        if !self.sent_role {
+            delta["role"] = json!("assistant");
+            self.sent_role = true;
         }
-        let stream = self.stream.clone().expect("opened above");
-        let state = self
-            .state
-            .tasks()
-            .stream_state(&stream, self.attempt, self.after)
-            .await?;
-        if state.attempt != self.attempt {
-            // A new attempt (the first claim, or a node died mid-answer) starts over.
-            self.attempt = state.attempt;
-            self.after = None;
-        }
-        let mut events = Vec::new();
-        for chunk in &state.chunks {
-            self.after = Some(chunk.seq);
-            if chunk.text.is_empty() {
-                continue;
-            }
-            let role = (!self.sent_text).then_some("assistant");
-            self.sent_text = true;
-            let delta = match role {
-                Some(role) => json!({"role": role, "content": chunk.text}),
-                None => json!({"content": chunk.text}),
-            };
-            events.push(sse(&self.chunk(delta, None)));
-        }
-        if !events.is_empty() {
-            self.poll = POLL_FAST;
-            return Ok(Polled::Send(events));
-        }
-        if state.finished {
-            return Ok(Polled::Done(self.finish().await));
-        }
-        if self.started.elapsed() > ANSWER_WAIT {
-            return Ok(Polled::Done(error_frames(
-                ErrorCode::AnswerTimeout,
-                "no node answered in time",
-            )));
-        }
-        Ok(Polled::Nothing)
+        self.chunk(delta, None)
+    }
+}
+
+impl Framing for ChatFraming {
+    fn text(&mut self, text: &str) -> Vec<Bytes> {
+        vec![sse(&self.delta(json!({"content": text})))]
     }
 
-    /// The closing events: any answer that was not streamed (the agent's), the finish
-    /// reason, usage if asked, and `[DONE]`.
-    async fn finish(&mut self) -> Vec<Bytes> {
+    /// Any answer that was not streamed (the agent's), tool calls, the finish reason,
+    /// usage if asked, and `[DONE]`.
+    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         let mut events = Vec::new();
-        let result = self
-            .state
-            .tasks()
-            .result(&self.user, self.task.as_str())
-            .await;
-        match result
-            .as_ref()
-            .map_err(|e| e.message.clone())
-            .and_then(|r| {
-                answer_of(r).map_err(|err| match err {
-                    ApiError::Request { message, .. } => message,
-                    ApiError::Domain(err) => err.message,
-                })
-            }) {
-            Ok(answer) => {
-                if !self.sent_text && !answer.is_empty() {
-                    events.push(sse(
-                        &self.chunk(json!({"role": "assistant", "content": answer}), None)
-                    ));
-                    self.sent_text = true;
+        let mut usage = None;
+        match outcome {
+            Outcome::Answered { text, result } => {
+                if !self.sent_role && !text.is_empty() {
+                    events.push(sse(&self.delta(json!({"content": text}))));
                 }
-                let ended = result
-                    .as_ref()
-                    .ok()
-                    .and_then(|r| r.answer.clone())
-                    .unwrap_or_default();
+                let ended = result.answer.clone().unwrap_or_default();
                 for (index, call) in ended.tool_calls.iter().enumerate() {
-                    for mut delta in tool_call_deltas(index, call) {
-                        if !self.sent_text {
-                            delta["role"] = json!("assistant");
-                            self.sent_text = true;
-                        }
-                        events.push(sse(&self.chunk(delta, None)));
+                    for delta in tool_call_deltas(index, call) {
+                        events.push(sse(&self.delta(delta)));
                     }
                 }
                 let mut last = self.chunk(json!({}), Some(finish_reason(&ended)));
@@ -389,53 +324,24 @@ impl StreamCursor {
                     last["choices"][0]["logprobs"] = logprobs.clone();
                 }
                 events.push(sse(&last));
+                usage = result.usage;
             }
-            Err(message) => {
+            Outcome::Failed(message) => {
                 events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": ErrorCode::AnswerFailed}})));
             }
         }
         if self.include_usage {
-            let usage = result.ok().and_then(|r| r.usage).unwrap_or_default();
             let mut last = self.chunk(json!({}), None);
             last["choices"] = json!([]);
-            last["usage"] = usage_json(&usage);
+            last["usage"] = usage_json(&usage.unwrap_or_default());
             events.push(sse(&last));
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         events
     }
-}
 
-impl Source for StreamCursor {
-    async fn poll(&mut self) -> Polled {
-        match self.look().await {
-            Ok(polled) => polled,
-            Err(err) => Polled::Done(error_frames(err.code, &err.message)),
-        }
-    }
-
-    fn wait(&mut self) -> Duration {
-        let wait = self.poll;
-        let awaiting_first = !self.sent_text && self.started.elapsed() < FIRST_TEXT_FAST;
-        if !awaiting_first {
-            self.poll = (self.poll * 2).min(POLL_SLOW);
-        }
-        wait
-    }
-
-    fn ended(&mut self, end: StreamEnd) -> Vec<Bytes> {
-        match end {
-            StreamEnd::Reconnect => error_frames(
-                ErrorCode::StreamTimeLimit,
-                &format!(
-                    "the stream reached its time limit; the answer goes on as task {} (GET /v1/tasks/{}/result)",
-                    self.task, self.task
-                ),
-            ),
-            StreamEnd::SignedOut => {
-                error_frames(ErrorCode::TokenRevoked, "the session has ended; log in again")
-            }
-        }
+    fn error(&mut self, code: ErrorCode, message: &str) -> Vec<Bytes> {
+        error_frames(code, message)
     }
 }
 
@@ -447,25 +353,14 @@ fn stream_completion(
     created: i64,
     guard: StreamGuard,
 ) -> Response {
-    let cursor = StreamCursor {
-        state,
-        user,
+    let framing = ChatFraming {
         task: task.clone(),
-        stream: None,
         model: completion.model_id().to_owned(),
         created,
         include_usage: completion.include_usage,
-        attempt: 0,
-        after: None,
-        sent_text: false,
-        started: tokio::time::Instant::now(),
-        poll: POLL_FAST,
+        sent_role: false,
     };
-    let mut response = stream::respond(cursor, guard);
-    if let Ok(value) = HeaderValue::from_str(task.as_str()) {
-        response.headers_mut().insert("x-cynode-task-id", value);
-    }
-    response
+    answer_stream::respond(state, user, task, framing, guard)
 }
 
 // ------------------------------------------------------------------ threads

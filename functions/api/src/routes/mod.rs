@@ -4,6 +4,7 @@
 //! rules live in the domain.
 
 pub mod admin;
+mod answer_stream;
 pub mod api_keys;
 pub mod auth;
 pub mod chat;
@@ -13,5 +14,6 @@ pub mod jobs;
 pub mod nodes;
 pub mod plans;
 pub mod projects;
+pub mod responses;
 pub mod tasks;
 pub mod usage;

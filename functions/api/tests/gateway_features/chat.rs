@@ -4,10 +4,20 @@ use super::*;
 
 #[when(expr = "{string} starts a streamed completion with the model {string}")]
 async fn starts_stream(w: &mut GatewayWorld, alias: String, model: String) {
-    let token = w.token(&alias).await;
-    let url = format!("{}/v1/chat/completions", w.deployment().url);
     let body = json!({"model": model, "stream": true,
         "messages": [{"role": "user", "content": "Say hello."}]});
+    start_stream(w, &alias, "/v1/chat/completions", body).await;
+}
+
+#[when(expr = "{string} starts a streamed response with the model {string}")]
+async fn starts_response_stream(w: &mut GatewayWorld, alias: String, model: String) {
+    let body = json!({"model": model, "stream": true, "input": "Say hello."});
+    start_stream(w, &alias, "/v1/responses", body).await;
+}
+
+async fn start_stream(w: &mut GatewayWorld, alias: &str, path: &str, body: Value) {
+    let token = w.token(alias).await;
+    let url = format!("{}{path}", w.deployment().url);
     let response = w
         .api()
         .http
@@ -142,6 +152,57 @@ async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finis
     );
 }
 
+#[then(
+    expr = "the Responses stream carries {string} in {int} deltas between created and completed, with usage"
+)]
+async fn response_stream_carries(w: &mut GatewayWorld, text: String, deltas: usize) {
+    let reading = w.stream.take().expect("a stream");
+    let body = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|e| serde_json::from_str(e).expect("a JSON event"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"response.created"), "{body}");
+    assert_eq!(kinds.last(), Some(&"response.completed"), "{body}");
+    let texts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(
+        (texts.concat(), texts.len()),
+        (text.clone(), deltas),
+        "{body}"
+    );
+    let numbers: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["sequence_number"].as_u64())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..events.len() as u64).collect::<Vec<_>>(),
+        "{body}"
+    );
+    let completed = &events.last().unwrap()["response"];
+    assert_eq!(
+        completed["output"][0]["content"][0]["text"],
+        text.as_str(),
+        "{body}"
+    );
+    assert_eq!(completed["status"], "completed", "{body}");
+    assert!(completed["usage"]["total_tokens"].is_u64(), "{body}");
+    // Each event also names its type on the `event:` line, as OpenAI's do.
+    assert!(
+        body.contains("event: response.output_text.delta\n"),
+        "{body}"
+    );
+}
+
 #[then(expr = "the model list holds {string} and {string}")]
 async fn model_list(w: &mut GatewayWorld, a: String, b: String) {
     let ids: Vec<&str> = w.reply().body["data"]
@@ -163,6 +224,16 @@ async fn openai_error(w: &mut GatewayWorld, kind: String, code: String) {
     assert_eq!(error["code"], code.as_str(), "{}", w.reply().body);
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert!(error.get("param").is_some(), "{}", w.reply().body);
+}
+
+#[then(expr = "the OpenAI error names the param {string}")]
+async fn openai_error_param(w: &mut GatewayWorld, param: String) {
+    assert_eq!(
+        w.reply().body["error"]["param"],
+        param.as_str(),
+        "{}",
+        w.reply().body
+    );
 }
 
 #[when("the test node sends a heartbeat")]

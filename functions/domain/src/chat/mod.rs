@@ -18,6 +18,7 @@ use crate::wire::{
 };
 
 mod options;
+pub mod responses;
 pub use options::{check_message, check_options, MAX_TOOLS};
 
 /// Most tokens one completion may ask for.
