@@ -6,20 +6,10 @@ JSON answers parse), never wording. One line per check; exits non-zero on the fi
 failure."""
 
 import json
-import sys
 
 import openai
-from openai import OpenAI
 
-MODEL = sys.argv[1] if len(sys.argv) > 1 else "smollm2:135m"
-client = OpenAI(timeout=120, max_retries=0)
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAIL {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
+from checks import MODEL, check, client
 
 
 def json_answer(name, choice):

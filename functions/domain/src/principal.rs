@@ -5,8 +5,29 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, SessionId, UserId};
+use crate::ports::UserStore;
+use crate::user::normalize_handle;
 use crate::wire::ApiKeyScope;
 use crate::ErrorCode;
+
+/// The user a request is about: the caller, or (admins only) the user with `handle`
+/// (404 `unknown_user` when there is none).
+pub(crate) async fn subject_user(
+    users: &dyn UserStore,
+    principal: &Principal,
+    handle: Option<&str>,
+) -> Result<UserId> {
+    let Some(handle) = handle.filter(|h| *h != principal.handle) else {
+        return Ok(principal.user_id.clone());
+    };
+    require_admin(principal)?;
+    let handle = normalize_handle(handle)?;
+    let user = users
+        .user_by_handle(&handle)
+        .await?
+        .ok_or_else(|| Error::not_found(ErrorCode::UnknownUser, format!("no user '{handle}'")))?;
+    Ok(user.id)
+}
 
 /// Refuses anyone but an admin (403 `admin_required`).
 pub fn require_admin(principal: &Principal) -> Result<()> {

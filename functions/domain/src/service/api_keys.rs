@@ -7,10 +7,9 @@ use std::sync::Arc;
 use crate::api_key::{ApiKey, MAX_KEYS_PER_USER};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
-use crate::ids::{ApiKeyId, UserId};
+use crate::ids::ApiKeyId;
 use crate::ports::{ApiKeyStore, UserStore};
-use crate::principal::{require_admin, Principal};
-use crate::user::normalize_handle;
+use crate::principal::{subject_user, Principal};
 use crate::wire::{ApiKeyList, ApiKeyView, CreateApiKeyRequest, CreatedApiKey};
 use crate::ErrorCode;
 
@@ -65,7 +64,7 @@ impl ApiKeyService {
 
     /// The caller's keys, or (admins only) those of the user with `handle`; newest first.
     pub async fn list(&self, principal: &Principal, handle: Option<&str>) -> Result<ApiKeyList> {
-        let user = self.whose(principal, handle).await?;
+        let user = subject_user(&*self.users, principal, handle).await?;
         let mut keys: Vec<ApiKeyView> = self
             .keys
             .api_keys_of(&user)
@@ -94,18 +93,6 @@ impl ApiKeyService {
             .await?
             .ok_or_else(|| not_found(id))?;
         Ok(revoked.view())
-    }
-
-    async fn whose(&self, principal: &Principal, handle: Option<&str>) -> Result<UserId> {
-        let Some(handle) = handle.filter(|h| *h != principal.handle) else {
-            return Ok(principal.user_id.clone());
-        };
-        require_admin(principal)?;
-        let handle = normalize_handle(handle)?;
-        let user = self.users.user_by_handle(&handle).await?.ok_or_else(|| {
-            Error::not_found(ErrorCode::UnknownUser, format!("no user '{handle}'"))
-        })?;
-        Ok(user.id)
     }
 }
 

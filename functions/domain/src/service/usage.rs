@@ -4,13 +4,11 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ports::{UsageStore, UserStore};
-use crate::principal::{require_admin, Principal};
+use crate::principal::{subject_user, Principal};
 use crate::usage::{report, report_days};
-use crate::user::normalize_handle;
 use crate::wire::UsageReport;
-use crate::ErrorCode;
 
 pub struct UsageService {
     usage: Arc<dyn UsageStore>,
@@ -40,20 +38,7 @@ impl UsageService {
         handle: Option<&str>,
     ) -> Result<UsageReport> {
         let (from, to) = report_days(days, self.clock.now())?;
-        let user = match handle.filter(|h| *h != principal.handle) {
-            None => principal.user_id.clone(),
-            Some(handle) => {
-                require_admin(principal)?;
-                let handle = normalize_handle(handle)?;
-                self.users
-                    .user_by_handle(&handle)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::not_found(ErrorCode::UnknownUser, format!("no user '{handle}'"))
-                    })?
-                    .id
-            }
-        };
+        let user = subject_user(&*self.users, principal, handle).await?;
         let rows = self.usage.usage(&user, &from, &to).await?;
         Ok(report(&user, from, to, rows))
     }
