@@ -24,6 +24,10 @@ Feature: Chat and the OpenAI-compatible API, answered by the real model through 
     When the official OpenAI JavaScript client runs its checks as "alice"
     Then every check passes
 
+  Scenario: The official Ollama Python client uses the gateway as one big Ollama
+    When the official Ollama Python client runs its checks as "alice"
+    Then every check passes
+
   Scenario: A chat thread continues the conversation, for its owner only
     When "alice" chats "My name is Ada." in a new thread
     And "alice" chats "What is my name?" in the same thread

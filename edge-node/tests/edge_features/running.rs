@@ -111,6 +111,12 @@ async fn openai_script(w: &mut EdgeWorld, name: String, _alias: String) {
     client_checks(w, "python3", &name).await;
 }
 
+/// `features/clients/ollama_client.py`: the official `ollama` Python client.
+#[when(expr = "the official Ollama Python client runs its checks as {string}")]
+async fn ollama_client(w: &mut EdgeWorld, _alias: String) {
+    client_checks(w, "python3", "ollama_client.py").await;
+}
+
 /// `features/clients/js/checks.mjs`: the official OpenAI JavaScript client from npm
 /// (`scripts/test` installs it), the same way.
 #[when(expr = "the official OpenAI JavaScript client runs its checks as {string}")]
@@ -136,6 +142,7 @@ async fn client_checks(w: &mut EdgeWorld, interpreter: &str, name: &str) {
         .arg(cynode_testkit::TEST_MODEL)
         .env("OPENAI_BASE_URL", format!("{}/v1", env().deployment.url))
         .env("OPENAI_API_KEY", key)
+        .env("OLLAMA_HOST", &env().deployment.url)
         .output()
         .await
         .unwrap_or_else(|err| panic!("{interpreter} runs: {err}"));

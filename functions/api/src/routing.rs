@@ -81,7 +81,9 @@ impl Function {
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
             Function::Callbacks => routes::jobs::router(),
-            Function::Chat => routes::chat::router().merge(routes::events::router()),
+            Function::Chat => routes::chat::router()
+                .merge(routes::ollama::router())
+                .merge(routes::events::router()),
         }
     }
 
@@ -131,6 +133,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/chat/{proxy+}", Function::Chat),
     ("ANY /v1/models", Function::Chat),
     ("ANY /v1/responses", Function::Chat),
+    ("ANY /api/{proxy+}", Function::Chat),
     ("ANY /v1/events/{proxy+}", Function::Chat),
 ];
 
@@ -191,6 +194,10 @@ mod tests {
             ("/v1/nodes/register", Function::Nodes),
             ("/readyz", Function::Nodes),
             ("/v1/jobs/job_1/result", Function::Callbacks),
+            ("/v1/responses", Function::Chat),
+            ("/api/chat", Function::Chat),
+            ("/v1/api-keys/key_1", Function::Auth),
+            ("/v1/usage", Function::Tasks),
             ("/v1/auth", Function::Nodes),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod ollama;
 pub mod plans;
 pub mod projects;
 pub mod responses;

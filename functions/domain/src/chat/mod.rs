@@ -17,6 +17,7 @@ use crate::wire::{
     ChatCompletionRequest, ChatMessage, ChatOptions, Temperature, ThreadView, AGENT_MODEL,
 };
 
+pub mod ollama;
 mod options;
 pub mod responses;
 pub use options::{check_message, check_options, MAX_TOOLS};

@@ -1,0 +1,67 @@
+"""The official `ollama` Python client, unchanged, against CyNode's gateway as if it were
+one big Ollama: run by the edge features (features/edge/chat.feature) with OLLAMA_HOST
+(the gateway) and OPENAI_API_KEY (a personal API key, sent as a bearer token, as Open
+WebUI and the Ollama libraries can). Lists models, chats with and without streaming,
+asks for JSON by schema, shows a model, and is refused the admin routes. Asserts shapes,
+never a small model's wording. One line per check; exits non-zero on the first
+failure."""
+
+import json
+import os
+import sys
+
+import httpx
+import ollama
+
+from checks import check
+
+MODEL = sys.argv[1] if len(sys.argv) > 1 else "smollm2:135m"
+KEY = os.environ["OPENAI_API_KEY"]
+HOST = os.environ["OLLAMA_HOST"]
+client = ollama.Client(host=HOST, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+
+names = [m.model for m in client.list().models]
+check("tags list the agent and the node's model", "cynodeai.pm" in names and MODEL in names, names)
+version = httpx.get(f"{HOST}/api/version", headers={"Authorization": f"Bearer {KEY}"}).json()
+check("version answers", isinstance(version.get("version"), str), version)
+
+ASK = [{"role": "user", "content": "Say hello."}]
+reply = client.chat(model=MODEL, messages=ASK, options={"num_predict": 16})
+check("chat: a message from the assistant, done", reply.done and reply.message.role == "assistant"
+      and reply.message.content.strip() != "", reply)
+check("chat: token counts", reply.prompt_eval_count > 0 and reply.eval_count > 0, reply)
+
+parts = list(client.chat(model=MODEL, stream=True, options={"temperature": 0, "seed": 7, "num_predict": 64},
+                         messages=[{"role": "user", "content": "Count from one to twenty in words."}]))
+check("stream: several lines, only the last done", len(parts) >= 2 and parts[-1].done
+      and not any(p.done for p in parts[:-1]), [p.done for p in parts])
+text = "".join(p.message.content for p in parts)
+check("stream: the lines add up to text", text.strip() != "", text)
+check("stream: the last line counts the tokens", parts[-1].eval_count > 0 and parts[-1].done_reason in ("stop", "length"), parts[-1])
+
+schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+          "required": ["name", "age"]}
+shaped = client.chat(model=MODEL, format=schema, options={"num_predict": 200},
+                     messages=[{"role": "user", "content": "Invent a person."}])
+if shaped.done_reason == "length":
+    check("format: an answer cut at the limit says so and starts an object", shaped.message.content.lstrip().startswith("{"), shaped)
+else:
+    person = json.loads(shaped.message.content)
+    check("format: the answer follows the schema", set(person) >= {"name", "age"} and isinstance(person["age"], int), person)
+
+shown = client.show(MODEL)
+check("show: the model's capabilities", "completion" in (shown.capabilities or []), shown)
+try:
+    client.show("no-such-model")
+    check("show: an unknown model is refused", False, "it was shown")
+except ollama.ResponseError as err:
+    check("show: an unknown model is a 404 with Ollama's error", err.status_code == 404 and "not found" in err.error, err)
+
+for name, call in [("pull", lambda: client.pull("some-model")), ("delete", lambda: client.delete("cynodeai.pm"))]:
+    try:
+        call()
+        check(f"{name} is refused", False, "it was accepted")
+    except ollama.ResponseError as err:
+        check(f"{name} is refused with 403", err.status_code == 403, err)
+
+print("all checks passed")
