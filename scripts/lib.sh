@@ -6,6 +6,8 @@ GATEWAY_LISTEN=${CYNODE_LISTEN:-127.0.0.1:8080}
 BIN_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug
 GATEWAY_URL=http://$GATEWAY_LISTEN
 MODEL_ADDR=${CYNODE_MODEL_ADDR:-127.0.0.1:11434}
+# scripts/model-server's second llama-server, which makes embeddings.
+EMBEDDINGS_ADDR=${CYNODE_EMBEDDINGS_ADDR:-${MODEL_ADDR%:*}:$((${MODEL_ADDR##*:} + 1))}
 
 export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://localhost:4566}
 export AWS_REGION=${AWS_REGION:-us-east-1}

@@ -210,7 +210,7 @@ pub struct BuildArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KeyScope {
-    /// Only the model routes (/v1/models, /v1/chat/completions, /v1/responses, /api/*)
+    /// Only the model routes (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /api/*)
     Models,
     /// Everything you may do
     All,

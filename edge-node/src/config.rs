@@ -76,6 +76,7 @@ struct RemotesFile {
 #[serde(deny_unknown_fields)]
 struct InferenceFile {
     default_model: Option<String>,
+    embeddings_url: Option<String>,
     max_request_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     max_concurrent_calls_per_job: Option<usize>,
@@ -90,6 +91,10 @@ struct InferenceFile {
 pub struct InferenceSettings {
     /// The model prompt jobs use when the task names none (else the first one reported).
     pub default_model: Option<String>,
+    /// Where embeddings are made, when not at the endpoint itself (llama.cpp's server
+    /// makes them only when started with `--embeddings`, so it runs a second one; an
+    /// Ollama serves both).
+    pub embeddings_url: Option<String>,
     pub limits: ProxyLimits,
     /// Steps the prompt agent may take before it must answer.
     pub agent_max_steps: u32,
@@ -339,6 +344,10 @@ fn inference_settings(file: InferenceFile) -> Result<InferenceSettings, ConfigEr
             .ok()
             .or(file.default_model)
             .filter(|m| !m.is_empty()),
+        embeddings_url: std::env::var("CYNODE_EMBEDDINGS_URL")
+            .ok()
+            .or(file.embeddings_url)
+            .filter(|url| !url.trim().is_empty()),
         limits: ProxyLimits {
             max_request_bytes: file.max_request_bytes.unwrap_or(defaults.max_request_bytes),
             request_timeout: file

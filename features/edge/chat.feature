@@ -20,11 +20,16 @@ Feature: Chat and the OpenAI-compatible API, answered by the real model through 
     When the official OpenAI Python client runs "openai_responses.py" as "alice"
     Then every check passes
 
+  Scenario: Embeddings and legacy completions through the official client: vectors, base64, streams, refusals
+    When the official OpenAI Python client runs "openai_embeddings.py" as "alice"
+    Then every check passes
+    And the user's usage today counts the model's calls and tokens
+
   Scenario: The official OpenAI JavaScript client from npm streams chat and Responses answers
     When the official OpenAI JavaScript client runs its checks as "alice"
     Then every check passes
 
-  Scenario: The official Ollama Python client uses the gateway as one big Ollama
+  Scenario: The official Ollama Python client uses the gateway as one big Ollama: chat, generate, embed
     When the official Ollama Python client runs its checks as "alice"
     Then every check passes
 

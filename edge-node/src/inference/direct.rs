@@ -1,5 +1,6 @@
 //! A chat job answered by a model directly: the node sends the conversation to its
-//! endpoint's OpenAI-compatible `/v1/chat/completions` with streaming on, and passes the
+//! endpoint's OpenAI-compatible `/v1/chat/completions` (a legacy completion's prompt to
+//! `/v1/completions`) with streaming on, and passes the
 //! text on to the gateway as it arrives: the first text at once, then a chunk callback at
 //! most every [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come. Only text
 //! comes back from the model and nothing of it is executed, so no sandbox is involved.
@@ -35,6 +36,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(40);
 pub struct DirectChat<'a> {
     pub model: &'a str,
     pub messages: &'a [ChatMessage],
+    /// A legacy completion's prompt, continued as it is (then `messages` is empty).
+    pub prompt: Option<&'a str>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<Temperature>,
     pub options: &'a ChatOptions,
@@ -66,7 +69,10 @@ fn parse_event(line: &str) -> Event {
     };
     let choice = &event["choices"][0];
     Event {
-        text: choice["delta"]["content"].as_str().map(str::to_owned),
+        text: choice["delta"]["content"]
+            .as_str()
+            .or(choice["text"].as_str())
+            .map(str::to_owned),
         usage: usage_from_tail(data.as_bytes()),
         finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
         logprobs: choice["logprobs"]["content"]
@@ -154,16 +160,16 @@ async fn stream_answer(
 
 /// The request to the model server.
 fn request_body(chat: &DirectChat<'_>, tools: Option<&tool_calls::Shaped>) -> Value {
-    let messages = match tools {
-        Some(shaped) => shaped.messages.clone(),
-        None => tool_calls::plain_messages(chat.messages),
-    };
     let mut body = json!({
         "model": chat.model,
-        "messages": messages,
         "stream": true,
         "stream_options": {"include_usage": true},
     });
+    match (chat.prompt, tools) {
+        (Some(prompt), _) => body["prompt"] = json!(prompt),
+        (None, Some(shaped)) => body["messages"] = json!(shaped.messages),
+        (None, None) => body["messages"] = json!(tool_calls::plain_messages(chat.messages)),
+    }
     for (name, value) in &chat.options.sampling {
         body[name] = value.clone();
     }
@@ -225,7 +231,11 @@ pub async fn answer(
     stop: CancellationToken,
 ) -> (SandboxOutcome, InferenceUsage, Option<ChatAnswer>) {
     let started_at = time::OffsetDateTime::now_utc();
-    let url = format!("{}/v1/chat/completions", endpoint.trim_end_matches('/'));
+    let route = match chat.prompt {
+        Some(_) => "completions",
+        None => "chat/completions",
+    };
+    let url = format!("{}/v1/{route}", endpoint.trim_end_matches('/'));
     let mut got = Streamed {
         usage: InferenceUsage {
             calls: 1,
@@ -315,6 +325,7 @@ mod tests {
         let chat = DirectChat {
             model: "m",
             messages: &messages,
+            prompt: None,
             max_tokens: Some(5),
             temperature: Some(Temperature(20)),
             options: &options,
@@ -329,5 +340,27 @@ mod tests {
             (json!(5), json!(0.2))
         );
         assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
+    }
+
+    #[test]
+    fn a_legacy_completion_sends_its_prompt_as_is_and_reads_text_events() {
+        let options = ChatOptions::default();
+        let chat = DirectChat {
+            model: "m",
+            messages: &[],
+            prompt: Some("def add(a, b):"),
+            max_tokens: Some(16),
+            temperature: None,
+            options: &options,
+            call_prefix: "call_t".into(),
+        };
+        let body = request_body(&chat, None);
+        assert_eq!(body["prompt"], "def add(a, b):");
+        assert!(body.get("messages").is_none());
+        assert_eq!(body["max_tokens"], 16);
+        let event = parse_event(
+            r#"data: {"choices":[{"text":" return","index":0,"finish_reason":null}],"object":"text_completion"}"#,
+        );
+        assert_eq!(event.text.as_deref(), Some(" return"));
     }
 }

@@ -10,6 +10,7 @@
 //! the answer back as it comes, and records every call ([`usage`]).
 
 pub mod direct;
+pub mod embeddings;
 pub mod forwarder;
 mod listener;
 pub mod models;

@@ -12,12 +12,13 @@ use cynode_protocol::limits::MAX_ATTACHMENT_BYTES;
 use cynode_protocol::plan::WorkReport;
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{
-    AgentAssignment, ChatAnswer, ChatMessage, InferenceUsage, InputMode, JobClaim,
+    AgentAssignment, ChatAnswer, ChatMessage, DirectCall, InferenceUsage, InputMode, JobClaim,
 };
 
 use super::chunks::GatewaySink;
 use super::{Claimed, JobRunner, JobStop};
 use crate::inference::direct::{self, DirectChat};
+use crate::inference::embeddings;
 use crate::inference::forwarder::JobProxy;
 use crate::inference::NodeInference;
 use crate::prompt_agent::{AgentJob, AgentRole};
@@ -143,9 +144,21 @@ impl JobRunner {
     ) -> Result<Executed, String> {
         let claim = &job.claim;
         let inference = self.setup.inference.as_deref();
-        // A chat with a model: the node asks the model itself and streams the text on.
-        if let (false, Some(model)) = (claim.spec.messages.is_empty(), &claim.spec.model) {
-            return self.chat(job, inference, model, timeout, stop).await;
+        // A chat, a legacy completion or embeddings with a model: the node asks the
+        // model itself (and streams text on).
+        match (&claim.spec.direct, &claim.spec.model) {
+            (Some(DirectCall::Embeddings { input }), Some(model)) => {
+                return self.embed(inference, model, input, timeout, stop).await;
+            }
+            (Some(DirectCall::Completions { prompt }), Some(model)) => {
+                return self
+                    .chat(job, inference, model, Some(prompt), timeout, stop)
+                    .await;
+            }
+            (None, Some(model)) if !claim.spec.messages.is_empty() => {
+                return self.chat(job, inference, model, None, timeout, stop).await;
+            }
+            _ => {}
         }
         let mut program = match claim.spec.mode {
             InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
@@ -211,12 +224,14 @@ impl JobRunner {
         })
     }
 
-    /// A chat answered by the node's model directly, its text streamed as it comes.
+    /// A chat (or, with `prompt`, a legacy completion) answered by the node's model
+    /// directly, its text streamed as it comes.
     async fn chat(
         &self,
         job: &Claimed,
         inference: Option<&NodeInference>,
         model: &str,
+        prompt: Option<&str>,
         timeout: Duration,
         stop: &JobStop,
     ) -> Result<Executed, String> {
@@ -226,6 +241,7 @@ impl JobRunner {
         let chat = DirectChat {
             model,
             messages: &job.claim.spec.messages,
+            prompt,
             max_tokens: job.claim.spec.max_tokens,
             temperature: job.claim.spec.temperature,
             options: &job.claim.spec.chat,
@@ -245,6 +261,39 @@ impl JobRunner {
             usage: Some(usage),
             work: None,
             answer,
+        })
+    }
+
+    /// Embeddings by the node's model, at its embeddings endpoint if it has its own.
+    async fn embed(
+        &self,
+        inference: Option<&NodeInference>,
+        model: &str,
+        input: &[String],
+        timeout: Duration,
+        stop: &JobStop,
+    ) -> Result<Executed, String> {
+        let node = inference.ok_or_else(no_models)?;
+        node.model_for(Some(model))?;
+        let endpoint = node
+            .settings
+            .embeddings_url
+            .as_deref()
+            .unwrap_or(node.forwarder.upstream());
+        let (outcome, usage) = embeddings::embed(
+            node.forwarder.http(),
+            endpoint,
+            model,
+            input,
+            timeout,
+            stop.token(),
+        )
+        .await;
+        Ok(Executed {
+            outcome,
+            usage: Some(usage),
+            work: None,
+            answer: None,
         })
     }
 

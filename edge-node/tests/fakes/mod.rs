@@ -149,6 +149,7 @@ impl Gateway for FakeGateway {
                 max_tokens: None,
                 temperature: None,
                 chat: Default::default(),
+                direct: None,
                 script: None,
                 commands: vec!["echo hello".into()],
                 attachments: vec![],

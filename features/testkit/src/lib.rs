@@ -59,6 +59,21 @@ pub fn model_url() -> String {
     std::env::var("CYNODE_TEST_MODEL_URL").unwrap_or_else(|_| "http://127.0.0.1:11434".into())
 }
 
+/// Where the test model's embeddings are made (`CYNODE_TEST_EMBEDDINGS_URL`, default the
+/// port after [`model_url`]'s, where `scripts/model-server` starts its second server).
+pub fn embeddings_url() -> String {
+    std::env::var("CYNODE_TEST_EMBEDDINGS_URL").unwrap_or_else(|_| {
+        let url = model_url();
+        match url.rsplit_once(':') {
+            Some((host, port)) => match port.trim_end_matches('/').parse::<u16>() {
+                Ok(port) => format!("{host}:{}", port + 1),
+                Err(_) => url,
+            },
+            None => url,
+        }
+    })
+}
+
 /// Fails with a clear message when the model server does not serve [`TEST_MODEL`].
 pub fn require_model_server() -> Result<String> {
     let url = model_url();
@@ -643,6 +658,7 @@ impl Deployment {
             ("RUST_LOG".to_owned(), "info".to_owned()),
             // Nodes serve the real test model unless a scenario says otherwise.
             ("CYNODE_INFERENCE_URL".to_owned(), model_url()),
+            ("CYNODE_EMBEDDINGS_URL".to_owned(), embeddings_url()),
             // A proxy setting of the node's (unused: all its traffic here is plain
             // HTTP) that must never reach a job.
             (

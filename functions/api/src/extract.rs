@@ -153,7 +153,7 @@ where
         if !principal.has_full_scope() {
             return Err(ApiError::Domain(Error::forbidden(
                 ErrorCode::ApiKeyScope,
-                "this API key reaches only the model routes (/v1/models, /v1/chat/completions, /v1/responses, /api/*); \
+                "this API key reaches only the model routes (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /api/*); \
                  use a key of scope 'all' or an access token",
             )));
         }

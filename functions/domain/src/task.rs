@@ -14,8 +14,8 @@ use crate::limits::{
 use crate::plan::Plan;
 use crate::status::TaskStatus;
 use crate::wire::{
-    AttachmentView, ChatMessage, ChatOptions, CreateTaskRequest, InputMode, JobSpec, TaskView,
-    Temperature,
+    AttachmentView, ChatMessage, ChatOptions, CreateTaskRequest, DirectCall, InputMode, JobSpec,
+    TaskView, Temperature,
 };
 
 /// A task's input, validated.
@@ -42,12 +42,30 @@ pub enum TaskInput {
         #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
         options: ChatOptions,
     },
+    /// A legacy text completion (`/v1/completions`): the prompt as it is, to a model.
+    Completion {
+        prompt: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_tokens: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<Temperature>,
+        /// Sampling only (see `chat::completions`).
+        #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
+        options: ChatOptions,
+    },
+    /// Embeddings of each input, by a model.
+    Embeddings {
+        input: Vec<String>,
+    },
 }
 
 impl TaskInput {
     pub fn mode(&self) -> InputMode {
         match self {
-            TaskInput::Prompt { .. } | TaskInput::Chat { .. } => InputMode::Prompt,
+            TaskInput::Prompt { .. }
+            | TaskInput::Chat { .. }
+            | TaskInput::Completion { .. }
+            | TaskInput::Embeddings { .. } => InputMode::Prompt,
             TaskInput::Script { .. } => InputMode::Script,
             TaskInput::Commands { .. } => InputMode::Commands,
         }
@@ -70,6 +88,20 @@ impl TaskInput {
                 spec.temperature = temperature;
                 spec.chat = options;
             }
+            TaskInput::Completion {
+                prompt,
+                max_tokens,
+                temperature,
+                options,
+            } => {
+                spec.direct = Some(DirectCall::Completions { prompt });
+                spec.max_tokens = max_tokens;
+                spec.temperature = temperature;
+                spec.chat = options;
+            }
+            TaskInput::Embeddings { input } => {
+                spec.direct = Some(DirectCall::Embeddings { input });
+            }
         }
     }
 
@@ -87,6 +119,8 @@ impl TaskInput {
                 .or(messages.last())
                 .map(|m| m.content.clone())
                 .unwrap_or_default(),
+            TaskInput::Completion { prompt, .. } => prompt.clone(),
+            TaskInput::Embeddings { input } => input.join("\n"),
         };
         truncate_utf8(&full, PROMPT_PREVIEW_BYTES).0.to_owned()
     }

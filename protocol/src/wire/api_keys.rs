@@ -10,8 +10,9 @@ use crate::ids::{ApiKeyId, UserId};
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiKeyScope {
-    /// Only the model routes (`/v1/models`, `/v1/chat/completions`, `/v1/responses`,
-    /// Ollama's `/api/*`): what an OpenAI- or Ollama-compatible client needs, and no more.
+    /// Only the model routes (`/v1/models`, `/v1/chat/completions`, `/v1/completions`,
+    /// `/v1/embeddings`, `/v1/responses`, Ollama's `/api/*`): what an OpenAI- or
+    /// Ollama-compatible client needs, and no more.
     #[default]
     Models,
     /// Everything the user may do.

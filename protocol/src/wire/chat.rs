@@ -115,6 +115,25 @@ pub struct ChatAnswer {
     pub logprobs: Option<serde_json::Value>,
 }
 
+/// A job that calls one of the model server's routes other than chat, directly (no
+/// sandbox, as for a chat with a model): a legacy text completion or embeddings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "route", rename_all = "snake_case")]
+pub enum DirectCall {
+    /// `/v1/completions`: the prompt as it is, no chat template; the text streams back as a
+    /// chat's does.
+    Completions { prompt: String },
+    /// `/v1/embeddings`: one vector per input, in the job's stdout as [`EmbeddingsOutput`].
+    Embeddings { input: Vec<String> },
+}
+
+/// What an embeddings job's stdout holds: one vector per input, in order, each as the
+/// base64 of its little-endian `f32`s (a third of the bytes of decimal text, and exact).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EmbeddingsOutput {
+    pub embeddings: Vec<String>,
+}
+
 /// A sampling temperature in hundredths (0-200), so that requests stay comparable.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{
-    AgentAssignment, ChatAnswer, ChatMessage, ChatOptions, InferenceUsage, InputMode, RawOutput,
-    Temperature, Truncated,
+    AgentAssignment, ChatAnswer, ChatMessage, ChatOptions, DirectCall, InferenceUsage, InputMode,
+    RawOutput, Temperature, Truncated,
 };
 use crate::clock::Timestamp;
 use crate::ids::{JobId, LeaseId, TaskId};
@@ -111,6 +111,10 @@ pub struct JobSpec {
     /// For chat jobs with a model: sampling, tools and output format.
     #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
     pub chat: ChatOptions,
+    /// A legacy completion or embeddings, sent by the node to its model server as is
+    /// (`model` names the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<DirectCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,5 +1,6 @@
 //! `/v1/chat*` and `/v1/models`: chat with threads, and the OpenAI-compatible API (the
-//! Responses API's handler is `responses.rs`, under the same error layer; both stream
+//! Responses API's handler is `responses.rs`, legacy completions' `text_completions.rs`
+//! and embeddings' `embeddings.rs`, all under the same error layer; answers stream
 //! through `answer_stream.rs`).
 //!
 //! A completion is a task (see `cynode_domain::chat`): this function creates it, then
@@ -51,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(completions))
         .route("/v1/responses", post(super::responses::create))
+        .route("/v1/completions", post(super::text_completions::create))
+        .route("/v1/embeddings", post(super::embeddings::create))
         .layer(middleware::from_fn(openai_errors));
     Router::new()
         .route("/v1/chat", post(chat))
@@ -173,7 +176,7 @@ async fn completions(
 
 /// OpenAI's `finish_reason`: the node's, or `stop` for answers that carry none (the
 /// agent's, or a node's from before answers carried one).
-fn finish_reason(answer: &ChatAnswer) -> &str {
+pub(crate) fn finish_reason(answer: &ChatAnswer) -> &str {
     match answer.finish_reason.as_str() {
         "" => "stop",
         reason => reason,
@@ -202,7 +205,7 @@ fn tool_call_deltas(index: usize, call: &ToolCall) -> Vec<Value> {
     deltas
 }
 
-fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
+pub(crate) fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
     json!({
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -262,7 +265,7 @@ fn sse(value: &Value) -> Bytes {
 }
 
 /// An OpenAI-shaped error event, then the end of the stream.
-fn error_frames(code: ErrorCode, message: &str) -> Vec<Bytes> {
+pub(crate) fn error_frames(code: ErrorCode, message: &str) -> Vec<Bytes> {
     let error = json!({"error": {"message": message, "type": "api_error", "code": code}});
     vec![sse(&error), Bytes::from_static(b"data: [DONE]\n\n")]
 }

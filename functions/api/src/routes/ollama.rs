@@ -1,7 +1,8 @@
 //! Ollama's API at the gateway, so Ollama clients (the `ollama` libraries, Open WebUI)
-//! use the deployment as one big Ollama: `/api/chat` (NDJSON streaming by default),
-//! `/api/tags`, `/api/show`, `/api/version`. A chat is read as the completion it means
-//! (`cynode_domain::chat::ollama`) and takes the same path to a node. Pulling, creating,
+//! use the deployment as one big Ollama: `/api/chat` and `/api/generate` (NDJSON
+//! streaming by default), `/api/embed` (and the older `/api/embeddings`), `/api/tags`,
+//! `/api/show`, `/api/version`. Each is read as the chat completion, legacy completion or
+//! embeddings it means (`cynode_domain::chat::ollama`) and takes the same path to a node. Pulling, creating,
 //! copying, pushing and deleting models are the nodes' operators' business: 403. Errors
 //! are Ollama's shape, `{"error": "<message>"}`, with the same status.
 
@@ -14,19 +15,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use cynode_domain::chat::check_completion;
-use cynode_domain::chat::ollama::chat_request_of;
+use cynode_domain::chat::ollama::{
+    chat_request_of, embed_request_of, generate_request_of, Generate,
+};
+use cynode_domain::chat::{check_completion, Completion};
 use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
 use cynode_domain::wire::{TaskResult, ToolCall, AGENT_MODEL};
 use cynode_domain::{Error, ErrorCode};
 
 use super::answer_stream::{self, Framing, Outcome};
-use super::chat::{answer_of, check_model, wait_for_answer};
+use super::chat::{answer_of, wait_for_answer};
+use super::embeddings::{self, Vector};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
 use crate::stream::StreamGuard;
+use cynode_domain::service::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/tags", get(tags))
         .route("/api/show", post(show))
         .route("/api/chat", post(chat))
+        .route("/api/generate", post(generate))
+        .route("/api/embed", post(embed))
+        .route("/api/embeddings", post(embed))
         .route("/api/pull", post(admin_only))
         .route("/api/push", post(admin_only))
         .route("/api/create", post(admin_only))
@@ -87,6 +95,18 @@ async fn tags(
     Ok(Json(json!({"models": models})))
 }
 
+/// The model is the agent or one some node serves now; else Ollama's 404.
+async fn served(state: &AppState, name: &str) -> ApiResult<()> {
+    if models(state).await?.iter().any(|id| id == name) {
+        return Ok(());
+    }
+    Err(Error::not_found(
+        ErrorCode::ModelNotFound,
+        format!("model '{name}' not found: no node serves it; GET /api/tags lists them"),
+    )
+    .into())
+}
+
 async fn show(
     State(state): State<AppState>,
     ModelCaller(_user): ModelCaller,
@@ -97,13 +117,7 @@ async fn show(
         .or_else(|| body.get("name"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !models(&state).await?.iter().any(|id| id == name) {
-        return Err(Error::not_found(
-            ErrorCode::ModelNotFound,
-            format!("model '{name}' not found: no node serves it; GET /api/tags lists them"),
-        )
-        .into());
-    }
+    served(&state, name).await?;
     Ok(Json(json!({
         "modelfile": "", "parameters": "", "template": "", "details": details(),
         "model_info": {}, "capabilities": ["completion", "tools"],
@@ -125,7 +139,71 @@ async fn chat(
     JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
     let completion = chat_request_of(&body).and_then(check_completion)?;
-    check_model(&state, &completion).await?;
+    answer(state, user, completion, Shape::Chat).await
+}
+
+async fn generate(
+    State(state): State<AppState>,
+    ModelCaller(user): ModelCaller,
+    JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
+) -> ApiResult<Response> {
+    let completion = match generate_request_of(&body)? {
+        Generate::Load { model } => {
+            served(&state, &model).await?;
+            let mut done = line(Shape::Generate, &model, "", true);
+            done["done_reason"] = json!("load");
+            return Ok(Json(done).into_response());
+        }
+        Generate::Chat(req) => check_completion(*req)?,
+        Generate::Raw(completion) => completion,
+    };
+    answer(state, user, completion, Shape::Generate).await
+}
+
+/// `/api/embed` (`embeddings`: a list of vectors) and the older `/api/embeddings`
+/// (`embedding`: one vector).
+async fn embed(
+    State(state): State<AppState>,
+    ModelCaller(user): ModelCaller,
+    request: axum::extract::OriginalUri,
+    JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
+) -> ApiResult<Json<Value>> {
+    let completion = embed_request_of(&body)?;
+    served(&state, completion.model_id()).await?;
+    let started = std::time::Instant::now();
+    let (vectors, usage) = embeddings::embed(&state, &user, &completion).await?;
+    let vectors = vectors
+        .iter()
+        .map(|v| embeddings::floats(v).map(Vector::Float))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            ApiError::request(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::AnswerFailed,
+                "the node's answer holds a vector that is not f32s",
+            )
+        })?;
+    if request.path().ends_with("/embeddings") {
+        let first = vectors.into_iter().next();
+        return Ok(Json(json!({"embedding": first})));
+    }
+    Ok(Json(json!({
+        "model": completion.model_id(),
+        "embeddings": vectors,
+        "total_duration": started.elapsed().as_nanos() as u64,
+        "load_duration": 0,
+        "prompt_eval_count": usage.prompt_tokens,
+    })))
+}
+
+/// A chat or a generate: the task, then its answer streamed as NDJSON or whole.
+async fn answer(
+    state: AppState,
+    user: Principal,
+    completion: Completion,
+    shape: Shape,
+) -> ApiResult<Response> {
+    served(&state, completion.model_id()).await?;
     let guard = match completion.stream {
         true => Some(StreamGuard::open(&state, &user).await?),
         false => None,
@@ -135,6 +213,7 @@ async fn chat(
     let model = completion.model_id().to_owned();
     if let Some(guard) = guard {
         let framing = OllamaFraming {
+            shape,
             model,
             started: std::time::Instant::now(),
             sent: false,
@@ -149,12 +228,26 @@ async fn chat(
     let started = std::time::Instant::now();
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
     let text = answer_of(&result)?;
-    Ok(Json(last_line(&model, &text, &result, started)).into_response())
+    Ok(Json(last_line(shape, &model, &text, &result, started)).into_response())
 }
 
-fn line(model: &str, content: &str, done: bool) -> Value {
-    json!({"model": model, "created_at": rfc3339(Timestamp::now_utc()),
-           "message": {"role": "assistant", "content": content}, "done": done})
+/// Which of Ollama's answers a line belongs to.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `/api/chat`: `message`.
+    Chat,
+    /// `/api/generate`: `response`.
+    Generate,
+}
+
+fn line(shape: Shape, model: &str, content: &str, done: bool) -> Value {
+    let mut line =
+        json!({"model": model, "created_at": rfc3339(Timestamp::now_utc()), "done": done});
+    match shape {
+        Shape::Chat => line["message"] = json!({"role": "assistant", "content": content}),
+        Shape::Generate => line["response"] = json!(content),
+    }
+    line
 }
 
 /// Ollama's tool calls: arguments as an object.
@@ -171,6 +264,7 @@ fn ollama_calls(calls: &[ToolCall]) -> Value {
 
 /// The closing line: the message (with its calls), why it ended, and the token counts.
 fn last_line(
+    shape: Shape,
     model: &str,
     content: &str,
     result: &TaskResult,
@@ -178,7 +272,7 @@ fn last_line(
 ) -> Value {
     let answer = result.answer.clone().unwrap_or_default();
     let usage = result.usage.unwrap_or_default();
-    let mut last = line(model, content, true);
+    let mut last = line(shape, model, content, true);
     if !answer.tool_calls.is_empty() {
         last["message"]["tool_calls"] = ollama_calls(&answer.tool_calls);
     }
@@ -197,6 +291,7 @@ fn last_line(
 
 /// Ollama's stream: one JSON object a line, the last with `done: true` and the counts.
 struct OllamaFraming {
+    shape: Shape,
     model: String,
     started: std::time::Instant,
     sent: bool,
@@ -209,7 +304,7 @@ fn ndjson(value: &Value) -> Bytes {
 impl Framing for OllamaFraming {
     fn text(&mut self, text: &str) -> Vec<Bytes> {
         self.sent = true;
-        vec![ndjson(&line(&self.model, text, false))]
+        vec![ndjson(&line(self.shape, &self.model, text, false))]
     }
 
     fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
@@ -218,6 +313,7 @@ impl Framing for OllamaFraming {
                 // The agent's answer arrives whole: it goes in the closing line.
                 let content = if self.sent { "" } else { text.as_str() };
                 vec![ndjson(&last_line(
+                    self.shape,
                     &self.model,
                     content,
                     &result,

@@ -236,6 +236,14 @@ async fn openai_error_param(w: &mut GatewayWorld, param: String) {
     );
 }
 
+#[then(expr = "the Ollama error says {string}")]
+async fn ollama_error(w: &mut GatewayWorld, words: String) {
+    let body = &w.reply().body;
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(message.contains(&words), "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+}
+
 #[when("the test node sends a heartbeat")]
 async fn heartbeat(w: &mut GatewayWorld) {
     let claim = w.claims.last().cloned().unwrap();
@@ -251,7 +259,7 @@ async fn heartbeat(w: &mut GatewayWorld) {
             &token,
         )
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.status < 300, "{}", reply.body);
 }
 
 #[when(expr = "the test node posts a result of {int} bytes")]
@@ -286,4 +294,164 @@ async fn claim_offers(w: &mut GatewayWorld, name: String, content: String) {
         .await
         .unwrap();
     assert_eq!(body, unescape(&content));
+}
+
+#[when(expr = "{string} starts a streamed legacy completion of {string} with the model {string}")]
+async fn starts_text_stream(w: &mut GatewayWorld, alias: String, prompt: String, model: String) {
+    let body = json!({"model": model, "stream": true, "prompt": prompt, "max_tokens": 8,
+        "stream_options": {"include_usage": true}});
+    start_stream(w, &alias, "/v1/completions", body).await;
+}
+
+#[then(expr = "the claim asks for a legacy completion of {string} in at most {int} tokens")]
+async fn claim_is_text_completion(w: &mut GatewayWorld, prompt: String, max_tokens: u64) {
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    assert_eq!(
+        spec["direct"],
+        json!({"route": "completions", "prompt": prompt}),
+        "{spec}"
+    );
+    assert_eq!(spec["max_tokens"], max_tokens, "{spec}");
+    assert!(spec.get("messages").is_none(), "{spec}");
+}
+
+#[then(
+    expr = "the text completion stream carries {string} in {int} chunks, then the finish reason {string}, usage and [DONE]"
+)]
+async fn text_stream_carries(w: &mut GatewayWorld, text: String, chunks: usize, finish: String) {
+    let reading = w.stream.take().expect("a stream");
+    let body = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    let events: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{body}");
+    let parsed: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("a JSON event"))
+        .collect();
+    assert!(
+        parsed.iter().all(|e| e["object"] == "text_completion"),
+        "{body}"
+    );
+    let texts: Vec<&str> = parsed
+        .iter()
+        .filter_map(|e| e["choices"][0]["text"].as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!((texts.concat(), texts.len()), (text, chunks), "{body}");
+    let ends: Vec<&Value> = parsed
+        .iter()
+        .filter(|e| !e["choices"][0]["finish_reason"].is_null())
+        .collect();
+    assert_eq!(ends.len(), 1, "{body}");
+    assert_eq!(ends[0]["choices"][0]["finish_reason"], finish.as_str());
+    let last = parsed.last().expect("events");
+    assert!(
+        last["choices"] == json!([]) && last["usage"]["total_tokens"].is_u64(),
+        "{body}"
+    );
+}
+
+#[when(
+    expr = "{string} asks for the {string} embeddings of {string} and {string} with the model {string}"
+)]
+async fn asks_embeddings(
+    w: &mut GatewayWorld,
+    alias: String,
+    encoding: String,
+    a: String,
+    b: String,
+    model: String,
+) {
+    let token = w.token(&alias).await;
+    let before = w.api().get("/v1/tasks", Some(&token)).await;
+    let known: Vec<Value> = before.body["tasks"].as_array().cloned().unwrap_or_default();
+    let url = format!("{}/v1/embeddings", w.deployment().url);
+    let request = w
+        .api()
+        .http
+        .post(url)
+        .bearer_auth(&token)
+        .json(&json!({"model": model, "input": [a, b], "encoding_format": encoding}));
+    w.stream = Some(tokio::spawn(async move {
+        match request.send().await {
+            Ok(response) => format!(
+                "{} {}",
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default()
+            ),
+            Err(err) => format!("(no answer: {err})"),
+        }
+    }));
+    // The request waits for its answer: its task is the user's newest one.
+    for _ in 0..100 {
+        let listed = w.api().get("/v1/tasks", Some(&token)).await;
+        let newest = listed.body["tasks"]
+            .as_array()
+            .and_then(|tasks| tasks.iter().find(|t| !known.contains(t)))
+            .and_then(|t| t["task_id"].as_str().map(str::to_owned));
+        if let Some(task) = newest {
+            w.tasks.push(task);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no embeddings task appeared");
+}
+
+#[then(expr = "the claim asks for the embeddings of {string} and {string}")]
+async fn claim_is_embeddings(w: &mut GatewayWorld, a: String, b: String) {
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    assert_eq!(
+        spec["direct"],
+        json!({"route": "embeddings", "input": [a, b]}),
+        "{spec}"
+    );
+}
+
+fn packed(vector: &[f32]) -> String {
+    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[when("the test node reports the vectors [0.5, -1.5] and [0.25, 3.0]")]
+async fn reports_vectors(w: &mut GatewayWorld) {
+    let claim = w.claims.last().cloned().expect("a claim");
+    let stdout = json!({"embeddings": [packed(&[0.5, -1.5]), packed(&[0.25, 3.0])]}).to_string();
+    let reply = w
+        .report_fields(
+            &claim,
+            json!({"stdout": stdout, "usage": {"calls": 1, "prompt_tokens": 4, "completion_tokens": 0}}),
+        )
+        .await;
+    assert!(reply.status < 300, "{}", reply.body);
+}
+
+#[then(expr = "the embeddings answer holds the vectors [0.5, -1.5] and [0.25, 3.0] as {string}")]
+async fn embeddings_answer(w: &mut GatewayWorld, encoding: String) {
+    let reading = w.stream.take().expect("a request");
+    let answer = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the request ends")
+        .unwrap();
+    let (status, body) = answer.split_once(' ').expect("status and body");
+    assert_eq!(status, "200", "{body}");
+    let body: Value = serde_json::from_str(body).expect("JSON");
+    let vectors: Vec<&Value> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|item| &item["embedding"])
+        .collect();
+    let expected = match encoding.as_str() {
+        "float" => vec![json!([0.5, -1.5]), json!([0.25, 3.0])],
+        _ => vec![json!(packed(&[0.5, -1.5])), json!(packed(&[0.25, 3.0]))],
+    };
+    assert_eq!(vectors, expected.iter().collect::<Vec<_>>(), "{body}");
+    assert_eq!(body["object"], "list", "{body}");
+    assert_eq!(body["usage"]["prompt_tokens"], 4, "{body}");
 }

@@ -1,6 +1,9 @@
 //! Chat: OpenAI-style completion requests checked into a task's input, and threads (a
 //! user's conversations with `/v1/chat`), with the rules that bound them.
 //!
+//! Legacy text completions (`text_completions`) and embeddings (`embeddings`) take the
+//! same path to a node, as direct calls of its model server.
+//!
 //! A completion is a task like any other (so ownership, queueing, leases, results and
 //! token usage are the task's): its input is the conversation, its job goes on the
 //! inference queue, and a node answers it with the model named, or with the agent.
@@ -17,9 +20,11 @@ use crate::wire::{
     ChatCompletionRequest, ChatMessage, ChatOptions, Temperature, ThreadView, AGENT_MODEL,
 };
 
+pub mod embeddings;
 pub mod ollama;
 mod options;
 pub mod responses;
+pub mod text_completions;
 pub use options::{check_message, check_options, MAX_TOOLS};
 
 /// Most tokens one completion may ask for.

@@ -276,6 +276,7 @@ impl JobService {
             max_tokens: None,
             temperature: None,
             chat: Default::default(),
+            direct: None,
             script: None,
             commands: vec![],
             attachments,
