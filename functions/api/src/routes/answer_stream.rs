@@ -22,11 +22,15 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stream::{self, Polled, Source, StreamEnd, StreamGuard};
 
-/// Polling the store for progress: quick while text arrives (and while the first text is
-/// awaited, for up to FIRST_TEXT_FAST), slower while idle.
+/// Polling the store for progress: quick while text arrives and for FAST_AFTER_TEXT after
+/// (and while the first text is awaited, for up to FIRST_TEXT_FAST), slower while idle.
 pub(crate) const POLL_FAST: Duration = Duration::from_millis(20);
 pub(crate) const POLL_SLOW: Duration = Duration::from_millis(250);
 const FIRST_TEXT_FAST: Duration = Duration::from_secs(5);
+/// Polling stays quick for this long after the last text: a node sends text at least
+/// every 40 ms while it flows, and its result lands right after its last text, so a
+/// stream that backed off at once would answer its last words (and its end) late.
+const FAST_AFTER_TEXT: Duration = Duration::from_millis(500);
 
 /// How the task of a streamed answer ended.
 pub(crate) enum Outcome {
@@ -62,6 +66,8 @@ struct Cursor<F> {
     attempt: u32,
     after: Option<u32>,
     got_text: bool,
+    /// When text last arrived.
+    last_text: Option<tokio::time::Instant>,
     opened: bool,
     started: tokio::time::Instant,
     poll: Duration,
@@ -99,6 +105,7 @@ impl<F: Framing> Cursor<F> {
             self.after = Some(chunk.seq);
             if !chunk.text.is_empty() {
                 self.got_text = true;
+                self.last_text = Some(tokio::time::Instant::now());
                 events.extend(self.framing.text(&chunk.text));
             }
         }
@@ -152,7 +159,10 @@ impl<F: Framing> Source for Cursor<F> {
     fn wait(&mut self) -> Duration {
         let wait = self.poll;
         let awaiting_first = !self.got_text && self.started.elapsed() < FIRST_TEXT_FAST;
-        if !awaiting_first {
+        let flowing = self
+            .last_text
+            .is_some_and(|at| at.elapsed() < FAST_AFTER_TEXT);
+        if !awaiting_first && !flowing {
             self.poll = (self.poll * 2).min(POLL_SLOW);
         }
         wait
@@ -192,6 +202,7 @@ pub(crate) fn respond<F: Framing>(
         attempt: 0,
         after: None,
         got_text: false,
+        last_text: None,
         opened: false,
         started: tokio::time::Instant::now(),
         poll: POLL_FAST,
