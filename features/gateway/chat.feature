@@ -91,6 +91,7 @@ Feature: Completions and chat through the gateway
       | alice  | /v1/completions      | {"model": "no-such-model", "prompt": "x"}                                   | 404    | not_found_error       | model_not_found       |
       | alice  | /v1/embeddings       | {"model": "test-model", "input": "x", "dimensions": 8}                      | 400    | invalid_request_error | unsupported_parameter |
       | alice  | /v1/embeddings       | {"model": "cynodeai.pm", "input": "x"}                                      | 400    | invalid_request_error | unsupported_value     |
+      | alice  | /v1/embeddings       | {"model": "no-such-model", "input": "x"}                                    | 404    | not_found_error       | model_not_found       |
       | alice  | /v1/embeddings       | {"model": "test-model", "input": [[1, 2]]}                                  | 400    | invalid_request_error | unsupported_parameter |
       | alice  | /v1/embeddings       | {"model": "test-model", "input": "x", "encoding_format": "hex"}             | 400    | invalid_request_error | invalid_body          |
 

@@ -49,7 +49,7 @@ pub enum TaskInput {
         max_tokens: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         temperature: Option<Temperature>,
-        /// Sampling only (see `chat::completions`).
+        /// Sampling only (see `chat::text_completions`).
         #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
         options: ChatOptions,
     },

@@ -213,13 +213,20 @@ pub(crate) fn usage_json(usage: &cynode_domain::wire::InferenceUsage) -> Value {
     })
 }
 
+/// How long a waiting request polls at most every [`QUICK_POLL_MAX`]: most answers (and
+/// every embedding) end within it, and a back-off to 250 ms would add up to that much to
+/// each of them.
+const QUICK_WAIT: Duration = Duration::from_secs(10);
+const QUICK_POLL_MAX: Duration = Duration::from_millis(50);
+
 /// Polls until the task ends; the answer or why there is none.
 pub(crate) async fn wait_for_answer(
     state: &AppState,
     user: &Principal,
     task: &TaskId,
 ) -> ApiResult<TaskResult> {
-    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    let started = tokio::time::Instant::now();
+    let deadline = started + ANSWER_WAIT;
     let mut poll = POLL_FAST;
     loop {
         let view = state.tasks().get(user, task.as_str()).await?;
@@ -234,7 +241,11 @@ pub(crate) async fn wait_for_answer(
             ));
         }
         tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(POLL_SLOW);
+        let most = match started.elapsed() < QUICK_WAIT {
+            true => QUICK_POLL_MAX,
+            false => POLL_SLOW,
+        };
+        poll = (poll * 2).min(most);
     }
 }
 

@@ -66,13 +66,13 @@ pub(crate) fn floats(base64_f32: &str) -> Option<Vec<f32>> {
     })
 }
 
-/// Runs the embeddings task and returns its vectors (base64 `f32`s) and tokens.
+/// Runs the embeddings task (its model checked by the caller) and returns its vectors
+/// (base64 `f32`s) and tokens.
 pub(crate) async fn embed(
     state: &AppState,
     user: &Principal,
     completion: &Completion,
 ) -> ApiResult<(Vec<String>, InferenceUsage)> {
-    check_model(state, completion).await?;
     let task = state.tasks().create_completion(user, completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let result = wait_for_answer(state, user, &task.task_id).await?;
@@ -93,6 +93,7 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
     let (completion, encoding) = check_embeddings(&body)?;
+    check_model(&state, &completion).await?;
     let (vectors, usage) = embed(&state, &user, &completion).await?;
     let mut data = Vec::with_capacity(vectors.len());
     for (index, vector) in vectors.into_iter().enumerate() {

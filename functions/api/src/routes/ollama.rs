@@ -2,9 +2,10 @@
 //! use the deployment as one big Ollama: `/api/chat` and `/api/generate` (NDJSON
 //! streaming by default), `/api/embed` (and the older `/api/embeddings`), `/api/tags`,
 //! `/api/show`, `/api/version`. Each is read as the chat completion, legacy completion or
-//! embeddings it means (`cynode_domain::chat::ollama`) and takes the same path to a node. Pulling, creating,
-//! copying, pushing and deleting models are the nodes' operators' business: 403. Errors
-//! are Ollama's shape, `{"error": "<message>"}`, with the same status.
+//! embeddings it means (`cynode_domain::chat::ollama`) and takes the same path to a node.
+//! Pulling, creating, copying, pushing and deleting models are the nodes' operators'
+//! business: 403. Errors are Ollama's shape, `{"error": "<message>"}`, with the same
+//! status.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -21,6 +22,7 @@ use cynode_domain::chat::ollama::{
 use cynode_domain::chat::{check_completion, Completion};
 use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
+use cynode_domain::service::Principal;
 use cynode_domain::wire::{TaskResult, ToolCall, AGENT_MODEL};
 use cynode_domain::{Error, ErrorCode};
 
@@ -31,7 +33,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
 use crate::stream::StreamGuard;
-use cynode_domain::service::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
