@@ -7,6 +7,8 @@
 //! 3. Streamed `POST /v1/chat/completions` through gateway, queue and node vs straight to
 //!    the model server: time to first token added (target ≤ 50 ms p50, ≤ 120 ms p99) and
 //!    tokens per second (target ≥ 97 % of direct).
+//! 4. The same, answered whole (`stream: false`, 8 tokens): the time to the whole answer
+//!    through gateway, queue and node vs straight.
 //!
 //! Needs LocalStack, the sandbox image and the model server (`scripts/model-server
 //! start`). `cargo bench -p cynode-edge --bench inference` (`-- 50` for another count).
@@ -226,6 +228,46 @@ async fn stream_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> 
     (first, rate)
 }
 
+/// One completion answered whole (8 tokens): the time to the whole answer.
+async fn whole_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> Duration {
+    let body = json!({
+        "model": TEST_MODEL, "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": "Say hello."}],
+    });
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let started = Instant::now();
+    let response = request.send().await.expect("an answer");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.bytes().await.expect("the answer");
+    started.elapsed()
+}
+
+/// Non-streamed completions, straight and through gateway, queue and node, alternating.
+async fn whole(model_url: &str, gateway: &str, token: &str, count: usize) {
+    let http = reqwest::Client::new();
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for i in 0..=count {
+        let a = whole_once(&http, &format!("{model_url}/v1/chat/completions"), None).await;
+        let b = whole_once(
+            &http,
+            &format!("{gateway}/v1/chat/completions"),
+            Some(token),
+        )
+        .await;
+        if i > 0 {
+            direct.push(a);
+            through.push(b);
+        }
+    }
+    println!("\n{count} non-streamed completions (8 tokens), alternating:\n");
+    let d = summarize("whole answer: straight to the model", direct);
+    let g = summarize("whole answer: gateway, queue, node", through);
+    println!("added at p50: {:+.1} ms", ms(g) - ms(d));
+}
+
 async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
     let http = reqwest::Client::new();
     let direct_url = format!("{model_url}/v1/chat/completions");
@@ -300,6 +342,7 @@ fn main() {
             .await
             .expect("admin login");
         streaming(&model_url, &deployment.url, &token, (count / 5).max(5)).await;
+        whole(&model_url, &deployment.url, &token, (count / 5).max(5)).await;
     });
     drop(edge);
     deployment.shutdown();
