@@ -110,10 +110,9 @@ async fn chunk_of_attempt(w: &mut GatewayWorld, attempt: u64) {
     send_chunk(w, &claim, 0, "stale").await;
 }
 
-#[then(
-    expr = "the stream carries {string} in {int} deltas, then the finish reason {string} and [DONE]"
-)]
-async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finish: String) {
+/// The whole body of the scenario's stream, and its `data:` events before `[DONE]`
+/// (which must end it), parsed.
+async fn sse_events(w: &mut GatewayWorld) -> (String, Vec<Value>) {
     let reading = w.stream.take().expect("a stream");
     let body = tokio::time::timeout(Duration::from_secs(30), reading)
         .await
@@ -128,6 +127,14 @@ async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finis
         .iter()
         .map(|e| serde_json::from_str(e).expect("a JSON event"))
         .collect();
+    (body, parsed)
+}
+
+#[then(
+    expr = "the stream carries {string} in {int} deltas, then the finish reason {string} and [DONE]"
+)]
+async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finish: String) {
+    let (body, parsed) = sse_events(w).await;
     let texts: Vec<&str> = parsed
         .iter()
         .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
@@ -319,20 +326,7 @@ async fn claim_is_text_completion(w: &mut GatewayWorld, prompt: String, max_toke
     expr = "the text completion stream carries {string} in {int} chunks, then the finish reason {string}, usage and [DONE]"
 )]
 async fn text_stream_carries(w: &mut GatewayWorld, text: String, chunks: usize, finish: String) {
-    let reading = w.stream.take().expect("a stream");
-    let body = tokio::time::timeout(Duration::from_secs(30), reading)
-        .await
-        .expect("the stream ends")
-        .unwrap();
-    let events: Vec<&str> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"[DONE]"), "{body}");
-    let parsed: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).expect("a JSON event"))
-        .collect();
+    let (body, parsed) = sse_events(w).await;
     assert!(
         parsed.iter().all(|e| e["object"] == "text_completion"),
         "{body}"

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::Completion;
+use super::{invalid_param as invalid, unsupported_param as unsupported, Completion};
 use crate::error::{Error, Result};
 use crate::limits::MAX_PROMPT_BYTES;
 use crate::task::{check_model_name, TaskInput};
@@ -26,18 +26,6 @@ pub enum EmbeddingEncoding {
     Float,
     /// The base64 of each vector's little-endian `f32`s.
     Base64,
-}
-
-fn invalid(param: &str, message: impl Into<String>) -> Error {
-    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
-}
-
-fn unsupported(param: &str, why: &str) -> Error {
-    Error::validation(
-        ErrorCode::UnsupportedParameter,
-        format!("{param} is not supported: {why}"),
-    )
-    .with_param(param)
 }
 
 /// The texts of `input` (OpenAI's and Ollama's: a string or a list of strings).

@@ -63,6 +63,20 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::validation(ErrorCode::InvalidBody, message)
 }
 
+/// A 400 for a field whose value is wrong, naming it.
+pub(crate) fn invalid_param(param: &str, message: impl Into<String>) -> Error {
+    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
+}
+
+/// A 400 for a field CyNode does not serve, naming it and saying why.
+pub(crate) fn unsupported_param(param: &str, why: &str) -> Error {
+    Error::validation(
+        ErrorCode::UnsupportedParameter,
+        format!("{param} is not supported: {why}"),
+    )
+    .with_param(param)
+}
+
 /// Checks `POST /v1/chat/completions`.
 pub fn check_completion(req: ChatCompletionRequest) -> Result<Completion> {
     let model = check_model_name(&req.model)?;

@@ -13,14 +13,11 @@ use serde_json::{json, Map, Value};
 use super::embeddings::{embeddings_of, inputs_of};
 use super::text_completions::check_text_completion;
 use super::Completion;
+use super::{invalid_param as invalid, unsupported_param as unsupported};
 use crate::error::{Error, Result};
 use crate::task::{check_model_name, TaskInput};
 use crate::wire::ChatCompletionRequest;
 use crate::ErrorCode;
-
-fn invalid(param: &str, message: impl Into<String>) -> Error {
-    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
-}
 
 /// The chat completion an Ollama chat request means.
 pub fn chat_request_of(body: &Value) -> Result<ChatCompletionRequest> {
@@ -121,11 +118,7 @@ pub fn generate_request_of(body: &Value) -> Result<Generate> {
             .get(*name)
             .is_some_and(|v| !v.is_null() && v != "" && v != &json!([]))
         {
-            return Err(Error::validation(
-                ErrorCode::UnsupportedParameter,
-                format!("{name} is not supported: {why}"),
-            )
-            .with_param(*name));
+            return Err(unsupported(name, why));
         }
     }
     let prompt = match fields.get("prompt") {
@@ -192,11 +185,10 @@ pub fn embed_request_of(body: &Value) -> Result<Completion> {
         return Err(invalid("input", "the body must be a JSON object"));
     };
     if fields.get("dimensions").is_some_and(|v| !v.is_null()) {
-        return Err(Error::validation(
-            ErrorCode::UnsupportedParameter,
-            "dimensions is not supported: vectors have the model's own size here",
-        )
-        .with_param("dimensions"));
+        return Err(unsupported(
+            "dimensions",
+            "vectors have the model's own size here",
+        ));
     }
     let texts = match fields.get("input") {
         Some(input) => inputs_of(Some(input))?,

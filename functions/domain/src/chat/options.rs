@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use super::{invalid_param as invalid, unsupported_param as unsupported};
 use crate::error::{Error, Result};
 use crate::wire::{ChatCompletionRequest, ChatMessage, ChatOptions, ToolCall, ToolChoice};
 use crate::ErrorCode;
@@ -18,18 +19,6 @@ pub const MAX_TOOLS: usize = 128;
 const MAX_STOPS: usize = 4;
 /// Most alternatives per token in `top_logprobs` (OpenAI's own limit).
 const MAX_TOP_LOGPROBS: u64 = 20;
-
-fn invalid(param: &str, message: impl Into<String>) -> Error {
-    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
-}
-
-fn unsupported(param: &str, why: &str) -> Error {
-    Error::validation(
-        ErrorCode::UnsupportedParameter,
-        format!("{param} is not supported: {why}"),
-    )
-    .with_param(param)
-}
 
 /// A number within `range`, or a 400 naming the field.
 fn number_in(param: &str, value: &Value, range: std::ops::RangeInclusive<f64>) -> Result<Value> {

@@ -10,21 +10,10 @@
 
 use serde_json::{json, Map, Value};
 
+use super::{invalid_param as invalid, unsupported_param as unsupported};
 use crate::error::{Error, Result};
 use crate::wire::ChatCompletionRequest;
 use crate::ErrorCode;
-
-fn invalid(param: &str, message: impl Into<String>) -> Error {
-    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
-}
-
-fn unsupported(param: &str, why: &str) -> Error {
-    Error::validation(
-        ErrorCode::UnsupportedParameter,
-        format!("{param} is not supported: {why}"),
-    )
-    .with_param(param)
-}
 
 /// Fields that need stored state, and fields no node serves: refused unless absent,
 /// null or empty, so a client never silently gets less than it asked for. Other fields

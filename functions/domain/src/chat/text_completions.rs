@@ -9,7 +9,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{check_completion, Completion};
+use super::{
+    check_completion, invalid_param as invalid, unsupported_param as unsupported, Completion,
+};
 use crate::error::{Error, Result};
 use crate::task::TaskInput;
 use crate::wire::{ChatCompletionRequest, AGENT_MODEL};
@@ -17,18 +19,6 @@ use crate::ErrorCode;
 
 /// OpenAI's default `max_tokens` for a legacy completion.
 pub const DEFAULT_MAX_TOKENS: u32 = 16;
-
-fn invalid(param: &str, message: impl Into<String>) -> Error {
-    Error::validation(ErrorCode::InvalidBody, message).with_param(param)
-}
-
-fn unsupported(param: &str, why: &str) -> Error {
-    Error::validation(
-        ErrorCode::UnsupportedParameter,
-        format!("{param} is not supported: {why}"),
-    )
-    .with_param(param)
-}
 
 /// Fields passed on as their chat forms are checked.
 const SAMPLING: &[&str] = &[
