@@ -3,12 +3,16 @@
 //! 1. 100 short completions (1 token) from inside a job's sandbox, through the pod's proxy
 //!    sidecar and the node's forwarder, vs the same client on the host straight to the
 //!    model server (target: ≤ 2 ms added at p50).
-//! 2. Starting a job's pod with the sidecar vs a single container (`true`, 10 each).
+//! 2. A job of `true` in a single container and in a pod with the sidecar, each started
+//!    for the job and taken from the warm pool, next to a bare `podman run` (10 each).
 //! 3. Streamed `POST /v1/chat/completions` through gateway, queue and node vs straight to
 //!    the model server: time to first token added (target ≤ 50 ms p50, ≤ 120 ms p99) and
-//!    tokens per second (target ≥ 97 % of direct).
+//!    tokens per second (target ≥ 97 % of direct); the same for `POST /v1/responses`
+//!    and for `cynodeai.pm` (the agent in its pod; target: first token within 300 ms of
+//!    a direct one).
 //! 4. The same, answered whole (`stream: false`, 8 tokens): the time to the whole answer
-//!    through gateway, queue and node vs straight.
+//!    through gateway, queue and node vs straight; a tool call's round trip (the call,
+//!    then the answer to its result); embeddings per second.
 //!
 //! Needs LocalStack, the sandbox image and the model server (`scripts/model-server
 //! start`). `cargo bench -p cynode-edge --bench inference` (`-- 50` for another count).
@@ -23,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use cynode_edge::config::SandboxLimits;
 use cynode_edge::inference::forwarder::{Forwarder, ProxyLimits};
 use cynode_edge::sandbox::podman::PodmanSandbox;
-use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob};
+use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, WarmPods, WarmSetup};
 use cynode_protocol::ids::JobId;
 use cynode_testkit::{summarize, unique_handle, Api, Deployment, DeploymentOptions, TEST_MODEL};
 
@@ -52,6 +56,7 @@ fn limits() -> SandboxLimits {
         max_change_bytes: 1 << 20,
         default_timeout_secs: 300,
         max_timeout_secs: 300,
+        warm: Default::default(),
     }
 }
 
@@ -66,6 +71,31 @@ fn short_dir(name: &str) -> PathBuf {
 struct Pods {
     sandbox: PodmanSandbox,
     forwarder: Forwarder,
+}
+
+fn proxy_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cynode-inference-proxy"))
+}
+
+fn agent_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cynode-prompt-agent"))
+}
+
+/// A sandbox keeping one container and one pod warm.
+fn warm_sandbox() -> PodmanSandbox {
+    let mut limits = limits();
+    limits.warm.containers = 1;
+    limits.warm.pods = 1;
+    let sandbox = PodmanSandbox::new("podman".into(), unique_handle("bench-warm"), limits);
+    sandbox.start_warm_pool(WarmSetup {
+        dir: short_dir("warm"),
+        pods: Some(WarmPods {
+            proxy_binary: proxy_binary(),
+            agent_binary: agent_binary(),
+            sockets_dir: short_dir("warm-sockets"),
+        }),
+    });
+    sandbox
 }
 
 impl Pods {
@@ -94,6 +124,13 @@ impl Pods {
                 )
                 .unwrap()
         });
+        let program = match program {
+            Program::Agent { job, .. } => Program::Agent {
+                job,
+                binary: agent_binary(),
+            },
+            other => other,
+        };
         let job = SandboxJob {
             attempt: 1,
             image: None,
@@ -103,7 +140,7 @@ impl Pods {
             timeout: Duration::from_secs(300),
             inference: with_proxy.then(|| InferenceAccess {
                 socket_dir: socket_dir.clone(),
-                proxy_binary: PathBuf::from(env!("CARGO_BIN_EXE_cynode-inference-proxy")),
+                proxy_binary: proxy_binary(),
             }),
             checkout: None,
             progress: Default::default(),
@@ -163,35 +200,92 @@ async fn proxy_overhead(pods: &Pods, model_url: &str, count: usize) {
     );
 }
 
-async fn pod_start(pods: &Pods) {
+fn bare_podman_run() -> Duration {
+    let started = Instant::now();
+    let status = std::process::Command::new("podman")
+        .args(["run", "--rm", "--network=none", &limits().image, "true"])
+        .status()
+        .expect("podman runs");
+    assert!(status.success());
+    started.elapsed()
+}
+
+async fn pod_start(pods: &Pods, warm: &Pods) {
     let runs = 10;
-    let (mut single, mut pod) = (Vec::new(), Vec::new());
+    let (mut single, mut pod, mut warm_single, mut warm_pod, mut bare) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let commands = || Program::Commands(vec!["true".into()]);
     for i in 0..=runs {
-        let (a, _) = pods
-            .run(Program::Commands(vec!["true".into()]), &[], false)
-            .await;
-        let (b, _) = pods
-            .run(Program::Commands(vec!["true".into()]), &[], true)
-            .await;
+        let (a, _) = pods.run(commands(), &[], false).await;
+        let (b, _) = pods.run(commands(), &[], true).await;
+        // The pool refills in the background between jobs; give it the time it has
+        // between jobs that do not come back to back.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (c, _) = warm.run(commands(), &[], false).await;
+        let (d, _) = warm.run(commands(), &[], true).await;
+        let e = tokio::task::spawn_blocking(bare_podman_run).await.unwrap();
         if i > 0 {
             single.push(a);
             pod.push(b);
+            warm_single.push(c);
+            warm_pod.push(d);
+            bare.push(e);
         }
     }
     println!("\nA job of `true`, start to end, {runs} each (alternating):\n");
-    let single = summarize("single container (no model)", single);
-    let pod = summarize("pod: sandbox + proxy sidecar", pod);
-    println!("the sidecar adds at p50: {:+.1} ms", ms(pod) - ms(single));
+    let bare = summarize("bare podman run --rm --network=none <image> true", bare);
+    let single = summarize("single container (no model), started for it", single);
+    let pod = summarize("pod: sandbox + proxy sidecar, started for it", pod);
+    let warm_single = summarize("single container from the warm pool", warm_single);
+    let warm_pod = summarize("pod + sidecar from the warm pool", warm_pod);
+    println!(
+        "the sidecar adds at p50: {:+.1} ms started for the job, {:+.1} ms warm",
+        ms(pod) - ms(single),
+        ms(warm_pod) - ms(warm_single)
+    );
+    println!(
+        "over a bare podman run at p50 (target <= 0): single {:+.1} ms, pod {:+.1} ms started for the job; single {:+.1} ms, pod {:+.1} ms warm",
+        ms(single) - ms(bare),
+        ms(pod) - ms(bare),
+        ms(warm_single) - ms(bare),
+        ms(warm_pod) - ms(bare)
+    );
 }
 
-/// One streamed completion: time to the first text, and tokens per second after it.
-async fn stream_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> (Duration, f64) {
-    let body = json!({
-        "model": TEST_MODEL, "max_tokens": 64, "temperature": 0, "stream": true,
-        "stream_options": {"include_usage": true},
-        "messages": [{"role": "user", "content": "Count from one to thirty in words."}],
-    });
-    let mut request = http.post(url).json(&body);
+/// The API a streamed answer is asked in.
+#[derive(Clone, Copy)]
+enum Wire {
+    ChatCompletions,
+    Responses,
+}
+
+/// One streamed answer (64 tokens): time to the first text, and tokens per second after.
+async fn stream_once(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    model: &str,
+    wire: Wire,
+) -> (Duration, f64) {
+    let prompt = "Count from one to thirty in words.";
+    let (path, body) = match wire {
+        Wire::ChatCompletions => (
+            "/v1/chat/completions",
+            json!({
+                "model": model, "max_tokens": 64, "temperature": 0, "stream": true,
+                "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": prompt}],
+            }),
+        ),
+        Wire::Responses => (
+            "/v1/responses",
+            json!({
+                "model": model, "max_output_tokens": 64, "temperature": 0, "stream": true,
+                "input": prompt,
+            }),
+        ),
+    };
+    let mut request = http.post(format!("{base}{path}")).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -211,13 +305,21 @@ async fn stream_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> 
             let Ok(event) = serde_json::from_str::<Value>(data) else {
                 continue;
             };
-            if event["choices"][0]["delta"]["content"]
-                .as_str()
-                .is_some_and(|t| !t.is_empty())
-            {
+            let text = match wire {
+                Wire::ChatCompletions => event["choices"][0]["delta"]["content"].as_str(),
+                Wire::Responses if event["type"] == "response.output_text.delta" => {
+                    event["delta"].as_str()
+                }
+                Wire::Responses => None,
+            };
+            if text.is_some_and(|t| !t.is_empty()) {
                 first.get_or_insert_with(|| started.elapsed());
             }
-            if let Some(n) = event["usage"]["completion_tokens"].as_u64() {
+            let used = match wire {
+                Wire::ChatCompletions => event["usage"]["completion_tokens"].as_u64(),
+                Wire::Responses => event["response"]["usage"]["output_tokens"].as_u64(),
+            };
+            if let Some(n) = used {
                 tokens = n;
             }
         }
@@ -268,15 +370,21 @@ async fn whole(model_url: &str, gateway: &str, token: &str, count: usize) {
     println!("added at p50: {:+.1} ms", ms(g) - ms(d));
 }
 
-async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
+/// Streamed answers through gateway, queue and node (`model` in `wire`) next to the model
+/// streaming straight (chat completions), alternating.
+async fn streaming(
+    model_url: &str,
+    gateway: &str,
+    token: &str,
+    count: usize,
+    (model, wire, label): (&str, Wire, &str),
+) {
     let http = reqwest::Client::new();
-    let direct_url = format!("{model_url}/v1/chat/completions");
-    let gateway_url = format!("{gateway}/v1/chat/completions");
     let (mut ttft_direct, mut ttft_gateway, mut rate_direct, mut rate_gateway) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..=count {
-        let (a, ra) = stream_once(&http, &direct_url, None).await;
-        let (b, rb) = stream_once(&http, &gateway_url, Some(token)).await;
+        let (a, ra) = stream_once(&http, model_url, None, TEST_MODEL, Wire::ChatCompletions).await;
+        let (b, rb) = stream_once(&http, gateway, Some(token), model, wire).await;
         if i > 0 {
             ttft_direct.push(a);
             ttft_gateway.push(b);
@@ -284,7 +392,9 @@ async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
             rate_gateway.push(rb);
         }
     }
-    println!("\n{count} streamed completions (64 tokens), alternating:\n");
+    println!(
+        "\n{count} streamed answers (64 tokens), {label}, alternating with the model straight:\n"
+    );
     let direct = summarize(
         "time to first token: straight to the model",
         ttft_direct.clone(),
@@ -312,6 +422,136 @@ async fn streaming(model_url: &str, gateway: &str, token: &str, count: usize) {
     );
 }
 
+/// `cynodeai.pm`: the agent in its pod answers; its first token next to the model's own.
+async fn agent_first_token(model_url: &str, gateway: &str, token: &str, count: usize) {
+    let http = reqwest::Client::new();
+    let (mut direct, mut agent) = (Vec::new(), Vec::new());
+    for i in 0..=count {
+        let (a, _) = stream_once(&http, model_url, None, TEST_MODEL, Wire::ChatCompletions).await;
+        let (b, _) = stream_once(
+            &http,
+            gateway,
+            Some(token),
+            "cynodeai.pm",
+            Wire::ChatCompletions,
+        )
+        .await;
+        if i > 0 {
+            direct.push(a);
+            agent.push(b);
+        }
+    }
+    println!("\n{count} streamed answers by cynodeai.pm (the agent in a pod from the warm pool), alternating with the model straight:\n");
+    let d = summarize("time to first token: straight to the model", direct);
+    let g = summarize("time to first token: cynodeai.pm", agent);
+    println!(
+        "added at p50: {:+.1} ms (target: within 300 ms)",
+        ms(g) - ms(d)
+    );
+}
+
+/// A tool call's round trip: the call (`tool_choice: required`), then the answer to the
+/// tool's result.
+async fn tool_round_trip_once(http: &reqwest::Client, base: &str, token: Option<&str>) -> Duration {
+    let tools = json!([{"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]);
+    let question = json!({"role": "user", "content": "What is the weather in Paris?"});
+    let post = |body: Value| {
+        let mut request = http.post(format!("{base}/v1/chat/completions")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let started = Instant::now();
+    let call: Value = post(json!({
+        "model": TEST_MODEL, "max_tokens": 48, "temperature": 0, "tools": tools,
+        "tool_choice": "required", "messages": [question],
+    }))
+    .await
+    .expect("an answer")
+    .json()
+    .await
+    .expect("json");
+    let message = call["choices"][0]["message"].clone();
+    let id = message["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a tool call: {call}"))
+        .to_owned();
+    let answer = post(json!({
+        "model": TEST_MODEL, "max_tokens": 16, "temperature": 0, "tools": tools,
+        "messages": [question, message,
+                     {"role": "tool", "tool_call_id": id, "content": "sunny, 21 C"}],
+    }))
+    .await
+    .expect("an answer");
+    assert!(answer.status().is_success(), "{}", answer.status());
+    answer.bytes().await.expect("the answer");
+    started.elapsed()
+}
+
+async fn tool_round_trip(model_url: &str, gateway: &str, token: &str, count: usize) {
+    let http = reqwest::Client::new();
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for i in 0..=count {
+        let a = tool_round_trip_once(&http, model_url, None).await;
+        let b = tool_round_trip_once(&http, gateway, Some(token)).await;
+        if i > 0 {
+            direct.push(a);
+            through.push(b);
+        }
+    }
+    println!(
+        "\n{count} tool-call round trips (the call, then the answer to its result), alternating:\n"
+    );
+    let d = summarize("round trip: straight to the model", direct);
+    let g = summarize("round trip: gateway, queue, node", through);
+    println!("added at p50: {:+.1} ms", ms(g) - ms(d));
+}
+
+/// Embeddings, 16 inputs a request, one request at a time: inputs per second.
+async fn embeddings(embeddings_url: &str, gateway: &str, token: &str, count: usize) {
+    let http = reqwest::Client::new();
+    let inputs: Vec<String> = (0..16)
+        .map(|i| format!("sentence number {i} about the weather"))
+        .collect();
+    let once = |base: String, token: Option<String>| {
+        let mut request = http
+            .post(format!("{base}/v1/embeddings"))
+            .json(&json!({"model": TEST_MODEL, "input": inputs}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let started = Instant::now();
+            let reply = request.send().await.expect("an answer");
+            assert!(reply.status().is_success(), "{}", reply.status());
+            let body: Value = reply.json().await.expect("json");
+            assert_eq!(body["data"].as_array().map(Vec::len), Some(16), "{body}");
+            started.elapsed()
+        }
+    };
+    let (mut direct, mut through) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..=count {
+        let a = once(embeddings_url.to_owned(), None).await;
+        let b = once(gateway.to_owned(), Some(token.to_owned())).await;
+        if i > 0 {
+            direct += a;
+            through += b;
+        }
+    }
+    let rate = |total: Duration| (count * 16) as f64 / total.as_secs_f64();
+    println!("\n{count} embeddings requests of 16 inputs each way, alternating:\n");
+    println!(
+        "inputs/s: straight {:.1}, through gateway, queue and node {:.1} ({:.0} % of direct)",
+        rate(direct),
+        rate(through),
+        rate(through) / rate(direct) * 100.0
+    );
+}
+
 fn main() {
     let count: usize = std::env::args()
         .skip(1)
@@ -324,8 +564,13 @@ fn main() {
         forwarder: Forwarder::new(&model_url, ProxyLimits::default()).unwrap(),
     };
     runtime.block_on(async {
+        let warm = Pods {
+            sandbox: warm_sandbox(),
+            forwarder: Forwarder::new(&model_url, ProxyLimits::default()).unwrap(),
+        };
         proxy_overhead(&pods, &model_url, count).await;
-        pod_start(&pods).await;
+        pod_start(&pods, &warm).await;
+        warm.sandbox.close().await;
     });
 
     let deployment = Deployment::start("bench-inference", DeploymentOptions::default())
@@ -341,8 +586,28 @@ fn main() {
             .login("admin", &deployment.secrets.admin_password)
             .await
             .expect("admin login");
-        streaming(&model_url, &deployment.url, &token, (count / 5).max(5)).await;
-        whole(&model_url, &deployment.url, &token, (count / 5).max(5)).await;
+        let n = (count / 5).max(5);
+        let url = &deployment.url;
+        streaming(
+            &model_url,
+            url,
+            &token,
+            n,
+            (TEST_MODEL, Wire::ChatCompletions, "chat completions"),
+        )
+        .await;
+        streaming(
+            &model_url,
+            url,
+            &token,
+            n,
+            (TEST_MODEL, Wire::Responses, "the Responses API"),
+        )
+        .await;
+        agent_first_token(&model_url, url, &token, (n / 4).max(3)).await;
+        whole(&model_url, url, &token, n).await;
+        tool_round_trip(&model_url, url, &token, (n / 2).max(5)).await;
+        embeddings(&cynode_testkit::embeddings_url(), url, &token, n).await;
     });
     drop(edge);
     deployment.shutdown();

@@ -116,6 +116,10 @@ struct SandboxFile {
     max_change_size: Option<String>,
     default_timeout_secs: Option<u64>,
     max_timeout_secs: Option<u64>,
+    /// Sandboxes for script and commands jobs kept started ahead of them.
+    warm_containers: Option<u32>,
+    /// Pods (with their inference sidecar) for jobs with a model kept started ahead of them.
+    warm_pods: Option<u32>,
 }
 
 /// Limits every sandbox runs under.
@@ -137,7 +141,22 @@ pub struct SandboxLimits {
     pub max_change_bytes: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
+    /// How many sandboxes of each kind are kept started ahead of jobs (each runs exactly
+    /// one job and is then removed).
+    pub warm: WarmSizes,
 }
+
+/// The warm pool's size (see `sandbox::podman::warm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WarmSizes {
+    /// Containers in the default image for script and commands jobs.
+    pub containers: u32,
+    /// Pods with their inference sidecar for jobs with a model (on nodes with models).
+    pub pods: u32,
+}
+
+/// The most sandboxes of one kind a node keeps warm.
+const MAX_WARM: u32 = 16;
 
 impl SandboxLimits {
     /// The image a job runs in: the one it names, if this node allows it.
@@ -327,7 +346,16 @@ fn sandbox_limits(image: Option<String>, file: SandboxFile) -> Result<SandboxLim
             .max_timeout_secs
             .unwrap_or(MAX_JOB_TIMEOUT_SECS)
             .min(MAX_JOB_TIMEOUT_SECS),
+        warm: WarmSizes {
+            containers: file.warm_containers.unwrap_or(2),
+            pods: file.warm_pods.unwrap_or(1),
+        },
     };
+    if sandbox.warm.containers > MAX_WARM || sandbox.warm.pods > MAX_WARM {
+        return Err(ConfigError::Invalid(format!(
+            "sandbox.warm_containers and sandbox.warm_pods may be at most {MAX_WARM}"
+        )));
+    }
     if sandbox.cpus <= 0.0 || sandbox.pids == 0 {
         return Err(ConfigError::Invalid(
             "sandbox.cpus and sandbox.pids must be positive".into(),
@@ -406,6 +434,7 @@ mod tests {
             max_change_bytes: 1 << 20,
             default_timeout_secs: default,
             max_timeout_secs: max,
+            warm: Default::default(),
         }
     }
 

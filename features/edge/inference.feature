@@ -14,6 +14,7 @@ Feature: Jobs that need a model reach it only through their pod's inference prox
     And its stdout is a non-empty answer
     And its logs show the agent's steps, ending in an answer
     And no step ran the prompt as a command
+    And the node ran it in a warm sandbox, which is gone
     And the result counts at least 1 model call with tokens
 
   Scenario: A sandbox job with a model gets a completion from $OLLAMA_BASE_URL

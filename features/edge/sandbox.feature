@@ -48,6 +48,21 @@ Feature: Jobs run in a locked-down Podman sandbox
     And its stdout contains "kept"
     And its stdout contains "CapEff:\t0000000000000000"
 
+  Scenario: Jobs start in warm sandboxes, each used for one job and then removed, leaving nothing to the next
+    When "alice" runs the commands:
+      | echo left > /workspace/left && echo left > /tmp/left && echo left > /dev/shm/left |
+      | echo "job $CYNODE_JOB_ID" |
+    Then the task completes
+    And its stdout contains "job job_"
+    And the node ran it in a warm sandbox, which is gone
+    When "alice" runs the commands:
+      | ls -A /workspace /tmp /dev/shm |
+      | ls -A /job |
+    Then the task completes
+    And the node ran it in a warm sandbox, which is gone
+    And its stdout does not contain "left"
+    And no warm sandbox ran more than one job
+
   Scenario: A job that runs past its timeout is stopped
     When "alice" runs the commands with a timeout of 2 seconds:
       | echo started; sleep 30; echo never |

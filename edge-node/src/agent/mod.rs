@@ -35,7 +35,7 @@ use crate::inference::NodeInference;
 use crate::job::{JobRunner, RunnerSetup};
 use crate::outage::Outage;
 use crate::queue::{NodeQueues, QueueConnector};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, WarmPods, WarmSetup};
 use crate::spool::ResultSpool;
 use loops::Poller;
 use registration::{acknowledge, Registrar};
@@ -98,8 +98,10 @@ pub async fn run(
             }
         });
     }
+    let sandbox = parts.sandbox.clone();
     let served = serve(&config, parts, &stop_taking, &mut loops).await;
     loops.finish().await;
+    sandbox.close().await;
     if served.is_ok() {
         tracing::info!("stopped");
     }
@@ -178,6 +180,14 @@ async fn serve(
     if inference.is_none() {
         queues.inference = None;
     }
+    parts.sandbox.start_warm_pool(WarmSetup {
+        dir: config.state_dir.join("warm"),
+        pods: inference.as_ref().map(|node| WarmPods {
+            proxy_binary: node.helper("cynode-inference-proxy"),
+            agent_binary: node.helper("cynode-prompt-agent"),
+            sockets_dir: node.sockets_dir.clone(),
+        }),
+    });
     let runner = Arc::new(JobRunner::new(RunnerSetup {
         gateway: parts.gateway.clone(),
         identity: me,

@@ -334,7 +334,7 @@ impl JobRunner {
         let proxy = node
             .forwarder
             .serve(
-                &proxy_dir.join("inference.sock"),
+                &proxy_dir.join(crate::sandbox::INFERENCE_SOCKET),
                 job.message.job_id.clone(),
                 node.models.clone(),
             )

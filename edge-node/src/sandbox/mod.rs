@@ -1,7 +1,8 @@
 //! Running one job in an isolated sandbox (with the inference proxy beside it when the
 //! job needs a model). The runner does not care how: it hands a
 //! [`SandboxJob`] to a [`Sandbox`] and gets a [`SandboxOutcome`] back. [`podman`] is the
-//! implementation; [`output`] captures a process's streams within the size limits.
+//! implementation (with its pool of sandboxes started ahead of their jobs, see
+//! [`WarmSetup`]); [`output`] captures a process's streams within the size limits.
 
 pub mod disk;
 pub mod output;
@@ -30,6 +31,9 @@ pub enum Program {
     /// A prompt, answered by the agent binary run inside the sandbox (never as shell).
     Agent { job: AgentJob, binary: PathBuf },
 }
+
+/// The name of a job's inference socket in its socket directory.
+pub const INFERENCE_SOCKET: &str = "inference.sock";
 
 /// A pod's only way to the node's models, for jobs that need one: the sidecar binary, and
 /// the directory of the job's inference socket, mounted into the sidecar only.
@@ -133,10 +137,32 @@ impl RawStreams {
     }
 }
 
+/// Where a node's warm sandboxes keep their files, and what pods for model jobs mount.
+#[derive(Debug, Clone)]
+pub struct WarmSetup {
+    /// A private directory of the node's (emptied when the pool starts).
+    pub dir: PathBuf,
+    /// On nodes with models: what a warm pod for a prompt needs.
+    pub pods: Option<WarmPods>,
+}
+
+/// The binaries and socket directory a warm pod for a prompt is started with.
+#[derive(Debug, Clone)]
+pub struct WarmPods {
+    pub proxy_binary: PathBuf,
+    pub agent_binary: PathBuf,
+    /// The node's directory of job sockets (each pod's socket directory is made there).
+    pub sockets_dir: PathBuf,
+}
+
 #[async_trait]
 pub trait Sandbox: Send + Sync {
     /// Runs the job to completion, timeout, or until `stop` is cancelled.
     async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome;
     /// Removes sandboxes an earlier run of this node left behind; returns how many.
     async fn remove_orphans(&self) -> anyhow::Result<usize>;
+    /// Starts keeping sandboxes ready ahead of jobs (after [`Sandbox::remove_orphans`]).
+    fn start_warm_pool(&self, _setup: WarmSetup) {}
+    /// Removes the sandboxes kept ready; the node is stopping.
+    async fn close(&self) {}
 }

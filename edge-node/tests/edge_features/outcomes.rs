@@ -252,3 +252,59 @@ async fn no_container(w: &mut EdgeWorld) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The node's log lines saying a job ran in a warm sandbox: (line, sandbox name).
+fn warm_sandbox_lines() -> Vec<(String, String)> {
+    let log = env()
+        .edge
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(Service::output)
+        .unwrap_or_default();
+    log.lines()
+        .filter(|line| line.contains("the job runs in a warm sandbox"))
+        .filter_map(|line| {
+            let name = line.split("sandbox=").nth(1)?.split_whitespace().next()?;
+            Some((line.to_owned(), name.to_owned()))
+        })
+        .collect()
+}
+
+#[then("the node ran it in a warm sandbox, which is gone")]
+async fn ran_warm(w: &mut EdgeWorld) {
+    let job = w.job()["job_id"].as_str().expect("job id").to_owned();
+    let (_, sandbox) = warm_sandbox_lines()
+        .into_iter()
+        .find(|(line, _)| line.contains(&job))
+        .unwrap_or_else(|| panic!("the node's log says no warm sandbox ran {job}"));
+    assert!(sandbox.starts_with("cynode-warm-"), "{sandbox}");
+    let filter = format!("name=^{sandbox}$");
+    let started = Instant::now();
+    loop {
+        let left = podman(&["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"]);
+        if left.trim().is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the warm sandbox is still there: {left}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[then("no warm sandbox ran more than one job")]
+async fn warm_once(_w: &mut EdgeWorld) {
+    let names: Vec<String> = warm_sandbox_lines()
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    assert!(names.len() >= 2, "warm sandboxes: {names:?}");
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "a warm sandbox ran twice: {names:?}"
+    );
+}

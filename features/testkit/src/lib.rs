@@ -330,6 +330,8 @@ pub struct Service {
     pub name: String,
     pub log: PathBuf,
     child: Child,
+    /// Dropping it sends SIGTERM first (see [`Service::stop_gracefully`]).
+    graceful: bool,
 }
 
 impl Service {
@@ -363,7 +365,15 @@ impl Service {
             name: name.into(),
             log,
             child,
+            graceful: false,
         })
+    }
+
+    /// When dropped, the service gets SIGTERM and 10 s to exit before SIGKILL, so that
+    /// it cleans up (an edge node removes its warm sandboxes).
+    pub fn stop_gracefully(mut self) -> Self {
+        self.graceful = true;
+        self
     }
 
     pub fn pid(&self) -> u32 {
@@ -446,7 +456,17 @@ pub fn finish_features(failed: bool, deployment: &Deployment) {
 }
 
 impl Drop for Service {
+    /// SIGKILL; for a service that stops gracefully, SIGTERM first.
     fn drop(&mut self) {
+        if self.graceful && self.exited().is_none() {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our child's,
+            // not yet reaped.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.exited().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -697,7 +717,8 @@ impl Deployment {
         let started = before.matches("waiting for jobs").count();
         let mut full_env = self.edge_env(name);
         full_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut edge = Service::start(name, &binary("cynode-edge"), &args, &full_env, &self.logs)?;
+        let mut edge = Service::start(name, &binary("cynode-edge"), &args, &full_env, &self.logs)?
+            .stop_gracefully();
         let log = edge.log.clone();
         edge.wait_until("to poll for jobs", Duration::from_secs(60), || {
             std::fs::read_to_string(&log)

@@ -29,28 +29,37 @@
 //!   checkout (see [`super::disk`]).
 //! - for commands, a small runner script reports the index of a failing command on fd 3,
 //!   a pipe only the runner holds (`--preserve-fds 1`; commands run with fd 3 closed).
+//! - a few sandboxes are started ahead of their jobs ([`warm`]), exactly as above but
+//!   waiting for their program; each runs one job and is then removed.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use cynode_protocol::ids::JobId;
 use cynode_protocol::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::Truncated;
 
 mod exit;
 mod pod;
+pub mod warm;
 
 use exit::Ended;
 
 use crate::config::SandboxLimits;
 use crate::sandbox::output::capture;
-use crate::sandbox::{Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome};
+use crate::sandbox::{
+    Checkout, Program, RawStreams, Sandbox, SandboxJob, SandboxOutcome, WarmSetup,
+};
+use warm::WarmPool;
 
 /// The uid:gid jobs run as inside the sandbox.
 pub(super) const SANDBOX_USER: &str = "1000:1000";
@@ -92,12 +101,18 @@ done
 exit 0
 "#;
 
+#[derive(Clone)]
 pub struct PodmanSandbox {
     podman: String,
     node_name: String,
     limits: SandboxLimits,
     /// How long past the job's timeout `podman run` may take (see [`RUN_DEADLINE_GRACE`]).
     run_grace: Duration,
+    /// Sandboxes started ahead of their jobs, once [`Sandbox::start_warm_pool`] ran.
+    warm: Arc<OnceLock<Arc<WarmPool>>>,
+    /// Removals of finished sandboxes, done after their job's outcome is handed on (the
+    /// node waits for them when it stops).
+    cleanup: TaskTracker,
 }
 
 /// What `podman` reports about itself, checked before the agent starts.
@@ -137,6 +152,21 @@ struct Prepared {
     mounts: Vec<String>,
 }
 
+/// One `podman run` of a sandbox.
+struct RunSpec<'a> {
+    name: &'a str,
+    /// The job it runs; `None` for a warm sandbox, started before its job is known.
+    job_id: Option<&'a JobId>,
+    pod: Option<&'a str>,
+    /// Mounted read-only at `/job`.
+    job_dir: &'a Path,
+    checkout: Option<&'a Checkout>,
+    /// Podman's own `--timeout`.
+    timeout: Duration,
+    image: &'a str,
+    prepared: Prepared,
+}
+
 impl Prepared {
     fn command(command: Vec<String>) -> Self {
         Self {
@@ -174,6 +204,8 @@ impl PodmanSandbox {
             node_name,
             limits,
             run_grace: RUN_DEADLINE_GRACE,
+            warm: Arc::default(),
+            cleanup: TaskTracker::new(),
         }
     }
 
@@ -249,11 +281,10 @@ impl PodmanSandbox {
         })
     }
 
-    /// Writes the program into the job directory; returns the command to run in the box
-    /// and the extra mounts it needs.
-    fn prepare(&self, job: &SandboxJob) -> std::io::Result<Prepared> {
+    /// Writes the program into `dir` (the job's directory, or a warm sandbox's); returns
+    /// the command to run in the box and the extra mounts it needs.
+    fn prepare(&self, job: &SandboxJob, dir: &Path) -> std::io::Result<Prepared> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = &job.job_dir;
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
         let write = |path: &Path, text: &str, mode: u32| -> std::io::Result<()> {
@@ -284,42 +315,31 @@ impl PodmanSandbox {
             } => {
                 let text = serde_json::to_string(agent_job).map_err(std::io::Error::other)?;
                 write(&dir.join("prompt.json"), &text, 0o644)?;
-                // The agent's result: the one place outside /workspace it may write, on
-                // the job's disk for a worker (its change goes there), else in memory.
-                let out = match job.checkout.as_ref().and_then(|c| c.out.as_ref()) {
-                    Some(out) => format!("--volume={}:/out:rw,U", out.display()),
-                    None => {
-                        format!("--mount=type=tmpfs,destination=/out,tmpfs-size={OUT_SIZE},U=true")
-                    }
-                };
                 Prepared {
                     command: vec![AGENT_PATH.into()],
-                    mounts: vec![
-                        format!("--volume={}:{AGENT_PATH}:ro", binary.display()),
-                        out,
-                    ],
+                    mounts: agent_mounts(
+                        binary,
+                        job.checkout.as_ref().and_then(|c| c.out.as_deref()),
+                    ),
                 }
             }
         })
     }
 
-    fn run_args(
-        &self,
-        job: &SandboxJob,
-        name: &str,
-        pod: Option<&str>,
-        prepared: Prepared,
-    ) -> Vec<String> {
+    fn run_args(&self, spec: RunSpec) -> Vec<String> {
         let limits = &self.limits;
         let mut args: Vec<String> = vec![
             "run".into(),
             "--rm".into(),
             "--pull=never".into(),
-            format!("--name={name}"),
+            format!("--name={}", spec.name),
             format!("--label=cynode.node={}", self.node_name),
-            format!("--label=cynode.job={}", job.job_id),
+            match spec.job_id {
+                Some(job_id) => format!("--label=cynode.job={job_id}"),
+                None => "--label=cynode.warm=true".into(),
+            },
         ];
-        match pod {
+        match spec.pod {
             // The pod's network is `none`; the sidecar is the only thing listening in it.
             Some(pod) => args.extend([
                 format!("--pod={pod}"),
@@ -344,9 +364,9 @@ impl PodmanSandbox {
             format!("--mount=type=tmpfs,destination=/tmp,tmpfs-size={TMP_SIZE},tmpfs-mode=1777"),
             format!("--mount=type=tmpfs,destination=/run,tmpfs-size={RUN_SIZE},tmpfs-mode=1777"),
             format!("--shm-size={SHM_SIZE}"),
-            format!("--volume={}:/job:ro", job.job_dir.display()),
+            format!("--volume={}:/job:ro", spec.job_dir.display()),
         ]);
-        if let Some(checkout) = &job.checkout {
+        if let Some(checkout) = spec.checkout {
             // `U`: the checkout is the job's user's (git refuses a repository of another).
             let mode = if checkout.out.is_some() { "rw" } else { "ro" };
             args.push(format!(
@@ -354,21 +374,25 @@ impl PodmanSandbox {
                 checkout.path.display()
             ));
         }
-        args.extend(prepared.mounts);
+        args.extend(spec.prepared.mounts);
         args.extend([
             "--workdir=/workspace".into(),
             "--env=HOME=/workspace".into(),
-            format!("--env=CYNODE_JOB_ID={}", job.job_id),
+        ]);
+        if let Some(job_id) = spec.job_id {
+            args.push(format!("--env=CYNODE_JOB_ID={job_id}"));
+        }
+        args.extend([
             format!("--memory={}", limits.memory),
             format!("--memory-swap={}", limits.memory),
             format!("--cpus={}", limits.cpus),
             format!("--pids-limit={}", limits.pids),
-            format!("--timeout={}", job.timeout.as_secs().max(1)),
+            format!("--timeout={}", spec.timeout.as_secs().max(1)),
             "--log-driver=none".into(),
             "--preserve-fds=1".into(),
-            job.image.clone().unwrap_or_else(|| limits.image.clone()),
+            spec.image.to_owned(),
         ]);
-        args.extend(prepared.command);
+        args.extend(spec.prepared.command);
         args
     }
 
@@ -385,12 +409,37 @@ impl PodmanSandbox {
         }
     }
 
+    /// Removes a container at once (SIGKILL: a job's PID 1 shell ignores SIGTERM, which
+    /// would hold `rm` for Podman's 10 s).
     async fn remove(&self, name: &str) {
-        let _ = self.podman(&["rm", "--force", "--ignore", name]).await;
+        let _ = self
+            .podman(&["rm", "--force", "--ignore", "--time=0", name])
+            .await;
     }
 }
 
-/// A started `podman run`: the child, the read end of its status pipe, and the tasks
+/// The agent's mounts: its binary, read-only, and its `/out` for the result, on the
+/// job's disk for a worker (`out`: its change goes there), else in memory.
+fn agent_mounts(binary: &Path, out: Option<&Path>) -> Vec<String> {
+    vec![
+        format!("--volume={}:{AGENT_PATH}:ro", binary.display()),
+        match out {
+            Some(out) => format!("--volume={}:/out:rw,U", out.display()),
+            None => format!("--mount=type=tmpfs,destination=/out,tmpfs-size={OUT_SIZE},U=true"),
+        },
+    ]
+}
+
+/// A `podman run` just started: the child, the read end of its status pipe and its
+/// streams, not read yet (a warm sandbox's are read once it has its job).
+pub(super) struct Spawned {
+    child: tokio::process::Child,
+    status_read: OwnedFd,
+    stdout: tokio::process::ChildStdout,
+    stderr: tokio::process::ChildStderr,
+}
+
+/// A sandbox running a job: the child, the read end of its status pipe, and the tasks
 /// capturing its streams.
 struct Started {
     child: tokio::process::Child,
@@ -399,22 +448,49 @@ struct Started {
     stderr: tokio::task::JoinHandle<super::output::Captured>,
 }
 
+impl Spawned {
+    /// Starts reading the streams, the last line of stderr into `progress`.
+    fn capture(self, progress: &super::output::LastLine) -> Started {
+        let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
+        let stdout = tokio::spawn(capture(self.stdout, MAX_STREAM_BYTES, raw_limit, None));
+        let progress = progress.clone();
+        let child_stderr = self.stderr;
+        let stderr = tokio::spawn(async move {
+            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
+        });
+        Started {
+            child: self.child,
+            status_read: self.status_read,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A job's sandbox once its program runs, and what to remove when it ends.
+struct Running {
+    name: String,
+    pod: Option<String>,
+    started: Started,
+    /// When the program started.
+    clock: Instant,
+    /// The node stops the sandbox at the job's timeout (a warm sandbox's own `--timeout`
+    /// counts from before it had its job).
+    node_timeout: bool,
+    /// A warm sandbox's directories.
+    dirs: Vec<std::path::PathBuf>,
+}
+
 impl PodmanSandbox {
-    /// Starts the job's container with its streams captured and its status pipe on fd 3.
-    fn start_run(
-        &self,
-        job: &SandboxJob,
-        name: &str,
-        pod: Option<&str>,
-        prepared: Prepared,
-    ) -> Result<Started, String> {
+    /// Starts a `podman run` with its streams piped and its status pipe on fd 3.
+    fn spawn_run(&self, args: Vec<String>) -> Result<Spawned, String> {
         let (status_read, status_write) = match status_pipe() {
             Ok(pipe) => pipe,
             Err(err) => return Err(format!("could not create a pipe: {err}")),
         };
         let mut command = Command::new(&self.podman);
         command
-            .args(self.run_args(job, name, pod, prepared))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -433,71 +509,98 @@ impl PodmanSandbox {
             .spawn()
             .map_err(|err| format!("could not start podman: {err}"))?;
         drop(status_write);
-        let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
-        let stdout = tokio::spawn(capture(
-            child.stdout.take().expect("piped"),
-            MAX_STREAM_BYTES,
-            raw_limit,
-            None,
-        ));
-        let progress = job.progress.clone();
-        let child_stderr = child.stderr.take().expect("piped");
-        let stderr = tokio::spawn(async move {
-            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
-        });
-
-        Ok(Started {
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        Ok(Spawned {
             child,
             status_read,
             stdout,
             stderr,
         })
     }
-}
 
-#[async_trait]
-impl Sandbox for PodmanSandbox {
-    async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
-        let started_at = time::OffsetDateTime::now_utc();
-        let name = container_name(&job);
+    /// The job in a sandbox of its own, started now.
+    async fn start_cold(&self, job: &SandboxJob) -> Result<Running, String> {
+        let name = container_name(job);
         // A container of an earlier attempt of this job on this node cannot still be
         // running (its runner is gone), but its name must be free.
         self.remove(&name).await;
-        let prepared = match self.prepare(&job) {
-            Ok(prepared) => prepared,
-            Err(err) => {
-                return SandboxOutcome::failed(
-                    format!("could not prepare the job directory: {err}"),
-                    started_at,
-                )
-            }
-        };
+        let prepared = self
+            .prepare(job, &job.job_dir)
+            .map_err(|err| format!("could not prepare the job directory: {err}"))?;
         let pod = match &job.inference {
-            Some(access) => match self.start_pod(&job, access).await {
-                Ok(pod) => Some(pod),
-                Err(err) => return SandboxOutcome::failed(err, started_at),
-            },
+            Some(access) => {
+                let pod = pod::PodNames::of_job(job);
+                self.start_pod(
+                    &pod,
+                    Some(&job.job_id),
+                    &access.socket_dir,
+                    &access.proxy_binary,
+                )
+                .await?;
+                Some(pod.pod)
+            }
             None => None,
         };
+        let image = job.image.as_deref().unwrap_or(&self.limits.image);
+        let args = self.run_args(RunSpec {
+            name: &name,
+            job_id: Some(&job.job_id),
+            pod: pod.as_deref(),
+            job_dir: &job.job_dir,
+            checkout: job.checkout.as_ref(),
+            timeout: job.timeout,
+            image,
+            prepared,
+        });
         let clock = Instant::now();
-        let Started {
-            mut child,
-            status_read,
-            stdout,
-            stderr,
-        } = match self.start_run(&job, &name, pod.as_deref(), prepared) {
-            Ok(started) => started,
+        let spawned = match self.spawn_run(args) {
+            Ok(spawned) => spawned,
             Err(err) => {
                 if let Some(pod) = &pod {
                     self.remove_pod(pod).await;
                 }
-                return SandboxOutcome::failed(err, started_at);
+                return Err(err);
             }
         };
+        Ok(Running {
+            name,
+            pod,
+            started: spawned.capture(&job.progress),
+            clock,
+            node_timeout: false,
+            dirs: vec![],
+        })
+    }
 
+    /// Waits for the job's sandbox to end (or stops it), removes it, and says how the job
+    /// ended.
+    async fn finish(
+        &self,
+        job: &SandboxJob,
+        running: Running,
+        stop: CancellationToken,
+        started_at: cynode_protocol::clock::Timestamp,
+    ) -> SandboxOutcome {
+        let Running {
+            name,
+            pod,
+            started:
+                Started {
+                    mut child,
+                    status_read,
+                    stdout,
+                    stderr,
+                },
+            clock,
+            node_timeout,
+            dirs,
+        } = running;
         let mut stopped = false;
+        let mut expired = !node_timeout;
+        let timeout_at = tokio::time::Instant::from_std(clock) + job.timeout;
         // Podman's own --timeout should end the run; if podman itself hangs, this does.
-        let deadline = tokio::time::Instant::now() + job.timeout + self.run_grace;
+        let deadline = timeout_at + self.run_grace;
         let mut hung = false;
         let exit = loop {
             tokio::select! {
@@ -505,6 +608,11 @@ impl Sandbox for PodmanSandbox {
                 _ = stop.cancelled(), if !stopped => {
                     stopped = true;
                     self.stop(&name).await;
+                }
+                _ = tokio::time::sleep_until(timeout_at), if !expired => {
+                    expired = true;
+                    // As Podman's own --timeout does.
+                    let _ = self.podman(&["kill", "--signal=KILL", &name]).await;
                 }
                 _ = tokio::time::sleep_until(deadline), if !hung => {
                     hung = true;
@@ -518,10 +626,18 @@ impl Sandbox for PodmanSandbox {
         let stdout = stdout.await.unwrap_or_default();
         let stderr = stderr.await.unwrap_or_default();
         let failed_command = read_status(status_read);
-        self.remove(&name).await;
-        if let Some(pod) = &pod {
-            self.remove_pod(pod).await;
-        }
+        // `podman run --rm` has removed the container unless it was killed; the rest
+        // (the pod, a warm sandbox's directories) need not hold up the outcome.
+        let sandbox = self.clone();
+        self.cleanup.spawn(async move {
+            sandbox.remove(&name).await;
+            if let Some(pod) = &pod {
+                sandbox.remove_pod(pod).await;
+            }
+            for dir in dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
 
         let exit_code = exit.as_ref().ok().and_then(|status| status.code());
         let ended = Ended {
@@ -552,6 +668,29 @@ impl Sandbox for PodmanSandbox {
             ended_at: time::OffsetDateTime::now_utc(),
         }
     }
+}
+
+#[async_trait]
+impl Sandbox for PodmanSandbox {
+    async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
+        let started_at = time::OffsetDateTime::now_utc();
+        let warm = self.warm.get().and_then(|pool| pool.take(&job));
+        let running = match warm {
+            Some(warm) => match self.start_warm(&job, warm).await {
+                Ok(running) => running,
+                // It never got the job: start one the usual way.
+                Err(warm::NotTaken(reason)) => {
+                    tracing::warn!(reason = %reason, "a warm sandbox could not take the job; starting a new one");
+                    self.start_cold(&job).await
+                }
+            },
+            None => self.start_cold(&job).await,
+        };
+        match running {
+            Ok(running) => self.finish(&job, running, stop, started_at).await,
+            Err(err) => SandboxOutcome::failed(err, started_at),
+        }
+    }
 
     async fn remove_orphans(&self) -> anyhow::Result<usize> {
         let filter = format!("label=cynode.node={}", self.node_name);
@@ -571,14 +710,47 @@ impl Sandbox for PodmanSandbox {
             tracing::warn!(container = %name, "removing a sandbox left by an earlier run");
             self.remove(name).await;
         }
-        let pods = self
-            .podman(&["pod", "ps", "--filter", &filter, "--format", "{{.Name}}"])
-            .await?;
-        for pod in String::from_utf8_lossy(&pods.stdout).lines() {
-            tracing::warn!(pod = %pod, "removing a pod left by an earlier run");
-            self.remove_pod(pod).await;
+        // A `podman run` of the earlier run may still be exiting and removing its own
+        // container, which makes a pod's removal fail: look again, a few times.
+        for pass in 0..3 {
+            let pods = self
+                .podman(&["pod", "ps", "--filter", &filter, "--format", "{{.Name}}"])
+                .await?;
+            let pods = String::from_utf8_lossy(&pods.stdout).into_owned();
+            if pods.trim().is_empty() {
+                break;
+            }
+            if pass > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            for pod in pods.lines() {
+                tracing::warn!(pod = %pod, "removing a pod left by an earlier run");
+                self.remove_pod(pod).await;
+            }
         }
         Ok(names.len())
+    }
+
+    fn start_warm_pool(&self, setup: WarmSetup) {
+        if self.warm.get().is_some() {
+            return;
+        }
+        if let Some(pool) = WarmPool::start(self.clone(), setup) {
+            let _ = self.warm.set(pool);
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(pool) = self.warm.get() {
+            pool.close().await;
+        }
+        self.cleanup.close();
+        if tokio::time::timeout(Duration::from_secs(30), self.cleanup.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sandboxes were not removed in time; the next start removes them");
+        }
     }
 }
 
@@ -600,6 +772,7 @@ mod tests {
             max_change_bytes: 1 << 20,
             default_timeout_secs: 60,
             max_timeout_secs: 60,
+            warm: Default::default(),
         }
     }
 
@@ -624,7 +797,7 @@ mod tests {
         let job = job(&dir, 3);
         let name = container_name(&job);
         assert!(name.ends_with("-3"), "names carry the attempt: {name}");
-        let args = sandbox.run_args(&job, &name, None, Prepared::command(vec!["true".into()]));
+        let args = sandbox.run_args(spec(&job, &name, None, Some(&job.job_id)));
         for expected in [
             "--http-proxy=false",
             "--userns=auto:size=65536",
@@ -649,8 +822,46 @@ mod tests {
             "only the variables set here"
         );
         // In a pod, the pod's namespace applies (the pod is created with the mapping).
-        let args = sandbox.run_args(&job, &name, Some("pod"), Prepared::command(vec![]));
+        let args = sandbox.run_args(spec(&job, &name, Some("pod"), Some(&job.job_id)));
         assert!(!args.iter().any(|a| a.starts_with("--userns")), "{args:?}");
+    }
+
+    fn spec<'a>(
+        job: &'a SandboxJob,
+        name: &'a str,
+        pod: Option<&'a str>,
+        job_id: Option<&'a JobId>,
+    ) -> RunSpec<'a> {
+        RunSpec {
+            name,
+            job_id,
+            pod,
+            job_dir: &job.job_dir,
+            checkout: None,
+            timeout: job.timeout,
+            image: "localhost/cynode-sandbox:latest",
+            prepared: Prepared::command(vec!["true".into()]),
+        }
+    }
+
+    #[test]
+    fn a_warm_sandbox_starts_with_the_same_confinement_and_nothing_of_a_job() {
+        let sandbox = PodmanSandbox::new("podman".into(), "n".into(), limits());
+        let job = job(&std::env::temp_dir(), 1);
+        let cold = sandbox.run_args(spec(&job, "x", None, Some(&job.job_id)));
+        let warm = sandbox.run_args(spec(&job, "x", None, None));
+        let job_specific = |arg: &String| arg.contains(job.job_id.as_str());
+        let cold_rest: Vec<&String> = cold.iter().filter(|a| !job_specific(a)).collect();
+        let warm_rest: Vec<&String> = warm
+            .iter()
+            .filter(|a| a.as_str() != "--label=cynode.warm=true")
+            .collect();
+        assert_eq!(cold_rest, warm_rest);
+        assert!(!warm.iter().any(job_specific), "{warm:?}");
+        assert!(
+            warm.iter().any(|a| a == "--label=cynode.node=n"),
+            "{warm:?}"
+        );
     }
 
     /// A podman that never returns from `run` (and answers everything else at once).
