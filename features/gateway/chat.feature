@@ -17,6 +17,14 @@ Feature: Completions and chat through the gateway
     And the test node reports the job completed with stdout "Hello, world" and stderr ""
     Then the stream carries "Hello, world" in 3 deltas, then the finish reason "stop" and [DONE]
 
+  Scenario: A stream ends at the chunk that says how the answer ended, without waiting for the node's result
+    When "alice" starts a streamed completion with the model "test-model", with usage
+    And the test node claims the task's job
+    And the test node streams the chunks "Hel", "lo, " and "world"
+    And the test node ends the answer with the finish reason "length" after 12 prompt and 3 completion tokens
+    Then the stream carries "Hello, world" in 3 deltas, then the finish reason "length", usage of 12 prompt and 3 completion tokens, and [DONE]
+    And a chunk ending the answer with the finish reason "tool_calls" is refused with 400
+
   Scenario: A streamed Responses API answer relays the same chunks as typed events
     When "alice" starts a streamed response with the model "test-model"
     And the test node claims the task's job

@@ -5,7 +5,9 @@
 //! most every [`FLUSH_EVERY`], so storage writes stay bounded however fast tokens come. Only text
 //! comes back from the model and nothing of it is executed, so no sandbox is involved.
 //! The whole answer is also the job's result (its stdout), with the token usage and how
-//! it ended (`finish_reason`, tool calls, log probabilities: a [`ChatAnswer`]).
+//! it ended (`finish_reason`, tool calls, log probabilities: a [`ChatAnswer`]). An answer
+//! of text alone also says how it ended on its last chunk ([`AnswerEnd`]), so the stream
+//! following it can close without waiting for the result.
 //!
 //! Sampling fields and `response_format` go to the model server as the client sent them
 //! (the gateway checked them). With tools, the node shapes the answer itself
@@ -22,7 +24,9 @@ use cynode_protocol::limits::{
     json_preview, truncate_utf8, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES,
 };
 use cynode_protocol::status::JobOutcome;
-use cynode_protocol::wire::{ChatAnswer, ChatMessage, ChatOptions, InferenceUsage, Temperature};
+use cynode_protocol::wire::{
+    AnswerEnd, ChatAnswer, ChatMessage, ChatOptions, InferenceUsage, Temperature,
+};
 
 use super::tool_calls;
 use super::usage::usage_from_tail;
@@ -45,10 +49,22 @@ pub struct DirectChat<'a> {
     pub call_prefix: String,
 }
 
-/// Where the text goes as it arrives: `seq`, `text`.
+/// Where the text goes as it arrives: `seq`, `text`, and on the last chunk of an answer
+/// of text alone, how it ended.
 #[async_trait::async_trait]
 pub trait ChunkSink: Send + Sync {
-    async fn send(&self, seq: u32, text: String) -> Result<(), String>;
+    async fn send(&self, seq: u32, text: String, end: Option<AnswerEnd>) -> Result<(), String>;
+}
+
+/// How the text is passed on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Passing {
+    /// As it comes; the last chunk says how the answer ended.
+    Streamed,
+    /// As it comes; the end is the result's to tell (log probabilities go with it).
+    StreamedUnmarked,
+    /// Not at all (the caller sends what it makes of the whole).
+    Held,
 }
 
 /// What one server-sent event line of the model's stream carries.
@@ -91,16 +107,17 @@ struct Streamed {
     logprobs: Vec<Value>,
 }
 
-/// Asks the model with `body` and sends its text to `sink` as it comes (unless `hold`:
-/// then nothing is sent), collecting all of it in `got`.
+/// Asks the model with `body` and sends its text to `sink` as it comes (unless held: then
+/// nothing is sent), collecting all of it in `got`.
 async fn stream_answer(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     sink: &dyn ChunkSink,
-    hold: bool,
+    passing: Passing,
     got: &mut Streamed,
 ) -> Result<u32, String> {
+    let hold = passing == Passing::Held;
     let response = http
         .post(url)
         .json(body)
@@ -146,13 +163,17 @@ async fn stream_answer(
             got.logprobs.extend(event.logprobs);
         }
         if flush_due(&pending, seq, last_flush) {
-            sink.send(seq, std::mem::take(&mut pending)).await?;
+            sink.send(seq, std::mem::take(&mut pending), None).await?;
             seq += 1;
             last_flush = tokio::time::Instant::now();
         }
     }
-    if !hold && !pending.is_empty() {
-        sink.send(seq, pending).await?;
+    let end = (passing == Passing::Streamed).then(|| AnswerEnd {
+        finish_reason: got.finish_reason.clone().unwrap_or_else(|| "stop".into()),
+        usage: got.usage,
+    });
+    if !hold && (!pending.is_empty() || end.is_some()) {
+        sink.send(seq, pending, end).await?;
         seq += 1;
     }
     Ok(seq)
@@ -200,7 +221,12 @@ async fn ask(
     let tools =
         (!chat.options.tools.is_empty()).then(|| tool_calls::shape(chat.messages, chat.options));
     let body = request_body(chat, tools.as_ref());
-    let sent = stream_answer(http, url, &body, sink, tools.is_some(), got).await?;
+    let passing = match (&tools, chat.options.logprobs()) {
+        (Some(_), _) => Passing::Held,
+        (None, true) => Passing::StreamedUnmarked,
+        (None, false) => Passing::Streamed,
+    };
+    let sent = stream_answer(http, url, &body, sink, passing, got).await?;
     let model_finish = got.finish_reason.clone().unwrap_or_else(|| "stop".into());
     let logprobs = (chat.options.logprobs()).then(|| json!({"content": got.logprobs}));
     if tools.is_none() {
@@ -213,7 +239,7 @@ async fn ask(
     let read = tool_calls::read_answer(&got.text, &chat.call_prefix, &model_finish);
     got.text = read.content;
     if !got.text.is_empty() {
-        sink.send(sent, got.text.clone()).await?;
+        sink.send(sent, got.text.clone(), None).await?;
     }
     Ok(ChatAnswer {
         finish_reason: read.finish_reason,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cynode_protocol::wire::JobChunkRequest;
+use cynode_protocol::wire::{AnswerEnd, JobChunkRequest};
 
 use super::{Claimed, JobRunner};
 use crate::backoff::Backoff;
@@ -19,7 +19,7 @@ pub(super) struct GatewaySink<'a> {
 
 #[async_trait::async_trait]
 impl ChunkSink for GatewaySink<'_> {
-    async fn send(&self, seq: u32, text: String) -> Result<(), String> {
+    async fn send(&self, seq: u32, text: String, end: Option<AnswerEnd>) -> Result<(), String> {
         let (message, claim) = (&self.job.message, &self.job.claim);
         let request = JobChunkRequest {
             task_id: message.task_id.clone(),
@@ -27,6 +27,7 @@ impl ChunkSink for GatewaySink<'_> {
             lease_id: claim.lease_id.clone(),
             seq,
             text,
+            end,
         };
         let setup = &self.runner.setup;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));

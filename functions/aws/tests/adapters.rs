@@ -23,7 +23,7 @@ use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{StoredInput, Task, TaskInput};
 use cynode_domain::usage::UsageEntry;
 use cynode_domain::user::User;
-use cynode_domain::wire::{ApiKeyScope, CreateApiKeyRequest, InferenceUsage, NodeState};
+use cynode_domain::wire::{AnswerEnd, ApiKeyScope, CreateApiKeyRequest, InferenceUsage, NodeState};
 use cynode_domain::wire::{
     ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
 };
@@ -954,6 +954,7 @@ async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
         attempt,
         seq,
         text: text.into(),
+        end: None,
     };
     // Out of order, one twice (a retried callback keeps the first text), and seq 10
     // after 9: the zero-padded keys sort numerically.
@@ -980,6 +981,27 @@ async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
         texts(adapters.tasks.chunks(&task, &job, 2, None).await.unwrap()),
         ["other attempt"]
     );
+    // The last chunk says how the answer ended, and reads back the same.
+    let end = AnswerEnd {
+        finish_reason: "length".into(),
+        usage: InferenceUsage {
+            calls: 1,
+            prompt_tokens: 12,
+            completion_tokens: 64,
+            refused_calls: 0,
+        },
+    };
+    let last = Chunk {
+        end: Some(end.clone()),
+        ..chunk(2, 1, "")
+    };
+    adapters.tasks.put_chunk(&last).await.unwrap();
+    let read = adapters
+        .tasks
+        .chunks(&task, &job, 2, Some(0))
+        .await
+        .unwrap();
+    assert_eq!(read, [last]);
     // Chunks never show up as jobs of the task.
     assert!(adapters.tasks.jobs(&task).await.unwrap().is_empty());
 }

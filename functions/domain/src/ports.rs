@@ -24,7 +24,7 @@ use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::usage::UsageEntry;
 use crate::user::User;
-use crate::wire::UsageRow;
+use crate::wire::{AnswerEnd, UsageRow};
 use crate::wire::{JobMessage, NodeState, QueueCredentials};
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -170,6 +170,8 @@ pub struct Chunk {
     pub attempt: u32,
     pub seq: u32,
     pub text: String,
+    /// On the answer's last chunk: how it ended.
+    pub end: Option<AnswerEnd>,
 }
 
 /// Projects, kept per owner. A project's credential is stored beside it, apart from the

@@ -115,6 +115,17 @@ pub struct ChatAnswer {
     pub logprobs: Option<serde_json::Value>,
 }
 
+/// How a streamed answer ended, carried by its last chunk so that a stream can close as
+/// soon as it reads it instead of waiting for the job's result. Only answers of text
+/// alone carry it (tool calls and log probabilities come with the result).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerEnd {
+    /// `stop` or `length`, as the model reported.
+    pub finish_reason: String,
+    pub usage: super::InferenceUsage,
+}
+
 /// A job that calls one of the model server's routes other than chat, directly (no
 /// sandbox, as for a chat with a model): a legacy text completion or embeddings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

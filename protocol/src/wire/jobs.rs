@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{
-    AgentAssignment, ChatAnswer, ChatMessage, ChatOptions, DirectCall, InferenceUsage, InputMode,
-    RawOutput, Temperature, Truncated,
+    AgentAssignment, AnswerEnd, ChatAnswer, ChatMessage, ChatOptions, DirectCall, InferenceUsage,
+    InputMode, RawOutput, Temperature, Truncated,
 };
 use crate::clock::Timestamp;
 use crate::ids::{JobId, LeaseId, TaskId};
@@ -223,6 +223,9 @@ pub struct JobChunkRequest {
     /// 0, 1, 2 … per attempt; a chunk sent twice is stored once.
     pub seq: u32,
     pub text: String,
+    /// On the answer's last chunk: how it ended (answers of text alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<AnswerEnd>,
 }
 
 /// `POST /v1/jobs/{job_id}/release`: the claim's node hands the job back unfinished (it

@@ -3,8 +3,9 @@
 //! The cursor reads the chunks the node posted since its last look (`docs/streaming.md`)
 //! and hands each piece of text to a [`Framing`], which writes it in its API's events:
 //! chat completions' `chat.completion.chunk`s, or the Responses API's typed events. When
-//! the task ends, the framing writes the closing events from the result (tool calls,
-//! finish reason, usage).
+//! the answer ends, the framing writes the closing events (tool calls, finish reason,
+//! usage): from the last chunk, when it says how the answer ended (the node marks the
+//! end of an answer of text alone), else from the task's result.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use axum::response::Response;
 use cynode_domain::ids::TaskId;
 use cynode_domain::service::tasks::AnswerStream;
 use cynode_domain::service::Principal;
-use cynode_domain::wire::TaskResult;
+use cynode_domain::wire::{ChatAnswer, InferenceUsage};
 use cynode_domain::{Error, ErrorCode};
 
 use super::chat::{answer_of, ANSWER_WAIT};
@@ -34,10 +35,12 @@ const FAST_AFTER_TEXT: Duration = Duration::from_millis(500);
 
 /// How the task of a streamed answer ended.
 pub(crate) enum Outcome {
-    /// Completed: its answer text (what was not streamed included) and its result.
+    /// Completed: its answer text (what was not streamed included), how it ended and
+    /// its tokens.
     Answered {
         text: String,
-        result: Box<TaskResult>,
+        answer: ChatAnswer,
+        usage: Option<InferenceUsage>,
     },
     /// Failed, or unreadable: why.
     Failed(String),
@@ -108,6 +111,18 @@ impl<F: Framing> Cursor<F> {
                 self.last_text = Some(tokio::time::Instant::now());
                 events.extend(self.framing.text(&chunk.text));
             }
+            if let Some(end) = &chunk.end {
+                // The node's last word on this answer: no need to wait for its result.
+                events.extend(self.framing.finish(Outcome::Answered {
+                    text: String::new(),
+                    answer: ChatAnswer {
+                        finish_reason: end.finish_reason.clone(),
+                        ..ChatAnswer::default()
+                    },
+                    usage: Some(end.usage),
+                }));
+                return Ok(Polled::Done(events));
+            }
         }
         if state.finished {
             let outcome = self.outcome().await;
@@ -140,7 +155,8 @@ impl<F: Framing> Cursor<F> {
         match answer_of(&result) {
             Ok(text) => Outcome::Answered {
                 text,
-                result: Box::new(result),
+                answer: result.answer.unwrap_or_default(),
+                usage: result.usage,
             },
             Err(ApiError::Request { message, .. }) => Outcome::Failed(message),
             Err(ApiError::Domain(err)) => Outcome::Failed(err.message),

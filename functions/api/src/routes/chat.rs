@@ -323,11 +323,14 @@ impl Framing for ChatFraming {
         let mut events = Vec::new();
         let mut usage = None;
         match outcome {
-            Outcome::Answered { text, result } => {
+            Outcome::Answered {
+                text,
+                answer: ended,
+                usage: used,
+            } => {
                 if !self.sent_role && !text.is_empty() {
                     events.push(sse(&self.delta(json!({"content": text}))));
                 }
-                let ended = result.answer.clone().unwrap_or_default();
                 for (index, call) in ended.tool_calls.iter().enumerate() {
                     for delta in tool_call_deltas(index, call) {
                         events.push(sse(&self.delta(delta)));
@@ -338,7 +341,7 @@ impl Framing for ChatFraming {
                     last["choices"][0]["logprobs"] = logprobs.clone();
                 }
                 events.push(sse(&last));
-                usage = result.usage;
+                usage = used;
             }
             Outcome::Failed(message) => {
                 events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": ErrorCode::AnswerFailed}})));

@@ -23,7 +23,7 @@ use cynode_domain::chat::{check_completion, Completion};
 use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
 use cynode_domain::service::Principal;
-use cynode_domain::wire::{TaskResult, ToolCall, AGENT_MODEL};
+use cynode_domain::wire::{ChatAnswer, InferenceUsage, ToolCall, AGENT_MODEL};
 use cynode_domain::{Error, ErrorCode};
 
 use super::answer_stream::{self, Framing, Outcome};
@@ -229,7 +229,8 @@ async fn answer(
     let started = std::time::Instant::now();
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
     let text = answer_of(&result)?;
-    Ok(Json(last_line(shape, &model, &text, &result, started)).into_response())
+    let ended = (&result.answer.clone().unwrap_or_default(), result.usage);
+    Ok(Json(last_line(shape, &model, &text, ended, started)).into_response())
 }
 
 /// Which of Ollama's answers a line belongs to.
@@ -268,11 +269,10 @@ fn last_line(
     shape: Shape,
     model: &str,
     content: &str,
-    result: &TaskResult,
+    (answer, usage): (&ChatAnswer, Option<InferenceUsage>),
     started: std::time::Instant,
 ) -> Value {
-    let answer = result.answer.clone().unwrap_or_default();
-    let usage = result.usage.unwrap_or_default();
+    let usage = usage.unwrap_or_default();
     let mut last = line(shape, model, content, true);
     if !answer.tool_calls.is_empty() {
         last["message"]["tool_calls"] = ollama_calls(&answer.tool_calls);
@@ -310,14 +310,18 @@ impl Framing for OllamaFraming {
 
     fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         match outcome {
-            Outcome::Answered { text, result } => {
+            Outcome::Answered {
+                text,
+                answer,
+                usage,
+            } => {
                 // The agent's answer arrives whole: it goes in the closing line.
                 let content = if self.sent { "" } else { text.as_str() };
                 vec![ndjson(&last_line(
                     self.shape,
                     &self.model,
                     content,
-                    &result,
+                    (&answer, usage),
                     self.started,
                 ))]
             }

@@ -320,7 +320,11 @@ impl Framing for ResponsesFraming {
     fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         let mut events = self.opening();
         match outcome {
-            Outcome::Answered { text, result } => {
+            Outcome::Answered {
+                text,
+                answer,
+                usage,
+            } => {
                 // The agent's answer arrives whole, at the end.
                 if !self.message_open && !text.is_empty() {
                     events.extend(self.text_delta(&text));
@@ -330,7 +334,7 @@ impl Framing for ResponsesFraming {
                     events.extend(self.close_message());
                     output.push(message_item(&self.shape.id, &self.text, "completed"));
                 }
-                for (index, call) in tool_calls(&result).iter().enumerate() {
+                for (index, call) in answer.tool_calls.iter().enumerate() {
                     events.extend(self.call_events(output.len(), index, call));
                     output.push(call_item(
                         index,
@@ -339,11 +343,9 @@ impl Framing for ResponsesFraming {
                         "completed",
                     ));
                 }
-                let response = self.shape.response(
-                    "completed",
-                    output,
-                    Some(result.usage.unwrap_or_default()),
-                );
+                let response =
+                    self.shape
+                        .response("completed", output, Some(usage.unwrap_or_default()));
                 events.push(self.event("response.completed", json!({"response": response})));
             }
             Outcome::Failed(message) => {

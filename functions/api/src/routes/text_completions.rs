@@ -98,13 +98,16 @@ impl Framing for TextFraming {
         let mut events = Vec::new();
         let mut usage = None;
         match outcome {
-            Outcome::Answered { text, result } => {
+            Outcome::Answered {
+                text,
+                answer: ended,
+                usage: used,
+            } => {
                 if !self.sent && !text.is_empty() {
                     events.push(sse(&self.chunk(&text, None)));
                 }
-                let ended = result.answer.clone().unwrap_or_default();
                 events.push(sse(&self.chunk("", Some(finish_reason(&ended)))));
-                usage = result.usage;
+                usage = used;
             }
             Outcome::Failed(message) => {
                 events.push(sse(&json!({"error": {"message": message, "type": "api_error", "code": ErrorCode::AnswerFailed}})));

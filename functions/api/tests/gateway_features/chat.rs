@@ -134,6 +134,71 @@ async fn sse_events(w: &mut GatewayWorld) -> (String, Vec<Value>) {
     expr = "the stream carries {string} in {int} deltas, then the finish reason {string} and [DONE]"
 )]
 async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finish: String) {
+    check_stream(w, &text, deltas, &finish).await;
+}
+
+#[then(
+    expr = "the stream carries {string} in {int} deltas, then the finish reason {string}, usage of {int} prompt and {int} completion tokens, and [DONE]"
+)]
+async fn stream_carries_usage(
+    w: &mut GatewayWorld,
+    text: String,
+    deltas: usize,
+    finish: String,
+    prompt: u64,
+    completion: u64,
+) {
+    let parsed = check_stream(w, &text, deltas, &finish).await;
+    let usage = parsed
+        .iter()
+        .find_map(|e| e.get("usage").filter(|u| !u.is_null()))
+        .unwrap_or_else(|| panic!("no usage in {parsed:?}"));
+    assert_eq!(usage["prompt_tokens"], prompt, "{usage}");
+    assert_eq!(usage["completion_tokens"], completion, "{usage}");
+}
+
+#[when(expr = "{string} starts a streamed completion with the model {string}, with usage")]
+async fn starts_stream_with_usage(w: &mut GatewayWorld, alias: String, model: String) {
+    let body = json!({"model": model, "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Say hello."}]});
+    start_stream(w, &alias, "/v1/chat/completions", body).await;
+}
+
+/// The test node's chunk `seq` with no text, saying the answer ended with `finish`.
+async fn send_end(w: &mut GatewayWorld, seq: u32, finish: &str, tokens: (u64, u64)) -> Reply {
+    let claim = w.claims.last().cloned().expect("a claim");
+    let (task, job) = w.job.clone().expect("a claimed job");
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+        "seq": seq, "text": "", "end": {"finish_reason": finish,
+        "usage": {"calls": 1, "prompt_tokens": tokens.0, "completion_tokens": tokens.1}}})
+    .to_string();
+    let token = claim["job_token"].as_str().expect("job token").to_owned();
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/chunks"),
+        body.as_bytes(),
+        &token,
+    )
+    .await
+}
+
+#[when(
+    expr = "the test node ends the answer with the finish reason {string} after {int} prompt and {int} completion tokens"
+)]
+async fn ends_answer(w: &mut GatewayWorld, finish: String, prompt: u64, completion: u64) {
+    let reply = send_end(w, 3, &finish, (prompt, completion)).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[then(expr = "a chunk ending the answer with the finish reason {string} is refused with {int}")]
+async fn end_refused(w: &mut GatewayWorld, finish: String, status: u16) {
+    let reply = send_end(w, 4, &finish, (1, 1)).await;
+    assert_eq!(reply.status, status, "{}", reply.body);
+}
+
+/// Checks the stream's text deltas and finish reason; its events.
+async fn check_stream(w: &mut GatewayWorld, text: &str, deltas: usize, finish: &str) -> Vec<Value> {
     let (body, parsed) = sse_events(w).await;
     let texts: Vec<&str> = parsed
         .iter()
@@ -148,7 +213,7 @@ async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finis
     assert!(
         parsed
             .iter()
-            .any(|e| e["choices"][0]["finish_reason"] == finish.as_str()),
+            .any(|e| e["choices"][0]["finish_reason"] == finish),
         "{body}"
     );
     assert!(
@@ -157,6 +222,7 @@ async fn stream_carries(w: &mut GatewayWorld, text: String, deltas: usize, finis
             .all(|e| e["object"] == "chat.completion.chunk"),
         "{body}"
     );
+    parsed
 }
 
 #[then(

@@ -430,7 +430,11 @@ impl TaskStore for DynamoTasks {
             chunk_sk(&chunk.job, chunk.attempt, chunk.seq),
         )
         .n("seq", chunk.seq)
-        .s("text", &chunk.text)
+        .s("text", &chunk.text);
+        let item = match &chunk.end {
+            Some(end) => item.json("end", end)?,
+            None => item,
+        }
         .build();
         match transact(&self.client, vec![put_new(&self.table, item)?]).await {
             // The same chunk again (a retried callback): already stored.
@@ -467,6 +471,7 @@ impl TaskStore for DynamoTasks {
                     attempt,
                     seq: r.n("seq")?,
                     text: r.s("text")?,
+                    end: r.opt_json("end")?,
                 })
             })
             .collect()

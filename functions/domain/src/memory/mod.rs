@@ -50,7 +50,7 @@ struct State {
     /// Receipts of dead letters received with a hiding time (hidden for good: no clock).
     dead_hidden: std::collections::HashSet<String>,
     blobs: HashMap<String, Vec<u8>>,
-    chunks: BTreeMap<(TaskId, JobId, u32, u32), String>,
+    chunks: BTreeMap<(TaskId, JobId, u32, u32), Chunk>,
     threads: BTreeMap<ThreadId, Thread>,
     projects: BTreeMap<(UserId, String), Project>,
     credentials: HashMap<ProjectId, String>,

@@ -206,7 +206,7 @@ impl TaskStore for MemoryStore {
         self.state()
             .chunks
             .entry(key)
-            .or_insert_with(|| chunk.text.clone());
+            .or_insert_with(|| chunk.clone());
         Ok(())
     }
 
@@ -224,13 +224,7 @@ impl TaskStore for MemoryStore {
             .filter(|((t, j, a, seq), _)| {
                 t == task && j == job && *a == attempt && after.is_none_or(|after| *seq > after)
             })
-            .map(|((task, job, attempt, seq), text)| Chunk {
-                task: task.clone(),
-                job: job.clone(),
-                attempt: *attempt,
-                seq: *seq,
-                text: text.clone(),
-            })
+            .map(|(_, chunk)| chunk.clone())
             .collect())
     }
 }

@@ -496,6 +496,15 @@ impl JobService {
                 format!("a chunk is at most {MAX_CHUNK_BYTES} bytes"),
             ));
         }
+        // Clients read it as the answer's finish_reason: only what a text answer ends with.
+        if let Some(end) = &req.end {
+            if !matches!(end.finish_reason.as_str(), "stop" | "length") {
+                return Err(Error::validation(
+                    ErrorCode::InvalidBody,
+                    "end.finish_reason must be \"stop\" or \"length\"",
+                ));
+            }
+        }
         // The job alone: chunks are on the hot path of every streamed answer.
         let job =
             self.tasks.job(&req.task_id, job_id).await?.ok_or_else(|| {
@@ -509,6 +518,7 @@ impl JobService {
                 attempt: req.attempt,
                 seq: req.seq,
                 text: req.text,
+                end: req.end,
             })
             .await?;
         Ok(())
@@ -582,7 +592,7 @@ mod tests {
     use crate::principal::Principal;
     use crate::service::tasks::{TaskService, TaskSettings};
     use crate::status::{JobOutcome, JobStatus, TaskStatus};
-    use crate::wire::{CreateTaskRequest, InputMode, Truncated};
+    use crate::wire::{AnswerEnd, CreateTaskRequest, InferenceUsage, InputMode, Truncated};
     use time::macros::datetime;
 
     struct Fixture {
@@ -850,6 +860,7 @@ mod tests {
             lease_id: claim.lease_id.clone(),
             seq,
             text: text.into(),
+            end: None,
         };
         f.jobs
             .chunk(&node, &job, chunk(&first, 0, "Hel"))
@@ -885,10 +896,29 @@ mod tests {
         let state = f.tasks.stream_state(&stream, 1, Some(0)).await.unwrap();
         assert_eq!((state.attempt, state.chunks[0].text.as_str()), (2, "Hello"));
 
-        f.jobs
-            .chunk(&node, &job, chunk(&second, 1, "!"))
-            .await
-            .unwrap();
+        let mut forged = chunk(&second, 1, "!");
+        forged.end = Some(AnswerEnd {
+            finish_reason: "tool_calls\"}<script>".into(),
+            usage: InferenceUsage::default(),
+        });
+        let refused = f.jobs.chunk(&node, &job, forged).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidBody);
+        let mut last = chunk(&second, 1, "!");
+        last.end = Some(AnswerEnd {
+            finish_reason: "length".into(),
+            usage: InferenceUsage {
+                calls: 1,
+                prompt_tokens: 5,
+                completion_tokens: 2,
+                refused_calls: 0,
+            },
+        });
+        f.jobs.chunk(&node, &job, last.clone()).await.unwrap();
+        let read = f.tasks.stream_state(&stream, 2, Some(0)).await.unwrap();
+        assert_eq!(
+            read.chunks[0].end, last.end,
+            "the end is read back with the chunk"
+        );
         f.jobs
             .result(&node, &job, result_of(&task, &second, "Hello!"))
             .await
