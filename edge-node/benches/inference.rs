@@ -26,9 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use cynode_edge::config::SandboxLimits;
 use cynode_edge::inference::forwarder::{Forwarder, ProxyLimits};
+use cynode_edge::inference::tool_calls;
 use cynode_edge::sandbox::podman::PodmanSandbox;
 use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, WarmPods, WarmSetup};
 use cynode_protocol::ids::JobId;
+use cynode_protocol::wire::{ChatMessage, ChatOptions, ToolChoice};
 use cynode_testkit::{summarize, unique_handle, Api, Deployment, DeploymentOptions, TEST_MODEL};
 
 const CLIENT: &str = include_str!("bench_client.py");
@@ -452,18 +454,17 @@ async fn agent_first_token(model_url: &str, gateway: &str, token: &str, count: u
 
 /// A tool call's round trip: the call (`tool_choice: required`), then the answer to the
 /// tool's result.
-async fn tool_round_trip_once(http: &reqwest::Client, base: &str, token: Option<&str>) -> Duration {
+async fn tool_round_trip_once(http: &reqwest::Client, base: &str, token: &str) -> Duration {
     let tools = json!([{"type": "function", "function": {
         "name": "get_weather", "description": "The weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                        "required": ["city"]}}}]);
     let question = json!({"role": "user", "content": "What is the weather in Paris?"});
     let post = |body: Value| {
-        let mut request = http.post(format!("{base}/v1/chat/completions")).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send()
+        http.post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
     };
     let started = Instant::now();
     let call: Value = post(json!({
@@ -492,12 +493,68 @@ async fn tool_round_trip_once(http: &reqwest::Client, base: &str, token: Option<
     started.elapsed()
 }
 
+/// The same round trip straight to the model server, asked as the node asks it (the
+/// model server takes no `tools`: the node shapes them into a JSON schema and reads the
+/// calls out of the answer, `tool_calls`).
+async fn direct_tool_round_trip_once(http: &reqwest::Client, model_url: &str) -> Duration {
+    let tool = json!({"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}});
+    let required = ChatOptions {
+        tools: vec![tool],
+        tool_choice: Some(ToolChoice::Required),
+        ..ChatOptions::default()
+    };
+    let auto = ChatOptions {
+        tool_choice: None,
+        ..required.clone()
+    };
+    let ask = |messages: Vec<ChatMessage>, options: ChatOptions, max_tokens: u32| async move {
+        let shaped = tool_calls::shape(&messages, &options);
+        let answer: Value = http
+            .post(format!("{model_url}/v1/chat/completions"))
+            .json(
+                &json!({"model": TEST_MODEL, "max_tokens": max_tokens, "temperature": 0,
+                "messages": shaped.messages, "response_format": shaped.response_format}),
+            )
+            .send()
+            .await
+            .expect("an answer")
+            .json()
+            .await
+            .expect("json");
+        answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let question = ChatMessage::text("user", "What is the weather in Paris?");
+    let started = Instant::now();
+    let text = ask(vec![question.clone()], required, 48).await;
+    let call = tool_calls::read_answer(&text, "call_bench", "stop")
+        .tool_calls
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("a tool call: {text}"));
+    let asked = ChatMessage {
+        tool_calls: vec![call.clone()],
+        ..ChatMessage::text("assistant", "")
+    };
+    let result = ChatMessage {
+        tool_call_id: Some(call.id),
+        ..ChatMessage::text("tool", "sunny, 21 C")
+    };
+    ask(vec![question, asked, result], auto, 16).await;
+    started.elapsed()
+}
+
 async fn tool_round_trip(model_url: &str, gateway: &str, token: &str, count: usize) {
     let http = reqwest::Client::new();
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for i in 0..=count {
-        let a = tool_round_trip_once(&http, model_url, None).await;
-        let b = tool_round_trip_once(&http, gateway, Some(token)).await;
+        let a = direct_tool_round_trip_once(&http, model_url).await;
+        let b = tool_round_trip_once(&http, gateway, token).await;
         if i > 0 {
             direct.push(a);
             through.push(b);
@@ -506,7 +563,7 @@ async fn tool_round_trip(model_url: &str, gateway: &str, token: &str, count: usi
     println!(
         "\n{count} tool-call round trips (the call, then the answer to its result), alternating:\n"
     );
-    let d = summarize("round trip: straight to the model", direct);
+    let d = summarize("round trip: straight, asked as the node asks", direct);
     let g = summarize("round trip: gateway, queue, node", through);
     println!("added at p50: {:+.1} ms", ms(g) - ms(d));
 }

@@ -20,9 +20,8 @@
 //! prompts, and scripts or commands that ask for a model (`sandbox.warm_pods`; a warm
 //! pod's sandbox always has the agent's binary and `/out`, which such a script may ignore).
 //! Planned work (a checkout, a worker's disk) and other images start their sandbox as
-//! before. A background task refills
-//! the pool after each take, one sandbox at a time, and replaces sandboxes older than
-//! [`MAX_IDLE`]; a failing start backs off. The pool's sandboxes are removed when the node
+//! before. A background task refills the pool after each take, two sandboxes at a time,
+//! and replaces sandboxes older than [`MAX_IDLE`]; a failing start backs off. The pool's sandboxes are removed when the node
 //! stops; a node that is killed leaves them to its next start's orphan removal (they
 //! carry the node's label) or to their own `--timeout`.
 
@@ -48,6 +47,8 @@ pub const MAX_IDLE: Duration = Duration::from_secs(600);
 const RECYCLE_EVERY: Duration = Duration::from_secs(60);
 /// How long a job waits for its warm sandbox's shell to be reading its fifo.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many sandboxes the pool starts at once (as many as a node runs jobs by default).
+const PARALLEL_STARTS: usize = 2;
 /// The longest pause after failed starts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The fifo the waiting shell reads, and the launcher it then sources.
@@ -224,12 +225,18 @@ impl WarmPool {
         let _ = std::fs::remove_dir_all(&self.setup.dir);
     }
 
-    /// The first kind short of its size.
-    fn wanted(&self) -> Option<WarmKind> {
+    /// The sandboxes to start next: up to [`PARALLEL_STARTS`] of the kinds short of
+    /// their size.
+    fn wanted(&self) -> Vec<WarmKind> {
         let ready = self.ready.lock().expect("warm pool lock");
         [WarmKind::Container, WarmKind::Pod]
             .into_iter()
-            .find(|kind| ready[*kind as usize].len() < self.sizes[*kind as usize])
+            .flat_map(|kind| {
+                let missing = self.sizes[kind as usize].saturating_sub(ready[kind as usize].len());
+                std::iter::repeat_n(kind, missing)
+            })
+            .take(PARALLEL_STARTS)
+            .collect()
     }
 
     /// Takes out sandboxes that died or waited too long.
@@ -262,7 +269,8 @@ impl WarmPool {
             .spawn(async move { sandbox.discard(warm).await });
     }
 
-    /// Keeps each kind at its size, one start at a time, until the pool closes.
+    /// Keeps each kind at its size, [`PARALLEL_STARTS`] starts at a time, until the pool
+    /// closes.
     async fn fill(self: Arc<Self>) {
         let mut failures = 0u32;
         loop {
@@ -270,32 +278,39 @@ impl WarmPool {
                 return;
             }
             self.recycle();
-            let Some(kind) = self.wanted() else {
+            let wanted = self.wanted();
+            if wanted.is_empty() {
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(RECYCLE_EVERY) => {}
                     _ = self.stop.cancelled() => return,
                 }
                 continue;
-            };
-            match self.sandbox.start_warm_sandbox(kind, &self.setup).await {
-                Ok(warm) if self.stop.is_cancelled() => {
-                    self.sandbox.discard(warm).await;
-                    return;
-                }
-                Ok(warm) => {
-                    failures = 0;
-                    self.ready.lock().expect("warm pool lock")[kind as usize].push_back(warm);
-                }
-                Err(err) => {
-                    failures += 1;
-                    let pause = Duration::from_secs(1 << failures.min(6)).min(MAX_BACKOFF);
-                    tracing::warn!(kind = ?kind, error = %err, retry_in = ?pause, "could not start a warm sandbox");
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = self.stop.cancelled() => return,
+            }
+            let starts = wanted
+                .iter()
+                .map(|kind| self.sandbox.start_warm_sandbox(*kind, &self.setup));
+            let started = futures_util::future::join_all(starts).await;
+            let mut failed = None;
+            for (kind, started) in wanted.into_iter().zip(started) {
+                match started {
+                    Ok(warm) if self.stop.is_cancelled() => self.sandbox.discard(warm).await,
+                    Ok(warm) => {
+                        self.ready.lock().expect("warm pool lock")[kind as usize].push_back(warm)
                     }
+                    Err(err) => failed = Some((kind, err)),
                 }
+            }
+            let Some((kind, err)) = failed else {
+                failures = 0;
+                continue;
+            };
+            failures += 1;
+            let pause = Duration::from_secs(1 << failures.min(6)).min(MAX_BACKOFF);
+            tracing::warn!(kind = ?kind, error = %err, retry_in = ?pause, "could not start a warm sandbox");
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.stop.cancelled() => return,
             }
         }
     }
