@@ -225,6 +225,8 @@ async fn pod_start(pods: &Pods, warm: &Pods) {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let (c, _) = warm.run(commands(), &[], false).await;
         let (d, _) = warm.run(commands(), &[], true).await;
+        // Not while the pool refills behind the warm runs.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let e = tokio::task::spawn_blocking(bare_podman_run).await.unwrap();
         if i > 0 {
             single.push(a);
