@@ -180,14 +180,9 @@ async fn serve(
     if inference.is_none() {
         queues.inference = None;
     }
-    parts.sandbox.start_warm_pool(WarmSetup {
-        dir: config.state_dir.join("warm"),
-        pods: inference.as_ref().map(|node| WarmPods {
-            proxy_binary: node.helper("cynode-inference-proxy"),
-            agent_binary: node.helper("cynode-prompt-agent"),
-            sockets_dir: node.sockets_dir.clone(),
-        }),
-    });
+    parts
+        .sandbox
+        .start_warm_pool(warm_setup(config, inference.as_deref()));
     let runner = Arc::new(JobRunner::new(RunnerSetup {
         gateway: parts.gateway.clone(),
         identity: me,
@@ -294,6 +289,18 @@ fn node_inference(
             .context("creating the directory for jobs' inference sockets")?,
         models,
     })
+}
+
+/// Where the warm sandboxes live, and with models, what their pods mount.
+fn warm_setup(config: &EdgeConfig, inference: Option<&NodeInference>) -> WarmSetup {
+    WarmSetup {
+        dir: config.state_dir.join("warm"),
+        pods: inference.map(|node| WarmPods {
+            proxy_binary: node.helper("cynode-inference-proxy"),
+            agent_binary: node.helper("cynode-prompt-agent"),
+            sockets_dir: node.sockets_dir.clone(),
+        }),
+    }
 }
 
 /// A node with models needs the binaries it mounts into pods.

@@ -38,7 +38,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::pod::PodNames;
-use super::{agent_mounts, PodmanSandbox, Prepared, RunSpec, Running, Spawned};
+use super::run::{Running, Spawned};
+use super::{agent_mounts, PodmanSandbox, Prepared, RunSpec};
 use crate::sandbox::{Program, SandboxJob, WarmSetup, INFERENCE_SOCKET};
 
 /// How long a warm sandbox waits for a job before it is replaced.
