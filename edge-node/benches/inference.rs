@@ -256,6 +256,20 @@ async fn pod_start(pods: &Pods, warm: &Pods) {
     );
 }
 
+/// A JSON POST, with a bearer token when going through the gateway.
+fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let request = http.post(url).json(body);
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
 /// The API a streamed answer is asked in.
 #[derive(Clone, Copy)]
 enum Wire {
@@ -289,10 +303,7 @@ async fn stream_once(
             }),
         ),
     };
-    let mut request = http.post(format!("{base}{path}")).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+    let request = post(http, &format!("{base}{path}"), token, &body);
     let started = Instant::now();
     let response = request.send().await.expect("an answer");
     assert!(response.status().is_success(), "{}", response.status());
@@ -340,10 +351,7 @@ async fn whole_once(http: &reqwest::Client, url: &str, token: Option<&str>) -> D
         "model": TEST_MODEL, "max_tokens": 8, "temperature": 0,
         "messages": [{"role": "user", "content": "Say hello."}],
     });
-    let mut request = http.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+    let request = post(http, url, token, &body);
     let started = Instant::now();
     let response = request.send().await.expect("an answer");
     assert!(response.status().is_success(), "{}", response.status());
@@ -576,13 +584,14 @@ async fn embeddings(embeddings_url: &str, gateway: &str, token: &str, count: usi
     let inputs: Vec<String> = (0..16)
         .map(|i| format!("sentence number {i} about the weather"))
         .collect();
+    let body = json!({"model": TEST_MODEL, "input": inputs});
     let once = |base: String, token: Option<String>| {
-        let mut request = http
-            .post(format!("{base}/v1/embeddings"))
-            .json(&json!({"model": TEST_MODEL, "input": inputs}));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let request = post(
+            &http,
+            &format!("{base}/v1/embeddings"),
+            token.as_deref(),
+            &body,
+        );
         async move {
             let started = Instant::now();
             let reply = request.send().await.expect("an answer");

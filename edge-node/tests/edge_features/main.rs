@@ -100,6 +100,17 @@ fn ensure_edge() {
     );
 }
 
+/// What the running edge node has logged so far.
+fn edge_log() -> String {
+    env()
+        .edge
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(Service::output)
+        .unwrap_or_default()
+}
+
 fn podman(args: &[&str]) -> String {
     let out = std::process::Command::new("podman")
         .args(args)

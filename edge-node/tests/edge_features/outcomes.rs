@@ -238,10 +238,14 @@ async fn one_job_attempt_one(w: &mut EdgeWorld) {
 #[then("no sandbox container of the job is left")]
 async fn no_container(w: &mut EdgeWorld) {
     let job = w.job()["job_id"].as_str().expect("job id").to_owned();
-    let name = format!("name=cynode-job-{job}");
+    containers_gone(&format!("name=cynode-job-{job}")).await;
+}
+
+/// Waits up to 15 s for no container to match `filter`.
+async fn containers_gone(filter: &str) {
     let started = Instant::now();
     loop {
-        let left = podman(&["ps", "--all", "--filter", &name, "--format", "{{.Names}}"]);
+        let left = podman(&["ps", "--all", "--filter", filter, "--format", "{{.Names}}"]);
         if left.trim().is_empty() {
             return;
         }
@@ -255,14 +259,8 @@ async fn no_container(w: &mut EdgeWorld) {
 
 /// The node's log lines saying a job ran in a warm sandbox: (line, sandbox name).
 fn warm_sandbox_lines() -> Vec<(String, String)> {
-    let log = env()
-        .edge
-        .lock()
-        .unwrap()
-        .as_ref()
-        .map(Service::output)
-        .unwrap_or_default();
-    log.lines()
+    edge_log()
+        .lines()
         .filter(|line| line.contains("the job runs in a warm sandbox"))
         .filter_map(|line| {
             let name = line.split("sandbox=").nth(1)?.split_whitespace().next()?;
@@ -279,19 +277,7 @@ async fn ran_warm(w: &mut EdgeWorld) {
         .find(|(line, _)| line.contains(&job))
         .unwrap_or_else(|| panic!("the node's log says no warm sandbox ran {job}"));
     assert!(sandbox.starts_with("cynode-warm-"), "{sandbox}");
-    let filter = format!("name=^{sandbox}$");
-    let started = Instant::now();
-    loop {
-        let left = podman(&["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"]);
-        if left.trim().is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the warm sandbox is still there: {left}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    containers_gone(&format!("name=^{sandbox}$")).await;
 }
 
 #[then("no warm sandbox ran more than one job")]

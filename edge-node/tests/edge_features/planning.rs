@@ -378,13 +378,7 @@ async fn runs_with_tokens(w: &mut EdgeWorld) {
 #[then("the edge node's log does not contain the credential")]
 async fn log_lacks_credential(w: &mut EdgeWorld) {
     let credential = w.planned().credential.clone();
-    let log = env()
-        .edge
-        .lock()
-        .unwrap()
-        .as_ref()
-        .map(Service::output)
-        .unwrap_or_default();
+    let log = edge_log();
     assert!(
         log.contains("pushed the worker's branch"),
         "the log is the node's"

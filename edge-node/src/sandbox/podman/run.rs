@@ -236,11 +236,15 @@ impl PodmanSandbox {
         let stdout = stdout.await.unwrap_or_default();
         let stderr = stderr.await.unwrap_or_default();
         let failed_command = read_status(status_read);
-        // `podman run --rm` has removed the container unless it was killed; the rest
-        // (the pod, a warm sandbox's directories) need not hold up the outcome.
+        // `podman run --rm` has removed the container when it returned (a hung one was
+        // removed above); the rest (the pod, a warm sandbox's directories) need not hold
+        // up the outcome.
+        let orphaned = exit.is_err();
         let sandbox = self.clone();
         self.cleanup.spawn(async move {
-            sandbox.remove(&name).await;
+            if orphaned {
+                sandbox.remove(&name).await;
+            }
             if let Some(pod) = &pod {
                 sandbox.remove_pod(pod).await;
             }

@@ -40,10 +40,24 @@ async fn start_stream(w: &mut GatewayWorld, alias: &str, path: &str, body: Value
 }
 
 async fn send_chunk(w: &mut GatewayWorld, claim: &Value, seq: u32, text: &str) -> Reply {
+    send_chunk_ending(w, claim, seq, text, None).await
+}
+
+/// A chunk callback; with `end`, the chunk also says how the answer ended.
+async fn send_chunk_ending(
+    w: &mut GatewayWorld,
+    claim: &Value,
+    seq: u32,
+    text: &str,
+    end: Option<Value>,
+) -> Reply {
     let (task, job) = w.job.clone().expect("a claimed job");
-    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
-        "seq": seq, "text": text})
-    .to_string();
+    let mut body = json!({"task_id": task, "attempt": claim["attempt"],
+        "lease_id": claim["lease_id"], "seq": seq, "text": text});
+    if let Some(end) = end {
+        body["end"] = end;
+    }
+    let body = body.to_string();
     let token = claim["job_token"].as_str().expect("job token").to_owned();
     w.signed(
         Method::POST,
@@ -168,19 +182,9 @@ async fn starts_stream_with_usage(w: &mut GatewayWorld, alias: String, model: St
 /// The test node's chunk `seq` with no text, saying the answer ended with `finish`.
 async fn send_end(w: &mut GatewayWorld, seq: u32, finish: &str, tokens: (u64, u64)) -> Reply {
     let claim = w.claims.last().cloned().expect("a claim");
-    let (task, job) = w.job.clone().expect("a claimed job");
-    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
-        "seq": seq, "text": "", "end": {"finish_reason": finish,
-        "usage": {"calls": 1, "prompt_tokens": tokens.0, "completion_tokens": tokens.1}}})
-    .to_string();
-    let token = claim["job_token"].as_str().expect("job token").to_owned();
-    w.signed(
-        Method::POST,
-        &format!("/v1/jobs/{job}/chunks"),
-        body.as_bytes(),
-        &token,
-    )
-    .await
+    let end = json!({"finish_reason": finish,
+        "usage": {"calls": 1, "prompt_tokens": tokens.0, "completion_tokens": tokens.1}});
+    send_chunk_ending(w, &claim, seq, "", Some(end)).await
 }
 
 #[when(
