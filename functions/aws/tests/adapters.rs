@@ -12,8 +12,8 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
 use cynode_domain::ports::{
-    ApiKeyStore, BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore, ThreadStore,
-    UsageStore, UserStore, Write,
+    AnswerProgress, ApiKeyStore, BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore,
+    ThreadStore, UsageStore, UserStore, Write,
 };
 use cynode_domain::principal::Credential;
 use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
@@ -945,42 +945,81 @@ async fn blobs_round_trip_and_presigned_uploads_land() {
 }
 
 #[tokio::test]
-async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
+async fn streamed_chunks_are_stored_once_and_read_in_order_with_their_job() {
     let (adapters, _, _) = adapters().await;
-    let (task, job) = (TaskId::generate(), cynode_domain::ids::JobId::generate());
-    let chunk = |attempt: u32, seq: u32, text: &str| Chunk {
+    let owner = UserId::generate();
+    let stored = task(&owner, None, commands("true"));
+    // Two jobs in one task's partition (as in a planned task), ids in both orders
+    // around the one read: the other's chunks and item must not be taken for its.
+    let (first, second) = (
+        Job::queued(cynode_domain::ids::JobId::generate(), &stored, now()),
+        Job::queued(cynode_domain::ids::JobId::generate(), &stored, now()),
+    );
+    adapters
+        .tasks
+        .insert_task(&stored, &[first.clone(), second.clone()])
+        .await
+        .unwrap();
+    let task = stored.id.clone();
+    let chunk = |job: &Job, attempt: u32, seq: u32, text: &str| Chunk {
         task: task.clone(),
-        job: job.clone(),
+        job: job.id.clone(),
         attempt,
         seq,
         text: text.into(),
         end: None,
     };
-    // Out of order, one twice (a retried callback keeps the first text), and seq 10
-    // after 9: the zero-padded keys sort numerically.
-    for c in [
-        chunk(1, 1, "b"),
-        chunk(1, 0, "a"),
-        chunk(1, 1, "changed"),
-        chunk(1, 10, "k"),
-        chunk(1, 9, "j"),
-        chunk(2, 0, "other attempt"),
-    ] {
-        adapters.tasks.put_chunk(&c).await.unwrap();
+    for job in [&first, &second] {
+        // Out of order, one twice (a retried callback keeps the first text), and seq 10
+        // after 9: the zero-padded keys sort numerically.
+        for c in [
+            chunk(job, 1, 1, "b"),
+            chunk(job, 1, 0, "a"),
+            chunk(job, 1, 1, "changed"),
+            chunk(job, 1, 10, "k"),
+            chunk(job, 1, 9, "j"),
+            chunk(job, 2, 0, "next attempt"),
+        ] {
+            adapters.tasks.put_chunk(&c).await.unwrap();
+        }
     }
-    let texts = |chunks: Vec<Chunk>| chunks.into_iter().map(|c| c.text).collect::<Vec<_>>();
-    let all = adapters.tasks.chunks(&task, &job, 1, None).await.unwrap();
-    assert_eq!(texts(all), ["a", "b", "j", "k"]);
-    let after = adapters
-        .tasks
-        .chunks(&task, &job, 1, Some(1))
-        .await
-        .unwrap();
-    assert_eq!(after.iter().map(|c| c.seq).collect::<Vec<_>>(), [9, 10]);
-    assert_eq!(
-        texts(adapters.tasks.chunks(&task, &job, 2, None).await.unwrap()),
-        ["other attempt"]
-    );
+    let read = |job: Job, attempt: u32, after: Option<u32>| {
+        let (tasks, task) = (adapters.tasks.clone(), task.clone());
+        async move {
+            let progress = tasks
+                .answer_progress(&task, &job.id, attempt, after)
+                .await
+                .unwrap();
+            assert_eq!(
+                progress.job.as_ref(),
+                Some(&job),
+                "the job comes with its chunks"
+            );
+            assert!(progress.chunks.iter().all(|c| c.job == job.id));
+            progress
+                .chunks
+                .into_iter()
+                .map(|c| (c.attempt, c.seq, c.text))
+                .collect::<Vec<_>>()
+        }
+    };
+    for job in [&first, &second] {
+        let all = read(job.clone(), 1, None).await;
+        let expected = [(1, 0, "a"), (1, 1, "b"), (1, 9, "j"), (1, 10, "k")]
+            .into_iter()
+            .chain([(2, 0, "next attempt")])
+            .map(|(a, s, t)| (a, s, t.to_owned()))
+            .collect::<Vec<_>>();
+        assert_eq!(all, expected);
+        let after = read(job.clone(), 1, Some(1)).await;
+        assert_eq!(
+            after.iter().map(|c| (c.0, c.1)).collect::<Vec<_>>(),
+            [(1, 9), (1, 10), (2, 0)]
+        );
+        assert_eq!(read(job.clone(), 2, Some(0)).await, []);
+        // A job not yet claimed (attempt 0): every attempt's chunks.
+        assert_eq!(read(job.clone(), 0, None).await.len(), 5);
+    }
     // The last chunk says how the answer ended, and reads back the same.
     let end = AnswerEnd {
         finish_reason: "length".into(),
@@ -993,17 +1032,24 @@ async fn streamed_chunks_are_stored_once_in_order_per_attempt() {
     };
     let last = Chunk {
         end: Some(end.clone()),
-        ..chunk(2, 1, "")
+        ..chunk(&first, 2, 1, "")
     };
     adapters.tasks.put_chunk(&last).await.unwrap();
-    let read = adapters
+    let progress = adapters
         .tasks
-        .chunks(&task, &job, 2, Some(0))
+        .answer_progress(&task, &first.id, 2, Some(0))
         .await
         .unwrap();
-    assert_eq!(read, [last]);
+    assert_eq!(progress.chunks, [last]);
+    // No job, no chunks: nothing, not an error.
+    let missing = adapters
+        .tasks
+        .answer_progress(&TaskId::generate(), &first.id, 0, None)
+        .await
+        .unwrap();
+    assert_eq!(missing, AnswerProgress::default());
     // Chunks never show up as jobs of the task.
-    assert!(adapters.tasks.jobs(&task).await.unwrap().is_empty());
+    assert_eq!(adapters.tasks.jobs(&task).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

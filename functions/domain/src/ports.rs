@@ -152,14 +152,24 @@ pub trait TaskStore: Send + Sync {
         limit: u32,
         after: Option<&str>,
     ) -> StoreResult<(Vec<Job>, Option<String>)>;
-    /// The chunks of one attempt with `seq` after `after` (all when `None`), in order.
-    async fn chunks(
+    /// What a reader of a job's streamed answer looks at, in one read: the chunks of
+    /// attempt `attempt` with `seq` after `after` (all when `None`) and every chunk of
+    /// later attempts, in order, and the job as it is (`None` if there is none).
+    async fn answer_progress(
         &self,
         task: &TaskId,
         job: &JobId,
         attempt: u32,
         after: Option<u32>,
-    ) -> StoreResult<Vec<Chunk>>;
+    ) -> StoreResult<AnswerProgress>;
+}
+
+/// One read of a streamed answer ([`TaskStore::answer_progress`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnswerProgress {
+    pub job: Option<Job>,
+    /// In order of attempt, then `seq`.
+    pub chunks: Vec<Chunk>,
 }
 
 /// A piece of a chat job's answer, as the node streamed it.

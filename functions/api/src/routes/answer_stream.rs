@@ -23,8 +23,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stream::{self, Polled, Source, StreamEnd, StreamGuard};
 
-/// Polling the store for progress: quick while text arrives and for FAST_AFTER_TEXT after
-/// (and while the first text is awaited, for up to FIRST_TEXT_FAST), slower while idle.
+/// Polling the store for progress: quickest while the first text is awaited (for up to
+/// FIRST_TEXT_FAST: it decides the time to the first token), quick while text arrives and
+/// for FAST_AFTER_TEXT after, slower while idle. Each poll is one read.
+const POLL_FIRST: Duration = Duration::from_millis(10);
 pub(crate) const POLL_FAST: Duration = Duration::from_millis(20);
 pub(crate) const POLL_SLOW: Duration = Duration::from_millis(250);
 const FIRST_TEXT_FAST: Duration = Duration::from_secs(5);
@@ -173,12 +175,15 @@ impl<F: Framing> Source for Cursor<F> {
     }
 
     fn wait(&mut self) -> Duration {
-        let wait = self.poll;
         let awaiting_first = !self.got_text && self.started.elapsed() < FIRST_TEXT_FAST;
+        if awaiting_first {
+            return POLL_FIRST;
+        }
+        let wait = self.poll;
         let flowing = self
             .last_text
             .is_some_and(|at| at.elapsed() < FAST_AFTER_TEXT);
-        if !awaiting_first && !flowing {
+        if !flowing {
             self.poll = (self.poll * 2).min(POLL_SLOW);
         }
         wait

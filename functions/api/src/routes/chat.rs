@@ -126,18 +126,39 @@ pub(crate) async fn check_model(state: &AppState, completion: &Completion) -> Ap
     .into())
 }
 
+/// Before a completion's task is created: `check` (that some node serves its model) and,
+/// for a stream, a place in its user's quota of open streams (a stream takes its place
+/// before any work is created for it). Both at once: they are reads on the way to the
+/// first token.
+pub(crate) async fn checked_and_guarded(
+    state: &AppState,
+    user: &Principal,
+    stream: bool,
+    check: impl std::future::Future<Output = ApiResult<()>>,
+) -> ApiResult<Option<StreamGuard>> {
+    let (checked, guard) = tokio::join!(check, async {
+        match stream {
+            true => StreamGuard::open(state, user).await.map(Some),
+            false => Ok(None),
+        }
+    });
+    checked?;
+    guard
+}
+
 async fn completions(
     State(state): State<AppState>,
     ModelCaller(user): ModelCaller,
     JsonBody(req): JsonBody<ChatCompletionRequest, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
     let completion = check_completion(req)?;
-    check_model(&state, &completion).await?;
-    // A stream takes its place before any work is created for it.
-    let guard = match completion.stream {
-        true => Some(StreamGuard::open(&state, &user).await?),
-        false => None,
-    };
+    let guard = checked_and_guarded(
+        &state,
+        &user,
+        completion.stream,
+        check_model(&state, &completion),
+    )
+    .await?;
     let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let created = task.created_at.unix_timestamp();

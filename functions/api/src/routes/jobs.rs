@@ -86,11 +86,15 @@ async fn chunk(
 ) -> ApiResult<axum::http::StatusCode> {
     let job = job_id(&job)?;
     let req: JobChunkRequest = signed.json()?;
-    let node = signed
-        .authenticate_job(state.nodes(), &job, &req.lease_id)
-        .await?;
+    // The job is read while the signature is checked (chunks are on the hot path of
+    // every streamed answer); nothing is written before both are done.
+    let (node, read) = tokio::join!(
+        signed.authenticate_job(state.nodes(), &job, &req.lease_id),
+        state.jobs().chunk_job(&req.task_id, &job)
+    );
+    let node = node?;
     record_task(req.task_id.as_str());
-    state.jobs().chunk(&node.id, &job, req).await?;
+    state.jobs().chunk(&node.id, &read?, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -27,12 +27,11 @@ use cynode_domain::wire::{ChatAnswer, InferenceUsage, ToolCall, AGENT_MODEL};
 use cynode_domain::{Error, ErrorCode};
 
 use super::answer_stream::{self, Framing, Outcome};
-use super::chat::{answer_of, wait_for_answer};
+use super::chat::{answer_of, checked_and_guarded, wait_for_answer};
 use super::embeddings::{self, Vector};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
-use crate::stream::StreamGuard;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -204,11 +203,13 @@ async fn answer(
     completion: Completion,
     shape: Shape,
 ) -> ApiResult<Response> {
-    served(&state, completion.model_id()).await?;
-    let guard = match completion.stream {
-        true => Some(StreamGuard::open(&state, &user).await?),
-        false => None,
-    };
+    let guard = checked_and_guarded(
+        &state,
+        &user,
+        completion.stream,
+        served(&state, completion.model_id()),
+    )
+    .await?;
     let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let model = completion.model_id().to_owned();

@@ -18,11 +18,10 @@ use cynode_domain::wire::{ChatAnswer, InferenceUsage, TaskResult, ToolCall};
 use cynode_domain::{Error, ErrorCode};
 
 use super::answer_stream::{self, Framing, Outcome};
-use super::chat::{answer_of, check_model, wait_for_answer};
+use super::chat::{answer_of, check_model, checked_and_guarded, wait_for_answer};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
-use crate::stream::StreamGuard;
 
 /// Chat's names for the fields a Responses client calls otherwise.
 fn responses_param(error: Error) -> Error {
@@ -46,11 +45,13 @@ pub async fn create(
     let completion = chat_request_of(&body)
         .and_then(check_completion)
         .map_err(responses_param)?;
-    check_model(&state, &completion).await?;
-    let guard = match completion.stream {
-        true => Some(StreamGuard::open(&state, &user).await?),
-        false => None,
-    };
+    let guard = checked_and_guarded(
+        &state,
+        &user,
+        completion.stream,
+        check_model(&state, &completion),
+    )
+    .await?;
     let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let shape = Shape {

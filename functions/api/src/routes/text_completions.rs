@@ -17,12 +17,12 @@ use cynode_domain::ErrorCode;
 
 use super::answer_stream::{self, Framing, Outcome};
 use super::chat::{
-    answer_of, check_model, error_frames, finish_reason, usage_json, wait_for_answer,
+    answer_of, check_model, checked_and_guarded, error_frames, finish_reason, usage_json,
+    wait_for_answer,
 };
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
-use crate::stream::StreamGuard;
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -30,11 +30,13 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
     let completion = check_text_completion(&body)?;
-    check_model(&state, &completion).await?;
-    let guard = match completion.stream {
-        true => Some(StreamGuard::open(&state, &user).await?),
-        false => None,
-    };
+    let guard = checked_and_guarded(
+        &state,
+        &user,
+        completion.stream,
+        check_model(&state, &completion),
+    )
+    .await?;
     let task = state.tasks().create_completion(&user, &completion).await?;
     tracing::Span::current().record("task_id", task.task_id.as_str());
     let framing = TextFraming {

@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{AttachmentId, JobId, ProjectId, TaskId, UserId};
 use cynode_domain::job::{Job, JobNote, JobOutput, Lease};
 use cynode_domain::plan::JobRole;
-use cynode_domain::ports::{Chunk, StoreResult, TaskPage, TaskStore, Write};
+use cynode_domain::ports::{AnswerProgress, Chunk, StoreResult, TaskPage, TaskStore, Write};
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{Attachment, StoredInput, Task};
 use cynode_domain::wire::InputMode;
@@ -443,13 +443,16 @@ impl TaskStore for DynamoTasks {
         }
     }
 
-    async fn chunks(
+    async fn answer_progress(
         &self,
         task: &TaskId,
         job: &JobId,
         attempt: u32,
         after: Option<u32>,
-    ) -> StoreResult<Vec<Chunk>> {
+    ) -> StoreResult<AnswerProgress> {
+        // `CHUNK#<job>#…` sorts before `JOB#<job>`: one range holds the chunks from
+        // (attempt, after) on and, at its end, the job. What else a task's partition
+        // holds in between (another job's chunks or item, in a planned task) is skipped.
         let from = after.map_or(0, |seq| seq.saturating_add(1));
         let items = self
             .partition(
@@ -457,23 +460,33 @@ impl TaskStore for DynamoTasks {
                 "pk = :pk AND sk BETWEEN :from AND :to",
                 &[
                     (":from", chunk_sk(job, attempt, from)),
-                    (":to", chunk_sk(job, attempt, u32::MAX)),
+                    (":to", job_sk(job)),
                 ],
             )
             .await?;
-        items
-            .iter()
-            .map(|item| {
-                let r = ItemReader(item);
-                Ok(Chunk {
+        let (chunk_prefix, job_key) = (format!("CHUNK#{job}#"), job_sk(job));
+        let mut progress = AnswerProgress::default();
+        for item in &items {
+            let r = ItemReader(item);
+            let sk = r.s("sk")?;
+            if sk == job_key {
+                progress.job = Some(read_job(item)?);
+            } else if let Some(rest) = sk.strip_prefix(&chunk_prefix) {
+                let chunk_attempt = rest
+                    .split('#')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("chunk key '{sk}'")))?;
+                progress.chunks.push(Chunk {
                     task: task.clone(),
                     job: job.clone(),
-                    attempt,
+                    attempt: chunk_attempt,
                     seq: r.n("seq")?,
                     text: r.s("text")?,
                     end: r.opt_json("end")?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(progress)
     }
 }

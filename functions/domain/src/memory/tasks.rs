@@ -210,21 +210,27 @@ impl TaskStore for MemoryStore {
         Ok(())
     }
 
-    async fn chunks(
+    async fn answer_progress(
         &self,
         task: &TaskId,
         job: &JobId,
         attempt: u32,
         after: Option<u32>,
-    ) -> StoreResult<Vec<Chunk>> {
-        Ok(self
-            .state()
+    ) -> StoreResult<AnswerProgress> {
+        let state = self.state();
+        let chunks = state
             .chunks
             .iter()
             .filter(|((t, j, a, seq), _)| {
-                t == task && j == job && *a == attempt && after.is_none_or(|after| *seq > after)
+                t == task
+                    && j == job
+                    && (*a > attempt || (*a == attempt && after.is_none_or(|after| *seq > after)))
             })
             .map(|(_, chunk)| chunk.clone())
-            .collect())
+            .collect();
+        Ok(AnswerProgress {
+            job: state.jobs.get(&(task.clone(), job.clone())).cloned(),
+            chunks,
+        })
     }
 }

@@ -108,13 +108,15 @@ impl JobService {
     }
 
     async fn load(&self, task_id: &TaskId, job_id: &JobId) -> Result<(Task, Job)> {
-        let job = self.tasks.job(task_id, job_id).await?.ok_or_else(|| {
+        // Both at once: every callback of a node starts here.
+        let (job, task) = tokio::join!(self.tasks.job(task_id, job_id), self.tasks.task(task_id));
+        let job = job?.ok_or_else(|| {
             Error::not_found(
                 ErrorCode::JobNotFound,
                 format!("no job {job_id} in task {task_id}"),
             )
         })?;
-        let task = self.tasks.task(task_id).await?.ok_or_else(|| {
+        let task = task?.ok_or_else(|| {
             Error::internal(format!("job {job_id} belongs to missing task {task_id}"))
         })?;
         Ok((task, job))
@@ -489,7 +491,19 @@ impl JobService {
     }
 
     /// Stores a chunk of a chat job's answer, from the current claim only.
-    pub async fn chunk(&self, node: &NodeId, job_id: &JobId, req: JobChunkRequest) -> Result<()> {
+    /// The job a chunk names. Read apart from [`JobService::chunk`] so that the gateway
+    /// can read it while it checks the callback's signature: chunks are on the hot path
+    /// of every streamed answer.
+    pub async fn chunk_job(&self, task: &TaskId, job_id: &JobId) -> Result<Job> {
+        self.tasks
+            .job(task, job_id)
+            .await?
+            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}")))
+    }
+
+    /// Stores a chunk of `job`'s answer (read by [`JobService::chunk_job`]) from the
+    /// node that holds its claim.
+    pub async fn chunk(&self, node: &NodeId, job: &Job, req: JobChunkRequest) -> Result<()> {
         if req.text.len() > MAX_CHUNK_BYTES {
             return Err(Error::validation(
                 ErrorCode::OutputTooLarge,
@@ -505,16 +519,17 @@ impl JobService {
                 ));
             }
         }
-        // The job alone: chunks are on the hot path of every streamed answer.
-        let job =
-            self.tasks.job(&req.task_id, job_id).await?.ok_or_else(|| {
-                Error::not_found(ErrorCode::JobNotFound, format!("no job {job_id}"))
-            })?;
+        if job.task_id != req.task_id {
+            return Err(Error::not_found(
+                ErrorCode::JobNotFound,
+                format!("no job {} in task {}", job.id, req.task_id),
+            ));
+        }
         job.check_claim(node, req.attempt, &req.lease_id)?;
         self.tasks
             .put_chunk(&Chunk {
                 task: req.task_id,
-                job: job_id.clone(),
+                job: job.id.clone(),
                 attempt: req.attempt,
                 seq: req.seq,
                 text: req.text,
@@ -601,6 +616,11 @@ mod tests {
         store: Arc<MemoryStore>,
         clock: Arc<ManualClock>,
         alice: Principal,
+    }
+
+    /// The job a chunk callback names, as the gateway reads it beside the signature.
+    async fn chunk_job(f: &Fixture, task: &TaskId, job: &JobId) -> Job {
+        f.jobs.chunk_job(task, job).await.unwrap()
     }
 
     fn fixture() -> Fixture {
@@ -863,7 +883,11 @@ mod tests {
             end: None,
         };
         f.jobs
-            .chunk(&node, &job, chunk(&first, 0, "Hel"))
+            .chunk(
+                &node,
+                &chunk_job(&f, &task, &job).await,
+                chunk(&first, 0, "Hel"),
+            )
             .await
             .unwrap();
         // The reader learns of the attempt and gets its chunks in the same poll.
@@ -880,17 +904,29 @@ mod tests {
             .unwrap());
         let stale = f
             .jobs
-            .chunk(&node, &job, chunk(&first, 1, "lo"))
+            .chunk(
+                &node,
+                &chunk_job(&f, &task, &job).await,
+                chunk(&first, 1, "lo"),
+            )
             .await
             .unwrap_err();
         assert_eq!(stale.code, ErrorCode::StaleAttempt);
         // Nor may the current lease write chunks under attempt 1's number.
         let mut old_number = chunk(&second, 5, "overwritten");
         old_number.attempt = first.attempt;
-        let stale = f.jobs.chunk(&node, &job, old_number).await.unwrap_err();
+        let stale = f
+            .jobs
+            .chunk(&node, &chunk_job(&f, &task, &job).await, old_number)
+            .await
+            .unwrap_err();
         assert_eq!(stale.code, ErrorCode::StaleAttempt);
         f.jobs
-            .chunk(&node, &job, chunk(&second, 0, "Hello"))
+            .chunk(
+                &node,
+                &chunk_job(&f, &task, &job).await,
+                chunk(&second, 0, "Hello"),
+            )
             .await
             .unwrap();
         let state = f.tasks.stream_state(&stream, 1, Some(0)).await.unwrap();
@@ -901,7 +937,11 @@ mod tests {
             finish_reason: "tool_calls\"}<script>".into(),
             usage: InferenceUsage::default(),
         });
-        let refused = f.jobs.chunk(&node, &job, forged).await.unwrap_err();
+        let refused = f
+            .jobs
+            .chunk(&node, &chunk_job(&f, &task, &job).await, forged)
+            .await
+            .unwrap_err();
         assert_eq!(refused.code, ErrorCode::InvalidBody);
         let mut last = chunk(&second, 1, "!");
         last.end = Some(AnswerEnd {
@@ -913,7 +953,10 @@ mod tests {
                 refused_calls: 0,
             },
         });
-        f.jobs.chunk(&node, &job, last.clone()).await.unwrap();
+        f.jobs
+            .chunk(&node, &chunk_job(&f, &task, &job).await, last.clone())
+            .await
+            .unwrap();
         let read = f.tasks.stream_state(&stream, 2, Some(0)).await.unwrap();
         assert_eq!(
             read.chunks[0].end, last.end,

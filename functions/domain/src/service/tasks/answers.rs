@@ -46,43 +46,37 @@ impl TaskService {
         })
     }
 
-    /// The chunks after `after` of the attempt the reader follows, and, when there are
-    /// none, whether the job moved to another attempt or ended. One read while text
-    /// flows; two (three at the very end) while it does not.
+    /// The chunks after `after` of the attempt the reader follows (of the job's new
+    /// attempt instead, from its first, when another node took the job over), and
+    /// whether the job has ended. One read; two at the very end.
     pub async fn stream_state(
         &self,
         stream: &AnswerStream,
         attempt: u32,
         after: Option<u32>,
     ) -> Result<StreamState> {
-        if attempt > 0 {
-            let chunks = self
-                .tasks
-                .chunks(&stream.task, &stream.job, attempt, after)
-                .await?;
-            if !chunks.is_empty() {
-                return Ok(StreamState {
-                    attempt,
-                    finished: false,
-                    chunks,
-                });
-            }
-        }
-        let job = self
-            .tasks
-            .job(&stream.task, &stream.job)
-            .await?
+        let read = || {
+            self.tasks
+                .answer_progress(&stream.task, &stream.job, attempt, after)
+        };
+        let mut progress = read().await?;
+        let job = progress
+            .job
+            .take()
             .ok_or_else(|| Error::internal(format!("job {} vanished", stream.job)))?;
         let finished = job.status.is_terminal();
-        let after = if job.attempt == attempt { after } else { None };
-        // A finished job's chunks were all stored before its result: read once more.
-        let chunks = if job.attempt > 0 && (finished || job.attempt != attempt) {
-            self.tasks
-                .chunks(&stream.task, &stream.job, job.attempt, after)
-                .await?
-        } else {
-            vec![]
-        };
+        if finished {
+            // Every chunk was stored before the job's result, but one read of many items
+            // is not a snapshot: a chunk stored just before the result may be missing
+            // from the chunks of the read that saw the job end. A read after it misses
+            // none.
+            progress = read().await?;
+        }
+        let chunks = progress
+            .chunks
+            .into_iter()
+            .filter(|chunk| chunk.attempt == job.attempt)
+            .collect();
         Ok(StreamState {
             attempt: job.attempt,
             finished,
