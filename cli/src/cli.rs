@@ -91,6 +91,9 @@ pub enum Command {
     Apikey(ApiKeyCommand),
     /// Model tokens you used, by day and model
     Usage(UsageArgs),
+    /// Your password; users (admins): list, create, disable, enable, grant or drop admin
+    #[command(subcommand)]
+    User(crate::commands::user::UserCommand),
     /// Edge nodes (admins): list, inspect, enable, disable, drain
     #[command(subcommand)]
     Node(NodeCommand),
@@ -359,6 +362,14 @@ pub enum TaskCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Delete a task and everything stored for it (a running one is stopped first)
+    Delete {
+        #[command(flatten)]
+        task: TaskRefArg,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
     /// Download a stream's exact bytes (the result's text may be cut or converted)
     Output {
         #[command(flatten)]
@@ -506,6 +517,9 @@ pub struct ListArgs {
     /// Tasks per page (1-200)
     #[arg(short = 'l', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub limit: u32,
+    /// Only tasks of this project (id or name)
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
     /// Continue after this cursor (printed as next_cursor by the previous page)
     #[arg(long)]
     pub cursor: Option<String>,

@@ -55,6 +55,8 @@ struct CliWorld {
     pair: Option<(Run, Run)>,
     /// The id of the API key last created.
     key_id: Option<String>,
+    /// A handle for a user the scenario has an admin create.
+    other: String,
 }
 
 fn unescape(text: &str) -> String {
@@ -75,6 +77,7 @@ impl CliWorld {
             next_cursor: None,
             pair: None,
             key_id: None,
+            other: unique_handle("other"),
         }
     }
 
@@ -104,6 +107,7 @@ impl CliWorld {
             .replace("{next_cursor}", self.next_cursor.as_deref().unwrap_or(""))
             .replace("{key_id}", self.key_id.as_deref().unwrap_or(""))
             .replace("{node}", &env().node_name)
+            .replace("{other}", &self.other)
     }
 
     async fn cynork(&mut self, line: &str, stdin: Option<&str>, token: Option<&str>) -> Run {
@@ -189,6 +193,18 @@ async fn logged_in(w: &mut CliWorld) {
 async fn logged_in_admin(w: &mut CliWorld) {
     w.handle = "admin".into();
     w.password = env().deployment.secrets.admin_password.clone();
+    w.log_in().await;
+}
+
+#[given("I am logged in as a new admin")]
+async fn logged_in_new_admin(w: &mut CliWorld) {
+    w.handle = unique_handle("cli-admin");
+    w.password = format!("{}-password", w.handle);
+    let body = serde_json::json!({"handle": w.handle, "password": w.password, "is_admin": true});
+    let reply = Api::new(&env().deployment.url)
+        .post("/v1/users", Some(&env().admin_token), &body)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
     w.log_in().await;
 }
 

@@ -119,6 +119,21 @@ Feature: cynork tasks
     Then the exit code is 5
     And stderr mentions "already ended"
 
+  Scenario: Deleting asks first, then the task is gone
+    When I run "cynork task create --command true --name short-lived --result"
+    And I run "cynork task delete short-lived" with stdin "n"
+    Then the exit code is 0
+    And stderr mentions "Delete task short-lived and all its output? [y/N]"
+    When I run "cynork task get short-lived"
+    Then the exit code is 0
+    When I run "cynork task delete short-lived -y"
+    Then the exit code is 0
+    And stdout mentions "deleted=true"
+    When I run "cynork task get short-lived"
+    Then the exit code is 4
+    When I run "cynork task delete short-lived -y"
+    Then the exit code is 4
+
   Scenario: Logs by stream, and following a running task
     When I run "cynork task create --command 'sleep 1; echo out; echo err >&2' --name noisy"
     And I run "cynork task logs noisy -F --stream stdout"

@@ -19,6 +19,14 @@ Feature: The edge node's life: registration, cancellation, crashes and shutdown
     Then the task's job is canceled within 10 seconds
     And no sandbox container of the job is left
 
+  Scenario: Deleting a running task stops its sandbox and leaves nothing of it
+    When "alice" runs the commands:
+      | sleep 300 |
+    And the task is running
+    And "alice" deletes the task
+    Then the task is gone
+    And no sandbox container of the job is left
+
   Scenario: An agent killed mid-job restarts and the job completes exactly once
     When "alice" runs the commands:
       | sleep 3; echo done |

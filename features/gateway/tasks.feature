@@ -119,3 +119,44 @@ Feature: Tasks
     When the task's job message is dead-lettered
     And an admin redrives the dead letters
     Then the task's job message is back on its queue at once
+
+  Scenario: Deleting a task removes it for good; only its owner or an admin may
+    Given a user "bob" who is logged in
+    When "alice" creates a task with commands "echo hi" named "doomed"
+    And "bob" sends DELETE to "/v1/tasks/{task}"
+    Then the response status is 404
+    And the error code is "task_not_found"
+    When "alice" sends DELETE to "/v1/tasks/doomed"
+    Then the response status is 204
+    When "alice" gets "/v1/tasks/{task}"
+    Then the response status is 404
+    When "alice" sends DELETE to "/v1/tasks/{task}"
+    Then the response status is 404
+    When "alice" creates a task with commands "echo again" named "doomed"
+    Then the response field "task_name" is "doomed"
+    When an admin deletes the task
+    Then the response status is 204
+    When "alice" gets "/v1/tasks/{task}"
+    Then the response status is 404
+
+  Scenario: A project's tasks are listed by the project's name
+    Given a user "bob" who is logged in
+    And "alice" has a project "widgets" with the credential "ghp_listing"
+    When "alice" creates a task with commands "true" in the project "widgets"
+    And "alice" creates a task with commands "echo elsewhere"
+    And "alice" gets "/v1/tasks?project=widgets"
+    Then the response status is 200
+    And the task list holds only the first task
+    When "bob" gets "/v1/tasks?project=widgets"
+    Then the response status is 404
+    And the error code is "project_not_found"
+
+  Scenario: Retention removes finished tasks once they are old enough, and nothing else
+    Given a fresh deployment that keeps finished tasks for 2 seconds
+    When "alice" creates a task with commands "echo soon gone" named "old-news"
+    And "alice" posts to "/v1/tasks/old-news/cancel" the body {}
+    And "alice" creates a task with commands "sleep 600" named "still-queued"
+    And 4 seconds pass
+    And an admin runs the sweep
+    Then the response field "expired_tasks" is 1
+    And the task 1 is gone and the task 2 is not

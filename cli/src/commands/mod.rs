@@ -10,6 +10,7 @@ pub mod project;
 pub mod status;
 pub mod task;
 pub mod usage;
+pub mod user;
 
 use clap::CommandFactory;
 
@@ -50,6 +51,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Project(command) => project::run(&mut ctx, command),
         Command::Apikey(command) => apikey::run(&mut ctx, command),
         Command::Usage(args) => usage::run(&mut ctx, args),
+        Command::User(command) => user::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

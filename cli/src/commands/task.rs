@@ -26,6 +26,7 @@ pub fn run(ctx: &mut Context, command: TaskCommand) -> CliResult {
             no_clear,
         } => watch(ctx, &task.task, interval, no_clear),
         TaskCommand::Cancel { task, yes } => cancel(ctx, &task.task, yes),
+        TaskCommand::Delete { task, yes } => delete(ctx, &task.task, yes),
         TaskCommand::Output { task, stream, to } => output(ctx, &task.task, stream, to),
         TaskCommand::Subtasks(task) => plan::subtasks(ctx, &task.task),
         TaskCommand::RetryPlanning(task) => plan::retry_planning(ctx, &task.task),
@@ -91,6 +92,9 @@ fn list(ctx: &mut Context, args: ListArgs) -> CliResult {
     let mut query = format!("/v1/tasks?limit={}", args.limit);
     if let Some(status) = &args.status {
         query.push_str(&format!("&status={}", segment(status)));
+    }
+    if let Some(project) = &args.project {
+        query.push_str(&format!("&project={}", segment(project)));
     }
     if let Some(cursor) = &args.cursor {
         query.push_str(&format!("&cursor={}", segment(cursor)));
@@ -170,6 +174,23 @@ fn cancel(ctx: &mut Context, task: &str, yes: bool) -> CliResult {
             ("canceled", outcome.canceled.to_string()),
             ("status", ctx.printer.status(outcome.status)),
         ]);
+    }
+    Ok(())
+}
+
+fn delete(ctx: &mut Context, task: &str, yes: bool) -> CliResult {
+    let path = task_path(task, "")?;
+    if !yes && !input::confirm(&format!("Delete task {task} and all its output?"))? {
+        ctx.printer.note("not deleted");
+        return Ok(());
+    }
+    Gateway::new(&mut ctx.config)?.call::<(), ()>(reqwest::Method::DELETE, &path, None, true)?;
+    if ctx.printer.json_mode() {
+        ctx.printer
+            .json(&serde_json::json!({ "task": task, "deleted": true }));
+    } else {
+        ctx.printer
+            .line(&[("task", task.to_owned()), ("deleted", "true".into())]);
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use cynode_protocol::wire::{ClaimDecision, JobMessage, JobStartedRequest};
+use cynode_protocol::wire::{ClaimDecision, ErrorCode, JobMessage, JobStartedRequest};
 
 use super::{Claimed, JobRunner};
 use crate::queue::Received;
@@ -119,6 +119,10 @@ impl JobRunner {
                 tracing::info!(retry_after_secs, "job is claimed elsewhere; leaving it");
                 self.hide(queue, &receipt, hide_secs(retry_after_secs))
                     .await;
+            }
+            Err(err) if err.code() == Some(ErrorCode::JobNotFound) => {
+                tracing::info!("the job's task was deleted; dropping its message");
+                self.delete(queue, &receipt).await;
             }
             Err(err) => {
                 self.setup.outage.failed(&err);

@@ -56,6 +56,13 @@ impl JobRunner {
                 Err(err) if err.code() == Some(ErrorCode::StaleAttempt) => {
                     stop.stop(StopReason::Superseded);
                 }
+                // Its task was deleted: nobody wants the job or its result.
+                Err(err) if err.code() == Some(ErrorCode::JobNotFound) => {
+                    if !stop.is_stopped() {
+                        tracing::info!("the job's task was deleted; stopping the sandbox");
+                    }
+                    stop.stop(StopReason::Superseded);
+                }
                 // An admin revoked this node: its work is not wanted; stop, report
                 // nothing (the job runs again elsewhere once its lease runs out).
                 Err(err) if err.code() == Some(ErrorCode::NodeRevoked) => {

@@ -238,7 +238,15 @@ async fn one_job_attempt_one(w: &mut EdgeWorld) {
 #[then("no sandbox container of the job is left")]
 async fn no_container(w: &mut EdgeWorld) {
     let job = w.job()["job_id"].as_str().expect("job id").to_owned();
+    // A job runs in a container of its own (named for it) or in a warm sandbox (the log
+    // names it): neither may be left.
     containers_gone(&format!("name=cynode-job-{job}")).await;
+    if let Some((_, sandbox)) = warm_sandbox_lines()
+        .into_iter()
+        .find(|(line, _)| line.contains(&job))
+    {
+        containers_gone(&format!("name=^{sandbox}$")).await;
+    }
 }
 
 /// Waits up to 15 s for no container to match `filter`.

@@ -405,6 +405,29 @@ async fn task_running(w: &mut EdgeWorld) {
     tokio::time::sleep(Duration::from_millis(700)).await;
 }
 
+#[when(expr = "{string} deletes the task")]
+async fn deletes(w: &mut EdgeWorld, _alias: String) {
+    // What the task was, for the steps after: it cannot be read once it is gone.
+    let before = api()
+        .get(&format!("/v1/tasks/{}/result", w.task()), Some(w.token()))
+        .await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    w.result = Some(before.body);
+    let path = format!("/v1/tasks/{}", w.task());
+    let reply = api()
+        .send(reqwest::Method::DELETE, &path, Some(w.token()), None)
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[then("the task is gone")]
+async fn task_gone(w: &mut EdgeWorld) {
+    let reply = api()
+        .get(&format!("/v1/tasks/{}", w.task()), Some(w.token()))
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+}
+
 #[when(expr = "{string} cancels the task")]
 async fn cancels(w: &mut EdgeWorld, _alias: String) {
     let task = w.task().to_owned();

@@ -117,6 +117,7 @@ impl GatewayConfig {
                 lease_secs,
                 upload_url_ttl_secs: 900,
                 max_unfinished_per_user: count(env, "CYNODE_MAX_UNFINISHED_TASKS", 100)?,
+                retention_secs: number(env, "CYNODE_TASK_RETENTION_SECS", 0)?,
             },
             streams: StreamSettings {
                 max_open_per_user: count(env, "CYNODE_MAX_OPEN_STREAMS", 8)?,

@@ -99,7 +99,7 @@ pub fn sweep_periodically(state: crate::state::AppState, every: std::time::Durat
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            log_sweep(state.recovery().sweep().await);
+            log_sweep(state.sweep().await);
         }
     });
 }
@@ -109,7 +109,7 @@ fn log_sweep(
 ) -> Option<cynode_domain::wire::SweepReport> {
     match swept {
         Ok(report) => {
-            if report.requeued + report.ended + report.dead_letters > 0 {
+            if report.requeued + report.ended + report.dead_letters + report.expired_tasks > 0 {
                 tracing::info!(?report, "recovery sweep");
             } else {
                 tracing::debug!(?report, "recovery sweep");
@@ -162,7 +162,6 @@ where
 pub async fn run_sweeper() -> anyhow::Result<()> {
     run_per_event("sweeper", &[], |state| async move {
         let report = state
-            .recovery()
             .sweep()
             .await
             .map_err(|err| anyhow::anyhow!("recovery sweep failed: {err}"))?;

@@ -72,7 +72,9 @@ impl Function {
 
     fn routes(self) -> Router<AppState> {
         match self {
-            Function::Auth => routes::auth::router().merge(routes::api_keys::router()),
+            Function::Auth => routes::auth::router()
+                .merge(routes::users::router())
+                .merge(routes::api_keys::router()),
             Function::Tasks => routes::tasks::router()
                 .merge(routes::usage::router())
                 .merge(routes::projects::router())

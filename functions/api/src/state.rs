@@ -15,10 +15,11 @@ use cynode_domain::ports::{
 };
 use cynode_domain::service::{
     ApiKeyService, AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
-    RecoveryService, StreamService, TaskService, UsageService,
+    RecoveryService, StreamService, TaskService, UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
+use cynode_domain::wire::SweepReport;
 
 use crate::config::{ConfigError, GatewayConfig, SecretName, Secrets};
 
@@ -36,6 +37,7 @@ struct Inner {
     clock: Arc<SystemClock>,
     credentials: Option<Arc<dyn CredentialIssuer>>,
     auth: OnceLock<Arc<AuthService>>,
+    users: OnceLock<Arc<UserService>>,
     api_keys: OnceLock<Arc<ApiKeyService>>,
     tasks: OnceLock<Arc<TaskService>>,
     nodes: OnceLock<Arc<NodeService>>,
@@ -158,6 +160,7 @@ impl AppState {
                 clock: Arc::new(SystemClock),
                 credentials,
                 auth: OnceLock::new(),
+                users: OnceLock::new(),
                 api_keys: OnceLock::new(),
                 usage: OnceLock::new(),
                 tasks: OnceLock::new(),
@@ -210,6 +213,15 @@ impl AppState {
                 AccessTokens::new(&key, config.auth.access_ttl_secs),
                 self.inner.clock.clone(),
                 config.auth.clone(),
+            ))
+        })
+    }
+
+    pub fn users(&self) -> &Arc<UserService> {
+        self.inner.users.get_or_init(|| {
+            Arc::new(UserService::new(
+                self.inner.ports.users.clone(),
+                self.inner.clock.clone(),
             ))
         })
     }
@@ -272,6 +284,13 @@ impl AppState {
         })
     }
 
+    /// One sweep: recovery from faults, then retention of finished tasks.
+    pub async fn sweep(&self) -> Result<SweepReport, cynode_domain::Error> {
+        let mut report = self.recovery().sweep().await?;
+        report.expired_tasks = self.tasks().remove_expired().await?;
+        Ok(report)
+    }
+
     pub fn recovery(&self) -> &Arc<RecoveryService> {
         self.inner.recovery.get_or_init(|| {
             let ports = &self.inner.ports;
@@ -295,6 +314,7 @@ impl AppState {
             let ports = &self.inner.ports;
             Arc::new(StreamService::new(
                 ports.streams.clone(),
+                ports.users.clone(),
                 ports.sessions.clone(),
                 ports.api_keys.clone(),
                 self.inner.clock.clone(),

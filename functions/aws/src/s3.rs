@@ -105,4 +105,47 @@ impl BlobStore for S3Blobs {
             .map_err(unavailable)?;
         Ok(request.uri().to_owned())
     }
+
+    async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // A page of at most 1000 keys at a time, deleted a few at once (one DeleteObject
+        // each: a task has tens of objects, not thousands).
+        let mut deleted = 0;
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let keys: Vec<String> = page
+                .contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_owned))
+                .collect();
+            deleted += keys.len() as u64;
+            stream::iter(keys)
+                .map(|key| async move {
+                    self.client
+                        .delete_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(unavailable)
+                })
+                .buffer_unordered(8)
+                .try_collect::<Vec<()>>()
+                .await?;
+            match page.next_continuation_token {
+                Some(next) if page.is_truncated == Some(true) => token = Some(next),
+                _ => return Ok(deleted),
+            }
+        }
+    }
 }

@@ -12,8 +12,8 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::ids::{NodeId, SessionId, TaskId, UserId};
 use cynode_domain::job::Job;
 use cynode_domain::ports::{
-    AnswerProgress, ApiKeyStore, BlobStore, Chunk, NodeStore, SessionStore, StreamStore, TaskStore,
-    ThreadStore, UsageStore, UserStore, Write,
+    AnswerProgress, ApiKeyStore, BlobStore, Chunk, NodeStore, SessionStore, StreamStore,
+    TaskFilter, TaskStore, ThreadStore, UsageStore, UserStore, Write,
 };
 use cynode_domain::principal::Credential;
 use cynode_domain::service::{JobService, JobSettings, Principal, TaskService, TaskSettings};
@@ -22,7 +22,7 @@ use cynode_domain::signing::NodeKeys;
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{StoredInput, Task, TaskInput};
 use cynode_domain::usage::UsageEntry;
-use cynode_domain::user::User;
+use cynode_domain::user::{User, UserUpdate};
 use cynode_domain::wire::{AnswerEnd, ApiKeyScope, CreateApiKeyRequest, InferenceUsage, NodeState};
 use cynode_domain::wire::{
     ClaimDecision, CreateTaskRequest, InputMode, JobMessage, JobStartedRequest,
@@ -46,13 +46,7 @@ fn now() -> time::OffsetDateTime {
 }
 
 fn user(handle: &str) -> User {
-    User {
-        id: UserId::generate(),
-        handle: handle.into(),
-        password_hash: "$argon2id$stub".into(),
-        is_admin: false,
-        created_at: now(),
-    }
+    User::new(handle.into(), "$argon2id$stub".into(), false, now())
 }
 
 fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
@@ -104,6 +98,68 @@ async fn handles_are_unique_and_users_round_trip() {
     );
     assert_eq!(a.users.user_by_id(&alice.id).await.unwrap(), Some(alice));
     assert_eq!(a.users.user_by_handle("nobody-here").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn users_are_listed_changed_and_never_left_without_an_admin() {
+    let (a, _, _) = adapters().await;
+    let admin = |handle: &str| User {
+        is_admin: true,
+        ..user(&unique(handle))
+    };
+    let (first, second, carol) = (admin("first"), admin("second"), user(&unique("carol")));
+    for one in [&first, &second, &carol] {
+        a.users.insert_user(one).await.unwrap();
+    }
+    let listed = a.users.users().await.unwrap();
+    for one in [&first, &second, &carol] {
+        assert!(listed.contains(one), "{} is listed", one.handle);
+    }
+
+    let change = UserUpdate {
+        disabled_at: Some(Some(now())),
+        password: Some(("$argon2id$new".into(), now())),
+        ..UserUpdate::default()
+    };
+    a.users.update_user(&carol.id, &change, None).await.unwrap();
+    let stored = a.users.user_by_id(&carol.id).await.unwrap().unwrap();
+    assert_eq!(stored, change.applied_to(&carol));
+    let enable = UserUpdate {
+        disabled_at: Some(None),
+        is_admin: Some(true),
+        ..UserUpdate::default()
+    };
+    a.users.update_user(&carol.id, &enable, None).await.unwrap();
+    let stored = a.users.user_by_id(&carol.id).await.unwrap().unwrap();
+    assert_eq!((stored.disabled_at, stored.is_admin), (None, true));
+
+    // Two admins dropping each other at once, each counting on the other: one wins.
+    let drop_admin = UserUpdate {
+        is_admin: Some(false),
+        ..UserUpdate::default()
+    };
+    let (one, two) = tokio::join!(
+        a.users
+            .update_user(&first.id, &drop_admin, Some(&second.id)),
+        a.users
+            .update_user(&second.id, &drop_admin, Some(&first.id)),
+    );
+    assert!(
+        one.is_ok() != two.is_ok(),
+        "exactly one wins: {one:?} {two:?}"
+    );
+    let mut admins = 0;
+    for one in [&first, &second] {
+        admins += a.users.user_by_id(&one.id).await.unwrap().unwrap().is_admin as usize;
+    }
+    assert_eq!(admins, 1);
+
+    let gone = a
+        .users
+        .update_user(&UserId::generate(), &drop_admin, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, StoreError::Conflict(_)), "{gone:?}");
 }
 
 #[tokio::test]
@@ -461,7 +517,7 @@ async fn listing_pages_by_owner_and_status_newest_first() {
     loop {
         let page = a
             .tasks
-            .list_tasks(&owner, None, 10, after.as_ref())
+            .list_tasks(&owner, TaskFilter::default(), 10, after.as_ref())
             .await
             .unwrap();
         pages += 1;
@@ -477,7 +533,15 @@ async fn listing_pages_by_owner_and_status_newest_first() {
 
     let failed = a
         .tasks
-        .list_tasks(&owner, Some(TaskStatus::Failed), 50, None)
+        .list_tasks(
+            &owner,
+            TaskFilter {
+                status: Some(TaskStatus::Failed),
+                project: None,
+            },
+            50,
+            None,
+        )
         .await
         .unwrap();
     let expected: Vec<TaskId> = created
@@ -575,7 +639,11 @@ async fn a_page_larger_than_one_dynamodb_response_is_complete() {
         created.push(t.id);
     }
     // 30 items of ~45 KB each: ~1.3 MB, more than one DynamoDB response holds.
-    let page = a.tasks.list_tasks(&owner, None, 30, None).await.unwrap();
+    let page = a
+        .tasks
+        .list_tasks(&owner, TaskFilter::default(), 30, None)
+        .await
+        .unwrap();
     assert_eq!(page.tasks.len(), 30);
     assert_eq!(page.last, None);
     created.reverse();
@@ -1208,4 +1276,117 @@ async fn projects_keep_names_per_owner_and_their_credential_apart() {
     // The name is free again.
     let (again, cred) = Project::create(&owner, request("widgets"), now()).unwrap();
     projects.insert_project(&again, &cred).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_task_leaves_no_item_or_object_behind_and_its_name_is_free() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let project = cynode_domain::ids::ProjectId::generate();
+    let stored = Task {
+        idempotency_key: Some("retry-me".into()),
+        project_id: Some(project.clone()),
+        ..task(&owner, Some("doomed"), commands("true"))
+    };
+    let other = task(&owner, Some("kept"), commands("true"));
+    // More jobs and chunks than one batch of deletes takes (25).
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| Job::queued(cynode_domain::ids::JobId::generate(), &stored, now()))
+        .collect();
+    a.tasks.insert_task(&stored, &jobs).await.unwrap();
+    a.tasks.insert_task(&other, &[]).await.unwrap();
+    for job in &jobs {
+        for seq in 0..10 {
+            let chunk = Chunk {
+                task: stored.id.clone(),
+                job: job.id.clone(),
+                attempt: 1,
+                seq,
+                text: format!("chunk {seq}"),
+                end: None,
+            };
+            a.tasks.put_chunk(&chunk).await.unwrap();
+        }
+    }
+    let results = format!("results/{}/", stored.id);
+    for name in ["a/1/stdout", "a/1/stderr", "b/1/stdout.raw"] {
+        a.blobs
+            .put(&format!("{results}{name}"), b"x".to_vec())
+            .await
+            .unwrap();
+    }
+    let kept = format!("results/{}/a/1/stdout", other.id);
+    a.blobs.put(&kept, b"x".to_vec()).await.unwrap();
+
+    let in_project = TaskFilter {
+        status: None,
+        project: Some(&project),
+    };
+    let page = a
+        .tasks
+        .list_tasks(&owner, in_project, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.tasks, vec![stored.clone()], "only the project's task");
+
+    assert_eq!(a.blobs.delete_prefix(&results).await.unwrap(), 3);
+    a.tasks.delete_task(&stored).await.unwrap();
+    assert_eq!(a.tasks.task(&stored.id).await.unwrap(), None);
+    assert!(a.tasks.jobs(&stored.id).await.unwrap().is_empty());
+    let progress = a
+        .tasks
+        .answer_progress(&stored.id, &jobs[0].id, 1, None)
+        .await
+        .unwrap();
+    assert_eq!(progress, AnswerProgress::default());
+    assert_eq!(a.tasks.task_by_name(&owner, "doomed").await.unwrap(), None);
+    assert_eq!(
+        a.tasks
+            .task_by_idempotency_key(&owner, "retry-me")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        a.blobs.size(&format!("{results}a/1/stdout")).await.unwrap(),
+        None
+    );
+    // The name is free again; the other task and its output are untouched.
+    a.tasks
+        .insert_task(&task(&owner, Some("doomed"), commands("true")), &[])
+        .await
+        .unwrap();
+    assert_eq!(a.tasks.task(&other.id).await.unwrap(), Some(other.clone()));
+    assert_eq!(a.blobs.size(&kept).await.unwrap(), Some(1));
+    // Deleting what is gone changes nothing.
+    a.tasks.delete_task(&stored).await.unwrap();
+    assert_eq!(a.blobs.delete_prefix(&results).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn finished_tasks_are_found_by_when_they_last_changed() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let long_ago = now() - time::Duration::days(400);
+    let at = |status: TaskStatus, updated_at| Task {
+        status,
+        updated_at,
+        ..task(&owner, None, commands("true"))
+    };
+    let old_finished = at(TaskStatus::Completed, long_ago);
+    let old_running = at(TaskStatus::Running, long_ago);
+    let new_finished = at(TaskStatus::Failed, now());
+    for one in [&old_finished, &old_running, &new_finished] {
+        a.tasks.insert_task(one, &[]).await.unwrap();
+    }
+    // Other tests' tasks share the table: only these three are looked for.
+    let cutoff = now() - time::Duration::days(1);
+    let found = a.tasks.finished_before(cutoff, 10_000).await.unwrap();
+    let ids: Vec<&TaskId> = found.iter().map(|t| &t.id).collect();
+    assert!(ids.contains(&&old_finished.id), "the old finished task");
+    assert!(!ids.contains(&&old_running.id), "an unfinished task never");
+    assert!(!ids.contains(&&new_finished.id), "a recent one not yet");
+    assert!(found
+        .iter()
+        .all(|t| t.status.is_terminal() && t.updated_at < cutoff));
 }

@@ -23,7 +23,7 @@ use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::usage::UsageEntry;
-use crate::user::User;
+use crate::user::{User, UserUpdate};
 use crate::wire::{AnswerEnd, UsageRow};
 use crate::wire::{JobMessage, NodeState, QueueCredentials};
 
@@ -43,6 +43,18 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Every user, in no particular order (a team's users: the service pages them).
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Applies `update` to the user `id`. With `keep_admin`, only while that other user is
+    /// still an active admin, checked in the same transaction, so that two admins dropping
+    /// each other at once cannot leave none. Conflict when the user is gone or that check
+    /// fails.
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        keep_admin: Option<&UserId>,
+    ) -> StoreResult<()>;
     async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>>;
     /// Counts one failure; starts a new window ending at `new_window_ends` if the current
     /// one is over (or there is none). Returns the updated count.
@@ -101,6 +113,22 @@ pub enum Write<'a> {
     Usage(&'a UsageEntry),
 }
 
+/// Which of a user's tasks a listing wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskFilter<'a> {
+    pub status: Option<TaskStatus>,
+    pub project: Option<&'a ProjectId>,
+}
+
+impl TaskFilter<'_> {
+    pub fn passes(&self, task: &Task) -> bool {
+        self.status.is_none_or(|status| task.status == status)
+            && self
+                .project
+                .is_none_or(|project| task.project_id.as_ref() == Some(project))
+    }
+}
+
 /// One page of a user's tasks, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskPage {
@@ -120,11 +148,11 @@ pub trait TaskStore: Send + Sync {
     async fn task_by_idempotency_key(&self, owner: &UserId, key: &str)
         -> StoreResult<Option<Task>>;
     async fn task_by_name(&self, owner: &UserId, name: &str) -> StoreResult<Option<Task>>;
-    /// Up to `limit` of `owner`'s tasks (with `status` if given) created before `after`.
+    /// Up to `limit` of `owner`'s tasks that pass `filter`, created before `after`.
     async fn list_tasks(
         &self,
         owner: &UserId,
-        status: Option<TaskStatus>,
+        filter: TaskFilter<'_>,
         limit: u32,
         after: Option<&TaskId>,
     ) -> StoreResult<TaskPage>;
@@ -152,6 +180,13 @@ pub trait TaskStore: Send + Sync {
         limit: u32,
         after: Option<&str>,
     ) -> StoreResult<(Vec<Job>, Option<String>)>;
+    /// Up to `limit` finished tasks (of every user) that last changed before `before`,
+    /// oldest first: what retention removes.
+    async fn finished_before(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<Task>>;
+    /// Removes the task and everything the table holds for it: its jobs, their streamed
+    /// chunks, its name and idempotency key; the task item last, so a removal cut short
+    /// is finished by the next. Removing a task that is gone changes nothing.
+    async fn delete_task(&self, task: &Task) -> StoreResult<()>;
     /// What a reader of a job's streamed answer looks at, in one read: the chunks of
     /// attempt `attempt` with `seq` after `after` (all when `None`) and every chunk of
     /// later attempts, in order, and the job as it is (`None` if there is none).
@@ -307,6 +342,8 @@ pub trait BlobStore: Send + Sync {
     async fn upload_url(&self, key: &str, size: u64, expires_in_secs: u64) -> StoreResult<String>;
     /// A URL that serves `key` until it expires.
     async fn download_url(&self, key: &str, expires_in_secs: u64) -> StoreResult<String>;
+    /// Deletes every object whose key starts with `prefix`; returns how many there were.
+    async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64>;
 }
 
 /// Issues a node short-lived AWS credentials restricted by a session policy (STS

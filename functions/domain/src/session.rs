@@ -132,13 +132,12 @@ mod tests {
     use time::macros::datetime;
 
     fn user() -> User {
-        User {
-            id: UserId::generate(),
-            handle: "alice".into(),
-            password_hash: String::new(),
-            is_admin: false,
-            created_at: datetime!(2026-01-01 0:00 UTC),
-        }
+        User::new(
+            "alice".into(),
+            String::new(),
+            false,
+            datetime!(2026-01-01 0:00 UTC),
+        )
     }
 
     #[test]

@@ -21,16 +21,86 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: Timestamp,
+    /// Set while an admin has disabled the user: no sign-in, and every session and API
+    /// key of theirs is refused.
+    pub disabled_at: Option<Timestamp>,
+    /// Sessions started before this time are over (set when the password changes).
+    pub sessions_after: Option<Timestamp>,
 }
 
 impl User {
+    /// A new, enabled user.
+    pub fn new(handle: String, password_hash: String, is_admin: bool, now: Timestamp) -> Self {
+        Self {
+            id: UserId::generate(),
+            handle,
+            password_hash,
+            is_admin,
+            created_at: now,
+            disabled_at: None,
+            sessions_after: None,
+        }
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+
+    /// An admin who can still act as one: the last-admin rule counts only these.
+    pub fn is_active_admin(&self) -> bool {
+        self.is_admin && !self.is_disabled()
+    }
+
+    /// Whether a session this user started at `started` may still be used.
+    pub fn accepts_session(&self, started: Timestamp) -> bool {
+        !self.is_disabled() && self.sessions_after.is_none_or(|after| started >= after)
+    }
+
     pub fn view(&self) -> UserView {
         UserView {
             user_id: self.id.clone(),
             handle: self.handle.clone(),
             is_admin: self.is_admin,
+            disabled: self.is_disabled(),
             created_at: self.created_at,
         }
+    }
+}
+
+/// What an admin (or the user, for the password) changes about a user; `None` leaves a
+/// field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    pub is_admin: Option<bool>,
+    /// `Some(Some(at))` disables, `Some(None)` enables.
+    pub disabled_at: Option<Option<Timestamp>>,
+    /// A new hash, and the time before which sessions end.
+    pub password: Option<(String, Timestamp)>,
+}
+
+impl UserUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.is_admin.is_none() && self.disabled_at.is_none() && self.password.is_none()
+    }
+
+    /// Whether the user stops being an active admin by this update.
+    pub fn demotes(&self, user: &User) -> bool {
+        user.is_active_admin() && !self.applied_to(user).is_active_admin()
+    }
+
+    pub fn applied_to(&self, user: &User) -> User {
+        let mut next = user.clone();
+        if let Some(is_admin) = self.is_admin {
+            next.is_admin = is_admin;
+        }
+        if let Some(disabled_at) = self.disabled_at {
+            next.disabled_at = disabled_at;
+        }
+        if let Some((hash, after)) = &self.password {
+            next.password_hash = hash.clone();
+            next.sessions_after = Some(*after);
+        }
+        next
     }
 }
 

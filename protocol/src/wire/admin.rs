@@ -18,6 +18,9 @@ pub struct SweepReport {
     pub dead_letters: u32,
     /// Dead letters left for a later sweep (their job still held by a live node).
     pub dead_letters_busy: u32,
+    /// Finished tasks removed because they were older than the retention time.
+    #[serde(default)]
+    pub expired_tasks: u32,
 }
 
 /// One message on the dead-letter queue (`GET /v1/admin/dead-letters`).

@@ -78,6 +78,7 @@ error_codes! {
     EmptyCommands = "empty_commands",
     EmptyPrompt = "empty_prompt",
     EmptyScript = "empty_script",
+    EmptyUpdate = "empty_update",
     HandleTaken = "handle_taken",
     InputTooLarge = "input_too_large",
     InternalError = "internal_error",
@@ -115,6 +116,7 @@ error_codes! {
     InvalidTimeout = "invalid_timeout",
     InvalidToken = "invalid_token",
     JobNotFound = "job_not_found",
+    LastAdmin = "last_admin",
     MalformedJson = "malformed_json",
     MethodNotAllowed = "method_not_allowed",
     MissingInput = "missing_input",
@@ -174,7 +176,9 @@ error_codes! {
     UnsupportedParameter = "unsupported_parameter",
     UnsupportedValue = "unsupported_value",
     UploadFailed = "upload_failed",
+    UserDisabled = "user_disabled",
     WeakPassword = "weak_password",
+    WrongPassword = "wrong_password",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -47,7 +47,7 @@ async fn sweep(
     Authenticated(user): Authenticated,
 ) -> ApiResult<Json<SweepReport>> {
     cynode_domain::principal::require_admin(&user)?;
-    Ok(Json(state.recovery().sweep().await?))
+    Ok(Json(state.sweep().await?))
 }
 
 async fn nodes(

@@ -1,12 +1,10 @@
-//! `/v1/auth/*` and `/v1/users*`: log in, refresh, log out, who am I, create users.
+//! `/v1/auth/*`: log in, refresh, log out.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
-use cynode_domain::wire::{
-    CreateUserRequest, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, UserView,
-};
+use cynode_domain::wire::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair};
 
 use crate::error::ApiResult;
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, SourceAddr};
@@ -17,8 +15,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
-        .route("/v1/users/me", get(me))
-        .route("/v1/users", post(create_user))
 }
 
 async fn login(
@@ -43,22 +39,4 @@ async fn logout(
 ) -> ApiResult<StatusCode> {
     state.auth().logout(&user, req).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn me(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-) -> ApiResult<Json<UserView>> {
-    Ok(Json(state.auth().me(&user).await?))
-}
-
-async fn create_user(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    JsonBody(req): JsonBody<CreateUserRequest>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.auth().create_user(&user, req).await?),
-    ))
 }

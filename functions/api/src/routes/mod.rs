@@ -20,3 +20,4 @@ pub mod responses;
 pub mod tasks;
 mod text_completions;
 pub mod usage;
+pub mod users;

@@ -1,11 +1,13 @@
 //! `/v1/tasks*` and `/v1/attachments`: a user's tasks. Every single-task route resolves
-//! the task through `TaskService::owned_task`, which enforces ownership.
+//! the task through `TaskService::owned_task`, which enforces ownership (deleting also
+//! lets an admin name anyone's task by id).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
+use cynode_domain::service::tasks::ListQuery;
 use cynode_domain::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
     TaskList, TaskLogs, TaskResult, TaskView,
@@ -21,7 +23,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tasks", post(create).get(list))
-        .route("/v1/tasks/{task}", get(get_task))
+        .route("/v1/tasks/{task}", get(get_task).delete(delete_task))
         .route("/v1/tasks/{task}/result", get(result))
         .route("/v1/tasks/{task}/cancel", post(cancel))
         .route("/v1/tasks/{task}/logs", get(logs))
@@ -64,6 +66,7 @@ async fn create(
 struct ListParams {
     limit: Option<String>,
     status: Option<String>,
+    project: Option<String>,
     cursor: Option<String>,
 }
 
@@ -72,16 +75,24 @@ async fn list(
     Authenticated(user): Authenticated,
     QueryParams(params): QueryParams<ListParams>,
 ) -> ApiResult<Json<TaskList>> {
-    let page = state
-        .tasks()
-        .list(
-            &user,
-            params.status.as_deref(),
-            params.limit.as_deref(),
-            params.cursor.as_deref(),
-        )
-        .await?;
+    let query = ListQuery {
+        status: params.status.as_deref(),
+        project: params.project.as_deref(),
+        limit: params.limit.as_deref(),
+        cursor: params.cursor.as_deref(),
+    };
+    let page = state.tasks().list(&user, query).await?;
     Ok(Json(page))
+}
+
+async fn delete_task(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(task): Path<String>,
+) -> ApiResult<StatusCode> {
+    record_task(&task);
+    state.tasks().delete(&user, &task).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_task(

@@ -110,6 +110,7 @@ async fn user_gets(w: &mut GatewayWorld, alias: String, path: String) {
 
 #[when(expr = "{string} sends DELETE to {string}")]
 async fn user_deletes(w: &mut GatewayWorld, alias: String, path: String) {
+    let path = w.path(&path);
     w.as_user(&alias, Method::DELETE, &path, None).await;
 }
 

@@ -31,6 +31,7 @@ mod chat;
 mod nodes;
 mod planning;
 mod tasks;
+mod users;
 
 struct Env {
     deployment: Deployment,
@@ -105,6 +106,10 @@ struct GatewayWorld {
     plan_owner: Option<String>,
     /// API keys created in this scenario, by name.
     api_keys: HashMap<String, api_keys::TestKey>,
+    /// Access tokens of sign-ins besides each user's own, by name.
+    sessions: HashMap<String, String>,
+    /// A handle a scenario created, as sent and as the gateway should store it.
+    created_handle: Option<(String, String)>,
 }
 
 fn unescape(text: &str) -> String {
@@ -136,15 +141,24 @@ impl GatewayWorld {
         }
     }
 
+    /// An access token of the admin of the scenario's deployment.
+    async fn admin_token(&self) -> String {
+        match &self.fresh {
+            Some(own) => own.0.admin_token().await,
+            None => env().admin_token.clone(),
+        }
+    }
+
     async fn user(&mut self, alias: &str) -> TestUser {
         if !self.users.contains_key(alias) {
             let handle = unique_handle(alias);
             let password = format!("{alias}-password-1");
+            let admin = self.admin_token().await;
             let reply = self
                 .api()
                 .post(
                     "/v1/users",
-                    Some(&env().admin_token),
+                    Some(&admin),
                     &json!({"handle": handle, "password": password}),
                 )
                 .await;

@@ -72,6 +72,76 @@ fn listed(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
+#[when(expr = "{string} creates a task with commands {string} in the project {string}")]
+async fn creates_in_project(w: &mut GatewayWorld, alias: String, command: String, project: String) {
+    let reply = w
+        .create_task(&alias, json!({"commands": [command], "project": project}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[when("an admin deletes the task")]
+async fn admin_deletes(w: &mut GatewayWorld) {
+    let path = w.path("/v1/tasks/{task}");
+    let admin = w.admin_token().await;
+    let reply = w
+        .api()
+        .send(Method::DELETE, &path, Some(&admin), None)
+        .await;
+    w.last = Some(reply);
+}
+
+#[given(expr = "a fresh deployment that keeps finished tasks for {int} seconds")]
+async fn fresh_with_retention(w: &mut GatewayWorld, seconds: u64) {
+    let options = DeploymentOptions {
+        gateway_env: vec![
+            ("CYNODE_TASK_RETENTION_SECS".into(), seconds.to_string()),
+            // Sweeps run when the scenario asks, not on a timer.
+            ("CYNODE_SWEEP_INTERVAL_SECS".into(), "86400".into()),
+        ],
+        ..DeploymentOptions::default()
+    };
+    let deployment =
+        tokio::task::spawn_blocking(move || Deployment::start("gateway-retention", options))
+            .await
+            .unwrap()
+            .expect("a fresh deployment");
+    w.fresh = Some(Own(Arc::new(deployment)));
+    // Users made so far belong to the shared deployment.
+    w.users.clear();
+}
+
+#[when(expr = "{int} seconds pass")]
+async fn seconds_pass(_w: &mut GatewayWorld, seconds: u64) {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+}
+
+#[when("an admin runs the sweep")]
+async fn admin_sweeps(w: &mut GatewayWorld) {
+    let admin = w.admin_token().await;
+    let reply = w
+        .api()
+        .post("/v1/admin/sweep", Some(&admin), &json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    w.last = Some(reply);
+}
+
+#[then(expr = "the task {int} is gone and the task {int} is not")]
+async fn first_gone(w: &mut GatewayWorld, gone: usize, kept: usize) {
+    let alias = w.users.keys().next().expect("a user").clone();
+    for (index, status) in [(gone, 404), (kept, 200)] {
+        let path = format!("/v1/tasks/{}", w.tasks[index - 1]);
+        let reply = w.as_user(&alias, Method::GET, &path, None).await;
+        assert_eq!(reply.status, status, "task {index}: {}", reply.body);
+    }
+}
+
+#[then("the task list holds only the first task")]
+async fn holds_only_first(w: &mut GatewayWorld) {
+    assert_eq!(listed(w.reply()), vec![w.tasks[0].clone()]);
+}
+
 #[then("the list contains the task she created")]
 async fn list_contains(w: &mut GatewayWorld) {
     assert!(listed(w.reply()).contains(&w.task().to_owned()));

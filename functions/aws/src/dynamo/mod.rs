@@ -339,6 +339,51 @@ pub(crate) async fn transact(
     Ok(())
 }
 
+/// Deletes the items with these keys, 25 to a batch (DynamoDB's most), sending again
+/// what a batch left unprocessed (throttled) after a short pause.
+pub(crate) async fn delete_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+    for batch in keys.chunks(25) {
+        let mut requests = batch
+            .iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for pause_ms in [0, 50, 200, 800, 2000] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            let out = client
+                .batch_write_item()
+                .request_items(table, requests)
+                .send()
+                .await
+                .map_err(store_error)?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+        }
+        if !requests.is_empty() {
+            return Err(StoreError::Unavailable(format!(
+                "DynamoDB left {} deletes unprocessed",
+                requests.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A canceled transaction is a conflict only when a condition failed or another
 /// transaction held an item; throttling is unavailability and a validation failure is
 /// our bug, whatever the cancellation says.

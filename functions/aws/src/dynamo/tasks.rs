@@ -20,21 +20,27 @@
 //! bounded (`plan::MAX_SUBTASKS`, spec sizes) well under the 400 KB item limit.
 //! Job items carry `active_pk` = `ACTIVE` and `active_sk` = the job id only while the job
 //! is unfinished: the sparse index `active_jobs` is what the recovery sweep pages through.
+//! Task items carry `finished_pk` = `FINISHED` and `finished_sk` = when they last changed
+//! only once finished: the sparse index `finished_tasks` is what retention pages through.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use cynode_domain::clock::Timestamp;
 use cynode_domain::ids::{AttachmentId, JobId, ProjectId, TaskId, UserId};
 use cynode_domain::job::{Job, JobNote, JobOutput, Lease};
 use cynode_domain::plan::JobRole;
-use cynode_domain::ports::{AnswerProgress, Chunk, StoreResult, TaskPage, TaskStore, Write};
+use cynode_domain::ports::{
+    AnswerProgress, Chunk, StoreResult, TaskFilter, TaskPage, TaskStore, Write,
+};
 use cynode_domain::status::{JobStatus, TaskStatus};
 use cynode_domain::task::{Attachment, StoredInput, Task};
 use cynode_domain::wire::InputMode;
 use cynode_domain::StoreError;
 
 use super::{
-    get_item, put_new, put_versioned, query_items, transact, Item, ItemBuilder, ItemReader,
+    delete_items, get_item, key, put_new, put_versioned, query_items, transact, Item, ItemBuilder,
+    ItemReader,
 };
 
 #[derive(Debug, Clone)]
@@ -45,6 +51,13 @@ pub struct DynamoTasks {
 
 /// The partition of the `active_jobs` index.
 const ACTIVE: &str = "ACTIVE";
+/// The partition of the `finished_tasks` index.
+const FINISHED: &str = "FINISHED";
+
+/// Finished tasks sort by when they last changed (seconds, zero-padded), then id.
+fn finished_sk(updated_at: Timestamp, id: &TaskId) -> String {
+    format!("{:012}#{id}", updated_at.unix_timestamp().max(0))
+}
 
 fn task_pk(id: &TaskId) -> String {
     format!("TASK#{id}")
@@ -97,7 +110,15 @@ fn task_item(task: &Task) -> StoreResult<Item> {
         .s("status", task.status.as_str())
         .time("created_at", task.created_at)
         .time("updated_at", task.updated_at)
-        .n("version", task.version);
+        .n("version", task.version)
+        // Finished tasks only (sparse): what retention pages through, oldest first.
+        .opt_s("finished_pk", task.status.is_terminal().then_some(FINISHED))
+        .opt_s(
+            "finished_sk",
+            task.status
+                .is_terminal()
+                .then(|| finished_sk(task.updated_at, &task.id)),
+        );
     Ok(match &task.plan {
         Some(plan) => builder.json("plan", plan)?,
         None => builder,
@@ -310,10 +331,11 @@ impl TaskStore for DynamoTasks {
     async fn list_tasks(
         &self,
         owner: &UserId,
-        status: Option<TaskStatus>,
+        filter: TaskFilter<'_>,
         limit: u32,
         after: Option<&TaskId>,
     ) -> StoreResult<TaskPage> {
+        let status = filter.status;
         let (index, partition_attr, partition) = match status {
             Some(status) => (
                 "by_owner_status",
@@ -335,6 +357,14 @@ impl TaskStore for DynamoTasks {
             .expression_attribute_values(":partition", AttributeValue::S(partition))
             .scan_index_forward(false)
             .set_exclusive_start_key(after.map(|after| self.resume_key(owner, status, after)));
+        // A project's tasks: the owner's, filtered (DynamoDB filters after reading, and
+        // `query_items` reads on until the page is full).
+        let query = match filter.project {
+            Some(project) => query
+                .filter_expression("project_id = :project")
+                .expression_attribute_values(":project", AttributeValue::S(project.to_string())),
+            None => query,
+        };
         // A resume key for an item of another owner or index is `Rejected` by DynamoDB;
         // cursors are checked before they get here.
         let items = query_items(query, Some(limit as usize + 1)).await?;
@@ -422,6 +452,61 @@ impl TaskStore for DynamoTasks {
             .await?
             .map(|item| ItemReader(&item).json("attachment"))
             .transpose()
+    }
+
+    async fn finished_before(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<Task>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("finished_tasks")
+            .key_condition_expression("finished_pk = :finished AND finished_sk < :before")
+            .expression_attribute_values(":finished", AttributeValue::S(FINISHED.into()))
+            .expression_attribute_values(
+                ":before",
+                AttributeValue::S(format!("{:012}", before.unix_timestamp().max(0))),
+            );
+        query_items(query, Some(limit as usize))
+            .await?
+            .iter()
+            .map(read_task)
+            .collect()
+    }
+
+    async fn delete_task(&self, task: &Task) -> StoreResult<()> {
+        // Every item of the task's partition (jobs, chunks) but the task, keys only.
+        let partition = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(task_pk(&task.id)))
+            .projection_expression("pk, sk")
+            .consistent_read(true);
+        let mut keys: Vec<Item> = query_items(partition, None)
+            .await?
+            .into_iter()
+            .filter(|key| {
+                key.get("sk")
+                    .and_then(|sk| sk.as_s().ok())
+                    .map(String::as_str)
+                    != Some("TASK")
+            })
+            .collect();
+        if let Some(name) = &task.name {
+            keys.push(key(name_pk(&task.owner, name), "TASKNAME"));
+        }
+        if let Some(idempotency) = &task.idempotency_key {
+            keys.push(key(idempotency_pk(&task.owner, idempotency), "IDEMPOTENCY"));
+        }
+        delete_items(&self.client, &self.table, keys).await?;
+        // Last: while it exists, deleting the task again finishes the job.
+        delete_items(
+            &self.client,
+            &self.table,
+            vec![key(task_pk(&task.id), "TASK")],
+        )
+        .await
     }
 
     async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()> {

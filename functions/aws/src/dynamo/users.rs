@@ -5,17 +5,24 @@
 //! | user            | `USER#<user id>`   | `USER`      |
 //! | handle guard    | `HANDLE#<handle>`  | `HANDLE`    |
 //! | login failures  | `LOGINFAIL#<handle>` | `LOGINFAIL` |
+//!
+//! Users are listed by a Scan of the `USER` items (a team's users: a page or two), and
+//! changed by a transaction that can also check that another admin remains.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
-use cynode_domain::clock::Timestamp;
+use cynode_domain::clock::{rfc3339, Timestamp};
 use cynode_domain::ids::UserId;
 use cynode_domain::ports::{LoginFailures, StoreResult, UserStore};
-use cynode_domain::user::User;
+use cynode_domain::user::{User, UserUpdate};
 use cynode_domain::StoreError;
 
-use super::{get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader};
+use super::{
+    build_error, get_item, key, put_new, store_error, transact, Item, ItemBuilder, ItemReader,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoUsers {
@@ -41,6 +48,8 @@ fn read_user(item: &Item) -> StoreResult<User> {
         password_hash: r.s("password_hash")?,
         is_admin: r.bool("is_admin"),
         created_at: r.time("created_at")?,
+        disabled_at: r.opt_time("disabled_at")?,
+        sessions_after: r.opt_time("sessions_after")?,
     })
 }
 
@@ -73,6 +82,8 @@ impl UserStore for DynamoUsers {
             .s("password_hash", &user.password_hash)
             .bool("is_admin", user.is_admin)
             .time("created_at", user.created_at)
+            .opt_time("disabled_at", user.disabled_at)
+            .opt_time("sessions_after", user.sessions_after)
             .build();
         let guard = ItemBuilder::key(handle_pk(&user.handle), "HANDLE")
             .s("user_id", user.id.as_str())
@@ -98,6 +109,89 @@ impl UserStore for DynamoUsers {
             .as_ref()
             .map(read_user)
             .transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let mut users = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :user")
+                .expression_attribute_values(":user", AttributeValue::S("USER".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in page.items.unwrap_or_default() {
+                users.push(read_user(&item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(users),
+            }
+        }
+    }
+
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        keep_admin: Option<&UserId>,
+    ) -> StoreResult<()> {
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut values = Vec::new();
+        if let Some(is_admin) = update.is_admin {
+            set.push("is_admin = :is_admin");
+            values.push((":is_admin", AttributeValue::Bool(is_admin)));
+        }
+        match update.disabled_at {
+            Some(Some(at)) => {
+                set.push("disabled_at = :disabled_at");
+                values.push((":disabled_at", AttributeValue::S(rfc3339(at))));
+            }
+            Some(None) => remove.push("disabled_at"),
+            None => {}
+        }
+        if let Some((hash, after)) = &update.password {
+            set.push("password_hash = :hash, sessions_after = :after");
+            values.push((":hash", AttributeValue::S(hash.clone())));
+            values.push((":after", AttributeValue::S(rfc3339(*after))));
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression = format!("SET {}", set.join(", "));
+        }
+        if !remove.is_empty() {
+            expression = format!("{expression} REMOVE {}", remove.join(", "));
+        }
+        let mut changed = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id), "USER")))
+            .update_expression(expression.trim())
+            .condition_expression("attribute_exists(pk)");
+        for (name, value) in values {
+            changed = changed.expression_attribute_values(name, value);
+        }
+        let mut writes = vec![TransactWriteItem::builder()
+            .update(changed.build().map_err(build_error)?)
+            .build()];
+        if let Some(other) = keep_admin {
+            // The other admin must still be one, enabled, when this update lands.
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(other), "USER")))
+                .condition_expression("is_admin = :yes AND attribute_not_exists(disabled_at)")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        transact(&self.client, writes).await
     }
 
     async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>> {

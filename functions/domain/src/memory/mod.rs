@@ -22,7 +22,7 @@ use crate::ports::*;
 use crate::project::Project;
 use crate::session::{RefreshState, RefreshToken, Session};
 use crate::task::{Attachment, Task};
-use crate::user::User;
+use crate::user::{User, UserUpdate};
 use crate::wire::JobMessage;
 
 mod nodes;
@@ -118,6 +118,28 @@ impl UserStore for MemoryStore {
     }
     async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
         Ok(self.state().users.get(id).cloned())
+    }
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        Ok(self.state().users.values().cloned().collect())
+    }
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        keep_admin: Option<&UserId>,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        if let Some(other) = keep_admin {
+            if !state.users.get(other).is_some_and(User::is_active_admin) {
+                return Err(conflict("the other admin is no longer one"));
+            }
+        }
+        let user = state
+            .users
+            .get_mut(id)
+            .ok_or_else(|| conflict("no such user"))?;
+        *user = update.applied_to(user);
+        Ok(())
     }
     async fn login_failures(&self, handle: &str) -> StoreResult<Option<LoginFailures>> {
         Ok(self.state().failures.get(handle).cloned())
@@ -354,5 +376,11 @@ impl BlobStore for MemoryStore {
     }
     async fn download_url(&self, key: &str, _expires_in_secs: u64) -> StoreResult<String> {
         Ok(format!("memory://download/{key}"))
+    }
+    async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64> {
+        let mut state = self.state();
+        let before = state.blobs.len();
+        state.blobs.retain(|key, _| !key.starts_with(prefix));
+        Ok((before - state.blobs.len()) as u64)
     }
 }

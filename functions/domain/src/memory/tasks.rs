@@ -71,7 +71,7 @@ impl TaskStore for MemoryStore {
     async fn list_tasks(
         &self,
         owner: &UserId,
-        status: Option<TaskStatus>,
+        filter: TaskFilter<'_>,
         limit: u32,
         after: Option<&TaskId>,
     ) -> StoreResult<TaskPage> {
@@ -80,7 +80,7 @@ impl TaskStore for MemoryStore {
             .tasks
             .values()
             .rev()
-            .filter(|t| &t.owner == owner && status.is_none_or(|s| t.status == s))
+            .filter(|t| &t.owner == owner && filter.passes(t))
             .filter(|t| after.is_none_or(|after| &t.id < after));
         let tasks: Vec<Task> = matching.by_ref().take(limit as usize).cloned().collect();
         let more = matching.next().is_some();
@@ -194,6 +194,36 @@ impl TaskStore for MemoryStore {
             .then(|| page.last().map(|job| job.id.to_string()))
             .flatten();
         Ok((page, cursor))
+    }
+
+    async fn finished_before(
+        &self,
+        before: crate::clock::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Task>> {
+        let mut finished: Vec<Task> = self
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.status.is_terminal() && t.updated_at < before)
+            .cloned()
+            .collect();
+        finished.sort_by_key(|t| t.updated_at);
+        finished.truncate(limit as usize);
+        Ok(finished)
+    }
+
+    async fn delete_task(&self, task: &Task) -> StoreResult<()> {
+        let mut state = self.state();
+        state
+            .jobs
+            .retain(|(owner_task, _), _| owner_task != &task.id);
+        state
+            .chunks
+            .retain(|(owner_task, ..), _| owner_task != &task.id);
+        state.names.retain(|_, named| named != &task.id);
+        state.tasks.remove(&task.id);
+        Ok(())
     }
 
     async fn put_chunk(&self, chunk: &Chunk) -> StoreResult<()> {

@@ -102,8 +102,9 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::error::ErrorKind;
     use crate::memory::MemoryStore;
-    use crate::service::{AuthService, AuthSettings, StreamService, StreamSettings};
+    use crate::service::{AuthService, AuthSettings, StreamService, StreamSettings, UserService};
     use crate::session::AccessTokens;
+    use crate::wire::UpdateUserRequest;
     use crate::wire::{ApiKeyScope, LoginRequest};
     use time::macros::datetime;
     use time::Duration;
@@ -142,8 +143,8 @@ mod tests {
         async fn user(&self, handle: &str, admin: bool) -> Principal {
             if handle != "admin" {
                 let admin_user = self.login("admin", "admin-password").await;
-                self.auth
-                    .create_user(
+                UserService::new(self.store.clone(), self.clock.clone())
+                    .create(
                         &admin_user,
                         crate::wire::CreateUserRequest {
                             handle: handle.into(),
@@ -215,6 +216,33 @@ mod tests {
             (err.kind, err.code),
             (ErrorKind::Unauthenticated, ErrorCode::ApiKeyRevoked)
         );
+    }
+
+    #[tokio::test]
+    async fn a_disabled_users_keys_stop_at_once_and_work_again_when_enabled() {
+        let f = fixture().await;
+        let alice = f.user("alice", false).await;
+        let created = f.create(&alice, ApiKeyScope::All, None).await;
+        let admin = f.login("admin", "admin-password").await;
+        let users = UserService::new(f.store.clone(), f.clock.clone());
+        let set_disabled = |disabled| UpdateUserRequest {
+            is_admin: None,
+            disabled: Some(disabled),
+        };
+        users
+            .update(&admin, "alice", set_disabled(true))
+            .await
+            .unwrap();
+        let err = f.auth.authenticate(&created.key).await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.code),
+            (ErrorKind::Forbidden, ErrorCode::UserDisabled)
+        );
+        users
+            .update(&admin, "alice", set_disabled(false))
+            .await
+            .unwrap();
+        assert!(f.auth.authenticate(&created.key).await.is_ok());
     }
 
     #[tokio::test]
@@ -308,6 +336,7 @@ mod tests {
         let created = f.create(&alice, ApiKeyScope::Models, None).await;
         let caller = f.auth.authenticate(&created.key).await.unwrap();
         let streams = StreamService::new(
+            f.store.clone(),
             f.store.clone(),
             f.store.clone(),
             f.store.clone(),

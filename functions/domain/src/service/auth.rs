@@ -1,5 +1,6 @@
-//! Logging in, refreshing, logging out, and knowing who is calling: an access token of a
-//! live session, or a personal API key that is neither revoked nor expired.
+//! Logging in, refreshing, logging out, changing one's own password, and knowing who is
+//! calling: an access token of a live session, or a personal API key that is neither
+//! revoked nor expired, of a user who is not disabled.
 
 use crate::ErrorCode;
 use std::sync::Arc;
@@ -10,17 +11,18 @@ use crate::api_key::{hash_secret, is_api_key, key_id_of};
 use crate::clock::Clock;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result, StoreError};
-use crate::ids::{SessionId, UserId};
+use crate::ids::SessionId;
 use crate::ports::{ApiKeyStore, SessionStore, UserStore};
-use crate::principal::{require_admin, Credential, Principal};
+use crate::principal::{Credential, Principal};
 use crate::session::{
     hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
 };
 use crate::user::{
     check_new_password, decoy_hash, hash_password, normalize_handle, verify_password, User,
+    UserUpdate,
 };
 use crate::wire::{
-    CreateUserRequest, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, UserView,
+    ChangePasswordRequest, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, UserView,
 };
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,20 @@ fn invalid_credentials() -> Error {
     Error::unauthenticated(ErrorCode::InvalidCredentials, "wrong handle or password")
 }
 
+fn user_disabled() -> Error {
+    Error::forbidden(
+        ErrorCode::UserDisabled,
+        "this user is disabled; ask an admin to enable it",
+    )
+}
+
+fn session_ended() -> Error {
+    Error::unauthenticated(
+        ErrorCode::TokenRevoked,
+        "the session has ended; log in again",
+    )
+}
+
 impl AuthService {
     pub fn new(
         users: Arc<dyn UserStore>,
@@ -85,13 +101,7 @@ impl AuthService {
             return Ok(());
         }
         check_new_password(password)?;
-        let admin = User {
-            id: UserId::generate(),
-            handle,
-            password_hash: hash_password(password)?,
-            is_admin: true,
-            created_at: self.clock.now(),
-        };
+        let admin = User::new(handle, hash_password(password)?, true, self.clock.now());
         match self.users.insert_user(&admin).await {
             // Another instance bootstrapped it first.
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
@@ -99,7 +109,23 @@ impl AuthService {
         }
     }
 
-    /// Logs a user in. `source` is the caller's address.
+    /// Logs a user in. `source` is the caller's address; failures are throttled (see
+    /// [`Self::throttled_password_check`]). A disabled user's right password gets 403.
+    pub async fn login(&self, req: LoginRequest, source: &str) -> Result<TokenPair> {
+        // An invalid handle is just an unknown user: the same answer as a wrong password.
+        let handle = normalize_handle(&req.handle).unwrap_or_default();
+        let user = self
+            .throttled_password_check(&handle, req.password, source)
+            .await?
+            .ok_or_else(invalid_credentials)?;
+        if user.is_disabled() {
+            return Err(user_disabled());
+        }
+        self.start_session(&user).await
+    }
+
+    /// The user with `handle` if `password` is theirs; `None` if not (or there is no such
+    /// user), the failure counted against the handle from `source` and against `source`.
     ///
     /// Throttling cannot be raced or used against the owner: a failure is *reserved*
     /// (counted atomically) before the password is checked, so N concurrent guesses get
@@ -107,10 +133,13 @@ impl AuthService {
     /// elsewhere does not lock the owner out) and per source across handles (one address
     /// cannot walk through many accounts). A success clears the handle's count for its
     /// source and returns the source's reservation. Argon2 runs on a blocking thread.
-    pub async fn login(&self, req: LoginRequest, source: &str) -> Result<TokenPair> {
+    async fn throttled_password_check(
+        &self,
+        handle: &str,
+        password: String,
+        source: &str,
+    ) -> Result<Option<User>> {
         let now = self.clock.now();
-        // An invalid handle is just an unknown user: the same answer as a wrong password.
-        let handle = normalize_handle(&req.handle).unwrap_or_default();
         let window_ends = now + Duration::seconds(self.settings.login_window_secs as i64);
         let source_key = format!("source#{source}");
         let handle_key = format!("{handle}#{source}");
@@ -135,22 +164,21 @@ impl AuthService {
         let user = if handle.is_empty() {
             None
         } else {
-            self.users.user_by_handle(&handle).await?
+            self.users.user_by_handle(handle).await?
         };
         let stored_hash = user
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |u| u.password_hash.clone());
-        let password = req.password;
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
             .await
             .map_err(|err| Error::internal(format!("password check: {err}")))?;
         let Some(user) = user.filter(|_| matches) else {
             // The reservations stand as the failures.
-            return Err(invalid_credentials());
+            return Ok(None);
         };
         self.users.clear_login_failures(&handle_key).await?;
         self.users.release_login_failure(&source_key).await?;
-        self.start_session(&user).await
+        Ok(Some(user))
     }
 
     async fn start_session(&self, user: &User) -> Result<TokenPair> {
@@ -230,6 +258,7 @@ impl AuthService {
                 "refresh token is not valid",
             ));
         };
+        user_accepts(&user, &session)?;
         let (refresh_token, new_hash) = new_refresh_token()?;
         let next = RefreshToken {
             hash: new_hash,
@@ -284,21 +313,19 @@ impl AuthService {
         }
         let now = self.clock.now();
         let claims = self.tokens.verify(bearer, now)?;
-        let active = self
-            .sessions
-            .session(&claims.sid)
-            .await?
-            .is_some_and(|session| session.is_active(now));
-        if !active {
-            return Err(Error::unauthenticated(
-                ErrorCode::TokenRevoked,
-                "the session has ended; log in again",
-            ));
-        }
+        let (session, user) = tokio::try_join!(
+            self.sessions.session(&claims.sid),
+            self.users.user_by_id(&claims.sub)
+        )?;
+        let (Some(session), Some(user)) = (session.filter(|s| s.is_active(now)), user) else {
+            return Err(session_ended());
+        };
+        user_accepts(&user, &session)?;
+        // Admin rights and the handle are the user's now, not when the token was issued.
         Ok(Principal {
-            user_id: claims.sub,
-            handle: claims.handle,
-            is_admin: claims.adm,
+            user_id: user.id,
+            handle: user.handle,
+            is_admin: user.is_admin,
             credential: Credential::Session(claims.sid),
         })
     }
@@ -320,6 +347,9 @@ impl AuthService {
         let user = self.users.user_by_id(&key.user_id).await?.ok_or_else(|| {
             Error::unauthenticated(ErrorCode::UnknownUser, "the user no longer exists")
         })?;
+        if user.is_disabled() {
+            return Err(user_disabled());
+        }
         if key.use_is_news(now) {
             self.keys.touch_api_key(&key.id, now).await?;
         }
@@ -344,26 +374,39 @@ impl AuthService {
             })
     }
 
-    pub async fn create_user(
+    /// The caller changes their own password. The current one is checked, and a wrong
+    /// one counted, as a login's would be (403 `wrong_password`, 429 when throttled).
+    /// Every session of the user ends, the caller's too: the answer is a new session's
+    /// tokens. API keys stay.
+    pub async fn change_password(
         &self,
         principal: &Principal,
-        req: CreateUserRequest,
-    ) -> Result<UserView> {
-        require_admin(principal)?;
-        let handle = normalize_handle(&req.handle)?;
-        check_new_password(&req.password)?;
-        let user = User {
-            id: UserId::generate(),
-            handle,
-            password_hash: hash_password(&req.password)?,
-            is_admin: req.is_admin,
-            created_at: self.clock.now(),
+        req: ChangePasswordRequest,
+        source: &str,
+    ) -> Result<TokenPair> {
+        check_new_password(&req.new_password)?;
+        let user = self
+            .throttled_password_check(&principal.handle, req.current_password, source)
+            .await?
+            .ok_or_else(|| {
+                Error::forbidden(
+                    ErrorCode::WrongPassword,
+                    "the current password is not right",
+                )
+            })?;
+        let new_password = req.new_password;
+        let hash = tokio::task::spawn_blocking(move || hash_password(&new_password))
+            .await
+            .map_err(|err| Error::internal(format!("password hashing: {err}")))??;
+        let update = UserUpdate {
+            password: Some((hash, self.clock.now())),
+            ..UserUpdate::default()
         };
-        match self.users.insert_user(&user).await {
-            Ok(()) => Ok(user.view()),
-            Err(StoreError::Conflict(_)) => Err(Error::conflict(
-                ErrorCode::HandleTaken,
-                format!("a user with handle '{}' exists", user.handle),
+        match self.users.update_user(&user.id, &update, None).await {
+            Ok(()) => self.start_session(&update.applied_to(&user)).await,
+            Err(StoreError::Conflict(_)) => Err(Error::unauthenticated(
+                ErrorCode::UnknownUser,
+                "the user no longer exists",
             )),
             Err(err) => Err(err.into()),
         }
@@ -375,19 +418,35 @@ impl AuthService {
     }
 }
 
-/// Whether `principal`'s session is active, or its API key unrevoked and unexpired, at
-/// `now`.
+/// A session of `user` is refused once they are disabled (403 `user_disabled`) or their
+/// password changed after it started (401 `token_revoked`).
+fn user_accepts(user: &User, session: &Session) -> Result<()> {
+    if user.is_disabled() {
+        Err(user_disabled())
+    } else if !user.accepts_session(session.created_at) {
+        Err(session_ended())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `principal` may still act at `now`: its session active and started since the
+/// last password change, or its API key unrevoked and unexpired; and the user enabled.
 pub(crate) async fn credential_in_force(
+    users: &dyn UserStore,
     sessions: &dyn SessionStore,
     keys: &dyn ApiKeyStore,
     principal: &Principal,
     now: Timestamp,
 ) -> Result<bool> {
+    let user = users.user_by_id(&principal.user_id).await?;
+    let Some(user) = user.filter(|user| !user.is_disabled()) else {
+        return Ok(false);
+    };
     Ok(match &principal.credential {
-        Credential::Session(id) => sessions
-            .session(id)
-            .await?
-            .is_some_and(|session| session.is_active(now)),
+        Credential::Session(id) => sessions.session(id).await?.is_some_and(|session| {
+            session.is_active(now) && user.accepts_session(session.created_at)
+        }),
         Credential::ApiKey { id, .. } => keys
             .api_key(id)
             .await?
@@ -406,6 +465,7 @@ mod tests {
     struct Fixture {
         auth: AuthService,
         clock: Arc<ManualClock>,
+        store: Arc<MemoryStore>,
     }
 
     async fn fixture() -> Fixture {
@@ -414,7 +474,7 @@ mod tests {
         let auth = AuthService::new(
             store.clone(),
             store.clone(),
-            store,
+            store.clone(),
             AccessTokens::new(b"0123456789abcdef0123456789abcdef", 60),
             clock.clone(),
             AuthSettings {
@@ -425,7 +485,7 @@ mod tests {
         auth.bootstrap_admin("admin", "admin-password")
             .await
             .unwrap();
-        Fixture { auth, clock }
+        Fixture { auth, clock, store }
     }
 
     fn login(handle: &str, password: &str) -> LoginRequest {
@@ -616,40 +676,99 @@ mod tests {
         );
     }
 
+    async fn signed_in(f: &Fixture, handle: &str, password: &str) -> (TokenPair, Principal) {
+        let tokens = f
+            .auth
+            .login(login(handle, password), "10.0.0.1")
+            .await
+            .unwrap();
+        let principal = f.auth.authenticate(&tokens.access_token).await.unwrap();
+        (tokens, principal)
+    }
+
     #[tokio::test]
-    async fn only_admins_create_users_and_handles_are_unique() {
+    async fn a_password_change_ends_every_session_and_answers_with_a_new_one() {
         let f = fixture().await;
-        let admin_tokens = f
+        let (laptop, me) = signed_in(&f, "admin", "admin-password").await;
+        let (phone, _) = signed_in(&f, "admin", "admin-password").await;
+        f.clock.advance(Duration::seconds(1));
+        let change = |current: &str| ChangePasswordRequest {
+            current_password: current.into(),
+            new_password: "a-new-password".into(),
+        };
+        let err = f
+            .auth
+            .change_password(&me, change("not-it-at-all"), "10.0.0.1")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.code),
+            (ErrorKind::Forbidden, ErrorCode::WrongPassword)
+        );
+        assert!(f.auth.authenticate(&phone.access_token).await.is_ok());
+
+        let fresh = f
+            .auth
+            .change_password(&me, change("admin-password"), "10.0.0.1")
+            .await
+            .unwrap();
+        for old in [&laptop, &phone] {
+            let err = f.auth.authenticate(&old.access_token).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::TokenRevoked);
+            let err = f
+                .auth
+                .refresh(RefreshRequest {
+                    refresh_token: old.refresh_token.clone(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::TokenRevoked);
+        }
+        assert!(f.auth.authenticate(&fresh.access_token).await.is_ok());
+        assert!(f
+            .auth
+            .login(login("admin", "a-new-password"), "10.0.0.1")
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_is_refused_at_once_and_cannot_sign_in() {
+        let f = fixture().await;
+        let (tokens, me) = signed_in(&f, "admin", "admin-password").await;
+        let disable = UserUpdate {
+            disabled_at: Some(Some(f.clock.now())),
+            ..UserUpdate::default()
+        };
+        f.store
+            .update_user(&me.user_id, &disable, None)
+            .await
+            .unwrap();
+        let err = f.auth.authenticate(&tokens.access_token).await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.code),
+            (ErrorKind::Forbidden, ErrorCode::UserDisabled)
+        );
+        let err = f
+            .auth
+            .refresh(RefreshRequest {
+                refresh_token: tokens.refresh_token,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UserDisabled);
+        let err = f
             .auth
             .login(login("admin", "admin-password"), "10.0.0.1")
             .await
-            .unwrap();
-        let admin = f
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UserDisabled);
+        // A wrong password still gets the answer every wrong password gets.
+        let err = f
             .auth
-            .authenticate(&admin_tokens.access_token)
+            .login(login("admin", "not-the-password"), "10.0.0.1")
             .await
-            .unwrap();
-        let req = || CreateUserRequest {
-            handle: "bob".into(),
-            password: "bob-password".into(),
-            is_admin: false,
-        };
-        let bob = f.auth.create_user(&admin, req()).await.unwrap();
-        assert!(!bob.is_admin);
-        assert_eq!(
-            f.auth.create_user(&admin, req()).await.unwrap_err().code,
-            "handle_taken"
-        );
-
-        let bob_tokens = f
-            .auth
-            .login(login("bob", "bob-password"), "10.0.0.1")
-            .await
-            .unwrap();
-        let bob = f.auth.authenticate(&bob_tokens.access_token).await.unwrap();
-        assert_eq!(
-            f.auth.create_user(&bob, req()).await.unwrap_err().code,
-            "admin_required"
-        );
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidCredentials);
     }
 }

@@ -11,6 +11,7 @@ pub mod recovery;
 pub mod streams;
 pub mod tasks;
 pub mod usage;
+pub mod users;
 pub(crate) mod write;
 
 pub use crate::principal::Principal;
@@ -25,3 +26,4 @@ pub use recovery::RecoveryService;
 pub use streams::{StreamService, StreamSettings};
 pub use tasks::{TaskService, TaskSettings};
 pub use usage::UsageService;
+pub use users::UserService;

@@ -16,7 +16,7 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::new_ulid;
-use crate::ports::{ApiKeyStore, SessionStore, StreamStore};
+use crate::ports::{ApiKeyStore, SessionStore, StreamStore, UserStore};
 use crate::principal::Principal;
 use crate::service::auth::credential_in_force;
 
@@ -55,6 +55,7 @@ pub struct StreamLease {
 
 pub struct StreamService {
     streams: Arc<dyn StreamStore>,
+    users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     keys: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
@@ -64,6 +65,7 @@ pub struct StreamService {
 impl StreamService {
     pub fn new(
         streams: Arc<dyn StreamStore>,
+        users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
         keys: Arc<dyn ApiKeyStore>,
         clock: Arc<dyn Clock>,
@@ -71,6 +73,7 @@ impl StreamService {
     ) -> Self {
         Self {
             streams,
+            users,
             sessions,
             keys,
             clock,
@@ -112,11 +115,18 @@ impl StreamService {
     }
 
     /// Renews the lease; `false` when the session behind the stream has ended (logged
-    /// out, or expired), or its API key was revoked or expired, and the stream must end.
+    /// out, expired, or ended by a password change), its API key was revoked or expired,
+    /// or its user disabled, and the stream must end.
     pub async fn renew(&self, lease: &StreamLease) -> Result<bool> {
         let now = self.clock.now();
-        let signed_in =
-            credential_in_force(&*self.sessions, &*self.keys, &lease.principal, now).await?;
+        let signed_in = credential_in_force(
+            &*self.users,
+            &*self.sessions,
+            &*self.keys,
+            &lease.principal,
+            now,
+        )
+        .await?;
         if signed_in {
             self.streams
                 .put_stream(&lease.principal.user_id, &lease.id, now + self.lease())
@@ -138,11 +148,17 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::memory::MemoryStore;
-    use crate::ports::SessionStore;
+    use crate::ports::{SessionStore, UserStore};
     use crate::session::{RefreshState, RefreshToken, Session};
+    use crate::user::{User, UserUpdate};
     use time::macros::datetime;
 
     async fn signed_in(store: &MemoryStore, principal: &Principal, now: crate::clock::Timestamp) {
+        let user = User {
+            id: principal.user_id.clone(),
+            ..User::new(principal.handle.clone(), String::new(), false, now)
+        };
+        store.insert_user(&user).await.unwrap();
         let session = Session {
             id: principal.session_id().unwrap().clone(),
             user_id: principal.user_id.clone(),
@@ -164,6 +180,7 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let clock = Arc::new(ManualClock::new(datetime!(2026-12-04 10:00 UTC)));
         let streams = StreamService::new(
+            store.clone(),
             store.clone(),
             store.clone(),
             store.clone(),
@@ -207,6 +224,24 @@ mod tests {
         assert!(streams.renew(&lease).await.unwrap());
         store
             .revoke_session(alice.session_id().unwrap(), clock.now())
+            .await
+            .unwrap();
+        assert!(!streams.renew(&lease).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_user_is_disabled() {
+        let (streams, store, clock) = service(StreamSettings::default());
+        let alice = Principal::test_user("alice");
+        signed_in(&store, &alice, clock.now()).await;
+        let lease = streams.open(&alice).await.unwrap();
+        assert!(streams.renew(&lease).await.unwrap());
+        let disable = UserUpdate {
+            disabled_at: Some(Some(clock.now())),
+            ..UserUpdate::default()
+        };
+        store
+            .update_user(&alice.user_id, &disable, None)
             .await
             .unwrap();
         assert!(!streams.renew(&lease).await.unwrap());

@@ -4,7 +4,7 @@ use super::TaskService;
 use crate::error::{Error, Result};
 use crate::ids::TaskId;
 use crate::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
-use crate::ports::Write;
+use crate::ports::{TaskFilter, Write};
 use crate::principal::Principal;
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::status::TaskStatus;
@@ -34,6 +34,15 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<TaskId> {
         .ok_or_else(bad)
 }
 
+/// A listing's query string, as given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListQuery<'a> {
+    pub status: Option<&'a str>,
+    pub project: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub cursor: Option<&'a str>,
+}
+
 /// `limit` as given in a query string: absent means the default; else 1–200.
 pub fn parse_limit(raw: Option<&str>) -> Result<u32> {
     let Some(raw) = raw else {
@@ -55,19 +64,26 @@ impl TaskService {
         Ok(self.owned_task(principal, reference).await?.view())
     }
 
-    pub async fn list(
-        &self,
-        principal: &Principal,
-        status: Option<&str>,
-        limit: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<TaskList> {
-        let limit = parse_limit(limit)?;
-        let status = status.map(str::parse::<TaskStatus>).transpose()?;
-        let after = cursor.map(decode_cursor).transpose()?;
+    /// One page of the caller's tasks, newest first: those with `status` and in
+    /// `project` (id or name, the caller's) when given.
+    pub async fn list(&self, principal: &Principal, query: ListQuery<'_>) -> Result<TaskList> {
+        let limit = parse_limit(query.limit)?;
+        let status = query.status.map(str::parse::<TaskStatus>).transpose()?;
+        let after = query.cursor.map(decode_cursor).transpose()?;
+        let project = match (query.project, &self.projects) {
+            (None, _) => None,
+            (Some(reference), Some(projects)) => {
+                Some(projects.owned(principal, reference).await?.id)
+            }
+            (Some(_), None) => return Err(Error::internal("this gateway has no projects")),
+        };
+        let filter = TaskFilter {
+            status,
+            project: project.as_ref(),
+        };
         let page = self
             .tasks
-            .list_tasks(&principal.user_id, status, limit, after.as_ref())
+            .list_tasks(&principal.user_id, filter, limit, after.as_ref())
             .await?;
         Ok(TaskList {
             tasks: page.tasks.iter().map(Task::view).collect(),

@@ -1,6 +1,7 @@
 //! Tasks, the user's side: one [`TaskService`], its concerns one file each: creating
 //! ([`create`]), finding, listing and canceling ([`listing`]), streamed answers
-//! ([`answers`]), results, output and logs ([`output`]), attachments ([`attachments`]).
+//! ([`answers`]), results, output and logs ([`output`]), attachments ([`attachments`]),
+//! deleting ([`removal`]).
 //!
 //! Every single-task operation goes through [`TaskService::owned_task`], the one place
 //! that resolves a reference and checks ownership.
@@ -12,6 +13,7 @@ mod create;
 
 mod listing;
 mod output;
+mod removal;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -24,7 +26,7 @@ use std::sync::Arc;
 pub use answers::{AnswerStream, StreamState, COMPLETION_TIMEOUT_SECS};
 
 pub(crate) use create::load_input;
-pub use listing::parse_limit;
+pub use listing::{parse_limit, ListQuery};
 
 pub use output::OUTPUT_URL_TTL_SECS;
 
@@ -36,6 +38,8 @@ pub struct TaskSettings {
     /// Tasks one user may have queued or running at once (0: no limit); past it, a new
     /// task is 429 `too_many_unfinished_tasks`.
     pub max_unfinished_per_user: u32,
+    /// Finished tasks unchanged this long are removed by the sweep (0: kept for ever).
+    pub retention_secs: u64,
 }
 
 impl Default for TaskSettings {
@@ -44,6 +48,7 @@ impl Default for TaskSettings {
             lease_secs: 60,
             upload_url_ttl_secs: 15 * 60,
             max_unfinished_per_user: 100,
+            retention_secs: 0,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::clock::ManualClock;
 use crate::limits::MAX_ATTACHMENT_BYTES;
 use crate::limits::MAX_PROMPT_BYTES;
 use crate::memory::MemoryStore;
+use crate::ports::{BlobStore, TaskStore};
 use crate::status::TaskStatus;
 use crate::task::{StoredInput, TaskInput};
 use crate::wire::{CreateAttachmentRequest, CreateTaskRequest};
@@ -193,7 +194,14 @@ async fn listing_pages_through_every_task_newest_first() {
     let mut cursor: Option<String> = None;
     loop {
         let page = service
-            .list(&alice, None, Some("3"), cursor.as_deref())
+            .list(
+                &alice,
+                ListQuery {
+                    limit: Some("3"),
+                    cursor: cursor.as_deref(),
+                    ..ListQuery::default()
+                },
+            )
             .await
             .unwrap();
         assert!(page.tasks.len() <= 3);
@@ -220,12 +228,29 @@ async fn bad_list_parameters_are_validation_errors() {
         (None, None, Some("pending"), "invalid_status"),
     ] {
         let err = service
-            .list(&alice, status, limit, cursor)
+            .list(
+                &alice,
+                ListQuery {
+                    status,
+                    limit,
+                    cursor,
+                    project: None,
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, code);
     }
-    assert!(service.list(&alice, None, Some("200"), None).await.is_ok());
+    assert!(service
+        .list(
+            &alice,
+            ListQuery {
+                limit: Some("200"),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -374,6 +399,105 @@ async fn a_task_may_belong_to_its_owners_project_only() {
         service.create(&bob, in_project()).await.unwrap_err().code,
         "project_not_found"
     );
+    service.create(&alice, commands(&["true"])).await.unwrap();
+    let in_widgets = |project| ListQuery {
+        project: Some(project),
+        ..ListQuery::default()
+    };
+    let listed = service.list(&alice, in_widgets("widgets")).await.unwrap();
+    let ids: Vec<_> = listed.tasks.iter().map(|t| &t.task_id).collect();
+    assert_eq!(ids, [&task.task_id], "only the project's task");
+    let err = service.list(&bob, in_widgets("widgets")).await.unwrap_err();
+    assert_eq!(err.code, "project_not_found");
+}
+
+#[tokio::test]
+async fn deleting_a_task_removes_its_jobs_chunks_input_and_results_and_frees_its_name() {
+    let (service, store) = service();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let big = || CreateTaskRequest {
+        prompt: Some("é".repeat(MAX_PROMPT_BYTES / 2)),
+        task_name: Some("big".into()),
+        ..CreateTaskRequest::default()
+    };
+    let view = service.create(&alice, big()).await.unwrap();
+    let task = service.owned_task(&alice, "big").await.unwrap();
+    let StoredInput::Blob { key: input } = task.input.clone() else {
+        panic!("a large input is a blob");
+    };
+    let job = store.jobs(&task.id).await.unwrap().remove(0);
+    let (stdout, _) = crate::job::output_keys(&task.id, &job.id, 1);
+    store.put(&stdout, b"out".to_vec()).await.unwrap();
+    store
+        .put_chunk(&crate::ports::Chunk {
+            task: task.id.clone(),
+            job: job.id.clone(),
+            attempt: 1,
+            seq: 0,
+            text: "partial".into(),
+            end: None,
+        })
+        .await
+        .unwrap();
+
+    let err = service
+        .delete(&bob, view.task_id.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "task_not_found");
+    service.delete(&alice, "big").await.unwrap();
+    assert_eq!(
+        service
+            .get(&alice, view.task_id.as_str())
+            .await
+            .unwrap_err()
+            .code,
+        "task_not_found"
+    );
+    assert!(store.jobs(&task.id).await.unwrap().is_empty());
+    let progress = store
+        .answer_progress(&task.id, &job.id, 1, None)
+        .await
+        .unwrap();
+    assert_eq!(progress, crate::ports::AnswerProgress::default());
+    for key in [&input, &stdout] {
+        assert_eq!(store.size(key).await.unwrap(), None, "{key} is gone");
+    }
+    let again = service.create(&alice, big()).await.unwrap();
+    assert_eq!(
+        again.task_name.as_deref(),
+        Some("big"),
+        "the name is free again"
+    );
+    let err = service
+        .delete(&alice, view.task_id.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "task_not_found");
+}
+
+#[tokio::test]
+async fn an_admin_deletes_anyones_task_by_id() {
+    let (service, store) = service();
+    let alice = user("alice");
+    let admin = Principal {
+        is_admin: true,
+        ..user("root")
+    };
+    let view = service
+        .create(
+            &alice,
+            CreateTaskRequest {
+                task_name: Some("mine".into()),
+                ..commands(&["sleep 60"])
+            },
+        )
+        .await
+        .unwrap();
+    let err = service.delete(&admin, "mine").await.unwrap_err();
+    assert_eq!(err.code, "task_not_found", "names are per user");
+    service.delete(&admin, view.task_id.as_str()).await.unwrap();
+    assert!(store.task(&view.task_id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -405,4 +529,45 @@ async fn an_idempotency_key_creates_one_task_however_often_it_is_sent() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "invalid_idempotency_key");
+}
+
+#[tokio::test]
+async fn retention_removes_only_finished_tasks_older_than_it_and_is_off_at_zero() {
+    let store = Arc::new(MemoryStore::default());
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-21 10:00 UTC)));
+    let with_retention = |retention_secs| {
+        TaskService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            TaskSettings {
+                retention_secs,
+                ..TaskSettings::default()
+            },
+        )
+    };
+    let (service, off) = (with_retention(3600), with_retention(0));
+    let alice = user("alice");
+    let old = service.create(&alice, commands(&["true"])).await.unwrap();
+    service.cancel(&alice, old.task_id.as_str()).await.unwrap();
+    let unfinished = service
+        .create(&alice, commands(&["sleep 9"]))
+        .await
+        .unwrap();
+    clock.advance(time::Duration::minutes(50));
+    let recent = service.create(&alice, commands(&["true"])).await.unwrap();
+    service
+        .cancel(&alice, recent.task_id.as_str())
+        .await
+        .unwrap();
+    clock.advance(time::Duration::minutes(20));
+
+    assert_eq!(off.remove_expired().await.unwrap(), 0, "0 keeps everything");
+    assert_eq!(service.remove_expired().await.unwrap(), 1);
+    let mut left = Vec::new();
+    for view in [&old, &unfinished, &recent] {
+        left.push(store.task(&view.task_id).await.unwrap().is_some());
+    }
+    assert_eq!(left, [false, true, true]);
 }
