@@ -92,10 +92,11 @@ pub enum Command {
     /// Model tokens you used, by day and model
     Usage(UsageArgs),
     /// Your password; users (admins): list, create, disable, enable, grant or drop admin
-    #[command(subcommand)]
+    /// (also `cynork users`)
+    #[command(subcommand, visible_alias = "users")]
     User(crate::commands::user::UserCommand),
-    /// Edge nodes (admins): list, inspect, enable, disable, drain
-    #[command(subcommand)]
+    /// Edge nodes (admins): list, inspect, enable, disable, drain (also `cynork nodes`)
+    #[command(subcommand, visible_alias = "nodes")]
     Node(NodeCommand),
     /// Operators' tools (admins): dead letters and the recovery sweep
     #[command(subcommand)]

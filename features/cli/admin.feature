@@ -10,6 +10,9 @@ Feature: cynork for operators
     Then the exit code is 0
     And stdout mentions "node={node}"
     And stdout mentions "state=enabled"
+    When I run "cynork nodes list"
+    Then the exit code is 0
+    And stdout mentions "node={node}"
     When I run "cynork node drain {node}"
     Then the exit code is 0
     And stdout mentions "state=draining"

@@ -4,15 +4,12 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::UserId;
 use crate::ports::UserStore;
 use crate::principal::{require_admin, Principal};
-use crate::service::tasks::parse_limit;
+use crate::service::tasks::{decode_cursor, encode_cursor, parse_limit};
 use crate::user::{check_new_password, hash_password, normalize_handle, User, UserUpdate};
 use crate::wire::{CreateUserRequest, ResetPasswordRequest, UpdateUserRequest, UserList, UserView};
 use crate::ErrorCode;
@@ -40,7 +37,9 @@ impl UserService {
     ) -> Result<UserList> {
         require_admin(principal)?;
         let limit = parse_limit(limit)? as usize;
-        let after = cursor.map(decode_cursor).transpose()?;
+        let after = cursor
+            .map(|cursor| decode_cursor(cursor, |handle| normalize_handle(handle).ok()))
+            .transpose()?;
         let mut users = self.users.users().await?;
         users.sort_by(|a, b| a.handle.cmp(&b.handle));
         let rest: Vec<&User> = users
@@ -177,25 +176,6 @@ fn concurrent_update() -> Error {
         ErrorCode::ConcurrentUpdate,
         "the user changed while this request ran; try again",
     )
-}
-
-/// Cursors are opaque to clients: `v1:<last handle>`, base64url.
-fn encode_cursor(last: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<String> {
-    let bad = || {
-        Error::validation(
-            ErrorCode::InvalidCursor,
-            "cursor is not one this gateway issued",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("v1:")
-        .and_then(|handle| normalize_handle(handle).ok())
-        .ok_or_else(bad)
 }
 
 #[cfg(test)]

@@ -15,12 +15,14 @@ use crate::ErrorCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-/// Cursors are opaque to clients: `v1:<last task id>`, base64url.
-pub(super) fn encode_cursor(last: &TaskId) -> String {
+/// Cursors are opaque to clients: `v1:<where the page ended>`, base64url. Listings of
+/// other things (users) use the same shape.
+pub(crate) fn encode_cursor(last: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
 }
 
-pub(super) fn decode_cursor(cursor: &str) -> Result<TaskId> {
+/// The text a cursor from [`encode_cursor`] holds, if `valid` takes it.
+pub(crate) fn decode_cursor<T>(cursor: &str, valid: impl FnOnce(&str) -> Option<T>) -> Result<T> {
     let bad = || {
         Error::validation(
             ErrorCode::InvalidCursor,
@@ -29,9 +31,7 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<TaskId> {
     };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("v1:")
-        .and_then(TaskId::parse)
-        .ok_or_else(bad)
+    text.strip_prefix("v1:").and_then(valid).ok_or_else(bad)
 }
 
 /// A listing's query string, as given.
@@ -69,7 +69,10 @@ impl TaskService {
     pub async fn list(&self, principal: &Principal, query: ListQuery<'_>) -> Result<TaskList> {
         let limit = parse_limit(query.limit)?;
         let status = query.status.map(str::parse::<TaskStatus>).transpose()?;
-        let after = query.cursor.map(decode_cursor).transpose()?;
+        let after = query
+            .cursor
+            .map(|cursor| decode_cursor(cursor, TaskId::parse))
+            .transpose()?;
         let project = match (query.project, &self.projects) {
             (None, _) => None,
             (Some(reference), Some(projects)) => {
@@ -87,7 +90,7 @@ impl TaskService {
             .await?;
         Ok(TaskList {
             tasks: page.tasks.iter().map(Task::view).collect(),
-            next_cursor: page.last.as_ref().map(encode_cursor),
+            next_cursor: page.last.as_ref().map(|last| encode_cursor(last.as_str())),
         })
     }
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 pub use answers::{AnswerStream, StreamState, COMPLETION_TIMEOUT_SECS};
 
 pub(crate) use create::load_input;
+pub(crate) use listing::{decode_cursor, encode_cursor};
 pub use listing::{parse_limit, ListQuery};
 
 pub use output::OUTPUT_URL_TTL_SECS;
