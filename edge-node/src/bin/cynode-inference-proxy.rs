@@ -9,8 +9,13 @@
 
 use std::process::ExitCode;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, UnixStream};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+/// How long a client may keep sending after the node has answered and closed.
+const DRAIN_AFTER_ANSWER: Duration = Duration::from_secs(10);
 
 const UNAVAILABLE: &[u8] = b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"the node's inference socket is not available\"}";
 
@@ -59,13 +64,48 @@ async fn main() -> ExitCode {
         let socket = socket.clone();
         tokio::spawn(async move {
             match UnixStream::connect(&socket).await {
-                Ok(mut unix) => {
-                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
-                }
+                Ok(unix) => pipe(tcp, unix).await,
                 Err(_) => {
                     let _ = tcp.write_all(UNAVAILABLE).await;
                 }
             }
         });
+    }
+}
+
+/// Pipes one connection both ways. The node may answer and close before it has read the
+/// whole request (it refuses a route from the head alone): writing the rest to it then
+/// fails, and that must not cut the answer short, so each direction runs on its own — the
+/// client's remaining bytes are read and dropped while the answer goes back whole — and
+/// the client's side is closed only once it has stopped sending (a close with unread
+/// bytes would be a reset, which can cost the client the answer).
+async fn pipe(tcp: TcpStream, unix: UnixStream) {
+    let (mut from_client, mut to_client) = tcp.into_split();
+    let (mut from_node, mut to_node) = unix.into_split();
+    let upstream = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut node_reading = true;
+        loop {
+            match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) if node_reading => {
+                    node_reading = to_node.write_all(&buf[..n]).await.is_ok();
+                }
+                Ok(_) => {}
+            }
+        }
+        let _ = to_node.shutdown().await;
+    };
+    let downstream = async move {
+        let _ = tokio::io::copy(&mut from_node, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::pin!(upstream);
+    tokio::pin!(downstream);
+    tokio::select! {
+        _ = &mut upstream => downstream.await,
+        _ = &mut downstream => {
+            let _ = tokio::time::timeout(DRAIN_AFTER_ANSWER, upstream).await;
+        }
     }
 }
