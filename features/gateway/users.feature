@@ -50,6 +50,9 @@ Feature: Running it for a team: users
     And "root" changes the user "alice" with {"disabled": true}
     Then the response status is 200
     And the response field "disabled" is true
+    When "root" changes the user "alice" with {"disabled": true}
+    Then the response status is 200
+    And the response field "disabled" is true
     When "alice" asks who she is
     Then the response status is 403
     And the error code is "user_disabled"

@@ -162,6 +162,9 @@ impl UserStore for DynamoUsers {
             values.push((":hash", AttributeValue::S(hash.clone())));
             values.push((":after", AttributeValue::S(rfc3339(*after))));
         }
+        if set.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
         let mut expression = String::new();
         if !set.is_empty() {
             expression = format!("SET {}", set.join(", "));

@@ -141,6 +141,10 @@ impl UserService {
     /// Stores `update`; one that leaves `user` no longer an active admin goes through only
     /// while another active admin remains, checked in the same write.
     async fn apply(&self, user: &User, update: &UserUpdate) -> Result<()> {
+        if update.is_empty() {
+            // Nothing changes (disabling a disabled user): nothing to write.
+            return Ok(());
+        }
         let keep_admin: Option<UserId> = if update.demotes(user) {
             let users = self.users.users().await?;
             let other = users
