@@ -141,6 +141,23 @@ impl GatewayWorld {
         }
     }
 
+    /// Moves the scenario onto a deployment of its own, whose gateway runs with
+    /// `gateway_env`. Users made so far belong to the shared deployment: they are
+    /// forgotten.
+    async fn start_fresh(&mut self, gateway_env: Vec<(String, String)>) {
+        let options = DeploymentOptions {
+            gateway_env,
+            ..DeploymentOptions::default()
+        };
+        let deployment =
+            tokio::task::spawn_blocking(move || Deployment::start("gateway-fresh", options))
+                .await
+                .unwrap()
+                .expect("a fresh deployment");
+        self.fresh = Some(Own(Arc::new(deployment)));
+        self.users.clear();
+    }
+
     /// An access token of the admin of the scenario's deployment.
     async fn admin_token(&self) -> String {
         match &self.fresh {

@@ -4,13 +4,7 @@ use super::*;
 
 #[given("a fresh deployment")]
 async fn fresh(w: &mut GatewayWorld) {
-    let deployment = tokio::task::spawn_blocking(|| {
-        Deployment::start("gateway-fresh", DeploymentOptions::default())
-    })
-    .await
-    .unwrap()
-    .expect("a fresh deployment");
-    w.fresh = Some(Own(Arc::new(deployment)));
+    w.start_fresh(vec![]).await;
 }
 
 #[when("a test node registers with the right pre-shared key")]

@@ -93,22 +93,12 @@ async fn admin_deletes(w: &mut GatewayWorld) {
 
 #[given(expr = "a fresh deployment that keeps finished tasks for {int} seconds")]
 async fn fresh_with_retention(w: &mut GatewayWorld, seconds: u64) {
-    let options = DeploymentOptions {
-        gateway_env: vec![
-            ("CYNODE_TASK_RETENTION_SECS".into(), seconds.to_string()),
-            // Sweeps run when the scenario asks, not on a timer.
-            ("CYNODE_SWEEP_INTERVAL_SECS".into(), "86400".into()),
-        ],
-        ..DeploymentOptions::default()
-    };
-    let deployment =
-        tokio::task::spawn_blocking(move || Deployment::start("gateway-retention", options))
-            .await
-            .unwrap()
-            .expect("a fresh deployment");
-    w.fresh = Some(Own(Arc::new(deployment)));
-    // Users made so far belong to the shared deployment.
-    w.users.clear();
+    w.start_fresh(vec![
+        ("CYNODE_TASK_RETENTION_SECS".into(), seconds.to_string()),
+        // Sweeps run when the scenario asks, not on a timer.
+        ("CYNODE_SWEEP_INTERVAL_SECS".into(), "86400".into()),
+    ])
+    .await;
 }
 
 #[when(expr = "{int} seconds pass")]

@@ -97,25 +97,32 @@ impl TaskService {
     /// Cancels the task and its jobs: queued jobs end now, running ones are told to stop
     /// at their next heartbeat.
     pub async fn cancel(&self, principal: &Principal, reference: &str) -> Result<CancelOutcome> {
+        let task = self.owned_task(principal, reference).await?;
+        let status = self.cancel_stored(&task.id).await?;
+        Ok(CancelOutcome {
+            task_id: task.id,
+            canceled: true,
+            status,
+        })
+    }
+
+    /// Cancels the stored task and its unfinished jobs, read again on every try; its
+    /// status after (409 `task_finished` when it had ended otherwise).
+    pub(super) async fn cancel_stored(&self, id: &TaskId) -> Result<TaskStatus> {
         retry_on_conflict("the task", move || async move {
-            let task = self.owned_task(principal, reference).await?;
+            let task = self
+                .tasks
+                .task(id)
+                .await?
+                .ok_or_else(|| Error::task_not_found(id.as_str()))?;
             let jobs = self.tasks.jobs(&task.id).await?;
             let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {
-                return Ok(Tried::Done(CancelOutcome {
-                    task_id: task.id,
-                    canceled: true,
-                    status: task.status,
-                }));
+                return Ok(Tried::Done(task.status));
             };
             let writes: Vec<Write> = std::iter::once(Write::Task(&canceled))
                 .chain(changed.iter().map(Write::Job))
                 .collect();
-            let outcome = CancelOutcome {
-                task_id: canceled.id.clone(),
-                canceled: true,
-                status: canceled.status,
-            };
-            Tried::written(self.tasks.commit(&writes).await, outcome)
+            Tried::written(self.tasks.commit(&writes).await, canceled.status)
         })
         .await
     }

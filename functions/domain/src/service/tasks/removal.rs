@@ -14,11 +14,9 @@ use super::create::input_key;
 use super::TaskService;
 use crate::error::{Error, Result};
 use crate::ids::TaskId;
-use crate::ports::Write;
 use crate::principal::Principal;
-use crate::service::write::{retry_on_conflict, Tried};
 use crate::task::{StoredInput, Task, TaskRef};
-use crate::transitions::cancel_task;
+use crate::ErrorCode;
 use time::Duration;
 
 /// Finished tasks retention removes in one sweep (the next sweep goes on).
@@ -55,7 +53,12 @@ impl TaskService {
     }
 
     async fn remove(&self, task: &Task) -> Result<()> {
-        self.stop_unfinished(task).await?;
+        // Canceled first, so that a node running one of its jobs stops it.
+        match self.cancel_stored(&task.id).await {
+            Ok(_) => {}
+            Err(err) if err.code == ErrorCode::TaskFinished => {}
+            Err(err) => return Err(err),
+        }
         let input = match &task.input {
             StoredInput::Blob { key } => key.clone(),
             StoredInput::Inline(_) => input_key(&task.id),
@@ -75,26 +78,5 @@ impl TaskService {
                 .ok_or_else(|| Error::task_not_found(reference)),
             _ => self.owned_task(principal, reference).await,
         }
-    }
-
-    /// Cancels the task's unfinished jobs, so that a node running one stops.
-    async fn stop_unfinished(&self, task: &Task) -> Result<()> {
-        retry_on_conflict("the task", move || async move {
-            let Some(task) = self.tasks.task(&task.id).await? else {
-                return Ok(Tried::Done(()));
-            };
-            if task.status.is_terminal() {
-                return Ok(Tried::Done(()));
-            }
-            let jobs = self.tasks.jobs(&task.id).await?;
-            let Some((canceled, changed)) = cancel_task(&task, &jobs, self.clock.now())? else {
-                return Ok(Tried::Done(()));
-            };
-            let writes: Vec<Write> = std::iter::once(Write::Task(&canceled))
-                .chain(changed.iter().map(Write::Job))
-                .collect();
-            Tried::written(self.tasks.commit(&writes).await, ())
-        })
-        .await
     }
 }
