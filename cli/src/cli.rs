@@ -95,6 +95,11 @@ pub enum Command {
     /// (also `cynork users`)
     #[command(subcommand, visible_alias = "users")]
     User(crate::commands::user::UserCommand),
+    /// Preferences: the default model, the agent's step limit, a task's timeout, a
+    /// worker's test command; yours, a project's, a task's or everyone's (also
+    /// `cynork preferences`)
+    #[command(subcommand, visible_alias = "preferences")]
+    Prefs(crate::commands::prefs::PrefsCommand),
     /// Edge nodes (admins): list, inspect, enable, disable, drain (also `cynork nodes`)
     #[command(subcommand, visible_alias = "nodes")]
     Node(NodeCommand),

@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod auth;
 pub mod chat;
 pub mod plan;
+pub mod prefs;
 pub mod project;
 pub mod status;
 pub mod task;
@@ -52,6 +53,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Apikey(command) => apikey::run(&mut ctx, command),
         Command::Usage(args) => usage::run(&mut ctx, args),
         Command::User(command) => user::run(&mut ctx, command),
+        Command::Prefs(command) => prefs::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

@@ -115,7 +115,11 @@ fn agent_job(node: &NodeInference, claim: &JobClaim) -> Result<AgentJob, String>
     };
     let mut job = AgentJob {
         model: node.model_for(claim.spec.model.as_deref())?,
-        max_steps: node.settings.agent_max_steps,
+        // The owner's preference, within the bounds the node itself allows.
+        max_steps: claim
+            .spec
+            .agent_max_steps
+            .map_or(node.settings.agent_max_steps, |steps| steps.clamp(1, 64)),
         command_timeout_secs: 60,
         max_tokens: 256,
         role: AgentRole::Answer,

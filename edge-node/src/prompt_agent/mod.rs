@@ -139,6 +139,8 @@ pub async fn answer(
     ];
     let mut steps = Vec::new();
     let max_steps = job.max_steps.max(1);
+    // The run log's first line: what this run was given.
+    eprintln!("agent: model {}, up to {max_steps} steps", job.model);
     for n in 1..=max_steps {
         let allow_run = n < max_steps;
         let schema = action_schema(allow_run);

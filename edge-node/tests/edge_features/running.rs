@@ -347,6 +347,30 @@ async fn agent_steps(w: &mut EdgeWorld) {
     assert!(last.ends_with(": answer"), "steps: {steps}");
 }
 
+#[given(expr = "{string} prefers {string} to be {int}")]
+async fn prefers(w: &mut EdgeWorld, _alias: String, key: String, value: u64) {
+    let body = json!({"scope": "user", "value": value});
+    let reply = api()
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/preferences/{key}"),
+            Some(w.token()),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[then(expr = "its logs begin with the agent saying it may take up to {int} steps")]
+async fn agent_step_limit(w: &mut EdgeWorld, steps: u32) {
+    let stderr = w.result()["stderr"].as_str().unwrap_or_default().to_owned();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("agent: model ") && first.ends_with(&format!(", up to {steps} steps")),
+        "stderr: {stderr}"
+    );
+}
+
 #[then("no step ran the prompt as a command")]
 async fn prompt_not_run(w: &mut EdgeWorld) {
     let task = w.task().to_owned();

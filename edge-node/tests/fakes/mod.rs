@@ -157,6 +157,7 @@ impl Gateway for FakeGateway {
                 image: None,
                 env: BTreeMap::new(),
                 agent: None,
+                agent_max_steps: None,
             },
         })))
     }

@@ -78,7 +78,8 @@ impl Function {
             Function::Tasks => routes::tasks::router()
                 .merge(routes::usage::router())
                 .merge(routes::projects::router())
-                .merge(routes::plans::router()),
+                .merge(routes::plans::router())
+                .merge(routes::preferences::router()),
             Function::Nodes => routes::nodes::router()
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
@@ -126,6 +127,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/attachments", Function::Tasks),
     ("ANY /v1/projects", Function::Tasks),
     ("ANY /v1/projects/{proxy+}", Function::Tasks),
+    ("ANY /v1/preferences", Function::Tasks),
+    ("ANY /v1/preferences/{proxy+}", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
     ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),
@@ -205,6 +208,8 @@ mod tests {
             ("/api/embed", Function::Chat),
             ("/v1/api-keys/key_1", Function::Auth),
             ("/v1/usage", Function::Tasks),
+            ("/v1/preferences", Function::Tasks),
+            ("/v1/preferences/effective", Function::Tasks),
             ("/v1/auth", Function::Nodes),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {

@@ -10,12 +10,13 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    ApiKeyStore, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, ProjectStore,
-    SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
+    ApiKeyStore, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, PreferenceStore,
+    ProjectStore, SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
-    ApiKeyService, AuthService, ChatService, JobService, NodeService, PlanService, ProjectService,
-    RecoveryService, StreamService, TaskService, UsageService, UserService,
+    ApiKeyService, AuthService, ChatService, JobService, NodeService, PlanService,
+    PreferenceService, ProjectService, RecoveryService, StreamService, TaskService, UsageService,
+    UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -46,6 +47,7 @@ struct Inner {
     recovery: OnceLock<Arc<RecoveryService>>,
     projects: OnceLock<Arc<ProjectService>>,
     plans: OnceLock<Arc<PlanService>>,
+    preferences: OnceLock<Arc<PreferenceService>>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -66,6 +68,7 @@ pub struct Ports {
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
+    pub preferences: Arc<dyn PreferenceStore>,
     pub streams: Arc<dyn StreamStore>,
     pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -86,6 +89,7 @@ impl From<Adapters> for Ports {
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
+            preferences: Arc::new(adapters.preferences),
             streams: Arc::new(adapters.streams),
             usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
@@ -108,6 +112,7 @@ impl Ports {
             threads: store.clone(),
             nodes: store.clone(),
             projects: store.clone(),
+            preferences: store.clone(),
             streams: store.clone(),
             usage: store.clone(),
             queue: store.clone(),
@@ -170,6 +175,7 @@ impl AppState {
                 recovery: OnceLock::new(),
                 projects: OnceLock::new(),
                 plans: OnceLock::new(),
+                preferences: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -284,6 +290,17 @@ impl AppState {
         })
     }
 
+    pub fn preferences(&self) -> &Arc<PreferenceService> {
+        self.inner.preferences.get_or_init(|| {
+            Arc::new(PreferenceService::new(
+                self.inner.ports.preferences.clone(),
+                self.tasks().clone(),
+                self.projects().clone(),
+                self.inner.clock.clone(),
+            ))
+        })
+    }
+
     /// One sweep: recovery from faults, then retention of finished tasks.
     pub async fn sweep(&self) -> Result<SweepReport, cynode_domain::Error> {
         let mut report = self.recovery().sweep().await?;
@@ -376,7 +393,8 @@ impl AppState {
                     ports.queue.clone(),
                     ports.projects.clone(),
                     config.plans.clone(),
-                ),
+                )
+                .with_preferences(ports.preferences.clone()),
             )
         })
     }

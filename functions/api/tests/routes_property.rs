@@ -46,6 +46,9 @@ const PATHS: &[&str] = &[
     "/v1/attachments",
     "/v1/projects",
     "/v1/projects/{}",
+    "/v1/preferences",
+    "/v1/preferences/{}",
+    "/v1/preferences/effective",
     "/v1/nodes/register",
     "/v1/nodes/config",
     "/v1/nodes/config/ack",
@@ -78,6 +81,7 @@ fn segment() -> impl Strategy<Value = String> {
         Just("task_01JD0000000000000000000000".to_owned()),
         Just("job_01JD0000000000000000000000".to_owned()),
         Just("stdout".to_owned()),
+        Just("agent.max_steps".to_owned()),
         Just("..".to_owned()),
         Just("%00".to_owned()),
         Just("%2F%2E%2E".to_owned()),
@@ -89,7 +93,7 @@ fn segment() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
-        "(limit|status|cursor|stream)=[a-zA-Z0-9%_=-]{0,40}(&(limit|status|cursor|stream)=[a-z0-9%-]{0,40}){0,3}",
+        "(limit|status|cursor|stream|scope|scope_id|task|project)=[a-zA-Z0-9%_=-]{0,40}(&(limit|status|cursor|stream|scope|scope_id|task|project)=[a-z0-9%-]{0,40}){0,3}",
         "[ -~]{0,60}".prop_map(|q| q.replace([' ', '#'], "+")),
     ]
 }
@@ -130,6 +134,9 @@ fn field() -> impl Strategy<Value = String> {
             "new_password",
             "is_admin",
             "disabled",
+            "scope",
+            "scope_id",
+            "value",
             "refresh_token",
             "name",
             "size",

@@ -103,6 +103,7 @@ pub struct Adapters {
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
+    pub preferences: dynamo::DynamoPreferences,
     pub streams: dynamo::DynamoStreams,
     pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
@@ -124,6 +125,7 @@ impl Adapters {
                 resources.table("tasks"),
                 resources.table("credentials"),
             ),
+            preferences: dynamo::DynamoPreferences::new(db.clone(), resources.table("tasks")),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(

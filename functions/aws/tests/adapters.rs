@@ -1390,3 +1390,72 @@ async fn finished_tasks_are_found_by_when_they_last_changed() {
         .iter()
         .all(|t| t.status.is_terminal() && t.updated_at < cutoff));
 }
+
+#[tokio::test]
+async fn preferences_are_kept_per_target_and_go_with_their_task_and_project() {
+    use cynode_domain::ports::{PreferenceStore, ProjectStore};
+    use cynode_domain::preference::{PreferenceTarget, StoredPreference};
+    use cynode_domain::project::Project;
+    use cynode_domain::wire::CreateProjectRequest;
+    let (a, _, _) = adapters().await;
+    let prefs = a.preferences.clone();
+    let owner = UserId::generate();
+    let value = |key: &str, value: serde_json::Value| StoredPreference {
+        key: key.into(),
+        value,
+        updated_at: now().replace_nanosecond(0).unwrap(),
+    };
+    let the_task = task(&owner, None, commands("true"));
+    a.tasks.insert_task(&the_task, &[]).await.unwrap();
+    let (project, credential) = Project::create(
+        &owner,
+        CreateProjectRequest {
+            name: unique("prefs"),
+            repo_url: "file:///srv/git/prefs.git".into(),
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    a.projects
+        .insert_project(&project, &credential)
+        .await
+        .unwrap();
+    let targets = [
+        PreferenceTarget::User(owner.clone()),
+        PreferenceTarget::Project(project.id.clone()),
+        PreferenceTarget::Task(the_task.id.clone()),
+    ];
+    for (n, target) in targets.iter().enumerate() {
+        let steps = value("agent.max_steps", serde_json::json!(n + 1));
+        prefs.put_preference(target, &steps).await.unwrap();
+        // Setting it again replaces it.
+        let steps = value("agent.max_steps", serde_json::json!(n + 2));
+        prefs.put_preference(target, &steps).await.unwrap();
+        let model = value("task.default_model", serde_json::json!("tiny"));
+        prefs.put_preference(target, &model).await.unwrap();
+        let mut stored = prefs.preferences(target).await.unwrap();
+        stored.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(stored, vec![steps, model], "{target:?}");
+    }
+    assert!(prefs
+        .delete_preference(&targets[0], "task.default_model")
+        .await
+        .unwrap());
+    assert!(!prefs
+        .delete_preference(&targets[0], "task.default_model")
+        .await
+        .unwrap());
+    assert_eq!(prefs.preferences(&targets[0]).await.unwrap().len(), 1);
+    // The task's values are in its partition, but never taken for a job of it.
+    assert!(a.tasks.jobs(&the_task.id).await.unwrap().is_empty());
+    a.tasks.delete_task(&the_task).await.unwrap();
+    assert!(prefs.preferences(&targets[2]).await.unwrap().is_empty());
+    a.projects.delete_project(&project).await.unwrap();
+    assert!(prefs.preferences(&targets[1]).await.unwrap().is_empty());
+    assert_eq!(
+        prefs.preferences(&targets[0]).await.unwrap().len(),
+        1,
+        "the user's stay"
+    );
+}

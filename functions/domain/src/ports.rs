@@ -18,6 +18,7 @@ use crate::ids::{
 };
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
+use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshToken, Session};
 use crate::status::TaskStatus;
@@ -245,6 +246,22 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// Preferences, kept per target (the system, a user, a project, a task). A task's are
+/// removed with the task ([`TaskStore::delete_task`]).
+#[async_trait]
+pub trait PreferenceStore: Send + Sync {
+    /// The values set at `target`, by key name.
+    async fn preferences(&self, target: &PreferenceTarget) -> StoreResult<Vec<StoredPreference>>;
+    /// Sets (or replaces) one value at `target`.
+    async fn put_preference(
+        &self,
+        target: &PreferenceTarget,
+        value: &StoredPreference,
+    ) -> StoreResult<()>;
+    /// Removes one value; `false` when it was not set.
+    async fn delete_preference(&self, target: &PreferenceTarget, key: &str) -> StoreResult<bool>;
 }
 
 /// The streams (server-sent events) a user has open, as leases that expire unless

@@ -132,6 +132,10 @@ pub struct JobSpec {
     /// For planned work: the planner's or worker's assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentAssignment>,
+    /// The most steps the in-sandbox agent may take (the owner's effective
+    /// `agent.max_steps`); `None`: the node's own limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_max_steps: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

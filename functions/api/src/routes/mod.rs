@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod nodes;
 pub mod ollama;
 pub mod plans;
+pub mod preferences;
 pub mod projects;
 pub mod responses;
 pub mod tasks;

@@ -30,6 +30,7 @@ mod auth;
 mod chat;
 mod nodes;
 mod planning;
+mod preferences;
 mod tasks;
 mod users;
 

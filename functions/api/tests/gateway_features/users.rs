@@ -85,10 +85,8 @@ async fn an_admin(w: &mut GatewayWorld, alias: String) {
     let handle = unique_handle(&alias);
     let password = format!("{alias}-password-1");
     let body = json!({"handle": handle, "password": password, "is_admin": true});
-    let reply = w
-        .api()
-        .post("/v1/users", Some(&env().admin_token), &body)
-        .await;
+    let admin = w.admin_token().await;
+    let reply = w.api().post("/v1/users", Some(&admin), &body).await;
     assert_eq!(reply.status, 201, "creating {alias}: {}", reply.body);
     w.users.insert(
         alias,

@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod nodes;
+mod preferences;
 mod projects;
 mod sessions;
 mod streams;
@@ -19,6 +20,7 @@ mod users;
 
 pub use api_keys::DynamoApiKeys;
 pub use nodes::DynamoNodes;
+pub use preferences::DynamoPreferences;
 pub use projects::DynamoProjects;
 pub use sessions::DynamoSessions;
 pub use streams::DynamoStreams;

@@ -7,6 +7,8 @@
 //! | name guard   | tasks         | `PROJECTS#<owner>`     | `NAME#<name>`          |
 //! | credential   | credentials   | `PROJECT#<project id>` | `CREDENTIAL`           |
 //!
+//! Deleting a project also deletes its preferences (`preferences.rs`).
+//!
 //! The credentials table is readable only by the function that hands a job its
 //! credential (the callbacks function's role); the tasks function may write and delete
 //! there, never read (see `infra/template.yaml`). Reading a project never reads it.
@@ -16,12 +18,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{ProjectId, UserId};
 use cynode_domain::ports::{ProjectStore, StoreResult};
+use cynode_domain::preference::PreferenceTarget;
 use cynode_domain::project::BuildSettings;
 use cynode_domain::project::{CredentialChange, Project};
 
+use super::preferences::preference_keys;
 use super::{
-    delete_write, get_item, put_any, put_new, put_versioned, query_items, transact, Item,
-    ItemBuilder, ItemReader,
+    delete_items, delete_write, get_item, put_any, put_new, put_versioned, query_items, transact,
+    Item, ItemBuilder, ItemReader,
 };
 
 #[derive(Debug, Clone)]
@@ -197,7 +201,11 @@ impl ProjectStore for DynamoProjects {
                 )?,
             ],
         )
-        .await
+        .await?;
+        // Its preferences after it: a project that is gone has none to apply.
+        let target = PreferenceTarget::Project(project.id.clone());
+        let keys = preference_keys(&self.client, &self.table, &target).await?;
+        delete_items(&self.client, &self.table, keys).await
     }
 
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>> {

@@ -8,6 +8,7 @@
 //! | attachment   | `ATTACHMENT#<id>`           | `ATTACHMENT`  |
 //! | create key   | `IDEMPOTENCY#<owner>#<key>` | `IDEMPOTENCY` |
 //! | chunk        | `TASK#<task id>`            | `CHUNK#<job id>#<attempt>#<seq>` |
+//! | preference   | `TASK#<task id>`            | `PREF#<key>`  |
 //!
 //! Users' usage rows live here too (`usage.rs`), written in the same transactions.
 //!
@@ -474,7 +475,8 @@ impl TaskStore for DynamoTasks {
     }
 
     async fn delete_task(&self, task: &Task) -> StoreResult<()> {
-        // Every item of the task's partition (jobs, chunks) but the task, keys only.
+        // Every item of the task's partition (jobs, chunks, preferences) but the task,
+        // keys only.
         let partition = self
             .client
             .query()

@@ -19,6 +19,7 @@ use crate::ids::{
 use crate::job::Job;
 use crate::node::{ConfigRecord, Node};
 use crate::ports::*;
+use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::Project;
 use crate::session::{RefreshState, RefreshToken, Session};
 use crate::task::{Attachment, Task};
@@ -56,6 +57,7 @@ struct State {
     credentials: HashMap<ProjectId, String>,
     streams: HashMap<(UserId, String), Timestamp>,
     usage: BTreeMap<(UserId, String, String), crate::wire::UsageRow>,
+    preferences: HashMap<PreferenceTarget, BTreeMap<String, StoredPreference>>,
 }
 
 /// Every port in one in-memory store.
@@ -285,6 +287,40 @@ impl crate::ports::StreamStore for MemoryStore {
     async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
         self.state().streams.remove(&(owner.clone(), id.to_owned()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PreferenceStore for MemoryStore {
+    async fn preferences(&self, target: &PreferenceTarget) -> StoreResult<Vec<StoredPreference>> {
+        Ok(self
+            .state()
+            .preferences
+            .get(target)
+            .map(|values| values.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn put_preference(
+        &self,
+        target: &PreferenceTarget,
+        value: &StoredPreference,
+    ) -> StoreResult<()> {
+        self.state()
+            .preferences
+            .entry(target.clone())
+            .or_default()
+            .insert(value.key.clone(), value.clone());
+        Ok(())
+    }
+
+    async fn delete_preference(&self, target: &PreferenceTarget, key: &str) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .preferences
+            .get_mut(target)
+            .and_then(|values| values.remove(key))
+            .is_some())
     }
 }
 

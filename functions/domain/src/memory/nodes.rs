@@ -194,6 +194,11 @@ impl ProjectStore for MemoryStore {
             .projects
             .remove(&(project.owner.clone(), project.name.clone()));
         state.credentials.remove(&project.id);
+        state
+            .preferences
+            .remove(&crate::preference::PreferenceTarget::Project(
+                project.id.clone(),
+            ));
         Ok(())
     }
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>> {

@@ -222,6 +222,9 @@ impl TaskStore for MemoryStore {
             .chunks
             .retain(|(owner_task, ..), _| owner_task != &task.id);
         state.names.retain(|_, named| named != &task.id);
+        state
+            .preferences
+            .remove(&crate::preference::PreferenceTarget::Task(task.id.clone()));
         state.tasks.remove(&task.id);
         Ok(())
     }

@@ -11,9 +11,8 @@ use crate::ids::{JobId, NodeId, TaskId};
 use crate::job::{output_keys, progress_line, raw_output_key, Claim, Finish, Job, StoredStreams};
 use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
-use crate::plan::{JobRole, PlanPolicy};
-use crate::ports::{BlobStore, Chunk, JobQueue, ProjectStore, TaskStore, Write};
-use crate::service::tasks::load_input;
+use crate::plan::PlanPolicy;
+use crate::ports::{BlobStore, Chunk, JobQueue, PreferenceStore, ProjectStore, TaskStore, Write};
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
@@ -21,10 +20,9 @@ use crate::task::Task;
 use crate::transitions::task_after_job;
 use crate::usage::{entry_for, UsageEntry};
 use crate::wire::{
-    AgentAssignment, AttachmentDownload, ClaimDecision, Credential, ForgeTarget, HeartbeatAnswer,
-    HeartbeatRequest, JobChunkRequest, JobClaim, JobReleaseRequest, JobResultReport, JobSpec,
-    JobStartedRequest, NodeState, OutputStream, OutputUploadRequest, OutputUploadUrl, RawOutput,
-    ResultAck, SubtaskBrief,
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobReleaseRequest,
+    JobResultReport, JobStartedRequest, NodeState, OutputStream, OutputUploadRequest,
+    OutputUploadUrl, RawOutput, ResultAck,
 };
 
 #[derive(Debug, Clone)]
@@ -42,6 +40,8 @@ impl Default for JobSettings {
     }
 }
 
+mod claim;
+
 pub struct JobService {
     tasks: Arc<dyn TaskStore>,
     blobs: Arc<dyn BlobStore>,
@@ -49,6 +49,9 @@ pub struct JobService {
     keys: NodeKeys,
     settings: JobSettings,
     planning: Option<Planning>,
+    /// Where the owners' preferences are read at claim (none: the task's own values and
+    /// the node's defaults only).
+    preferences: Option<Arc<dyn PreferenceStore>>,
 }
 
 /// What jobs of planned work need: the queue for the jobs their results create, the
@@ -63,13 +66,6 @@ struct Planning {
 const NOT_NOW_SECS: u64 = 30;
 /// Seconds a node leaves a job that is not for it (a label it lacks) to other nodes.
 const ELSEWHERE_SECS: u64 = 10;
-
-/// Whether a job may run on the claiming node, and with which assignment.
-enum Placement {
-    Here(Option<Box<AgentAssignment>>),
-    /// Not on this node, and why.
-    Elsewhere(String),
-}
 
 /// Largest chunk of streamed text a node may send at once.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
@@ -89,7 +85,14 @@ impl JobService {
             keys,
             settings,
             planning: None,
+            preferences: None,
         }
+    }
+
+    /// Builds each claimed job with its owner's effective preferences.
+    pub fn with_preferences(mut self, preferences: Arc<dyn PreferenceStore>) -> Self {
+        self.preferences = Some(preferences);
+        self
     }
 
     /// Enables planned work (without it, a planned task's job cannot be claimed).
@@ -240,139 +243,6 @@ impl JobService {
             Tried::written(self.save(&task, &write, None, None).await, decision)
         })
         .await
-    }
-
-    /// The claim for `node`, or (inner `Err`) why the job is not for it.
-    async fn claim_for(
-        &self,
-        node: &NodeId,
-        labels: &[String],
-        task: &Task,
-        job: &Job,
-    ) -> Result<std::result::Result<JobClaim, String>> {
-        let lease = job
-            .lease
-            .as_ref()
-            .ok_or_else(|| Error::internal("claimed job has no lease"))?;
-        let agent = match self.assignment(task, job, labels).await? {
-            Placement::Here(agent) => agent.map(|agent| *agent),
-            Placement::Elsewhere(reason) => return Ok(Err(reason)),
-        };
-        let mut attachments = Vec::with_capacity(task.attachments.len());
-        for attachment in &task.attachments {
-            attachments.push(AttachmentDownload {
-                name: attachment.name.clone(),
-                size: attachment.size,
-                url: self
-                    .blobs
-                    .download_url(&attachment.blob_key, self.settings.download_url_ttl_secs)
-                    .await?,
-            });
-        }
-        let mut spec = JobSpec {
-            mode: task.mode,
-            prompt: None,
-            model: task.model.clone(),
-            inference: task.needs_inference(),
-            messages: vec![],
-            max_tokens: None,
-            temperature: None,
-            chat: Default::default(),
-            direct: None,
-            script: None,
-            commands: vec![],
-            attachments,
-            timeout_secs: task.timeout_secs,
-            image: task.image.clone(),
-            env: Default::default(),
-            agent,
-        };
-        load_input(self.blobs.as_ref(), task)
-            .await?
-            .fill_spec(&mut spec);
-        Ok(Ok(JobClaim {
-            attempt: job.attempt,
-            lease_id: lease.id.clone(),
-            lease_expires_at: lease.expires_at,
-            job_token: self.keys.job_token(node, &job.id, &lease.id),
-            spec,
-        }))
-    }
-
-    /// A planner's or worker's assignment (the repository, and the subtask), for a node
-    /// carrying `labels`: the project's credential goes only to a node with the label the
-    /// project requires.
-    async fn assignment(&self, task: &Task, job: &Job, labels: &[String]) -> Result<Placement> {
-        let (Some(plan), JobRole::Plan | JobRole::Work { .. }) = (&task.plan, job.role) else {
-            return Ok(Placement::Here(None));
-        };
-        let planning = self
-            .planning
-            .as_ref()
-            .ok_or_else(|| Error::internal("this gateway does not run planned work"))?;
-        let project_id = task
-            .project_id
-            .as_ref()
-            .ok_or_else(|| Error::internal(format!("planned task {} has no project", task.id)))?;
-        let project = planning
-            .projects
-            .project(&task.owner, project_id)
-            .await?
-            .ok_or_else(|| {
-                Error::conflict(
-                    ErrorCode::ProjectGone,
-                    format!("the project of task {} was deleted", task.id),
-                )
-            })?;
-        if let Some(label) = &project.build.node_label {
-            if !labels.contains(label) {
-                return Ok(Placement::Elsewhere(format!(
-                    "project '{}' runs only on nodes labelled '{label}'",
-                    project.name
-                )));
-            }
-        }
-        let credential = if project.has_credential {
-            planning
-                .projects
-                .credential(&project)
-                .await?
-                .map(Credential)
-        } else {
-            None
-        };
-        let mut assignment = AgentAssignment {
-            role: "plan".into(),
-            repo_url: project.repo_url.clone(),
-            default_branch: project.default_branch.clone(),
-            credential,
-            subtask: None,
-            branch: None,
-            test_command: project.build.test_command.clone(),
-            forge: None,
-            previous_error: plan.planner_error.clone(),
-        };
-        if let JobRole::Work { subtask } = job.role {
-            let subtask = plan.subtask(subtask)?;
-            assignment.role = "work".into();
-            assignment.previous_error = subtask.reason.clone();
-            assignment.branch = Some(subtask.branch.clone());
-            assignment.subtask = Some(SubtaskBrief {
-                number: subtask.number,
-                title: subtask.title.clone(),
-                spec: subtask.spec.clone(),
-                acceptance: subtask.acceptance.clone(),
-            });
-            assignment.forge = match (&project.build.forge_url, project.forge_repo()) {
-                (Some(api_url), Some((owner, repo))) => Some(ForgeTarget {
-                    api_url: api_url.clone(),
-                    owner,
-                    repo,
-                }),
-                _ => None,
-            };
-        }
-        Ok(Placement::Here(Some(Box::new(assignment))))
     }
 
     pub async fn heartbeat(
@@ -607,6 +477,7 @@ mod tests {
     use crate::principal::Principal;
     use crate::service::tasks::{TaskService, TaskSettings};
     use crate::status::{JobOutcome, JobStatus, TaskStatus};
+    use crate::wire::JobClaim;
     use crate::wire::{AnswerEnd, CreateTaskRequest, InferenceUsage, InputMode, Truncated};
     use time::macros::datetime;
 
@@ -640,7 +511,8 @@ mod tests {
                 clock.clone(),
                 NodeKeys::new(b"master".to_vec()),
                 JobSettings::default(),
-            ),
+            )
+            .with_preferences(store.clone()),
             store,
             clock,
             alice: Principal::test_user("alice"),
@@ -838,6 +710,72 @@ mod tests {
         assert_eq!(claim.spec.prompt.as_deref(), Some("What is 2+2?"));
         assert!(claim.spec.inference);
         assert!(claim.spec.commands.is_empty() && claim.spec.script.is_none());
+        assert_eq!(
+            claim.spec.agent_max_steps, None,
+            "no preference: the node's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_carries_its_owners_effective_preferences_where_the_task_left_them_open() {
+        use crate::ports::PreferenceStore;
+        use crate::preference::{PreferenceTarget, StoredPreference};
+        let f = fixture();
+        let node = NodeId::generate();
+        let put = |target: PreferenceTarget, key: &str, value: serde_json::Value| {
+            let store = f.store.clone();
+            let value = StoredPreference {
+                key: key.into(),
+                value,
+                updated_at: f.clock.now(),
+            };
+            async move { store.put_preference(&target, &value).await.unwrap() }
+        };
+        let alice = PreferenceTarget::User(f.alice.user_id.clone());
+        put(alice.clone(), "agent.max_steps", serde_json::json!(3)).await;
+        put(
+            alice.clone(),
+            "task.default_model",
+            serde_json::json!("tiny"),
+        )
+        .await;
+        put(
+            PreferenceTarget::System,
+            "task.timeout_seconds",
+            serde_json::json!(90),
+        )
+        .await;
+        let prompt = CreateTaskRequest {
+            prompt: Some("What is 2+2?".into()),
+            ..Default::default()
+        };
+        let task = f.tasks.create(&f.alice, prompt).await.unwrap().task_id;
+        let job = f.store.enqueued().last().unwrap().job_id.clone();
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b1"))
+            .await
+            .unwrap());
+        assert_eq!(claim.spec.agent_max_steps, Some(3));
+        assert_eq!(claim.spec.model.as_deref(), Some("tiny"));
+        assert_eq!(claim.spec.timeout_secs, Some(90));
+        // The task's own values win over every preference.
+        let own = CreateTaskRequest {
+            prompt: Some("hi".into()),
+            model: Some("big".into()),
+            timeout_seconds: Some(20),
+            ..Default::default()
+        };
+        let task = f.tasks.create(&f.alice, own).await.unwrap().task_id;
+        let job = f.store.enqueued().last().unwrap().job_id.clone();
+        let claim = run(f
+            .jobs
+            .started(&node, &job, started(&task, "b1"))
+            .await
+            .unwrap());
+        assert_eq!(claim.spec.model.as_deref(), Some("big"));
+        assert_eq!(claim.spec.timeout_secs, Some(20));
+        assert_eq!(claim.spec.agent_max_steps, Some(3));
     }
 
     #[tokio::test]

@@ -1,0 +1,73 @@
+//! Steps of `preferences.feature`: setting values at each scope and reading what applies.
+
+use super::*;
+
+#[when(regex = r#"^"(\w+)" puts to "([^"]+)" the body (.+)$"#)]
+async fn puts_body(w: &mut GatewayWorld, alias: String, path: String, body: String) {
+    let (path, body) = (w.path(&path), w.path(&body));
+    let token = w.token(&alias).await;
+    w.last = Some(
+        w.api()
+            .send(Method::PUT, &path, Some(&token), Some(body.into_bytes()))
+            .await,
+    );
+}
+
+#[then("the response field \"scope_id\" is the task's id")]
+async fn scope_id_is_task(w: &mut GatewayWorld) {
+    let task = w.task().to_owned();
+    assert_eq!(
+        w.reply().body["scope_id"],
+        task.as_str(),
+        "{}",
+        w.reply().body
+    );
+}
+
+#[then(regex = r#"^the effective "([^"]+)" is (.+) from "(\w+)"$"#)]
+async fn effective_is(w: &mut GatewayWorld, key: String, value: String, source: String) {
+    let expected: Value = serde_json::from_str(&value).expect("a JSON literal");
+    let body = &w.reply().body;
+    let found = body["preferences"]
+        .as_array()
+        .and_then(|all| all.iter().find(|pref| pref["key"] == key.as_str()))
+        .unwrap_or_else(|| panic!("no {key} in {body}"));
+    assert_eq!(found["value"], expected, "{found}");
+    assert_eq!(found["source"], source.as_str(), "{found}");
+    assert!(
+        !found["description"].as_str().unwrap_or_default().is_empty(),
+        "{found}"
+    );
+}
+
+#[then(regex = r#"^the claim's spec field "(\w+)" is (.+)$"#)]
+async fn claim_spec_field(w: &mut GatewayWorld, field: String, value: String) {
+    let expected: Value = serde_json::from_str(&value).expect("a JSON literal");
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    assert_eq!(spec[&field], expected, "{spec}");
+}
+
+#[then(expr = "the list holds only {string}")]
+async fn list_holds_only(w: &mut GatewayWorld, key: String) {
+    let keys: Vec<&str> = preference_keys(&w.reply().body);
+    assert_eq!(keys, vec![key.as_str()], "{}", w.reply().body);
+}
+
+#[then("the list holds nothing")]
+async fn list_holds_nothing(w: &mut GatewayWorld) {
+    assert_eq!(w.reply().status, 200, "{}", w.reply().body);
+    assert!(
+        preference_keys(&w.reply().body).is_empty(),
+        "{}",
+        w.reply().body
+    );
+}
+
+fn preference_keys(body: &Value) -> Vec<&str> {
+    body["preferences"]
+        .as_array()
+        .expect("a preference list")
+        .iter()
+        .filter_map(|pref| pref["key"].as_str())
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! What a node gets when it claims a job: the job's spec (its input, attachments as
+//! download URLs, the owner's effective preferences) and, for planned work, the
+//! assignment with the project's repository, which only a node with the project's label
+//! may take.
+
+use super::JobService;
+use crate::error::{Error, Result};
+use crate::ids::NodeId;
+use crate::job::Job;
+use crate::plan::JobRole;
+use crate::preference::JobPreferences;
+use crate::service::preferences::effective_for_task;
+use crate::service::tasks::load_input;
+use crate::task::Task;
+use crate::wire::{
+    AgentAssignment, AttachmentDownload, Credential, ForgeTarget, JobClaim, JobSpec, SubtaskBrief,
+};
+use crate::ErrorCode;
+
+/// Whether a job may run on the claiming node, and with which assignment.
+enum Placement {
+    Here(Option<Box<AgentAssignment>>),
+    /// Not on this node, and why.
+    Elsewhere(String),
+}
+
+impl JobService {
+    /// The claim for `node`, or (inner `Err`) why the job is not for it.
+    pub(super) async fn claim_for(
+        &self,
+        node: &NodeId,
+        labels: &[String],
+        task: &Task,
+        job: &Job,
+    ) -> Result<std::result::Result<JobClaim, String>> {
+        let lease = job
+            .lease
+            .as_ref()
+            .ok_or_else(|| Error::internal("claimed job has no lease"))?;
+        let agent = match self.assignment(task, job, labels).await? {
+            Placement::Here(agent) => agent.map(|agent| *agent),
+            Placement::Elsewhere(reason) => return Ok(Err(reason)),
+        };
+        let mut attachments = Vec::with_capacity(task.attachments.len());
+        for attachment in &task.attachments {
+            attachments.push(AttachmentDownload {
+                name: attachment.name.clone(),
+                size: attachment.size,
+                url: self
+                    .blobs
+                    .download_url(&attachment.blob_key, self.settings.download_url_ttl_secs)
+                    .await?,
+            });
+        }
+        let mut spec = JobSpec {
+            mode: task.mode,
+            prompt: None,
+            model: task.model.clone(),
+            inference: task.needs_inference(),
+            messages: vec![],
+            max_tokens: None,
+            temperature: None,
+            chat: Default::default(),
+            direct: None,
+            script: None,
+            commands: vec![],
+            attachments,
+            timeout_secs: task.timeout_secs,
+            image: task.image.clone(),
+            env: Default::default(),
+            agent,
+            agent_max_steps: None,
+        };
+        load_input(self.blobs.as_ref(), task)
+            .await?
+            .fill_spec(&mut spec);
+        self.apply_preferences(task, &mut spec).await?;
+        Ok(Ok(JobClaim {
+            attempt: job.attempt,
+            lease_id: lease.id.clone(),
+            lease_expires_at: lease.expires_at,
+            job_token: self.keys.job_token(node, &job.id, &lease.id),
+            spec,
+        }))
+    }
+
+    /// Fills in what the task left open from its owner's effective preferences. A chat
+    /// with a model (or a direct model call) has nothing they tune, and reads none: its
+    /// first token waits on this claim.
+    async fn apply_preferences(&self, task: &Task, spec: &mut JobSpec) -> Result<()> {
+        let model_call =
+            spec.direct.is_some() || (!spec.messages.is_empty() && spec.model.is_some());
+        let Some(preferences) = self.preferences.as_ref().filter(|_| !model_call) else {
+            return Ok(());
+        };
+        let effective =
+            JobPreferences::from_effective(&effective_for_task(preferences.as_ref(), task).await?);
+        if spec.inference && spec.model.is_none() {
+            spec.model = effective.default_model;
+        }
+        spec.timeout_secs = spec.timeout_secs.or(effective.timeout_secs);
+        spec.agent_max_steps = effective.agent_max_steps;
+        if let Some(agent) = spec.agent.as_mut() {
+            agent.test_command = agent.test_command.take().or(effective.test_command);
+        }
+        Ok(())
+    }
+
+    /// A planner's or worker's assignment (the repository, and the subtask), for a node
+    /// carrying `labels`: the project's credential goes only to a node with the label the
+    /// project requires.
+    async fn assignment(&self, task: &Task, job: &Job, labels: &[String]) -> Result<Placement> {
+        let (Some(plan), JobRole::Plan | JobRole::Work { .. }) = (&task.plan, job.role) else {
+            return Ok(Placement::Here(None));
+        };
+        let planning = self
+            .planning
+            .as_ref()
+            .ok_or_else(|| Error::internal("this gateway does not run planned work"))?;
+        let project_id = task
+            .project_id
+            .as_ref()
+            .ok_or_else(|| Error::internal(format!("planned task {} has no project", task.id)))?;
+        let project = planning
+            .projects
+            .project(&task.owner, project_id)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(
+                    ErrorCode::ProjectGone,
+                    format!("the project of task {} was deleted", task.id),
+                )
+            })?;
+        if let Some(label) = &project.build.node_label {
+            if !labels.contains(label) {
+                return Ok(Placement::Elsewhere(format!(
+                    "project '{}' runs only on nodes labelled '{label}'",
+                    project.name
+                )));
+            }
+        }
+        let credential = if project.has_credential {
+            planning
+                .projects
+                .credential(&project)
+                .await?
+                .map(Credential)
+        } else {
+            None
+        };
+        let mut assignment = AgentAssignment {
+            role: "plan".into(),
+            repo_url: project.repo_url.clone(),
+            default_branch: project.default_branch.clone(),
+            credential,
+            subtask: None,
+            branch: None,
+            test_command: project.build.test_command.clone(),
+            forge: None,
+            previous_error: plan.planner_error.clone(),
+        };
+        if let JobRole::Work { subtask } = job.role {
+            let subtask = plan.subtask(subtask)?;
+            assignment.role = "work".into();
+            assignment.previous_error = subtask.reason.clone();
+            assignment.branch = Some(subtask.branch.clone());
+            assignment.subtask = Some(SubtaskBrief {
+                number: subtask.number,
+                title: subtask.title.clone(),
+                spec: subtask.spec.clone(),
+                acceptance: subtask.acceptance.clone(),
+            });
+            assignment.forge = match (&project.build.forge_url, project.forge_repo()) {
+                (Some(api_url), Some((owner, repo))) => Some(ForgeTarget {
+                    api_url: api_url.clone(),
+                    owner,
+                    repo,
+                }),
+                _ => None,
+            };
+        }
+        Ok(Placement::Here(Some(Box::new(assignment))))
+    }
+}
