@@ -100,6 +100,9 @@ pub enum Command {
     /// `cynork preferences`)
     #[command(subcommand, visible_alias = "preferences")]
     Prefs(crate::commands::prefs::PrefsCommand),
+    /// The audit trail: sign-ins, keys, user, node and settings changes, credential use
+    #[command(subcommand)]
+    Audit(crate::commands::audit::AuditCommand),
     /// Edge nodes (admins): list, inspect, enable, disable, drain (also `cynork nodes`)
     #[command(subcommand, visible_alias = "nodes")]
     Node(NodeCommand),

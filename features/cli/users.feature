@@ -71,3 +71,22 @@ Feature: cynork user: your password, and users for admins
     When I run "cynork user passwd --password-stdin" with stdin "{password}\nshort"
     Then the exit code is 6
     And stderr mentions "password"
+
+  Scenario: The audit trail shows my sign-ins and my keys, and admins see everyone's
+    Given I am logged in
+    When I run "cynork apikey create audited --scope all"
+    Then the exit code is 0
+    When I run "cynork audit list"
+    Then the exit code is 0
+    And stdout mentions "action=api_key.create outcome=success actor=user:{handle}"
+    And stdout mentions "action=auth.login outcome=success"
+    When I run "cynork audit list --action auth --outcome failure"
+    Then the exit code is 0
+    When I run "cynork audit list --user admin"
+    Then the exit code is 3
+    When I run "cynork -o json audit list --action api_key"
+    Then stdout is exactly one JSON value with a "events" list
+    Given I am logged in as a new admin
+    When I run "cynork audit list --action user.create -l 200"
+    Then the exit code is 0
+    And stdout mentions "action=user.create outcome=success"

@@ -28,6 +28,7 @@ Feature: Planned work with real agents
     And the forge received one valid pull request from the branch into main, recorded on the subtask
     And the task's runs list a planner and a worker with tokens
     And the edge node's log does not contain the credential
+    And the audit trail records each handing of the credential to the node, for the task, without it
 
   Scenario: A failing subtask backs off and blocks; retry starts it over
     Given a bare repository whose check script fails

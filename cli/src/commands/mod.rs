@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod apikey;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod plan;
@@ -54,6 +55,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Usage(args) => usage::run(&mut ctx, args),
         Command::User(command) => user::run(&mut ctx, command),
         Command::Prefs(command) => prefs::run(&mut ctx, command),
+        Command::Audit(command) => audit::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

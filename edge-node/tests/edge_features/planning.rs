@@ -386,6 +386,46 @@ async fn log_lacks_credential(w: &mut EdgeWorld) {
     assert!(!log.contains(&credential));
 }
 
+#[then(
+    "the audit trail records each handing of the credential to the node, for the task, without it"
+)]
+async fn credential_use_audited(w: &mut EdgeWorld) {
+    let credential = w.planned().credential.clone();
+    let task = w.task().to_owned();
+    let trail = api()
+        .get_ok(
+            "/v1/audit?action=credential.use&limit=200",
+            &env().admin_token,
+        )
+        .await;
+    let uses: Vec<&Value> = trail["events"]
+        .as_array()
+        .expect("an audit list")
+        .iter()
+        .filter(|event| event["task_id"] == task.as_str())
+        .collect();
+    // The planner's claim and the worker's each got the credential.
+    assert!(uses.len() >= 2, "{trail}");
+    for event in uses {
+        assert_eq!(event["outcome"], "success", "{event}");
+        assert!(
+            event["actor"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("node:"),
+            "{event}"
+        );
+        assert!(
+            event["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("project:"),
+            "{event}"
+        );
+    }
+    assert!(!trail.to_string().contains(&credential));
+}
+
 #[then(expr = "its reason says {string} and {string}")]
 async fn reason_says(w: &mut EdgeWorld, first: String, second: String) {
     let subtask = w.subtask().await;

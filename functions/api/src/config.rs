@@ -11,6 +11,7 @@
 use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 use cynode_domain::plan::PlanPolicy;
+use cynode_domain::service::audit::DEFAULT_AUDIT_RETENTION_DAYS;
 use cynode_domain::service::{AuthSettings, JobSettings, StreamSettings, TaskSettings};
 
 /// A setting that is missing or malformed.
@@ -44,6 +45,8 @@ pub struct GatewayConfig {
     pub plans: PlanPolicy,
     /// How often the local gateway sweeps (in AWS a schedule invokes the sweeper).
     pub sweep_interval_secs: u64,
+    /// Days an audit event is kept (`CYNODE_AUDIT_RETENTION_DAYS`, 365).
+    pub audit_retention_days: u32,
     pub heartbeat_interval_secs: u64,
     /// A node not seen for this long does not count for `/readyz`.
     pub node_stale_secs: u64,
@@ -138,6 +141,12 @@ impl GatewayConfig {
                 ..PlanPolicy::default()
             },
             sweep_interval_secs: number(env, "CYNODE_SWEEP_INTERVAL_SECS", 60)?,
+            audit_retention_days: number(
+                env,
+                "CYNODE_AUDIT_RETENTION_DAYS",
+                u64::from(DEFAULT_AUDIT_RETENTION_DAYS),
+            )?
+            .min(3650) as u32,
             heartbeat_interval_secs,
             node_stale_secs: number(env, "CYNODE_NODE_STALE_SECS", 120)?,
             default_timeout_secs: number(

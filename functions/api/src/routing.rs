@@ -74,7 +74,8 @@ impl Function {
         match self {
             Function::Auth => routes::auth::router()
                 .merge(routes::users::router())
-                .merge(routes::api_keys::router()),
+                .merge(routes::api_keys::router())
+                .merge(routes::audit::router()),
             Function::Tasks => routes::tasks::router()
                 .merge(routes::usage::router())
                 .merge(routes::projects::router())
@@ -121,6 +122,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/users/{proxy+}", Function::Auth),
     ("ANY /v1/api-keys", Function::Auth),
     ("ANY /v1/api-keys/{proxy+}", Function::Auth),
+    ("ANY /v1/audit", Function::Auth),
     ("ANY /v1/usage", Function::Tasks),
     ("ANY /v1/tasks", Function::Tasks),
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
@@ -207,6 +209,7 @@ mod tests {
             ("/api/chat", Function::Chat),
             ("/api/embed", Function::Chat),
             ("/v1/api-keys/key_1", Function::Auth),
+            ("/v1/audit", Function::Auth),
             ("/v1/usage", Function::Tasks),
             ("/v1/preferences", Function::Tasks),
             ("/v1/preferences/effective", Function::Tasks),

@@ -10,13 +10,14 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    ApiKeyStore, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore, PreferenceStore,
-    ProjectStore, SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
+    ApiKeyStore, AuditLog, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore,
+    PreferenceStore, ProjectStore, SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore,
+    UserStore,
 };
 use cynode_domain::service::{
-    ApiKeyService, AuthService, ChatService, JobService, NodeService, PlanService,
-    PreferenceService, ProjectService, RecoveryService, StreamService, TaskService, UsageService,
-    UserService,
+    ApiKeyService, AuditService, Auditor, AuthService, ChatService, JobService, NodeService,
+    PlanService, PreferenceService, ProjectService, RecoveryService, StreamService, TaskService,
+    UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -48,6 +49,7 @@ struct Inner {
     projects: OnceLock<Arc<ProjectService>>,
     plans: OnceLock<Arc<PlanService>>,
     preferences: OnceLock<Arc<PreferenceService>>,
+    audit: OnceLock<Arc<AuditService>>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -69,6 +71,7 @@ pub struct Ports {
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
     pub preferences: Arc<dyn PreferenceStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub streams: Arc<dyn StreamStore>,
     pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -90,6 +93,7 @@ impl From<Adapters> for Ports {
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
             preferences: Arc::new(adapters.preferences),
+            audit: Arc::new(adapters.audit),
             streams: Arc::new(adapters.streams),
             usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
@@ -113,6 +117,7 @@ impl Ports {
             nodes: store.clone(),
             projects: store.clone(),
             preferences: store.clone(),
+            audit: store.clone(),
             streams: store.clone(),
             usage: store.clone(),
             queue: store.clone(),
@@ -176,6 +181,7 @@ impl AppState {
                 projects: OnceLock::new(),
                 plans: OnceLock::new(),
                 preferences: OnceLock::new(),
+                audit: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -212,33 +218,59 @@ impl AppState {
             let config = self.config();
             // Without the JWT key (the sweeper, the bootstrap step) no token verifies.
             let key = config.secrets.jwt_key.clone().unwrap_or_else(unknown_key);
-            Arc::new(AuthService::new(
+            Arc::new(
+                AuthService::new(
+                    self.inner.ports.users.clone(),
+                    self.inner.ports.sessions.clone(),
+                    self.inner.ports.api_keys.clone(),
+                    AccessTokens::new(&key, config.auth.access_ttl_secs),
+                    self.inner.clock.clone(),
+                    config.auth.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
+        })
+    }
+
+    /// What every recording service writes the audit trail with.
+    fn auditor(&self) -> Auditor {
+        Auditor::new(
+            self.inner.ports.audit.clone(),
+            self.inner.clock.clone(),
+            self.config().audit_retention_days,
+        )
+    }
+
+    pub fn audit(&self) -> &Arc<AuditService> {
+        self.inner.audit.get_or_init(|| {
+            Arc::new(AuditService::new(
+                self.inner.ports.audit.clone(),
                 self.inner.ports.users.clone(),
-                self.inner.ports.sessions.clone(),
-                self.inner.ports.api_keys.clone(),
-                AccessTokens::new(&key, config.auth.access_ttl_secs),
                 self.inner.clock.clone(),
-                config.auth.clone(),
+                self.config().audit_retention_days,
             ))
         })
     }
 
     pub fn users(&self) -> &Arc<UserService> {
         self.inner.users.get_or_init(|| {
-            Arc::new(UserService::new(
-                self.inner.ports.users.clone(),
-                self.inner.clock.clone(),
-            ))
+            Arc::new(
+                UserService::new(self.inner.ports.users.clone(), self.inner.clock.clone())
+                    .with_audit(self.auditor()),
+            )
         })
     }
 
     pub fn api_keys(&self) -> &Arc<ApiKeyService> {
         self.inner.api_keys.get_or_init(|| {
-            Arc::new(ApiKeyService::new(
-                self.inner.ports.api_keys.clone(),
-                self.inner.ports.users.clone(),
-                self.inner.clock.clone(),
-            ))
+            Arc::new(
+                ApiKeyService::new(
+                    self.inner.ports.api_keys.clone(),
+                    self.inner.ports.users.clone(),
+                    self.inner.clock.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
         })
     }
 
@@ -292,12 +324,15 @@ impl AppState {
 
     pub fn preferences(&self) -> &Arc<PreferenceService> {
         self.inner.preferences.get_or_init(|| {
-            Arc::new(PreferenceService::new(
-                self.inner.ports.preferences.clone(),
-                self.tasks().clone(),
-                self.projects().clone(),
-                self.inner.clock.clone(),
-            ))
+            Arc::new(
+                PreferenceService::new(
+                    self.inner.ports.preferences.clone(),
+                    self.tasks().clone(),
+                    self.projects().clone(),
+                    self.inner.clock.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
         })
     }
 
@@ -370,6 +405,7 @@ impl AppState {
                     stale_secs: config.node_stale_secs,
                 },
             );
+            let service = service.with_audit(self.auditor());
             Arc::new(match &self.inner.credentials {
                 Some(issuer) => service.with_credentials(issuer.clone()),
                 None => service,
@@ -394,7 +430,8 @@ impl AppState {
                     ports.projects.clone(),
                     config.plans.clone(),
                 )
-                .with_preferences(ports.preferences.clone()),
+                .with_preferences(ports.preferences.clone())
+                .with_audit(self.auditor()),
             )
         })
     }

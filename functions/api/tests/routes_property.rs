@@ -47,6 +47,7 @@ const PATHS: &[&str] = &[
     "/v1/projects",
     "/v1/projects/{}",
     "/v1/preferences",
+    "/v1/audit",
     "/v1/preferences/{}",
     "/v1/preferences/effective",
     "/v1/nodes/register",
@@ -93,7 +94,7 @@ fn segment() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
-        "(limit|status|cursor|stream|scope|scope_id|task|project)=[a-zA-Z0-9%_=-]{0,40}(&(limit|status|cursor|stream|scope|scope_id|task|project)=[a-z0-9%-]{0,40}){0,3}",
+        "(limit|status|cursor|stream|scope|scope_id|task|project|action|outcome|user)=[a-zA-Z0-9%_=-]{0,40}(&(limit|status|cursor|stream|scope|scope_id|task|project|action|outcome|user)=[a-z0-9%-]{0,40}){0,3}",
         "[ -~]{0,60}".prop_map(|q| q.replace([' ', '#'], "+")),
     ]
 }

@@ -104,6 +104,7 @@ pub struct Adapters {
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
     pub preferences: dynamo::DynamoPreferences,
+    pub audit: dynamo::DynamoAudit,
     pub streams: dynamo::DynamoStreams,
     pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
@@ -126,6 +127,7 @@ impl Adapters {
                 resources.table("credentials"),
             ),
             preferences: dynamo::DynamoPreferences::new(db.clone(), resources.table("tasks")),
+            audit: dynamo::DynamoAudit::new(db.clone(), resources.table("audit")),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(

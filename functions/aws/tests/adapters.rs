@@ -1459,3 +1459,54 @@ async fn preferences_are_kept_per_target_and_go_with_their_task_and_project() {
         "the user's stay"
     );
 }
+
+#[tokio::test]
+async fn audit_events_read_back_newest_first_by_month_and_by_user() {
+    use cynode_domain::audit::{Actor, AuditRecord};
+    use cynode_domain::ports::AuditLog;
+    use cynode_domain::principal::Principal;
+    let (a, _, _) = adapters().await;
+    let audit = a.audit.clone();
+    let alice = Principal {
+        user_id: UserId::generate(),
+        handle: unique("alice"),
+        is_admin: false,
+        credential: Credential::Session(SessionId::generate()),
+    };
+    // A month of its own, so that events of other tests do not mix in.
+    let month_start = time::macros::datetime!(2031-07-01 00:00 UTC);
+    let mut recorded = Vec::new();
+    for n in 0..4 {
+        let record = if n % 2 == 0 {
+            AuditRecord::new("api_key.create", Actor::of(&alice), format!("api_key:{n}"))
+        } else {
+            AuditRecord::new("node.register", Actor::Anonymous, format!("node:{n}")).failed("bad")
+        };
+        let event = record.stamped(month_start + time::Duration::minutes(n));
+        audit
+            .record(&event, now() + time::Duration::days(1))
+            .await
+            .unwrap();
+        recorded.push(event);
+    }
+    let newest_first: Vec<_> = recorded.iter().rev().cloned().collect();
+    let month = audit.month_events("2031-07", None, 10).await.unwrap();
+    assert_eq!(month, newest_first);
+    let before = &recorded[2].entry.event_id;
+    let older = audit
+        .month_events("2031-07", Some(before), 10)
+        .await
+        .unwrap();
+    assert_eq!(older, vec![recorded[1].clone(), recorded[0].clone()]);
+    assert_eq!(
+        audit.month_events("2031-07", None, 1).await.unwrap().len(),
+        1
+    );
+    let hers = audit.user_events(&alice.user_id, None, 10).await.unwrap();
+    assert_eq!(hers, vec![recorded[2].clone(), recorded[0].clone()]);
+    assert!(audit
+        .month_events("2031-06", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -3,13 +3,14 @@
 //!
 //! - [`wire`], [`ids`], [`status`], [`limits`], [`signing`], [`clock`]: re-exported from
 //!   `cynode-protocol`, the contract shared with the edge node and the CLI.
-//! - [`api_key`], [`usage`], [`task`], [`job`], [`plan`], [`project`], [`preference`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
+//! - [`api_key`], [`audit`], [`usage`], [`task`], [`job`], [`plan`], [`project`], [`preference`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
 //! - [`memory`]: in-memory ports for unit tests.
 
 pub mod api_key;
+pub mod audit;
 pub mod chat;
 pub mod error;
 pub mod job;

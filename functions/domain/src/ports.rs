@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 
 use crate::api_key::ApiKey;
+use crate::audit::AuditEvent;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -246,6 +247,27 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// The audit trail: append-only, each event kept until `expires_at` (DynamoDB's TTL).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, event: &AuditEvent, expires_at: Timestamp) -> StoreResult<()>;
+    /// Up to `limit` events of `month` (`YYYY-MM`) whose ids sort before `before` (all
+    /// when `None`), newest first.
+    async fn month_events(
+        &self,
+        month: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Up to `limit` events of `user`'s trail before `before`, newest first.
+    async fn user_events(
+        &self,
+        user: &UserId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// Preferences, kept per target (the system, a user, a project, a task). A task's are

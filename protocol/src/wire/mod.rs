@@ -6,6 +6,7 @@
 
 mod admin;
 mod api_keys;
+mod audit;
 mod auth;
 mod chat;
 mod errors;
@@ -19,6 +20,7 @@ mod usage;
 
 pub use admin::*;
 pub use api_keys::*;
+pub use audit::*;
 pub use auth::*;
 pub use chat::*;
 pub use errors::*;

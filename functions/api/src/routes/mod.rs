@@ -6,6 +6,7 @@
 pub mod admin;
 mod answer_stream;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 mod embeddings;

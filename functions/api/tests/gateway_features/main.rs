@@ -26,6 +26,7 @@ use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Reply, S
 
 mod api_keys;
 mod assertions;
+mod audit;
 mod auth;
 mod chat;
 mod nodes;

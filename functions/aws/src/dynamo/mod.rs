@@ -8,6 +8,7 @@
 //! check expiry themselves, since TTL deletion lags.
 
 mod api_keys;
+mod audit;
 mod nodes;
 mod preferences;
 mod projects;
@@ -19,6 +20,7 @@ mod usage;
 mod users;
 
 pub use api_keys::DynamoApiKeys;
+pub use audit::DynamoAudit;
 pub use nodes::DynamoNodes;
 pub use preferences::DynamoPreferences;
 pub use projects::DynamoProjects;

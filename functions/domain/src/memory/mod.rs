@@ -58,6 +58,7 @@ struct State {
     streams: HashMap<(UserId, String), Timestamp>,
     usage: BTreeMap<(UserId, String, String), crate::wire::UsageRow>,
     preferences: HashMap<PreferenceTarget, BTreeMap<String, StoredPreference>>,
+    audit: BTreeMap<String, crate::audit::AuditEvent>,
 }
 
 /// Every port in one in-memory store.
@@ -287,6 +288,59 @@ impl crate::ports::StreamStore for MemoryStore {
     async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
         self.state().streams.remove(&(owner.clone(), id.to_owned()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record(
+        &self,
+        event: &crate::audit::AuditEvent,
+        _expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.state()
+            .audit
+            .insert(event.entry.event_id.clone(), event.clone());
+        Ok(())
+    }
+
+    async fn month_events(
+        &self,
+        month: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::audit::AuditEvent>> {
+        Ok(self.audit_before(before, limit, |event| {
+            crate::audit::month_of(event.entry.at) == month
+        }))
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::audit::AuditEvent>> {
+        Ok(self.audit_before(before, limit, |event| event.user.as_ref() == Some(user)))
+    }
+}
+
+impl MemoryStore {
+    fn audit_before(
+        &self,
+        before: Option<&str>,
+        limit: u32,
+        wanted: impl Fn(&crate::audit::AuditEvent) -> bool,
+    ) -> Vec<crate::audit::AuditEvent> {
+        self.state()
+            .audit
+            .values()
+            .rev()
+            .filter(|event| before.is_none_or(|before| event.entry.event_id.as_str() < before))
+            .filter(|event| wanted(event))
+            .take(limit as usize)
+            .cloned()
+            .collect()
     }
 }
 

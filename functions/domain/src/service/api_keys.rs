@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use crate::api_key::{ApiKey, MAX_KEYS_PER_USER};
+use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::ApiKeyId;
 use crate::ports::{ApiKeyStore, UserStore};
 use crate::principal::{subject_user, Principal};
+use crate::service::audit::Auditor;
 use crate::wire::{ApiKeyList, ApiKeyView, CreateApiKeyRequest, CreatedApiKey};
 use crate::ErrorCode;
 
@@ -17,6 +19,7 @@ pub struct ApiKeyService {
     keys: Arc<dyn ApiKeyStore>,
     users: Arc<dyn UserStore>,
     clock: Arc<dyn Clock>,
+    audit: Auditor,
 }
 
 fn not_found(id: &str) -> Error {
@@ -29,7 +32,18 @@ impl ApiKeyService {
         users: Arc<dyn UserStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { keys, users, clock }
+        Self {
+            keys,
+            users,
+            clock,
+            audit: Auditor::default(),
+        }
+    }
+
+    /// Records every key made and revoked.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     pub async fn create(
@@ -53,10 +67,23 @@ impl ApiKeyService {
             ));
         }
         match self.keys.insert_api_key(&key).await {
-            Ok(()) => Ok(CreatedApiKey {
-                key: secret,
-                api_key: key.view(),
-            }),
+            Ok(()) => {
+                let record = AuditRecord::new(
+                    "api_key.create",
+                    Actor::of(principal),
+                    format!("api_key:{}", key.id),
+                )
+                .detail(format!(
+                    "name={} scope={}",
+                    key.name,
+                    key.view().scope.as_str()
+                ));
+                self.audit.record(record).await?;
+                Ok(CreatedApiKey {
+                    key: secret,
+                    api_key: key.view(),
+                })
+            }
             Err(StoreError::Conflict(_)) => Err(Error::internal("a new API key's id was taken")),
             Err(err) => Err(err.into()),
         }
@@ -87,6 +114,12 @@ impl ApiKeyService {
             .filter(|key| key.user_id == principal.user_id || principal.is_admin)
             .ok_or_else(|| not_found(id))?;
         self.keys.revoke_api_key(&key.id, self.clock.now()).await?;
+        let record = AuditRecord::new(
+            "api_key.revoke",
+            Actor::of(principal),
+            format!("api_key:{}", key.id),
+        );
+        self.audit.record(record).await?;
         let revoked = self
             .keys
             .api_key(&key.id)

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::api_key::{hash_secret, is_api_key, key_id_of};
+use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result, StoreError};
-use crate::ids::SessionId;
+use crate::ids::{SessionId, UserId};
 use crate::ports::{ApiKeyStore, SessionStore, UserStore};
 use crate::principal::{Credential, Principal};
+use crate::service::audit::Auditor;
 use crate::session::{
     hash_refresh_token, new_refresh_token, AccessTokens, RefreshState, RefreshToken, Session,
 };
@@ -55,6 +57,7 @@ pub struct AuthService {
     tokens: AccessTokens,
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
+    audit: Auditor,
 }
 
 fn invalid_credentials() -> Error {
@@ -91,7 +94,14 @@ impl AuthService {
             tokens,
             clock,
             settings,
+            audit: Auditor::default(),
         }
+    }
+
+    /// Records sign-ins, their failures and password changes.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Creates the configured admin on first start; does nothing once it exists.
@@ -114,18 +124,42 @@ impl AuthService {
     pub async fn login(&self, req: LoginRequest, source: &str) -> Result<TokenPair> {
         // An invalid handle is just an unknown user: the same answer as a wrong password.
         let handle = normalize_handle(&req.handle).unwrap_or_default();
-        let user = self
+        let attempt = AuditRecord::new("auth.login", Actor::Anonymous, format!("user:{handle}"))
+            .from_source(source);
+        let checked = self
             .throttled_password_check(&handle, req.password, source)
-            .await?
-            .ok_or_else(invalid_credentials)?;
+            .await;
+        let user = match checked {
+            Ok(Ok(user)) => user,
+            Ok(Err(tried)) => {
+                let attempt = match &tried {
+                    Some(id) => attempt.concerning(id),
+                    None => attempt,
+                };
+                self.audit
+                    .record(attempt.failed(ErrorCode::InvalidCredentials.as_str()))
+                    .await?;
+                return Err(invalid_credentials());
+            }
+            Err(err) => {
+                self.audit.record(attempt.failed(err.code.as_str())).await?;
+                return Err(err);
+            }
+        };
+        let attempt = attempt.concerning(&user.id);
         if user.is_disabled() {
+            self.audit
+                .record(attempt.failed(ErrorCode::UserDisabled.as_str()))
+                .await?;
             return Err(user_disabled());
         }
+        self.audit.record(attempt).await?;
         self.start_session(&user).await
     }
 
-    /// The user with `handle` if `password` is theirs; `None` if not (or there is no such
-    /// user), the failure counted against the handle from `source` and against `source`.
+    /// The user with `handle` if `password` is theirs; if not, the failure counted
+    /// against the handle from `source` and against `source`, and the id of the user
+    /// whose password it was not (`None` when there is no such user).
     ///
     /// Throttling cannot be raced or used against the owner: a failure is *reserved*
     /// (counted atomically) before the password is checked, so N concurrent guesses get
@@ -138,7 +172,7 @@ impl AuthService {
         handle: &str,
         password: String,
         source: &str,
-    ) -> Result<Option<User>> {
+    ) -> Result<std::result::Result<User, Option<UserId>>> {
         let now = self.clock.now();
         let window_ends = now + Duration::seconds(self.settings.login_window_secs as i64);
         let source_key = format!("source#{source}");
@@ -172,13 +206,14 @@ impl AuthService {
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
             .await
             .map_err(|err| Error::internal(format!("password check: {err}")))?;
-        let Some(user) = user.filter(|_| matches) else {
+        let user = match user {
+            Some(user) if matches => user,
             // The reservations stand as the failures.
-            return Ok(None);
+            other => return Ok(Err(other.map(|user| user.id))),
         };
         self.users.clear_login_failures(&handle_key).await?;
         self.users.release_login_failure(&source_key).await?;
-        Ok(Some(user))
+        Ok(Ok(user))
     }
 
     async fn start_session(&self, user: &User) -> Result<TokenPair> {
@@ -385,15 +420,31 @@ impl AuthService {
         source: &str,
     ) -> Result<TokenPair> {
         check_new_password(&req.new_password)?;
-        let user = self
+        let change = AuditRecord::new(
+            "auth.password_change",
+            Actor::of(principal),
+            format!("user:{}", principal.handle),
+        )
+        .from_source(source);
+        let user = match self
             .throttled_password_check(&principal.handle, req.current_password, source)
-            .await?
-            .ok_or_else(|| {
-                Error::forbidden(
+            .await
+        {
+            Ok(Ok(user)) => user,
+            Ok(Err(_)) => {
+                self.audit
+                    .record(change.failed(ErrorCode::WrongPassword.as_str()))
+                    .await?;
+                return Err(Error::forbidden(
                     ErrorCode::WrongPassword,
                     "the current password is not right",
-                )
-            })?;
+                ));
+            }
+            Err(err) => {
+                self.audit.record(change.failed(err.code.as_str())).await?;
+                return Err(err);
+            }
+        };
         let new_password = req.new_password;
         let hash = tokio::task::spawn_blocking(move || hash_password(&new_password))
             .await
@@ -403,7 +454,10 @@ impl AuthService {
             ..UserUpdate::default()
         };
         match self.users.update_user(&user.id, &update, None).await {
-            Ok(()) => self.start_session(&update.applied_to(&user)).await,
+            Ok(()) => {
+                self.audit.record(change).await?;
+                self.start_session(&update.applied_to(&user)).await
+            }
             Err(StoreError::Conflict(_)) => Err(Error::unauthenticated(
                 ErrorCode::UnknownUser,
                 "the user no longer exists",

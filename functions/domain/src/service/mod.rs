@@ -1,6 +1,7 @@
 //! The use cases, one service per route group.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod jobs;
@@ -17,6 +18,7 @@ pub(crate) mod write;
 
 pub use crate::principal::Principal;
 pub use api_keys::ApiKeyService;
+pub use audit::{AuditService, Auditor};
 pub use auth::{AuthService, AuthSettings};
 pub use chat::ChatService;
 pub use jobs::{JobService, JobSettings};

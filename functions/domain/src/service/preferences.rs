@@ -5,12 +5,14 @@
 
 use std::sync::Arc;
 
+use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::ports::PreferenceStore;
 use crate::preference::{resolve, PreferenceKey, PreferenceTarget, StoredPreference};
 use crate::principal::{require_admin, Principal};
+use crate::service::audit::Auditor;
 use crate::service::projects::ProjectService;
 use crate::service::tasks::TaskService;
 use crate::task::Task;
@@ -25,6 +27,7 @@ pub struct PreferenceService {
     tasks: Arc<TaskService>,
     projects: Arc<ProjectService>,
     clock: Arc<dyn Clock>,
+    audit: Auditor,
 }
 
 /// What a request names as the scope: `scope` (default `user`) and, for a project or
@@ -76,7 +79,34 @@ impl PreferenceService {
             tasks,
             projects,
             clock,
+            audit: Auditor::default(),
         }
+    }
+
+    /// Records every change to the system's values.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    async fn audit_system(
+        &self,
+        principal: &Principal,
+        action: &'static str,
+        key: PreferenceKey,
+        target: &PreferenceTarget,
+        detail: String,
+    ) -> Result<()> {
+        if *target != PreferenceTarget::System {
+            return Ok(());
+        }
+        let record = AuditRecord::new(
+            action,
+            Actor::of(principal),
+            format!("preference:{}", key.name()),
+        )
+        .detail(detail);
+        self.audit.record(record).await
     }
 
     /// The target a request names, once the caller may see it (and, `writing`, change
@@ -177,6 +207,9 @@ impl PreferenceService {
             updated_at: self.clock.now(),
         };
         self.preferences.put_preference(&target, &stored).await?;
+        let detail = format!("scope=system value={}", stored.value);
+        self.audit_system(principal, "preference.set", key, &target, detail)
+            .await?;
         Ok(stored.entry(&target))
     }
 

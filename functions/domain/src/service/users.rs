@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::UserId;
 use crate::ports::UserStore;
 use crate::principal::{require_admin, Principal};
+use crate::service::audit::Auditor;
 use crate::service::tasks::{decode_cursor, encode_cursor, parse_limit};
 use crate::user::{check_new_password, hash_password, normalize_handle, User, UserUpdate};
 use crate::wire::{CreateUserRequest, ResetPasswordRequest, UpdateUserRequest, UserList, UserView};
@@ -21,11 +23,22 @@ const UPDATE_TRIES: usize = 3;
 pub struct UserService {
     users: Arc<dyn UserStore>,
     clock: Arc<dyn Clock>,
+    audit: Auditor,
 }
 
 impl UserService {
     pub fn new(users: Arc<dyn UserStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { users, clock }
+        Self {
+            users,
+            clock,
+            audit: Auditor::default(),
+        }
+    }
+
+    /// Records every change an admin makes.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// One page of users in handle order (admins only).
@@ -66,7 +79,16 @@ impl UserService {
             self.clock.now(),
         );
         match self.users.insert_user(&user).await {
-            Ok(()) => Ok(user.view()),
+            Ok(()) => {
+                let record = AuditRecord::new(
+                    "user.create",
+                    Actor::of(principal),
+                    format!("user:{}", user.handle),
+                )
+                .detail(format!("is_admin={}", user.is_admin));
+                self.audit.record(record).await?;
+                Ok(user.view())
+            }
             Err(StoreError::Conflict(_)) => Err(Error::conflict(
                 ErrorCode::HandleTaken,
                 format!("a user with handle '{}' exists", user.handle),
@@ -107,7 +129,21 @@ impl UserService {
             match self.apply(&user, &update).await {
                 Err(err) if err.code == ErrorCode::ConcurrentUpdate => continue,
                 Err(err) => return Err(err),
-                Ok(()) => return Ok(update.applied_to(&user).view()),
+                Ok(()) => {
+                    let change = [("is_admin", req.is_admin), ("disabled", req.disabled)]
+                        .iter()
+                        .filter_map(|(name, value)| value.map(|value| format!("{name}={value}")))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let record = AuditRecord::new(
+                        "user.update",
+                        Actor::of(principal),
+                        format!("user:{}", user.handle),
+                    )
+                    .detail(change);
+                    self.audit.record(record).await?;
+                    return Ok(update.applied_to(&user).view());
+                }
             }
         }
         Err(concurrent_update())
@@ -128,7 +164,13 @@ impl UserService {
             password: Some((hash_password(&req.new_password)?, self.clock.now())),
             ..UserUpdate::default()
         };
-        self.apply(&user, &update).await
+        self.apply(&user, &update).await?;
+        let record = AuditRecord::new(
+            "user.password_reset",
+            Actor::of(principal),
+            format!("user:{}", user.handle),
+        );
+        self.audit.record(record).await
     }
 
     async fn existing(&self, handle: &str) -> Result<User> {

@@ -4,6 +4,7 @@
 //! may take.
 
 use super::JobService;
+use crate::audit::{Actor, AuditRecord};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::job::Job;
@@ -37,7 +38,7 @@ impl JobService {
             .lease
             .as_ref()
             .ok_or_else(|| Error::internal("claimed job has no lease"))?;
-        let agent = match self.assignment(task, job, labels).await? {
+        let agent = match self.assignment(node, task, job, labels).await? {
             Placement::Here(agent) => agent.map(|agent| *agent),
             Placement::Elsewhere(reason) => return Ok(Err(reason)),
         };
@@ -109,7 +110,13 @@ impl JobService {
     /// A planner's or worker's assignment (the repository, and the subtask), for a node
     /// carrying `labels`: the project's credential goes only to a node with the label the
     /// project requires.
-    async fn assignment(&self, task: &Task, job: &Job, labels: &[String]) -> Result<Placement> {
+    async fn assignment(
+        &self,
+        node: &NodeId,
+        task: &Task,
+        job: &Job,
+        labels: &[String],
+    ) -> Result<Placement> {
         let (Some(plan), JobRole::Plan | JobRole::Work { .. }) = (&task.plan, job.role) else {
             return Ok(Placement::Here(None));
         };
@@ -148,6 +155,17 @@ impl JobService {
         } else {
             None
         };
+        if credential.is_some() {
+            let record = AuditRecord::new(
+                "credential.use",
+                Actor::Node(node.to_string()),
+                format!("project:{}", project.id),
+            )
+            .for_task(&task.id)
+            .concerning(&task.owner)
+            .detail("handed to the node for the job's repository");
+            self.audit.record(record).await?;
+        }
         let mut assignment = AgentAssignment {
             role: "plan".into(),
             repo_url: project.repo_url.clone(),

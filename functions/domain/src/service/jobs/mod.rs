@@ -13,6 +13,7 @@ use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::PlanPolicy;
 use crate::ports::{BlobStore, Chunk, JobQueue, PreferenceStore, ProjectStore, TaskStore, Write};
+use crate::service::audit::Auditor;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
@@ -52,6 +53,7 @@ pub struct JobService {
     /// Where the owners' preferences are read at claim (none: the task's own values and
     /// the node's defaults only).
     preferences: Option<Arc<dyn PreferenceStore>>,
+    audit: Auditor,
 }
 
 /// What jobs of planned work need: the queue for the jobs their results create, the
@@ -86,7 +88,14 @@ impl JobService {
             settings,
             planning: None,
             preferences: None,
+            audit: Auditor::default(),
         }
+    }
+
+    /// Records every project credential handed to a node.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Builds each claimed job with its owner's effective preferences.

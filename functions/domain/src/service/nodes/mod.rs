@@ -8,6 +8,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use time::Duration;
 
+use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{new_ulid, JobId, LeaseId, NodeId};
@@ -18,6 +19,7 @@ use crate::node::{
 };
 use crate::ports::{CredentialIssuer, NodeStore, TaskStore};
 use crate::principal::{require_admin, Principal};
+use crate::service::audit::Auditor;
 use crate::signing::{verify, NodeKeys, Signed};
 use crate::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeList, NodeRegistration, NodeState, NodeView,
@@ -45,6 +47,8 @@ pub enum SigningKey<'a> {
     Job { job: &'a JobId, lease: &'a LeaseId },
 }
 
+mod admin;
+
 pub struct NodeService {
     nodes: Arc<dyn NodeStore>,
     tasks: Arc<dyn TaskStore>,
@@ -55,6 +59,7 @@ pub struct NodeService {
     settings: NodeSettings,
     /// Issues nodes their queue credentials (none: nodes use credentials of their own).
     credentials: Option<Arc<dyn CredentialIssuer>>,
+    audit: Auditor,
 }
 
 /// A node request refreshes `last_seen_at` when it is older than this (one write per
@@ -117,7 +122,14 @@ impl NodeService {
             pre_shared_keys,
             settings,
             credentials: None,
+            audit: Auditor::default(),
         }
+    }
+
+    /// Records registrations and every change an admin makes to a node.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Issue every node short-lived credentials for the queues it serves.
@@ -164,6 +176,19 @@ impl NodeService {
     /// node that proves the secret issued to it, or once that name has been silent for
     /// `stale_secs`: a second machine with the same name is refused, not merged.
     pub async fn register(&self, req: RegisterNodeRequest) -> Result<NodeRegistration> {
+        let name: String = req.node_name.chars().take(64).collect();
+        let record = AuditRecord::new("node.register", Actor::Anonymous, format!("node:{name}"));
+        let registered = self.admit(req).await;
+        self.audit
+            .record(match &registered {
+                Ok(_) => record,
+                Err(err) => record.failed(err.code.as_str()),
+            })
+            .await?;
+        registered
+    }
+
+    async fn admit(&self, req: RegisterNodeRequest) -> Result<NodeRegistration> {
         let psk_ok = self.pre_shared_keys.iter().any(|key| {
             !key.is_empty() && bool::from(req.pre_shared_key.as_bytes().ct_eq(key.as_bytes()))
         });
@@ -321,65 +346,6 @@ impl NodeService {
     pub async fn get(&self, principal: &Principal, reference: &str) -> Result<NodeView> {
         require_admin(principal)?;
         let node = self.find(reference).await?;
-        Ok(self.admin_view(&node, &self.slots_in_use().await?))
-    }
-
-    /// Enables, disables or drains a node (admins only). A disabled node takes no new
-    /// jobs; a draining one also hands its running jobs back to the queue.
-    pub async fn set_state(
-        &self,
-        principal: &Principal,
-        reference: &str,
-        state: NodeState,
-    ) -> Result<NodeView> {
-        require_admin(principal)?;
-        let node = self.find(reference).await?;
-        self.nodes.set_node_state(&node.id, state).await?;
-        let mut node = Node { state, ..node };
-        if state == NodeState::Revoked {
-            // A key generation of its own with no secret: every key and job token of the
-            // node stops at once (the state is checked first), and registering again needs
-            // an admin's enable.
-            let identity = NodeIdentity {
-                secret_hash: None,
-                previous_secret_hash: None,
-                generation: node.identity.generation + 1,
-            };
-            let revoked = Node {
-                identity,
-                ..node.clone()
-            };
-            self.nodes
-                .replace_identity(&revoked, node.identity.generation)
-                .await?;
-            node = revoked;
-        }
-        Ok(self.admin_view(&node, &self.slots_in_use().await?))
-    }
-
-    /// Replaces a node's labels (admins only).
-    pub async fn set_labels(
-        &self,
-        principal: &Principal,
-        reference: &str,
-        labels: Vec<String>,
-    ) -> Result<NodeView> {
-        require_admin(principal)?;
-        if labels.len() > MAX_NODE_LABELS {
-            return Err(Error::validation(
-                ErrorCode::InvalidNodeLabel,
-                format!("a node carries at most {MAX_NODE_LABELS} labels"),
-            ));
-        }
-        let mut labels: Vec<String> = labels.iter().map(|l| l.trim().to_owned()).collect();
-        for label in &labels {
-            check_node_label(label)?;
-        }
-        labels.sort();
-        labels.dedup();
-        let node = self.find(reference).await?;
-        self.nodes.set_node_labels(&node.id, &labels).await?;
-        let node = Node { labels, ..node };
         Ok(self.admin_view(&node, &self.slots_in_use().await?))
     }
 
