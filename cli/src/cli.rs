@@ -100,6 +100,9 @@ pub enum Command {
     /// `cynork preferences`)
     #[command(subcommand, visible_alias = "preferences")]
     Prefs(crate::commands::prefs::PrefsCommand),
+    /// System settings (admins): quotas, the stale-node window, retention, at run time
+    #[command(subcommand)]
+    Settings(crate::commands::settings::SettingsCommand),
     /// The audit trail: sign-ins, keys, user, node and settings changes, credential use
     #[command(subcommand)]
     Audit(crate::commands::audit::AuditCommand),

@@ -49,3 +49,28 @@ Feature: cynork for operators
     Then the exit code is 3
     When I run "cynork admin sweep"
     Then the exit code is 3
+
+  Scenario: An admin changes a system setting at run time and restores it
+    Given I am logged in as a new admin
+    When I run "cynork settings list"
+    Then the exit code is 0
+    And stdout mentions "key=nodes.stale_secs"
+    When I run "cynork settings set streams.max_open_per_user 9"
+    Then the exit code is 0
+    And stdout mentions "key=streams.max_open_per_user value=9 source=setting"
+    When I run "cynork settings get streams.max_open_per_user"
+    Then stdout mentions "value=9"
+    When I run "cynork settings set streams.max_open_per_user default"
+    Then the exit code is 0
+    And stdout mentions "source=deployment"
+    When I run "cynork settings set streams.max_open_per_user lots"
+    Then the exit code is 2
+    When I run "cynork settings set nodes.stale_secs 1"
+    Then the exit code is 6
+    When I run "cynork settings set no.such 1"
+    Then the exit code is 4
+
+  Scenario: Settings are for admins only
+    Given I am logged in
+    When I run "cynork settings list"
+    Then the exit code is 3

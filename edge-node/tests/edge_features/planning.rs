@@ -247,10 +247,11 @@ async fn run_shows_step(w: &mut EdgeWorld) {
     loop {
         let runs = EdgeWorld::worker_runs(&w.runs().await);
         if let Some(step) = runs.iter().find_map(|r| r["progress"].as_str()) {
-            // One of the agent's own lines (prompt_agent: a step, its output, the tests,
-            // the commit).
+            // One of the agent's own lines (prompt_agent: what it was given, a step, its
+            // output, the tests, the commit).
             assert!(!step.is_empty() && !step.contains('\n'), "{step}");
             let agent_line = [
+                "agent: ",
                 "step ",
                 "| ",
                 "tests: ",

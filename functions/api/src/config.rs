@@ -12,7 +12,9 @@ use cynode_domain::job::RecoveryPolicy;
 use cynode_domain::limits::{DEFAULT_JOB_TIMEOUT_SECS, MAX_JOB_TIMEOUT_SECS};
 use cynode_domain::plan::PlanPolicy;
 use cynode_domain::service::audit::DEFAULT_AUDIT_RETENTION_DAYS;
+use cynode_domain::service::settings::DEFAULT_SETTINGS_CACHE_SECS;
 use cynode_domain::service::{AuthSettings, JobSettings, StreamSettings, TaskSettings};
+use cynode_domain::settings::Settings;
 
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,9 @@ pub struct GatewayConfig {
     pub plans: PlanPolicy,
     /// How often the local gateway sweeps (in AWS a schedule invokes the sweeper).
     pub sweep_interval_secs: u64,
+    /// Seconds a function keeps the system settings it read
+    /// (`CYNODE_SETTINGS_CACHE_SECS`, 10).
+    pub settings_cache_secs: u64,
     /// Days an audit event is kept (`CYNODE_AUDIT_RETENTION_DAYS`, 365).
     pub audit_retention_days: u32,
     pub heartbeat_interval_secs: u64,
@@ -88,6 +93,17 @@ fn number(env: Lookup, name: &'static str, default: u64) -> Result<u64, ConfigEr
 }
 
 impl GatewayConfig {
+    /// The system settings this deployment starts with (admins override them at run
+    /// time: `SettingsService`).
+    pub fn deployment_settings(&self) -> Settings {
+        Settings {
+            max_unfinished_tasks: self.tasks.max_unfinished_per_user,
+            max_open_streams: self.streams.max_open_per_user,
+            node_stale_secs: self.node_stale_secs,
+            task_retention_secs: self.tasks.retention_secs,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_settings(&|name| std::env::var(name).ok())
     }
@@ -141,6 +157,12 @@ impl GatewayConfig {
                 ..PlanPolicy::default()
             },
             sweep_interval_secs: number(env, "CYNODE_SWEEP_INTERVAL_SECS", 60)?,
+            settings_cache_secs: count(
+                env,
+                "CYNODE_SETTINGS_CACHE_SECS",
+                DEFAULT_SETTINGS_CACHE_SECS as u32,
+            )?
+            .min(300) as u64,
             audit_retention_days: number(
                 env,
                 "CYNODE_AUDIT_RETENTION_DAYS",

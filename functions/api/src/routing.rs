@@ -75,7 +75,8 @@ impl Function {
             Function::Auth => routes::auth::router()
                 .merge(routes::users::router())
                 .merge(routes::api_keys::router())
-                .merge(routes::audit::router()),
+                .merge(routes::audit::router())
+                .merge(routes::settings::router()),
             Function::Tasks => routes::tasks::router()
                 .merge(routes::usage::router())
                 .merge(routes::projects::router())
@@ -123,6 +124,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/api-keys", Function::Auth),
     ("ANY /v1/api-keys/{proxy+}", Function::Auth),
     ("ANY /v1/audit", Function::Auth),
+    ("ANY /v1/settings", Function::Auth),
+    ("ANY /v1/settings/{proxy+}", Function::Auth),
     ("ANY /v1/usage", Function::Tasks),
     ("ANY /v1/tasks", Function::Tasks),
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
@@ -210,6 +213,7 @@ mod tests {
             ("/api/embed", Function::Chat),
             ("/v1/api-keys/key_1", Function::Auth),
             ("/v1/audit", Function::Auth),
+            ("/v1/settings/nodes.stale_secs", Function::Auth),
             ("/v1/usage", Function::Tasks),
             ("/v1/preferences", Function::Tasks),
             ("/v1/preferences/effective", Function::Tasks),

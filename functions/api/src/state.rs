@@ -11,13 +11,13 @@ use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
     ApiKeyStore, AuditLog, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore,
-    PreferenceStore, ProjectStore, SessionStore, StreamStore, TaskStore, ThreadStore, UsageStore,
-    UserStore,
+    PreferenceStore, ProjectStore, SessionStore, SettingsStore, StreamStore, TaskStore,
+    ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
     ApiKeyService, AuditService, Auditor, AuthService, ChatService, JobService, NodeService,
-    PlanService, PreferenceService, ProjectService, RecoveryService, StreamService, TaskService,
-    UsageService, UserService,
+    PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService,
+    StreamService, TaskService, UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -50,6 +50,7 @@ struct Inner {
     plans: OnceLock<Arc<PlanService>>,
     preferences: OnceLock<Arc<PreferenceService>>,
     audit: OnceLock<Arc<AuditService>>,
+    settings: OnceLock<Arc<SettingsService>>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -72,6 +73,7 @@ pub struct Ports {
     pub projects: Arc<dyn ProjectStore>,
     pub preferences: Arc<dyn PreferenceStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub settings: Arc<dyn SettingsStore>,
     pub streams: Arc<dyn StreamStore>,
     pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -94,6 +96,7 @@ impl From<Adapters> for Ports {
             projects: Arc::new(adapters.projects),
             preferences: Arc::new(adapters.preferences),
             audit: Arc::new(adapters.audit),
+            settings: Arc::new(adapters.settings),
             streams: Arc::new(adapters.streams),
             usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
@@ -118,6 +121,7 @@ impl Ports {
             projects: store.clone(),
             preferences: store.clone(),
             audit: store.clone(),
+            settings: store.clone(),
             streams: store.clone(),
             usage: store.clone(),
             queue: store.clone(),
@@ -182,6 +186,7 @@ impl AppState {
                 plans: OnceLock::new(),
                 preferences: OnceLock::new(),
                 audit: OnceLock::new(),
+                settings: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -252,6 +257,22 @@ impl AppState {
         })
     }
 
+    /// The system settings in force (each function's own short cache of them).
+    pub fn settings(&self) -> &Arc<SettingsService> {
+        self.inner.settings.get_or_init(|| {
+            let config = self.config();
+            Arc::new(
+                SettingsService::new(
+                    self.inner.ports.settings.clone(),
+                    self.inner.clock.clone(),
+                    config.deployment_settings(),
+                    config.settings_cache_secs,
+                )
+                .with_audit(self.auditor()),
+            )
+        })
+    }
+
     pub fn users(&self) -> &Arc<UserService> {
         self.inner.users.get_or_init(|| {
             Arc::new(
@@ -304,7 +325,8 @@ impl AppState {
                     self.inner.clock.clone(),
                     self.config().tasks.clone(),
                 )
-                .with_projects(self.projects().clone()),
+                .with_projects(self.projects().clone())
+                .with_settings(self.settings().clone()),
             )
         })
     }
@@ -364,14 +386,17 @@ impl AppState {
     pub fn streams(&self) -> &Arc<StreamService> {
         self.inner.streams.get_or_init(|| {
             let ports = &self.inner.ports;
-            Arc::new(StreamService::new(
-                ports.streams.clone(),
-                ports.users.clone(),
-                ports.sessions.clone(),
-                ports.api_keys.clone(),
-                self.inner.clock.clone(),
-                self.config().streams.clone(),
-            ))
+            Arc::new(
+                StreamService::new(
+                    ports.streams.clone(),
+                    ports.users.clone(),
+                    ports.sessions.clone(),
+                    ports.api_keys.clone(),
+                    self.inner.clock.clone(),
+                    self.config().streams.clone(),
+                )
+                .with_settings(self.settings().clone()),
+            )
         })
     }
 
@@ -405,7 +430,9 @@ impl AppState {
                     stale_secs: config.node_stale_secs,
                 },
             );
-            let service = service.with_audit(self.auditor());
+            let service = service
+                .with_audit(self.auditor())
+                .with_settings(self.settings().clone());
             Arc::new(match &self.inner.credentials {
                 Some(issuer) => service.with_credentials(issuer.clone()),
                 None => service,

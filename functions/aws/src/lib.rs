@@ -105,6 +105,7 @@ pub struct Adapters {
     pub projects: dynamo::DynamoProjects,
     pub preferences: dynamo::DynamoPreferences,
     pub audit: dynamo::DynamoAudit,
+    pub settings: dynamo::DynamoSettings,
     pub streams: dynamo::DynamoStreams,
     pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
@@ -128,6 +129,7 @@ impl Adapters {
             ),
             preferences: dynamo::DynamoPreferences::new(db.clone(), resources.table("tasks")),
             audit: dynamo::DynamoAudit::new(db.clone(), resources.table("audit")),
+            settings: dynamo::DynamoSettings::new(db.clone(), resources.table("users")),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(

@@ -1510,3 +1510,64 @@ async fn audit_events_read_back_newest_first_by_month_and_by_user() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn settings_are_versioned_and_another_instance_reads_a_change_after_its_cache_time() {
+    use cynode_domain::clock::ManualClock;
+    use cynode_domain::ports::SettingsStore;
+    use cynode_domain::principal::Principal;
+    use cynode_domain::service::SettingsService;
+    use cynode_domain::settings::Settings;
+    use cynode_domain::wire::SetSettingRequest;
+    // The settings item is one per deployment: no other test of this process writes it.
+    let (a, _, _) = adapters().await;
+    let store: Arc<dyn SettingsStore> = Arc::new(a.settings.clone());
+    let clock = Arc::new(ManualClock::new(now()));
+    let deployment = Settings {
+        max_unfinished_tasks: 100,
+        max_open_streams: 8,
+        node_stale_secs: 120,
+        task_retention_secs: 0,
+    };
+    let writer = SettingsService::new(store.clone(), clock.clone(), deployment, 10);
+    let reader = SettingsService::new(store.clone(), clock.clone(), deployment, 10);
+    assert_eq!(reader.current().await.unwrap(), deployment);
+    let admin = Principal {
+        user_id: UserId::generate(),
+        handle: "root".into(),
+        is_admin: true,
+        credential: Credential::Session(SessionId::generate()),
+    };
+    let set = |value: serde_json::Value| SetSettingRequest {
+        value,
+        version: None,
+    };
+    let first = writer
+        .set(&admin, "nodes.stale_secs", set(serde_json::json!(300)))
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.current().await.unwrap().node_stale_secs,
+        120,
+        "cached"
+    );
+    clock.advance(time::Duration::seconds(11));
+    assert_eq!(reader.current().await.unwrap().node_stale_secs, 300);
+    // A change made from an older version loses.
+    let stored = store.settings().await.unwrap().unwrap();
+    assert_eq!(Some(stored.version.clone()), first.version);
+    let mut stale = stored.clone();
+    stale.version = "01JD0000000000000000000001".into();
+    store
+        .replace_settings(Some(&stored.version), &stale)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.replace_settings(Some(&stored.version), &stored).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.replace_settings(None, &stored).await,
+        Err(StoreError::Conflict(_))
+    ));
+}

@@ -22,6 +22,7 @@ use crate::node::{ConfigRecord, Node};
 use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshToken, Session};
+use crate::settings::SettingsRecord;
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::usage::UsageEntry;
@@ -247,6 +248,19 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// The system settings admins stored: one record, replaced whole, version by version.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn settings(&self) -> StoreResult<Option<SettingsRecord>>;
+    /// Stores `next` if the stored record's version is still `previous` (none stored
+    /// when `None`); Conflict otherwise.
+    async fn replace_settings(
+        &self,
+        previous: Option<&str>,
+        next: &SettingsRecord,
+    ) -> StoreResult<()>;
 }
 
 /// The audit trail: append-only, each event kept until `expires_at` (DynamoDB's TTL).

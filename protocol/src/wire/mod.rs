@@ -15,6 +15,7 @@ mod jobs;
 mod nodes;
 mod preferences;
 mod projects;
+mod settings;
 mod tasks;
 mod usage;
 
@@ -29,5 +30,6 @@ pub use jobs::*;
 pub use nodes::*;
 pub use preferences::*;
 pub use projects::*;
+pub use settings::*;
 pub use tasks::*;
 pub use usage::*;

@@ -19,6 +19,7 @@ pub mod plans;
 pub mod preferences;
 pub mod projects;
 pub mod responses;
+pub mod settings;
 pub mod tasks;
 mod text_completions;
 pub mod usage;

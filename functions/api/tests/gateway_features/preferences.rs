@@ -1,4 +1,5 @@
-//! Steps of `preferences.feature`: setting values at each scope and reading what applies.
+//! Steps of `preferences.feature` and `settings.feature`: setting values at each scope
+//! (and system-wide) and reading what applies.
 
 use super::*;
 
@@ -70,4 +71,15 @@ fn preference_keys(body: &Value) -> Vec<&str> {
         .iter()
         .filter_map(|pref| pref["key"].as_str())
         .collect()
+}
+
+#[then(regex = r#"^the setting "([^"]+)" is (\d+) from "(\w+)"$"#)]
+async fn setting_is(w: &mut GatewayWorld, key: String, value: u64, source: String) {
+    let body = &w.reply().body;
+    let found = body["settings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|setting| setting["key"] == key.as_str()))
+        .unwrap_or_else(|| panic!("no {key} in {body}"));
+    assert_eq!(found["value"], value, "{found}");
+    assert_eq!(found["source"], source.as_str(), "{found}");
 }

@@ -59,6 +59,7 @@ struct State {
     usage: BTreeMap<(UserId, String, String), crate::wire::UsageRow>,
     preferences: HashMap<PreferenceTarget, BTreeMap<String, StoredPreference>>,
     audit: BTreeMap<String, crate::audit::AuditEvent>,
+    settings: Option<crate::settings::SettingsRecord>,
 }
 
 /// Every port in one in-memory store.
@@ -287,6 +288,31 @@ impl crate::ports::StreamStore for MemoryStore {
     }
     async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
         self.state().streams.remove(&(owner.clone(), id.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SettingsStore for MemoryStore {
+    async fn settings(&self) -> StoreResult<Option<crate::settings::SettingsRecord>> {
+        Ok(self.state().settings.clone())
+    }
+
+    async fn replace_settings(
+        &self,
+        previous: Option<&str>,
+        next: &crate::settings::SettingsRecord,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        if state
+            .settings
+            .as_ref()
+            .map(|stored| stored.version.as_str())
+            != previous
+        {
+            return Err(conflict("the settings changed"));
+        }
+        state.settings = Some(next.clone());
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use crate::ids::new_ulid;
 use crate::ports::{ApiKeyStore, SessionStore, StreamStore, UserStore};
 use crate::principal::Principal;
 use crate::service::auth::credential_in_force;
+use crate::service::settings::SettingsService;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
@@ -60,6 +61,8 @@ pub struct StreamService {
     keys: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
     settings: StreamSettings,
+    /// The quota in force (none: `settings`' own).
+    live: Option<Arc<SettingsService>>,
 }
 
 impl StreamService {
@@ -78,7 +81,14 @@ impl StreamService {
             keys,
             clock,
             settings,
+            live: None,
         }
+    }
+
+    /// Reads the quota from the system settings in force.
+    pub fn with_settings(mut self, live: Arc<SettingsService>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     pub fn settings(&self) -> &StreamSettings {
@@ -93,7 +103,10 @@ impl StreamService {
     /// Opens a stream for `principal`, unless they have as many open as they may.
     pub async fn open(&self, principal: &Principal) -> Result<StreamLease> {
         let now = self.clock.now();
-        let max = self.settings.max_open_per_user;
+        let max = match &self.live {
+            Some(live) => live.current().await?.max_open_streams,
+            None => self.settings.max_open_per_user,
+        };
         if max > 0 && self.streams.open_streams(&principal.user_id, now).await? >= max {
             return Err(Error::over_quota(
                 ErrorCode::TooManyStreams,

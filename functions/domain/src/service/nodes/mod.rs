@@ -20,6 +20,7 @@ use crate::node::{
 use crate::ports::{CredentialIssuer, NodeStore, TaskStore};
 use crate::principal::{require_admin, Principal};
 use crate::service::audit::Auditor;
+use crate::service::settings::SettingsService;
 use crate::signing::{verify, NodeKeys, Signed};
 use crate::wire::{
     CapabilityReport, ConfigAck, NodeConfig, NodeList, NodeRegistration, NodeState, NodeView,
@@ -60,6 +61,8 @@ pub struct NodeService {
     /// Issues nodes their queue credentials (none: nodes use credentials of their own).
     credentials: Option<Arc<dyn CredentialIssuer>>,
     audit: Auditor,
+    /// The stale-node window in force (none: `settings`' own).
+    live: Option<Arc<SettingsService>>,
 }
 
 /// A node request refreshes `last_seen_at` when it is older than this (one write per
@@ -123,7 +126,21 @@ impl NodeService {
             settings,
             credentials: None,
             audit: Auditor::default(),
+            live: None,
         }
+    }
+
+    /// Reads the stale-node window from the system settings in force.
+    pub fn with_settings(mut self, live: Arc<SettingsService>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    async fn stale_secs(&self) -> Result<u64> {
+        Ok(match &self.live {
+            Some(live) => live.current().await?.node_stale_secs,
+            None => self.settings.stale_secs,
+        })
     }
 
     /// Records registrations and every change an admin makes to a node.
@@ -199,6 +216,7 @@ impl NodeService {
             ));
         }
         check_node_name(&req.node_name)?;
+        let stale_secs = self.stale_secs().await?;
         let now = self.clock.now();
         let secret = new_node_secret()?;
         let node = match self.nodes.node_by_name(&req.node_name).await? {
@@ -218,8 +236,8 @@ impl NodeService {
                     .as_deref()
                     .is_some_and(|presented| existing.identity.proves(presented));
                 let claimed = existing.identity.secret_hash.is_some();
-                if !proven && claimed && existing.is_live(now, self.settings.stale_secs) {
-                    return Err(name_in_use(&existing, now, self.settings.stale_secs));
+                if !proven && claimed && existing.is_live(now, stale_secs) {
+                    return Err(name_in_use(&existing, now, stale_secs));
                 }
                 let node = Node {
                     capabilities: req.capabilities,
@@ -233,9 +251,7 @@ impl NodeService {
                     .await
                     .map_err(|err| match err {
                         // Another registration of this name won the race.
-                        StoreError::Conflict(_) => {
-                            name_in_use(&existing, now, self.settings.stale_secs)
-                        }
+                        StoreError::Conflict(_) => name_in_use(&existing, now, stale_secs),
                         other => other.into(),
                     })?;
                 self.nodes.update_node(&node).await?;
@@ -467,11 +483,12 @@ impl NodeService {
     /// given) acknowledged that configuration.
     async fn acked_nodes(&self, version: Option<&str>) -> Result<Vec<Node>> {
         let now = self.clock.now();
+        let stale_secs = self.stale_secs().await?;
         Ok(self
             .all_nodes()
             .await?
             .into_iter()
-            .filter(|node| node.takes_jobs() && node.is_live(now, self.settings.stale_secs))
+            .filter(|node| node.takes_jobs() && node.is_live(now, stale_secs))
             .filter(|node| version.is_none_or(|v| node.acked_config_version.as_deref() == Some(v)))
             .collect())
     }
@@ -488,7 +505,8 @@ impl NodeService {
             return Ok(Err(if any_acked {
                 format!(
                     "no enabled edge node seen in the last {} s has acknowledged the current configuration {}",
-                    self.settings.stale_secs, current.version
+                    self.stale_secs().await?,
+                    current.version
                 )
             } else {
                 "no edge node has acknowledged its configuration yet".into()

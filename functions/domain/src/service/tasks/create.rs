@@ -99,7 +99,7 @@ impl TaskService {
     /// idempotency key had made it already.
     /// Refuses a new task when its owner has as many unfinished as they may.
     pub(super) async fn check_unfinished_quota(&self, principal: &Principal) -> Result<()> {
-        let max = self.settings.max_unfinished_per_user;
+        let (max, _) = self.in_force().await?;
         if max == 0 {
             return Ok(());
         }

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::ports::{BlobStore, JobQueue, TaskStore};
 use crate::principal::Principal;
 use crate::service::projects::ProjectService;
+use crate::service::settings::SettingsService;
 use crate::task::{Task, TaskRef};
 use std::sync::Arc;
 
@@ -62,6 +63,8 @@ pub struct TaskService {
     settings: TaskSettings,
     /// Resolves the project a task names (tasks naming none need no projects).
     projects: Option<Arc<ProjectService>>,
+    /// The quota and retention in force (none: `settings`' own).
+    live: Option<Arc<SettingsService>>,
 }
 
 impl TaskService {
@@ -79,7 +82,28 @@ impl TaskService {
             clock,
             settings,
             projects: None,
+            live: None,
         }
+    }
+
+    /// Reads the quota and retention from the system settings in force.
+    pub fn with_settings(mut self, live: Arc<SettingsService>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// The settings in force, or those the service was built with.
+    async fn in_force(&self) -> Result<(u32, u64)> {
+        Ok(match &self.live {
+            Some(live) => {
+                let current = live.current().await?;
+                (current.max_unfinished_tasks, current.task_retention_secs)
+            }
+            None => (
+                self.settings.max_unfinished_per_user,
+                self.settings.retention_secs,
+            ),
+        })
     }
 
     /// Lets tasks belong to the caller's projects.

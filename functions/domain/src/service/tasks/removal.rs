@@ -38,10 +38,11 @@ impl TaskService {
     /// (nothing when it is 0), at most [`RETENTION_PER_SWEEP`] a call, oldest first.
     /// Returns how many it removed.
     pub async fn remove_expired(&self) -> Result<u32> {
-        if self.settings.retention_secs == 0 {
+        let (_, retention_secs) = self.in_force().await?;
+        if retention_secs == 0 {
             return Ok(0);
         }
-        let before = self.clock.now() - Duration::seconds(self.settings.retention_secs as i64);
+        let before = self.clock.now() - Duration::seconds(retention_secs as i64);
         let expired = self
             .tasks
             .finished_before(before, RETENTION_PER_SWEEP)

@@ -1,0 +1,204 @@
+//! System settings: the values operators change while the deployment runs (a user's
+//! quotas, the window after which a silent node counts as gone, how long finished tasks
+//! are kept). Each has a deployment value (the environment or template parameter the
+//! functions start with); an admin's setting, stored once with a version, overrides it
+//! for every function, which re-reads it within a short cache time.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ErrorCode;
+
+/// The settings, each with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SettingKey {
+    MaxUnfinishedTasks,
+    MaxOpenStreams,
+    NodeStaleSecs,
+    TaskRetentionSecs,
+}
+
+impl SettingKey {
+    pub const ALL: [SettingKey; 4] = [
+        SettingKey::MaxOpenStreams,
+        SettingKey::MaxUnfinishedTasks,
+        SettingKey::NodeStaleSecs,
+        SettingKey::TaskRetentionSecs,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingKey::MaxUnfinishedTasks => "tasks.max_unfinished_per_user",
+            SettingKey::MaxOpenStreams => "streams.max_open_per_user",
+            SettingKey::NodeStaleSecs => "nodes.stale_secs",
+            SettingKey::TaskRetentionSecs => "tasks.retention_secs",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            SettingKey::MaxUnfinishedTasks => {
+                "tasks one user may have queued or running at once; more get 429 (0: no limit)"
+            }
+            SettingKey::MaxOpenStreams => {
+                "streams one user may have open at once; more get 429 (0: no limit)"
+            }
+            SettingKey::NodeStaleSecs => {
+                "seconds after which a silent node no longer counts for /readyz and /v1/models, and its name may be taken over"
+            }
+            SettingKey::TaskRetentionSecs => {
+                "finished tasks unchanged this long are deleted by the sweep (0: kept for ever)"
+            }
+        }
+    }
+
+    /// Inclusive bounds.
+    fn bounds(self) -> (u64, u64) {
+        match self {
+            SettingKey::MaxUnfinishedTasks => (0, 100_000),
+            SettingKey::MaxOpenStreams => (0, 1_000),
+            SettingKey::NodeStaleSecs => (30, 86_400),
+            SettingKey::TaskRetentionSecs => (0, 10 * 365 * 86_400),
+        }
+    }
+
+    /// The setting named `name`; 404 `unknown_setting` otherwise.
+    pub fn parse(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|key| key.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|key| key.name()).collect();
+                Error::not_found(
+                    ErrorCode::UnknownSetting,
+                    format!(
+                        "no setting '{}'; the settings are {}",
+                        name.chars().take(64).collect::<String>(),
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// `value` when it is a whole number within the bounds; 400 `invalid_setting`.
+    pub fn check(self, value: &serde_json::Value) -> Result<u64> {
+        let (min, max) = self.bounds();
+        value
+            .as_u64()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                Error::validation(
+                    ErrorCode::InvalidSetting,
+                    format!("{} must be a whole number from {min} to {max}", self.name()),
+                )
+            })
+    }
+}
+
+/// The values in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub max_unfinished_tasks: u32,
+    pub max_open_streams: u32,
+    pub node_stale_secs: u64,
+    pub task_retention_secs: u64,
+}
+
+impl Settings {
+    pub fn get(&self, key: SettingKey) -> u64 {
+        match key {
+            SettingKey::MaxUnfinishedTasks => u64::from(self.max_unfinished_tasks),
+            SettingKey::MaxOpenStreams => u64::from(self.max_open_streams),
+            SettingKey::NodeStaleSecs => self.node_stale_secs,
+            SettingKey::TaskRetentionSecs => self.task_retention_secs,
+        }
+    }
+
+    fn set(&mut self, key: SettingKey, value: u64) {
+        match key {
+            SettingKey::MaxUnfinishedTasks => self.max_unfinished_tasks = value as u32,
+            SettingKey::MaxOpenStreams => self.max_open_streams = value as u32,
+            SettingKey::NodeStaleSecs => self.node_stale_secs = value,
+            SettingKey::TaskRetentionSecs => self.task_retention_secs = value,
+        }
+    }
+}
+
+/// What admins set, as stored: the overrides by name, and a version that each change
+/// replaces (a change is written only over the version it was made from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsRecord {
+    pub values: BTreeMap<String, u64>,
+    /// A ULID.
+    pub version: String,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+}
+
+impl SettingsRecord {
+    /// `deployment` with this record's overrides (a stored value of a setting this build
+    /// does not know, or out of its bounds, is skipped).
+    pub fn applied_to(&self, deployment: Settings) -> Settings {
+        let mut settings = deployment;
+        for key in SettingKey::ALL {
+            if let Some(value) = self.values.get(key.name()) {
+                if key.check(&serde_json::Value::from(*value)).is_ok() {
+                    settings.set(key, *value);
+                }
+            }
+        }
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Settings {
+        Settings {
+            max_unfinished_tasks: 100,
+            max_open_streams: 8,
+            node_stale_secs: 120,
+            task_retention_secs: 0,
+        }
+    }
+
+    #[test]
+    fn stored_values_override_the_deployments_and_bad_ones_are_skipped() {
+        let record = SettingsRecord {
+            values: BTreeMap::from([
+                ("tasks.max_unfinished_per_user".to_owned(), 2),
+                ("nodes.stale_secs".to_owned(), 5),
+                ("from.a.newer.build".to_owned(), 1),
+            ]),
+            version: "v".into(),
+            updated_at: Timestamp::UNIX_EPOCH,
+            updated_by: "root".into(),
+        };
+        let settings = record.applied_to(deployment());
+        assert_eq!(settings.max_unfinished_tasks, 2);
+        assert_eq!(settings.node_stale_secs, 120, "5 is below the bound");
+        assert_eq!(settings.max_open_streams, 8);
+    }
+
+    #[test]
+    fn values_are_checked_against_their_bounds() {
+        let key = SettingKey::parse("nodes.stale_secs").unwrap();
+        assert_eq!(key.check(&json!(60)).unwrap(), 60);
+        for bad in [json!(29), json!(86_401), json!("60"), json!(-1), json!(1.5)] {
+            assert_eq!(key.check(&bad).unwrap_err().code, ErrorCode::InvalidSetting);
+        }
+        assert_eq!(
+            SettingKey::parse("nope").unwrap_err().code,
+            ErrorCode::UnknownSetting
+        );
+        for key in SettingKey::ALL {
+            let mut settings = deployment();
+            settings.set(key, 77);
+            assert_eq!(settings.get(key), 77, "{}", key.name());
+        }
+    }
+}
