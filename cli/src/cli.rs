@@ -100,6 +100,9 @@ pub enum Command {
     /// `cynork preferences`)
     #[command(subcommand, visible_alias = "preferences")]
     Prefs(crate::commands::prefs::PrefsCommand),
+    /// Skills: markdown instructions your agents follow (by trigger word, or for a project)
+    #[command(subcommand, visible_alias = "skill")]
+    Skills(crate::commands::skills::SkillsCommand),
     /// System settings (admins): quotas, the stale-node window, retention, at run time
     #[command(subcommand)]
     Settings(crate::commands::settings::SettingsCommand),

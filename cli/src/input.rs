@@ -53,6 +53,14 @@ pub fn read_task_file(path: &Path) -> CliResult<String> {
     read_text(path, MAX_PROMPT_BYTES as u64, "task file")
 }
 
+pub fn read_skill(path: &Path) -> CliResult<String> {
+    read_text(
+        path,
+        cynode_protocol::limits::MAX_SKILL_BYTES as u64,
+        "skill file",
+    )
+}
+
 pub fn read_script(path: &Path) -> CliResult<String> {
     read_text(path, MAX_SCRIPT_BYTES as u64, "script")
 }

@@ -73,6 +73,10 @@ async fn a_model_that_only_asks_to_run_still_gets_an_answer_within_the_step_boun
         test_command: None,
         commit_subject: None,
         base_commit: None,
+        skills: vec![cynode_protocol::wire::SkillText {
+            name: "house-style".into(),
+            body: "Answer in one sentence.".into(),
+        }],
     };
     let result = answer(&job, &url, std::path::Path::new("/nonexistent"))
         .await
@@ -89,6 +93,14 @@ async fn a_model_that_only_asks_to_run_still_gets_an_answer_within_the_step_boun
 
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 3);
+    // The skill is part of the instructions the model gets.
+    let system = requests[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        system.contains("## house-style\nAnswer in one sentence."),
+        "{system}"
+    );
     // Every request is schema-constrained; the last allows only an answer.
     let actions = |i: usize| {
         requests[i]["response_format"]["json_schema"]["schema"]["properties"]["action"]["enum"]

@@ -17,11 +17,13 @@ Feature: Jobs that need a model reach it only through their pod's inference prox
     And the node ran it in a warm sandbox, which is gone
     And the result counts at least 1 model call with tokens
 
-  Scenario: The owner's step limit preference reaches the agent of her prompt task
+  Scenario: The owner's step limit preference and a triggered skill reach the agent of her prompt task
     Given "alice" prefers "agent.max_steps" to be 3
+    And "alice" has a skill "house-style" triggered by "number"
     When "alice" asks "What is 2+2? Answer with the number."
     Then the task completes
     And its logs begin with the agent saying it may take up to 3 steps
+    And its logs say the agent loaded the skill "house-style"
 
   Scenario: A sandbox job with a model gets a completion from $OLLAMA_BASE_URL
     When "alice" runs with the model "smollm2:135m" the commands:

@@ -117,6 +117,9 @@ pub fn preview_bytes(bytes: &[u8], max: usize) -> (String, bool) {
     (preview, lossy)
 }
 
+/// Largest skill body (its request must fit the 64 KiB body limit of most routes).
+pub const MAX_SKILL_BYTES: usize = 32 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod prefs;
 pub mod project;
 pub mod settings;
+pub mod skills;
 pub mod status;
 pub mod task;
 pub mod usage;
@@ -58,6 +59,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Prefs(command) => prefs::run(&mut ctx, command),
         Command::Audit(command) => audit::run(&mut ctx, command),
         Command::Settings(command) => settings::run(&mut ctx, command),
+        Command::Skills(command) => skills::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

@@ -127,6 +127,7 @@ fn agent_job(node: &NodeInference, claim: &JobClaim) -> Result<AgentJob, String>
         test_command: None,
         commit_subject: None,
         base_commit: None,
+        skills: claim.spec.skills.clone(),
         prompt,
     };
     if let Some(assignment) = &claim.spec.agent {
@@ -444,6 +445,7 @@ mod tests {
             test_command: None,
             commit_subject: None,
             base_commit: None,
+            skills: vec![],
         }
     }
 

@@ -31,6 +31,9 @@ pub struct AgentJob {
     /// handed to the node as a bundle in `/out` (see `workspace::change`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_commit: Option<String>,
+    /// The owner's skills for this job: instructions the agent follows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<cynode_protocol::wire::SkillText>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -85,6 +85,18 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// The user's message: the prompt, then the text attachments within their limits.
+/// The system prompt with the owner's skills after it, each under its name.
+fn with_skills(system: &str, skills: &[cynode_protocol::wire::SkillText]) -> String {
+    let mut text = system.to_owned();
+    if !skills.is_empty() {
+        text.push_str("\n\nFollow these instructions from the user's skills:");
+        for skill in skills {
+            text.push_str(&format!("\n\n## {}\n{}", skill.name, skill.body.trim()));
+        }
+    }
+    text
+}
+
 pub fn user_message(prompt: &str, attachments: &Path) -> String {
     let mut message = prompt.to_owned();
     let Ok(entries) = std::fs::read_dir(attachments) else {
@@ -133,6 +145,7 @@ pub async fn answer(
         AgentRole::Work => WORK_SYSTEM_PROMPT,
     };
     let workdir = job.workdir.as_deref().map(Path::new);
+    let system = with_skills(system, &job.skills);
     let mut messages = vec![
         json!({"role": "system", "content": system}),
         json!({"role": "user", "content": user_message(&job.prompt, attachments)}),
@@ -141,6 +154,10 @@ pub async fn answer(
     let max_steps = job.max_steps.max(1);
     // The run log's first line: what this run was given.
     eprintln!("agent: model {}, up to {max_steps} steps", job.model);
+    if !job.skills.is_empty() {
+        let names: Vec<&str> = job.skills.iter().map(|skill| skill.name.as_str()).collect();
+        eprintln!("agent: skills {}", names.join(", "));
+    }
     for n in 1..=max_steps {
         let allow_run = n < max_steps;
         let schema = action_schema(allow_run);

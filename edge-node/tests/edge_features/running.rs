@@ -361,6 +361,25 @@ async fn prefers(w: &mut EdgeWorld, _alias: String, key: String, value: u64) {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
+#[given(expr = "{string} has a skill {string} triggered by {string}")]
+async fn has_skill(w: &mut EdgeWorld, _alias: String, name: String, trigger: String) {
+    let body =
+        json!({"name": name, "body": "Answer with the number alone.", "triggers": [trigger]});
+    let reply = api().post("/v1/skills", Some(w.token()), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[then(expr = "its logs say the agent loaded the skill {string}")]
+async fn agent_loaded_skill(w: &mut EdgeWorld, name: String) {
+    let stderr = w.result()["stderr"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line == format!("agent: skills {name}")),
+        "stderr: {stderr}"
+    );
+}
+
 #[then(expr = "its logs begin with the agent saying it may take up to {int} steps")]
 async fn agent_step_limit(w: &mut EdgeWorld, steps: u32) {
     let stderr = w.result()["stderr"].as_str().unwrap_or_default().to_owned();

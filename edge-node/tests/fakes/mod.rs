@@ -158,6 +158,7 @@ impl Gateway for FakeGateway {
                 env: BTreeMap::new(),
                 agent: None,
                 agent_max_steps: None,
+                skills: vec![],
             },
         })))
     }

@@ -81,7 +81,8 @@ impl Function {
                 .merge(routes::usage::router())
                 .merge(routes::projects::router())
                 .merge(routes::plans::router())
-                .merge(routes::preferences::router()),
+                .merge(routes::preferences::router())
+                .merge(routes::skills::router()),
             Function::Nodes => routes::nodes::router()
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
@@ -134,6 +135,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/projects/{proxy+}", Function::Tasks),
     ("ANY /v1/preferences", Function::Tasks),
     ("ANY /v1/preferences/{proxy+}", Function::Tasks),
+    ("ANY /v1/skills", Function::Tasks),
+    ("ANY /v1/skills/{proxy+}", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
     ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),
@@ -217,6 +220,7 @@ mod tests {
             ("/v1/usage", Function::Tasks),
             ("/v1/preferences", Function::Tasks),
             ("/v1/preferences/effective", Function::Tasks),
+            ("/v1/skills/house-style", Function::Tasks),
             ("/v1/auth", Function::Nodes),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {

@@ -11,12 +11,12 @@ use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
     ApiKeyStore, AuditLog, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore,
-    PreferenceStore, ProjectStore, SessionStore, SettingsStore, StreamStore, TaskStore,
+    PreferenceStore, ProjectStore, SessionStore, SettingsStore, SkillStore, StreamStore, TaskStore,
     ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
     ApiKeyService, AuditService, Auditor, AuthService, ChatService, JobService, NodeService,
-    PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService,
+    PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService, SkillService,
     StreamService, TaskService, UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
@@ -51,6 +51,7 @@ struct Inner {
     preferences: OnceLock<Arc<PreferenceService>>,
     audit: OnceLock<Arc<AuditService>>,
     settings: OnceLock<Arc<SettingsService>>,
+    skills: OnceLock<Arc<SkillService>>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -74,6 +75,7 @@ pub struct Ports {
     pub preferences: Arc<dyn PreferenceStore>,
     pub audit: Arc<dyn AuditLog>,
     pub settings: Arc<dyn SettingsStore>,
+    pub skills: Arc<dyn SkillStore>,
     pub streams: Arc<dyn StreamStore>,
     pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -97,6 +99,7 @@ impl From<Adapters> for Ports {
             preferences: Arc::new(adapters.preferences),
             audit: Arc::new(adapters.audit),
             settings: Arc::new(adapters.settings),
+            skills: Arc::new(adapters.skills),
             streams: Arc::new(adapters.streams),
             usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
@@ -122,6 +125,7 @@ impl Ports {
             preferences: store.clone(),
             audit: store.clone(),
             settings: store.clone(),
+            skills: store.clone(),
             streams: store.clone(),
             usage: store.clone(),
             queue: store.clone(),
@@ -187,6 +191,7 @@ impl AppState {
                 preferences: OnceLock::new(),
                 audit: OnceLock::new(),
                 settings: OnceLock::new(),
+                skills: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -270,6 +275,16 @@ impl AppState {
                 )
                 .with_audit(self.auditor()),
             )
+        })
+    }
+
+    pub fn skills(&self) -> &Arc<SkillService> {
+        self.inner.skills.get_or_init(|| {
+            Arc::new(SkillService::new(
+                self.inner.ports.skills.clone(),
+                self.projects().clone(),
+                self.inner.clock.clone(),
+            ))
         })
     }
 
@@ -458,6 +473,7 @@ impl AppState {
                     config.plans.clone(),
                 )
                 .with_preferences(ports.preferences.clone())
+                .with_skills(ports.skills.clone())
                 .with_audit(self.auditor()),
             )
         })

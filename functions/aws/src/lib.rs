@@ -106,6 +106,7 @@ pub struct Adapters {
     pub preferences: dynamo::DynamoPreferences,
     pub audit: dynamo::DynamoAudit,
     pub settings: dynamo::DynamoSettings,
+    pub skills: dynamo::DynamoSkills,
     pub streams: dynamo::DynamoStreams,
     pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
@@ -130,6 +131,7 @@ impl Adapters {
             preferences: dynamo::DynamoPreferences::new(db.clone(), resources.table("tasks")),
             audit: dynamo::DynamoAudit::new(db.clone(), resources.table("audit")),
             settings: dynamo::DynamoSettings::new(db.clone(), resources.table("users")),
+            skills: dynamo::DynamoSkills::new(db.clone(), resources.table("tasks")),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(

@@ -1571,3 +1571,41 @@ async fn settings_are_versioned_and_another_instance_reads_a_change_after_its_ca
         Err(StoreError::Conflict(_))
     ));
 }
+
+#[tokio::test]
+async fn skills_are_kept_per_owner_by_name_and_replaced_by_name() {
+    use cynode_domain::ids::ProjectId;
+    use cynode_domain::ports::SkillStore;
+    use cynode_domain::skill::Skill;
+    let (a, _, _) = adapters().await;
+    let skills = a.skills.clone();
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let at = now().replace_nanosecond(0).unwrap();
+    let skill = |owner: &UserId, name: &str, body: &str, project: Option<ProjectId>| {
+        Skill::new(owner, name, body.into(), &["word".into()], project, at).unwrap()
+    };
+    let first = skill(&alice, "style", "one", None);
+    skills.put_skill(&first).await.unwrap();
+    let replaced = skill(&alice, "style", "two", Some(ProjectId::generate()));
+    skills.put_skill(&replaced).await.unwrap();
+    skills
+        .put_skill(&skill(&alice, "other", "three", None))
+        .await
+        .unwrap();
+    skills
+        .put_skill(&skill(&bob, "style", "bob's", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        skills.skill(&alice, "style").await.unwrap(),
+        Some(replaced.clone())
+    );
+    let mut hers = skills.skills(&alice).await.unwrap();
+    hers.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(hers.len(), 2);
+    assert_eq!(hers[1], replaced);
+    assert!(skills.delete_skill(&alice, "style").await.unwrap());
+    assert!(!skills.delete_skill(&alice, "style").await.unwrap());
+    assert_eq!(skills.skill(&alice, "style").await.unwrap(), None);
+    assert_eq!(skills.skills(&bob).await.unwrap().len(), 1, "bob's stays");
+}

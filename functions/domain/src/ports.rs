@@ -23,6 +23,7 @@ use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::{CredentialChange, Project};
 use crate::session::{RefreshToken, Session};
 use crate::settings::SettingsRecord;
+use crate::skill::Skill;
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
 use crate::usage::UsageEntry;
@@ -248,6 +249,18 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// Skills, kept per owner by name.
+#[async_trait]
+pub trait SkillStore: Send + Sync {
+    /// Creates or replaces the owner's skill of that name.
+    async fn put_skill(&self, skill: &Skill) -> StoreResult<()>;
+    async fn skill(&self, owner: &UserId, name: &str) -> StoreResult<Option<Skill>>;
+    /// Every skill of `owner`, bodies included.
+    async fn skills(&self, owner: &UserId) -> StoreResult<Vec<Skill>>;
+    /// `false` when there was none.
+    async fn delete_skill(&self, owner: &UserId, name: &str) -> StoreResult<bool>;
 }
 
 /// The system settings admins stored: one record, replaced whole, version by version.

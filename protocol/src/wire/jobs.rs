@@ -136,6 +136,9 @@ pub struct JobSpec {
     /// `agent.max_steps`); `None`: the node's own limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_max_steps: Option<u32>,
+    /// The owner's skills that apply to this job, for the in-sandbox agent to follow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<crate::wire::SkillText>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

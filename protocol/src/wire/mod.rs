@@ -16,6 +16,7 @@ mod nodes;
 mod preferences;
 mod projects;
 mod settings;
+mod skills;
 mod tasks;
 mod usage;
 
@@ -31,5 +32,6 @@ pub use nodes::*;
 pub use preferences::*;
 pub use projects::*;
 pub use settings::*;
+pub use skills::*;
 pub use tasks::*;
 pub use usage::*;

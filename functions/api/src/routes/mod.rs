@@ -20,6 +20,7 @@ pub mod preferences;
 pub mod projects;
 pub mod responses;
 pub mod settings;
+pub mod skills;
 pub mod tasks;
 mod text_completions;
 pub mod usage;

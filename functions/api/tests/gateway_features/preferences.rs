@@ -1,5 +1,5 @@
-//! Steps of `preferences.feature` and `settings.feature`: setting values at each scope
-//! (and system-wide) and reading what applies.
+//! Steps of `preferences.feature`, `settings.feature` and `skills.feature`: what a user
+//! and an admin set, and what of it reaches a claimed job.
 
 use super::*;
 
@@ -82,4 +82,42 @@ async fn setting_is(w: &mut GatewayWorld, key: String, value: u64, source: Strin
         .unwrap_or_else(|| panic!("no {key} in {body}"));
     assert_eq!(found["value"], value, "{found}");
     assert_eq!(found["source"], source.as_str(), "{found}");
+}
+
+#[then(expr = "the skill list holds {string} without its body")]
+async fn skill_listed(w: &mut GatewayWorld, name: String) {
+    let body = &w.reply().body;
+    let skills = body["skills"].as_array().expect("a skill list");
+    let found = skills
+        .iter()
+        .find(|skill| skill["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {body}"));
+    assert!(found.get("body").is_none(), "{found}");
+    assert!(
+        found["size"].as_u64().is_some_and(|size| size > 0),
+        "{found}"
+    );
+}
+
+#[then(expr = "the claim carries the skills {string}")]
+async fn claim_skills(w: &mut GatewayWorld, names: String) {
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    let carried: Vec<&str> = spec["skills"]
+        .as_array()
+        .map(|skills| skills.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    let wanted: Vec<&str> = names.split(", ").collect();
+    assert_eq!(carried, wanted, "{spec}");
+    assert!(
+        spec["skills"][0]["body"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "{spec}"
+    );
+}
+
+#[then("the claim carries no skills")]
+async fn claim_no_skills(w: &mut GatewayWorld) {
+    let spec = &w.claims.last().expect("a claim")["spec"];
+    assert!(spec.get("skills").is_none(), "{spec}");
 }

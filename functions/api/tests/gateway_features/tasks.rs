@@ -80,6 +80,14 @@ async fn creates_in_project(w: &mut GatewayWorld, alias: String, command: String
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
 
+#[when(expr = "{string} creates a task with the prompt {string} in the project {string}")]
+async fn prompt_in_project(w: &mut GatewayWorld, alias: String, prompt: String, project: String) {
+    let reply = w
+        .create_task(&alias, json!({"prompt": prompt, "project": project}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
 #[when("an admin deletes the task")]
 async fn admin_deletes(w: &mut GatewayWorld) {
     let path = w.path("/v1/tasks/{task}");

@@ -60,6 +60,7 @@ struct State {
     preferences: HashMap<PreferenceTarget, BTreeMap<String, StoredPreference>>,
     audit: BTreeMap<String, crate::audit::AuditEvent>,
     settings: Option<crate::settings::SettingsRecord>,
+    skills: BTreeMap<(UserId, String), crate::skill::Skill>,
 }
 
 /// Every port in one in-memory store.
@@ -289,6 +290,42 @@ impl crate::ports::StreamStore for MemoryStore {
     async fn remove_stream(&self, owner: &UserId, id: &str) -> StoreResult<()> {
         self.state().streams.remove(&(owner.clone(), id.to_owned()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SkillStore for MemoryStore {
+    async fn put_skill(&self, skill: &crate::skill::Skill) -> StoreResult<()> {
+        self.state()
+            .skills
+            .insert((skill.owner.clone(), skill.name.clone()), skill.clone());
+        Ok(())
+    }
+
+    async fn skill(&self, owner: &UserId, name: &str) -> StoreResult<Option<crate::skill::Skill>> {
+        Ok(self
+            .state()
+            .skills
+            .get(&(owner.clone(), name.to_owned()))
+            .cloned())
+    }
+
+    async fn skills(&self, owner: &UserId) -> StoreResult<Vec<crate::skill::Skill>> {
+        Ok(self
+            .state()
+            .skills
+            .values()
+            .filter(|skill| &skill.owner == owner)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_skill(&self, owner: &UserId, name: &str) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .skills
+            .remove(&(owner.clone(), name.to_owned()))
+            .is_some())
     }
 }
 

@@ -12,9 +12,11 @@ use crate::plan::JobRole;
 use crate::preference::JobPreferences;
 use crate::service::preferences::effective_for_task;
 use crate::service::tasks::load_input;
+use crate::skill::skills_for;
 use crate::task::Task;
 use crate::wire::{
-    AgentAssignment, AttachmentDownload, Credential, ForgeTarget, JobClaim, JobSpec, SubtaskBrief,
+    AgentAssignment, AttachmentDownload, Credential, ForgeTarget, InputMode, JobClaim, JobSpec,
+    SubtaskBrief,
 };
 use crate::ErrorCode;
 
@@ -71,6 +73,7 @@ impl JobService {
             env: Default::default(),
             agent,
             agent_max_steps: None,
+            skills: vec![],
         };
         load_input(self.blobs.as_ref(), task)
             .await?
@@ -85,17 +88,40 @@ impl JobService {
         }))
     }
 
-    /// Fills in what the task left open from its owner's effective preferences. A chat
-    /// with a model (or a direct model call) has nothing they tune, and reads none: its
-    /// first token waits on this claim.
+    /// Fills in what the task left open from its owner's effective preferences, and
+    /// gives an agent job the owner's skills that apply to it (both read at once). A
+    /// chat with a model (or a direct model call) has nothing they tune, and reads
+    /// nothing: its first token waits on this claim.
     async fn apply_preferences(&self, task: &Task, spec: &mut JobSpec) -> Result<()> {
         let model_call =
             spec.direct.is_some() || (!spec.messages.is_empty() && spec.model.is_some());
-        let Some(preferences) = self.preferences.as_ref().filter(|_| !model_call) else {
+        if model_call {
+            return Ok(());
+        }
+        let agent_job = spec.mode == InputMode::Prompt || spec.agent.is_some();
+        let preferences = async {
+            match &self.preferences {
+                Some(store) => effective_for_task(store.as_ref(), task).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let skills = async {
+            match &self.skills {
+                Some(store) if agent_job => Ok(store.skills(&task.owner).await?),
+                _ => Ok::<_, Error>(Vec::new()),
+            }
+        };
+        let (preferences, skills) = tokio::try_join!(preferences, skills)?;
+        let prompt = spec
+            .prompt
+            .clone()
+            .or_else(|| spec.messages.last().map(|message| message.content.clone()))
+            .unwrap_or_default();
+        spec.skills = skills_for(&skills, &prompt, task.project_id.as_ref());
+        let Some(effective) = preferences else {
             return Ok(());
         };
-        let effective =
-            JobPreferences::from_effective(&effective_for_task(preferences.as_ref(), task).await?);
+        let effective = JobPreferences::from_effective(&effective);
         if spec.inference && spec.model.is_none() {
             spec.model = effective.default_model;
         }

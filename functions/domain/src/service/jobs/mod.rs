@@ -12,7 +12,9 @@ use crate::job::{output_keys, progress_line, raw_output_key, Claim, Finish, Job,
 use crate::limits::{json_len, MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use crate::node::Node;
 use crate::plan::PlanPolicy;
-use crate::ports::{BlobStore, Chunk, JobQueue, PreferenceStore, ProjectStore, TaskStore, Write};
+use crate::ports::{
+    BlobStore, Chunk, JobQueue, PreferenceStore, ProjectStore, SkillStore, TaskStore, Write,
+};
 use crate::service::audit::Auditor;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
@@ -53,6 +55,8 @@ pub struct JobService {
     /// Where the owners' preferences are read at claim (none: the task's own values and
     /// the node's defaults only).
     preferences: Option<Arc<dyn PreferenceStore>>,
+    /// Where the owners' skills are read at claim (none: jobs carry no skills).
+    skills: Option<Arc<dyn SkillStore>>,
     audit: Auditor,
 }
 
@@ -88,8 +92,15 @@ impl JobService {
             settings,
             planning: None,
             preferences: None,
+            skills: None,
             audit: Auditor::default(),
         }
+    }
+
+    /// Gives each claimed agent job the owner's skills that apply to it.
+    pub fn with_skills(mut self, skills: Arc<dyn SkillStore>) -> Self {
+        self.skills = Some(skills);
+        self
     }
 
     /// Records every project credential handed to a node.
@@ -521,7 +532,8 @@ mod tests {
                 NodeKeys::new(b"master".to_vec()),
                 JobSettings::default(),
             )
-            .with_preferences(store.clone()),
+            .with_preferences(store.clone())
+            .with_skills(store.clone()),
             store,
             clock,
             alice: Principal::test_user("alice"),
