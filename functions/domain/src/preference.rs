@@ -74,14 +74,7 @@ impl PreferenceKey {
             .find(|key| key.name() == name)
             .ok_or_else(|| {
                 let known: Vec<&str> = Self::ALL.iter().map(|key| key.name()).collect();
-                Error::not_found(
-                    ErrorCode::UnknownPreference,
-                    format!(
-                        "no preference '{}'; the keys are {}",
-                        name.chars().take(64).collect::<String>(),
-                        known.join(", ")
-                    ),
-                )
+                unknown_name(ErrorCode::UnknownPreference, "preference", name, &known)
             })
     }
 
@@ -124,6 +117,19 @@ impl PreferenceKey {
             }
         }
     }
+}
+
+/// 404 with `code` for a `what` named `name` that does not exist, listing the `known`
+/// names (preferences, settings).
+pub(crate) fn unknown_name(code: ErrorCode, what: &str, name: &str, known: &[&str]) -> Error {
+    Error::not_found(
+        code,
+        format!(
+            "no {what} '{}'; the {what}s are {}",
+            name.chars().take(64).collect::<String>(),
+            known.join(", ")
+        ),
+    )
 }
 
 /// Where a value is set: a scope and, below the system, whom it concerns.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::preference::unknown_name;
 use crate::ErrorCode;
 
 /// The settings, each with its bounds.
@@ -70,14 +71,7 @@ impl SettingKey {
             .find(|key| key.name() == name)
             .ok_or_else(|| {
                 let known: Vec<&str> = Self::ALL.iter().map(|key| key.name()).collect();
-                Error::not_found(
-                    ErrorCode::UnknownSetting,
-                    format!(
-                        "no setting '{}'; the settings are {}",
-                        name.chars().take(64).collect::<String>(),
-                        known.join(", ")
-                    ),
-                )
+                unknown_name(ErrorCode::UnknownSetting, "setting", name, &known)
             })
     }
 

@@ -262,6 +262,40 @@ pub(crate) async fn get_item(
     Ok(out.item)
 }
 
+/// Puts an item, replacing any item with its key (no condition).
+pub(crate) async fn put_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: Item,
+) -> Result<(), StoreError> {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// Deletes one item; `false` when there was none.
+pub(crate) async fn delete_existing(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: impl Into<String>,
+    sk: impl Into<String>,
+) -> Result<bool, StoreError> {
+    let out = client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(out.attributes.is_some_and(|old| !old.is_empty()))
+}
+
 /// A put that succeeds only when no item with this key exists.
 pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()

@@ -11,12 +11,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ports::{PreferenceStore, StoreResult};
 use cynode_domain::preference::{PreferenceTarget, StoredPreference};
 
-use super::{key, query_items, store_error, Item, ItemBuilder, ItemReader};
+use super::{delete_existing, put_item, query_items, Item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoPreferences {
@@ -93,29 +93,16 @@ impl PreferenceStore for DynamoPreferences {
             .json("value", &value.value)?
             .time("updated_at", value.updated_at)
             .build();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        put_item(&self.client, &self.table, item).await
     }
 
     async fn delete_preference(&self, target: &PreferenceTarget, name: &str) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                preferences_pk(target),
-                format!("{SK_PREFIX}{name}"),
-            )))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.attributes.is_some_and(|old| !old.is_empty()))
+        delete_existing(
+            &self.client,
+            &self.table,
+            preferences_pk(target),
+            format!("{SK_PREFIX}{name}"),
+        )
+        .await
     }
 }

@@ -6,13 +6,13 @@
 //! | skill | `SKILLS#<owner>`   | `SKILL#<name>` |
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{ProjectId, UserId};
 use cynode_domain::ports::{SkillStore, StoreResult};
 use cynode_domain::skill::Skill;
 
-use super::{get_item, key, query_items, store_error, ItemBuilder, ItemReader};
+use super::{delete_existing, get_item, put_item, query_items, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoSkills {
@@ -59,14 +59,7 @@ impl SkillStore for DynamoSkills {
             )
             .time("updated_at", skill.updated_at)
             .build();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        put_item(&self.client, &self.table, item).await
     }
 
     async fn skill(&self, owner: &UserId, name: &str) -> StoreResult<Option<Skill>> {
@@ -89,15 +82,6 @@ impl SkillStore for DynamoSkills {
     }
 
     async fn delete_skill(&self, owner: &UserId, name: &str) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(owner_pk(owner), skill_sk(name))))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.attributes.is_some_and(|old| !old.is_empty()))
+        delete_existing(&self.client, &self.table, owner_pk(owner), skill_sk(name)).await
     }
 }
