@@ -9,6 +9,7 @@ Feature: Jobs that need a model reach it only through their pod's inference prox
     And a user "alice" who is logged in
 
   Scenario: A prompt is answered by the agent, and never run as a shell command
+    Given the node has a warm pod ready
     When "alice" asks "What is 2+2? Answer with the number."
     Then the task completes
     And its stdout is a non-empty answer

@@ -297,6 +297,7 @@ impl WarmPool {
                 match started {
                     Ok(warm) if self.stop.is_cancelled() => self.sandbox.discard(warm).await,
                     Ok(warm) => {
+                        tracing::info!(sandbox = %warm.name, kind = ?kind, "a warm sandbox is ready");
                         self.ready.lock().expect("warm pool lock")[kind as usize].push_back(warm)
                     }
                     Err(err) => failed = Some((kind, err)),
