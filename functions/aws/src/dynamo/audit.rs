@@ -10,7 +10,6 @@
 //! `GET /v1/audit`, may also query (see `infra/template.yaml`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::audit::{month_of, AuditEvent};
@@ -37,18 +36,29 @@ impl DynamoAudit {
         Self { client, table }
     }
 
-    /// Newest first, before `before`, at most `limit`.
+    /// The events of one partition (`attribute` = `value`, of the table or of `index`)
+    /// whose ids sort before `before`, newest first, at most `limit`.
     async fn newest(
         &self,
-        query: QueryFluentBuilder,
+        index: Option<&str>,
+        attribute: &str,
+        value: String,
         before: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let query = query.scan_index_forward(false).expression_attribute_values(
-            ":before",
-            // Every ULID sorts before "~".
-            AttributeValue::S(before.unwrap_or("~").to_owned()),
-        );
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(format!("{attribute} = :partition AND sk < :before"))
+            .expression_attribute_values(":partition", AttributeValue::S(value))
+            .scan_index_forward(false)
+            .expression_attribute_values(
+                ":before",
+                // Every ULID sorts before "~".
+                AttributeValue::S(before.unwrap_or("~").to_owned()),
+            );
         query_items(query, Some(limit as usize))
             .await?
             .iter()
@@ -110,13 +120,8 @@ impl AuditLog for DynamoAudit {
         before: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk < :before")
-            .expression_attribute_values(":pk", AttributeValue::S(month_pk(month)));
-        self.newest(query, before, limit).await
+        self.newest(None, "pk", month_pk(month), before, limit)
+            .await
     }
 
     async fn user_events(
@@ -125,13 +130,7 @@ impl AuditLog for DynamoAudit {
         before: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("by_user")
-            .key_condition_expression("user_pk = :user AND sk < :before")
-            .expression_attribute_values(":user", AttributeValue::S(user.to_string()));
-        self.newest(query, before, limit).await
+        self.newest(Some("by_user"), "user_pk", user.to_string(), before, limit)
+            .await
     }
 }

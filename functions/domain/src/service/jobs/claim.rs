@@ -78,7 +78,7 @@ impl JobService {
         load_input(self.blobs.as_ref(), task)
             .await?
             .fill_spec(&mut spec);
-        self.apply_preferences(task, &mut spec).await?;
+        self.apply_owner_choices(task, &mut spec).await?;
         Ok(Ok(JobClaim {
             attempt: job.attempt,
             lease_id: lease.id.clone(),
@@ -92,7 +92,7 @@ impl JobService {
     /// gives an agent job the owner's skills that apply to it (both read at once). A
     /// chat with a model (or a direct model call) has nothing they tune, and reads
     /// nothing: its first token waits on this claim.
-    async fn apply_preferences(&self, task: &Task, spec: &mut JobSpec) -> Result<()> {
+    async fn apply_owner_choices(&self, task: &Task, spec: &mut JobSpec) -> Result<()> {
         let model_call =
             spec.direct.is_some() || (!spec.messages.is_empty() && spec.model.is_some());
         if model_call {
