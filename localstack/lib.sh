@@ -10,6 +10,9 @@ CACHE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/cynode
 STATE_DIR=${CYNODE_STATE_DIR:-$REPO_ROOT/.cynode}
 ENDPOINT=${AWS_ENDPOINT_URL:-http://localhost:4566}
 
+# The services a deployment uses (KMS seals users' stored credentials).
+LOCALSTACK_SERVICES=sqs,dynamodb,s3,sts,iam,ssm,secretsmanager,cloudformation,kms
+
 export AWS_REGION=${AWS_REGION:-us-east-1}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
 export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}

@@ -30,6 +30,7 @@ OUTPUT_ENV = {
     "JobsDeadLetterQueueUrl": "CYNODE_JOBS_DLQ_URL",
     "InferenceQueueUrl": "CYNODE_INFERENCE_QUEUE_URL",
     "NodeQueueRoleArn": "CYNODE_NODE_ROLE_ARN",
+    "CredentialsKeyArn": "CYNODE_CREDENTIALS_KEY_ID",
     # Where the secrets are, never what they are: processes fetch the values themselves.
     "JwtKeySecretArn": "CYNODE_JWT_SECRET_ID",
     "NodeKeySecretArn": "CYNODE_NODE_KEY_SECRET_ID",

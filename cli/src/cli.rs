@@ -100,6 +100,10 @@ pub enum Command {
     /// `cynork preferences`)
     #[command(subcommand, visible_alias = "preferences")]
     Prefs(crate::commands::prefs::PrefsCommand),
+    /// Stored credentials for outbound services (forge tokens, provider keys): values are
+    /// read from stdin and never shown again (also `cynork credentials`)
+    #[command(subcommand, visible_alias = "credentials")]
+    Creds(crate::commands::creds::CredsCommand),
     /// Skills: markdown instructions your agents follow (by trigger word, or for a project)
     #[command(subcommand, visible_alias = "skill")]
     Skills(crate::commands::skills::SkillsCommand),
@@ -165,6 +169,9 @@ pub enum ProjectCommand {
         /// Read a credential (a forge token) from the first line of stdin
         #[arg(long)]
         credential_stdin: bool,
+        /// Use one of your stored credentials instead (cynork creds)
+        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
+        credential_name: Option<String>,
         /// Start subtasks by themselves once their dependencies are merged
         #[arg(long)]
         auto_start: bool,
@@ -186,9 +193,12 @@ pub enum ProjectCommand {
         /// Read a new credential from the first line of stdin
         #[arg(long, conflicts_with = "remove_credential")]
         credential_stdin: bool,
-        /// Forget the stored credential
+        /// Forget the project's own credential
         #[arg(long)]
         remove_credential: bool,
+        /// Use one of your stored credentials instead ("" stops using it)
+        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
+        credential_name: Option<String>,
         #[arg(long, value_name = "BOOL")]
         auto_start: Option<bool>,
         /// Build settings ("" clears one)

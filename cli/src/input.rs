@@ -120,6 +120,32 @@ pub fn read_line(prompt: Option<&str>) -> CliResult<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
+/// A secret from stdin (never an argument, which other users could see in the process
+/// list): a token (one line), or an ssh deploy key (a `-----BEGIN … PRIVATE KEY-----`
+/// block, read to its `-----END` line). `flag` and `what` name it in errors.
+pub fn secret_from_stdin(flag: &str, what: &str) -> CliResult<String> {
+    let mut secret = read_line(None)?;
+    if secret.trim().is_empty() {
+        return Err(CliError::usage(format!("{flag}: stdin had no {what}")));
+    }
+    if secret.trim_start().starts_with("-----BEGIN ") {
+        loop {
+            let line = read_line(None)?;
+            if line.is_empty() {
+                return Err(CliError::usage(format!(
+                    "{flag}: the key has no -----END line"
+                )));
+            }
+            secret.push('\n');
+            secret.push_str(&line);
+            if line.trim_start().starts_with("-----END ") {
+                break;
+            }
+        }
+    }
+    Ok(secret)
+}
+
 /// Asks a yes/no question on stderr; only `y` is yes.
 pub fn confirm(question: &str) -> CliResult<bool> {
     Ok(matches!(

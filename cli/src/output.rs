@@ -146,6 +146,19 @@ impl Printer {
         }
     }
 
+    /// What a delete prints: `{<key>: <name>, deleted: true}`, or `<key>=<name>
+    /// deleted=true`.
+    pub fn deleted(&self, key: &str, name: &str) {
+        if self.json_mode() {
+            let mut value = serde_json::Map::new();
+            value.insert(key.to_owned(), name.into());
+            value.insert("deleted".into(), true.into());
+            self.json(&value);
+        } else {
+            self.line(&[(key, name.to_owned()), ("deleted", "true".into())]);
+        }
+    }
+
     /// A hint or progress note on stderr (suppressed by --quiet).
     pub fn note(&self, message: &str) {
         if !self.quiet {

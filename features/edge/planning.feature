@@ -17,7 +17,7 @@ Feature: Planned work with real agents
   Scenario: A feature request becomes a plan; a started subtask is pushed and proposed as a pull request
     Given a bare repository whose check script writes NOTES.md
     And a forge that takes pull requests for "acme/widgets"
-    And "alice" has a project for the repository with the credential "tok-edge-secret-7f3a"
+    And "alice" has a project for the repository with the stored credential "tok-edge-secret-7f3a"
     When "alice" plans "Add a NOTES.md file that says hello" in the project
     Then the task is planned into subtasks that depend only on earlier ones
     When "alice" starts the first ready subtask

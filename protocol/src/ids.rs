@@ -60,6 +60,8 @@ ulid_id!(/// An uploaded file a task may reference.
     AttachmentId, "att_");
 ulid_id!(/// A git repository a user's planned work happens in.
     ProjectId, "proj_");
+ulid_id!(/// A stored credential: fixed when it is made, its sealed value is bound to it.
+    CredentialId, "cred_");
 ulid_id!(/// One claim of a job by a node; a result must name the lease it ran under.
     LeaseId, "lease_");
 

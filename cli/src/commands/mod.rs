@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod creds;
 pub mod plan;
 pub mod prefs;
 pub mod project;
@@ -60,6 +61,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Audit(command) => audit::run(&mut ctx, command),
         Command::Settings(command) => settings::run(&mut ctx, command),
         Command::Skills(command) => skills::run(&mut ctx, command),
+        Command::Creds(command) => creds::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

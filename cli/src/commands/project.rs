@@ -10,7 +10,7 @@ use super::Context;
 use crate::cli::ProjectCommand;
 use crate::client::{segment, Gateway};
 use crate::error::{CliError, CliResult};
-use crate::input::{confirm, read_line};
+use crate::input::{confirm, secret_from_stdin};
 use crate::output::Printer;
 
 fn project_path(project: &str) -> CliResult<String> {
@@ -20,30 +20,8 @@ fn project_path(project: &str) -> CliResult<String> {
     Ok(format!("/v1/projects/{}", segment(project)))
 }
 
-/// A token (one line), or an ssh deploy key (a `-----BEGIN … PRIVATE KEY-----` block).
 fn credential_from_stdin() -> CliResult<String> {
-    let mut credential = read_line(None)?;
-    if credential.trim().is_empty() {
-        return Err(CliError::usage(
-            "--credential-stdin: stdin had no credential",
-        ));
-    }
-    if credential.trim_start().starts_with("-----BEGIN ") {
-        loop {
-            let line = read_line(None)?;
-            if line.is_empty() {
-                return Err(CliError::usage(
-                    "--credential-stdin: the key has no -----END line",
-                ));
-            }
-            credential.push('\n');
-            credential.push_str(&line);
-            if line.trim_start().starts_with("-----END ") {
-                break;
-            }
-        }
-    }
-    Ok(credential)
+    secret_from_stdin("--credential-stdin", "a credential")
 }
 
 pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
@@ -53,6 +31,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             repo,
             branch,
             credential_stdin,
+            credential_name,
             auto_start,
             build,
         } => {
@@ -61,6 +40,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 repo_url: repo,
                 default_branch: branch,
                 credential: credential_stdin.then(credential_from_stdin).transpose()?,
+                credential_name,
                 auto_start: Some(auto_start),
                 image: build.image,
                 test_command: build.test_command,
@@ -93,6 +73,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
             branch,
             credential_stdin,
             remove_credential,
+            credential_name,
             auto_start,
             build,
         } => {
@@ -105,6 +86,7 @@ pub fn run(ctx: &mut Context, command: ProjectCommand) -> CliResult {
                 repo_url: repo,
                 default_branch: branch,
                 credential,
+                credential_name,
                 auto_start,
                 image: build.image,
                 test_command: build.test_command,
@@ -151,12 +133,11 @@ fn print_project(printer: &Printer, project: &ProjectView) {
         ("branch", project.default_branch.clone()),
         (
             "credential",
-            if project.has_credential {
-                "stored"
-            } else {
-                "none"
-            }
-            .into(),
+            match (&project.credential_name, project.has_credential) {
+                (Some(name), _) => format!("creds:{name}"),
+                (None, true) => "stored".into(),
+                (None, false) => "none".into(),
+            },
         ),
         ("auto_start", project.auto_start.to_string()),
     ];

@@ -94,13 +94,7 @@ pub fn run(ctx: &mut Context, command: SkillsCommand) -> CliResult {
         SkillsCommand::Delete { name } => {
             let path = format!("/v1/skills/{}", segment(&name));
             Gateway::new(&mut ctx.config)?.call::<(), ()>(Method::DELETE, &path, None, true)?;
-            if ctx.printer.json_mode() {
-                ctx.printer
-                    .json(&serde_json::json!({ "name": name, "deleted": true }));
-            } else {
-                ctx.printer
-                    .line(&[("name", name), ("deleted", "true".into())]);
-            }
+            ctx.printer.deleted("name", &name);
             Ok(())
         }
     }

@@ -185,13 +185,7 @@ fn delete(ctx: &mut Context, task: &str, yes: bool) -> CliResult {
         return Ok(());
     }
     Gateway::new(&mut ctx.config)?.call::<(), ()>(reqwest::Method::DELETE, &path, None, true)?;
-    if ctx.printer.json_mode() {
-        ctx.printer
-            .json(&serde_json::json!({ "task": task, "deleted": true }));
-    } else {
-        ctx.printer
-            .line(&[("task", task.to_owned()), ("deleted", "true".into())]);
-    }
+    ctx.printer.deleted("task", task);
     Ok(())
 }
 

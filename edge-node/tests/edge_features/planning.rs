@@ -83,11 +83,30 @@ async fn forge_for(w: &mut EdgeWorld, repo: String) {
 
 #[given(expr = "{string} has a project for the repository with the credential {string}")]
 async fn has_project(w: &mut EdgeWorld, _alias: String, credential: String) {
+    let body = json!({"credential": credential});
+    project_for_repository(w, credential, body).await;
+}
+
+/// The same with the credential stored first (`/v1/credentials`, sealed with KMS) and
+/// named by the project.
+#[given(expr = "{string} has a project for the repository with the stored credential {string}")]
+async fn has_project_stored(w: &mut EdgeWorld, _alias: String, credential: String) {
+    let name = unique_handle("forge-bot");
+    let stored = json!({"name": name, "provider": "gitea", "value": credential});
+    let reply = api()
+        .post("/v1/credentials", Some(w.token()), &stored)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert!(!reply.body.to_string().contains(&credential));
+    let body = json!({"credential_name": name});
+    project_for_repository(w, credential, body).await;
+}
+
+async fn project_for_repository(w: &mut EdgeWorld, credential: String, mut body: Value) {
     let name = unique_handle("widgets");
-    let mut body = json!({
-        "name": name, "repo_url": w.planned().remote_url, "credential": credential,
-        "test_command": "sh ./check.sh",
-    });
+    body["name"] = json!(name);
+    body["repo_url"] = json!(w.planned().remote_url);
+    body["test_command"] = json!("sh ./check.sh");
     if let Some(repo) = w.planned().forge_repo.clone() {
         let (owner, repo_name) = repo.split_once('/').expect("owner/name");
         let forge = cynode_testkit::forge::ForgeContract::start(owner, repo_name, &credential)
@@ -416,11 +435,9 @@ async fn credential_use_audited(w: &mut EdgeWorld) {
                 .starts_with("node:"),
             "{event}"
         );
+        let subject = event["subject"].as_str().unwrap_or_default();
         assert!(
-            event["subject"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("project:"),
+            subject.starts_with("project:") || subject.starts_with("credential:"),
             "{event}"
         );
     }

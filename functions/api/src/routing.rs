@@ -82,7 +82,8 @@ impl Function {
                 .merge(routes::projects::router())
                 .merge(routes::plans::router())
                 .merge(routes::preferences::router())
-                .merge(routes::skills::router()),
+                .merge(routes::skills::router())
+                .merge(routes::credentials::router()),
             Function::Nodes => routes::nodes::router()
                 .merge(routes::health::router())
                 .merge(routes::admin::router()),
@@ -137,6 +138,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/preferences/{proxy+}", Function::Tasks),
     ("ANY /v1/skills", Function::Tasks),
     ("ANY /v1/skills/{proxy+}", Function::Tasks),
+    ("ANY /v1/credentials", Function::Tasks),
+    ("ANY /v1/credentials/{proxy+}", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
     ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),
@@ -221,6 +224,8 @@ mod tests {
             ("/v1/preferences", Function::Tasks),
             ("/v1/preferences/effective", Function::Tasks),
             ("/v1/skills/house-style", Function::Tasks),
+            ("/v1/credentials", Function::Tasks),
+            ("/v1/credentials/forge-bot/rotate", Function::Tasks),
             ("/v1/auth", Function::Nodes),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {
@@ -317,6 +322,31 @@ mod tests {
             };
             assert_eq!(actions, expected, "{role}");
         }
+    }
+
+    /// Users' stored credentials: only the tasks function seals values (and cannot open
+    /// them); only the callbacks function opens them; only those two know the key.
+    #[test]
+    fn only_the_callbacks_function_opens_stored_credentials() {
+        for function in Function::ALL {
+            let name = capitalize(function.name());
+            let mut actions = actions_on(&format!("{name}FunctionRole"), "CredentialsKey");
+            actions.sort();
+            let expected: &[&str] = match function {
+                Function::Callbacks => &["kms:Decrypt"],
+                Function::Tasks => &["kms:Encrypt"],
+                _ => &[],
+            };
+            assert_eq!(actions, expected, "{name}");
+            let env = block(&format!("{name}Function"));
+            assert_eq!(
+                env.contains("CYNODE_CREDENTIALS_KEY_ID"),
+                !expected.is_empty(),
+                "{name}"
+            );
+        }
+        let sweeper = actions_on("SweeperFunctionRole", "CredentialsKey");
+        assert!(sweeper.is_empty(), "{sweeper:?}");
     }
 
     /// Each function's role may read exactly the secrets the function fetches, and its

@@ -10,14 +10,14 @@ use cynode_domain::clock::SystemClock;
 use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
-    ApiKeyStore, AuditLog, BlobStore, CredentialIssuer, DeadLetters, JobQueue, NodeStore,
-    PreferenceStore, ProjectStore, SessionStore, SettingsStore, SkillStore, StreamStore, TaskStore,
-    ThreadStore, UsageStore, UserStore,
+    ApiKeyStore, AuditLog, BlobStore, CredentialCipher, CredentialIssuer, CredentialStore,
+    DeadLetters, JobQueue, NodeStore, PreferenceStore, ProjectStore, SessionStore, SettingsStore,
+    SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
-    ApiKeyService, AuditService, Auditor, AuthService, ChatService, JobService, NodeService,
-    PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService, SkillService,
-    StreamService, TaskService, UsageService, UserService,
+    ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService, JobService,
+    NodeService, PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService,
+    SkillService, StreamService, TaskService, UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -37,7 +37,7 @@ struct Inner {
     config: GatewayConfig,
     ports: Ports,
     clock: Arc<SystemClock>,
-    credentials: Option<Arc<dyn CredentialIssuer>>,
+    queue_credentials: Option<Arc<dyn CredentialIssuer>>,
     auth: OnceLock<Arc<AuthService>>,
     users: OnceLock<Arc<UserService>>,
     api_keys: OnceLock<Arc<ApiKeyService>>,
@@ -47,6 +47,7 @@ struct Inner {
     chat: OnceLock<Arc<ChatService>>,
     recovery: OnceLock<Arc<RecoveryService>>,
     projects: OnceLock<Arc<ProjectService>>,
+    stored_credentials: OnceLock<Arc<CredentialService>>,
     plans: OnceLock<Arc<PlanService>>,
     preferences: OnceLock<Arc<PreferenceService>>,
     audit: OnceLock<Arc<AuditService>>,
@@ -72,6 +73,9 @@ pub struct Ports {
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    /// Seals stored credentials; `None` where no key is configured.
+    pub cipher: Option<Arc<dyn CredentialCipher>>,
     pub preferences: Arc<dyn PreferenceStore>,
     pub audit: Arc<dyn AuditLog>,
     pub settings: Arc<dyn SettingsStore>,
@@ -96,6 +100,10 @@ impl From<Adapters> for Ports {
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
+            credentials: Arc::new(adapters.credentials),
+            cipher: adapters
+                .cipher
+                .map(|cipher| Arc::new(cipher) as Arc<dyn CredentialCipher>),
             preferences: Arc::new(adapters.preferences),
             audit: Arc::new(adapters.audit),
             settings: Arc::new(adapters.settings),
@@ -122,6 +130,8 @@ impl Ports {
             threads: store.clone(),
             nodes: store.clone(),
             projects: store.clone(),
+            credentials: store.clone(),
+            cipher: Some(store.clone()),
             preferences: store.clone(),
             audit: store.clone(),
             settings: store.clone(),
@@ -176,7 +186,7 @@ impl AppState {
                 config: config.clone(),
                 ports,
                 clock: Arc::new(SystemClock),
-                credentials,
+                queue_credentials: credentials,
                 auth: OnceLock::new(),
                 users: OnceLock::new(),
                 api_keys: OnceLock::new(),
@@ -187,6 +197,7 @@ impl AppState {
                 chat: OnceLock::new(),
                 recovery: OnceLock::new(),
                 projects: OnceLock::new(),
+                stored_credentials: OnceLock::new(),
                 plans: OnceLock::new(),
                 preferences: OnceLock::new(),
                 audit: OnceLock::new(),
@@ -322,10 +333,26 @@ impl AppState {
 
     pub fn projects(&self) -> &Arc<ProjectService> {
         self.inner.projects.get_or_init(|| {
-            Arc::new(ProjectService::new(
-                self.inner.ports.projects.clone(),
-                self.inner.clock.clone(),
-            ))
+            Arc::new(
+                ProjectService::new(self.inner.ports.projects.clone(), self.inner.clock.clone())
+                    .with_credentials(self.inner.ports.credentials.clone()),
+            )
+        })
+    }
+
+    /// Users' stored credentials.
+    pub fn credentials(&self) -> &Arc<CredentialService> {
+        self.inner.stored_credentials.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(
+                CredentialService::new(
+                    ports.credentials.clone(),
+                    ports.cipher.clone(),
+                    ports.projects.clone(),
+                    self.inner.clock.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
         })
     }
 
@@ -448,7 +475,7 @@ impl AppState {
             let service = service
                 .with_audit(self.auditor())
                 .with_settings(self.settings().clone());
-            Arc::new(match &self.inner.credentials {
+            Arc::new(match &self.inner.queue_credentials {
                 Some(issuer) => service.with_credentials(issuer.clone()),
                 None => service,
             })
@@ -472,6 +499,7 @@ impl AppState {
                     ports.projects.clone(),
                     config.plans.clone(),
                 )
+                .with_credentials(self.credentials().clone())
                 .with_preferences(ports.preferences.clone())
                 .with_skills(ports.skills.clone())
                 .with_audit(self.auditor()),

@@ -5,10 +5,11 @@
 //! (locally: `.cynode/stack.env`, written by `localstack/provision` from the template's
 //! outputs): `CYNODE_PREFIX` names the tables; `CYNODE_JOBS_QUEUE_URL`,
 //! `CYNODE_INFERENCE_QUEUE_URL`, `CYNODE_JOBS_DLQ_URL` and `CYNODE_BLOB_BUCKET` the queues
-//! and the bucket. Endpoints and credentials come from the standard AWS environment
+//! and the bucket; `CYNODE_CREDENTIALS_KEY_ID` the KMS key ([`kms`]). Endpoints and credentials come from the standard AWS environment
 //! (`AWS_ENDPOINT_URL` points everything at LocalStack).
 
 pub mod dynamo;
+pub mod kms;
 pub mod s3;
 pub mod secrets;
 pub mod sqs;
@@ -25,6 +26,9 @@ pub struct Resources {
     /// The dead-letter queue both job queues share.
     pub dead_letter_queue_url: String,
     pub blob_bucket: String,
+    /// The KMS key that seals users' stored credentials (`CYNODE_CREDENTIALS_KEY_ID`):
+    /// only the functions that store or hand out credentials are given it.
+    pub credentials_key_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,7 @@ impl Resources {
             inference_queue_url: required("CYNODE_INFERENCE_QUEUE_URL")?,
             dead_letter_queue_url: required("CYNODE_JOBS_DLQ_URL")?,
             blob_bucket: required("CYNODE_BLOB_BUCKET")?,
+            credentials_key_id: lookup("CYNODE_CREDENTIALS_KEY_ID").filter(|id| !id.is_empty()),
         })
     }
 
@@ -62,6 +67,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub secrets: secrets::SecretStore,
     pub sts: aws_sdk_sts::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
@@ -89,6 +95,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             secrets: secrets::SecretStore::new(aws_sdk_secretsmanager::Client::new(&shared)),
             sts: aws_sdk_sts::Client::new(&shared),
+            kms: aws_sdk_kms::Client::new(&shared),
         }
     }
 }
@@ -103,6 +110,9 @@ pub struct Adapters {
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
+    pub credentials: dynamo::DynamoCredentials,
+    /// `None` where no credentials key is configured.
+    pub cipher: Option<kms::KmsCipher>,
     pub preferences: dynamo::DynamoPreferences,
     pub audit: dynamo::DynamoAudit,
     pub settings: dynamo::DynamoSettings,
@@ -128,6 +138,15 @@ impl Adapters {
                 resources.table("tasks"),
                 resources.table("credentials"),
             ),
+            credentials: dynamo::DynamoCredentials::new(
+                db.clone(),
+                resources.table("tasks"),
+                resources.table("credentials"),
+            ),
+            cipher: resources
+                .credentials_key_id
+                .clone()
+                .map(|key| kms::KmsCipher::new(clients.kms.clone(), key)),
             preferences: dynamo::DynamoPreferences::new(db.clone(), resources.table("tasks")),
             audit: dynamo::DynamoAudit::new(db.clone(), resources.table("audit")),
             settings: dynamo::DynamoSettings::new(db.clone(), resources.table("users")),

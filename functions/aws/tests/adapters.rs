@@ -1609,3 +1609,101 @@ async fn skills_are_kept_per_owner_by_name_and_replaced_by_name() {
     assert_eq!(skills.skill(&alice, "style").await.unwrap(), None);
     assert_eq!(skills.skills(&bob).await.unwrap().len(), 1, "bob's stays");
 }
+
+/// Stored credentials over DynamoDB and KMS: the value is stored only sealed, opens only
+/// under its own owner and credential, a rotation replaces it in the same transaction as
+/// the description, a stale version loses, and a delete takes both items.
+#[tokio::test]
+async fn stored_credentials_are_sealed_with_kms_bound_to_their_owner_and_credential() {
+    use cynode_domain::credential::StoredCredential;
+    use cynode_domain::ports::{CredentialCipher, CredentialStore};
+    use cynode_domain::wire::CreateCredentialRequest;
+    let (a, clients, stack) = adapters().await;
+    let cipher = a.cipher.clone().expect("the stack has a credentials key");
+    let store = a.credentials.clone();
+    let at = now().replace_nanosecond(0).unwrap();
+    let request = |value: &str| CreateCredentialRequest {
+        name: "forge-bot".into(),
+        provider: "github".into(),
+        value: value.into(),
+        description: None,
+    };
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let hers = StoredCredential::create(&alice, &request("ghp_adapter_one"), at).unwrap();
+    let sealed = cipher
+        .seal("ghp_adapter_one", &hers.seal_context())
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed.0).contains("ghp_adapter_one"));
+    store.insert_credential(&hers, &sealed).await.unwrap();
+    let again = StoredCredential::create(&alice, &request("x"), at).unwrap();
+    assert!(matches!(
+        store.insert_credential(&again, &sealed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let his = StoredCredential::create(&bob, &request("ghp_bobs"), at).unwrap();
+    let his_sealed = cipher.seal("ghp_bobs", &his.seal_context()).await.unwrap();
+    store.insert_credential(&his, &his_sealed).await.unwrap();
+
+    assert_eq!(
+        store.stored_credential(&alice, "forge-bot").await.unwrap(),
+        Some(hers.clone())
+    );
+    assert_eq!(store.credentials(&alice).await.unwrap(), vec![hers.clone()]);
+    let stored = store.sealed_value(&hers).await.unwrap().unwrap();
+    assert_eq!(
+        cipher.open(&stored, &hers.seal_context()).await.unwrap(),
+        "ghp_adapter_one"
+    );
+    // Her ciphertext under his context (a value copied onto his item) does not open.
+    assert!(matches!(
+        cipher.open(&stored, &his.seal_context()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    // The raw item holds the sealed bytes and nothing readable.
+    let raw = clients
+        .dynamodb
+        .scan()
+        .table_name(format!(
+            "{}-credentials",
+            stack.get("CYNODE_PREFIX").unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(!format!("{:?}", raw.items()).contains("ghp_adapter_one"));
+
+    let rotated = hers.rotated(at);
+    let new_sealed = cipher
+        .seal("ghp_adapter_two", &rotated.seal_context())
+        .await
+        .unwrap();
+    store
+        .update_credential(&rotated, Some(&new_sealed))
+        .await
+        .unwrap();
+    let stale = hers.rotated(at);
+    assert!(matches!(
+        store.update_credential(&stale, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let opened = cipher
+        .open(
+            &store.sealed_value(&rotated).await.unwrap().unwrap(),
+            &rotated.seal_context(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened, "ghp_adapter_two");
+    assert!(matches!(
+        store.delete_credential(&hers).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.delete_credential(&rotated).await.unwrap();
+    assert_eq!(
+        store.stored_credential(&alice, "forge-bot").await.unwrap(),
+        None
+    );
+    assert_eq!(store.sealed_value(&rotated).await.unwrap(), None);
+    assert_eq!(store.credentials(&bob).await.unwrap().len(), 1, "his stays");
+}

@@ -12,6 +12,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod chat;
+pub mod credential;
 pub mod error;
 pub mod job;
 pub mod memory;

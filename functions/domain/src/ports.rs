@@ -13,6 +13,7 @@ use crate::api_key::ApiKey;
 use crate::audit::AuditEvent;
 use crate::chat::Thread;
 use crate::clock::Timestamp;
+use crate::credential::{SealContext, Sealed, StoredCredential};
 use crate::error::StoreError;
 use crate::ids::{
     ApiKeyId, AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId,
@@ -249,6 +250,49 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// Users' stored credentials, kept per owner by name: each credential's description beside
+/// the owner's other items, its sealed value apart, where only the functions that hand
+/// values out may read it.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Creates a credential (version 1) with its sealed value, in one transaction.
+    /// Conflict when the owner already has one of that name.
+    async fn insert_credential(
+        &self,
+        credential: &StoredCredential,
+        sealed: &Sealed,
+    ) -> StoreResult<()>;
+    async fn stored_credential(
+        &self,
+        owner: &UserId,
+        name: &str,
+    ) -> StoreResult<Option<StoredCredential>>;
+    /// Every credential of `owner`.
+    async fn credentials(&self, owner: &UserId) -> StoreResult<Vec<StoredCredential>>;
+    /// Writes `credential` if its stored version is `version - 1`, replacing its value
+    /// with `sealed` when given, in one transaction; Conflict otherwise.
+    async fn update_credential(
+        &self,
+        credential: &StoredCredential,
+        sealed: Option<&Sealed>,
+    ) -> StoreResult<()>;
+    /// Deletes a credential and its value if its version is still `credential.version`;
+    /// Conflict otherwise.
+    async fn delete_credential(&self, credential: &StoredCredential) -> StoreResult<()>;
+    /// The sealed value: only for the claim that hands it to a job.
+    async fn sealed_value(&self, credential: &StoredCredential) -> StoreResult<Option<Sealed>>;
+}
+
+/// Seals and opens credential values (KMS in a deployment). A value opens only under the
+/// context it was sealed with.
+#[async_trait]
+pub trait CredentialCipher: Send + Sync {
+    async fn seal(&self, value: &str, context: &SealContext) -> StoreResult<Sealed>;
+    /// [`StoreError::Corrupt`] when `sealed` was sealed under another context, or is not a
+    /// sealed value at all.
+    async fn open(&self, sealed: &Sealed, context: &SealContext) -> StoreResult<String>;
 }
 
 /// Skills, kept per owner by name.

@@ -1,6 +1,7 @@
 //! Projects: a git repository that planned work happens in, owned by one user. The
-//! repository's credential is stored apart from the project (see
-//! [`crate::ports::ProjectStore`]) and never leaves the control plane in a view.
+//! repository's credential is either the project's own, stored apart from the project
+//! (see [`crate::ports::ProjectStore`]), or one of the owner's stored credentials named
+//! by the project ([`crate::credential`]); neither leaves the control plane in a view.
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -14,7 +15,8 @@ pub use cynode_protocol::project::BuildSettings;
 
 /// Longest repository URL accepted.
 pub const MAX_REPO_URL_CHARS: usize = 2048;
-/// Longest credential accepted (forge tokens are far shorter).
+/// Longest credential accepted, in bytes (forge tokens are far shorter; KMS seals at most
+/// 4096 bytes at once).
 pub const MAX_CREDENTIAL_CHARS: usize = 4096;
 /// The branch new projects work from unless told otherwise.
 pub const DEFAULT_BRANCH: &str = "main";
@@ -27,6 +29,8 @@ pub struct Project {
     pub repo_url: String,
     pub default_branch: String,
     pub has_credential: bool,
+    /// The owner's stored credential it uses instead of one of its own (normalized name).
+    pub credential_name: Option<String>,
     pub auto_start: bool,
     /// How planned work on it is built (see [`BuildSettings`]).
     pub build: BuildSettings,
@@ -138,6 +142,7 @@ impl Project {
             repo_url: self.repo_url.clone(),
             default_branch: self.default_branch.clone(),
             has_credential: self.has_credential,
+            credential_name: self.credential_name.clone(),
             auto_start: self.auto_start,
             build: self.build.clone(),
             created_at: self.created_at,
@@ -163,6 +168,7 @@ impl Project {
         apply_build_settings(&mut build, &req.build())?;
         let branch = req.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.into());
         check_branch(&branch)?;
+        let credential_name = credential_reference(&req.credential, &req.credential_name)?;
         let credential = credential_change(req.credential)?;
         let project = Project {
             build,
@@ -172,6 +178,7 @@ impl Project {
             repo_url: req.repo_url,
             default_branch: branch,
             has_credential: matches!(credential, CredentialChange::Set(_)),
+            credential_name: credential_name.flatten(),
             auto_start: req.auto_start.unwrap_or(false),
             created_at: now,
             updated_at: now,
@@ -208,12 +215,26 @@ impl Project {
         let moved = next.repo_url != self.repo_url
             || forge_host(next.build.forge_url.as_deref())
                 != forge_host(self.build.forge_url.as_deref());
+        let reference = credential_reference(&req.credential, &req.credential_name)?;
         let credential = match req.credential {
+            // A stored credential named instead: the project's own goes.
+            None if reference.as_ref().is_some_and(Option::is_some) && self.has_credential => {
+                CredentialChange::Remove
+            }
             None if moved && self.has_credential => CredentialChange::Remove,
             None => CredentialChange::Keep,
             Some(text) if text.is_empty() => CredentialChange::Remove,
-            some => credential_change(some)?,
+            some => {
+                // A credential of its own instead of a stored one.
+                next.credential_name = None;
+                credential_change(some)?
+            }
         };
+        match reference {
+            Some(name) => next.credential_name = name,
+            None if moved => next.credential_name = None,
+            None => {}
+        }
         match &credential {
             CredentialChange::Set(_) => next.has_credential = true,
             CredentialChange::Remove => next.has_credential = false,
@@ -264,6 +285,48 @@ fn forge_host(url: Option<&str>) -> Option<String> {
     )
 }
 
+/// The stored credential a request names: `None` when it names none, `Some(None)` when it
+/// stops using one (`""`), `Some(Some(name))` normalized. A request may give a credential
+/// of the project's own or name a stored one, not both.
+fn credential_reference(
+    credential: &Option<String>,
+    name: &Option<String>,
+) -> Result<Option<Option<String>>> {
+    match name.as_deref() {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(_) if credential.as_deref().is_some_and(|c| !c.is_empty()) => {
+            Err(Error::validation(
+                ErrorCode::InvalidCredential,
+                "give either credential (the project's own) or credential_name (a stored one), not both",
+            ))
+        }
+        Some(raw) => {
+            normalize_name(raw, ErrorCode::InvalidCredential, "credential_name").map(|n| Some(Some(n)))
+        }
+    }
+}
+
+/// Checks a credential's text: one line (a token), or an ssh private key block (a deploy
+/// key), not empty, of at most [`MAX_CREDENTIAL_CHARS`] bytes.
+pub fn check_credential_text(text: &str, field: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::validation(
+            ErrorCode::InvalidCredential,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if text.len() > MAX_CREDENTIAL_CHARS || (text.contains(['\n', '\r']) && !is_private_key(text)) {
+        return Err(Error::validation(
+            ErrorCode::InvalidCredential,
+            format!(
+                "{field} must be one line (a token), or an ssh private key block (a deploy key), of at most {MAX_CREDENTIAL_CHARS} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
     match credential {
         None => Ok(CredentialChange::Keep),
@@ -271,18 +334,10 @@ fn credential_change(credential: Option<String>) -> Result<CredentialChange> {
             ErrorCode::InvalidCredential,
             "credential must not be empty (leave it out for none)",
         )),
-        Some(text)
-            if text.chars().count() > MAX_CREDENTIAL_CHARS
-                || (text.contains(['\n', '\r']) && !is_private_key(&text)) =>
-        {
-            Err(Error::validation(
-                ErrorCode::InvalidCredential,
-                format!(
-                    "credential must be one line (a token), or an ssh private key block (a deploy key), of at most {MAX_CREDENTIAL_CHARS} characters"
-                ),
-            ))
+        Some(text) => {
+            check_credential_text(&text, "credential")?;
+            Ok(CredentialChange::Set(text))
         }
-        Some(text) => Ok(CredentialChange::Set(text)),
     }
 }
 
@@ -438,6 +493,60 @@ mod tests {
             project.updated(bad, now).unwrap_err().code,
             "invalid_branch"
         );
+    }
+
+    #[test]
+    fn a_project_uses_its_own_credential_or_a_stored_one_never_both() {
+        let now = datetime!(2026-12-07 00:00 UTC);
+        let mut req = request("site", "https://example.com/site.git");
+        req.credential = Some("ghp_own".into());
+        req.credential_name = Some("Forge Bot".into());
+        let err = Project::create(&UserId::generate(), req.clone(), now).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidCredential);
+        req.credential_name = None;
+        let (own, _) = Project::create(&UserId::generate(), req, now).unwrap();
+        // Naming a stored one drops the project's own; giving its own drops the name.
+        let named = UpdateProjectRequest {
+            credential_name: Some("Forge Bot".into()),
+            ..Default::default()
+        };
+        let (stored, change) = own.updated(named, now).unwrap();
+        assert_eq!(
+            (
+                stored.has_credential,
+                stored.credential_name.as_deref(),
+                change
+            ),
+            (false, Some("forge-bot"), CredentialChange::Remove)
+        );
+        let view = serde_json::to_string(&stored.view()).unwrap();
+        assert!(view.contains("\"credential_name\":\"forge-bot\""), "{view}");
+        let own_again = UpdateProjectRequest {
+            credential: Some("ghp_new".into()),
+            ..Default::default()
+        };
+        let (back, change) = stored.updated(own_again, now).unwrap();
+        assert_eq!(
+            (back.has_credential, back.credential_name, change),
+            (true, None, CredentialChange::Set("ghp_new".into()))
+        );
+        // A new repository does not take the stored credential along either.
+        let moved = UpdateProjectRequest {
+            repo_url: Some("https://elsewhere.example/site.git".into()),
+            ..Default::default()
+        };
+        let (moved, _) = stored.updated(moved, now).unwrap();
+        assert_eq!(moved.credential_name, None);
+        let (kept, _) = stored
+            .updated(
+                UpdateProjectRequest {
+                    auto_start: Some(true),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(kept.credential_name.as_deref(), Some("forge-bot"));
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct CreateProjectRequest {
     /// never sent into a sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// The name of one of the owner's stored credentials (`/v1/credentials`) to use
+    /// instead of a credential of the project's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
     /// Start subtasks by themselves once their dependencies are merged (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_start: Option<bool>,
@@ -44,6 +48,9 @@ pub struct UpdateProjectRequest {
     pub default_branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// A stored credential's name; `""` stops using it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_start: Option<bool>,
     /// Build settings; one set to "" is cleared.
@@ -103,8 +110,11 @@ pub struct ProjectView {
     pub name: String,
     pub repo_url: String,
     pub default_branch: String,
-    /// Whether a credential is stored (it is never shown).
+    /// Whether a credential of the project's own is stored (it is never shown).
     pub has_credential: bool,
+    /// The stored credential it uses instead, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
     pub auto_start: bool,
     #[serde(flatten)]
     pub build: crate::project::BuildSettings,

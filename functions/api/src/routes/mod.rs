@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod credentials;
 mod embeddings;
 pub mod events;
 pub mod health;

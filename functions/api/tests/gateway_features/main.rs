@@ -29,6 +29,7 @@ mod assertions;
 mod audit;
 mod auth;
 mod chat;
+mod credentials;
 mod nodes;
 mod planning;
 mod preferences;

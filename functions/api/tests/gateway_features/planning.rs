@@ -35,7 +35,7 @@ impl GatewayWorld {
 
     /// The newest queued run of the task with `role` (and `subtask`), as the runs list
     /// shows it: a planned task has several jobs, so the test finds them there.
-    async fn queued_run(&mut self, role: &str, subtask: Option<u64>) -> String {
+    pub(crate) async fn queued_run(&mut self, role: &str, subtask: Option<u64>) -> String {
         let task = self.task().to_owned();
         let token = self.owner_token();
         let runs = self

@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod audit;
+mod credentials;
 mod nodes;
 mod preferences;
 mod projects;
@@ -23,6 +24,7 @@ mod users;
 
 pub use api_keys::DynamoApiKeys;
 pub use audit::DynamoAudit;
+pub use credentials::DynamoCredentials;
 pub use nodes::DynamoNodes;
 pub use preferences::DynamoPreferences;
 pub use projects::DynamoProjects;
@@ -215,6 +217,22 @@ pub(crate) async fn query_items(
             _ => return Ok(items),
         }
     }
+}
+
+/// Every item of one partition (a consistent read, page after page): an owner's skills
+/// or credentials.
+pub(crate) async fn partition_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: String,
+) -> Result<Vec<Item>, StoreError> {
+    let query = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk))
+        .consistent_read(true);
+    query_items(query, None).await
 }
 
 /// Counts what a query matches (`Select COUNT`), page after page, stopping once `up_to`

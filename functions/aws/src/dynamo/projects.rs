@@ -58,6 +58,7 @@ fn project_item(project: &Project) -> Item {
         .s("repo_url", &project.repo_url)
         .s("default_branch", &project.default_branch)
         .bool("has_credential", project.has_credential)
+        .opt_s("credential_name", project.credential_name.clone())
         .bool("auto_start", project.auto_start)
         .opt_s("image", project.build.image.clone())
         .opt_s("test_command", project.build.test_command.clone())
@@ -79,6 +80,7 @@ fn read_project(item: &Item) -> StoreResult<Project> {
         repo_url: r.s("repo_url")?,
         default_branch: r.s("default_branch")?,
         has_credential: r.bool("has_credential"),
+        credential_name: r.opt_s("credential_name"),
         auto_start: r.bool("auto_start"),
         build: BuildSettings {
             image: r.opt_s("image"),

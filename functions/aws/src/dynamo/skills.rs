@@ -6,13 +6,12 @@
 //! | skill | `SKILLS#<owner>`   | `SKILL#<name>` |
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cynode_domain::ids::{ProjectId, UserId};
 use cynode_domain::ports::{SkillStore, StoreResult};
 use cynode_domain::skill::Skill;
 
-use super::{delete_existing, get_item, put_item, query_items, ItemBuilder, ItemReader};
+use super::{delete_existing, get_item, partition_items, put_item, ItemBuilder, ItemReader};
 
 #[derive(Debug, Clone)]
 pub struct DynamoSkills {
@@ -71,14 +70,11 @@ impl SkillStore for DynamoSkills {
     }
 
     async fn skills(&self, owner: &UserId) -> StoreResult<Vec<Skill>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(owner_pk(owner)))
-            .consistent_read(true);
-        query_items(query, None).await?.iter().map(read).collect()
+        partition_items(&self.client, &self.table, owner_pk(owner))
+            .await?
+            .iter()
+            .map(read)
+            .collect()
     }
 
     async fn delete_skill(&self, owner: &UserId, name: &str) -> StoreResult<bool> {

@@ -26,6 +26,7 @@ use crate::task::{Attachment, Task};
 use crate::user::{User, UserUpdate};
 use crate::wire::JobMessage;
 
+mod credentials;
 mod nodes;
 mod tasks;
 
@@ -61,6 +62,8 @@ struct State {
     audit: BTreeMap<String, crate::audit::AuditEvent>,
     settings: Option<crate::settings::SettingsRecord>,
     skills: BTreeMap<(UserId, String), crate::skill::Skill>,
+    stored_credentials: BTreeMap<(UserId, String), crate::credential::StoredCredential>,
+    sealed: HashMap<crate::ids::CredentialId, crate::credential::Sealed>,
 }
 
 /// Every port in one in-memory store.

@@ -374,7 +374,13 @@ mod tests {
             NodeKeys::new(b"k".to_vec()),
             JobSettings::default(),
         )
-        .with_planning(store.clone(), store.clone(), PlanPolicy::default());
+        .with_planning(store.clone(), store.clone(), PlanPolicy::default())
+        .with_credentials(Arc::new(crate::service::CredentialService::new(
+            store.clone(),
+            Some(store.clone()),
+            store.clone(),
+            clock.clone(),
+        )));
         Fixture {
             plans: PlanService::new(store.clone(), store.clone(), clock, tasks.clone(), 60),
             store,
@@ -545,6 +551,72 @@ mod tests {
         };
         let credential = claim.spec.agent.and_then(|a| a.credential);
         assert_eq!(credential.map(|c| c.0).as_deref(), Some("s3cret-token"));
+    }
+
+    #[tokio::test]
+    async fn a_project_naming_a_stored_credential_hands_its_value_out_only_while_enabled() {
+        use crate::node::Node;
+        use crate::wire::UpdateProjectRequest;
+        use crate::wire::{CreateCredentialRequest, NodeState, UpdateCredentialRequest};
+        let f = fixture();
+        let task = f.planned_task().await;
+        let clock = Arc::new(crate::clock::SystemClock);
+        let credentials = crate::service::CredentialService::new(
+            f.store.clone(),
+            Some(f.store.clone()),
+            f.store.clone(),
+            clock.clone(),
+        );
+        let stored = CreateCredentialRequest {
+            name: "bot".into(),
+            provider: "github".into(),
+            value: "ghp_stored".into(),
+            description: None,
+        };
+        credentials.create(&f.alice, stored).await.unwrap();
+        let use_it = UpdateProjectRequest {
+            credential_name: Some("bot".into()),
+            ..Default::default()
+        };
+        ProjectService::new(f.store.clone(), clock)
+            .with_credentials(f.store.clone())
+            .update(&f.alice, "widgets", use_it)
+            .await
+            .unwrap();
+        let disable = |enabled| UpdateCredentialRequest {
+            enabled: Some(enabled),
+            description: None,
+        };
+        credentials
+            .update(&f.alice, "bot", disable(false))
+            .await
+            .unwrap();
+        let job = f.store.jobs(&task.task_id).await.unwrap()[0].id.clone();
+        let node = Node::test("gpu-1", NodeState::Enabled, datetime!(2026-11-22 10:00 UTC));
+        let started = JobStartedRequest {
+            task_id: task.task_id.clone(),
+            boot_id: "b".into(),
+            receive_count: 1,
+        };
+        let waits = f
+            .jobs
+            .started_on(&node, &job, started.clone())
+            .await
+            .unwrap();
+        let ClaimDecision::Elsewhere { reason, .. } = &waits else {
+            panic!("{waits:?}")
+        };
+        assert!(reason.contains("'bot' is disabled"), "{reason}");
+        credentials
+            .update(&f.alice, "bot", disable(true))
+            .await
+            .unwrap();
+        let ClaimDecision::Run(claim) = f.jobs.started_on(&node, &job, started).await.unwrap()
+        else {
+            panic!("an enabled credential is handed out")
+        };
+        let credential = claim.spec.agent.and_then(|a| a.credential);
+        assert_eq!(credential.map(|c| c.0).as_deref(), Some("ghp_stored"));
     }
 
     #[tokio::test]

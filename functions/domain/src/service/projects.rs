@@ -7,13 +7,15 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::ProjectId;
-use crate::ports::ProjectStore;
+use crate::ports::{CredentialStore, ProjectStore};
 use crate::principal::Principal;
 use crate::project::Project;
 use crate::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
 
 pub struct ProjectService {
     projects: Arc<dyn ProjectStore>,
+    /// Where a project's `credential_name` must name one of its owner's credentials.
+    credentials: Option<Arc<dyn CredentialStore>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -26,7 +28,41 @@ fn not_found(reference: &str) -> Error {
 
 impl ProjectService {
     pub fn new(projects: Arc<dyn ProjectStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { projects, clock }
+        Self {
+            projects,
+            credentials: None,
+            clock,
+        }
+    }
+
+    /// Lets projects name their owner's stored credentials.
+    pub fn with_credentials(mut self, credentials: Arc<dyn CredentialStore>) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Refuses a stored credential the owner does not have (named anew by `next`).
+    async fn check_reference(&self, next: &Project, before: Option<&Project>) -> Result<()> {
+        let Some(name) = &next.credential_name else {
+            return Ok(());
+        };
+        if before.and_then(|p| p.credential_name.as_ref()) == Some(name) {
+            return Ok(());
+        }
+        let credentials = self.credentials.as_ref().ok_or_else(|| {
+            Error::unavailable("stored credentials are not available to this function")
+        })?;
+        if credentials
+            .stored_credential(&next.owner, name)
+            .await?
+            .is_none()
+        {
+            return Err(Error::not_found(
+                ErrorCode::CredentialNotFound,
+                format!("credential_name: you have no credential '{name}' (cynork creds list)"),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn create(
@@ -35,6 +71,7 @@ impl ProjectService {
         req: CreateProjectRequest,
     ) -> Result<ProjectView> {
         let (project, credential) = Project::create(&principal.user_id, req, self.clock.now())?;
+        self.check_reference(&project, None).await?;
         match self.projects.insert_project(&project, &credential).await {
             Ok(()) => Ok(project.view()),
             Err(StoreError::Conflict(_)) => Err(Error::conflict(
@@ -75,6 +112,7 @@ impl ProjectService {
     ) -> Result<ProjectView> {
         let project = self.owned(principal, reference).await?;
         let (next, credential) = project.updated(req, self.clock.now())?;
+        self.check_reference(&next, Some(&project)).await?;
         match self.projects.update_project(&next, &credential).await {
             Ok(()) => Ok(next.view()),
             Err(StoreError::Conflict(_)) => Err(Error::conflict(

@@ -10,6 +10,7 @@ use crate::ids::NodeId;
 use crate::job::Job;
 use crate::plan::JobRole;
 use crate::preference::JobPreferences;
+use crate::project::Project;
 use crate::service::preferences::effective_for_task;
 use crate::service::tasks::load_input;
 use crate::skill::skills_for;
@@ -172,26 +173,10 @@ impl JobService {
                 )));
             }
         }
-        let credential = if project.has_credential {
-            planning
-                .projects
-                .credential(&project)
-                .await?
-                .map(Credential)
-        } else {
-            None
+        let credential = match self.project_credential(node, task, &project).await? {
+            Ok(credential) => credential,
+            Err(reason) => return Ok(Placement::Elsewhere(reason)),
         };
-        if credential.is_some() {
-            let record = AuditRecord::new(
-                "credential.use",
-                Actor::Node(node.to_string()),
-                format!("project:{}", project.id),
-            )
-            .for_task(&task.id)
-            .concerning(&task.owner)
-            .detail("handed to the node for the job's repository");
-            self.audit.record(record).await?;
-        }
         let mut assignment = AgentAssignment {
             role: "plan".into(),
             repo_url: project.repo_url.clone(),
@@ -224,5 +209,63 @@ impl JobService {
             };
         }
         Ok(Placement::Here(Some(Box::new(assignment))))
+    }
+
+    /// The credential a planned job of `project` gets: the stored credential the project
+    /// names, or its own. Each one handed out goes on the audit trail with the task. A
+    /// stored credential that is disabled (or gone) is handed to no node: the job waits
+    /// (inner `Err`, the reason) and the refusal goes on the owner's trail.
+    async fn project_credential(
+        &self,
+        node: &NodeId,
+        task: &Task,
+        project: &Project,
+    ) -> Result<std::result::Result<Option<Credential>, String>> {
+        let planning = self
+            .planning
+            .as_ref()
+            .ok_or_else(|| Error::internal("this gateway does not run planned work"))?;
+        let (credential, subject) = match &project.credential_name {
+            Some(name) => {
+                let credentials = planning.credentials.as_ref().ok_or_else(|| {
+                    Error::internal("this gateway hands out no stored credentials")
+                })?;
+                let subject = format!("credential:{name}");
+                match credentials.open(&task.owner, name).await {
+                    Ok(value) => (Some(Credential(value)), subject),
+                    Err(err)
+                        if matches!(
+                            err.code,
+                            ErrorCode::CredentialDisabled | ErrorCode::CredentialNotFound
+                        ) =>
+                    {
+                        let record = AuditRecord::new(
+                            "credential.use",
+                            Actor::Node(node.to_string()),
+                            subject,
+                        )
+                        .for_task(&task.id)
+                        .concerning(&task.owner)
+                        .failed(err.code.as_str());
+                        self.audit.record(record).await?;
+                        return Ok(Err(format!("project '{}': {}", project.name, err.message)));
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            None if project.has_credential => (
+                planning.projects.credential(project).await?.map(Credential),
+                format!("project:{}", project.id),
+            ),
+            None => (None, String::new()),
+        };
+        if credential.is_some() {
+            let record = AuditRecord::new("credential.use", Actor::Node(node.to_string()), subject)
+                .for_task(&task.id)
+                .concerning(&task.owner)
+                .detail("handed to the node for the job's repository");
+            self.audit.record(record).await?;
+        }
+        Ok(Ok(credential))
     }
 }

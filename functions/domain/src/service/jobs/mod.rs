@@ -16,6 +16,7 @@ use crate::ports::{
     BlobStore, Chunk, JobQueue, PreferenceStore, ProjectStore, SkillStore, TaskStore, Write,
 };
 use crate::service::audit::Auditor;
+use crate::service::credentials::CredentialService;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
@@ -65,6 +66,8 @@ pub struct JobService {
 struct Planning {
     queue: Arc<dyn JobQueue>,
     projects: Arc<dyn ProjectStore>,
+    /// Opens the stored credentials projects name (none: such a project's jobs wait).
+    credentials: Option<Arc<CredentialService>>,
     policy: PlanPolicy,
 }
 
@@ -125,8 +128,18 @@ impl JobService {
         self.planning = Some(Planning {
             queue,
             projects,
+            credentials: None,
             policy,
         });
+        self
+    }
+
+    /// Hands planned jobs the stored credentials their projects name (after
+    /// [`JobService::with_planning`]).
+    pub fn with_credentials(mut self, credentials: Arc<CredentialService>) -> Self {
+        if let Some(planning) = self.planning.as_mut() {
+            planning.credentials = Some(credentials);
+        }
         self
     }
 
