@@ -107,7 +107,7 @@ pub enum Command {
     /// Skills: markdown instructions your agents follow (by trigger word, or for a project)
     #[command(subcommand, visible_alias = "skill")]
     Skills(crate::commands::skills::SkillsCommand),
-    /// System settings (admins): quotas, the stale-node window, retention, at run time
+    /// System settings (admins): quotas, the stale-node window, retention, attempt limits
     #[command(subcommand)]
     Settings(crate::commands::settings::SettingsCommand),
     /// The audit trail: sign-ins, keys, user, node and settings changes, credential use

@@ -12,12 +12,14 @@ Feature: The audit trail: who did what, when, and how it ended
     When "alice" logs in with the password "not-her-password"
     Then the response status is 401
     When "alice" creates an API key "editor" of scope "all"
+    And the key "editor" gets "/v1/models"
     And "root" changes the user "alice" with {"is_admin": false}
     And "alice" gets "/v1/audit"
     Then the response status is 200
     And the trail holds "auth.login" with outcome "success"
     And the trail holds "auth.login" with outcome "failure"
     And the trail holds "api_key.create" with outcome "success"
+    And the trail holds "api_key.use" with outcome "success"
     And the trail does not hold "user.update"
     And the response body does not contain "cyk_"
     And the response body does not contain "not-her-password"
@@ -44,3 +46,9 @@ Feature: The audit trail: who did what, when, and how it ended
     When "alice" gets "/v1/audit?cursor=bm90LWEtY3Vyc29y"
     Then the response status is 400
     And the error code is "invalid_cursor"
+
+  Scenario: The first admin, made by the bootstrap step, is on the trail
+    Given a fresh deployment
+    And a user "first" who is an admin
+    When "first" gets "/v1/audit?action=user.create"
+    Then the trail holds "user.create" with outcome "success"

@@ -1,6 +1,6 @@
 Feature: System settings: what operators change while the deployment runs
-  Admins read and change a user's quotas, the stale-node window and task retention at
-  run time; each change is a new version that every function reads within its cache
+  Admins read and change a user's quotas, the stale-node window, task retention and planned
+  work's attempt limits at run time; each change is a new version that every function reads within its cache
   time, and is on the audit trail. `null` restores the deployment's value.
 
   Background:
@@ -26,6 +26,21 @@ Feature: System settings: what operators change while the deployment runs
     Then the response status is 201
     When "root" gets "/v1/audit?action=settings.set"
     Then the trail holds "settings.set" with outcome "success"
+
+  Scenario: Lowering the worker attempt limit blocks a failing subtask at its first failure
+    Given "alice" has a project "widgets" with the credential "tok-settings"
+    When "root" puts to "/v1/settings/plans.worker_max_attempts" the body {"value": 1}
+    Then the response status is 200
+    And the setting "plans.worker_max_attempts" is 1 from "setting"
+    When "alice" plans "Add a greeting module" in the project "widgets"
+    And a node reports the plan:
+      """
+      {"subtasks": [{"title": "A", "spec": "a", "acceptance": "", "depends_on": []}]}
+      """
+    And "alice" starts subtask 1
+    And a node fails subtask 1's worker: "the tests failed (exit 1): make test"
+    Then the subtask states are "blocked_failure"
+    And subtask 1's reason is "the only attempt failed: the tests failed (exit 1): make test"
 
   Scenario: Only admins see settings; bad values, unknown keys and stale versions are refused
     When "alice" gets "/v1/settings"

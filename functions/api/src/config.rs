@@ -101,6 +101,8 @@ impl GatewayConfig {
             max_open_streams: self.streams.max_open_per_user,
             node_stale_secs: self.node_stale_secs,
             task_retention_secs: self.tasks.retention_secs,
+            planner_max_attempts: self.plans.max_planner_attempts,
+            worker_max_attempts: self.plans.max_worker_attempts,
         }
     }
 

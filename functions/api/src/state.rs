@@ -420,7 +420,8 @@ impl AppState {
                     config.recovery.clone(),
                     config.jobs.lease_secs,
                 )
-                .with_plan_policy(config.plans.clone()),
+                .with_plan_policy(config.plans.clone())
+                .with_settings(self.settings().clone()),
             )
         })
     }
@@ -500,6 +501,7 @@ impl AppState {
                     config.plans.clone(),
                 )
                 .with_credentials(self.credentials().clone())
+                .with_settings(self.settings().clone())
                 .with_preferences(ports.preferences.clone())
                 .with_skills(ports.skills.clone())
                 .with_audit(self.auditor()),

@@ -1528,6 +1528,8 @@ async fn settings_are_versioned_and_another_instance_reads_a_change_after_its_ca
         max_open_streams: 8,
         node_stale_secs: 120,
         task_retention_secs: 0,
+        planner_max_attempts: 3,
+        worker_max_attempts: 3,
     };
     let writer = SettingsService::new(store.clone(), clock.clone(), deployment, 10);
     let reader = SettingsService::new(store.clone(), clock.clone(), deployment, 10);

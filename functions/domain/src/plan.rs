@@ -424,10 +424,11 @@ impl Plan {
             }
             Err(why) if subtask.attempts >= policy.max_worker_attempts => {
                 subtask.state = SubtaskState::BlockedFailure;
-                subtask.reason = Some(reason(&format!(
-                    "{} attempts failed; the last: {why}",
-                    subtask.attempts
-                )));
+                let failed = match subtask.attempts {
+                    1 => "the only attempt failed".to_owned(),
+                    n => format!("{n} attempts failed; the last"),
+                };
+                subtask.reason = Some(reason(&format!("{failed}: {why}")));
                 WorkerNext::Settled
             }
             Err(why) => {

@@ -1,6 +1,6 @@
 //! System settings: the values operators change while the deployment runs (a user's
 //! quotas, the window after which a silent node counts as gone, how long finished tasks
-//! are kept). Each has a deployment value (the environment or template parameter the
+//! are kept, how often planned work's planner and workers are tried). Each has a deployment value (the environment or template parameter the
 //! functions start with); an admin's setting, stored once with a version, overrides it
 //! for every function, which re-reads it within a short cache time.
 
@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::plan::PlanPolicy;
 use crate::preference::unknown_name;
 use crate::ErrorCode;
 
@@ -18,14 +19,18 @@ pub enum SettingKey {
     MaxOpenStreams,
     NodeStaleSecs,
     TaskRetentionSecs,
+    PlannerMaxAttempts,
+    WorkerMaxAttempts,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 4] = [
+    pub const ALL: [SettingKey; 6] = [
         SettingKey::MaxOpenStreams,
         SettingKey::MaxUnfinishedTasks,
         SettingKey::NodeStaleSecs,
+        SettingKey::PlannerMaxAttempts,
         SettingKey::TaskRetentionSecs,
+        SettingKey::WorkerMaxAttempts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +39,8 @@ impl SettingKey {
             SettingKey::MaxOpenStreams => "streams.max_open_per_user",
             SettingKey::NodeStaleSecs => "nodes.stale_secs",
             SettingKey::TaskRetentionSecs => "tasks.retention_secs",
+            SettingKey::PlannerMaxAttempts => "plans.planner_max_attempts",
+            SettingKey::WorkerMaxAttempts => "plans.worker_max_attempts",
         }
     }
 
@@ -51,6 +58,12 @@ impl SettingKey {
             SettingKey::TaskRetentionSecs => {
                 "finished tasks unchanged this long are deleted by the sweep (0: kept for ever)"
             }
+            SettingKey::PlannerMaxAttempts => {
+                "planner runs a planned task gets (its plan refused or its run failed) before it is planning_failed"
+            }
+            SettingKey::WorkerMaxAttempts => {
+                "worker runs a subtask gets, with backoff between them, before it is blocked_failure"
+            }
         }
     }
 
@@ -61,6 +74,7 @@ impl SettingKey {
             SettingKey::MaxOpenStreams => (0, 1_000),
             SettingKey::NodeStaleSecs => (30, 86_400),
             SettingKey::TaskRetentionSecs => (0, 10 * 365 * 86_400),
+            SettingKey::PlannerMaxAttempts | SettingKey::WorkerMaxAttempts => (1, 10),
         }
     }
 
@@ -97,15 +111,28 @@ pub struct Settings {
     pub max_open_streams: u32,
     pub node_stale_secs: u64,
     pub task_retention_secs: u64,
+    pub planner_max_attempts: u32,
+    pub worker_max_attempts: u32,
 }
 
 impl Settings {
+    /// `policy` with the attempt limits in force.
+    pub fn plan_policy(&self, policy: &PlanPolicy) -> PlanPolicy {
+        PlanPolicy {
+            max_planner_attempts: self.planner_max_attempts,
+            max_worker_attempts: self.worker_max_attempts,
+            ..policy.clone()
+        }
+    }
+
     pub fn get(&self, key: SettingKey) -> u64 {
         match key {
             SettingKey::MaxUnfinishedTasks => u64::from(self.max_unfinished_tasks),
             SettingKey::MaxOpenStreams => u64::from(self.max_open_streams),
             SettingKey::NodeStaleSecs => self.node_stale_secs,
             SettingKey::TaskRetentionSecs => self.task_retention_secs,
+            SettingKey::PlannerMaxAttempts => u64::from(self.planner_max_attempts),
+            SettingKey::WorkerMaxAttempts => u64::from(self.worker_max_attempts),
         }
     }
 
@@ -115,6 +142,8 @@ impl Settings {
             SettingKey::MaxOpenStreams => self.max_open_streams = value as u32,
             SettingKey::NodeStaleSecs => self.node_stale_secs = value,
             SettingKey::TaskRetentionSecs => self.task_retention_secs = value,
+            SettingKey::PlannerMaxAttempts => self.planner_max_attempts = value as u32,
+            SettingKey::WorkerMaxAttempts => self.worker_max_attempts = value as u32,
         }
     }
 }
@@ -157,6 +186,8 @@ mod tests {
             max_open_streams: 8,
             node_stale_secs: 120,
             task_retention_secs: 0,
+            planner_max_attempts: 3,
+            worker_max_attempts: 3,
         }
     }
 

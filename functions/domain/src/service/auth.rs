@@ -113,8 +113,18 @@ impl AuthService {
         check_new_password(password)?;
         let admin = User::new(handle, hash_password(password)?, true, self.clock.now());
         match self.users.insert_user(&admin).await {
+            Ok(()) => {
+                let record = AuditRecord::new(
+                    "user.create",
+                    Actor::Anonymous,
+                    format!("user:{}", admin.handle),
+                )
+                .concerning(&admin.id)
+                .detail("the first admin, by the bootstrap step");
+                self.audit.record(record).await
+            }
             // Another instance bootstrapped it first.
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(StoreError::Conflict(_)) => Ok(()),
             Err(err) => Err(err.into()),
         }
     }
@@ -386,7 +396,17 @@ impl AuthService {
             return Err(user_disabled());
         }
         if key.use_is_news(now) {
-            self.keys.touch_api_key(&key.id, now).await?;
+            // The key's use, at most once a minute, on the trail and on the key, at once.
+            let record = AuditRecord::new(
+                "api_key.use",
+                Actor::User {
+                    id: user.id.clone(),
+                    handle: user.handle.clone(),
+                },
+                format!("api_key:{}", key.id),
+            );
+            let touched = async { Ok(self.keys.touch_api_key(&key.id, now).await?) };
+            tokio::try_join!(touched, self.audit.record(record))?;
         }
         Ok(Principal {
             user_id: user.id,

@@ -15,6 +15,7 @@ use crate::job::{message_for, Job, Recovery, RecoveryPolicy};
 use crate::plan::PlanPolicy;
 use crate::ports::{DeadLetters, JobQueue, TaskStore};
 use crate::principal::{require_admin, Principal};
+use crate::service::settings::SettingsService;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{Tried, WRITE_ATTEMPTS};
 use crate::wire::{DeadLetterList, DeadLetterView, JobMessage, RedriveReport, SweepReport};
@@ -35,6 +36,7 @@ pub struct RecoveryService {
     lease_secs: u64,
     /// How a planned task's planner and workers are retried when the sweep ends a job.
     plan_policy: PlanPolicy,
+    live: Option<Arc<SettingsService>>,
 }
 
 impl RecoveryService {
@@ -54,7 +56,21 @@ impl RecoveryService {
             policy,
             lease_secs,
             plan_policy: PlanPolicy::default(),
+            live: None,
         }
+    }
+
+    /// Reads the planner and worker attempt limits from the system settings in force.
+    pub fn with_settings(mut self, live: Arc<SettingsService>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    async fn policy(&self) -> Result<PlanPolicy> {
+        Ok(match &self.live {
+            Some(live) => live.current().await?.plan_policy(&self.plan_policy),
+            None => self.plan_policy.clone(),
+        })
     }
 
     pub fn with_plan_policy(mut self, plan_policy: PlanPolicy) -> Self {
@@ -150,6 +166,7 @@ impl RecoveryService {
                 return Ok(());
             };
             let now = self.clock.now();
+            let policy = self.policy().await?;
             let written = apply_job_change(
                 Writer {
                     tasks: self.tasks.as_ref(),
@@ -159,7 +176,7 @@ impl RecoveryService {
                 &task,
                 next,
                 None,
-                &self.plan_policy,
+                &policy,
                 None,
                 now,
             )

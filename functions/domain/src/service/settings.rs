@@ -187,6 +187,8 @@ mod tests {
             max_open_streams: 8,
             node_stale_secs: 120,
             task_retention_secs: 0,
+            planner_max_attempts: 3,
+            worker_max_attempts: 3,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::ports::{
 };
 use crate::service::audit::Auditor;
 use crate::service::credentials::CredentialService;
+use crate::service::settings::SettingsService;
 use crate::service::write::{apply_job_change, Writer};
 use crate::service::write::{retry_on_conflict, Tried};
 use crate::signing::NodeKeys;
@@ -58,6 +59,8 @@ pub struct JobService {
     preferences: Option<Arc<dyn PreferenceStore>>,
     /// Where the owners' skills are read at claim (none: jobs carry no skills).
     skills: Option<Arc<dyn SkillStore>>,
+    /// The attempt limits in force (none: the deployment's planning policy).
+    live: Option<Arc<SettingsService>>,
     audit: Auditor,
 }
 
@@ -96,8 +99,15 @@ impl JobService {
             planning: None,
             preferences: None,
             skills: None,
+            live: None,
             audit: Auditor::default(),
         }
+    }
+
+    /// Applies the planner and worker attempt limits of the system settings in force.
+    pub fn with_settings(mut self, live: Arc<SettingsService>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Gives each claimed agent job the owner's skills that apply to it.
@@ -170,6 +180,14 @@ impl JobService {
         let now = self.clock.now();
         match &self.planning {
             Some(planning) => {
+                let policy = match &self.live {
+                    Some(live) => live
+                        .current()
+                        .await
+                        .map_err(|err| StoreError::Unavailable(err.message))?
+                        .plan_policy(&planning.policy),
+                    None => planning.policy.clone(),
+                };
                 apply_job_change(
                     Writer {
                         tasks: self.tasks.as_ref(),
@@ -179,7 +197,7 @@ impl JobService {
                     task,
                     job,
                     planner_output,
-                    &planning.policy,
+                    &policy,
                     usage,
                     now,
                 )
