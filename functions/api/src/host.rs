@@ -73,12 +73,22 @@ async fn shutdown_signal() {
 }
 
 /// The whole of a function binary: tracing, state, serve.
-pub async fn run_function(function: Function) -> anyhow::Result<()> {
+///
+/// `routes` is the function's own routes function (`routing::auth_routes` …), named by
+/// its binary so that the binary links only those handlers.
+pub async fn run_function(
+    function: Function,
+    routes: fn() -> axum::Router<crate::state::AppState>,
+) -> anyhow::Result<()> {
     init_tracing();
     let started = std::time::Instant::now();
     let state = crate::state::AppState::from_env(function.secrets()).await?;
     log_init(function.name(), started);
-    serve(function.app(state), function.responses()).await
+    serve(
+        crate::routing::app_of(routes(), state),
+        function.responses(),
+    )
+    .await
 }
 
 /// Logs how long the process took from `main` to ready (AWS configuration, secrets):

@@ -70,51 +70,79 @@ impl Function {
         }
     }
 
-    fn routes(self) -> Router<AppState> {
+    /// This function's routes. Each binary names its own routes function
+    /// ([`auth_routes`] …) instead, so that a function's zip holds only its own handlers.
+    pub fn routes(self) -> Router<AppState> {
         match self {
-            Function::Auth => routes::auth::router()
-                .merge(routes::users::router())
-                .merge(routes::api_keys::router())
-                .merge(routes::audit::router())
-                .merge(routes::settings::router()),
-            Function::Tasks => routes::tasks::router()
-                .merge(routes::usage::router())
-                .merge(routes::projects::router())
-                .merge(routes::plans::router())
-                .merge(routes::preferences::router())
-                .merge(routes::skills::router())
-                .merge(routes::credentials::router()),
-            Function::Nodes => routes::nodes::router()
-                .merge(routes::health::router())
-                .merge(routes::admin::router()),
-            Function::Callbacks => routes::jobs::router(),
-            Function::Chat => routes::chat::router()
-                .merge(routes::ollama::router())
-                .merge(routes::events::router()),
+            Function::Auth => auth_routes(),
+            Function::Tasks => tasks_routes(),
+            Function::Nodes => nodes_routes(),
+            Function::Callbacks => callbacks_routes(),
+            Function::Chat => chat_routes(),
         }
     }
 
     /// This function's complete app: its routes, the request-id middleware, and the
     /// error shape for unknown paths and wrong methods.
     pub fn app(self, state: AppState) -> Router {
-        self.routes()
-            .fallback(|| async {
-                ApiError::request(
-                    StatusCode::NOT_FOUND,
-                    ErrorCode::RouteNotFound,
-                    "no such route",
-                )
-            })
-            .method_not_allowed_fallback(|| async {
-                ApiError::request(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    ErrorCode::MethodNotAllowed,
-                    "method not allowed on this route",
-                )
-            })
-            .layer(middleware::from_fn(with_request_id))
-            .with_state(state)
+        app_of(self.routes(), state)
     }
+}
+
+pub fn auth_routes() -> Router<AppState> {
+    routes::auth::router()
+        .merge(routes::users::router())
+        .merge(routes::api_keys::router())
+        .merge(routes::audit::router())
+        .merge(routes::settings::router())
+}
+
+pub fn tasks_routes() -> Router<AppState> {
+    routes::tasks::router()
+        .merge(routes::usage::router())
+        .merge(routes::projects::router())
+        .merge(routes::plans::router())
+        .merge(routes::preferences::router())
+        .merge(routes::skills::router())
+        .merge(routes::credentials::router())
+}
+
+pub fn nodes_routes() -> Router<AppState> {
+    routes::nodes::router()
+        .merge(routes::health::router())
+        .merge(routes::admin::router())
+}
+
+pub fn callbacks_routes() -> Router<AppState> {
+    routes::jobs::router()
+}
+
+pub fn chat_routes() -> Router<AppState> {
+    routes::chat::router()
+        .merge(routes::ollama::router())
+        .merge(routes::events::router())
+}
+
+/// A function's complete app from its routes: the request-id middleware, and the error
+/// shape for unknown paths and wrong methods.
+pub fn app_of(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async {
+            ApiError::request(
+                StatusCode::NOT_FOUND,
+                ErrorCode::RouteNotFound,
+                "no such route",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::request(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn(with_request_id))
+        .with_state(state)
 }
 
 /// The API's route keys and the function each reaches (`ANY` routes; `{proxy+}` matches

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cynode_api::host::run_function(cynode_api::routing::Function::Auth).await
+    cynode_api::host::run_function(
+        cynode_api::routing::Function::Auth,
+        cynode_api::routing::auth_routes,
+    )
+    .await
 }

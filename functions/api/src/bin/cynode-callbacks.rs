@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cynode_api::host::run_function(cynode_api::routing::Function::Callbacks).await
+    cynode_api::host::run_function(
+        cynode_api::routing::Function::Callbacks,
+        cynode_api::routing::callbacks_routes,
+    )
+    .await
 }

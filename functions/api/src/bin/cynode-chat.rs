@@ -3,5 +3,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cynode_api::host::run_function(cynode_api::routing::Function::Chat).await
+    cynode_api::host::run_function(
+        cynode_api::routing::Function::Chat,
+        cynode_api::routing::chat_routes,
+    )
+    .await
 }
