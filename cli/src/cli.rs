@@ -419,8 +419,8 @@ pub enum TaskCommand {
         /// Which stream
         #[arg(long, value_enum, default_value_t = Stream::All)]
         stream: Stream,
-        /// Wait for the task to finish, then print its output
-        #[arg(short = 'F', long)]
+        /// Follow the live log as the task runs, until it ends (-F works too)
+        #[arg(short = 'f', long, short_alias = 'F')]
         follow: bool,
     },
 }

@@ -1,12 +1,12 @@
 //! Waiting for a task to finish: poll its status, with a spinner on stderr when stderr is
-//! a terminal (and not --quiet).
+//! a terminal (and not --quiet); or follow its live log as it comes.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cynode_protocol::wire::{InputMode, TaskView};
+use cynode_protocol::wire::{InputMode, LiveLogs, OutputStream, TaskView};
 
 use crate::client::{segment, Gateway};
 use crate::error::CliResult;
@@ -43,4 +43,61 @@ pub fn until_finished(gateway: &mut Gateway, printer: &Printer, task: &str) -> C
         bar.finish_and_clear();
     }
     Ok(view)
+}
+
+/// Follows a task's live log from its first chunk until the task has ended and every
+/// chunk is printed: each line to stdout or stderr as its job printed it (only `keep`'s
+/// stream, when given), or in JSON mode one log line object per output line. `false`
+/// when the task ended without any live log (a chat, or a node without live logs): the
+/// caller prints its output instead.
+pub fn follow_logs(
+    gateway: &mut Gateway,
+    printer: &Printer,
+    task: &str,
+    keep: Option<OutputStream>,
+) -> CliResult<bool> {
+    use std::io::Write;
+    let base = format!("/v1/tasks/{}/logs", segment(task));
+    let mut cursor = String::new();
+    let mut seen_any = false;
+    let mut attempt: Option<(String, u32)> = None;
+    loop {
+        let path = format!("{base}?cursor={}", segment(&cursor));
+        let page: LiveLogs = gateway.get(&path)?;
+        for line in &page.lines {
+            seen_any = true;
+            let this = (line.job_id.to_string(), line.attempt);
+            if attempt
+                .as_ref()
+                .is_some_and(|a| a.0 == this.0 && a.1 != this.1)
+            {
+                printer.note(&format!("--- attempt {} ---", line.attempt));
+            }
+            attempt = Some(this);
+            if keep.is_some_and(|keep| keep != line.stream) {
+                continue;
+            }
+            if printer.json_mode() {
+                println!("{}", serde_json::to_string(line).unwrap_or_default());
+            } else if line.stream == OutputStream::Stdout {
+                print!("{}", line.text);
+                let _ = std::io::stdout().flush();
+            } else {
+                eprint!("{}", line.text);
+            }
+        }
+        if page.truncated {
+            printer.note(
+                "note: the live log stopped at the node's cap; `cynork task result` has the output",
+            );
+        }
+        let done = page.status.is_terminal() && page.lines.is_empty();
+        cursor = page.next_cursor;
+        if done {
+            return Ok(seen_any);
+        }
+        if page.lines.is_empty() {
+            std::thread::sleep(POLL);
+        }
+    }
 }

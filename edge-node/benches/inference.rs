@@ -56,6 +56,7 @@ fn limits() -> SandboxLimits {
         workspace_size: "16m".into(),
         disk_bytes: 1 << 30,
         max_change_bytes: 1 << 20,
+        max_log_bytes: 1 << 20,
         default_timeout_secs: 300,
         max_timeout_secs: 300,
         warm: Default::default(),
@@ -146,6 +147,7 @@ impl Pods {
             }),
             checkout: None,
             progress: Default::default(),
+            log: Default::default(),
         };
         let started = Instant::now();
         let outcome = self.sandbox.run(job, CancellationToken::new()).await;

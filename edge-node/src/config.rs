@@ -114,6 +114,7 @@ struct SandboxFile {
     workspace_size: Option<String>,
     disk_size: Option<String>,
     max_change_size: Option<String>,
+    max_log_size: Option<String>,
     default_timeout_secs: Option<u64>,
     max_timeout_secs: Option<u64>,
     /// Sandboxes for script and commands jobs kept started ahead of them.
@@ -139,6 +140,8 @@ pub struct SandboxLimits {
     pub disk_bytes: u64,
     /// Largest change (git bundle) a worker may hand back.
     pub max_change_bytes: u64,
+    /// Live log one attempt ships while it runs; the rest is only in its result.
+    pub max_log_bytes: u64,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
     /// How many sandboxes of each kind are kept started ahead of jobs (each runs exactly
@@ -339,6 +342,7 @@ fn sandbox_limits(image: Option<String>, file: SandboxFile) -> Result<SandboxLim
         workspace_size: file.workspace_size.unwrap_or_else(|| "256m".into()),
         disk_bytes: size_setting("sandbox.disk_size", file.disk_size, "4g")?,
         max_change_bytes: size_setting("sandbox.max_change_size", file.max_change_size, "256m")?,
+        max_log_bytes: size_setting("sandbox.max_log_size", file.max_log_size, "64m")?,
         default_timeout_secs: file
             .default_timeout_secs
             .unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
@@ -432,6 +436,7 @@ mod tests {
             workspace_size: "1m".into(),
             disk_bytes: 1 << 30,
             max_change_bytes: 1 << 20,
+            max_log_bytes: 1 << 20,
             default_timeout_secs: default,
             max_timeout_secs: max,
             warm: Default::default(),

@@ -141,6 +141,22 @@ async fn a_job_is_claimed_run_and_reported_then_its_message_deleted() {
 }
 
 #[tokio::test]
+async fn a_running_jobs_log_is_shipped_while_it_runs_once_and_under_its_claim() {
+    let node = Node::start(Behaviour::RunsUntilStopped, 5);
+    node.queue.push_job();
+    eventually("the live log", WITHIN, || node.gateway.logs().len() == 1).await;
+    assert!(node.gateway.results().is_empty(), "shipped while it runs");
+    let chunk = &node.gateway.logs()[0];
+    assert_eq!((chunk.seq, chunk.attempt, chunk.truncated), (0, 1, false));
+    assert_eq!(chunk.entries.len(), 1);
+    assert_eq!(chunk.entries[0].text, "hello\n");
+    node.gateway.set_beat(Beat::Cancel);
+    eventually("the result", WITHIN, || node.gateway.results().len() == 1).await;
+    assert_eq!(node.gateway.logs().len(), 1, "nothing shipped twice");
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_cancel_mid_run_stops_the_sandbox_and_reports_the_job_canceled() {
     let node = Node::start(Behaviour::RunsUntilStopped, 5);
     node.queue.push_job();

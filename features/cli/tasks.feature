@@ -134,6 +134,17 @@ Feature: cynork tasks
     When I run "cynork task delete short-lived -y"
     Then the exit code is 4
 
+  Scenario: Following a running task's live log prints each line once, then returns when it ends
+    When I run "cynork task create --command 'for i in 1 2 3; do echo tick $i; sleep 1; done; echo done >&2' --name ticking"
+    And I run "cynork task logs ticking -f"
+    Then the exit code is 0
+    And stdout is "tick 1\ntick 2\ntick 3"
+    And stderr mentions "done"
+    When I run "cynork -o json task logs ticking --follow --stream stdout"
+    Then the exit code is 0
+    And stdout mentions "tick 1"
+    And stdout mentions "job_id"
+
   Scenario: Logs by stream, and following a running task
     When I run "cynork task create --command 'sleep 1; echo out; echo err >&2' --name noisy"
     And I run "cynork task logs noisy -F --stream stdout"

@@ -146,3 +146,10 @@ Feature: Jobs run in a locked-down Podman sandbox
       | echo x >> /job/attachments/notes.txt 2>/dev/null \|\| echo read-only |
     Then the task completes
     And its stdout is "remember the milk\nread-only\n"
+
+  Scenario: A job's log lines reach a reader while it runs, each once
+    When "alice" runs the commands:
+      | for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 1; done; echo finished >&2 |
+    Then the live log shows "tick 1" while the task is still running
+    And the task completes
+    And the live log read from the start holds its stdout "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n" once and "finished" on stderr

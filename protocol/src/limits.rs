@@ -120,6 +120,18 @@ pub fn preview_bytes(bytes: &[u8], max: usize) -> (String, bool) {
 /// Largest skill body (its request must fit the 64 KiB body limit of most routes).
 pub const MAX_SKILL_BYTES: usize = 32 * 1024;
 
+/// Text of one live-log chunk (its stored item stays far below DynamoDB's 400 KB).
+pub const MAX_LOG_CHUNK_BYTES: usize = 64 * 1024;
+/// Live log one attempt ships by default (`sandbox.max_log_size`); beyond it the rest is
+/// only in the result's output.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
+/// A node ships what a job printed at least this often while it prints…
+pub const LOG_FLUSH_MILLIS: u64 = 1000;
+/// …and the first output of an attempt this soon.
+pub const FIRST_LOG_FLUSH_MILLIS: u64 = 100;
+/// Chunks one live-log read returns at most.
+pub const LOG_READ_LIMIT: u32 = 200;
+
 #[cfg(test)]
 mod tests {
     use super::*;

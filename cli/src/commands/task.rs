@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use cynode_protocol::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
-    TaskList, TaskLogs, TaskResult, TaskView,
+    OutputStream, TaskList, TaskLogs, TaskResult, TaskView,
 };
 
 use super::{plan, Context};
@@ -193,7 +193,14 @@ fn logs(ctx: &mut Context, task: &str, stream: Stream, follow: bool) -> CliResul
     let path = format!("{}?stream={}", task_path(task, "/logs")?, stream.as_str());
     let mut gateway = Gateway::new(&mut ctx.config)?;
     if follow {
-        wait::until_finished(&mut gateway, &ctx.printer, task)?;
+        let keep = match stream {
+            Stream::All => None,
+            Stream::Stdout => Some(OutputStream::Stdout),
+            Stream::Stderr => Some(OutputStream::Stderr),
+        };
+        if wait::follow_logs(&mut gateway, &ctx.printer, task, keep)? {
+            return Ok(());
+        }
     }
     let logs: TaskLogs = gateway.get(&path)?;
     if ctx.printer.json_mode() {
@@ -209,7 +216,7 @@ fn logs(ctx: &mut Context, task: &str, stream: Stream, follow: bool) -> CliResul
     }
     if !logs.status.is_terminal() && !follow {
         ctx.printer.note(&format!(
-            "note: task is {}; output appears when its job finishes (use -F to wait)",
+            "note: task is {}; this is its log so far (use -f to follow it)",
             logs.status
         ));
     }

@@ -18,8 +18,8 @@ use cynode_protocol::signing::{
 };
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
-    JobChunkRequest, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
-    NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
+    JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport, JobStartedRequest,
+    NodeConfig, NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
     RegisterNodeRequest, ResultAck,
 };
 
@@ -222,6 +222,19 @@ impl Gateway for GatewayClient {
         req: &JobChunkRequest,
     ) -> Result<(), GatewayError> {
         let path = format!("/v1/jobs/{job}/chunks");
+        self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
+            .await
+    }
+
+    /// A chunk of a running job's live log (signed with the claim's job token).
+    async fn log(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &JobLogRequest,
+    ) -> Result<(), GatewayError> {
+        let path = format!("/v1/jobs/{job}/logs");
         self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
             .await
     }

@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 use cynode_protocol::ids::{JobId, NodeId};
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorCode, HeartbeatAnswer, HeartbeatRequest,
-    JobChunkRequest, JobReleaseRequest, JobResultReport, JobStartedRequest, NodeConfig,
-    NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
+    JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport, JobStartedRequest,
+    NodeConfig, NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
     RegisterNodeRequest, ResultAck,
 };
 
@@ -117,6 +117,14 @@ pub trait Gateway: Send + Sync {
         job: &JobId,
         job_token: &str,
         req: &JobChunkRequest,
+    ) -> Result<(), GatewayError>;
+    /// Sends a chunk of a running job's live log.
+    async fn log(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &JobLogRequest,
     ) -> Result<(), GatewayError>;
     /// Hands the job back unfinished.
     async fn release(

@@ -7,6 +7,7 @@
 //! - [`lease`]: heartbeats and queue visibility while it runs, and why it is stopped
 //!   ([`stop`]);
 //! - [`chunks`]: a chat job's text, streamed to the gateway as it comes;
+//! - [`logs`]: a job's live log, shipped to the gateway while it prints;
 //! - [`delivery`]: the result, recorded on disk first, then delivered (again after an
 //!   outage or a restart), and only then the message deleted;
 //! - [`hand_back`]: a job this node will not finish goes back to the queue.
@@ -16,6 +17,7 @@ mod claim;
 pub mod delivery;
 mod hand_back;
 mod lease;
+mod logs;
 pub mod program;
 mod run;
 pub mod stop;

@@ -22,8 +22,7 @@ use crate::inference::embeddings;
 use crate::inference::forwarder::JobProxy;
 use crate::inference::NodeInference;
 use crate::prompt_agent::{AgentJob, AgentRole};
-use crate::sandbox::output::LastLine;
-use crate::sandbox::{Checkout, InferenceAccess, Program, SandboxJob, SandboxOutcome};
+use crate::sandbox::{Checkout, InferenceAccess, Program, SandboxJob, SandboxOutcome, StreamTaps};
 use crate::workspace::{PullRequestText, Workspace, WorkspaceLimits};
 
 /// A job's scratch space on the node, removed when it ends.
@@ -144,7 +143,7 @@ impl JobRunner {
         dirs: &JobDirs,
         timeout: Duration,
         stop: &JobStop,
-        progress: &LastLine,
+        taps: &StreamTaps,
         workspace: &mut Option<Workspace>,
     ) -> Result<Executed, String> {
         let claim = &job.claim;
@@ -206,7 +205,8 @@ impl JobRunner {
             job_dir: dirs.job.clone(),
             timeout,
             inference: access,
-            progress: progress.clone(),
+            progress: taps.progress.clone(),
+            log: taps.log.clone(),
             checkout: workspace.as_ref().map(|ws| Checkout {
                 path: ws.sandbox_checkout().to_owned(),
                 out: ws.sandbox_out(),

@@ -8,10 +8,12 @@ use tokio_util::sync::CancellationToken;
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{JobResultReport, NodeConfig};
 
+use super::logs::LogShipper;
 use super::program::{Executed, JobDirs};
 use super::{Claimed, JobRunner, JobStop, StopReason};
+use crate::sandbox::live_log::LiveLog;
 use crate::sandbox::output::LastLine;
-use crate::sandbox::SandboxOutcome;
+use crate::sandbox::{SandboxOutcome, StreamTaps};
 use crate::spool::PendingResult;
 
 /// Quick delivery tries before leaving a result to the background resender.
@@ -43,14 +45,23 @@ impl JobRunner {
         };
         let started_at = time::OffsetDateTime::now_utc();
         let mut workspace = None;
+        let taps = StreamTaps {
+            progress: progress.clone(),
+            log: LiveLog::new(self.setup.limits.max_log_bytes),
+        };
+        let shipper = LogShipper::new(self, &job, taps.log.clone());
         let executed = {
             let keeper = self.keep_alive(&job, &config, &stop, &progress);
-            let execute = self.execute(&job, &dirs, timeout, &stop, &progress, &mut workspace);
+            let execute = self.execute(&job, &dirs, timeout, &stop, &taps, &mut workspace);
             tokio::select! {
                 executed = execute => executed,
                 never = keeper => match never {},
+                never = shipper.run() => match never {},
             }
         };
+        // The log's last lines before the result, so that a reader who sees the task end
+        // has seen all of its log.
+        shipper.finish().await;
         if let Some(dir) = &dirs.proxy {
             let _ = std::fs::remove_dir_all(dir);
         }

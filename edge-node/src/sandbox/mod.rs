@@ -5,6 +5,7 @@
 //! [`WarmSetup`]); [`output`] captures a process's streams within the size limits.
 
 pub mod disk;
+pub mod live_log;
 pub mod output;
 pub mod podman;
 
@@ -61,6 +62,16 @@ pub struct SandboxJob {
     pub checkout: Option<Checkout>,
     /// Updated with the last line the job wrote to stderr while it runs.
     pub progress: output::LastLine,
+    /// What the job's streams print, for the node to ship as the live log.
+    pub log: live_log::LiveLog,
+}
+
+/// What the node follows of a running job's streams: the last line of stderr (its
+/// progress, for heartbeats) and everything it prints (its live log).
+#[derive(Debug, Clone, Default)]
+pub struct StreamTaps {
+    pub progress: output::LastLine,
+    pub log: live_log::LiveLog,
 }
 
 /// A repository checkout a planner reads or a worker changes.

@@ -9,6 +9,9 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use cynode_protocol::limits::preview_bytes;
+use cynode_protocol::wire::OutputStream;
+
+use super::live_log::LiveLog;
 
 /// A stream's raw bytes, kept because its preview is not all of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +37,7 @@ pub async fn capture<R: AsyncRead + Unpin>(
     preview_limit: usize,
     raw_limit: usize,
     last_line: Option<&LastLine>,
+    live: Option<(&LiveLog, OutputStream)>,
 ) -> Captured {
     let mut kept = Vec::with_capacity(raw_limit.min(64 * 1024));
     let mut total = 0u64;
@@ -47,6 +51,9 @@ pub async fn capture<R: AsyncRead + Unpin>(
                 kept.extend_from_slice(&buf[..n.min(room)]);
                 if let Some(last) = last_line {
                     last.note(&buf[..n]);
+                }
+                if let Some((log, name)) = live {
+                    log.note(name, &buf[..n]);
                 }
             }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -115,7 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_everything_under_the_limit_without_a_raw_copy() {
-        let out = capture(&b"hello"[..], 5, 100, None).await;
+        let out = capture(&b"hello"[..], 5, 100, None, None).await;
         assert_eq!((out.preview.as_str(), out.truncated), ("hello", false));
         assert_eq!(out.raw, None);
     }
@@ -124,7 +131,7 @@ mod tests {
     async fn cuts_the_preview_on_a_character_boundary_and_keeps_the_bytes() {
         let text = "ab€".repeat(100_000); // 5 bytes per repeat
                                           // "ab€ab" is 7 bytes; the next € would end at byte 10, past the limit of 9.
-        let out = capture(text.as_bytes(), 9, 1 << 20, None).await;
+        let out = capture(text.as_bytes(), 9, 1 << 20, None, None).await;
         assert_eq!(out.preview, "ab€ab");
         assert!(out.truncated);
         let raw = out.raw.unwrap();
@@ -134,7 +141,7 @@ mod tests {
     #[tokio::test]
     async fn binary_output_gets_a_valid_preview_and_its_exact_bytes() {
         let bytes = vec![0xFFu8; 200_000];
-        let out = capture(&bytes[..], 256 * 1024, 100_000, None).await;
+        let out = capture(&bytes[..], 256 * 1024, 100_000, None, None).await;
         assert!(out
             .preview
             .chars()
@@ -154,7 +161,7 @@ mod tests {
         let last = LastLine::default();
         assert_eq!(last.get(), None);
         let text = "step 1: run: ls\n  | a\nstep 2: answer\npartial";
-        capture(text.as_bytes(), 1024, 1024, Some(&last)).await;
+        capture(text.as_bytes(), 1024, 1024, Some(&last), None).await;
         assert_eq!(last.get().as_deref(), Some("step 2: answer"));
         // A line that arrives in pieces is noted whole once it ends.
         last.note(b" | tail\nstep 3: ru");

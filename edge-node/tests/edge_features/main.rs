@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Service};
 
+mod logs;
 mod node;
 mod outcomes;
 mod planning;

@@ -25,9 +25,10 @@ use cynode_protocol::ids::{JobId, LeaseId, NodeId, TaskId};
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorCode, HeartbeatAnswer, HeartbeatRequest,
-    InputMode, JobChunkRequest, JobClaim, JobMessage, JobReleaseRequest, JobResultReport, JobSpec,
-    JobStartedRequest, NodeConfig, NodeRegistration, NodeView, OutputStream, OutputUploadRequest,
-    OutputUploadUrl, QueueCredentials, RegisterNodeRequest, ResultAck,
+    InputMode, JobChunkRequest, JobClaim, JobLogRequest, JobMessage, JobReleaseRequest,
+    JobResultReport, JobSpec, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
+    OutputStream, OutputUploadRequest, OutputUploadUrl, QueueCredentials, RegisterNodeRequest,
+    ResultAck,
 };
 
 /// Waits until `done` holds, checking every 20 ms; panics after `within`.
@@ -59,6 +60,7 @@ pub struct FakeGateway {
     pub failed_results: AtomicU32,
     pub results: Mutex<Vec<JobResultReport>>,
     pub releases: Mutex<Vec<JobReleaseRequest>>,
+    pub logs: Mutex<Vec<JobLogRequest>>,
 }
 
 impl FakeGateway {
@@ -70,6 +72,10 @@ impl FakeGateway {
     }
     pub fn releases(&self) -> Vec<JobReleaseRequest> {
         self.releases.lock().unwrap().clone()
+    }
+    /// The live-log chunks taken, in the order they came.
+    pub fn logs(&self) -> Vec<JobLogRequest> {
+        self.logs.lock().unwrap().clone()
     }
     fn reachable(&self) -> Result<(), GatewayError> {
         if self.down.load(Ordering::SeqCst) {
@@ -210,6 +216,17 @@ impl Gateway for FakeGateway {
         _: &JobChunkRequest,
     ) -> Result<(), GatewayError> {
         self.reachable()
+    }
+    async fn log(
+        &self,
+        _: &Identity,
+        _: &JobId,
+        _: &str,
+        req: &JobLogRequest,
+    ) -> Result<(), GatewayError> {
+        self.reachable()?;
+        self.logs.lock().unwrap().push(req.clone());
+        Ok(())
     }
     async fn release(
         &self,
@@ -401,8 +418,11 @@ fn outcome(status: JobOutcome, stdout: &str) -> SandboxOutcome {
 
 #[async_trait]
 impl Sandbox for FakeSandbox {
-    async fn run(&self, _: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
+    async fn run(&self, job: SandboxJob, stop: CancellationToken) -> SandboxOutcome {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        // What a real job prints goes to its live log as it runs.
+        job.log
+            .note(cynode_protocol::wire::OutputStream::Stdout, b"hello\n");
         let ran_for = match self.behaviour {
             Behaviour::Completes(after) => after,
             Behaviour::RunsUntilStopped => Duration::from_secs(3600),

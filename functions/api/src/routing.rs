@@ -121,6 +121,7 @@ pub fn chat_routes() -> Router<AppState> {
     routes::chat::router()
         .merge(routes::ollama::router())
         .merge(routes::events::router())
+        .merge(routes::log_stream::router())
 }
 
 /// A function's complete app from its routes: the request-id middleware, and the error
@@ -159,6 +160,7 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/usage", Function::Tasks),
     ("ANY /v1/tasks", Function::Tasks),
     ("ANY /v1/tasks/{proxy+}", Function::Tasks),
+    ("ANY /v1/tasks/{task}/logs/stream", Function::Chat),
     ("ANY /v1/attachments", Function::Tasks),
     ("ANY /v1/projects", Function::Tasks),
     ("ANY /v1/projects/{proxy+}", Function::Tasks),
@@ -186,10 +188,23 @@ pub const ROUTES: &[(&str, Function)] = &[
 /// The `$default` route's function.
 pub const DEFAULT_FUNCTION: Function = Function::Nodes;
 
-/// The function API Gateway would invoke for `path`: an exact route before a greedy one.
+/// The function API Gateway would invoke for `path`: a route without a greedy part
+/// (exact, or with `{param}` segments that match one segment each) before a greedy one.
 pub fn function_for(path: &str) -> Function {
     let route_path = |key: &'static str| key.strip_prefix("ANY ").unwrap_or(key);
-    if let Some((_, function)) = ROUTES.iter().find(|(key, _)| route_path(key) == path) {
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches_exactly = |route: &str| {
+        let parts: Vec<&str> = route.split('/').collect();
+        parts.len() == segments.len()
+            && parts.iter().zip(&segments).all(|(part, segment)| {
+                part == segment
+                    || (part.starts_with('{') && !part.ends_with("+}") && !segment.is_empty())
+            })
+    };
+    if let Some((_, function)) = ROUTES
+        .iter()
+        .find(|(key, _)| !key.ends_with("+}") && matches_exactly(route_path(key)))
+    {
         return *function;
     }
     ROUTES
@@ -254,6 +269,9 @@ mod tests {
             ("/v1/skills/house-style", Function::Tasks),
             ("/v1/credentials", Function::Tasks),
             ("/v1/credentials/forge-bot/rotate", Function::Tasks),
+            ("/v1/tasks/task_1/logs/stream", Function::Chat),
+            ("/v1/tasks/task_1/logs", Function::Tasks),
+            ("/v1/tasks/task_1/logs/stream/x", Function::Tasks),
             ("/v1/auth", Function::Nodes),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {

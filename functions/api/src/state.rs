@@ -11,8 +11,8 @@ use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
     ApiKeyStore, AuditLog, BlobStore, CredentialCipher, CredentialIssuer, CredentialStore,
-    DeadLetters, JobQueue, NodeStore, PreferenceStore, ProjectStore, SessionStore, SettingsStore,
-    SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
+    DeadLetters, JobQueue, LogStore, NodeStore, PreferenceStore, ProjectStore, SessionStore,
+    SettingsStore, SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
 };
 use cynode_domain::service::{
     ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService, JobService,
@@ -70,6 +70,7 @@ pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub tasks: Arc<dyn TaskStore>,
+    pub logs: Arc<dyn LogStore>,
     pub threads: Arc<dyn ThreadStore>,
     pub nodes: Arc<dyn NodeStore>,
     pub projects: Arc<dyn ProjectStore>,
@@ -97,6 +98,7 @@ impl From<Adapters> for Ports {
             sessions: Arc::new(adapters.sessions),
             api_keys: Arc::new(adapters.api_keys),
             tasks: Arc::new(adapters.tasks),
+            logs: Arc::new(adapters.logs),
             threads: Arc::new(adapters.threads),
             nodes: Arc::new(adapters.nodes),
             projects: Arc::new(adapters.projects),
@@ -127,6 +129,7 @@ impl Ports {
             sessions: store.clone(),
             api_keys: store.clone(),
             tasks: store.clone(),
+            logs: store.clone(),
             threads: store.clone(),
             nodes: store.clone(),
             projects: store.clone(),
@@ -368,7 +371,8 @@ impl AppState {
                     self.config().tasks.clone(),
                 )
                 .with_projects(self.projects().clone())
-                .with_settings(self.settings().clone()),
+                .with_settings(self.settings().clone())
+                .with_logs(ports.logs.clone()),
             )
         })
     }
@@ -502,6 +506,7 @@ impl AppState {
                 )
                 .with_credentials(self.credentials().clone())
                 .with_settings(self.settings().clone())
+                .with_logs(ports.logs.clone())
                 .with_preferences(ports.preferences.clone())
                 .with_skills(ports.skills.clone())
                 .with_audit(self.auditor()),

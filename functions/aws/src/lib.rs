@@ -107,6 +107,7 @@ pub struct Adapters {
     pub sessions: dynamo::DynamoSessions,
     pub api_keys: dynamo::DynamoApiKeys,
     pub tasks: dynamo::DynamoTasks,
+    pub logs: dynamo::DynamoLogs,
     pub threads: dynamo::DynamoThreads,
     pub nodes: dynamo::DynamoNodes,
     pub projects: dynamo::DynamoProjects,
@@ -131,6 +132,7 @@ impl Adapters {
             sessions: dynamo::DynamoSessions::new(db.clone(), resources.table("sessions")),
             api_keys: dynamo::DynamoApiKeys::new(db.clone(), resources.table("sessions")),
             tasks: dynamo::DynamoTasks::new(db.clone(), resources.table("tasks")),
+            logs: dynamo::DynamoLogs::new(db.clone(), resources.table("tasks")),
             threads: dynamo::DynamoThreads::new(db.clone(), resources.table("tasks")),
             nodes: dynamo::DynamoNodes::new(db.clone(), resources.table("nodes")),
             projects: dynamo::DynamoProjects::new(

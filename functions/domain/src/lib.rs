@@ -15,6 +15,7 @@ pub mod chat;
 pub mod credential;
 pub mod error;
 pub mod job;
+pub mod live_log;
 pub mod memory;
 pub mod node;
 pub mod plan;

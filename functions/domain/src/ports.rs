@@ -19,6 +19,7 @@ use crate::ids::{
     ApiKeyId, AttachmentId, JobId, NodeId, ProjectId, SessionId, TaskId, ThreadId, UserId,
 };
 use crate::job::Job;
+use crate::live_log::{LogChunk, LogPosition};
 use crate::node::{ConfigRecord, Node};
 use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::{CredentialChange, Project};
@@ -250,6 +251,21 @@ pub trait ProjectStore: Send + Sync {
     async fn delete_project(&self, project: &Project) -> StoreResult<()>;
     /// The project's credential: only for the node that pushes its branches.
     async fn credential(&self, project: &Project) -> StoreResult<Option<String>>;
+}
+
+/// Jobs' live logs, kept in their task's partition (and removed with it).
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Stores a chunk; the same job, attempt and `seq` again changes nothing.
+    async fn put_log(&self, chunk: &LogChunk) -> StoreResult<()>;
+    /// Up to `limit` chunks of `task` after `after` (from the first when `None`), in
+    /// order of job, attempt and `seq`.
+    async fn logs_after(
+        &self,
+        task: &TaskId,
+        after: Option<&LogPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<LogChunk>>;
 }
 
 /// Users' stored credentials, kept per owner by name: each credential's description beside

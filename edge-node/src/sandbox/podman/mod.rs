@@ -503,6 +503,7 @@ mod tests {
             workspace_size: "16m".into(),
             disk_bytes: 1 << 30,
             max_change_bytes: 1 << 20,
+            max_log_bytes: 1 << 20,
             default_timeout_secs: 60,
             max_timeout_secs: 60,
             warm: Default::default(),
@@ -520,6 +521,7 @@ mod tests {
             inference: None,
             checkout: None,
             progress: Default::default(),
+            log: Default::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use cynode_protocol::limits::{MAX_RAW_OUTPUT_BYTES, MAX_STREAM_BYTES};
 use cynode_protocol::status::JobOutcome;
-use cynode_protocol::wire::Truncated;
+use cynode_protocol::wire::{OutputStream, Truncated};
 
 use super::exit::Ended;
 use super::{container_name, pod, PodmanSandbox, RunSpec};
@@ -59,14 +59,27 @@ pub(super) struct Started {
 }
 
 impl Spawned {
-    /// Starts reading the streams, the last line of stderr into `progress`.
-    pub(super) fn capture(self, progress: &output::LastLine) -> Started {
+    /// Starts reading the streams, both into the job's live log and the last line of
+    /// stderr into its progress.
+    pub(super) fn capture(self, job: &SandboxJob) -> Started {
         let raw_limit = MAX_RAW_OUTPUT_BYTES as usize;
-        let stdout = tokio::spawn(capture(self.stdout, MAX_STREAM_BYTES, raw_limit, None));
-        let progress = progress.clone();
+        let (progress, out_log, err_log) = (job.progress.clone(), job.log.clone(), job.log.clone());
+        let child_stdout = self.stdout;
+        let stdout = tokio::spawn(async move {
+            let live = Some((&out_log, OutputStream::Stdout));
+            capture(child_stdout, MAX_STREAM_BYTES, raw_limit, None, live).await
+        });
         let child_stderr = self.stderr;
         let stderr = tokio::spawn(async move {
-            capture(child_stderr, MAX_STREAM_BYTES, raw_limit, Some(&progress)).await
+            let live = Some((&err_log, OutputStream::Stderr));
+            capture(
+                child_stderr,
+                MAX_STREAM_BYTES,
+                raw_limit,
+                Some(&progress),
+                live,
+            )
+            .await
         });
         Started {
             child: self.child,
@@ -176,7 +189,7 @@ impl PodmanSandbox {
         Ok(Running {
             name,
             pod,
-            started: spawned.capture(&job.progress),
+            started: spawned.capture(job),
             clock,
             node_timeout: false,
             dirs: vec![],

@@ -445,7 +445,7 @@ impl PodmanSandbox {
                 Ok(Ok(Running {
                     name: warm.name,
                     pod: warm.pod,
-                    started: warm.spawned.capture(&job.progress),
+                    started: warm.spawned.capture(job),
                     clock: Instant::now(),
                     node_timeout: true,
                     dirs,
@@ -595,6 +595,7 @@ mod tests {
             inference: None,
             checkout: None,
             progress: Default::default(),
+            log: Default::default(),
         };
         let text = launcher(&job, &["/bin/sh".into(), "/job/it's".into()]);
         assert_eq!(

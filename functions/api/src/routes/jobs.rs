@@ -9,8 +9,9 @@ use cynode_domain::ids::JobId;
 use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
 use cynode_domain::service::SigningKey;
 use cynode_domain::wire::{
-    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobReleaseRequest,
-    JobResultReport, JobStartedRequest, OutputUploadRequest, OutputUploadUrl, ResultAck,
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobLogRequest,
+    JobReleaseRequest, JobResultReport, JobStartedRequest, OutputUploadRequest, OutputUploadUrl,
+    ResultAck,
 };
 use cynode_domain::Error;
 use cynode_domain::ErrorCode;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
         .route("/v1/jobs/{job}/result", post(result))
         .route("/v1/jobs/{job}/chunks", post(chunk))
+        .route("/v1/jobs/{job}/logs", post(log))
         .route("/v1/jobs/{job}/output", post(output_upload))
         .route("/v1/jobs/{job}/release", post(release))
 }
@@ -95,6 +97,24 @@ async fn chunk(
     let node = node?;
     record_task(req.task_id.as_str());
     state.jobs().chunk(&node.id, &read?, req).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A chunk of a running job's live log, signed with the job token.
+async fn log(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody<MAX_RESULT_BODY_BYTES>,
+) -> ApiResult<axum::http::StatusCode> {
+    let job = job_id(&job)?;
+    let req: JobLogRequest = signed.json()?;
+    let (node, read) = tokio::join!(
+        signed.authenticate_job(state.nodes(), &job, &req.lease_id),
+        state.jobs().chunk_job(&req.task_id, &job)
+    );
+    let node = node?;
+    record_task(req.task_id.as_str());
+    state.jobs().log(&node.id, &read?, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -14,6 +14,7 @@ mod embeddings;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod log_stream;
 pub mod nodes;
 pub mod ollama;
 pub mod plans;

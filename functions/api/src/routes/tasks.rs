@@ -10,7 +10,7 @@ use cynode_domain::limits::MAX_TASK_BODY_BYTES;
 use cynode_domain::service::tasks::ListQuery;
 use cynode_domain::wire::{
     AttachmentUpload, CancelOutcome, CreateAttachmentRequest, CreateTaskRequest, OutputDownload,
-    TaskList, TaskLogs, TaskResult, TaskView,
+    TaskList, TaskResult, TaskView,
 };
 use cynode_domain::Error;
 use cynode_domain::ErrorCode;
@@ -125,21 +125,25 @@ async fn cancel(
 #[derive(Debug, Deserialize)]
 struct LogParams {
     stream: Option<String>,
+    /// Live logs from this cursor (`""`: from the first chunk) instead of the streams.
+    cursor: Option<String>,
 }
 
+/// The task's stdout and stderr (a running job's live log so far), or with `cursor`, the
+/// live log's chunks after it.
 async fn logs(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
     Path(task): Path<String>,
     QueryParams(params): QueryParams<LogParams>,
-) -> ApiResult<Json<TaskLogs>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     record_task(&task);
-    Ok(Json(
-        state
-            .tasks()
-            .logs(&user, &task, params.stream.as_deref())
-            .await?,
-    ))
+    let tasks = state.tasks();
+    Ok(match params.cursor {
+        Some(cursor) => Json(tasks.live_logs(&user, &task, &cursor).await?).into_response(),
+        None => Json(tasks.logs(&user, &task, params.stream.as_deref()).await?).into_response(),
+    })
 }
 
 /// Where to download a stream's whole bytes (the preview in the result may be cut or

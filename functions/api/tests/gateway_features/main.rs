@@ -30,6 +30,7 @@ mod audit;
 mod auth;
 mod chat;
 mod credentials;
+mod logs;
 mod nodes;
 mod planning;
 mod preferences;
@@ -113,6 +114,10 @@ struct GatewayWorld {
     sessions: HashMap<String, String>,
     /// A handle a scenario created, as sent and as the gateway should store it.
     created_handle: Option<(String, String)>,
+    /// Where the scenario's reader of the live log is (`logs.feature`).
+    log_cursor: String,
+    /// The events of the last live-log stream read: (id, event, data).
+    sse: Vec<(Option<String>, String, String)>,
 }
 
 fn unescape(text: &str) -> String {

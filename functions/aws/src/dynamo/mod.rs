@@ -10,6 +10,7 @@
 mod api_keys;
 mod audit;
 mod credentials;
+mod logs;
 mod nodes;
 mod preferences;
 mod projects;
@@ -25,6 +26,7 @@ mod users;
 pub use api_keys::DynamoApiKeys;
 pub use audit::DynamoAudit;
 pub use credentials::DynamoCredentials;
+pub use logs::DynamoLogs;
 pub use nodes::DynamoNodes;
 pub use preferences::DynamoPreferences;
 pub use projects::DynamoProjects;

@@ -8,6 +8,7 @@
 //! | attachment   | `ATTACHMENT#<id>`           | `ATTACHMENT`  |
 //! | create key   | `IDEMPOTENCY#<owner>#<key>` | `IDEMPOTENCY` |
 //! | chunk        | `TASK#<task id>`            | `CHUNK#<job id>#<attempt>#<seq>` |
+//! | log chunk    | `TASK#<task id>`            | `LOG#<job id>#<attempt>#<seq>` (`logs.rs`) |
 //! | preference   | `TASK#<task id>`            | `PREF#<key>`  |
 //!
 //! Users' usage rows live here too (`usage.rs`), written in the same transactions.

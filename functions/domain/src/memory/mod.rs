@@ -64,6 +64,7 @@ struct State {
     skills: BTreeMap<(UserId, String), crate::skill::Skill>,
     stored_credentials: BTreeMap<(UserId, String), crate::credential::StoredCredential>,
     sealed: HashMap<crate::ids::CredentialId, crate::credential::Sealed>,
+    logs: BTreeMap<(TaskId, crate::live_log::LogPosition), crate::live_log::LogChunk>,
 }
 
 /// Every port in one in-memory store.

@@ -221,6 +221,9 @@ impl TaskStore for MemoryStore {
         state
             .chunks
             .retain(|(owner_task, ..), _| owner_task != &task.id);
+        state
+            .logs
+            .retain(|(owner_task, _), _| owner_task != &task.id);
         state.names.retain(|_, named| named != &task.id);
         state
             .preferences

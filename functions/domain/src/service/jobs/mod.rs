@@ -46,6 +46,7 @@ impl Default for JobSettings {
 }
 
 mod claim;
+mod logs;
 
 pub struct JobService {
     tasks: Arc<dyn TaskStore>,
@@ -61,6 +62,8 @@ pub struct JobService {
     skills: Option<Arc<dyn SkillStore>>,
     /// The attempt limits in force (none: the deployment's planning policy).
     live: Option<Arc<SettingsService>>,
+    /// Where jobs' live logs are kept (none: chunks are refused).
+    logs: Option<Arc<dyn crate::ports::LogStore>>,
     audit: Auditor,
 }
 
@@ -100,8 +103,15 @@ impl JobService {
             preferences: None,
             skills: None,
             live: None,
+            logs: None,
             audit: Auditor::default(),
         }
+    }
+
+    /// Keeps the live logs nodes ship while jobs run.
+    pub fn with_logs(mut self, logs: Arc<dyn crate::ports::LogStore>) -> Self {
+        self.logs = Some(logs);
+        self
     }
 
     /// Applies the planner and worker attempt limits of the system settings in force.

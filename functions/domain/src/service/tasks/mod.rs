@@ -65,6 +65,8 @@ pub struct TaskService {
     projects: Option<Arc<ProjectService>>,
     /// The quota and retention in force (none: `settings`' own).
     live: Option<Arc<SettingsService>>,
+    /// Jobs' live logs (none: a running job's log is empty until its result).
+    logs: Option<Arc<dyn crate::ports::LogStore>>,
 }
 
 impl TaskService {
@@ -83,7 +85,14 @@ impl TaskService {
             settings,
             projects: None,
             live: None,
+            logs: None,
         }
+    }
+
+    /// Reads jobs' live logs while they run.
+    pub fn with_logs(mut self, logs: Arc<dyn crate::ports::LogStore>) -> Self {
+        self.logs = Some(logs);
+        self
     }
 
     /// Reads the quota and retention from the system settings in force.

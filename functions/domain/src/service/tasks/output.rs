@@ -4,8 +4,10 @@
 use super::TaskService;
 use crate::error::{Error, Result};
 use crate::job::{raw_output_key, Job};
+use crate::limits::LOG_READ_LIMIT;
+use crate::live_log::{LogChunk, LogPosition};
 use crate::principal::Principal;
-use crate::wire::{LogStream, OutputDownload, OutputStream, TaskLogs, TaskResult};
+use crate::wire::{LiveLogs, LogStream, OutputDownload, OutputStream, TaskLogs, TaskResult};
 use crate::ErrorCode;
 
 /// How long a download URL of a task's output works.
@@ -24,7 +26,11 @@ impl TaskService {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// A job's stdout and stderr: its result's, or while it runs, its live log so far.
     pub(crate) async fn job_streams(&self, job: &Job) -> Result<(String, String)> {
+        if job.output.is_none() && !job.status.is_terminal() {
+            return self.live_text(job).await;
+        }
         let output = job.output.as_ref();
         Ok((
             self.stream_text(output.and_then(|o| o.stdout_key.as_ref()))
@@ -150,5 +156,69 @@ impl TaskService {
             stdout: (stream != LogStream::Stderr).then_some(stdout),
             stderr: (stream != LogStream::Stdout).then_some(stderr),
         })
+    }
+
+    /// The chunks of the task's live logs after `cursor` (`""`: from the first), read
+    /// after the task itself: a final status with no lines means nothing more will come
+    /// (a node ships a job's log before its result).
+    pub async fn live_logs(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        cursor: &str,
+    ) -> Result<LiveLogs> {
+        let after = LogPosition::parse_cursor(cursor)?;
+        let task = self.owned_task(principal, reference).await?;
+        let chunks = match &self.logs {
+            Some(logs) => {
+                logs.logs_after(&task.id, after.as_ref(), LOG_READ_LIMIT)
+                    .await?
+            }
+            None => vec![],
+        };
+        let next = chunks.last().map(LogChunk::position).or(after);
+        Ok(LiveLogs {
+            task_id: task.id,
+            status: task.status,
+            lines: chunks.iter().flat_map(LogChunk::lines).collect(),
+            next_cursor: LogPosition::cursor(next.as_ref()),
+            truncated: chunks.iter().any(|chunk| chunk.truncated),
+        })
+    }
+
+    /// A running job's live log so far, its latest attempt's, as stdout and stderr.
+    async fn live_text(&self, job: &Job) -> Result<(String, String)> {
+        let Some(logs) = &self.logs else {
+            return Ok((String::new(), String::new()));
+        };
+        let before = LogPosition {
+            job: job.id.clone(),
+            attempt: 0,
+            seq: 0,
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let mut after = before;
+        loop {
+            let chunks = logs
+                .logs_after(&job.task_id, Some(&after), LOG_READ_LIMIT)
+                .await?;
+            let Some(last) = chunks.last() else { break };
+            after = last.position();
+            for chunk in chunks
+                .iter()
+                .filter(|c| c.job == job.id && c.attempt == job.attempt)
+            {
+                for entry in &chunk.entries {
+                    match entry.stream {
+                        OutputStream::Stdout => stdout.push_str(&entry.text),
+                        OutputStream::Stderr => stderr.push_str(&entry.text),
+                    }
+                }
+            }
+            if last.job != job.id || chunks.len() < LOG_READ_LIMIT as usize {
+                break;
+            }
+        }
+        Ok((stdout, stderr))
     }
 }
