@@ -1,5 +1,5 @@
 Feature: Live logs
-  A node ships what a running job prints in numbered chunks, at most a second apart; the
+  A node ships what a running job prints in numbered chunks, at most half a second apart; the
   task's owner reads them from a cursor while the job runs (`GET /v1/tasks/{task}/logs?
   cursor=`, or as server-sent events from `/logs/stream` resumed with `Last-Event-ID`),
   each chunk once, and the task's logs show the log so far until the result replaces it. A chunk of an attempt that is over is refused.

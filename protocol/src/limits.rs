@@ -126,7 +126,7 @@ pub const MAX_LOG_CHUNK_BYTES: usize = 64 * 1024;
 /// only in the result's output.
 pub const DEFAULT_MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 /// A node ships what a job printed at least this often while it prints…
-pub const LOG_FLUSH_MILLIS: u64 = 1000;
+pub const LOG_FLUSH_MILLIS: u64 = 500;
 /// …and the first output of an attempt this soon.
 pub const FIRST_LOG_FLUSH_MILLIS: u64 = 100;
 /// Chunks one live-log read returns at most.

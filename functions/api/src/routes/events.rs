@@ -85,6 +85,18 @@ fn facts(task: &Task, jobs: &[Job]) -> BTreeMap<String, TaskEvent> {
     facts
 }
 
+/// How a task stream the guard stopped says goodbye (this one's and the live log's).
+pub(crate) fn goodbye(end: StreamEnd) -> Vec<Bytes> {
+    let event = match end {
+        StreamEnd::Reconnect => TaskEvent::Reconnect(Default::default()),
+        StreamEnd::SignedOut => TaskEvent::Error(StreamErrorEvent {
+            code: ErrorCode::TokenRevoked,
+            message: "the session has ended; log in again".into(),
+        }),
+    };
+    vec![frame(&event)]
+}
+
 fn frame(event: &TaskEvent) -> Bytes {
     Bytes::from(event.to_sse())
 }
@@ -130,14 +142,7 @@ impl Source for Watch {
     }
 
     fn ended(&mut self, end: StreamEnd) -> Vec<Bytes> {
-        let event = match end {
-            StreamEnd::Reconnect => TaskEvent::Reconnect(Default::default()),
-            StreamEnd::SignedOut => TaskEvent::Error(StreamErrorEvent {
-                code: ErrorCode::TokenRevoked,
-                message: "the session has ended; log in again".into(),
-            }),
-        };
-        vec![frame(&event)]
+        goodbye(end)
     }
 }
 

@@ -25,7 +25,6 @@ use serde::Deserialize;
 use cynode_domain::live_log::LogPosition;
 use cynode_domain::service::Principal;
 use cynode_domain::wire::{EndEvent, LiveLogs, LogLine, StreamErrorEvent, TaskEvent};
-use cynode_domain::ErrorCode;
 
 use crate::error::ApiResult;
 use crate::extract::{Authenticated, QueryParams};
@@ -107,14 +106,7 @@ impl Source for Tail {
     }
 
     fn ended(&mut self, end: StreamEnd) -> Vec<Bytes> {
-        let event = match end {
-            StreamEnd::Reconnect => TaskEvent::Reconnect(Default::default()),
-            StreamEnd::SignedOut => TaskEvent::Error(StreamErrorEvent {
-                code: ErrorCode::TokenRevoked,
-                message: "the session has ended; log in again".into(),
-            }),
-        };
-        vec![Bytes::from(event.to_sse())]
+        super::events::goodbye(end)
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Attempt and `seq` are zero-padded, so a partition's `LOG#` range is in the order
 //! readers follow (job ids are creation-ordered ULIDs): a cursor is the last chunk's key.
-//! One item per chunk: a node ships at most one a second per running job.
+//! One item per chunk: a node ships at most two a second per running job.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
