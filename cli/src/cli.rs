@@ -85,7 +85,7 @@ pub enum Command {
     Models(ModelsCommand),
     /// Your projects: git repositories that planned work happens in
     #[command(subcommand)]
-    Project(ProjectCommand),
+    Project(crate::commands::project::ProjectCommand),
     /// Personal API keys for editors, web UIs and scripts: create, list, revoke
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
@@ -154,88 +154,6 @@ pub enum AuthCommand {
     Refresh,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ProjectCommand {
-    /// Create a project; the credential is read from stdin, never from the command line
-    Create {
-        /// Name (normalized: lowercase words joined by dashes)
-        name: String,
-        /// Repository URL (https://, http://, ssh://, git://, file://, or user@host:path)
-        #[arg(long, value_name = "URL")]
-        repo: String,
-        /// Branch planned work starts from [default: main]
-        #[arg(long, value_name = "BRANCH")]
-        branch: Option<String>,
-        /// Read a credential (a forge token) from the first line of stdin
-        #[arg(long)]
-        credential_stdin: bool,
-        /// Use one of your stored credentials instead (cynork creds)
-        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
-        credential_name: Option<String>,
-        /// Start subtasks by themselves once their dependencies are merged
-        #[arg(long)]
-        auto_start: bool,
-        #[command(flatten)]
-        build: BuildArgs,
-    },
-    /// List your projects
-    List,
-    /// Show a project
-    Get(ProjectRefArg),
-    /// Change a project's repository, branch, credential, auto-start or build settings
-    Update {
-        #[command(flatten)]
-        project: ProjectRefArg,
-        #[arg(long, value_name = "URL")]
-        repo: Option<String>,
-        #[arg(long, value_name = "BRANCH")]
-        branch: Option<String>,
-        /// Read a new credential from the first line of stdin
-        #[arg(long, conflicts_with = "remove_credential")]
-        credential_stdin: bool,
-        /// Forget the project's own credential
-        #[arg(long)]
-        remove_credential: bool,
-        /// Use one of your stored credentials instead ("" stops using it)
-        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
-        credential_name: Option<String>,
-        #[arg(long, value_name = "BOOL")]
-        auto_start: Option<bool>,
-        /// Build settings ("" clears one)
-        #[command(flatten)]
-        build: BuildArgs,
-    },
-    /// Delete a project (its tasks stay)
-    Delete {
-        #[command(flatten)]
-        project: ProjectRefArg,
-        /// Do not ask for confirmation
-        #[arg(short = 'y', long)]
-        yes: bool,
-    },
-}
-
-/// How a project's planned work is built.
-#[derive(Debug, Clone, Args)]
-pub struct BuildArgs {
-    /// Sandbox image for the project's planned work (one the nodes allow)
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Command a worker's change must pass (run in the checkout), e.g. "make test"
-    #[arg(long, value_name = "CMD")]
-    pub test_command: Option<String>,
-    /// Forge API base for pull requests, e.g. https://api.github.com
-    #[arg(long, value_name = "URL")]
-    pub forge_url: Option<String>,
-    /// owner/name on the forge [default: from the repository URL]
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub forge_repo: Option<String>,
-    /// Run the project's planned work (and hand its credential) only to nodes an admin
-    /// labelled so
-    #[arg(long, value_name = "LABEL")]
-    pub node_label: Option<String>,
-}
-
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KeyScope {
     /// Only the model routes (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /api/*)
@@ -277,13 +195,6 @@ pub struct UsageArgs {
     /// Admins: another user's usage
     #[arg(long, value_name = "HANDLE")]
     pub user: Option<String>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ProjectRefArg {
-    /// Project id or name
-    #[arg(value_name = "PROJECT")]
-    pub project: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -457,6 +368,9 @@ pub enum RunCommand {
         /// Run id (as `task runs` lists it)
         #[arg(value_name = "RUN")]
         run: String,
+        /// Follow the run's live log as it runs, until it ends
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cynode_protocol::wire::{InputMode, LiveLogs, OutputStream, TaskView};
+use cynode_protocol::wire::{InputMode, LiveLogs, OutputStream, RunLogs, TaskView};
 
 use crate::client::{segment, Gateway};
 use crate::error::CliResult;
@@ -45,16 +45,24 @@ pub fn until_finished(gateway: &mut Gateway, printer: &Printer, task: &str) -> C
     Ok(view)
 }
 
-/// Follows a task's live log from its first chunk until the task has ended and every
-/// chunk is printed: each line to stdout or stderr as its job printed it (only `keep`'s
-/// stream, when given), or in JSON mode one log line object per output line. `false`
-/// when the task ended without any live log (a chat, or a node without live logs): the
-/// caller prints its output instead.
+/// Whose live log to follow: the whole task's, or one run's (its logs route and id).
+#[derive(Debug, Clone, Copy)]
+pub enum Only<'a> {
+    Task,
+    Run(&'a str, &'a str),
+}
+
+/// Follows a task's live log from its first chunk until the task (or the one run) has
+/// ended and every chunk is printed: each line to stdout or stderr as its job printed it
+/// (only `keep`'s stream, when given), or in JSON mode one log line object per output
+/// line. `false` when it ended without any live log (a chat, or a node without live
+/// logs): the caller prints its output instead.
 pub fn follow_logs(
     gateway: &mut Gateway,
     printer: &Printer,
     task: &str,
     keep: Option<OutputStream>,
+    only: Only<'_>,
 ) -> CliResult<bool> {
     use std::io::Write;
     let base = format!("/v1/tasks/{}/logs", segment(task));
@@ -62,9 +70,20 @@ pub fn follow_logs(
     let mut seen_any = false;
     let mut attempt: Option<(String, u32)> = None;
     loop {
+        // A run's end is read before its log: a node ships a run's log before its
+        // result, so an ended run with no new lines after that has nothing more.
+        let run_ended = match only {
+            Only::Task => false,
+            Only::Run(path, _) => gateway.get::<RunLogs>(path)?.run.status.is_terminal(),
+        };
         let path = format!("{base}?cursor={}", segment(&cursor));
         let page: LiveLogs = gateway.get(&path)?;
         for line in &page.lines {
+            if let Only::Run(_, run) = only {
+                if line.job_id.as_str() != run {
+                    continue;
+                }
+            }
             seen_any = true;
             let this = (line.job_id.to_string(), line.attempt);
             if attempt
@@ -91,7 +110,11 @@ pub fn follow_logs(
                 "note: the live log stopped at the node's cap; `cynork task result` has the output",
             );
         }
-        let done = page.status.is_terminal() && page.lines.is_empty();
+        let ended = match only {
+            Only::Task => page.status.is_terminal(),
+            Only::Run(..) => run_ended,
+        };
+        let done = ended && page.lines.is_empty();
         cursor = page.next_cursor;
         if done {
             return Ok(seen_any);

@@ -55,6 +55,8 @@ struct CliWorld {
     pair: Option<(Run, Run)>,
     /// The id of the API key last created.
     key_id: Option<String>,
+    /// A run id `task runs` listed (`{run}` in a command line).
+    run_id: Option<String>,
     /// A handle for a user the scenario has an admin create.
     other: String,
 }
@@ -77,6 +79,7 @@ impl CliWorld {
             next_cursor: None,
             pair: None,
             key_id: None,
+            run_id: None,
             other: unique_handle("other"),
         }
     }
@@ -106,6 +109,7 @@ impl CliWorld {
             .replace("{password}", &self.password)
             .replace("{next_cursor}", self.next_cursor.as_deref().unwrap_or(""))
             .replace("{key_id}", self.key_id.as_deref().unwrap_or(""))
+            .replace("{run}", self.run_id.as_deref().unwrap_or(""))
             .replace("{node}", &env().node_name)
             .replace("{other}", &self.other)
     }
@@ -270,6 +274,17 @@ async fn created_completed(w: &mut CliWorld, count: usize) {
 async fn remember_token(w: &mut CliWorld) {
     w.remembered_token = w.saved_token();
     assert!(w.remembered_token.is_some());
+}
+
+#[then("I remember the first run it listed")]
+async fn remember_run(w: &mut CliWorld) {
+    w.run_id = w
+        .run()
+        .stdout
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("run="))
+        .map(str::to_owned);
+    assert!(w.run_id.is_some(), "{:?}", w.run());
 }
 
 #[given("I remember the API key it printed as JSON")]

@@ -24,6 +24,9 @@ Feature: cynork planned work
     When I run "cynork task runs plan-demo"
     Then stdout mentions "role=planner"
     And stdout mentions "status=failed"
+    And I remember the first run it listed
+    When I run "cynork run logs plan-demo {run} -f"
+    Then the exit code is 0
     When I run "cynork task retry-planning plan-demo"
     Then the exit code is 0
     And stdout mentions "status=queued"

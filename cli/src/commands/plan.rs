@@ -137,9 +137,16 @@ pub fn subtask(ctx: &mut Context, command: SubtaskCommand) -> CliResult {
 }
 
 pub fn run(ctx: &mut Context, command: RunCommand) -> CliResult {
-    let RunCommand::Logs { task, run } = command;
+    let RunCommand::Logs { task, run, follow } = command;
     let path = task_path(&task, &format!("/runs/{}/logs", segment(&run)))?;
-    let logs: RunLogs = Gateway::new(&mut ctx.config)?.get(&path)?;
+    let mut gateway = Gateway::new(&mut ctx.config)?;
+    if follow {
+        let only = crate::wait::Only::Run(&path, &run);
+        if crate::wait::follow_logs(&mut gateway, &ctx.printer, &task, None, only)? {
+            return Ok(());
+        }
+    }
+    let logs: RunLogs = gateway.get(&path)?;
     if ctx.printer.json_mode() {
         ctx.printer.json(&logs);
         return Ok(());

@@ -2,16 +2,105 @@
 //! read from stdin (never an argument, which other users could see in the process list)
 //! and never printed: the gateway only says whether one is stored.
 
+use clap::{Args, Subcommand};
 use reqwest::Method;
 
 use cynode_protocol::wire::{CreateProjectRequest, ProjectList, ProjectView, UpdateProjectRequest};
 
 use super::Context;
-use crate::cli::ProjectCommand;
 use crate::client::{segment, Gateway};
 use crate::error::{CliError, CliResult};
 use crate::input::{confirm, secret_from_stdin};
 use crate::output::Printer;
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; the credential is read from stdin, never from the command line
+    Create {
+        /// Name (normalized: lowercase words joined by dashes)
+        name: String,
+        /// Repository URL (https://, http://, ssh://, git://, file://, or user@host:path)
+        #[arg(long, value_name = "URL")]
+        repo: String,
+        /// Branch planned work starts from [default: main]
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Read a credential (a forge token) from the first line of stdin
+        #[arg(long)]
+        credential_stdin: bool,
+        /// Use one of your stored credentials instead (cynork creds)
+        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
+        credential_name: Option<String>,
+        /// Start subtasks by themselves once their dependencies are merged
+        #[arg(long)]
+        auto_start: bool,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// List your projects
+    List,
+    /// Show a project
+    Get(ProjectRefArg),
+    /// Change a project's repository, branch, credential, auto-start or build settings
+    Update {
+        #[command(flatten)]
+        project: ProjectRefArg,
+        #[arg(long, value_name = "URL")]
+        repo: Option<String>,
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Read a new credential from the first line of stdin
+        #[arg(long, conflicts_with = "remove_credential")]
+        credential_stdin: bool,
+        /// Forget the project's own credential
+        #[arg(long)]
+        remove_credential: bool,
+        /// Use one of your stored credentials instead ("" stops using it)
+        #[arg(long, value_name = "NAME", conflicts_with = "credential_stdin")]
+        credential_name: Option<String>,
+        #[arg(long, value_name = "BOOL")]
+        auto_start: Option<bool>,
+        /// Build settings ("" clears one)
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Delete a project (its tasks stay)
+    Delete {
+        #[command(flatten)]
+        project: ProjectRefArg,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+/// How a project's planned work is built.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Sandbox image for the project's planned work (one the nodes allow)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Command a worker's change must pass (run in the checkout), e.g. "make test"
+    #[arg(long, value_name = "CMD")]
+    pub test_command: Option<String>,
+    /// Forge API base for pull requests, e.g. https://api.github.com
+    #[arg(long, value_name = "URL")]
+    pub forge_url: Option<String>,
+    /// owner/name on the forge [default: from the repository URL]
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub forge_repo: Option<String>,
+    /// Run the project's planned work (and hand its credential) only to nodes an admin
+    /// labelled so
+    #[arg(long, value_name = "LABEL")]
+    pub node_label: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectRefArg {
+    /// Project id or name
+    #[arg(value_name = "PROJECT")]
+    pub project: String,
+}
 
 fn project_path(project: &str) -> CliResult<String> {
     if project.trim().is_empty() {

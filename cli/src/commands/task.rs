@@ -198,7 +198,7 @@ fn logs(ctx: &mut Context, task: &str, stream: Stream, follow: bool) -> CliResul
             Stream::Stdout => Some(OutputStream::Stdout),
             Stream::Stderr => Some(OutputStream::Stderr),
         };
-        if wait::follow_logs(&mut gateway, &ctx.printer, task, keep)? {
+        if wait::follow_logs(&mut gateway, &ctx.printer, task, keep, wait::Only::Task)? {
             return Ok(());
         }
     }
