@@ -66,16 +66,22 @@ struct Tail {
     user: Principal,
     task: String,
     cursor: String,
+    /// The read that checked the request, sent as the stream's first poll.
+    first: Option<LiveLogs>,
 }
 
 impl Source for Tail {
     async fn poll(&mut self) -> Polled {
-        let page = match self
-            .state
-            .tasks()
-            .live_logs(&self.user, &self.task, &self.cursor)
-            .await
-        {
+        let read = match self.first.take() {
+            Some(page) => Ok(page),
+            None => {
+                self.state
+                    .tasks()
+                    .live_logs(&self.user, &self.task, &self.cursor)
+                    .await
+            }
+        };
+        let page = match read {
             Ok(page) => page,
             Err(err) => {
                 let event = TaskEvent::Error(StreamErrorEvent {
@@ -128,14 +134,15 @@ async fn tail(
         .map(str::to_owned);
     let cursor = resumed.or(params.cursor).unwrap_or_default();
     // An unknown or foreign task, a bad cursor, or one stream too many: a plain error
-    // before streaming.
-    state.tasks().live_logs(&user, &task, &cursor).await?;
+    // before streaming. That read is the stream's first.
+    let first = state.tasks().live_logs(&user, &task, &cursor).await?;
     let guard = StreamGuard::open(&state, &user).await?;
     let tail = Tail {
         state,
         user,
         task,
         cursor,
+        first: Some(first),
     };
     Ok(stream::respond(tail, guard))
 }

@@ -1,4 +1,4 @@
-//! The in-memory credential and live-log stores, and a stand-in cipher. The cipher is no encryption: it
+//! The in-memory credential store and a stand-in cipher. The cipher is no encryption: it
 //! only keeps the value from being stored as its own text and checks the context, as KMS
 //! does, so that service tests see a value bound to its owner and credential.
 
@@ -108,32 +108,5 @@ impl CredentialCipher for MemoryStore {
             .ok_or_else(|| StoreError::Corrupt("sealed under another context".into()))?;
         String::from_utf8(body.iter().map(|b| !b).collect())
             .map_err(|_| StoreError::Corrupt("not a sealed value".into()))
-    }
-}
-
-#[async_trait]
-impl LogStore for MemoryStore {
-    async fn put_log(&self, chunk: &crate::live_log::LogChunk) -> StoreResult<()> {
-        self.state()
-            .logs
-            .entry((chunk.task.clone(), chunk.position()))
-            .or_insert_with(|| chunk.clone());
-        Ok(())
-    }
-
-    async fn logs_after(
-        &self,
-        task: &crate::ids::TaskId,
-        after: Option<&crate::live_log::LogPosition>,
-        limit: u32,
-    ) -> StoreResult<Vec<crate::live_log::LogChunk>> {
-        Ok(self
-            .state()
-            .logs
-            .iter()
-            .filter(|((t, position), _)| t == task && after.is_none_or(|a| position > a))
-            .take(limit as usize)
-            .map(|(_, chunk)| chunk.clone())
-            .collect())
     }
 }

@@ -27,6 +27,7 @@ use crate::user::{User, UserUpdate};
 use crate::wire::JobMessage;
 
 mod credentials;
+mod logs;
 mod nodes;
 mod tasks;
 

@@ -132,15 +132,6 @@ impl CredentialService {
         Ok(self.owned(&principal.user_id, name).await?.view())
     }
 
-    /// Whether the caller has a credential of that name (a project naming one).
-    pub async fn exists(&self, owner: &UserId, name: &str) -> Result<bool> {
-        Ok(self
-            .credentials
-            .stored_credential(owner, name)
-            .await?
-            .is_some())
-    }
-
     /// Replaces the value; every job claimed from now on gets the new one.
     pub async fn rotate(
         &self,
