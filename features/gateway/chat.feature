@@ -25,6 +25,14 @@ Feature: Completions and chat through the gateway
     Then the stream carries "Hello, world" in 3 deltas, then the finish reason "length", usage of 12 prompt and 3 completion tokens, and [DONE]
     And a chunk ending the answer with the finish reason "tool_calls" is refused with 400
 
+  Scenario: A chat message sent with stream: true relays the chunks as thread events, and its thread keeps the exchange
+    When "alice" sends the chat message "Say hello." to the model "test-model", streamed
+    And the test node claims the task's job
+    And the test node streams the chunks "Hel", "lo, " and "world"
+    And the test node reports the job completed with stdout "Hello, world" and stderr ""
+    Then the chat stream names its thread first, carries "Hello, world" in 3 deltas, then done
+    And "alice"'s thread holds "Say hello." and the answer "Hello, world"
+
   Scenario: A streamed Responses API answer relays the same chunks as typed events
     When "alice" starts a streamed response with the model "test-model"
     And the test node claims the task's job

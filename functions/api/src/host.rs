@@ -91,6 +91,16 @@ pub async fn run_function(
     .await
 }
 
+/// The console function: static pages embedded in the binary, so it builds no state,
+/// fetches no secret and talks to no AWS service.
+pub async fn run_console() -> anyhow::Result<()> {
+    init_tracing();
+    let started = std::time::Instant::now();
+    let app = crate::routing::app_of(crate::routes::console::router::<()>(), ());
+    log_init(crate::routing::Function::Console.name(), started);
+    serve(app, crate::routing::Function::Console.responses()).await
+}
+
 /// Logs how long the process took from `main` to ready (AWS configuration, secrets):
 /// the part of a cold start that is ours. `scripts/lambda-report` reads it.
 fn log_init(function: &str, started: std::time::Instant) {

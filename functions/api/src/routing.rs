@@ -32,15 +32,18 @@ pub enum Function {
     Nodes,
     Callbacks,
     Chat,
+    /// The web console's pages: no secrets, no tables, no permissions at all.
+    Console,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::Auth,
         Function::Tasks,
         Function::Nodes,
         Function::Callbacks,
         Function::Chat,
+        Function::Console,
     ];
 
     /// Its name in the template (`<Name>Function`) and binary (`cynode-<name>`).
@@ -51,6 +54,7 @@ impl Function {
             Function::Nodes => "nodes",
             Function::Callbacks => "callbacks",
             Function::Chat => "chat",
+            Function::Console => "console",
         }
     }
 
@@ -60,6 +64,7 @@ impl Function {
             Function::Auth | Function::Tasks | Function::Chat => &[SecretName::JwtKey],
             Function::Nodes => &[SecretName::JwtKey, SecretName::NodeKey, SecretName::NodePsk],
             Function::Callbacks => &[SecretName::NodeKey],
+            Function::Console => &[],
         }
     }
 
@@ -79,6 +84,7 @@ impl Function {
             Function::Nodes => nodes_routes(),
             Function::Callbacks => callbacks_routes(),
             Function::Chat => chat_routes(),
+            Function::Console => routes::console::router(),
         }
     }
 
@@ -126,7 +132,7 @@ pub fn chat_routes() -> Router<AppState> {
 
 /// A function's complete app from its routes: the request-id middleware, and the error
 /// shape for unknown paths and wrong methods.
-pub fn app_of(routes: Router<AppState>, state: AppState) -> Router {
+pub fn app_of<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
     routes
         .fallback(|| async {
             ApiError::request(
@@ -183,6 +189,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/embeddings", Function::Chat),
     ("ANY /api/{proxy+}", Function::Chat),
     ("ANY /v1/events/{proxy+}", Function::Chat),
+    ("ANY /", Function::Console),
+    ("ANY /assets/{proxy+}", Function::Console),
 ];
 
 /// The `$default` route's function.
@@ -273,6 +281,9 @@ mod tests {
             ("/v1/tasks/task_1/logs", Function::Tasks),
             ("/v1/tasks/task_1/logs/stream/x", Function::Tasks),
             ("/v1/auth", Function::Nodes),
+            ("/", Function::Console),
+            ("/assets/app-1234.js", Function::Console),
+            ("/assets", DEFAULT_FUNCTION),
             ("/nowhere", DEFAULT_FUNCTION),
         ] {
             assert_eq!(function_for(path), function, "{path}");

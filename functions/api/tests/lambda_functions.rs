@@ -23,6 +23,7 @@ async fn functions_answer_through_the_lambda_runtime_api() {
         "cynode-tasks",
         "cynode-chat",
         "cynode-sweeper",
+        "cynode-console",
     ]
     .into_iter()
     .map(|name| emulator.start_function(name, &env).unwrap())
@@ -93,6 +94,25 @@ async fn functions_answer_through_the_lambda_runtime_api() {
         .await
         .unwrap();
     assert!(report.get("requeued").is_some(), "a sweep report: {report}");
+
+    // The console function: the web console's page, from the binary itself, with its
+    // policy; the streams' origin it names is the deployment's (none here: one origin).
+    let page = http
+        .get(emulator.url("cynode-console", "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<meta name="cynode-stream-url" content="">"#),
+        "{html}"
+    );
 
     // The chat function streams a real model's answer, token by token, from a real node.
     let edge = deployment.start_edge("edge-lambda", None).unwrap();

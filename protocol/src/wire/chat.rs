@@ -239,6 +239,10 @@ pub struct ChatRequest {
     /// Default: the agent ([`AGENT_MODEL`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Answer as server-sent events while the model writes (`thread`, `delta`, `done`,
+    /// `error`) instead of one JSON body at the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -56,8 +56,9 @@ pub(crate) trait Framing: Send + Sync + 'static {
     }
     /// A piece of the answer's text, as the node streamed it.
     fn text(&mut self, text: &str) -> Vec<Bytes>;
-    /// The closing events, ending the body.
-    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes>;
+    /// The closing events, ending the body (after whatever the framing keeps of the
+    /// answer is stored: a chat thread's exchange).
+    fn finish(&mut self, outcome: Outcome) -> impl std::future::Future<Output = Vec<Bytes>> + Send;
     /// An error event that ends the body (the time limit, a revoked credential, a store
     /// failure).
     fn error(&mut self, code: ErrorCode, message: &str) -> Vec<Bytes>;
@@ -115,20 +116,24 @@ impl<F: Framing> Cursor<F> {
             }
             if let Some(end) = &chunk.end {
                 // The node's last word on this answer: no need to wait for its result.
-                events.extend(self.framing.finish(Outcome::Answered {
-                    text: String::new(),
-                    answer: ChatAnswer {
-                        finish_reason: end.finish_reason.clone(),
-                        ..ChatAnswer::default()
-                    },
-                    usage: Some(end.usage),
-                }));
+                events.extend(
+                    self.framing
+                        .finish(Outcome::Answered {
+                            text: String::new(),
+                            answer: ChatAnswer {
+                                finish_reason: end.finish_reason.clone(),
+                                ..ChatAnswer::default()
+                            },
+                            usage: Some(end.usage),
+                        })
+                        .await,
+                );
                 return Ok(Polled::Done(events));
             }
         }
         if state.finished {
             let outcome = self.outcome().await;
-            events.extend(self.framing.finish(outcome));
+            events.extend(self.framing.finish(outcome).await);
             return Ok(Polled::Done(events));
         }
         if !events.is_empty() {

@@ -1,7 +1,7 @@
-//! `/v1/chat*` and `/v1/models`: chat with threads, and the OpenAI-compatible API (the
-//! Responses API's handler is `responses.rs`, legacy completions' `text_completions.rs`
-//! and embeddings' `embeddings.rs`, all under the same error layer; answers stream
-//! through `answer_stream.rs`).
+//! `/v1/chat/completions` and `/v1/models`: the OpenAI-compatible API (the Responses
+//! API's handler is `responses.rs`, legacy completions' `text_completions.rs` and
+//! embeddings' `embeddings.rs`, all under the same error layer; answers stream through
+//! `answer_stream.rs`). Chat with threads, `/v1/chat*`, is `chat_threads.rs`.
 //!
 //! A completion is a task (see `cynode_domain::chat`): this function creates it, then
 //! holds the client's connection while a node answers. Streamed answers travel as the
@@ -11,13 +11,13 @@
 //! requests, so any number of gateway instances serve the same streams.
 //!
 //! The OpenAI routes answer errors in OpenAI's shape (`{"error": {"message", "type",
-//! "param", "code"}}`); `/v1/chat*` in CyNode's.
+//! "param", "code"}}`).
 
 use cynode_domain::ErrorCode;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,14 +31,11 @@ use cynode_domain::limits::MAX_TASK_BODY_BYTES;
 use cynode_domain::service::tasks::COMPLETION_TIMEOUT_SECS;
 use cynode_domain::service::Principal;
 use cynode_domain::status::TaskStatus;
-use cynode_domain::wire::{
-    ChatAnswer, ChatCompletionRequest, ChatReply, ChatRequest, TaskResult, ThreadList, ThreadView,
-    ToolCall, AGENT_MODEL,
-};
+use cynode_domain::wire::{ChatAnswer, ChatCompletionRequest, TaskResult, ToolCall, AGENT_MODEL};
 use cynode_domain::Error;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authenticated, JsonBody, ModelCaller};
+use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
 use crate::stream::StreamGuard;
 
@@ -55,14 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/completions", post(super::text_completions::create))
         .route("/v1/embeddings", post(super::embeddings::create))
         .layer(middleware::from_fn(openai_errors));
-    Router::new()
-        .route("/v1/chat", post(chat))
-        .route("/v1/chat/threads", get(list_threads))
-        .route(
-            "/v1/chat/threads/{thread}",
-            get(get_thread).delete(delete_thread),
-        )
-        .merge(openai)
+    openai.merge(super::chat_threads::router())
 }
 
 // ------------------------------------------------------------------ OpenAI API
@@ -340,7 +330,7 @@ impl Framing for ChatFraming {
 
     /// Any answer that was not streamed (the agent's), tool calls, the finish reason,
     /// usage if asked, and `[DONE]`.
-    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
+    async fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         let mut events = Vec::new();
         let mut usage = None;
         match outcome {
@@ -399,52 +389,4 @@ fn stream_completion(
         sent_role: false,
     };
     answer_stream::respond(state, user, task, framing, guard)
-}
-
-// ------------------------------------------------------------------ threads
-
-async fn chat(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    JsonBody(req): JsonBody<ChatRequest, MAX_TASK_BODY_BYTES>,
-) -> ApiResult<Json<ChatReply>> {
-    let question = req.message.clone();
-    let (thread, task) = state.chat().ask(&user, req).await?;
-    tracing::Span::current().record("task_id", task.task_id.as_str());
-    let result = wait_for_answer(&state, &user, &task.task_id).await?;
-    let answer = answer_of(&result)?;
-    let thread = state
-        .chat()
-        .record(&user, thread, &question, &answer)
-        .await?;
-    Ok(Json(ChatReply {
-        response: answer,
-        thread_id: thread.id,
-        task_id: task.task_id,
-        usage: result.usage,
-    }))
-}
-
-async fn list_threads(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-) -> ApiResult<Json<ThreadList>> {
-    Ok(Json(state.chat().list(&user).await?))
-}
-
-async fn get_thread(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    Path(thread): Path<String>,
-) -> ApiResult<Json<ThreadView>> {
-    Ok(Json(state.chat().get(&user, &thread).await?))
-}
-
-async fn delete_thread(
-    State(state): State<AppState>,
-    Authenticated(user): Authenticated,
-    Path(thread): Path<String>,
-) -> ApiResult<StatusCode> {
-    state.chat().delete(&user, &thread).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,8 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod chat_threads;
+pub mod console;
 pub mod credentials;
 mod embeddings;
 pub mod events;

@@ -309,7 +309,7 @@ impl Framing for OllamaFraming {
         vec![ndjson(&line(self.shape, &self.model, text, false))]
     }
 
-    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
+    async fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         match outcome {
             Outcome::Answered {
                 text,

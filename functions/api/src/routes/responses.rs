@@ -318,7 +318,7 @@ impl Framing for ResponsesFraming {
         self.text_delta(text)
     }
 
-    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
+    async fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         let mut events = self.opening();
         match outcome {
             Outcome::Answered {

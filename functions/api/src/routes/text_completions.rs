@@ -96,7 +96,7 @@ impl Framing for TextFraming {
         vec![sse(&self.chunk(text, None))]
     }
 
-    fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
+    async fn finish(&mut self, outcome: Outcome) -> Vec<Bytes> {
         let mut events = Vec::new();
         let mut usage = None;
         match outcome {

@@ -15,6 +15,77 @@ async fn starts_response_stream(w: &mut GatewayWorld, alias: String, model: Stri
     start_stream(w, &alias, "/v1/responses", body).await;
 }
 
+#[when(expr = "{string} sends the chat message {string} to the model {string}, streamed")]
+async fn sends_chat_streamed(w: &mut GatewayWorld, alias: String, message: String, model: String) {
+    let body = json!({"message": message, "model": model, "stream": true});
+    start_stream(w, &alias, "/v1/chat", body).await;
+}
+
+#[then(
+    expr = "the chat stream names its thread first, carries {string} in {int} deltas, then done"
+)]
+async fn chat_stream_carries(w: &mut GatewayWorld, text: String, deltas: usize) {
+    let reading = w.stream.take().expect("a stream");
+    let body = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    let events: Vec<(String, Value)> = body
+        .split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let field = |name: &str| {
+                frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let data = serde_json::from_str(&field("data: ")).expect("a JSON event");
+            (field("event: "), data)
+        })
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    let mut expected = vec!["thread"];
+    expected.extend(std::iter::repeat_n("delta", deltas));
+    expected.push("done");
+    assert_eq!(names, expected, "{body}");
+    let texts: String = events
+        .iter()
+        .filter_map(|(_, data)| data["text"].as_str())
+        .collect();
+    assert_eq!(texts, text, "{body}");
+    let (thread, done) = (&events[0].1, &events[events.len() - 1].1);
+    assert_eq!(done["response"], json!(text), "{body}");
+    assert_eq!(done["thread_id"], thread["thread_id"], "{body}");
+    assert_eq!(done["task_id"], thread["task_id"], "{body}");
+    w.thread = done["thread_id"].as_str().map(str::to_owned);
+}
+
+#[then(expr = "{string}'s thread holds {string} and the answer {string}")]
+async fn thread_holds(w: &mut GatewayWorld, alias: String, question: String, answer: String) {
+    let thread = w.thread.clone().expect("a thread");
+    let token = w.token(&alias).await;
+    let view = w
+        .api()
+        .get_ok(&format!("/v1/chat/threads/{thread}"), &token)
+        .await;
+    let messages: Vec<(Value, Value)> = view["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["role"].clone(), m["content"].clone()))
+        .collect();
+    assert_eq!(
+        messages,
+        vec![
+            (json!("user"), json!(question)),
+            (json!("assistant"), json!(answer))
+        ],
+        "{view}"
+    );
+}
+
 async fn start_stream(w: &mut GatewayWorld, alias: &str, path: &str, body: Value) {
     let token = w.token(alias).await;
     let url = format!("{}{path}", w.deployment().url);

@@ -29,6 +29,7 @@ mod assertions;
 mod audit;
 mod auth;
 mod chat;
+mod console;
 mod credentials;
 mod logs;
 mod nodes;
@@ -118,6 +119,10 @@ struct GatewayWorld {
     log_cursor: String,
     /// The events of the last live-log stream read: (id, event, data).
     sse: Vec<(Option<String>, String, String)>,
+    /// The chat thread a streamed chat message went to.
+    thread: Option<String>,
+    /// The body of the last console page fetched (`console.feature`).
+    page: String,
 }
 
 fn unescape(text: &str) -> String {

@@ -173,6 +173,7 @@ mod tests {
             message: message.into(),
             thread_id: thread.cloned(),
             model: None,
+            stream: false,
         }
     }
 
