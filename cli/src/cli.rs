@@ -104,6 +104,10 @@ pub enum Command {
     /// read from stdin and never shown again (also `cynork credentials`)
     #[command(subcommand, visible_alias = "credentials")]
     Creds(crate::commands::creds::CredsCommand),
+    /// Hosted model providers (admins add and remove them; cynork creds attach picks
+    /// your key)
+    #[command(subcommand, visible_alias = "providers")]
+    Provider(crate::commands::providers::ProviderCommand),
     /// Skills: markdown instructions your agents follow (by trigger word, or for a project)
     #[command(subcommand, visible_alias = "skill")]
     Skills(crate::commands::skills::SkillsCommand),

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseRoute, href, type Route } from "./routes.ts";
 import { ago, board, bytes, waitingOn } from "./format.ts";
+import { parseModels } from "./pages/providers.tsx";
 
 test("addresses parse to pages and back", () => {
   const cases: [string, Route][] = [
@@ -45,4 +46,12 @@ test("a plan's subtasks fall into the board's columns in order, with what each w
     completed: [], merged: [1], other: [4],
   });
   assert.deepEqual(waitingOn(subtasks[0], subtasks), [2]);
+});
+
+test("a provider's models read one a line, with or without prices", () => {
+  assert.deepEqual(parseModels("meta-llama/llama-3.1-8b@0.05/0.08\n\n tiny \n"), [
+    { name: "meta-llama/llama-3.1-8b", input_usd_per_mtok: 0.05, output_usd_per_mtok: 0.08 },
+    { name: "tiny", input_usd_per_mtok: 0, output_usd_per_mtok: 0 },
+  ]);
+  assert.throws(() => parseModels("m@x/1"));
 });

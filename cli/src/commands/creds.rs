@@ -50,6 +50,23 @@ pub enum CredsCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Use a credential for a hosted model provider's calls (yours; --system: everyone's
+    /// who attached none, admins)
+    Attach {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "PROVIDER")]
+        provider: String,
+        #[arg(long)]
+        system: bool,
+    },
+    /// Stop using your credential (or, --system, everyone's default) for a provider
+    Detach {
+        #[arg(long, value_name = "PROVIDER")]
+        provider: String,
+        #[arg(long)]
+        system: bool,
+    },
     /// Delete a credential and its value (refused while a project uses it)
     Delete {
         #[arg(value_name = "NAME")]
@@ -104,6 +121,14 @@ pub fn run(ctx: &mut Context, command: CredsCommand) -> CliResult {
         }
         CredsCommand::Disable { name } => set_enabled(ctx, &name, false)?,
         CredsCommand::Enable { name } => set_enabled(ctx, &name, true)?,
+        CredsCommand::Attach {
+            name,
+            provider,
+            system,
+        } => return super::providers::attach(ctx, name, &provider, system),
+        CredsCommand::Detach { provider, system } => {
+            return super::providers::detach(ctx, &provider, system)
+        }
         CredsCommand::Delete { name, yes } => {
             if !yes && !confirm(&format!("Delete credential {name}?"))? {
                 ctx.printer.note("not deleted");

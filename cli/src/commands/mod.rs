@@ -10,6 +10,7 @@ pub mod creds;
 pub mod plan;
 pub mod prefs;
 pub mod project;
+pub mod providers;
 pub mod settings;
 pub mod skills;
 pub mod status;
@@ -62,6 +63,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Settings(command) => settings::run(&mut ctx, command),
         Command::Skills(command) => skills::run(&mut ctx, command),
         Command::Creds(command) => creds::run(&mut ctx, command),
+        Command::Provider(command) => providers::run(&mut ctx, command),
         Command::Node(command) => admin::node(&mut ctx, command),
         Command::Admin(command) => admin::run(&mut ctx, command),
         Command::Shell(_) => Err(crate::error::CliError::usage(

@@ -5,13 +5,14 @@ import { useState } from "preact/hooks";
 import type { Me } from "../api.ts";
 import { ago } from "../format.ts";
 import { Action, Field, Form, Loading, Section, Table, field, session, useLoad } from "../ui.tsx";
+import { ProvidersSection } from "./providers.tsx";
 
 export function AccountPage({ me }: { me: Me }) {
   return (
     <>
       <h1 tabIndex={-1}>Account: {me.handle}</h1>
       <nav aria-label="Account sections" class="subnav">
-        {["password", "api-keys", "preferences", "skills", "credentials", "usage"].map((id) => (
+        {["password", "api-keys", "preferences", "skills", "credentials", "providers", "usage"].map((id) => (
           <a href={`#/account`} onClick={(e) => { e.preventDefault(); document.getElementById(id)?.scrollIntoView(); }}>
             {id.replace("-", " ")}
           </a>
@@ -22,6 +23,7 @@ export function AccountPage({ me }: { me: Me }) {
       <Preferences />
       <Skills />
       <Credentials />
+      <ProvidersSection admin={me.is_admin} />
       <Usage />
     </>
   );

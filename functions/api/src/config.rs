@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     pub settings_cache_secs: u64,
     /// Days an audit event is kept (`CYNODE_AUDIT_RETENTION_DAYS`, 365).
     pub audit_retention_days: u32,
+    /// Hosts a provider's base URL may name over plain http, such as a vLLM on the
+    /// local network (`CYNODE_EGRESS_PLAIN_HTTP_HOSTS`, comma-separated; none).
+    pub egress_plain_http_hosts: Vec<String>,
     pub heartbeat_interval_secs: u64,
     /// A node not seen for this long does not count for `/readyz`.
     pub node_stale_secs: u64,
@@ -171,6 +174,12 @@ impl GatewayConfig {
                 u64::from(DEFAULT_AUDIT_RETENTION_DAYS),
             )?
             .min(3650) as u32,
+            egress_plain_http_hosts: env("CYNODE_EGRESS_PLAIN_HTTP_HOSTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect(),
             heartbeat_interval_secs,
             node_stale_secs: number(env, "CYNODE_NODE_STALE_SECS", 120)?,
             default_timeout_secs: number(

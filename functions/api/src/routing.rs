@@ -111,6 +111,7 @@ pub fn tasks_routes() -> Router<AppState> {
         .merge(routes::preferences::router())
         .merge(routes::skills::router())
         .merge(routes::credentials::router())
+        .merge(routes::providers::router())
 }
 
 pub fn nodes_routes() -> Router<AppState> {
@@ -176,6 +177,8 @@ pub const ROUTES: &[(&str, Function)] = &[
     ("ANY /v1/skills/{proxy+}", Function::Tasks),
     ("ANY /v1/credentials", Function::Tasks),
     ("ANY /v1/credentials/{proxy+}", Function::Tasks),
+    ("ANY /v1/providers", Function::Tasks),
+    ("ANY /v1/providers/{proxy+}", Function::Tasks),
     ("ANY /v1/nodes/{proxy+}", Function::Nodes),
     ("ANY /v1/admin/{proxy+}", Function::Nodes),
     ("ANY /healthz", Function::Nodes),
@@ -277,6 +280,8 @@ mod tests {
             ("/v1/skills/house-style", Function::Tasks),
             ("/v1/credentials", Function::Tasks),
             ("/v1/credentials/forge-bot/rotate", Function::Tasks),
+            ("/v1/providers", Function::Tasks),
+            ("/v1/providers/openrouter/credential", Function::Tasks),
             ("/v1/tasks/task_1/logs/stream", Function::Chat),
             ("/v1/tasks/task_1/logs", Function::Tasks),
             ("/v1/tasks/task_1/logs/stream/x", Function::Tasks),

@@ -11,13 +11,14 @@ use cynode_domain::memory::MemoryStore;
 use cynode_domain::node::NodeSettings;
 use cynode_domain::ports::{
     ApiKeyStore, AuditLog, BlobStore, CredentialCipher, CredentialIssuer, CredentialStore,
-    DeadLetters, JobQueue, LogStore, NodeStore, PreferenceStore, ProjectStore, SessionStore,
-    SettingsStore, SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore, UserStore,
+    DeadLetters, JobQueue, LogStore, NodeStore, PreferenceStore, ProjectStore, ProviderStore,
+    SessionStore, SettingsStore, SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore,
+    UserStore,
 };
 use cynode_domain::service::{
     ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService, JobService,
-    NodeService, PlanService, PreferenceService, ProjectService, RecoveryService, SettingsService,
-    SkillService, StreamService, TaskService, UsageService, UserService,
+    NodeService, PlanService, PreferenceService, ProjectService, ProviderService, RecoveryService,
+    SettingsService, SkillService, StreamService, TaskService, UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -53,6 +54,7 @@ struct Inner {
     audit: OnceLock<Arc<AuditService>>,
     settings: OnceLock<Arc<SettingsService>>,
     skills: OnceLock<Arc<SkillService>>,
+    providers: OnceLock<Arc<ProviderService>>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -81,6 +83,7 @@ pub struct Ports {
     pub audit: Arc<dyn AuditLog>,
     pub settings: Arc<dyn SettingsStore>,
     pub skills: Arc<dyn SkillStore>,
+    pub providers: Arc<dyn ProviderStore>,
     pub streams: Arc<dyn StreamStore>,
     pub usage: Arc<dyn UsageStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -110,6 +113,7 @@ impl From<Adapters> for Ports {
             audit: Arc::new(adapters.audit),
             settings: Arc::new(adapters.settings),
             skills: Arc::new(adapters.skills),
+            providers: Arc::new(adapters.providers),
             streams: Arc::new(adapters.streams),
             usage: Arc::new(adapters.usage),
             queue_url: queue.queue_url().to_owned(),
@@ -139,6 +143,7 @@ impl Ports {
             audit: store.clone(),
             settings: store.clone(),
             skills: store.clone(),
+            providers: store.clone(),
             streams: store.clone(),
             usage: store.clone(),
             queue: store.clone(),
@@ -206,6 +211,7 @@ impl AppState {
                 audit: OnceLock::new(),
                 settings: OnceLock::new(),
                 skills: OnceLock::new(),
+                providers: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -299,6 +305,22 @@ impl AppState {
                 self.projects().clone(),
                 self.inner.clock.clone(),
             ))
+        })
+    }
+
+    /// The hosted model providers' registry.
+    pub fn providers(&self) -> &Arc<ProviderService> {
+        self.inner.providers.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(
+                ProviderService::new(
+                    ports.providers.clone(),
+                    ports.credentials.clone(),
+                    self.inner.clock.clone(),
+                    self.inner.config.egress_plain_http_hosts.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
         })
     }
 

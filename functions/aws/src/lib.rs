@@ -118,6 +118,7 @@ pub struct Adapters {
     pub audit: dynamo::DynamoAudit,
     pub settings: dynamo::DynamoSettings,
     pub skills: dynamo::DynamoSkills,
+    pub providers: dynamo::DynamoProviders,
     pub streams: dynamo::DynamoStreams,
     pub usage: dynamo::DynamoUsage,
     pub queue: sqs::SqsJobQueue,
@@ -153,6 +154,7 @@ impl Adapters {
             audit: dynamo::DynamoAudit::new(db.clone(), resources.table("audit")),
             settings: dynamo::DynamoSettings::new(db.clone(), resources.table("users")),
             skills: dynamo::DynamoSkills::new(db.clone(), resources.table("tasks")),
+            providers: dynamo::DynamoProviders::new(db.clone(), resources.table("tasks")),
             streams: dynamo::DynamoStreams::new(db.clone(), resources.table("tasks")),
             usage: dynamo::DynamoUsage::new(db.clone(), resources.table("tasks")),
             queue: sqs::SqsJobQueue::new(

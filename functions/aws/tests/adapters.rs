@@ -1709,3 +1709,79 @@ async fn stored_credentials_are_sealed_with_kms_bound_to_their_owner_and_credent
     assert_eq!(store.sealed_value(&rotated).await.unwrap(), None);
     assert_eq!(store.credentials(&bob).await.unwrap().len(), 1, "his stays");
 }
+
+#[tokio::test]
+async fn providers_are_created_once_and_take_their_attachments_with_them() {
+    use cynode_domain::ports::ProviderStore;
+    use cynode_domain::provider::{Provider, ProviderCredential};
+    use cynode_domain::wire::{CreateProviderRequest, ProviderKind, ProviderModel};
+    use cynode_domain::StoreError;
+    let (a, _, _) = adapters().await;
+    let providers = a.providers.clone();
+    let at = now().replace_nanosecond(0).unwrap();
+    let provider = Provider::new(
+        CreateProviderRequest {
+            name: format!("router-{}", UserId::generate()),
+            kind: ProviderKind::Anthropic,
+            base_url: "https://api.example.com/v1".into(),
+            models: vec![ProviderModel {
+                name: "claude-x".into(),
+                input_usd_per_mtok: 3.0,
+                output_usd_per_mtok: 15.0,
+            }],
+        },
+        &[],
+        at,
+    )
+    .unwrap();
+    // Names are kept as slugs, as tasks' are.
+    let name = provider.name.clone();
+    assert!(name.starts_with("router-user-"), "{name}");
+    providers.create_provider(&provider).await.unwrap();
+    assert!(matches!(
+        providers.create_provider(&provider).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        providers.provider(&name).await.unwrap(),
+        Some(provider.clone())
+    );
+    assert!(providers.providers().await.unwrap().contains(&provider));
+
+    let (alice, admin) = (UserId::generate(), UserId::generate());
+    let attachment = |owner: &UserId, credential: &str, for_everyone: bool| ProviderCredential {
+        provider: name.clone(),
+        owner: owner.clone(),
+        credential_name: credential.into(),
+        for_everyone,
+        attached_at: at,
+    };
+    providers
+        .attach(&attachment(&alice, "mine", false))
+        .await
+        .unwrap();
+    providers
+        .attach(&attachment(&admin, "team", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        providers.attachment(&name, Some(&alice)).await.unwrap(),
+        Some(attachment(&alice, "mine", false))
+    );
+    assert_eq!(
+        providers.attachment(&name, None).await.unwrap(),
+        Some(attachment(&admin, "team", true))
+    );
+    // The admin's own attachment is not the system's.
+    assert_eq!(
+        providers.attachment(&name, Some(&admin)).await.unwrap(),
+        None
+    );
+    assert!(providers.detach(&name, Some(&alice)).await.unwrap());
+    assert!(!providers.detach(&name, Some(&alice)).await.unwrap());
+
+    assert!(providers.delete_provider(&name).await.unwrap());
+    assert_eq!(providers.attachment(&name, None).await.unwrap(), None);
+    assert_eq!(providers.provider(&name).await.unwrap(), None);
+    assert!(!providers.delete_provider(&name).await.unwrap());
+}

@@ -23,6 +23,7 @@ use crate::live_log::{LogChunk, LogPosition};
 use crate::node::{ConfigRecord, Node};
 use crate::preference::{PreferenceTarget, StoredPreference};
 use crate::project::{CredentialChange, Project};
+use crate::provider::{Provider, ProviderCredential};
 use crate::session::{RefreshToken, Session};
 use crate::settings::SettingsRecord;
 use crate::skill::Skill;
@@ -321,6 +322,28 @@ pub trait SkillStore: Send + Sync {
     async fn skills(&self, owner: &UserId) -> StoreResult<Vec<Skill>>;
     /// `false` when there was none.
     async fn delete_skill(&self, owner: &UserId, name: &str) -> StoreResult<bool>;
+}
+
+/// Hosted model providers, and the stored credentials attached to them.
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    /// Creates the provider; Conflict when one of that name exists.
+    async fn create_provider(&self, provider: &Provider) -> StoreResult<()>;
+    async fn provider(&self, name: &str) -> StoreResult<Option<Provider>>;
+    /// Every provider, by name.
+    async fn providers(&self) -> StoreResult<Vec<Provider>>;
+    /// The provider and every credential attached to it; `false` when there was none.
+    async fn delete_provider(&self, name: &str) -> StoreResult<bool>;
+    /// Creates or replaces the attachment of its scope (the owner's, or the system's).
+    async fn attach(&self, attachment: &ProviderCredential) -> StoreResult<()>;
+    /// The user's own attachment (`owner` set), or the system's (`None`).
+    async fn attachment(
+        &self,
+        provider: &str,
+        owner: Option<&UserId>,
+    ) -> StoreResult<Option<ProviderCredential>>;
+    /// `false` when there was none.
+    async fn detach(&self, provider: &str, owner: Option<&UserId>) -> StoreResult<bool>;
 }
 
 /// The system settings admins stored: one record, replaced whole, version by version.

@@ -147,6 +147,8 @@ error_codes! {
     ProjectGone = "project_gone",
     ProjectNameTaken = "project_name_taken",
     ProjectNotFound = "project_not_found",
+    ProviderNameTaken = "provider_name_taken",
+    ProviderNotFound = "provider_not_found",
     RefreshTokenExpired = "refresh_token_expired",
     RefreshTokenReused = "refresh_token_reused",
     ReplayedRequest = "replayed_request",

@@ -22,6 +22,7 @@ pub mod ollama;
 pub mod plans;
 pub mod preferences;
 pub mod projects;
+pub mod providers;
 pub mod responses;
 pub mod settings;
 pub mod skills;

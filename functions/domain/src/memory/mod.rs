@@ -29,6 +29,7 @@ use crate::wire::JobMessage;
 mod credentials;
 mod logs;
 mod nodes;
+mod providers;
 mod tasks;
 
 #[derive(Default)]
@@ -66,6 +67,9 @@ struct State {
     stored_credentials: BTreeMap<(UserId, String), crate::credential::StoredCredential>,
     sealed: HashMap<crate::ids::CredentialId, crate::credential::Sealed>,
     logs: BTreeMap<(TaskId, crate::live_log::LogPosition), crate::live_log::LogChunk>,
+    providers: BTreeMap<String, crate::provider::Provider>,
+    /// By provider, and owner (`None`: the system's).
+    provider_credentials: BTreeMap<(String, Option<UserId>), crate::provider::ProviderCredential>,
 }
 
 /// Every port in one in-memory store.
