@@ -27,6 +27,13 @@ export function bytes(n: number): string {
 
 export const TERMINAL = ["completed", "failed", "canceled", "superseded"];
 
+/** Millionths of a US dollar as dollars: cents for sums of a cent or more, else to the millionth. */
+export function dollars(microUsd: number | undefined): string {
+  const micro = microUsd ?? 0;
+  if (micro >= 10_000) return `$${(micro / 1_000_000).toFixed(2)}`;
+  return `$${(micro / 1_000_000).toFixed(6)}`;
+}
+
 export function finished(status: string): boolean {
   return TERMINAL.includes(status);
 }

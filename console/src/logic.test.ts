@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseRoute, href, type Route } from "./routes.ts";
-import { ago, board, bytes, waitingOn } from "./format.ts";
+import { ago, board, bytes, dollars, waitingOn } from "./format.ts";
 import { parseModels } from "./pages/providers.tsx";
 
 test("addresses parse to pages and back", () => {
@@ -30,6 +30,13 @@ test("times and sizes read as people say them", () => {
   assert.equal(bytes(512), "512 B");
   assert.equal(bytes(1536), "1.5 KiB");
   assert.equal(bytes(64 * 1024 * 1024), "64 MiB");
+});
+
+test("costs in millionths of a dollar read as dollars", () => {
+  assert.equal(dollars(0), "$0.000000");
+  assert.equal(dollars(undefined), "$0.000000");
+  assert.equal(dollars(2_000), "$0.002000");
+  assert.equal(dollars(1_234_567), "$1.23");
 });
 
 test("a plan's subtasks fall into the board's columns in order, with what each waits on", () => {

@@ -1,5 +1,6 @@
 //! `cynork usage`: the model tokens you (or, for an admin, another user) used, one line a
-//! day and model, then the totals.
+//! day and model (a hosted model is `<provider>/<model>`, with what it cost at the
+//! provider's prices), then the totals.
 
 use cynode_protocol::wire::UsageReport;
 
@@ -31,6 +32,7 @@ pub fn run(ctx: &mut Context, args: UsageArgs) -> CliResult {
             ("calls", row.calls.to_string()),
             ("prompt_tokens", row.prompt_tokens.to_string()),
             ("completion_tokens", row.completion_tokens.to_string()),
+            ("cost_usd", dollars(row.cost_micro_usd)),
         ]);
     }
     ctx.printer.line(&[
@@ -38,6 +40,12 @@ pub fn run(ctx: &mut Context, args: UsageArgs) -> CliResult {
         ("calls", report.calls.to_string()),
         ("prompt_tokens", report.prompt_tokens.to_string()),
         ("completion_tokens", report.completion_tokens.to_string()),
+        ("cost_usd", dollars(report.cost_micro_usd)),
     ]);
     Ok(())
+}
+
+/// Millionths of a dollar as dollars, to the millionth.
+fn dollars(micro_usd: u64) -> String {
+    format!("{}.{:06}", micro_usd / 1_000_000, micro_usd % 1_000_000)
 }

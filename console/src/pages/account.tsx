@@ -3,7 +3,7 @@
 
 import { useState } from "preact/hooks";
 import type { Me } from "../api.ts";
-import { ago } from "../format.ts";
+import { ago, dollars } from "../format.ts";
 import { Action, Field, Form, Loading, Section, Table, field, session, useLoad } from "../ui.tsx";
 import { ProvidersSection } from "./providers.tsx";
 
@@ -317,11 +317,16 @@ interface UsageRow {
   calls: number;
   prompt_tokens: number;
   completion_tokens: number;
+  cost_micro_usd: number;
 }
 
 function Usage() {
   const usage = useLoad(
-    () => session.request<{ rows: UsageRow[]; calls: number; prompt_tokens: number; completion_tokens: number }>("GET", "/v1/usage?days=30"),
+    () =>
+      session.request<{ rows: UsageRow[]; calls: number; prompt_tokens: number; completion_tokens: number; cost_micro_usd: number }>(
+        "GET",
+        "/v1/usage?days=30",
+      ),
     [],
   );
   return (
@@ -330,9 +335,10 @@ function Usage() {
         {(u) => (
           <>
             <p>
-              {u.calls} model calls, {u.prompt_tokens} prompt and {u.completion_tokens} completion tokens.
+              {u.calls} model calls, {u.prompt_tokens} prompt and {u.completion_tokens} completion tokens; hosted models cost{" "}
+              {dollars(u.cost_micro_usd)}.
             </p>
-            <Table head={["Day", "Model", "Calls", "Prompt tokens", "Completion tokens"]} empty="No model calls in this time.">
+            <Table head={["Day", "Model", "Calls", "Prompt tokens", "Completion tokens", "Cost"]} empty="No model calls in this time.">
               {u.rows.map((r) => (
                 <tr>
                   <td>{r.day}</td>
@@ -340,6 +346,7 @@ function Usage() {
                   <td>{r.calls}</td>
                   <td>{r.prompt_tokens}</td>
                   <td>{r.completion_tokens}</td>
+                  <td>{dollars(r.cost_micro_usd)}</td>
                 </tr>
               ))}
             </Table>

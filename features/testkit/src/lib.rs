@@ -13,6 +13,7 @@
 pub mod forge;
 pub mod lambda;
 pub mod localstack;
+pub mod provider;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

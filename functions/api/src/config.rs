@@ -55,6 +55,9 @@ pub struct GatewayConfig {
     /// Hosts a provider's base URL may name over plain http, such as a vLLM on the
     /// local network (`CYNODE_EGRESS_PLAIN_HTTP_HOSTS`, comma-separated; none).
     pub egress_plain_http_hosts: Vec<String>,
+    /// Seconds the egress waits for a provider: for its answer's first byte, and then
+    /// between two pieces of a streamed answer (`CYNODE_EGRESS_TIMEOUT_SECS`, 120).
+    pub egress_timeout_secs: u64,
     pub heartbeat_interval_secs: u64,
     /// A node not seen for this long does not count for `/readyz`.
     pub node_stale_secs: u64,
@@ -106,6 +109,8 @@ impl GatewayConfig {
             task_retention_secs: self.tasks.retention_secs,
             planner_max_attempts: self.plans.max_planner_attempts,
             worker_max_attempts: self.plans.max_worker_attempts,
+            // No limits until an admin sets them (`egress.*` settings).
+            egress: Default::default(),
         }
     }
 
@@ -180,6 +185,7 @@ impl GatewayConfig {
                 .map(|host| host.trim().to_ascii_lowercase())
                 .filter(|host| !host.is_empty())
                 .collect(),
+            egress_timeout_secs: number(env, "CYNODE_EGRESS_TIMEOUT_SECS", 120)?.min(900),
             heartbeat_interval_secs,
             node_stale_secs: number(env, "CYNODE_NODE_STALE_SECS", 120)?,
             default_timeout_secs: number(

@@ -44,6 +44,18 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// `value` as `T`, refused as [`JsonBody`] refuses a body that is not a `T` (a route
+/// that reads a body as JSON first, to route on one field).
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|err| {
+        ApiError::request(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            format!("request body: {err}"),
+        )
+    })
+}
+
 /// A JSON body of at most `LIMIT` bytes.
 pub struct JsonBody<T, const LIMIT: usize = MAX_SMALL_BODY_BYTES>(pub T);
 

@@ -7,6 +7,7 @@
 //! [`routing::local_gateway`] serves every function on one port for development.
 
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod host;

@@ -364,11 +364,11 @@ mod tests {
             .collect()
     }
 
-    /// Projects' credentials: only the callbacks function reads them (to hand a claimed
-    /// job its credential); the tasks function writes and deletes them; no other role
-    /// touches the table.
+    /// Credentials: only the callbacks function (to hand a claimed job its credential)
+    /// and the chat function (whose egress opens a hosted model provider's key) read
+    /// them; the tasks function writes and deletes them; no other role touches the table.
     #[test]
-    fn only_the_callbacks_function_reads_projects_credentials() {
+    fn only_the_callbacks_and_chat_functions_read_credentials() {
         let roles: Vec<&str> = TEMPLATE
             .lines()
             .filter_map(|line| line.strip_prefix("  ")?.strip_suffix("FunctionRole:"))
@@ -378,7 +378,7 @@ mod tests {
             let mut actions = actions_on(&format!("{role}FunctionRole"), "CredentialsTable");
             actions.sort();
             let expected: &[&str] = match role {
-                "Callbacks" => &["dynamodb:GetItem"],
+                "Callbacks" | "Chat" => &["dynamodb:GetItem"],
                 "Tasks" => &["dynamodb:DeleteItem", "dynamodb:PutItem"],
                 _ => &[],
             };
@@ -387,15 +387,16 @@ mod tests {
     }
 
     /// Users' stored credentials: only the tasks function seals values (and cannot open
-    /// them); only the callbacks function opens them; only those two know the key.
+    /// them); only the callbacks function (for a job) and the chat function (for the
+    /// egress) open them; only those three know the key.
     #[test]
-    fn only_the_callbacks_function_opens_stored_credentials() {
+    fn only_the_callbacks_and_chat_functions_open_stored_credentials() {
         for function in Function::ALL {
             let name = capitalize(function.name());
             let mut actions = actions_on(&format!("{name}FunctionRole"), "CredentialsKey");
             actions.sort();
             let expected: &[&str] = match function {
-                Function::Callbacks => &["kms:Decrypt"],
+                Function::Callbacks | Function::Chat => &["kms:Decrypt"],
                 Function::Tasks => &["kms:Encrypt"],
                 _ => &[],
             };

@@ -16,9 +16,10 @@ use cynode_domain::ports::{
     UserStore,
 };
 use cynode_domain::service::{
-    ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService, JobService,
-    NodeService, PlanService, PreferenceService, ProjectService, ProviderService, RecoveryService,
-    SettingsService, SkillService, StreamService, TaskService, UsageService, UserService,
+    ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService,
+    EgressService, JobService, NodeService, PlanService, PreferenceService, ProjectService,
+    ProviderService, RecoveryService, SettingsService, SkillService, StreamService, TaskService,
+    UsageService, UserService,
 };
 use cynode_domain::session::AccessTokens;
 use cynode_domain::signing::NodeKeys;
@@ -55,6 +56,8 @@ struct Inner {
     settings: OnceLock<Arc<SettingsService>>,
     skills: OnceLock<Arc<SkillService>>,
     providers: OnceLock<Arc<ProviderService>>,
+    egress: OnceLock<Arc<EgressService>>,
+    egress_client: OnceLock<crate::egress::EgressClient>,
     streams: OnceLock<Arc<StreamService>>,
     usage: OnceLock<Arc<UsageService>>,
 }
@@ -212,6 +215,8 @@ impl AppState {
                 settings: OnceLock::new(),
                 skills: OnceLock::new(),
                 providers: OnceLock::new(),
+                egress: OnceLock::new(),
+                egress_client: OnceLock::new(),
                 streams: OnceLock::new(),
             }),
         }
@@ -321,6 +326,34 @@ impl AppState {
                 )
                 .with_audit(self.auditor()),
             )
+        })
+    }
+
+    /// The egress's rules: which provider model, which credential, within which limits,
+    /// and the record of each call.
+    pub fn egress(&self) -> &Arc<EgressService> {
+        self.inner.egress.get_or_init(|| {
+            let ports = &self.inner.ports;
+            Arc::new(
+                EgressService::new(
+                    ports.providers.clone(),
+                    self.providers().clone(),
+                    self.credentials().clone(),
+                    ports.usage.clone(),
+                    self.settings().clone(),
+                    self.inner.clock.clone(),
+                )
+                .with_audit(self.auditor()),
+            )
+        })
+    }
+
+    /// The egress's HTTP client, the one that calls providers.
+    pub fn egress_client(&self) -> &crate::egress::EgressClient {
+        self.inner.egress_client.get_or_init(|| {
+            crate::egress::EgressClient::new(std::time::Duration::from_secs(
+                self.inner.config.egress_timeout_secs,
+            ))
         })
     }
 

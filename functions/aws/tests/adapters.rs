@@ -322,6 +322,7 @@ async fn usage_rows_add_up_inside_the_commit_and_read_back_by_day_range() {
             completion_tokens: 5,
             refused_calls: 0,
         },
+        cost_micro_usd: 0,
     };
     let task = task(&owner, None, commands("true"));
     a.tasks.insert_task(&task, &[]).await.unwrap();
@@ -390,6 +391,63 @@ async fn usage_rows_add_up_inside_the_commit_and_read_back_by_day_range() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn hosted_model_calls_add_their_cost_and_count_their_minute() {
+    let (a, _, _) = adapters().await;
+    let owner = UserId::generate();
+    let call = |cost| UsageEntry {
+        user: owner.clone(),
+        day: "2026-12-07".into(),
+        model: "router/org/big".into(),
+        usage: InferenceUsage {
+            calls: 1,
+            prompt_tokens: 100,
+            completion_tokens: 50,
+            refused_calls: 0,
+        },
+        cost_micro_usd: cost,
+    };
+    a.usage.add_usage(&call(200)).await.unwrap();
+    a.usage.add_usage(&call(31)).await.unwrap();
+    let rows = a
+        .usage
+        .usage(&owner, "2026-12-01", "2026-12-07")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].calls, rows[0].prompt_tokens, rows[0].cost_micro_usd),
+        (2, 200, 231)
+    );
+
+    let expires = now() + time::Duration::hours(1);
+    let minute = "2026-12-07T10:15";
+    assert_eq!(a.usage.minute_tokens(&owner, minute).await.unwrap(), 0);
+    for tokens in [150, 25] {
+        a.usage
+            .add_minute_tokens(&owner, minute, tokens, expires)
+            .await
+            .unwrap();
+    }
+    assert_eq!(a.usage.minute_tokens(&owner, minute).await.unwrap(), 175);
+    assert_eq!(
+        a.usage
+            .minute_tokens(&owner, "2026-12-07T10:16")
+            .await
+            .unwrap(),
+        0
+    );
+    // Minute counts are not usage rows.
+    assert_eq!(
+        a.usage
+            .usage(&owner, "2026-12-07", "2026-12-07")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -1530,6 +1588,7 @@ async fn settings_are_versioned_and_another_instance_reads_a_change_after_its_ca
         task_retention_secs: 0,
         planner_max_attempts: 3,
         worker_max_attempts: 3,
+        egress: Default::default(),
     };
     let writer = SettingsService::new(store.clone(), clock.clone(), deployment, 10);
     let reader = SettingsService::new(store.clone(), clock.clone(), deployment, 10);

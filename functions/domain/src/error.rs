@@ -25,6 +25,10 @@ pub enum ErrorKind {
     TooManyRequests,
     /// A dependency (DynamoDB, SQS, S3) failed; retrying may help (503).
     Unavailable,
+    /// A hosted model provider refused or failed the call (502).
+    Upstream,
+    /// A hosted model provider did not answer in time (504).
+    UpstreamTimeout,
     /// A bug or broken invariant (500).
     Internal,
 }
@@ -102,6 +106,14 @@ impl Error {
             ErrorCode::DependencyUnavailable,
             message,
         )
+    }
+    /// A hosted model provider's failure, its message naming the provider.
+    pub fn upstream(code: ErrorCode, message: impl Into<String>) -> Self {
+        let kind = match code {
+            ErrorCode::ProviderTimeout => ErrorKind::UpstreamTimeout,
+            _ => ErrorKind::Upstream,
+        };
+        Self::new(kind, code, message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, ErrorCode::InternalError, message)

@@ -92,6 +92,20 @@ pub trait SessionStore: Send + Sync {
 pub trait UsageStore: Send + Sync {
     /// `user`'s rows from day `from` to day `to` (`YYYY-MM-DD`, inclusive), in any order.
     async fn usage(&self, user: &UserId, from: &str, to: &str) -> StoreResult<Vec<UsageRow>>;
+    /// Adds `entry` to its row on its own (a hosted model's call through the egress, which
+    /// no task's commit records).
+    async fn add_usage(&self, entry: &UsageEntry) -> StoreResult<()>;
+    /// The tokens `user`'s hosted model calls used in `minute` (`YYYY-MM-DDTHH:MM`, UTC).
+    async fn minute_tokens(&self, user: &UserId, minute: &str) -> StoreResult<u64>;
+    /// Adds `tokens` to `user`'s count of `minute`, which may be forgotten after
+    /// `expires_at`.
+    async fn add_minute_tokens(
+        &self,
+        user: &UserId,
+        minute: &str,
+        tokens: u64,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
 }
 
 /// Personal API keys, found by id (the secret names it) and listed per user.

@@ -21,10 +21,16 @@ pub enum SettingKey {
     TaskRetentionSecs,
     PlannerMaxAttempts,
     WorkerMaxAttempts,
+    EgressTokensPerMinute,
+    EgressCentsPerDay,
+    EgressCentsPerMonth,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 6] = [
+    pub const ALL: [SettingKey; 9] = [
+        SettingKey::EgressCentsPerDay,
+        SettingKey::EgressCentsPerMonth,
+        SettingKey::EgressTokensPerMinute,
         SettingKey::MaxOpenStreams,
         SettingKey::MaxUnfinishedTasks,
         SettingKey::NodeStaleSecs,
@@ -41,6 +47,9 @@ impl SettingKey {
             SettingKey::TaskRetentionSecs => "tasks.retention_secs",
             SettingKey::PlannerMaxAttempts => "plans.planner_max_attempts",
             SettingKey::WorkerMaxAttempts => "plans.worker_max_attempts",
+            SettingKey::EgressTokensPerMinute => "egress.max_tokens_per_minute_per_user",
+            SettingKey::EgressCentsPerDay => "egress.max_usd_cents_per_day_per_user",
+            SettingKey::EgressCentsPerMonth => "egress.max_usd_cents_per_month_per_user",
         }
     }
 
@@ -64,6 +73,15 @@ impl SettingKey {
             SettingKey::WorkerMaxAttempts => {
                 "worker runs a subtask gets, with backoff between them, before it is blocked_failure"
             }
+            SettingKey::EgressTokensPerMinute => {
+                "tokens one user's hosted model calls may use in a minute; more get 429 token_rate_exceeded (0: no limit)"
+            }
+            SettingKey::EgressCentsPerDay => {
+                "US cents one user's hosted model calls may cost in a day (UTC); more get 429 budget_exhausted (0: no limit)"
+            }
+            SettingKey::EgressCentsPerMonth => {
+                "US cents one user's hosted model calls may cost in a calendar month (UTC); more get 429 budget_exhausted (0: no limit)"
+            }
         }
     }
 
@@ -75,6 +93,8 @@ impl SettingKey {
             SettingKey::NodeStaleSecs => (30, 86_400),
             SettingKey::TaskRetentionSecs => (0, 10 * 365 * 86_400),
             SettingKey::PlannerMaxAttempts | SettingKey::WorkerMaxAttempts => (1, 10),
+            SettingKey::EgressTokensPerMinute => (0, 1_000_000_000),
+            SettingKey::EgressCentsPerDay | SettingKey::EgressCentsPerMonth => (0, 100_000_000),
         }
     }
 
@@ -113,6 +133,16 @@ pub struct Settings {
     pub task_retention_secs: u64,
     pub planner_max_attempts: u32,
     pub worker_max_attempts: u32,
+    /// The egress's limits per user (0: none).
+    pub egress: EgressLimits,
+}
+
+/// What one user's hosted model calls may use; 0 is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EgressLimits {
+    pub tokens_per_minute: u64,
+    pub cents_per_day: u64,
+    pub cents_per_month: u64,
 }
 
 impl Settings {
@@ -133,6 +163,9 @@ impl Settings {
             SettingKey::TaskRetentionSecs => self.task_retention_secs,
             SettingKey::PlannerMaxAttempts => u64::from(self.planner_max_attempts),
             SettingKey::WorkerMaxAttempts => u64::from(self.worker_max_attempts),
+            SettingKey::EgressTokensPerMinute => self.egress.tokens_per_minute,
+            SettingKey::EgressCentsPerDay => self.egress.cents_per_day,
+            SettingKey::EgressCentsPerMonth => self.egress.cents_per_month,
         }
     }
 
@@ -144,6 +177,9 @@ impl Settings {
             SettingKey::TaskRetentionSecs => self.task_retention_secs = value,
             SettingKey::PlannerMaxAttempts => self.planner_max_attempts = value as u32,
             SettingKey::WorkerMaxAttempts => self.worker_max_attempts = value as u32,
+            SettingKey::EgressTokensPerMinute => self.egress.tokens_per_minute = value,
+            SettingKey::EgressCentsPerDay => self.egress.cents_per_day = value,
+            SettingKey::EgressCentsPerMonth => self.egress.cents_per_month = value,
         }
     }
 }
@@ -188,6 +224,7 @@ mod tests {
             task_retention_secs: 0,
             planner_max_attempts: 3,
             worker_max_attempts: 3,
+            egress: EgressLimits::default(),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct UsageEntry {
     pub day: String,
     pub model: String,
     pub usage: InferenceUsage,
+    /// Millionths of a US dollar, at a hosted model's prices (0 for local models).
+    pub cost_micro_usd: u64,
 }
 
 /// A day as rows name it.
@@ -51,6 +53,7 @@ pub fn entry_for(task: &Task, job: &Job, now: Timestamp) -> Option<UsageEntry> {
         day: day_of(now),
         model: task.model.clone().unwrap_or_else(|| AGENT_MODEL.to_owned()),
         usage,
+        cost_micro_usd: 0,
     })
 }
 
@@ -77,8 +80,10 @@ pub fn report(user: &UserId, from: String, to: String, rows: Vec<UsageRow>) -> U
             calls: 0,
             prompt_tokens: 0,
             completion_tokens: 0,
+            cost_micro_usd: 0,
             ..row.clone()
         });
+        sum.cost_micro_usd += row.cost_micro_usd;
         sum.calls += row.calls;
         sum.prompt_tokens += row.prompt_tokens;
         sum.completion_tokens += row.completion_tokens;
@@ -91,6 +96,7 @@ pub fn report(user: &UserId, from: String, to: String, rows: Vec<UsageRow>) -> U
         prompt_tokens: rows.iter().map(|r| r.prompt_tokens).sum(),
         completion_tokens: rows.iter().map(|r| r.completion_tokens).sum(),
         calls: rows.iter().map(|r| r.calls).sum(),
+        cost_micro_usd: rows.iter().map(|r| r.cost_micro_usd).sum(),
         rows,
     }
 }
@@ -107,6 +113,7 @@ mod tests {
             calls: 1,
             prompt_tokens: tokens,
             completion_tokens: 2 * tokens,
+            cost_micro_usd: tokens * 10,
         }
     }
 
@@ -141,6 +148,7 @@ mod tests {
             (report.calls, report.prompt_tokens, report.completion_tokens),
             (4, 19, 38)
         );
+        assert_eq!(report.cost_micro_usd, 190);
     }
 
     #[test]

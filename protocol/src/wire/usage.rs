@@ -14,6 +14,10 @@ pub struct UsageRow {
     pub calls: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// What the calls cost at their provider's prices, in millionths of a US dollar
+    /// (0 for local models).
+    #[serde(default)]
+    pub cost_micro_usd: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,4 +31,6 @@ pub struct UsageReport {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub calls: u64,
+    #[serde(default)]
+    pub cost_micro_usd: u64,
 }

@@ -3,7 +3,8 @@
 //! embeddings' `embeddings.rs`, all under the same error layer; answers stream through
 //! `answer_stream.rs`). Chat with threads, `/v1/chat*`, is `chat_threads.rs`.
 //!
-//! A completion is a task (see `cynode_domain::chat`): this function creates it, then
+//! A completion of a hosted model (`<provider>/<model>`) goes out through the egress
+//! (`hosted.rs`). Any other completion is a task (see `cynode_domain::chat`): this function creates it, then
 //! holds the client's connection while a node answers. Streamed answers travel as the
 //! node produced them: the node posts chunks through signed callbacks, they are stored in
 //! DynamoDB, and the invocation holding the connection reads new ones and writes them out
@@ -35,7 +36,7 @@ use cynode_domain::wire::{ChatAnswer, ChatCompletionRequest, TaskResult, ToolCal
 use cynode_domain::Error;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, ModelCaller};
+use crate::extract::{from_json_value, JsonBody, ModelCaller};
 use crate::state::AppState;
 use crate::stream::StreamGuard;
 
@@ -91,7 +92,11 @@ async fn models(
     ModelCaller(_user): ModelCaller,
 ) -> ApiResult<Json<Value>> {
     let mut ids = vec![AGENT_MODEL.to_owned()];
-    ids.extend(state.nodes().available_models().await?);
+    let (local, hosted) =
+        tokio::join!(state.nodes().available_models(), state.egress().model_ids());
+    ids.extend(local?);
+    // Hosted models, `<provider>/<model>`, answered through the egress.
+    ids.extend(hosted?);
     let data: Vec<Value> = ids
         .iter()
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "cynode"}))
@@ -139,8 +144,15 @@ pub(crate) async fn checked_and_guarded(
 async fn completions(
     State(state): State<AppState>,
     ModelCaller(user): ModelCaller,
-    JsonBody(req): JsonBody<ChatCompletionRequest, MAX_TASK_BODY_BYTES>,
+    JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
+    // A hosted model's id goes to the egress; anything else is a node's task.
+    if let Some(model) = body.get("model").and_then(Value::as_str) {
+        if let Some(grant) = state.egress().grant(&user, model, None).await? {
+            return super::hosted::chat_completion(state, user, grant, body).await;
+        }
+    }
+    let req: ChatCompletionRequest = from_json_value(body)?;
     let completion = check_completion(req)?;
     let guard = checked_and_guarded(
         &state,

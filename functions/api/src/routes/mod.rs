@@ -15,6 +15,7 @@ pub mod credentials;
 mod embeddings;
 pub mod events;
 pub mod health;
+mod hosted;
 pub mod jobs;
 pub mod log_stream;
 pub mod nodes;

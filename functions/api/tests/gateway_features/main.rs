@@ -31,6 +31,7 @@ mod auth;
 mod chat;
 mod console;
 mod credentials;
+mod hosted;
 mod logs;
 mod nodes;
 mod planning;
@@ -121,7 +122,8 @@ struct GatewayWorld {
     sse: Vec<(Option<String>, String, String)>,
     /// The chat thread a streamed chat message went to.
     thread: Option<String>,
-    /// The body of the last console page fetched (`console.feature`).
+    /// The body of the last console page fetched (`console.feature`), or of the last
+    /// hosted model's stream (`hosted_models.feature`).
     page: String,
 }
 

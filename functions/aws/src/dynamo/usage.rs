@@ -5,10 +5,15 @@
 //! | item  | pk                 | sk                     |
 //! |-------|--------------------|------------------------|
 //! | row   | `USAGE#<user id>`  | `DAY#<day>#<model>`    |
+//! | minute| `USAGE#<user id>`  | `MINUTE#<minute>`      |
+//!
+//! A minute item counts the tokens of a user's hosted model calls in one minute, for the
+//! egress's rate limit; it expires an hour later.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use cynode_domain::clock::Timestamp;
 use cynode_domain::ids::UserId;
 use cynode_domain::ports::{StoreResult, UsageStore};
 use cynode_domain::usage::UsageEntry;
@@ -38,7 +43,7 @@ pub(crate) fn add_usage(table: &str, entry: &UsageEntry) -> Result<TransactWrite
         .table_name(table)
         .set_key(Some(key(usage_pk(&entry.user), day_sk(&entry.day, &entry.model))))
         .update_expression(
-            "SET #day = :day, #model = :model ADD calls :calls, prompt_tokens :prompt, completion_tokens :completion",
+            "SET #day = :day, #model = :model ADD calls :calls, prompt_tokens :prompt, completion_tokens :completion, cost_micro_usd :cost",
         )
         .expression_attribute_names("#day", "day")
         .expression_attribute_names("#model", "model")
@@ -47,6 +52,7 @@ pub(crate) fn add_usage(table: &str, entry: &UsageEntry) -> Result<TransactWrite
         .expression_attribute_values(":calls", number(u64::from(entry.usage.calls)))
         .expression_attribute_values(":prompt", number(entry.usage.prompt_tokens))
         .expression_attribute_values(":completion", number(entry.usage.completion_tokens))
+        .expression_attribute_values(":cost", number(entry.cost_micro_usd))
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -82,8 +88,46 @@ impl UsageStore for DynamoUsage {
                     calls: r.n("calls")?,
                     prompt_tokens: r.n("prompt_tokens")?,
                     completion_tokens: r.n("completion_tokens")?,
+                    // Rows written before costs were counted have none.
+                    cost_micro_usd: r.opt_n("cost_micro_usd")?.unwrap_or(0),
                 })
             })
             .collect()
     }
+
+    async fn add_usage(&self, entry: &UsageEntry) -> StoreResult<()> {
+        super::transact(&self.client, vec![add_usage(&self.table, entry)?]).await
+    }
+
+    async fn minute_tokens(&self, user: &UserId, minute: &str) -> StoreResult<u64> {
+        match super::get_item(&self.client, &self.table, usage_pk(user), minute_sk(minute)).await? {
+            Some(item) => ItemReader(&item).n("tokens"),
+            None => Ok(0),
+        }
+    }
+
+    async fn add_minute_tokens(
+        &self,
+        user: &UserId,
+        minute: &str,
+        tokens: u64,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let expires_at = expires_at.unix_timestamp();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(usage_pk(user), minute_sk(minute))))
+            .update_expression("SET expires_at = :expires ADD tokens :tokens")
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":tokens", AttributeValue::N(tokens.to_string()))
+            .send()
+            .await
+            .map_err(super::store_error)?;
+        Ok(())
+    }
+}
+
+fn minute_sk(minute: &str) -> String {
+    format!("MINUTE#{minute}")
 }

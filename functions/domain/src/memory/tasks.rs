@@ -7,7 +7,6 @@ use crate::job::Job;
 use crate::ports::*;
 use crate::status::TaskStatus;
 use crate::task::{Attachment, Task};
-use crate::wire::UsageRow;
 
 use super::{conflict, MemoryStore};
 
@@ -147,19 +146,7 @@ impl TaskStore for MemoryStore {
                         .jobs
                         .insert((job.task_id.clone(), job.id.clone()), (*job).clone());
                 }
-                Write::Usage(entry) => {
-                    let key = (entry.user.clone(), entry.day.clone(), entry.model.clone());
-                    let row = state.usage.entry(key).or_insert_with(|| UsageRow {
-                        day: entry.day.clone(),
-                        model: entry.model.clone(),
-                        calls: 0,
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                    });
-                    row.calls += u64::from(entry.usage.calls);
-                    row.prompt_tokens += entry.usage.prompt_tokens;
-                    row.completion_tokens += entry.usage.completion_tokens;
-                }
+                Write::Usage(entry) => super::add_usage(&mut state, entry),
             }
         }
         Ok(())

@@ -208,11 +208,12 @@ impl ProviderService {
         principal: &Principal,
         provider: &str,
     ) -> Result<Option<ProviderCredential>> {
-        let (own, system) = futures_util::join!(
+        let (own, system) = futures_util::future::join(
             self.providers
                 .attachment(provider, Some(&principal.user_id)),
-            self.providers.attachment(provider, None)
-        );
+            self.providers.attachment(provider, None),
+        )
+        .await;
         Ok(own?.or(system?))
     }
 

@@ -189,6 +189,7 @@ mod tests {
             task_retention_secs: 0,
             planner_max_attempts: 3,
             worker_max_attempts: 3,
+            egress: Default::default(),
         }
     }
 

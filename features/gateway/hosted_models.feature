@@ -1,0 +1,127 @@
+Feature: Hosted models through the egress
+  A model id `<provider>/<model>` names a registered provider's model: a completion of it
+  goes straight out through the egress, no node involved, with the caller's attached
+  credential (their own, else the one an admin attached for everyone), within their
+  limits, and is metered (tokens and cost) and audited. A provider's failure comes back in
+  OpenAI's error shape naming the provider, never with the key. The stand-in provider is
+  the real model server behind a proxy that demands an API key, as OpenAI's API does.
+
+  Background:
+    Given a fresh deployment whose egress may call local hosts
+    And a user "root" who is an admin
+    And a user "alice" who is logged in
+    And the stand-in provider "standin" offering the test model at 1.0 and 2.0 dollars per million tokens
+
+  Scenario: A completion and a stream through the provider, metered and audited, the key never shown
+    Given the stand-in provider accepts the key "sk-standin-alice-1a2b"
+    When "alice" posts to "/v1/credentials" the body {"name": "standin-key", "provider": "standin", "value": "sk-standin-alice-1a2b"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "standin-key"}
+    And "alice" gets "/v1/models"
+    Then the model list holds "cynodeai.pm" and "standin/smollm2:135m"
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 200
+    And the response field "model" is "standin/smollm2:135m"
+    And the answer has text and usage
+    And the stand-in provider got 1 call with the key "sk-standin-alice-1a2b", the last for "smollm2:135m"
+    When "alice" streams from the hosted model "standin/smollm2:135m" "Count to five."
+    Then the stream carries text as "standin/smollm2:135m", ends with [DONE] and holds no usage
+    And the stand-in provider got 2 calls with the key "sk-standin-alice-1a2b", the last for "smollm2:135m"
+    And "alice"'s usage of "standin/smollm2:135m" today is 2 calls costing more than nothing
+    When "alice" gets "/v1/audit?action=egress.*"
+    Then the response field "events.0.action" is "egress.call"
+    And the response field "events.0.subject" is "standin/smollm2:135m"
+    And the response body does not contain "sk-standin-alice"
+
+  Scenario: Without a credential of their own a user's calls use the one attached for everyone
+    Given the stand-in provider accepts the key "sk-standin-team-3c4d"
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 403
+    And the OpenAI error has type "permission_error" and code "provider_credential_missing"
+    When "root" posts to "/v1/credentials" the body {"name": "team", "provider": "standin", "value": "sk-standin-team-3c4d"}
+    And "root" puts to "/v1/providers/standin/credential" the body {"credential_name": "team", "scope": "system"}
+    And "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 200
+    And the stand-in provider got 1 call with the key "sk-standin-team-3c4d", the last for "smollm2:135m"
+
+  Scenario: A wrong key: the provider's refusal names the provider and never the key
+    Given the stand-in provider accepts the key "sk-standin-right-5e6f"
+    When "alice" posts to "/v1/credentials" the body {"name": "wrong", "provider": "standin", "value": "sk-standin-wrong-5e6f"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "wrong"}
+    And "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 502
+    And the OpenAI error has type "api_error" and code "provider_error"
+    And the error message says "provider 'standin' answered 401"
+    And the response body does not contain "sk-standin-wrong"
+    When "alice" gets "/v1/audit?action=egress.*"
+    Then the response field "events.0.outcome" is "failure"
+    And the response body does not contain "sk-standin-wrong"
+
+  Scenario: A provider's redirect is not followed: the key goes nowhere else
+    Given the stand-in provider accepts the key "sk-standin-moved-4f5a"
+    And the stand-in provider redirects calls with the key "sk-standin-moved-4f5a" elsewhere
+    When "alice" posts to "/v1/credentials" the body {"name": "moved", "provider": "standin", "value": "sk-standin-moved-4f5a"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "moved"}
+    And "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 502
+    And the error message says "provider 'standin' answered 307"
+    And nothing reached the place the stand-in provider redirected to
+    And the stand-in provider got 1 call with the key "sk-standin-moved-4f5a", the last for "smollm2:135m"
+
+  Scenario: A model the provider does not offer is not found
+    When "alice" asks the hosted model "standin/gpt-9" "Say hello."
+    Then the response status is 404
+    And the OpenAI error has type "not_found_error" and code "model_not_found"
+
+  Scenario: A provider's 429s and 503s are retried with backoff, then given up on
+    Given the stand-in provider accepts the key "sk-standin-busy-7a8b"
+    When "alice" posts to "/v1/credentials" the body {"name": "busy", "provider": "standin", "value": "sk-standin-busy-7a8b"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "busy"}
+    Given the stand-in provider answers the next 2 calls with the key "sk-standin-busy-7a8b" with 429
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 200
+    And the stand-in provider got 3 calls with the key "sk-standin-busy-7a8b", the last for "smollm2:135m"
+    Given the stand-in provider answers the next 3 calls with the key "sk-standin-busy-7a8b" with 503
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 502
+    And the error message says "provider 'standin' answered 503 Service Unavailable (after 3 tries)"
+    Given the stand-in provider answers the next 3 calls with the key "sk-standin-busy-7a8b" with 429
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 429
+    And the OpenAI error has type "rate_limit_error" and code "provider_error"
+    And the response has a Retry-After header
+
+  Scenario: A provider that does not answer is given up on after the timeout
+    Given the stand-in provider accepts the key "sk-standin-slow-9c0d"
+    And the stand-in provider leaves calls with the key "sk-standin-slow-9c0d" unanswered
+    When "alice" posts to "/v1/credentials" the body {"name": "slow", "provider": "standin", "value": "sk-standin-slow-9c0d"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "slow"}
+    And "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 504
+    And the OpenAI error has type "api_error" and code "provider_timeout"
+    And the error message says "provider 'standin' did not answer within 3 s"
+
+  Scenario: A monthly budget spent mid-month stops further calls until the month turns
+    Given the stand-in provider "pricey" offering the test model at 1000.0 and 1000.0 dollars per million tokens
+    And the stand-in provider accepts the key "sk-standin-pricey-1e2f"
+    When "alice" posts to "/v1/credentials" the body {"name": "pricey", "provider": "standin", "value": "sk-standin-pricey-1e2f"}
+    And "alice" puts to "/v1/providers/pricey/credential" the body {"credential_name": "pricey"}
+    And "root" puts to "/v1/settings/egress.max_usd_cents_per_month_per_user" the body {"value": 1}
+    And "alice" asks the hosted model "pricey/smollm2:135m" "Say hello."
+    Then the response status is 200
+    When "alice" asks the hosted model "pricey/smollm2:135m" "Say hello."
+    Then the response status is 429
+    And the OpenAI error has type "rate_limit_error" and code "budget_exhausted"
+    And the error message says "the monthly budget is $0.01"
+    And the response has a Retry-After header
+    And the stand-in provider got 1 call with the key "sk-standin-pricey-1e2f", the last for "smollm2:135m"
+
+  Scenario: A limit of tokens per minute holds back the next call
+    Given the stand-in provider accepts the key "sk-standin-rate-3a4b"
+    When "alice" posts to "/v1/credentials" the body {"name": "rate", "provider": "standin", "value": "sk-standin-rate-3a4b"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "rate"}
+    And "root" puts to "/v1/settings/egress.max_tokens_per_minute_per_user" the body {"value": 1}
+    And "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 200
+    When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
+    Then the response status is 429
+    And the OpenAI error has type "rate_limit_error" and code "token_rate_exceeded"

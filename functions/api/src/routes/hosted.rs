@@ -1,0 +1,84 @@
+//! Completions of hosted models (`<provider>/<model>` in `/v1/chat/completions`): no
+//! task and no node, straight through the egress. The egress service grants the call
+//! (provider, credential, limits), the egress client makes it, and the answer goes back
+//! whole or streamed as the provider sends it, recorded either way.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use cynode_domain::service::egress::CallOutcome;
+use cynode_domain::service::{EgressGrant, Principal};
+use cynode_domain::Error;
+
+use crate::egress::openai::{prepare_chat, relabel, usage_of, EventStream};
+use crate::egress::Answer;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::stream::{self, StreamGuard};
+
+/// A chat completion through the egress.
+pub(crate) async fn chat_completion(
+    state: AppState,
+    user: Principal,
+    grant: EgressGrant,
+    body: Value,
+) -> ApiResult<Response> {
+    let prepared = prepare_chat(&grant, body);
+    // A stream takes its place in the user's quota before the provider is called.
+    let guard = match prepared.stream {
+        true => Some(StreamGuard::open(&state, &user).await?),
+        false => None,
+    };
+    let client = state.egress_client();
+    let answer = match client
+        .post(&grant, "chat/completions", &prepared.body)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(err) => return Err(failed(&state, &grant, err).await.into()),
+    };
+    match (answer, guard) {
+        (Answer::Stream(response), Some(guard)) => {
+            let events = EventStream::new(
+                response,
+                state.egress().clone(),
+                grant,
+                prepared.include_usage,
+                client.timeout(),
+            );
+            Ok(stream::respond(events, guard))
+        }
+        (Answer::Whole(mut answer), _) => {
+            relabel(&mut answer, &grant.model_id);
+            let outcome = CallOutcome {
+                usage: usage_of(&answer),
+                failure: None,
+            };
+            // The provider answered (and charged): the answer goes back even when the
+            // record cannot be written; the log says so.
+            if let Err(err) = state.egress().record(&grant, outcome).await {
+                tracing::warn!(code = err.code.as_str(), model = %grant.model_id, "could not record a provider call");
+            }
+            Ok(Json(answer).into_response())
+        }
+        (Answer::Stream(_), None) => {
+            Err(Error::internal("a stream answered a request for a whole answer").into())
+        }
+    }
+}
+
+/// Records a failed call; the error to answer with.
+async fn failed(state: &AppState, grant: &EgressGrant, err: Error) -> Error {
+    let outcome = CallOutcome {
+        usage: None,
+        failure: Some((err.code, err.message.clone())),
+    };
+    if let Err(record) = state.egress().record(grant, outcome).await {
+        tracing::warn!(
+            code = record.code.as_str(),
+            "could not record a provider call"
+        );
+    }
+    err
+}

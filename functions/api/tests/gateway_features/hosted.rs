@@ -1,0 +1,192 @@
+//! Steps of `hosted_models.feature`: completions of hosted models through the egress,
+//! against the stand-in provider (the real model server behind a proxy that demands a key).
+
+use super::*;
+use cynode_testkit::provider::StandInProvider;
+
+fn standin() -> &'static StandInProvider {
+    StandInProvider::shared()
+}
+
+#[given("a fresh deployment whose egress may call local hosts")]
+async fn fresh_with_local_egress(w: &mut GatewayWorld) {
+    w.start_fresh(vec![
+        ("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into()),
+        // A provider that hangs is given up on quickly.
+        ("CYNODE_EGRESS_TIMEOUT_SECS".into(), "3".into()),
+    ])
+    .await;
+}
+
+#[given(
+    expr = "the stand-in provider {string} offering the test model at {float} and {float} dollars per million tokens"
+)]
+async fn standin_registered(w: &mut GatewayWorld, name: String, input: f64, output: f64) {
+    let body = json!({"name": name, "kind": "openai", "base_url": standin().url,
+        "models": [{"name": cynode_testkit::TEST_MODEL, "input_usd_per_mtok": input,
+                    "output_usd_per_mtok": output}]});
+    let token = w.token("root").await;
+    let reply = w.api().post("/v1/providers", Some(&token), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[given(expr = "the stand-in provider accepts the key {string}")]
+async fn standin_accepts(_w: &mut GatewayWorld, key: String) {
+    standin().accept(&key);
+}
+
+#[given(
+    expr = "the stand-in provider answers the next {int} calls with the key {string} with {int}"
+)]
+async fn standin_refuses(_w: &mut GatewayWorld, times: u32, key: String, status: u16) {
+    standin().refuse_next(&key, times, status);
+}
+
+#[given(expr = "the stand-in provider leaves calls with the key {string} unanswered")]
+async fn standin_stalls(_w: &mut GatewayWorld, key: String) {
+    standin().stall(&key);
+}
+
+#[given(expr = "the stand-in provider redirects calls with the key {string} elsewhere")]
+async fn standin_redirects(_w: &mut GatewayWorld, key: String) {
+    standin().redirect(&key);
+}
+
+#[then("nothing reached the place the stand-in provider redirected to")]
+async fn nothing_redirected(_w: &mut GatewayWorld) {
+    let followed: Vec<_> = standin()
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/elsewhere"))
+        .collect();
+    assert!(followed.is_empty(), "{followed:?}");
+}
+
+fn question(model: &str, text: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "max_tokens": 16,
+           "messages": [{"role": "user", "content": text}]})
+}
+
+#[when(expr = "{string} asks the hosted model {string} {string}")]
+async fn asks(w: &mut GatewayWorld, alias: String, model: String, text: String) {
+    let token = w.token(&alias).await;
+    let body = question(&model, &text, false);
+    w.last = Some(
+        w.api()
+            .post("/v1/chat/completions", Some(&token), &body)
+            .await,
+    );
+}
+
+#[when(expr = "{string} streams from the hosted model {string} {string}")]
+async fn streams(w: &mut GatewayWorld, alias: String, model: String, text: String) {
+    let token = w.token(&alias).await;
+    let url = format!("{}/v1/chat/completions", w.deployment().url);
+    let response = w
+        .api()
+        .http
+        .post(url)
+        .bearer_auth(token)
+        .json(&question(&model, &text, true))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    w.page = tokio::time::timeout(Duration::from_secs(60), response.text())
+        .await
+        .expect("the stream ends")
+        .expect("the stream reads");
+}
+
+#[then("the answer has text and usage")]
+async fn answer_has_text(w: &mut GatewayWorld) {
+    let body = &w.reply().body;
+    let text = body
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str);
+    assert!(text.is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(
+        body.pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64)
+            > Some(0),
+        "{body}"
+    );
+}
+
+#[then(expr = "the stream carries text as {string}, ends with [DONE] and holds no usage")]
+async fn stream_carries(w: &mut GatewayWorld, model: String) {
+    let data: Vec<&str> = w
+        .page
+        .split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{}", w.page);
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("a JSON chunk"))
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert!(!text.is_empty(), "{}", w.page);
+    for chunk in &chunks {
+        assert_eq!(chunk["model"], json!(model), "{chunk}");
+        assert!(chunk.get("usage").is_none_or(Value::is_null), "{chunk}");
+    }
+}
+
+#[then(
+    expr = "the stand-in provider got {int} call(s) with the key {string}, the last for {string}"
+)]
+async fn standin_got(_w: &mut GatewayWorld, count: usize, key: String, model: String) {
+    let calls = standin().requests_with(&key);
+    assert_eq!(calls.len(), count, "{calls:?}");
+    let last = calls.last().expect("a call");
+    assert_eq!(last.path, "/v1/chat/completions");
+    assert_eq!(last.body["model"], json!(model), "{:?}", last.body);
+    if last.body["stream"] == json!(true) {
+        // Asked so the egress can meter the stream.
+        assert_eq!(last.body["stream_options"]["include_usage"], json!(true));
+    }
+}
+
+#[then(expr = "the stand-in provider got no call with the key {string}")]
+async fn standin_got_none(_w: &mut GatewayWorld, key: String) {
+    assert!(standin().requests_with(&key).is_empty());
+}
+
+#[then(expr = "the error message says {string}")]
+async fn error_message_says(w: &mut GatewayWorld, text: String) {
+    let message = w.reply().body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains(&text), "{}", w.reply().body);
+}
+
+#[then(expr = "{string}'s usage of {string} today is {int} call(s) costing more than nothing")]
+async fn usage_costs(w: &mut GatewayWorld, alias: String, model: String, calls: u64) {
+    let token = w.token(&alias).await;
+    let reply = w.api().get("/v1/usage?days=1", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let rows = reply.body["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["model"] == json!(model))
+        .unwrap_or_else(|| panic!("no row for {model}: {}", reply.body));
+    assert_eq!(row["calls"], json!(calls), "{row}");
+    assert!(row["cost_micro_usd"].as_u64() > Some(0), "{row}");
+    assert!(row["completion_tokens"].as_u64() > Some(0), "{row}");
+}

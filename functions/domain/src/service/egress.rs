@@ -1,0 +1,475 @@
+//! The egress: the one way out to hosted model providers. Before a call it checks that
+//! the model id names a registered provider's model, picks the caller's credential (their
+//! own, else the system's) and opens it, and applies the user's limits
+//! ([`EgressService::grant`]); after the call it records the usage and cost and an audit
+//! entry ([`EgressService::record`]). How the call is made (HTTP, retries, streaming) is
+//! the gateway's `egress` module; this service never sees a prompt or an answer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::audit::{Actor, AuditRecord};
+use crate::clock::Clock;
+use crate::egress::{
+    call_detail, check_budget, cost_micro_usd, limited, minute_of, month_so_far, Spent,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ids::TaskId;
+use crate::ports::{ProviderStore, UsageStore};
+use crate::principal::Principal;
+use crate::provider::{split_model_id, Provider};
+use crate::service::audit::Auditor;
+use crate::service::{CredentialService, ProviderService, SettingsService};
+use crate::usage::{day_of, UsageEntry};
+use crate::wire::{InferenceUsage, ProviderModel};
+use crate::ErrorCode;
+
+/// A provider's API key, opened for one call. Its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(..)")
+    }
+}
+
+/// Leave to make one call: where to, with which key, on whose account.
+#[derive(Debug, Clone)]
+pub struct EgressGrant {
+    pub provider: Provider,
+    pub model: ProviderModel,
+    /// The id the caller named: `<provider>/<model>`.
+    pub model_id: String,
+    pub api_key: ApiKey,
+    /// The stored credential's name and whose it is (`user` or `system`), for the trail.
+    pub credential_name: String,
+    pub credential_scope: &'static str,
+    pub actor: Actor,
+    pub user: crate::ids::UserId,
+    pub task: Option<TaskId>,
+    pub started: std::time::Instant,
+}
+
+/// How a call ended, as the egress module saw it.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The tokens the provider reported (none when it failed before answering).
+    pub usage: Option<InferenceUsage>,
+    /// The error code and message when the call failed.
+    pub failure: Option<(ErrorCode, String)>,
+}
+
+pub struct EgressService {
+    providers: Arc<dyn ProviderStore>,
+    registry: Arc<ProviderService>,
+    credentials: Arc<CredentialService>,
+    usage: Arc<dyn UsageStore>,
+    settings: Arc<SettingsService>,
+    clock: Arc<dyn Clock>,
+    audit: Auditor,
+}
+
+impl EgressService {
+    pub fn new(
+        providers: Arc<dyn ProviderStore>,
+        registry: Arc<ProviderService>,
+        credentials: Arc<CredentialService>,
+        usage: Arc<dyn UsageStore>,
+        settings: Arc<SettingsService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            providers,
+            registry,
+            credentials,
+            usage,
+            settings,
+            clock,
+            audit: Auditor::default(),
+        }
+    }
+
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Every provider model's id (`<provider>/<model>`), for `/v1/models`.
+    pub async fn model_ids(&self) -> Result<Vec<String>> {
+        let providers = self.providers.providers().await?;
+        Ok(providers
+            .iter()
+            .flat_map(|p| {
+                p.models
+                    .iter()
+                    .map(move |m| format!("{}/{}", p.name, m.name))
+            })
+            .collect())
+    }
+
+    /// `None` when `model_id` names no registered provider (a node's model, which may
+    /// hold a `/` too); else leave for the call, or why not: the provider does not offer
+    /// the model (404), no credential is attached or it cannot be opened (403, 409), or a
+    /// limit is reached (429). A refusal for a limit is on the audit trail.
+    pub async fn grant(
+        &self,
+        principal: &Principal,
+        model_id: &str,
+        task: Option<&TaskId>,
+    ) -> Result<Option<EgressGrant>> {
+        let Some((provider_name, model_name)) = split_model_id(model_id) else {
+            return Ok(None);
+        };
+        let Some(provider) = self.providers.provider(provider_name).await? else {
+            return Ok(None);
+        };
+        let model = provider.model(model_name).cloned().ok_or_else(|| {
+            Error::not_found(
+                ErrorCode::ModelNotFound,
+                format!(
+                    "provider '{}' offers no model '{model_name}'; GET /v1/models lists them",
+                    provider.name
+                ),
+            )
+            .with_param("model")
+        })?;
+        let attached = self
+            .registry
+            .credential_for(principal, &provider.name)
+            .await?
+            .ok_or_else(|| missing_credential(&provider.name))?;
+        let key = self
+            .credentials
+            .open(&attached.owner, &attached.credential_name)
+            .await
+            .map_err(|err| match err.kind {
+                // Deleted since it was attached.
+                ErrorKind::NotFound => missing_credential(&provider.name),
+                _ => err,
+            })?;
+        let actor = Actor::of(principal);
+        if let Err(refused) = self.check_limits(principal).await {
+            let mut record =
+                AuditRecord::new("egress.call", actor, model_id).failed(refused.code.as_str());
+            if let Some(task) = task {
+                record = record.for_task(task);
+            }
+            self.audit.record(record).await?;
+            return Err(refused);
+        }
+        Ok(Some(EgressGrant {
+            model_id: format!("{}/{}", provider.name, model.name),
+            provider,
+            model,
+            api_key: ApiKey(key),
+            credential_name: attached.credential_name.clone(),
+            credential_scope: attached.scope().as_str(),
+            actor,
+            user: principal.user_id.clone(),
+            task: task.cloned(),
+            started: std::time::Instant::now(),
+        }))
+    }
+
+    async fn check_limits(&self, principal: &Principal) -> Result<()> {
+        let limits = self.settings.current().await?.egress;
+        if !limited(&limits) {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let (first, today) = month_so_far(now);
+        let user = &principal.user_id;
+        let (minute, rows) = futures_util::future::join(
+            self.usage.minute_tokens(user, &minute_of(now)),
+            self.usage.usage(user, &first, &today),
+        )
+        .await;
+        let rows = rows?;
+        let spent = Spent {
+            tokens_this_minute: minute?,
+            micro_usd_today: rows
+                .iter()
+                .filter(|row| row.day == today)
+                .map(|row| row.cost_micro_usd)
+                .sum(),
+            micro_usd_this_month: rows.iter().map(|row| row.cost_micro_usd).sum(),
+        };
+        check_budget(&limits, &spent, now)
+    }
+
+    /// Records a call: its tokens and cost on the user's usage (and the minute's count),
+    /// and an `egress.call` audit entry with counts, cost, latency and outcome.
+    pub async fn record(&self, grant: &EgressGrant, outcome: CallOutcome) -> Result<()> {
+        let now = self.clock.now();
+        let usage = outcome.usage.unwrap_or_default();
+        let cost = cost_micro_usd(&grant.model, &usage);
+        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        if outcome.usage.is_some() {
+            let entry = UsageEntry {
+                user: grant.user.clone(),
+                day: day_of(now),
+                model: grant.model_id.clone(),
+                usage: InferenceUsage { calls: 1, ..usage },
+                cost_micro_usd: cost,
+            };
+            let expires = now + time::Duration::hours(1);
+            let (added, counted) = futures_util::future::join(
+                self.usage.add_usage(&entry),
+                self.usage
+                    .add_minute_tokens(&grant.user, &minute_of(now), tokens, expires),
+            )
+            .await;
+            added?;
+            counted?;
+        }
+        let latency_ms = grant.started.elapsed().as_millis() as u64;
+        let detail = call_detail(
+            &usage,
+            cost,
+            latency_ms,
+            &grant.credential_name,
+            grant.credential_scope,
+        );
+        let mut record = AuditRecord::new("egress.call", grant.actor.clone(), &grant.model_id);
+        record = match outcome.failure {
+            Some((code, _)) => record.failed(format!("{} {detail}", code.as_str())),
+            None => record.detail(detail),
+        };
+        if let Some(task) = &grant.task {
+            record = record.for_task(task);
+        }
+        self.audit.record(record).await
+    }
+}
+
+fn missing_credential(provider: &str) -> Error {
+    Error::forbidden(
+        ErrorCode::ProviderCredentialMissing,
+        format!(
+            "no credential is attached to provider '{provider}' for you: store your key (cynork creds create NAME --provider {provider}) and attach it (cynork creds attach NAME --provider {provider}), or ask an admin to attach one for everyone"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::memory::MemoryStore;
+    use crate::settings::Settings;
+    use crate::wire::{
+        AttachCredentialRequest, CreateCredentialRequest, CreateProviderRequest, ProviderKind,
+    };
+    use time::macros::datetime;
+
+    struct World {
+        egress: EgressService,
+        providers: Arc<ProviderService>,
+        credentials: Arc<CredentialService>,
+        settings: Arc<SettingsService>,
+    }
+
+    fn world(store: &Arc<MemoryStore>) -> World {
+        let clock = Arc::new(ManualClock::new(datetime!(2026-12-07 10:00 UTC)));
+        let providers = Arc::new(ProviderService::new(
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            vec![],
+        ));
+        let credentials = Arc::new(CredentialService::new(
+            store.clone(),
+            Some(store.clone()),
+            store.clone(),
+            clock.clone(),
+        ));
+        let settings = Arc::new(SettingsService::new(
+            store.clone(),
+            clock.clone(),
+            Settings {
+                max_unfinished_tasks: 100,
+                max_open_streams: 8,
+                node_stale_secs: 120,
+                task_retention_secs: 0,
+                planner_max_attempts: 3,
+                worker_max_attempts: 3,
+                egress: Default::default(),
+            },
+            0,
+        ));
+        World {
+            egress: EgressService::new(
+                store.clone(),
+                providers.clone(),
+                credentials.clone(),
+                store.clone(),
+                settings.clone(),
+                clock,
+            ),
+            providers,
+            credentials,
+            settings,
+        }
+    }
+
+    async fn registered(w: &World, root: &Principal) {
+        w.providers
+            .create(
+                root,
+                CreateProviderRequest {
+                    name: "router".into(),
+                    kind: ProviderKind::Openai,
+                    base_url: "https://router.example/v1".into(),
+                    models: vec![ProviderModel {
+                        name: "org/big".into(),
+                        input_usd_per_mtok: 1.0,
+                        output_usd_per_mtok: 2.0,
+                    }],
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_call_needs_a_provider_model_and_a_credential_and_is_recorded_with_its_cost() {
+        let store = Arc::new(MemoryStore::default());
+        let w = world(&store);
+        let mut root = Principal::test_user("root");
+        root.is_admin = true;
+        let alice = Principal::test_user("alice");
+        registered(&w, &root).await;
+
+        // Not a provider's: the caller routes it to a node.
+        assert!(w
+            .egress
+            .grant(&alice, "hf.co/x/y", None)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(w
+            .egress
+            .grant(&alice, "smollm2", None)
+            .await
+            .unwrap()
+            .is_none());
+        let err = w
+            .egress
+            .grant(&alice, "router/other", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ModelNotFound);
+        let err = w
+            .egress
+            .grant(&alice, "router/org/big", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ProviderCredentialMissing);
+
+        w.credentials
+            .create(
+                &alice,
+                CreateCredentialRequest {
+                    name: "mine".into(),
+                    provider: "openai".into(),
+                    value: "sk-alice-secret".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        w.providers
+            .attach(
+                &alice,
+                "router",
+                AttachCredentialRequest {
+                    credential_name: "mine".into(),
+                    scope: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let grant = w
+            .egress
+            .grant(&alice, "router/org/big", None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(grant.api_key.expose(), "sk-alice-secret");
+        assert!(!format!("{grant:?}").contains("sk-alice"), "{grant:?}");
+        assert_eq!(grant.model.name, "org/big");
+
+        let usage = InferenceUsage {
+            calls: 1,
+            prompt_tokens: 1000,
+            completion_tokens: 500,
+            ..InferenceUsage::default()
+        };
+        w.egress
+            .record(
+                &grant,
+                CallOutcome {
+                    usage: Some(usage),
+                    failure: None,
+                },
+            )
+            .await
+            .unwrap();
+        let rows = store
+            .usage(&alice.user_id, "2026-12-07", "2026-12-07")
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (
+                rows[0].model.as_str(),
+                rows[0].calls,
+                rows[0].cost_micro_usd
+            ),
+            ("router/org/big", 1, 2000)
+        );
+
+        // A daily budget of 0.1 cent (1000 micro-dollars) is spent: the next call waits.
+        let mut admin = root.clone();
+        admin.is_admin = true;
+        w.settings
+            .set(
+                &admin,
+                "egress.max_usd_cents_per_day_per_user",
+                crate::wire::SetSettingRequest {
+                    value: serde_json::json!(1),
+                    version: None,
+                },
+            )
+            .await
+            .unwrap();
+        w.egress
+            .grant(&alice, "router/org/big", None)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .add_usage(&UsageEntry {
+                user: alice.user_id.clone(),
+                day: "2026-12-07".into(),
+                model: "router/org/big".into(),
+                usage,
+                cost_micro_usd: 8_000,
+            })
+            .await
+            .unwrap();
+        let err = w
+            .egress
+            .grant(&alice, "router/org/big", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BudgetExhausted);
+    }
+}
