@@ -32,6 +32,13 @@ Feature: Hosted models through the egress
     And the response field "events.0.subject" is "standin/smollm2:135m"
     And the response body does not contain "sk-standin-alice"
 
+  Scenario: The official OpenAI Python client uses a hosted model unchanged
+    Given the stand-in provider accepts the key "sk-standin-python-5d6e"
+    When "alice" posts to "/v1/credentials" the body {"name": "py", "provider": "standin", "value": "sk-standin-python-5d6e"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "py"}
+    And the official OpenAI Python client runs its hosted-model checks as "alice" on "standin/smollm2:135m"
+    Then the stand-in provider got 2 calls with the key "sk-standin-python-5d6e", the last for "smollm2:135m"
+
   Scenario: Without a credential of their own a user's calls use the one attached for everyone
     Given the stand-in provider accepts the key "sk-standin-team-3c4d"
     When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
@@ -114,6 +121,9 @@ Feature: Hosted models through the egress
     And the error message says "the monthly budget is $0.01"
     And the response has a Retry-After header
     And the stand-in provider got 1 call with the key "sk-standin-pricey-1e2f", the last for "smollm2:135m"
+    When "alice" gets "/v1/usage?days=1"
+    Then the response field "budget.max_usd_cents_per_month" is 1
+    And the response field "budget.max_usd_cents_per_day" is 0
 
   Scenario: A limit of tokens per minute holds back the next call
     Given the stand-in provider accepts the key "sk-standin-rate-3a4b"
@@ -125,3 +135,29 @@ Feature: Hosted models through the egress
     When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
     Then the response status is 429
     And the OpenAI error has type "rate_limit_error" and code "token_rate_exceeded"
+
+  Scenario: An anthropic provider answers OpenAI clients, whole, streamed and with tools
+    Given the Anthropic contract server as provider "acme" offering "claude-x" for the key "sk-ant-contract-7b8c"
+    When "root" posts to "/v1/credentials" the body {"name": "acme", "provider": "anthropic", "value": "sk-ant-contract-7b8c"}
+    And "root" puts to "/v1/providers/acme/credential" the body {"credential_name": "acme", "scope": "system"}
+    And "alice" asks the hosted model "acme/claude-x" "Say hello."
+    Then the response status is 200
+    And the response field "model" is "acme/claude-x"
+    And the response field "choices.0.message.content" is "Hello from the contract server."
+    And the response field "choices.0.finish_reason" is "stop"
+    And the response field "usage.prompt_tokens" is 21
+    When "alice" streams from the hosted model "acme/claude-x" "Say hello."
+    Then the stream carries text as "acme/claude-x", ends with [DONE] and holds no usage
+    When "alice" asks the hosted model "acme/claude-x" about the weather with a tool
+    Then the response status is 200
+    And the response field "choices.0.finish_reason" is "tool_calls"
+    And the answer calls "weather" with '{"city": "Paris"}'
+    When "alice" gives the tool's answer "sunny, 21 C"
+    Then the response field "choices.0.message.content" is "The tool said: sunny, 21 C"
+    When "alice" streams from the hosted model "acme/claude-x" about the weather with a tool
+    Then the streamed tool call is "weather" with '{"city": "Paris"}', finishing with "tool_calls"
+    When "alice" posts to "/v1/chat/completions" the body {"model": "acme/claude-x", "n": 2, "messages": [{"role": "user", "content": "hi"}]}
+    Then the response status is 400
+    And the OpenAI error names the param "n"
+    And the Anthropic contract server got 5 requests, refused none, and saw the key "sk-ant-contract-7b8c" only as x-api-key
+    And "alice"'s usage of "acme/claude-x" today is 5 calls costing more than nothing

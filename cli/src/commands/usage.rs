@@ -42,6 +42,23 @@ pub fn run(ctx: &mut Context, args: UsageArgs) -> CliResult {
         ("completion_tokens", report.completion_tokens.to_string()),
         ("cost_usd", dollars(report.cost_micro_usd)),
     ]);
+    if let Some(budget) = &report.budget {
+        let limit = |cents: u64| match cents {
+            0 => "none".to_owned(),
+            cents => dollars(cents * 10_000),
+        };
+        let tokens = match budget.max_tokens_per_minute {
+            0 => "none".to_owned(),
+            n => n.to_string(),
+        };
+        ctx.printer.line(&[
+            ("budget_today_usd", dollars(budget.today_cost_micro_usd)),
+            ("of", limit(budget.max_usd_cents_per_day)),
+            ("this_month_usd", dollars(budget.month_cost_micro_usd)),
+            ("of_month", limit(budget.max_usd_cents_per_month)),
+            ("max_tokens_per_minute", tokens),
+        ]);
+    }
     Ok(())
 }
 

@@ -320,10 +320,30 @@ interface UsageRow {
   cost_micro_usd: number;
 }
 
+interface Budget {
+  max_tokens_per_minute: number;
+  max_usd_cents_per_day: number;
+  max_usd_cents_per_month: number;
+  today_cost_micro_usd: number;
+  month_cost_micro_usd: number;
+}
+
+/** "$0.12 of $5.00", or "$0.12 (no limit)". */
+function spent(micro: number, cents: number): string {
+  return cents > 0 ? `${dollars(micro)} of ${dollars(cents * 10_000)}` : `${dollars(micro)} (no limit)`;
+}
+
 function Usage() {
   const usage = useLoad(
     () =>
-      session.request<{ rows: UsageRow[]; calls: number; prompt_tokens: number; completion_tokens: number; cost_micro_usd: number }>(
+      session.request<{
+        rows: UsageRow[];
+        calls: number;
+        prompt_tokens: number;
+        completion_tokens: number;
+        cost_micro_usd: number;
+        budget?: Budget;
+      }>(
         "GET",
         "/v1/usage?days=30",
       ),
@@ -338,6 +358,13 @@ function Usage() {
               {u.calls} model calls, {u.prompt_tokens} prompt and {u.completion_tokens} completion tokens; hosted models cost{" "}
               {dollars(u.cost_micro_usd)}.
             </p>
+            {u.budget && (
+              <p>
+                Hosted model budget: today {spent(u.budget.today_cost_micro_usd, u.budget.max_usd_cents_per_day)}, this month{" "}
+                {spent(u.budget.month_cost_micro_usd, u.budget.max_usd_cents_per_month)}
+                {u.budget.max_tokens_per_minute > 0 ? `, at most ${u.budget.max_tokens_per_minute} tokens a minute` : ""}.
+              </p>
+            )}
             <Table head={["Day", "Model", "Calls", "Prompt tokens", "Completion tokens", "Cost"]} empty="No model calls in this time.">
               {u.rows.map((r) => (
                 <tr>

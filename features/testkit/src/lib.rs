@@ -10,6 +10,7 @@
 //! - [`Deployment`] is a stack plus a running gateway (`cynode-gateway`), and can start
 //!   edge nodes (`cynode-edge`) against it; [`Api`] is a small HTTP client for steps.
 
+pub mod anthropic;
 pub mod forge;
 pub mod lambda;
 pub mod localstack;

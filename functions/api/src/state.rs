@@ -381,11 +381,14 @@ impl AppState {
 
     pub fn usage(&self) -> &Arc<UsageService> {
         self.inner.usage.get_or_init(|| {
-            Arc::new(UsageService::new(
-                self.inner.ports.usage.clone(),
-                self.inner.ports.users.clone(),
-                self.inner.clock.clone(),
-            ))
+            Arc::new(
+                UsageService::new(
+                    self.inner.ports.usage.clone(),
+                    self.inner.ports.users.clone(),
+                    self.inner.clock.clone(),
+                )
+                .with_budget(self.settings().clone()),
+            )
         })
     }
 

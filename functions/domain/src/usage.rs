@@ -97,6 +97,7 @@ pub fn report(user: &UserId, from: String, to: String, rows: Vec<UsageRow>) -> U
         completion_tokens: rows.iter().map(|r| r.completion_tokens).sum(),
         calls: rows.iter().map(|r| r.calls).sum(),
         cost_micro_usd: rows.iter().map(|r| r.cost_micro_usd).sum(),
+        budget: None,
         rows,
     }
 }

@@ -33,4 +33,18 @@ pub struct UsageReport {
     pub calls: u64,
     #[serde(default)]
     pub cost_micro_usd: u64,
+    /// The user's limits on hosted model calls and what counts against them now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<UsageBudget>,
+}
+
+/// A user's limits on hosted model calls (the `egress.*` settings; 0: none) and what they
+/// spent today and this month (UTC), in millionths of a US dollar.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageBudget {
+    pub max_tokens_per_minute: u64,
+    pub max_usd_cents_per_day: u64,
+    pub max_usd_cents_per_month: u64,
+    pub today_cost_micro_usd: u64,
+    pub month_cost_micro_usd: u64,
 }

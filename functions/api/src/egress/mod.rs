@@ -6,8 +6,10 @@
 //!
 //! `openai.rs` speaks the OpenAI-compatible API (the `openai` kind): the request as the
 //! client sent it with the provider's own model name, and the answer with the usage it
-//! reports, whole or as server-sent events.
+//! reports, whole or as server-sent events. `anthropic.rs` translates Anthropic's Messages
+//! API (the `anthropic` kind) to and from it.
 
+pub mod anthropic;
 pub mod openai;
 
 use std::time::Duration;
@@ -59,34 +61,28 @@ impl EgressClient {
         self.timeout
     }
 
-    /// POSTs `body` to the provider's `path` (under its base URL) with the granted key,
-    /// retrying a 429 or 5xx (and a refused connection) with backoff.
-    pub async fn post(
-        &self,
-        grant: &EgressGrant,
-        path: &str,
-        body: &Value,
-    ) -> Result<Answer, Error> {
-        if grant.provider.kind != ProviderKind::Openai {
-            return Err(Error::upstream(
-                ErrorCode::ProviderError,
-                format!(
-                    "provider '{}' is of kind {}, which the egress does not speak yet; register its OpenAI-compatible endpoint as kind openai",
-                    grant.provider.name,
-                    grant.provider.kind.as_str()
-                ),
-            ));
-        }
-        let url = format!("{}/{path}", grant.provider.base_url);
+    /// POSTs a chat request (already in the provider's own shape: see `openai::prepare`)
+    /// to the provider with the granted key, retrying a 429 or 5xx (and a refused
+    /// connection) with backoff.
+    pub async fn post_chat(&self, grant: &EgressGrant, body: &Value) -> Result<Answer, Error> {
+        let (url, is_anthropic) = match grant.provider.kind {
+            ProviderKind::Openai => (
+                format!("{}/chat/completions", grant.provider.base_url),
+                false,
+            ),
+            ProviderKind::Anthropic => (anthropic::messages_url(&grant.provider.base_url), true),
+        };
         let streamed = body.get("stream").and_then(Value::as_bool) == Some(true);
         let mut attempt = 1;
         loop {
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(grant.api_key.expose())
-                .json(body)
-                .send();
+            let request = self.http.post(&url).json(body);
+            let sent = match is_anthropic {
+                true => request
+                    .header("x-api-key", grant.api_key.expose())
+                    .header("anthropic-version", anthropic::VERSION),
+                false => request.bearer_auth(grant.api_key.expose()),
+            }
+            .send();
             let response = match tokio::time::timeout(self.timeout, sent).await {
                 Err(_) => return Err(timed_out(grant, self.timeout)),
                 Ok(Err(err)) if err.is_connect() && attempt < ATTEMPTS => {

@@ -1,8 +1,9 @@
-//! The OpenAI-compatible API of an `openai`-kind provider: the client's request goes on
-//! with the provider's own model name (and, streamed, with usage asked for, so the call
-//! can be metered); the answer comes back under the id the client named, with the usage
-//! the provider reported. A streamed answer is relayed event by event as it arrives
-//! ([`EventStream`], a [`Source`] of the gateway's stream loop).
+//! The OpenAI-compatible API, as clients speak it to the egress: the client's request goes
+//! on with the provider's own model name (and, streamed, with usage asked for, so the call
+//! can be metered), or translated for an `anthropic` provider; the answer comes back
+//! under the id the client named, with the usage the provider reported. A streamed answer
+//! is relayed event by event as it arrives ([`EventStream`], a [`Source`] of the
+//! gateway's stream loop).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use cynode_domain::service::egress::CallOutcome;
 use cynode_domain::service::{EgressGrant, EgressService};
-use cynode_domain::wire::InferenceUsage;
-use cynode_domain::ErrorCode;
+use cynode_domain::wire::{InferenceUsage, ProviderKind};
+use cynode_domain::{Error, ErrorCode};
+
+use super::anthropic::{self, StreamTranslator};
 use serde_json::{json, Value};
 
 use crate::routes::chat::error_frames;
@@ -29,22 +32,56 @@ pub struct Prepared {
     pub include_usage: bool,
 }
 
-/// The client's request with the provider's model name; a stream asks for usage.
-pub fn prepare_chat(grant: &EgressGrant, mut body: Value) -> Prepared {
-    body["model"] = json!(grant.model.name);
+/// The client's request in the provider's shape, with its model name; a stream asks for
+/// usage. A request an `anthropic` provider cannot take is refused (400
+/// `unsupported_parameter`, the field named) before any call.
+pub fn prepare_chat(grant: &EgressGrant, mut body: Value) -> Result<Prepared, Error> {
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let include_usage = body
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    if stream {
-        body["stream_options"] = json!({"include_usage": true});
-    }
-    Prepared {
+    let body = match grant.provider.kind {
+        ProviderKind::Openai => {
+            body["model"] = json!(grant.model.name);
+            if stream {
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            body
+        }
+        ProviderKind::Anthropic => anthropic::request(&body, &grant.model.name).map_err(|no| {
+            Error::validation(
+                ErrorCode::UnsupportedParameter,
+                format!(
+                    "{}: {} (provider '{}' speaks Anthropic's Messages API)",
+                    no.param, no.message, grant.provider.name
+                ),
+            )
+            .with_param(no.param)
+        })?,
+    };
+    Ok(Prepared {
         body,
         stream,
         include_usage,
+    })
+}
+
+/// A whole answer in OpenAI's shape under the id the client named.
+pub fn whole_answer(grant: &EgressGrant, mut answer: Value) -> Value {
+    match grant.provider.kind {
+        ProviderKind::Openai => {
+            relabel(&mut answer, &grant.model_id);
+            answer
+        }
+        ProviderKind::Anthropic => anthropic::answer(&answer, &grant.model_id, now_secs()),
     }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The tokens an answer (or a stream's usage chunk) reports.
@@ -76,6 +113,8 @@ pub struct EventStream {
     timeout: Duration,
     /// Text received and not yet a whole event.
     pending: String,
+    /// For an `anthropic` provider: its events as chunks.
+    translator: Option<StreamTranslator>,
     usage: Option<InferenceUsage>,
     last_bytes: Instant,
     saw_done: bool,
@@ -90,9 +129,12 @@ impl EventStream {
         include_usage: bool,
         timeout: Duration,
     ) -> Self {
+        let translator = (grant.provider.kind == ProviderKind::Anthropic)
+            .then(|| StreamTranslator::new(&grant.model_id, now_secs()));
         Self {
             response,
             egress,
+            translator,
             grant,
             include_usage,
             timeout,
@@ -104,8 +146,9 @@ impl EventStream {
         }
     }
 
-    /// The whole events in `pending`, relabelled, as frames to send.
-    fn frames(&mut self) -> Vec<Bytes> {
+    /// The whole events in `pending` as frames to send, and the provider's error if one
+    /// ended the stream.
+    fn frames(&mut self) -> (Vec<Bytes>, Option<String>) {
         let mut frames = Vec::new();
         while let Some(end) = self.pending.find("\n\n") {
             let event: String = self.pending.drain(..end + 2).collect();
@@ -118,27 +161,47 @@ impl EventStream {
                     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                     continue;
                 }
-                let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
+                let Ok(value) = serde_json::from_str::<Value>(data) else {
                     continue;
                 };
-                if let Some(usage) = usage_of(&chunk) {
-                    self.usage = Some(usage);
-                    let no_choices = chunk
-                        .get("choices")
-                        .and_then(Value::as_array)
-                        .is_some_and(|c| c.is_empty());
-                    if no_choices && !self.include_usage {
-                        continue;
+                let (chunks, done) = match &mut self.translator {
+                    None => (vec![value], false),
+                    Some(translator) => {
+                        let out = translator.event(&value);
+                        if let Some(error) = out.error {
+                            return (frames, Some(error));
+                        }
+                        (out.chunks, out.done)
                     }
-                    if !self.include_usage {
-                        chunk.as_object_mut().map(|c| c.remove("usage"));
-                    }
+                };
+                frames.extend(chunks.into_iter().filter_map(|chunk| self.relay(chunk)));
+                if done {
+                    self.saw_done = true;
+                    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
-                relabel(&mut chunk, &self.grant.model_id);
-                frames.push(Bytes::from(format!("data: {chunk}\n\n")));
             }
         }
-        frames
+        (frames, None)
+    }
+
+    /// One chunk as a frame: its usage noted (and left out unless the client asked for
+    /// it), under the id the client named.
+    fn relay(&mut self, mut chunk: Value) -> Option<Bytes> {
+        if let Some(usage) = usage_of(&chunk) {
+            self.usage = Some(usage);
+            let no_choices = chunk
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.is_empty());
+            if no_choices && !self.include_usage {
+                return None;
+            }
+            if !self.include_usage {
+                chunk.as_object_mut().map(|c| c.remove("usage"));
+            }
+        }
+        relabel(&mut chunk, &self.grant.model_id);
+        Some(Bytes::from(format!("data: {chunk}\n\n")))
     }
 
     async fn record(&mut self, failure: Option<(ErrorCode, String)>) {
@@ -155,10 +218,21 @@ impl EventStream {
         }
     }
 
-    async fn fail(&mut self, code: ErrorCode, message: String) -> Polled {
+    /// `frames`, then the provider's error event, which ends the stream.
+    async fn failed_after(&mut self, mut frames: Vec<Bytes>, error: String) -> Polled {
+        let message = format!(
+            "provider '{}' failed its answer: {error}",
+            self.grant.provider.name
+        );
+        frames.extend(self.fail(ErrorCode::ProviderError, message).await);
+        Polled::Done(frames)
+    }
+
+    /// Records the call as failed; the error event that ends the stream.
+    async fn fail(&mut self, code: ErrorCode, message: String) -> Vec<Bytes> {
         let message = super::scrub(&message, &self.grant);
         self.record(Some((code, message.clone()))).await;
-        Polled::Done(error_frames(code, &message))
+        error_frames(code, &message)
     }
 }
 
@@ -167,18 +241,24 @@ impl Source for EventStream {
         match tokio::time::timeout(POLL_SLICE, self.response.chunk()).await {
             Err(_) if self.last_bytes.elapsed() >= self.timeout => {
                 let err = super::timed_out(&self.grant, self.timeout);
-                self.fail(err.code, err.message).await
+                Polled::Done(self.fail(err.code, err.message).await)
             }
             Err(_) => Polled::Nothing,
             Ok(Ok(Some(bytes))) => {
                 self.last_bytes = Instant::now();
                 self.pending
                     .push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n"));
-                Polled::Send(self.frames())
+                match self.frames() {
+                    (frames, None) => Polled::Send(frames),
+                    (frames, Some(error)) => self.failed_after(frames, error).await,
+                }
             }
             Ok(Ok(None)) => {
                 self.pending.push_str("\n\n");
-                let mut frames = self.frames();
+                let mut frames = match self.frames() {
+                    (frames, None) => frames,
+                    (frames, Some(error)) => return self.failed_after(frames, error).await,
+                };
                 if !self.saw_done {
                     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
@@ -190,7 +270,7 @@ impl Source for EventStream {
                     "provider '{}' broke off its answer: {err}",
                     self.grant.provider.name
                 );
-                self.fail(ErrorCode::ProviderError, message).await
+                Polled::Done(self.fail(ErrorCode::ProviderError, message).await)
             }
         }
     }

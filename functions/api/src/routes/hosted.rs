@@ -11,7 +11,7 @@ use cynode_domain::service::egress::CallOutcome;
 use cynode_domain::service::{EgressGrant, Principal};
 use cynode_domain::Error;
 
-use crate::egress::openai::{prepare_chat, relabel, usage_of, EventStream};
+use crate::egress::openai::{prepare_chat, usage_of, whole_answer, EventStream};
 use crate::egress::Answer;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -24,17 +24,14 @@ pub(crate) async fn chat_completion(
     grant: EgressGrant,
     body: Value,
 ) -> ApiResult<Response> {
-    let prepared = prepare_chat(&grant, body);
+    let prepared = prepare_chat(&grant, body)?;
     // A stream takes its place in the user's quota before the provider is called.
     let guard = match prepared.stream {
         true => Some(StreamGuard::open(&state, &user).await?),
         false => None,
     };
     let client = state.egress_client();
-    let answer = match client
-        .post(&grant, "chat/completions", &prepared.body)
-        .await
-    {
+    let answer = match client.post_chat(&grant, &prepared.body).await {
         Ok(answer) => answer,
         Err(err) => return Err(failed(&state, &grant, err).await.into()),
     };
@@ -49,8 +46,8 @@ pub(crate) async fn chat_completion(
             );
             Ok(stream::respond(events, guard))
         }
-        (Answer::Whole(mut answer), _) => {
-            relabel(&mut answer, &grant.model_id);
+        (Answer::Whole(answer), _) => {
+            let answer = whole_answer(&grant, answer);
             let outcome = CallOutcome {
                 usage: usage_of(&answer),
                 failure: None,

@@ -2,6 +2,7 @@
 //! against the stand-in provider (the real model server behind a proxy that demands a key).
 
 use super::*;
+use cynode_testkit::anthropic::AnthropicContract;
 use cynode_testkit::provider::StandInProvider;
 
 fn standin() -> &'static StandInProvider {
@@ -189,4 +190,183 @@ async fn usage_costs(w: &mut GatewayWorld, alias: String, model: String, calls: 
     assert_eq!(row["calls"], json!(calls), "{row}");
     assert!(row["cost_micro_usd"].as_u64() > Some(0), "{row}");
     assert!(row["completion_tokens"].as_u64() > Some(0), "{row}");
+}
+
+#[given(
+    expr = "the Anthropic contract server as provider {string} offering {string} for the key {string}"
+)]
+async fn anthropic_registered(w: &mut GatewayWorld, name: String, model: String, key: String) {
+    let contract = AnthropicContract::start(&key).expect("the contract server starts");
+    let body = json!({"name": name, "kind": "anthropic", "base_url": contract.url,
+        "models": [{"name": model, "input_usd_per_mtok": 3.0, "output_usd_per_mtok": 15.0}]});
+    w.anthropic = Some(Arc::new(contract));
+    let token = w.token("root").await;
+    let reply = w.api().post("/v1/providers", Some(&token), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+fn weather_question(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "weather",
+            "description": "The weather in a city now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}}}]})
+}
+
+#[when(expr = "{string} asks the hosted model {string} about the weather with a tool")]
+async fn asks_with_tool(w: &mut GatewayWorld, alias: String, model: String) {
+    let token = w.token(&alias).await;
+    let body = weather_question(&model, false);
+    w.last = Some(
+        w.api()
+            .post("/v1/chat/completions", Some(&token), &body)
+            .await,
+    );
+}
+
+#[when(expr = "{string} gives the tool's answer {string}")]
+async fn gives_tool_answer(w: &mut GatewayWorld, alias: String, result: String) {
+    let asked = w.reply().body.clone();
+    let call = asked
+        .pointer("/choices/0/message/tool_calls/0")
+        .cloned()
+        .expect("a tool call");
+    let mut body = weather_question(asked["model"].as_str().unwrap(), false);
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+    messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": result}));
+    let token = w.token(&alias).await;
+    w.last = Some(
+        w.api()
+            .post("/v1/chat/completions", Some(&token), &body)
+            .await,
+    );
+    assert_eq!(w.reply().status, 200, "{}", w.reply().body);
+}
+
+#[then(expr = "the answer calls {string} with {string}")]
+async fn answer_calls(w: &mut GatewayWorld, name: String, arguments: String) {
+    let call = &w.reply().body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], json!(name), "{}", w.reply().body);
+    let got: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(got, serde_json::from_str::<Value>(&arguments).unwrap());
+}
+
+#[when(expr = "{string} streams from the hosted model {string} about the weather with a tool")]
+async fn streams_with_tool(w: &mut GatewayWorld, alias: String, model: String) {
+    let token = w.token(&alias).await;
+    let url = format!("{}/v1/chat/completions", w.deployment().url);
+    let response = w
+        .api()
+        .http
+        .post(url)
+        .bearer_auth(token)
+        .json(&weather_question(&model, true))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 200);
+    w.page = response.text().await.expect("the stream reads");
+}
+
+#[then(expr = "the streamed tool call is {string} with {string}, finishing with {string}")]
+async fn streamed_tool_call(w: &mut GatewayWorld, name: String, arguments: String, finish: String) {
+    let chunks: Vec<Value> = w
+        .page
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("a JSON chunk"))
+        .collect();
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
+        .collect();
+    assert_eq!(
+        calls.first().map(|c| &c["function"]["name"]),
+        Some(&json!(name)),
+        "{}",
+        w.page
+    );
+    let joined: String = calls
+        .iter()
+        .filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&joined).unwrap(),
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        "{}",
+        w.page
+    );
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/finish_reason"))
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, [&json!(finish)], "{}", w.page);
+    assert!(w.page.trim_end().ends_with("data: [DONE]"), "{}", w.page);
+}
+
+#[then(
+    expr = "the Anthropic contract server got {int} requests, refused none, and saw the key {string} only as x-api-key"
+)]
+async fn contract_saw(w: &mut GatewayWorld, count: usize, key: String) {
+    let requests = w.anthropic.as_ref().expect("a contract server").requests();
+    assert_eq!(requests.len(), count, "{requests:?}");
+    for request in &requests {
+        assert_eq!(
+            (request.status, &request.refusal),
+            (200, &None),
+            "{request:?}"
+        );
+        let with_key: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|(_, v)| v.contains(&key))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(with_key, ["x-api-key"], "{request:?}");
+        assert!(!request.body.to_string().contains(&key));
+    }
+}
+
+#[when(
+    expr = "the official OpenAI Python client runs its hosted-model checks as {string} on {string}"
+)]
+async fn python_client(w: &mut GatewayWorld, alias: String, model: String) {
+    let token = w.token(&alias).await;
+    let created = w
+        .api()
+        .post(
+            "/v1/api-keys",
+            Some(&token),
+            &json!({"name": "openai client", "scope": "models"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = created.body["key"].as_str().expect("the key").to_owned();
+    let script = cynode_testkit::repo_root().join("features/clients/openai_hosted.py");
+    let base = format!("{}/v1", w.deployment().url);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&model)
+            .env("OPENAI_BASE_URL", base)
+            .env("OPENAI_API_KEY", key)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs");
+    w.page = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the client's checks failed:\n{}",
+        w.page
+    );
 }

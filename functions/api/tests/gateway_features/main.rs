@@ -122,6 +122,8 @@ struct GatewayWorld {
     sse: Vec<(Option<String>, String, String)>,
     /// The chat thread a streamed chat message went to.
     thread: Option<String>,
+    /// The Anthropic contract server of the scenario (`hosted_models.feature`).
+    anthropic: Option<Arc<cynode_testkit::anthropic::AnthropicContract>>,
     /// The body of the last console page fetched (`console.feature`), or of the last
     /// hosted model's stream (`hosted_models.feature`).
     page: String,

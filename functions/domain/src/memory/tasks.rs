@@ -146,7 +146,7 @@ impl TaskStore for MemoryStore {
                         .jobs
                         .insert((job.task_id.clone(), job.id.clone()), (*job).clone());
                 }
-                Write::Usage(entry) => super::add_usage(&mut state, entry),
+                Write::Usage(entry) => super::usage::add_usage(&mut state, entry),
             }
         }
         Ok(())
