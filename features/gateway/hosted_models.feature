@@ -39,6 +39,16 @@ Feature: Hosted models through the egress
     And the official OpenAI Python client runs its hosted-model checks as "alice" on "standin/smollm2:135m"
     Then the stand-in provider got 2 calls with the key "sk-standin-python-5d6e", the last for "smollm2:135m"
 
+  Scenario: Embeddings of a hosted model go through the egress too
+    Given the stand-in provider accepts the key "sk-standin-embed-6a7b"
+    When "alice" posts to "/v1/credentials" the body {"name": "embed", "provider": "standin", "value": "sk-standin-embed-6a7b"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "embed"}
+    And "alice" embeds "hello world" with the hosted model "standin/smollm2:135m"
+    Then the response status is 200
+    And the response field "model" is "standin/smollm2:135m"
+    And the answer holds one vector of numbers and counts its tokens
+    And "alice"'s usage of "standin/smollm2:135m" today is 1 call costing more than nothing
+
   Scenario: Without a credential of their own a user's calls use the one attached for everyone
     Given the stand-in provider accepts the key "sk-standin-team-3c4d"
     When "alice" asks the hosted model "standin/smollm2:135m" "Say hello."
@@ -159,5 +169,8 @@ Feature: Hosted models through the egress
     When "alice" posts to "/v1/chat/completions" the body {"model": "acme/claude-x", "n": 2, "messages": [{"role": "user", "content": "hi"}]}
     Then the response status is 400
     And the OpenAI error names the param "n"
+    When "alice" posts to "/v1/embeddings" the body {"model": "acme/claude-x", "input": "hi"}
+    Then the response status is 400
+    And the OpenAI error names the param "model"
     And the Anthropic contract server got 5 requests, refused none, and saw the key "sk-ant-contract-7b8c" only as x-api-key
     And "alice"'s usage of "acme/claude-x" today is 5 calls costing more than nothing

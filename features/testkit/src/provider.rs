@@ -2,7 +2,8 @@
 //! model server behind a small proxy that, as OpenAI does, demands `Authorization: Bearer
 //! <key>` with a key it knows (refusing any other with 401 and an `invalid_api_key` error
 //! that echoes the key back, as some providers do), forwards `POST /v1/...` to the model
-//! server and pipes its answer back byte for byte (streams included).
+//! server (`/v1/embeddings` to its embeddings server) and pipes its answer back byte for
+//! byte (streams included).
 //!
 //! Faults are set per key, so scenarios running at once do not meet each other's: the
 //! next calls answered with a status (429 with `Retry-After: 1`, 503), or every call left
@@ -53,22 +54,27 @@ pub struct StandInProvider {
 }
 
 impl StandInProvider {
-    /// The process's one stand-in, in front of [`crate::model_url`].
+    /// The process's one stand-in, in front of [`crate::model_url`] and
+    /// [`crate::embeddings_url`].
     pub fn shared() -> &'static StandInProvider {
         static PROVIDER: OnceLock<StandInProvider> = OnceLock::new();
         PROVIDER.get_or_init(|| {
-            StandInProvider::start(&crate::model_url()).expect("the stand-in provider starts")
+            StandInProvider::start(&crate::model_url(), &crate::embeddings_url())
+                .expect("the stand-in provider starts")
         })
     }
 
-    /// Listens on a free local port, forwarding to the model server at `upstream`.
-    pub fn start(upstream: &str) -> std::io::Result<StandInProvider> {
+    /// Listens on a free local port, forwarding to the model server at `upstream` (and
+    /// embeddings to `embeddings`).
+    pub fn start(upstream: &str, embeddings: &str) -> std::io::Result<StandInProvider> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}/v1", listener.local_addr()?);
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let host = |url: &str| {
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let upstream = (host(upstream), host(embeddings));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let state = shared.clone();
         std::thread::spawn(move || {
@@ -126,7 +132,11 @@ impl StandInProvider {
     }
 }
 
-fn serve(stream: TcpStream, shared: &Mutex<Shared>, upstream: &str) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    shared: &Mutex<Shared>,
+    (chat, embeddings): &(String, String),
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -225,7 +235,8 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>, upstream: &str) -> std::io::
                 "type": "rate_limit_error", "param": null, "code": null}});
             answer(&mut client, status, &[("Retry-After", "1")], &error)
         }
-        None => forward(client, upstream, &path, &raw),
+        None if path.ends_with("/embeddings") => forward(client, embeddings, &path, &raw),
+        None => forward(client, chat, &path, &raw),
     }
 }
 

@@ -76,7 +76,11 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(40);
     cynode_testkit::require_model_server().expect("the model server runs");
-    let standin = StandInProvider::start(&cynode_testkit::model_url()).expect("stand-in");
+    let standin = StandInProvider::start(
+        &cynode_testkit::model_url(),
+        &cynode_testkit::embeddings_url(),
+    )
+    .expect("stand-in");
     standin.accept(KEY);
     let deployment = Deployment::start(
         "bench-egress",

@@ -61,7 +61,7 @@ impl EgressClient {
         self.timeout
     }
 
-    /// POSTs a chat request (already in the provider's own shape: see `openai::prepare`)
+    /// POSTs a chat request (already in the provider's own shape: see `openai::prepare_chat`)
     /// to the provider with the granted key, retrying a 429 or 5xx (and a refused
     /// connection) with backoff.
     pub async fn post_chat(&self, grant: &EgressGrant, body: &Value) -> Result<Answer, Error> {
@@ -72,10 +72,31 @@ impl EgressClient {
             ),
             ProviderKind::Anthropic => (anthropic::messages_url(&grant.provider.base_url), true),
         };
+        self.send(grant, &url, is_anthropic, body).await
+    }
+
+    /// POSTs an embeddings request to an `openai`-kind provider (Anthropic's API makes
+    /// none: the caller refuses those first).
+    pub async fn post_embeddings(
+        &self,
+        grant: &EgressGrant,
+        body: &Value,
+    ) -> Result<Answer, Error> {
+        let url = format!("{}/embeddings", grant.provider.base_url);
+        self.send(grant, &url, false, body).await
+    }
+
+    async fn send(
+        &self,
+        grant: &EgressGrant,
+        url: &str,
+        is_anthropic: bool,
+        body: &Value,
+    ) -> Result<Answer, Error> {
         let streamed = body.get("stream").and_then(Value::as_bool) == Some(true);
         let mut attempt = 1;
         loop {
-            let request = self.http.post(&url).json(body);
+            let request = self.http.post(url).json(body);
             let sent = match is_anthropic {
                 true => request
                     .header("x-api-key", grant.api_key.expose())

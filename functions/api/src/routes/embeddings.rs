@@ -1,4 +1,5 @@
-//! `POST /v1/embeddings`: vectors for texts, made by a model some node serves (checked in
+//! `POST /v1/embeddings`: vectors for texts, made by a hosted model through the egress
+//! (`hosted.rs`), or by a model some node serves (checked in
 //! `cynode_domain::chat::embeddings`). The request is a task whose job calls the node's
 //! model server; this function waits for its result and writes the vectors as the client
 //! asked (numbers, or base64 of little-endian `f32`s, as OpenAI's). Ollama's `/api/embed`
@@ -92,6 +93,12 @@ pub(super) async fn create(
     ModelCaller(user): ModelCaller,
     JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
+    // A hosted model's id goes to the egress; anything else is a node's task.
+    if let Some(model) = body.get("model").and_then(Value::as_str) {
+        if let Some(grant) = state.egress().grant(&user, model, None).await? {
+            return super::hosted::embeddings(state, grant, body).await;
+        }
+    }
     let (completion, encoding) = check_embeddings(&body)?;
     check_model(&state, &completion).await?;
     let (vectors, usage) = embed(&state, &user, &completion).await?;

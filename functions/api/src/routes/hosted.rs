@@ -1,5 +1,6 @@
-//! Completions of hosted models (`<provider>/<model>` in `/v1/chat/completions`): no
-//! task and no node, straight through the egress. The egress service grants the call
+//! Completions and embeddings of hosted models (`<provider>/<model>` in
+//! `/v1/chat/completions` and `/v1/embeddings`): no task and no node, straight through
+//! the egress. The egress service grants the call
 //! (provider, credential, limits), the egress client makes it, and the answer goes back
 //! whole or streamed as the provider sends it, recorded either way.
 
@@ -9,9 +10,10 @@ use serde_json::Value;
 
 use cynode_domain::service::egress::CallOutcome;
 use cynode_domain::service::{EgressGrant, Principal};
-use cynode_domain::Error;
+use cynode_domain::wire::ProviderKind;
+use cynode_domain::{Error, ErrorCode};
 
-use crate::egress::openai::{prepare_chat, usage_of, whole_answer, EventStream};
+use crate::egress::openai::{prepare_chat, relabel, usage_of, whole_answer, EventStream};
 use crate::egress::Answer;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -63,6 +65,43 @@ pub(crate) async fn chat_completion(
             Err(Error::internal("a stream answered a request for a whole answer").into())
         }
     }
+}
+
+/// Embeddings through the egress: the request as the client sent it, with the
+/// provider's model name; the answer under the id the client named.
+pub(crate) async fn embeddings(
+    state: AppState,
+    grant: EgressGrant,
+    mut body: Value,
+) -> ApiResult<Response> {
+    if grant.provider.kind == ProviderKind::Anthropic {
+        return Err(Error::validation(
+            ErrorCode::UnsupportedValue,
+            format!(
+                "provider '{}' speaks Anthropic's Messages API, which makes no embeddings",
+                grant.provider.name
+            ),
+        )
+        .with_param("model")
+        .into());
+    }
+    body["model"] = Value::from(grant.model.name.as_str());
+    let mut answer = match state.egress_client().post_embeddings(&grant, &body).await {
+        Ok(Answer::Whole(answer)) => answer,
+        Ok(Answer::Stream(_)) => {
+            return Err(Error::internal("embeddings answered as a stream").into())
+        }
+        Err(err) => return Err(failed(&state, &grant, err).await.into()),
+    };
+    relabel(&mut answer, &grant.model_id);
+    let outcome = CallOutcome {
+        usage: usage_of(&answer),
+        failure: None,
+    };
+    if let Err(err) = state.egress().record(&grant, outcome).await {
+        tracing::warn!(code = err.code.as_str(), model = %grant.model_id, "could not record a provider call");
+    }
+    Ok(Json(answer).into_response())
 }
 
 /// Records a failed call; the error to answer with.

@@ -107,6 +107,29 @@ async fn streams(w: &mut GatewayWorld, alias: String, model: String, text: Strin
         .expect("the stream reads");
 }
 
+#[when(expr = "{string} embeds {string} with the hosted model {string}")]
+async fn embeds(w: &mut GatewayWorld, alias: String, text: String, model: String) {
+    let token = w.token(&alias).await;
+    let body = json!({"model": model, "input": [text]});
+    w.last = Some(w.api().post("/v1/embeddings", Some(&token), &body).await);
+}
+
+#[then("the answer holds one vector of numbers and counts its tokens")]
+async fn one_vector(w: &mut GatewayWorld) {
+    let body = &w.reply().body;
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "{body}");
+    let vector = data[0]["embedding"].as_array().expect("an embedding");
+    assert!(
+        vector.len() > 8 && vector.iter().all(Value::is_number),
+        "{body}"
+    );
+    assert!(
+        body.pointer("/usage/prompt_tokens").and_then(Value::as_u64) > Some(0),
+        "{body}"
+    );
+}
+
 #[then("the answer has text and usage")]
 async fn answer_has_text(w: &mut GatewayWorld) {
     let body = &w.reply().body;
@@ -189,7 +212,7 @@ async fn usage_costs(w: &mut GatewayWorld, alias: String, model: String, calls: 
         .unwrap_or_else(|| panic!("no row for {model}: {}", reply.body));
     assert_eq!(row["calls"], json!(calls), "{row}");
     assert!(row["cost_micro_usd"].as_u64() > Some(0), "{row}");
-    assert!(row["completion_tokens"].as_u64() > Some(0), "{row}");
+    assert!(row["prompt_tokens"].as_u64() > Some(0), "{row}");
 }
 
 #[given(

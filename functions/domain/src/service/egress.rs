@@ -127,7 +127,13 @@ impl EgressService {
         let Some((provider_name, model_name)) = split_model_id(model_id) else {
             return Ok(None);
         };
-        let Some(provider) = self.providers.provider(provider_name).await? else {
+        // The provider and the caller's attachments at once: they are the call's first reads.
+        let (provider, attached) = futures_util::future::join(
+            self.providers.provider(provider_name),
+            self.registry.credential_for(principal, provider_name),
+        )
+        .await;
+        let Some(provider) = provider? else {
             return Ok(None);
         };
         let model = provider.model(model_name).cloned().ok_or_else(|| {
@@ -140,22 +146,21 @@ impl EgressService {
             )
             .with_param("model")
         })?;
-        let attached = self
-            .registry
-            .credential_for(principal, &provider.name)
-            .await?
-            .ok_or_else(|| missing_credential(&provider.name))?;
-        let key = self
-            .credentials
-            .open(&attached.owner, &attached.credential_name)
-            .await
-            .map_err(|err| match err.kind {
-                // Deleted since it was attached.
-                ErrorKind::NotFound => missing_credential(&provider.name),
-                _ => err,
-            })?;
+        let attached = attached?.ok_or_else(|| missing_credential(&provider.name))?;
+        // The key opened while the limits are read.
+        let (key, limits) = futures_util::future::join(
+            self.credentials
+                .open(&attached.owner, &attached.credential_name),
+            self.check_limits(principal),
+        )
+        .await;
+        let key = key.map_err(|err| match err.kind {
+            // Deleted since it was attached.
+            ErrorKind::NotFound => missing_credential(&provider.name),
+            _ => err,
+        })?;
         let actor = Actor::of(principal);
-        if let Err(refused) = self.check_limits(principal).await {
+        if let Err(refused) = limits {
             let mut record =
                 AuditRecord::new("egress.call", actor, model_id).failed(refused.code.as_str());
             if let Some(task) = task {
