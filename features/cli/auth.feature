@@ -136,12 +136,13 @@ Feature: cynork configuration, status and authentication
     Then the exit code is 3
     And stderr mentions "model routes"
 
-  Scenario: Usage shows one line a day and model, then the totals
+  Scenario: Usage shows one line a day and model, then the totals and the hosted model budget
     Given I am logged in
     When I run "cynork usage --days 7"
     Then the exit code is 0
     And stdout mentions "total="
-    And stdout mentions "calls=0 prompt_tokens=0 completion_tokens=0"
+    And stdout mentions "calls=0 prompt_tokens=0 completion_tokens=0 cost_usd=0.000000"
+    And stdout mentions "budget_today_usd=0.000000 of=none this_month_usd=0.000000 of_month=none max_tokens_per_minute=none"
     When I run "cynork -o json usage"
     Then stdout is exactly one JSON value with "calls" = 0
     When I run "cynork usage --days 0"
