@@ -19,11 +19,13 @@
 //! input `{"city": "Paris"}`; after a tool result, `The tool said: <its content>`;
 //! otherwise `Hello from the contract server.`
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+
+use crate::stub_http::StubRequest;
 
 /// One request the server received.
 #[derive(Debug, Clone)]
@@ -209,36 +211,10 @@ fn content_for(body: &Value) -> (Vec<Value>, &'static str) {
 }
 
 fn serve(stream: TcpStream, seen: &Mutex<Vec<MessagesRequest>>, key: &str) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let length: usize = header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut raw = vec![0; length.min(8 << 20)];
-    reader.read_exact(&mut raw)?;
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let request = StubRequest::read(&stream)?;
+    let (method, path, headers) = (&request.method, request.path.clone(), &request.headers);
+    let header = |name: &str| request.header(name);
+    let body = request.json();
 
     let (status, kind, why) = if method != "POST" || path != "/v1/messages" {
         (
@@ -355,12 +331,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<MessagesRequest>>, key: &str) -> st
 }
 
 fn respond(out: &mut TcpStream, status: u16, kind: &str, text: &str) -> std::io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    )?;
-    out.flush()
+    crate::stub_http::respond(out, status, kind, &[], text)
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@
 //! `User-Agent`, a JSON body whose `title`, `head` and `base` are non-empty strings (and
 //! `body`, if present, a string), and `head` not equal to `base`.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+
+use crate::stub_http::{respond, StubRequest};
 
 /// One request the forge received.
 #[derive(Debug, Clone)]
@@ -71,36 +72,10 @@ fn serve(
     seen: &Mutex<Vec<ForgeRequest>>,
     expect: &Expect,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let length: usize = header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut raw = vec![0; length.min(1 << 20)];
-    reader.read_exact(&mut raw)?;
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let request = StubRequest::read(&stream)?;
+    let (method, path) = (request.method.clone(), request.path.clone());
+    let header = |name: &str| request.header(name);
+    let body = request.json();
     let authorization = header("authorization");
 
     let expected_path = format!("/api/v3/repos/{}/{}/pulls", expect.owner, expect.repo);
@@ -154,14 +129,14 @@ fn serve(
             json!({"message": message, "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"})
         }
     };
-    let text = answer.to_string();
     let mut stream = stream;
-    write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    )?;
-    stream.flush()
+    respond(
+        &mut stream,
+        status,
+        "application/json",
+        &[],
+        &answer.to_string(),
+    )
 }
 
 /// A bare repository at `dir/<name>.git` on branch `main` with `files` committed, served

@@ -15,6 +15,7 @@ pub mod forge;
 pub mod lambda;
 pub mod localstack;
 pub mod provider;
+pub mod stub_http;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

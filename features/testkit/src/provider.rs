@@ -10,12 +10,14 @@
 //! without an answer (a provider that hangs). Every request is recorded.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use crate::stub_http::{respond, StubRequest};
 
 /// One request the provider received.
 #[derive(Debug, Clone)]
@@ -137,36 +139,11 @@ fn serve(
     shared: &Mutex<Shared>,
     (chat, embeddings): &(String, String),
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let _method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let length: usize = header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut raw = vec![0; length.min(8 << 20)];
-    reader.read_exact(&mut raw)?;
-    let key = header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+    let request = StubRequest::read(&stream)?;
+    let path = request.path.clone();
+    let key = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
 
     let (known, fault) = {
         let mut s = shared.lock().expect("stand-in provider lock");
@@ -199,8 +176,8 @@ fn serve(
         .push(ProviderRequest {
             path: path.clone(),
             key: key.clone(),
-            body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
-            headers: headers.clone(),
+            body: request.json(),
+            headers: request.headers.clone(),
             status,
         });
 
@@ -235,8 +212,8 @@ fn serve(
                 "type": "rate_limit_error", "param": null, "code": null}});
             answer(&mut client, status, &[("Retry-After", "1")], &error)
         }
-        None if path.ends_with("/embeddings") => forward(client, embeddings, &path, &raw),
-        None => forward(client, chat, &path, &raw),
+        None if path.ends_with("/embeddings") => forward(client, embeddings, &path, &request.body),
+        None => forward(client, chat, &path, &request.body),
     }
 }
 
@@ -246,16 +223,7 @@ fn answer(
     extra: &[(&str, &str)],
     body: &Value,
 ) -> std::io::Result<()> {
-    let text = body.to_string();
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        text.len()
-    );
-    for (name, value) in extra {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    write!(stream, "{head}\r\n{text}")?;
-    stream.flush()
+    respond(stream, status, "application/json", extra, &body.to_string())
 }
 
 /// The request to the model server, its answer piped back as it comes.

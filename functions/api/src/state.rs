@@ -336,7 +336,6 @@ impl AppState {
             let ports = &self.inner.ports;
             Arc::new(
                 EgressService::new(
-                    ports.providers.clone(),
                     self.providers().clone(),
                     self.credentials().clone(),
                     ports.usage.clone(),

@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::settings::EgressLimits;
 use crate::usage::day_of;
-use crate::wire::{InferenceUsage, ProviderModel};
+use crate::wire::{InferenceUsage, ProviderModel, UsageRow};
 use crate::ErrorCode;
 
 /// Micro-dollars in a US cent.
@@ -18,6 +18,24 @@ pub struct Spent {
     pub tokens_this_minute: u64,
     pub micro_usd_today: u64,
     pub micro_usd_this_month: u64,
+}
+
+impl Spent {
+    /// What `rows` (a user's usage rows of this month so far, any other days ignored)
+    /// cost today and this month, with `tokens_this_minute`.
+    pub fn of(rows: &[UsageRow], today: &str, tokens_this_minute: u64) -> Spent {
+        let month = &today[..today.len().min(8)];
+        let this_month = rows.iter().filter(|row| row.day.starts_with(month));
+        Spent {
+            tokens_this_minute,
+            micro_usd_today: rows
+                .iter()
+                .filter(|row| row.day == today)
+                .map(|row| row.cost_micro_usd)
+                .sum(),
+            micro_usd_this_month: this_month.map(|row| row.cost_micro_usd).sum(),
+        }
+    }
 }
 
 /// A minute as the rate limit counts it: `YYYY-MM-DDTHH:MM`, UTC.
@@ -193,6 +211,32 @@ mod tests {
             now,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn spending_counts_today_and_this_month_only() {
+        let row = |day: &str, cost| UsageRow {
+            day: day.into(),
+            model: "p/m".into(),
+            calls: 1,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cost_micro_usd: cost,
+        };
+        let rows = [
+            row("2026-11-30", 1_000),
+            row("2026-12-01", 20),
+            row("2026-12-07", 3),
+            row("2026-12-07", 4),
+        ];
+        assert_eq!(
+            Spent::of(&rows, "2026-12-07", 9),
+            Spent {
+                tokens_this_minute: 9,
+                micro_usd_today: 7,
+                micro_usd_this_month: 27,
+            }
+        );
     }
 
     #[test]

@@ -184,6 +184,22 @@ impl Settings {
     }
 }
 
+#[cfg(test)]
+impl Settings {
+    /// The deployment's defaults, as unit tests start from them.
+    pub(crate) fn for_tests() -> Settings {
+        Settings {
+            max_unfinished_tasks: 100,
+            max_open_streams: 8,
+            node_stale_secs: 120,
+            task_retention_secs: 0,
+            planner_max_attempts: 3,
+            worker_max_attempts: 3,
+            egress: EgressLimits::default(),
+        }
+    }
+}
+
 /// What admins set, as stored: the overrides by name, and a version that each change
 /// replaces (a change is written only over the version it was made from).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,15 +233,7 @@ mod tests {
     use serde_json::json;
 
     fn deployment() -> Settings {
-        Settings {
-            max_unfinished_tasks: 100,
-            max_open_streams: 8,
-            node_stale_secs: 120,
-            task_retention_secs: 0,
-            planner_max_attempts: 3,
-            worker_max_attempts: 3,
-            egress: EgressLimits::default(),
-        }
+        Settings::for_tests()
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use cynode_domain::wire::InferenceUsage;
 use serde_json::{json, Map, Value};
 
 /// The API version every request names (`anthropic-version`).
@@ -286,9 +287,14 @@ fn input_tokens(usage: &Value) -> u64 {
     .sum()
 }
 
+/// OpenAI's `usage` (the one the gateway writes for node models).
 fn usage_json(prompt: u64, completion: u64) -> Value {
-    json!({"prompt_tokens": prompt, "completion_tokens": completion,
-           "total_tokens": prompt + completion})
+    crate::routes::chat::usage_json(&InferenceUsage {
+        calls: 1,
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        ..InferenceUsage::default()
+    })
 }
 
 /// A Messages answer as a `chat.completion` under `model_id`.

@@ -14,7 +14,8 @@ pub mod openai;
 
 use std::time::Duration;
 
-use cynode_domain::service::EgressGrant;
+use cynode_domain::service::egress::CallOutcome;
+use cynode_domain::service::{EgressGrant, EgressService};
 use cynode_domain::wire::ProviderKind;
 use cynode_domain::{Error, ErrorCode};
 use serde_json::Value;
@@ -213,6 +214,14 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// Records a call. The provider has answered (and charged) by then, so a record that
+/// cannot be written does not fail the request: the log says so.
+pub async fn record(egress: &EgressService, grant: &EgressGrant, outcome: CallOutcome) {
+    if let Err(err) = egress.record(grant, outcome).await {
+        tracing::warn!(code = err.code.as_str(), model = %grant.model_id, "could not record a provider call");
+    }
 }
 
 pub(crate) fn timed_out(grant: &EgressGrant, timeout: Duration) -> Error {

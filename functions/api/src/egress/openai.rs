@@ -213,9 +213,7 @@ impl EventStream {
             usage: self.usage,
             failure,
         };
-        if let Err(err) = self.egress.record(&self.grant, outcome).await {
-            tracing::warn!(code = err.code.as_str(), "could not record a provider call");
-        }
+        super::record(&self.egress, &self.grant, outcome).await;
     }
 
     /// `frames`, then the provider's error event, which ends the stream.
@@ -314,11 +312,7 @@ impl Drop for EventStream {
                 "the stream ended before the provider's answer did".into(),
             )),
         };
-        runtime.spawn(async move {
-            if let Err(err) = egress.record(&grant, outcome).await {
-                tracing::warn!(code = err.code.as_str(), "could not record a provider call");
-            }
-        });
+        runtime.spawn(async move { super::record(&egress, &grant, outcome).await });
     }
 }
 

@@ -14,7 +14,7 @@ use cynode_domain::wire::ProviderKind;
 use cynode_domain::{Error, ErrorCode};
 
 use crate::egress::openai::{prepare_chat, relabel, usage_of, whole_answer, EventStream};
-use crate::egress::Answer;
+use crate::egress::{self, Answer};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::stream::{self, StreamGuard};
@@ -54,11 +54,7 @@ pub(crate) async fn chat_completion(
                 usage: usage_of(&answer),
                 failure: None,
             };
-            // The provider answered (and charged): the answer goes back even when the
-            // record cannot be written; the log says so.
-            if let Err(err) = state.egress().record(&grant, outcome).await {
-                tracing::warn!(code = err.code.as_str(), model = %grant.model_id, "could not record a provider call");
-            }
+            egress::record(state.egress(), &grant, outcome).await;
             Ok(Json(answer).into_response())
         }
         (Answer::Stream(_), None) => {
@@ -98,9 +94,7 @@ pub(crate) async fn embeddings(
         usage: usage_of(&answer),
         failure: None,
     };
-    if let Err(err) = state.egress().record(&grant, outcome).await {
-        tracing::warn!(code = err.code.as_str(), model = %grant.model_id, "could not record a provider call");
-    }
+    egress::record(state.egress(), &grant, outcome).await;
     Ok(Json(answer).into_response())
 }
 
@@ -110,11 +104,6 @@ async fn failed(state: &AppState, grant: &EgressGrant, err: Error) -> Error {
         usage: None,
         failure: Some((err.code, err.message.clone())),
     };
-    if let Err(record) = state.egress().record(grant, outcome).await {
-        tracing::warn!(
-            code = record.code.as_str(),
-            "could not record a provider call"
-        );
-    }
+    egress::record(state.egress(), grant, outcome).await;
     err
 }

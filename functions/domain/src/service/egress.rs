@@ -15,7 +15,7 @@ use crate::egress::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::TaskId;
-use crate::ports::{ProviderStore, UsageStore};
+use crate::ports::UsageStore;
 use crate::principal::Principal;
 use crate::provider::{split_model_id, Provider};
 use crate::service::audit::Auditor;
@@ -67,7 +67,6 @@ pub struct CallOutcome {
 }
 
 pub struct EgressService {
-    providers: Arc<dyn ProviderStore>,
     registry: Arc<ProviderService>,
     credentials: Arc<CredentialService>,
     usage: Arc<dyn UsageStore>,
@@ -78,7 +77,6 @@ pub struct EgressService {
 
 impl EgressService {
     pub fn new(
-        providers: Arc<dyn ProviderStore>,
         registry: Arc<ProviderService>,
         credentials: Arc<CredentialService>,
         usage: Arc<dyn UsageStore>,
@@ -86,7 +84,6 @@ impl EgressService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            providers,
             registry,
             credentials,
             usage,
@@ -103,7 +100,7 @@ impl EgressService {
 
     /// Every provider model's id (`<provider>/<model>`), for `/v1/models`.
     pub async fn model_ids(&self) -> Result<Vec<String>> {
-        let providers = self.providers.providers().await?;
+        let providers = self.registry.all().await?;
         Ok(providers
             .iter()
             .flat_map(|p| {
@@ -129,7 +126,7 @@ impl EgressService {
         };
         // The provider and the caller's attachments at once: they are the call's first reads.
         let (provider, attached) = futures_util::future::join(
-            self.providers.provider(provider_name),
+            self.registry.named(provider_name),
             self.registry.credential_for(principal, provider_name),
         )
         .await;
@@ -196,17 +193,7 @@ impl EgressService {
             self.usage.usage(user, &first, &today),
         )
         .await;
-        let rows = rows?;
-        let spent = Spent {
-            tokens_this_minute: minute?,
-            micro_usd_today: rows
-                .iter()
-                .filter(|row| row.day == today)
-                .map(|row| row.cost_micro_usd)
-                .sum(),
-            micro_usd_this_month: rows.iter().map(|row| row.cost_micro_usd).sum(),
-        };
-        check_budget(&limits, &spent, now)
+        check_budget(&limits, &Spent::of(&rows?, &today, minute?), now)
     }
 
     /// Records a call: its tokens and cost on the user's usage (and the minute's count),
@@ -298,20 +285,11 @@ mod tests {
         let settings = Arc::new(SettingsService::new(
             store.clone(),
             clock.clone(),
-            Settings {
-                max_unfinished_tasks: 100,
-                max_open_streams: 8,
-                node_stale_secs: 120,
-                task_retention_secs: 0,
-                planner_max_attempts: 3,
-                worker_max_attempts: 3,
-                egress: Default::default(),
-            },
+            Settings::for_tests(),
             0,
         ));
         World {
             egress: EgressService::new(
-                store.clone(),
                 providers.clone(),
                 credentials.clone(),
                 store.clone(),

@@ -202,6 +202,16 @@ impl ProviderService {
         self.view_for(principal, &provider).await
     }
 
+    /// The provider stored as `name` exactly (a model id's first part), if any.
+    pub async fn named(&self, name: &str) -> Result<Option<Provider>> {
+        Ok(self.providers.provider(name).await?)
+    }
+
+    /// Every provider, by name.
+    pub async fn all(&self) -> Result<Vec<Provider>> {
+        Ok(self.providers.providers().await?)
+    }
+
     /// The credential a user's calls to `provider` use: their own, else the system's.
     pub async fn credential_for(
         &self,

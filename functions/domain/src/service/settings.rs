@@ -182,15 +182,7 @@ mod tests {
     use time::macros::datetime;
 
     fn deployment() -> Settings {
-        Settings {
-            max_unfinished_tasks: 100,
-            max_open_streams: 8,
-            node_stale_secs: 120,
-            task_retention_secs: 0,
-            planner_max_attempts: 3,
-            worker_max_attempts: 3,
-            egress: Default::default(),
-        }
+        Settings::for_tests()
     }
 
     fn set(value: serde_json::Value) -> SetSettingRequest {

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::egress::month_so_far;
+use crate::egress::{month_so_far, Spent};
 use crate::error::Result;
-use crate::ids::UserId;
 use crate::ports::{UsageStore, UserStore};
 use crate::principal::{subject_user, Principal};
 use crate::service::SettingsService;
@@ -40,26 +39,6 @@ impl UsageService {
         self
     }
 
-    async fn budget(&self, user: &UserId) -> Result<Option<UsageBudget>> {
-        let Some(settings) = &self.settings else {
-            return Ok(None);
-        };
-        let limits = settings.current().await?.egress;
-        let (first, today) = month_so_far(self.clock.now());
-        let rows = self.usage.usage(user, &first, &today).await?;
-        Ok(Some(UsageBudget {
-            max_tokens_per_minute: limits.tokens_per_minute,
-            max_usd_cents_per_day: limits.cents_per_day,
-            max_usd_cents_per_month: limits.cents_per_month,
-            today_cost_micro_usd: rows
-                .iter()
-                .filter(|row| row.day == today)
-                .map(|row| row.cost_micro_usd)
-                .sum(),
-            month_cost_micro_usd: rows.iter().map(|row| row.cost_micro_usd).sum(),
-        }))
-    }
-
     /// The caller's usage over the last `days` days (30 by default), or (admins only)
     /// that of the user with `handle`.
     pub async fn report(
@@ -68,13 +47,38 @@ impl UsageService {
         days: Option<u32>,
         handle: Option<&str>,
     ) -> Result<UsageReport> {
-        let (from, to) = report_days(days, self.clock.now())?;
+        let now = self.clock.now();
+        let (from, to) = report_days(days, now)?;
         let user = subject_user(&*self.users, principal, handle).await?;
-        let (rows, budget) =
-            futures_util::future::join(self.usage.usage(&user, &from, &to), self.budget(&user))
-                .await;
-        let mut report = report(&user, from, to, rows?);
-        report.budget = budget?;
+        // The budget counts this month's rows: the report's own when it reaches back to
+        // the 1st, else a read of their own at once.
+        let (first, today) = month_so_far(now);
+        let month_apart = self.settings.is_some() && from > first;
+        let (rows, month) =
+            futures_util::future::join(self.usage.usage(&user, &from, &to), async {
+                match month_apart {
+                    true => self.usage.usage(&user, &first, &today).await.map(Some),
+                    false => Ok(None),
+                }
+            })
+            .await;
+        let rows = rows?;
+        let budget = match &self.settings {
+            None => None,
+            Some(settings) => {
+                let limits = settings.current().await?.egress;
+                let spent = Spent::of(month?.as_deref().unwrap_or(&rows), &today, 0);
+                Some(UsageBudget {
+                    max_tokens_per_minute: limits.tokens_per_minute,
+                    max_usd_cents_per_day: limits.cents_per_day,
+                    max_usd_cents_per_month: limits.cents_per_month,
+                    today_cost_micro_usd: spent.micro_usd_today,
+                    month_cost_micro_usd: spent.micro_usd_this_month,
+                })
+            }
+        };
+        let mut report = report(&user, from, to, rows);
+        report.budget = budget;
         Ok(report)
     }
 }
