@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use cynode_edge::config::SandboxLimits;
-use cynode_edge::inference::forwarder::{Forwarder, ProxyLimits};
+use cynode_edge::inference::forwarder::{Forwarder, JobModels, ProxyLimits};
 use cynode_edge::inference::tool_calls;
 use cynode_edge::sandbox::podman::PodmanSandbox;
 use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, WarmPods, WarmSetup};
@@ -123,7 +123,9 @@ impl Pods {
                 .serve(
                     &socket_dir.join("inference.sock"),
                     job_id.clone(),
-                    tokio::sync::watch::channel(vec![cynode_testkit::TEST_MODEL.to_owned()]).1,
+                    JobModels::Served(
+                        tokio::sync::watch::channel(vec![cynode_testkit::TEST_MODEL.to_owned()]).1,
+                    ),
                 )
                 .unwrap()
         });

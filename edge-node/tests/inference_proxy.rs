@@ -12,8 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::watch;
 
-use cynode_edge::inference::forwarder::{Forwarder, JobProxy, ProxyLimits};
+use cynode_edge::inference::forwarder::{Forwarder, JobModels, JobProxy, ModelRelay, ProxyLimits};
 use cynode_protocol::ids::JobId;
+use cynode_protocol::wire::HostedCall;
 
 fn socket_path(name: &str) -> PathBuf {
     let dir = cynode_testkit::scratch_dir("inference-proxy");
@@ -29,7 +30,9 @@ fn serve(upstream: &str, limits: ProxyLimits, name: &str) -> (JobProxy, PathBuf)
     let forwarder = Forwarder::new(upstream, limits).unwrap();
     let (_, models) = watch::channel(SERVED.iter().map(|m| m.to_string()).collect());
     (
-        forwarder.serve(&path, JobId::generate(), models).unwrap(),
+        forwarder
+            .serve(&path, JobId::generate(), JobModels::Served(models))
+            .unwrap(),
         path,
     )
 }
@@ -368,4 +371,95 @@ async fn calls_at_once_and_calls_per_job_are_capped() {
     assert!(answer.contains("calls"), "{answer}");
     let usage = proxy.finish().await;
     assert_eq!((usage.calls, usage.refused_calls), (3, 2), "{usage:?}");
+}
+
+/// A relay standing in for the gateway: it records what the job asked for and fetches
+/// the answer from `upstream` (a recording peer), as the gateway client would.
+struct RecordingRelay {
+    upstream: String,
+    calls: Mutex<Vec<(HostedCall, serde_json::Value)>>,
+}
+
+#[async_trait::async_trait]
+impl ModelRelay for RecordingRelay {
+    async fn call(
+        &self,
+        call: HostedCall,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, String> {
+        self.calls.lock().unwrap().push((call, body.clone()));
+        reqwest::Client::new()
+            .post(format!("{}/relayed", self.upstream))
+            .json(&body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|err| err.to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_hosted_model_job_reaches_only_its_model_through_its_relay() {
+    let (upstream, seen) = peer(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"choices\": [ ]}",
+    ))
+    .await;
+    // The node's own model server: nothing may reach it.
+    let (server, server_seen) = peer(Some("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")).await;
+    let relay = Arc::new(RecordingRelay {
+        upstream,
+        calls: Mutex::new(Vec::new()),
+    });
+    let forwarder = Forwarder::new(&server, ProxyLimits::default()).unwrap();
+    let path = socket_path("hosted");
+    let proxy = forwarder
+        .serve(
+            &path,
+            JobId::generate(),
+            JobModels::Hosted {
+                model: "standin/m".into(),
+                relay: relay.clone(),
+            },
+        )
+        .unwrap();
+    let chat = |model: &str| {
+        serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string()
+    };
+    let post = "POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json";
+    // Another model, a node model, or a route other than chat and embeddings: refused.
+    let (status, body) = call(&path, post, chat("standin/other").as_bytes()).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("only its hosted model standin/m"), "{body}");
+    let (status, _) = call(&path, post, chat(cynode_testkit::TEST_MODEL).as_bytes()).await;
+    assert_eq!(status, 404);
+    let (status, body) = call(
+        &path,
+        "POST /api/chat HTTP/1.1",
+        chat("standin/m").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("/v1/chat/completions and /v1/embeddings only"),
+        "{body}"
+    );
+    let (status, _) = call(&path, "GET /v1/models HTTP/1.1", b"").await;
+    assert_eq!(status, 404);
+    // Its own model: relayed, answered as the gateway answered.
+    let (status, body) = call(&path, post, chat("standin/m").as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("choices"), "{body}");
+    let calls = relay.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, HostedCall::ChatCompletions);
+    assert_eq!(calls[0].1["model"], "standin/m");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(
+        server_seen.lock().unwrap().is_empty(),
+        "the node's model server was called"
+    );
+    let usage = proxy.finish().await;
+    assert_eq!((usage.calls, usage.refused_calls), (1, 4), "{usage:?}");
 }

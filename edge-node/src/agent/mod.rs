@@ -31,6 +31,7 @@ use cynode_protocol::wire::{CapabilityReport, RegisterNodeRequest};
 use crate::config::EdgeConfig;
 use crate::gateway::{Gateway, Identity, SharedIdentity};
 use crate::inference::forwarder::Forwarder;
+use crate::inference::hosted::HostedModels;
 use crate::inference::NodeInference;
 use crate::job::{JobRunner, RunnerSetup};
 use crate::outage::Outage;
@@ -180,6 +181,7 @@ async fn serve(
     if inference.is_none() {
         queues.inference = None;
     }
+    let hosted = hosted_models(config, inference.as_deref())?;
     parts
         .sandbox
         .start_warm_pool(warm_setup(config, inference.as_deref()));
@@ -194,6 +196,7 @@ async fn serve(
         jobs_dir,
         config: config_rx,
         inference,
+        hosted,
         outage: Outage::default(),
         remotes: config.remotes.clone(),
     }));
@@ -289,6 +292,35 @@ fn node_inference(
             .context("creating the directory for jobs' inference sockets")?,
         models,
     })
+}
+
+/// What jobs with hosted models need, when the helpers their pods mount are here (a
+/// node without them leaves such jobs failing with the reason).
+fn hosted_models(
+    config: &EdgeConfig,
+    inference: Option<&NodeInference>,
+) -> anyhow::Result<Option<Arc<HostedModels>>> {
+    let missing: Vec<String> = ["cynode-inference-proxy", "cynode-prompt-agent"]
+        .iter()
+        .map(|helper| config.helpers_dir.join(helper))
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(missing = ?missing, "helpers missing: this node runs no jobs with hosted models");
+        return Ok(None);
+    }
+    let sockets_dir = match inference {
+        Some(node) => node.sockets_dir.clone(),
+        None => crate::inference::sockets_dir(&config.node_name)
+            .context("creating the directory for jobs' inference sockets")?,
+    };
+    Ok(Some(Arc::new(HostedModels {
+        forwarder: Forwarder::for_relays(config.inference.limits.clone())?,
+        helpers_dir: config.helpers_dir.clone(),
+        sockets_dir,
+        agent_max_steps: config.inference.agent_max_steps,
+    })))
 }
 
 /// Where the warm sandboxes live, and with models, what their pods mount.

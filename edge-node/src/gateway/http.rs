@@ -18,9 +18,9 @@ use cynode_protocol::signing::{
 };
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorBody, HeartbeatAnswer, HeartbeatRequest,
-    JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport, JobStartedRequest,
-    NodeConfig, NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
-    RegisterNodeRequest, ResultAck,
+    HostedCallRequest, JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport,
+    JobStartedRequest, NodeConfig, NodeRegistration, NodeView, OutputUploadRequest,
+    OutputUploadUrl, QueueCredentials, RegisterNodeRequest, ResultAck,
 };
 
 #[derive(Clone)]
@@ -80,6 +80,23 @@ impl GatewayClient {
         node: &NodeId,
         key: &str,
     ) -> Result<T, GatewayError> {
+        let response = self
+            .signed_request(method, path, body, node, key)?
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::decode(response).await
+    }
+
+    /// A request signed with `key` (the node's, or a claim's job token), ready to send.
+    fn signed_request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        node: &NodeId,
+        key: &str,
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
         let bytes = match body {
             Some(body) => serde_json::to_vec(body).map_err(|err| GatewayError::Refused {
                 status: StatusCode::BAD_REQUEST,
@@ -100,7 +117,7 @@ impl GatewayClient {
                 body: &bytes,
             },
         );
-        let response = self
+        Ok(self
             .http
             .request(method, format!("{}{path}", self.base))
             .header(HEADER_NODE, node.as_str())
@@ -108,11 +125,7 @@ impl GatewayClient {
             .header(HEADER_NONCE, nonce)
             .header(HEADER_SIGNATURE, signature)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        Self::decode(response).await
+            .body(bytes))
     }
 }
 
@@ -224,6 +237,25 @@ impl Gateway for GatewayClient {
         let path = format!("/v1/jobs/{job}/chunks");
         self.signed(Method::POST, &path, Some(req), &me.node_id, job_token)
             .await
+    }
+
+    /// A hosted model's call, signed with the claim's job token; the answer is the
+    /// pod's whatever its status, read as it streams (within `timeout`, not the client's
+    /// usual 30 s).
+    async fn hosted_call(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &HostedCallRequest,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let path = format!("/v1/jobs/{job}/inference");
+        self.signed_request(Method::POST, &path, Some(req), &me.node_id, job_token)?
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(unreachable)
     }
 
     /// A chunk of a running job's live log (signed with the claim's job token).

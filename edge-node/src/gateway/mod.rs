@@ -11,9 +11,9 @@ use reqwest::StatusCode;
 use cynode_protocol::ids::{JobId, NodeId};
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorCode, HeartbeatAnswer, HeartbeatRequest,
-    JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport, JobStartedRequest,
-    NodeConfig, NodeRegistration, NodeView, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
-    RegisterNodeRequest, ResultAck,
+    HostedCallRequest, JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport,
+    JobStartedRequest, NodeConfig, NodeRegistration, NodeView, OutputUploadRequest,
+    OutputUploadUrl, QueueCredentials, RegisterNodeRequest, ResultAck,
 };
 
 pub use http::GatewayClient;
@@ -118,6 +118,16 @@ pub trait Gateway: Send + Sync {
         job_token: &str,
         req: &JobChunkRequest,
     ) -> Result<(), GatewayError>;
+    /// Relays one model call of a job whose model is hosted to the gateway's egress;
+    /// the gateway's answer, read as it streams, whatever its status.
+    async fn hosted_call(
+        &self,
+        me: &Identity,
+        job: &JobId,
+        job_token: &str,
+        req: &HostedCallRequest,
+        timeout: std::time::Duration,
+    ) -> Result<reqwest::Response, GatewayError>;
     /// Sends a chunk of a running job's live log.
     async fn log(
         &self,

@@ -15,6 +15,10 @@
 //! - Every call, refusals included, is recorded (job, model, path, status, bytes each way,
 //!   tokens when the server reports them, latency) in the log and in the job's
 //!   [`InferenceUsage`]; never content.
+//! - A job whose model is hosted ([`JobModels::Hosted`]) may call only that model's chat
+//!   completions and embeddings; its calls go to the gateway's egress through a
+//!   [`ModelRelay`] (signed under the job's claim), never to the node's model server,
+//!   under the same limits.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -34,7 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use cynode_protocol::ids::JobId;
-use cynode_protocol::wire::InferenceUsage;
+use cynode_protocol::wire::{HostedCall, InferenceUsage};
 
 use super::listener::LimitedListener;
 use super::routes::{route_for, InferenceRoute};
@@ -42,6 +46,31 @@ use super::usage::usage_from_tail;
 
 /// The models the node serves now (kept current by the agent).
 pub type ServedModels = watch::Receiver<Vec<String>>;
+
+/// What a job's calls may name, and who answers them.
+#[derive(Clone)]
+pub enum JobModels {
+    /// The node's model server, for the models it serves now.
+    Served(ServedModels),
+    /// A hosted model (`<provider>/<model>`), answered through the gateway's egress.
+    Hosted {
+        model: String,
+        relay: Arc<dyn ModelRelay>,
+    },
+}
+
+/// Sends a hosted model's call on to the gateway, under the job's claim.
+#[async_trait::async_trait]
+pub trait ModelRelay: Send + Sync {
+    /// The gateway's answer as it streams in (its status and body are the pod's), or
+    /// why the gateway could not be reached.
+    async fn call(
+        &self,
+        call: HostedCall,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, String>;
+}
 
 /// Bytes of a response's end kept to read its token counts.
 const USAGE_TAIL_BYTES: usize = 8 * 1024;
@@ -82,7 +111,7 @@ struct JobContext {
     forwarder: Forwarder,
     job_id: JobId,
     usage: Arc<Mutex<InferenceUsage>>,
-    models: ServedModels,
+    models: JobModels,
     /// Places for calls in flight.
     in_flight: Arc<Semaphore>,
     /// Calls forwarded so far.
@@ -146,6 +175,12 @@ impl Forwarder {
         })
     }
 
+    /// A forwarder for jobs with hosted models: each job's [`ModelRelay`] answers, and
+    /// there is no endpoint of the node's.
+    pub fn for_relays(limits: ProxyLimits) -> anyhow::Result<Self> {
+        Self::new("", limits)
+    }
+
     /// The node's inference endpoint.
     pub fn upstream(&self) -> &str {
         &self.upstream
@@ -157,12 +192,12 @@ impl Forwarder {
     }
 
     /// Serves `socket` (created here, mode 0666 so the sidecar's user can connect) for
-    /// `job`, which may name only the `models` the node serves, until [`JobProxy::finish`].
+    /// `job`, which may name only its `models`, until [`JobProxy::finish`].
     pub fn serve(
         &self,
         socket: &Path,
         job_id: JobId,
-        models: ServedModels,
+        models: JobModels,
     ) -> std::io::Result<JobProxy> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::remove_file(socket);
@@ -363,6 +398,14 @@ async fn admit(
         }
     };
     record.path = route.path().to_owned();
+    if let (JobModels::Hosted { model, .. }, None) = (&context.models, hosted_call(route)) {
+        return Err(record.refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "this job's model is the hosted {model}: it may call /v1/chat/completions and /v1/embeddings only"
+            ),
+        ));
+    }
     match context.in_flight.clone().try_acquire_owned() {
         Ok(place) => record.place = Some(place),
         Err(_) => {
@@ -450,16 +493,30 @@ async fn relay(
         bytes,
     } = admitted;
     let limits = &context.forwarder.limits;
-    let mut upstream = context.forwarder.http.request(
-        route.method(),
-        format!("{}{}", context.forwarder.upstream, route.path()),
-    );
-    for name in [header::CONTENT_TYPE, header::ACCEPT] {
-        if let Some(value) = parts.headers.get(&name) {
-            upstream = upstream.header(name, value);
+    let sent = match &context.models {
+        JobModels::Served(_) => {
+            let mut upstream = context.forwarder.http.request(
+                route.method(),
+                format!("{}{}", context.forwarder.upstream, route.path()),
+            );
+            for name in [header::CONTENT_TYPE, header::ACCEPT] {
+                if let Some(value) = parts.headers.get(&name) {
+                    upstream = upstream.header(name, value);
+                }
+            }
+            tokio::time::timeout_at(deadline, upstream.body(bytes).send())
+                .await
+                .map(|sent| sent.map_err(|err| err.without_url().to_string()))
         }
-    }
-    let response = match tokio::time::timeout_at(deadline, upstream.body(bytes).send()).await {
+        JobModels::Hosted { relay, .. } => {
+            // Admitted: the route is one of the hosted calls and the body names the model.
+            let call = hosted_call(route).unwrap_or(HostedCall::ChatCompletions);
+            let body = serde_json::from_slice(&bytes).unwrap_or_default();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::timeout_at(deadline, relay.call(call, body, left)).await
+        }
+    };
+    let response = match sent {
         Err(_) => {
             return record.fail(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -471,13 +528,14 @@ async fn relay(
             );
         }
         Ok(Err(err)) => {
+            let what = match context.models {
+                JobModels::Served(_) => "the node's inference endpoint",
+                JobModels::Hosted { .. } => "the gateway's egress",
+            };
             return record.fail(
                 StatusCode::BAD_GATEWAY,
                 "unreachable",
-                format!(
-                    "the node's inference endpoint is unreachable: {}",
-                    err.without_url()
-                ),
+                format!("{what} is unreachable: {err}"),
             );
         }
         Ok(Ok(response)) => response,
@@ -521,9 +579,18 @@ async fn relay(
     response
 }
 
-/// The model a call names, if the node serves it.
+/// The hosted call a route is, if a job with a hosted model may make it.
+fn hosted_call(route: InferenceRoute) -> Option<HostedCall> {
+    match route {
+        InferenceRoute::OpenAiChatCompletions => Some(HostedCall::ChatCompletions),
+        InferenceRoute::OpenAiEmbeddings => Some(HostedCall::Embeddings),
+        _ => None,
+    }
+}
+
+/// The model a call names, if the job may call it.
 fn served_model(
-    models: &ServedModels,
+    models: &JobModels,
     route: InferenceRoute,
     body: &[u8],
 ) -> Result<String, (StatusCode, String)> {
@@ -539,7 +606,19 @@ fn served_model(
             format!("{} needs a \"model\"", route.path()),
         )
     })?;
-    let served = models.borrow();
+    let served = match models {
+        JobModels::Served(served) => served.borrow(),
+        JobModels::Hosted { model: hosted, .. } if *hosted == model => return Ok(model),
+        JobModels::Hosted { model: hosted, .. } => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model '{}' is not this job's: it may call only its hosted model {hosted}",
+                    model.chars().take(100).collect::<String>()
+                ),
+            ))
+        }
+    };
     if served.contains(&model) {
         return Ok(model);
     }

@@ -7,11 +7,13 @@
 //! ([`forwarder`]): it forwards only the inference routes of [`routes`] for the models the
 //! node serves, enforces the size, time and call limits, forwards to the node's endpoint
 //! (Ollama or any OpenAI-compatible server) without any credential or node header, streams
-//! the answer back as it comes, and records every call ([`usage`]).
+//! the answer back as it comes, and records every call ([`usage`]). A job whose model is
+//! hosted gets the same socket, relayed to the gateway's egress instead ([`hosted`]).
 
 pub mod direct;
 pub mod embeddings;
 pub mod forwarder;
+pub mod hosted;
 mod listener;
 pub mod models;
 pub mod routes;

@@ -32,6 +32,7 @@ use cynode_protocol::wire::{JobClaim, JobMessage, NodeConfig};
 
 use crate::config::SandboxLimits;
 use crate::gateway::{Gateway, SharedIdentity};
+use crate::inference::hosted::HostedModels;
 use crate::inference::NodeInference;
 use crate::outage::Outage;
 use crate::queue::{NodeQueues, QueueKind, Received};
@@ -56,6 +57,8 @@ pub struct RunnerSetup {
     pub config: watch::Receiver<NodeConfig>,
     /// The node's models, when it has an inference endpoint.
     pub inference: Option<Arc<NodeInference>>,
+    /// Jobs with hosted models, when the node has the helpers their pods mount.
+    pub hosted: Option<Arc<HostedModels>>,
     /// Whether the gateway answers; failures to reach it pause receiving.
     pub outage: Outage,
     /// Where planned work's repositories and forges may be (the node's `[remotes]`).

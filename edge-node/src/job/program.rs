@@ -19,7 +19,8 @@ use super::chunks::GatewaySink;
 use super::{Claimed, JobRunner, JobStop};
 use crate::inference::direct::{self, DirectChat};
 use crate::inference::embeddings;
-use crate::inference::forwarder::JobProxy;
+use crate::inference::forwarder::{JobModels, JobProxy};
+use crate::inference::hosted::{ClaimRelay, HostedModels};
 use crate::inference::NodeInference;
 use crate::prompt_agent::{AgentJob, AgentRole};
 use crate::sandbox::{Checkout, InferenceAccess, Program, SandboxJob, SandboxOutcome, StreamTaps};
@@ -106,19 +107,58 @@ pub fn conversation_prompt(messages: &[ChatMessage]) -> String {
     }
 }
 
+/// Who answers a job's model calls: the node's model server, or (for a hosted model)
+/// the gateway's egress.
+enum ModelAccess<'a> {
+    Node(&'a NodeInference),
+    Hosted(&'a HostedModels),
+}
+
+impl ModelAccess<'_> {
+    fn helper(&self, name: &str) -> PathBuf {
+        match self {
+            ModelAccess::Node(node) => node.helper(name),
+            ModelAccess::Hosted(hosted) => hosted.helper(name),
+        }
+    }
+
+    /// The model the job's calls name.
+    fn model_for(&self, claim: &JobClaim) -> Result<String, String> {
+        match self {
+            ModelAccess::Node(node) => node.model_for(claim.spec.model.as_deref()),
+            ModelAccess::Hosted(_) => claim
+                .spec
+                .model
+                .clone()
+                .ok_or_else(|| "a job with a hosted model names no model".to_owned()),
+        }
+    }
+
+    fn agent_max_steps(&self) -> u32 {
+        match self {
+            ModelAccess::Node(node) => node.settings.agent_max_steps,
+            ModelAccess::Hosted(hosted) => hosted.agent_max_steps,
+        }
+    }
+}
+
+fn no_hosted() -> String {
+    "this node cannot run jobs with hosted models: the helpers their pods mount (cynode-inference-proxy, cynode-prompt-agent) are missing from its helpers_dir".to_owned()
+}
+
 /// The agent's job file for a prompt (and for planned work, its assignment).
-fn agent_job(node: &NodeInference, claim: &JobClaim) -> Result<AgentJob, String> {
+fn agent_job(access: &ModelAccess<'_>, claim: &JobClaim) -> Result<AgentJob, String> {
     let prompt = match &claim.spec.prompt {
         Some(prompt) => prompt.clone(),
         None => conversation_prompt(&claim.spec.messages),
     };
     let mut job = AgentJob {
-        model: node.model_for(claim.spec.model.as_deref())?,
+        model: access.model_for(claim)?,
         // The owner's preference, within the bounds the node itself allows.
         max_steps: claim
             .spec
             .agent_max_steps
-            .map_or(node.settings.agent_max_steps, |steps| steps.clamp(1, 64)),
+            .map_or(access.agent_max_steps(), |steps| steps.clamp(1, 64)),
         command_timeout_secs: 60,
         max_tokens: 256,
         role: AgentRole::Answer,
@@ -136,6 +176,24 @@ fn agent_job(node: &NodeInference, claim: &JobClaim) -> Result<AgentJob, String>
 }
 
 impl JobRunner {
+    /// Who answers `claim`'s model calls on this node.
+    fn model_access(&self, claim: &JobClaim) -> Result<ModelAccess<'_>, String> {
+        match claim.spec.hosted {
+            true => self
+                .setup
+                .hosted
+                .as_deref()
+                .map(ModelAccess::Hosted)
+                .ok_or_else(no_hosted),
+            false => self
+                .setup
+                .inference
+                .as_deref()
+                .map(ModelAccess::Node)
+                .ok_or_else(no_models),
+        }
+    }
+
     /// Runs the job; `Err` says why it could not run at all.
     pub(super) async fn execute(
         &self,
@@ -159,7 +217,7 @@ impl JobRunner {
                     .chat(job, inference, model, Some(prompt), timeout, stop)
                     .await;
             }
-            (None, Some(model)) if !claim.spec.messages.is_empty() => {
+            (None, Some(model)) if !claim.spec.messages.is_empty() && !claim.spec.agent_chat => {
                 return self.chat(job, inference, model, None, timeout, stop).await;
             }
             _ => {}
@@ -168,10 +226,10 @@ impl JobRunner {
             InputMode::Script => Program::Script(claim.spec.script.clone().unwrap_or_default()),
             InputMode::Commands => Program::Commands(claim.spec.commands.clone()),
             InputMode::Prompt => {
-                let node = inference.ok_or_else(no_models)?;
+                let access = self.model_access(claim)?;
                 Program::Agent {
-                    job: agent_job(node, claim)?,
-                    binary: node.helper("cynode-prompt-agent"),
+                    job: agent_job(&access, claim)?,
+                    binary: access.helper("cynode-prompt-agent"),
                 }
             }
         };
@@ -322,31 +380,48 @@ impl JobRunner {
         job: &Claimed,
         dirs: &JobDirs,
     ) -> Result<(Option<JobProxy>, Option<InferenceAccess>), String> {
-        if !job.claim.spec.inference {
+        let claim = &job.claim;
+        if !claim.spec.inference {
             return Ok((None, None));
         }
-        let (node, proxy_dir) = self
-            .setup
-            .inference
-            .as_deref()
-            .zip(dirs.proxy.as_ref())
-            .ok_or_else(no_models)?;
-        if let Some(model) = job.claim.spec.model.as_deref() {
-            node.model_for(Some(model))?;
-        }
+        let access = self.model_access(claim)?;
+        let proxy_dir = dirs.proxy.as_ref().ok_or_else(no_models)?;
+        let (forwarder, models) = match access {
+            ModelAccess::Node(node) => {
+                if let Some(model) = claim.spec.model.as_deref() {
+                    node.model_for(Some(model))?;
+                }
+                (&node.forwarder, JobModels::Served(node.models.clone()))
+            }
+            ModelAccess::Hosted(hosted) => {
+                let relay = ClaimRelay {
+                    gateway: self.setup.gateway.clone(),
+                    identity: self.setup.identity.clone(),
+                    job: job.message.job_id.clone(),
+                    task: job.message.task_id.clone(),
+                    attempt: claim.attempt,
+                    lease: claim.lease_id.clone(),
+                    job_token: claim.job_token.clone(),
+                };
+                let models = JobModels::Hosted {
+                    model: access.model_for(claim)?,
+                    relay: std::sync::Arc::new(relay),
+                };
+                (&hosted.forwarder, models)
+            }
+        };
         std::fs::create_dir_all(proxy_dir)
             .map_err(|err| format!("creating the proxy directory: {err}"))?;
-        let proxy = node
-            .forwarder
+        let proxy = forwarder
             .serve(
                 &proxy_dir.join(crate::sandbox::INFERENCE_SOCKET),
                 job.message.job_id.clone(),
-                node.models.clone(),
+                models,
             )
             .map_err(|err| format!("opening the job's inference socket: {err}"))?;
         let access = InferenceAccess {
             socket_dir: proxy_dir.clone(),
-            proxy_binary: node.helper("cynode-inference-proxy"),
+            proxy_binary: access.helper("cynode-inference-proxy"),
         };
         Ok((Some(proxy), Some(access)))
     }

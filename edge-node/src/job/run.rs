@@ -41,7 +41,9 @@ impl JobRunner {
                 .setup
                 .inference
                 .as_ref()
-                .map(|node| node.sockets_dir.join(&name)),
+                .map(|node| &node.sockets_dir)
+                .or(self.setup.hosted.as_ref().map(|hosted| &hosted.sockets_dir))
+                .map(|dir| dir.join(&name)),
         };
         let started_at = time::OffsetDateTime::now_utc();
         let mut workspace = None;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use cynode_testkit::{unique_handle, Api, Deployment, DeploymentOptions, Service};
 
+mod hosted;
 mod logs;
 mod node;
 mod outcomes;
@@ -39,14 +40,14 @@ images = ["localhost/cynode-sandbox:alt"]
 /// A second image jobs may name (a tag of the sandbox image: nothing can be pulled here).
 const ALT_IMAGE: &str = "localhost/cynode-sandbox:alt";
 
-/// A client inside the sandbox: `ask.py URL [PADDING_BYTES]` sends a chat completion
-/// (GET for a `/models` URL) and prints `status=N` and, on success, the answer's role.
-const ASK_PY: &str = r#"import json, sys, urllib.request, urllib.error
+/// A client inside the sandbox: `ask.py URL [PADDING_BYTES]` sends a chat completion of
+/// `$ASK_MODEL` (default the test model; GET for a `/models` URL) and prints `status=N` and, on success, the answer's role.
+const ASK_PY: &str = r#"import json, os, sys, urllib.request, urllib.error
 url = sys.argv[1]
 pad = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 body = None
 if not url.endswith("/models"):
-    body = json.dumps({"model": "smollm2:135m", "max_tokens": 8, "temperature": 0,
+    body = json.dumps({"model": os.environ.get("ASK_MODEL", "smollm2:135m"), "max_tokens": 8, "temperature": 0,
         "messages": [{"role": "user", "content": "Say hi." + " " * pad}]}).encode()
 request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
 try:
@@ -217,11 +218,13 @@ fn main() {
         std::process::exit(1);
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let (deployment, admin_token) = cynode_testkit::feature_deployment(
-        &runtime,
-        "edge-features",
-        DeploymentOptions::quick_leases(),
-    );
+    let mut options = DeploymentOptions::quick_leases();
+    // The stand-in provider of hosted.feature listens on the loopback, over plain HTTP.
+    options
+        .gateway_env
+        .push(("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into()));
+    let (deployment, admin_token) =
+        cynode_testkit::feature_deployment(&runtime, "edge-features", options);
     let _ = ENV.set(Env {
         deployment,
         admin_token,

@@ -57,7 +57,7 @@ async fn asks_times(w: &mut EdgeWorld, _alias: String, prompt: String, times: us
 }
 
 #[given("a second edge node without models is running")]
-async fn plain_node(_w: &mut EdgeWorld) {
+pub(super) async fn plain_node(_w: &mut EdgeWorld) {
     tokio::task::spawn_blocking(|| {
         let mut plain = env().plain_edge.lock().expect("lock");
         if plain.as_mut().is_some_and(|s| s.exited().is_none()) {

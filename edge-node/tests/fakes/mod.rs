@@ -25,10 +25,10 @@ use cynode_protocol::ids::{JobId, LeaseId, NodeId, TaskId};
 use cynode_protocol::status::JobOutcome;
 use cynode_protocol::wire::{
     CapabilityReport, ClaimDecision, ConfigAck, ErrorCode, HeartbeatAnswer, HeartbeatRequest,
-    InputMode, JobChunkRequest, JobClaim, JobLogRequest, JobMessage, JobReleaseRequest,
-    JobResultReport, JobSpec, JobStartedRequest, NodeConfig, NodeRegistration, NodeView,
-    OutputStream, OutputUploadRequest, OutputUploadUrl, QueueCredentials, RegisterNodeRequest,
-    ResultAck,
+    HostedCallRequest, InputMode, JobChunkRequest, JobClaim, JobLogRequest, JobMessage,
+    JobReleaseRequest, JobResultReport, JobSpec, JobStartedRequest, NodeConfig, NodeRegistration,
+    NodeView, OutputStream, OutputUploadRequest, OutputUploadUrl, QueueCredentials,
+    RegisterNodeRequest, ResultAck,
 };
 
 /// Waits until `done` holds, checking every 20 ms; panics after `within`.
@@ -151,7 +151,9 @@ impl Gateway for FakeGateway {
                 prompt: None,
                 model: None,
                 inference: false,
+                hosted: false,
                 messages: vec![],
+                agent_chat: false,
                 max_tokens: None,
                 temperature: None,
                 chat: Default::default(),
@@ -216,6 +218,17 @@ impl Gateway for FakeGateway {
         _: &JobChunkRequest,
     ) -> Result<(), GatewayError> {
         self.reachable()
+    }
+    async fn hosted_call(
+        &self,
+        _: &Identity,
+        _: &JobId,
+        _: &str,
+        _: &HostedCallRequest,
+        _: std::time::Duration,
+    ) -> Result<reqwest::Response, GatewayError> {
+        self.reachable()?;
+        Err(GatewayError::Unreachable("no egress here".into()))
     }
     async fn log(
         &self,

@@ -55,6 +55,7 @@ fn new_task(owner: &UserId) -> (Task, Job) {
         project_id: None,
         image: None,
         plan: None,
+        routing: None,
         status: TaskStatus::Queued,
         created_at: now,
         updated_at: now,

@@ -266,6 +266,7 @@ mod tests {
             ("/v1/nodes/register", Function::Nodes),
             ("/readyz", Function::Nodes),
             ("/v1/jobs/job_1/result", Function::Callbacks),
+            ("/v1/jobs/job_1/inference", Function::Callbacks),
             ("/v1/responses", Function::Chat),
             ("/v1/completions", Function::Chat),
             ("/v1/embeddings", Function::Chat),

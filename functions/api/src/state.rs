@@ -15,6 +15,7 @@ use cynode_domain::ports::{
     SessionStore, SettingsStore, SkillStore, StreamStore, TaskStore, ThreadStore, UsageStore,
     UserStore,
 };
+use cynode_domain::service::tasks::ModelRouter;
 use cynode_domain::service::{
     ApiKeyService, AuditService, Auditor, AuthService, ChatService, CredentialService,
     EgressService, JobService, NodeService, PlanService, PreferenceService, ProjectService,
@@ -342,6 +343,7 @@ impl AppState {
                     self.settings().clone(),
                     self.inner.clock.clone(),
                 )
+                .with_users(ports.users.clone())
                 .with_audit(self.auditor()),
             )
         })
@@ -429,7 +431,12 @@ impl AppState {
                 )
                 .with_projects(self.projects().clone())
                 .with_settings(self.settings().clone())
-                .with_logs(ports.logs.clone()),
+                .with_logs(ports.logs.clone())
+                .with_router(Arc::new(ModelRouter::new(
+                    ports.preferences.clone(),
+                    self.nodes().clone(),
+                    self.providers().clone(),
+                ))),
             )
         })
     }

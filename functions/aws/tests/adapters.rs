@@ -64,6 +64,7 @@ fn task(owner: &UserId, name: Option<&str>, input: TaskInput) -> Task {
         project_id: None,
         image: None,
         plan: None,
+        routing: None,
         status: TaskStatus::Queued,
         created_at: now(),
         updated_at: now(),

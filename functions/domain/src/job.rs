@@ -202,8 +202,13 @@ pub fn message_for(task: &Task, job: &Job, lease_secs: u64, now: Timestamp) -> J
         attempt: job.attempt + 1,
         lease_secs,
         enqueued_at: now,
-        inference: task.needs_inference(),
-        model: task.model.clone(),
+        // A hosted model's calls go through the egress: any node runs its job, from the
+        // queue every node reads.
+        inference: task.needs_inference() && !task.hosted(),
+        model: match task.hosted() {
+            true => None,
+            false => task.routed_model(),
+        },
         image: task.image.clone(),
     }
 }
@@ -595,6 +600,7 @@ pub(crate) mod tests {
             project_id: None,
             image: None,
             plan: None,
+            routing: None,
             status: TaskStatus::Queued,
             created_at: now(),
             updated_at: now(),

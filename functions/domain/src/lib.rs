@@ -3,7 +3,7 @@
 //!
 //! - [`wire`], [`ids`], [`status`], [`limits`], [`signing`], [`clock`]: re-exported from
 //!   `cynode-protocol`, the contract shared with the edge node and the CLI.
-//! - [`api_key`], [`audit`], [`usage`], [`task`], [`job`], [`plan`], [`project`], [`provider`], [`egress`], [`preference`], [`settings`], [`skill`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
+//! - [`api_key`], [`audit`], [`usage`], [`task`], [`job`], [`plan`], [`project`], [`provider`], [`egress`], [`model_routing`], [`preference`], [`settings`], [`skill`], [`user`], [`session`], [`node`], [`chat`]: the entities and their pure rules
 //!   (state machines, ownership, validation).
 //! - [`ports`]: what the services need from storage and queues; adapters implement them.
 //! - [`service`]: the use cases, written against the ports.
@@ -18,6 +18,7 @@ pub mod error;
 pub mod job;
 pub mod live_log;
 pub mod memory;
+pub mod model_routing;
 pub mod node;
 pub mod plan;
 pub mod ports;

@@ -26,6 +26,9 @@ pub enum PreferenceKey {
     /// `task.default_model`: the model a prompt task or planned work uses when it names
     /// none.
     DefaultModel,
+    /// `task.local_model`: a model a node may serve that is as good as the hosted
+    /// `task.default_model` for this work; while a node serves it, it is used instead.
+    LocalModel,
     /// `task.timeout_seconds`: integer 1–10800.
     TaskTimeout,
     /// `worker.test_command`: what a worker's change must pass when its project names no
@@ -34,9 +37,10 @@ pub enum PreferenceKey {
 }
 
 impl PreferenceKey {
-    pub const ALL: [PreferenceKey; 4] = [
+    pub const ALL: [PreferenceKey; 5] = [
         PreferenceKey::AgentMaxSteps,
         PreferenceKey::DefaultModel,
+        PreferenceKey::LocalModel,
         PreferenceKey::TaskTimeout,
         PreferenceKey::WorkerTestCommand,
     ];
@@ -45,6 +49,7 @@ impl PreferenceKey {
         match self {
             PreferenceKey::AgentMaxSteps => "agent.max_steps",
             PreferenceKey::DefaultModel => "task.default_model",
+            PreferenceKey::LocalModel => "task.local_model",
             PreferenceKey::TaskTimeout => "task.timeout_seconds",
             PreferenceKey::WorkerTestCommand => "worker.test_command",
         }
@@ -56,7 +61,10 @@ impl PreferenceKey {
                 "the most steps the in-sandbox agent takes before it must answer (1-64; default: the node's, 8 unless its operator changed it)"
             }
             PreferenceKey::DefaultModel => {
-                "the model a prompt task or planned work uses when it names none (default: the node's default model)"
+                "the model a prompt task or planned work uses when it names none: a node's model, or a hosted one as <provider>/<model> (default: the node's default model)"
+            }
+            PreferenceKey::LocalModel => {
+                "a node model as good as the hosted task.default_model for your work: while a node serves it, tasks run on it instead of through the provider (default: none)"
             }
             PreferenceKey::TaskTimeout => {
                 "seconds a job may run when its task gives no timeout (1-10800; default: the node's, 3600)"
@@ -65,6 +73,13 @@ impl PreferenceKey {
                 "the command a worker's change must pass when its project names none (default: none)"
             }
         }
+    }
+
+    fn is_model(self) -> bool {
+        matches!(
+            self,
+            PreferenceKey::DefaultModel | PreferenceKey::LocalModel
+        )
     }
 
     /// The key named `name`; `unknown_preference` (404) otherwise.
@@ -97,16 +112,18 @@ impl PreferenceKey {
                     _ => Err(invalid(&format!("an integer from 1 to {max}"))),
                 }
             }
-            PreferenceKey::DefaultModel | PreferenceKey::WorkerTestCommand => {
+            PreferenceKey::DefaultModel
+            | PreferenceKey::LocalModel
+            | PreferenceKey::WorkerTestCommand => {
                 let text = value.as_str().map(str::trim).unwrap_or_default();
                 if text.is_empty()
                     || text.len() > MAX_TEXT_BYTES
                     || text.chars().any(char::is_control)
-                    || (self == PreferenceKey::DefaultModel && text.contains(char::is_whitespace))
+                    || (self.is_model() && text.contains(char::is_whitespace))
                 {
                     return Err(invalid(&format!(
                         "a non-empty string of at most {MAX_TEXT_BYTES} bytes without control characters{}",
-                        if self == PreferenceKey::DefaultModel {
+                        if self.is_model() {
                             " or spaces"
                         } else {
                             ""
@@ -213,6 +230,7 @@ pub fn resolve(layers: &[(PreferenceScope, Vec<StoredPreference>)]) -> Vec<Effec
 pub struct JobPreferences {
     pub agent_max_steps: Option<u32>,
     pub default_model: Option<String>,
+    pub local_model: Option<String>,
     pub timeout_secs: Option<u64>,
     pub test_command: Option<String>,
 }
@@ -230,6 +248,7 @@ impl JobPreferences {
         Self {
             agent_max_steps: number(PreferenceKey::AgentMaxSteps).map(|n| n as u32),
             default_model: text(PreferenceKey::DefaultModel),
+            local_model: text(PreferenceKey::LocalModel),
             timeout_secs: number(PreferenceKey::TaskTimeout),
             test_command: text(PreferenceKey::WorkerTestCommand),
         }
@@ -301,6 +320,7 @@ mod tests {
             JobPreferences {
                 agent_max_steps: Some(2),
                 default_model: Some("user-model".into()),
+                local_model: None,
                 timeout_secs: Some(100),
                 test_command: None,
             }

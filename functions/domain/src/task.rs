@@ -15,7 +15,7 @@ use crate::plan::Plan;
 use crate::status::TaskStatus;
 use crate::wire::{
     AttachmentView, ChatMessage, ChatOptions, CreateTaskRequest, DirectCall, InputMode, JobSpec,
-    TaskView, Temperature,
+    ModelRoute, TaskRouting, TaskView, Temperature,
 };
 
 /// A task's input, validated.
@@ -177,6 +177,9 @@ pub struct Task {
     pub image: Option<String>,
     /// For planned work (`plan: true`): the planner's progress and the subtasks.
     pub plan: Option<Plan>,
+    /// Where its model calls go and why (see [`crate::model_routing`]); `None` for tasks
+    /// without a model, and for those made before routing was recorded.
+    pub routing: Option<TaskRouting>,
     pub status: TaskStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -230,6 +233,7 @@ impl Task {
             project_id: self.project_id.clone(),
             image: self.image.clone(),
             plan: self.plan.as_ref().map(Plan::summary),
+            routing: self.routing.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -269,6 +273,22 @@ impl Task {
     /// pod, on nodes that report a model.
     pub fn needs_inference(&self) -> bool {
         self.mode == InputMode::Prompt || self.model.is_some()
+    }
+
+    /// Whether its model is hosted: its jobs' model calls go through the egress.
+    pub fn hosted(&self) -> bool {
+        self.routing
+            .as_ref()
+            .is_some_and(|routing| routing.via == ModelRoute::Egress)
+    }
+
+    /// The model its jobs' calls use: the routed one (a served local equivalent may
+    /// stand in for what was named), else the one it names.
+    pub fn routed_model(&self) -> Option<String> {
+        self.routing
+            .as_ref()
+            .and_then(|routing| routing.model.clone())
+            .or_else(|| self.model.clone())
     }
 }
 

@@ -41,9 +41,14 @@ pub fn day_of(at: Timestamp) -> String {
 }
 
 /// What a job that just finished adds to its owner's usage: nothing when it made no
-/// model call. The row's model is the one the task asked for, or the agent's name for a
+/// model call, or when its calls went through the egress (which recorded them). The
+/// row's model is the one the task asked for, or the agent's name for a
 /// prompt the agent answered on the node's default model.
 pub fn entry_for(task: &Task, job: &Job, now: Timestamp) -> Option<UsageEntry> {
+    // A hosted model's calls were counted (and priced) by the egress as they were made.
+    if task.hosted() {
+        return None;
+    }
     let usage = job.output.as_ref()?.usage?;
     if usage.calls == 0 && usage.prompt_tokens == 0 && usage.completion_tokens == 0 {
         return None;

@@ -132,6 +132,7 @@ error_codes! {
     MissingInput = "missing_input",
     MissingToken = "missing_token",
     ModeMismatch = "mode_mismatch",
+    ModelNotAllowed = "model_not_allowed",
     ModelNotFound = "model_not_found",
     MultipleInputs = "multiple_inputs",
     NoCredentials = "no_credentials",

@@ -99,6 +99,12 @@ pub struct JobSpec {
     /// Run with the inference proxy sidecar in the pod.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inference: bool,
+    /// `model` is a hosted model (`<provider>/<model>`): the node serves the pod's model
+    /// calls by relaying them to the gateway's egress route (`POST
+    /// /v1/jobs/{job_id}/inference`, signed with the job token), never to a model server
+    /// of its own, and holds no credential for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosted: bool,
     /// For chat jobs: the conversation. With a model, the node sends it to the model
     /// itself and streams the answer back as chunks; with [`AGENT_MODEL`] (no `model`),
     /// the agent answers it in a sandbox.
@@ -108,6 +114,11 @@ pub struct JobSpec {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Temperature>,
+    /// For chat jobs: the agent (`cynodeai.pm`) answers the conversation in a sandbox,
+    /// thinking with `model` (else the node's default); without it, a chat naming a
+    /// `model` is that model's to answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_chat: bool,
     /// For chat jobs with a model: sampling, tools and output format.
     #[serde(default, skip_serializing_if = "ChatOptions::is_empty")]
     pub chat: ChatOptions,
@@ -146,6 +157,31 @@ pub struct AttachmentDownload {
     pub name: String,
     pub size: u64,
     pub url: String,
+}
+
+/// `POST /v1/jobs/{job_id}/inference`: one model call of a job whose model is hosted
+/// ([`JobSpec::hosted`]), relayed by the node that holds the claim and signed with its job
+/// token. The gateway answers it through its egress, as the provider answered (a stream
+/// of server-sent events when `body.stream` is true), in OpenAI's shapes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostedCallRequest {
+    pub task_id: TaskId,
+    pub attempt: u32,
+    pub lease_id: LeaseId,
+    pub call: HostedCall,
+    /// The pod's request as it sent it; its `model` must be the task's.
+    pub body: serde_json::Value,
+}
+
+/// The model calls a job with a hosted model may make.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HostedCall {
+    /// `/v1/chat/completions`.
+    ChatCompletions,
+    /// `/v1/embeddings`.
+    Embeddings,
 }
 
 /// `POST /v1/jobs/{job_id}/heartbeat`.

@@ -209,10 +209,37 @@ pub struct TaskView {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
+    /// Where its model calls go and why, decided when it was created (tasks that use a
+    /// model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<TaskRouting>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: Timestamp,
+}
+
+/// A routing decision: which model a task's calls use, where they are served, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskRouting {
+    pub via: ModelRoute,
+    /// The model its calls name; absent: the default model of the node that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// In words, for the user: which setting or request chose the model, and why it is
+    /// served there.
+    pub reason: String,
+}
+
+/// Where a task's model calls are served.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRoute {
+    /// An edge node's own model server.
+    Node,
+    /// A hosted provider, through the control plane's egress (the job still runs on a
+    /// node, in its sandbox).
+    Egress,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

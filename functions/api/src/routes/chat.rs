@@ -148,8 +148,8 @@ async fn completions(
 ) -> ApiResult<Response> {
     // A hosted model's id goes to the egress; anything else is a node's task.
     if let Some(model) = body.get("model").and_then(Value::as_str) {
-        if let Some(grant) = state.egress().grant(&user, model, None).await? {
-            return super::hosted::chat_completion(state, user, grant, body).await;
+        if let Some(grant) = state.egress().grant(&user, model).await? {
+            return super::hosted::chat_completion(state, Some(user), grant, body).await;
         }
     }
     let req: ChatCompletionRequest = from_json_value(body)?;

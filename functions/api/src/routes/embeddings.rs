@@ -95,7 +95,7 @@ pub(super) async fn create(
 ) -> ApiResult<Response> {
     // A hosted model's id goes to the egress; anything else is a node's task.
     if let Some(model) = body.get("model").and_then(Value::as_str) {
-        if let Some(grant) = state.egress().grant(&user, model, None).await? {
+        if let Some(grant) = state.egress().grant(&user, model).await? {
             return super::hosted::embeddings(state, grant, body).await;
         }
     }

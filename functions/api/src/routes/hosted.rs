@@ -1,6 +1,6 @@
 //! Completions and embeddings of hosted models (`<provider>/<model>` in
-//! `/v1/chat/completions` and `/v1/embeddings`): no task and no node, straight through
-//! the egress. The egress service grants the call
+//! `/v1/chat/completions` and `/v1/embeddings`, and the calls of jobs whose task's model
+//! is hosted, relayed by their node): straight through the egress. The egress service grants the call
 //! (provider, credential, limits), the egress client makes it, and the answer goes back
 //! whole or streamed as the provider sends it, recorded either way.
 
@@ -19,18 +19,19 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::stream::{self, StreamGuard};
 
-/// A chat completion through the egress.
+/// A chat completion through the egress, for `user` calling directly or (`None`) for a
+/// job relaying its agent's call.
 pub(crate) async fn chat_completion(
     state: AppState,
-    user: Principal,
+    user: Option<Principal>,
     grant: EgressGrant,
     body: Value,
 ) -> ApiResult<Response> {
     let prepared = prepare_chat(&grant, body)?;
-    // A stream takes its place in the user's quota before the provider is called.
-    let guard = match prepared.stream {
-        true => Some(StreamGuard::open(&state, &user).await?),
-        false => None,
+    // A user's stream takes its place in their quota before the provider is called.
+    let guard = match (prepared.stream, &user) {
+        (true, Some(user)) => Some(StreamGuard::open(&state, user).await?),
+        _ => None,
     };
     let client = state.egress_client();
     let answer = match client.post_chat(&grant, &prepared.body).await {
@@ -38,7 +39,7 @@ pub(crate) async fn chat_completion(
         Err(err) => return Err(failed(&state, &grant, err).await.into()),
     };
     match (answer, guard) {
-        (Answer::Stream(response), Some(guard)) => {
+        (Answer::Stream(response), guard) => {
             let events = EventStream::new(
                 response,
                 state.egress().clone(),
@@ -46,7 +47,10 @@ pub(crate) async fn chat_completion(
                 prepared.include_usage,
                 client.timeout(),
             );
-            Ok(stream::respond(events, guard))
+            Ok(match guard {
+                Some(guard) => stream::respond(events, guard),
+                None => stream::respond_unguarded(events),
+            })
         }
         (Answer::Whole(answer), _) => {
             let answer = whole_answer(&grant, answer);
@@ -56,9 +60,6 @@ pub(crate) async fn chat_completion(
             };
             egress::record(state.egress(), &grant, outcome).await;
             Ok(Json(answer).into_response())
-        }
-        (Answer::Stream(_), None) => {
-            Err(Error::internal("a stream answered a request for a whole answer").into())
         }
     }
 }

@@ -1,17 +1,19 @@
 //! `/v1/jobs/{job}/*`: the edge node's callbacks. `started` is signed with the node's key
-//! and returns the claim with its job token; `heartbeat` and `result` must be signed with
-//! that job token, so only the current claim of a job can report on it.
+//! and returns the claim with its job token; `heartbeat`, `result` and the rest must be
+//! signed with that job token, so only the current claim of a job can report on it, or
+//! (`inference`) call its task's hosted model.
 
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use cynode_domain::ids::JobId;
 use cynode_domain::limits::MAX_RESULT_BODY_BYTES;
 use cynode_domain::service::SigningKey;
 use cynode_domain::wire::{
-    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, JobChunkRequest, JobLogRequest,
-    JobReleaseRequest, JobResultReport, JobStartedRequest, OutputUploadRequest, OutputUploadUrl,
-    ResultAck,
+    ClaimDecision, HeartbeatAnswer, HeartbeatRequest, HostedCall, HostedCallRequest,
+    JobChunkRequest, JobLogRequest, JobReleaseRequest, JobResultReport, JobStartedRequest,
+    OutputUploadRequest, OutputUploadUrl, ResultAck,
 };
 use cynode_domain::Error;
 use cynode_domain::ErrorCode;
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job}/logs", post(log))
         .route("/v1/jobs/{job}/output", post(output_upload))
         .route("/v1/jobs/{job}/release", post(release))
+        .route("/v1/jobs/{job}/inference", post(inference))
 }
 
 fn job_id(raw: &str) -> Result<JobId, Error> {
@@ -149,4 +152,34 @@ async fn release(
     record_task(req.task_id.as_str());
     state.jobs().release(&node.id, &job, req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A model call of a job whose task's model is hosted, relayed by the node that holds its
+/// claim (signed with the job token): answered through the egress on the task owner's
+/// account, whole or streamed as the provider answers.
+async fn inference(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    signed: SignedBody<MAX_RESULT_BODY_BYTES>,
+) -> ApiResult<Response> {
+    let job = job_id(&job)?;
+    let req: HostedCallRequest = signed.json()?;
+    let (node, read) = tokio::join!(
+        signed.authenticate_job(state.nodes(), &job, &req.lease_id),
+        state.jobs().chunk_job(&req.task_id, &job)
+    );
+    let node = node?;
+    record_task(req.task_id.as_str());
+    let task = state
+        .jobs()
+        .hosted_call_task(&node.id, &read?, &req)
+        .await?;
+    let model = task.routed_model().unwrap_or_default();
+    let grant = state.egress().grant_for_task(&task, &model).await?;
+    match req.call {
+        HostedCall::ChatCompletions => {
+            super::hosted::chat_completion(state, None, grant, req.body).await
+        }
+        HostedCall::Embeddings => super::hosted::embeddings(state, grant, req.body).await,
+    }
 }

@@ -38,7 +38,8 @@ pub trait Source: Send + 'static {
 
 struct Running<S> {
     source: S,
-    guard: StreamGuard,
+    /// A user's stream; a job's relayed answer has none (its claim bounds it).
+    guard: Option<StreamGuard>,
     done: bool,
 }
 
@@ -46,13 +47,17 @@ impl<S: Source> Running<S> {
     /// The next piece of the body.
     async fn next(&mut self) -> Vec<Bytes> {
         loop {
-            if let Some(end) = self.guard.check().await {
-                self.done = true;
-                return self.source.ended(end);
+            if let Some(guard) = self.guard.as_mut() {
+                if let Some(end) = guard.check().await {
+                    self.done = true;
+                    return self.source.ended(end);
+                }
             }
             match self.source.poll().await {
                 Polled::Send(frames) if !frames.is_empty() => {
-                    self.guard.sent();
+                    if let Some(guard) = self.guard.as_mut() {
+                        guard.sent();
+                    }
                     return frames;
                 }
                 Polled::Done(frames) => {
@@ -61,8 +66,8 @@ impl<S: Source> Running<S> {
                 }
                 Polled::Send(_) | Polled::Nothing => {}
             }
-            if self.guard.quiet_too_long() {
-                self.guard.sent();
+            if let Some(guard) = self.guard.as_mut().filter(|guard| guard.quiet_too_long()) {
+                guard.sent();
                 return vec![Bytes::from_static(KEEP_ALIVE.as_bytes())];
             }
             tokio::time::sleep(self.source.wait()).await;
@@ -72,6 +77,17 @@ impl<S: Source> Running<S> {
 
 /// A `text/event-stream` response fed by `source` until it is done or `guard` ends it.
 pub fn respond<S: Source>(source: S, guard: StreamGuard) -> Response {
+    respond_with(source, Some(guard))
+}
+
+/// A `text/event-stream` response fed by `source` until it is done, for a caller that
+/// is not a user's session (a job relaying its model's answer): no quota place, no
+/// session checks.
+pub fn respond_unguarded<S: Source>(source: S) -> Response {
+    respond_with(source, None)
+}
+
+fn respond_with<S: Source>(source: S, guard: Option<StreamGuard>) -> Response {
     let running = Running {
         source,
         guard,

@@ -121,6 +121,10 @@ fn task_item(task: &Task) -> StoreResult<Item> {
                 .is_terminal()
                 .then(|| finished_sk(task.updated_at, &task.id)),
         );
+    let builder = match &task.routing {
+        Some(routing) => builder.json("routing", routing)?,
+        None => builder,
+    };
     Ok(match &task.plan {
         Some(plan) => builder.json("plan", plan)?,
         None => builder,
@@ -144,6 +148,7 @@ fn read_task(item: &Item) -> StoreResult<Task> {
         project_id: r.opt_s("project_id").map(ProjectId::from_stored),
         image: r.opt_s("image"),
         plan: r.opt_json("plan")?,
+        routing: r.opt_json("routing")?,
         status: parse_enum::<TaskStatus>("task status", &r.s("status")?)?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,

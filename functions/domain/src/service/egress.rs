@@ -14,12 +14,13 @@ use crate::egress::{
     call_detail, check_budget, cost_micro_usd, limited, minute_of, month_so_far, Spent,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::TaskId;
-use crate::ports::UsageStore;
+use crate::ids::{TaskId, UserId};
+use crate::ports::{UsageStore, UserStore};
 use crate::principal::Principal;
 use crate::provider::{split_model_id, Provider};
 use crate::service::audit::Auditor;
 use crate::service::{CredentialService, ProviderService, SettingsService};
+use crate::task::Task;
 use crate::usage::{day_of, UsageEntry};
 use crate::wire::{InferenceUsage, ProviderModel};
 use crate::ErrorCode;
@@ -73,6 +74,8 @@ pub struct EgressService {
     settings: Arc<SettingsService>,
     clock: Arc<dyn Clock>,
     audit: Auditor,
+    /// Whom a job's calls are charged to (none: jobs may not call).
+    users: Option<Arc<dyn UserStore>>,
 }
 
 impl EgressService {
@@ -90,7 +93,14 @@ impl EgressService {
             settings,
             clock,
             audit: Auditor::default(),
+            users: None,
         }
+    }
+
+    /// Lets jobs call, on their owners' accounts.
+    pub fn with_users(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.users = Some(users);
+        self
     }
 
     pub fn with_audit(mut self, audit: Auditor) -> Self {
@@ -119,6 +129,48 @@ impl EgressService {
         &self,
         principal: &Principal,
         model_id: &str,
+    ) -> Result<Option<EgressGrant>> {
+        self.grant_as(&principal.user_id, Actor::of(principal), model_id, None)
+            .await
+    }
+
+    /// Leave for a call of `task`'s job, on its owner's account (their credential, their
+    /// limits; the trail names the task). The owner must still be an enabled user: a
+    /// disabled one's jobs spend nothing (403 `user_disabled`).
+    pub async fn grant_for_task(&self, task: &Task, model_id: &str) -> Result<EgressGrant> {
+        let users = self
+            .users
+            .as_ref()
+            .ok_or_else(|| Error::internal("this egress has no users to charge jobs to"))?;
+        let owner = users
+            .user_by_id(&task.owner)
+            .await?
+            .filter(|user| user.disabled_at.is_none())
+            .ok_or_else(|| {
+                Error::forbidden(
+                    ErrorCode::UserDisabled,
+                    "the task's owner is disabled or gone: its jobs may call no hosted model",
+                )
+            })?;
+        let actor = Actor::User {
+            id: owner.id.clone(),
+            handle: owner.handle.clone(),
+        };
+        self.grant_as(&owner.id, actor, model_id, Some(&task.id))
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    ErrorCode::ModelNotFound,
+                    format!("'{model_id}' names no registered provider"),
+                )
+            })
+    }
+
+    async fn grant_as(
+        &self,
+        user: &UserId,
+        actor: Actor,
+        model_id: &str,
         task: Option<&TaskId>,
     ) -> Result<Option<EgressGrant>> {
         let Some((provider_name, model_name)) = split_model_id(model_id) else {
@@ -127,7 +179,7 @@ impl EgressService {
         // The provider and the caller's attachments at once: they are the call's first reads.
         let (provider, attached) = futures_util::future::join(
             self.registry.named(provider_name),
-            self.registry.credential_for(principal, provider_name),
+            self.registry.credential_for(user, provider_name),
         )
         .await;
         let Some(provider) = provider? else {
@@ -148,7 +200,7 @@ impl EgressService {
         let (key, limits) = futures_util::future::join(
             self.credentials
                 .open(&attached.owner, &attached.credential_name),
-            self.check_limits(principal),
+            self.check_limits(user),
         )
         .await;
         let key = key.map_err(|err| match err.kind {
@@ -156,7 +208,6 @@ impl EgressService {
             ErrorKind::NotFound => missing_credential(&provider.name),
             _ => err,
         })?;
-        let actor = Actor::of(principal);
         if let Err(refused) = limits {
             let mut record =
                 AuditRecord::new("egress.call", actor, model_id).failed(refused.code.as_str());
@@ -174,20 +225,19 @@ impl EgressService {
             credential_name: attached.credential_name.clone(),
             credential_scope: attached.scope().as_str(),
             actor,
-            user: principal.user_id.clone(),
+            user: user.clone(),
             task: task.cloned(),
             started: std::time::Instant::now(),
         }))
     }
 
-    async fn check_limits(&self, principal: &Principal) -> Result<()> {
+    async fn check_limits(&self, user: &UserId) -> Result<()> {
         let limits = self.settings.current().await?.egress;
         if !limited(&limits) {
             return Ok(());
         }
         let now = self.clock.now();
         let (first, today) = month_so_far(now);
-        let user = &principal.user_id;
         let (minute, rows) = futures_util::future::join(
             self.usage.minute_tokens(user, &minute_of(now)),
             self.usage.usage(user, &first, &today),
@@ -331,29 +381,11 @@ mod tests {
         registered(&w, &root).await;
 
         // Not a provider's: the caller routes it to a node.
-        assert!(w
-            .egress
-            .grant(&alice, "hf.co/x/y", None)
-            .await
-            .unwrap()
-            .is_none());
-        assert!(w
-            .egress
-            .grant(&alice, "smollm2", None)
-            .await
-            .unwrap()
-            .is_none());
-        let err = w
-            .egress
-            .grant(&alice, "router/other", None)
-            .await
-            .unwrap_err();
+        assert!(w.egress.grant(&alice, "hf.co/x/y").await.unwrap().is_none());
+        assert!(w.egress.grant(&alice, "smollm2").await.unwrap().is_none());
+        let err = w.egress.grant(&alice, "router/other").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::ModelNotFound);
-        let err = w
-            .egress
-            .grant(&alice, "router/org/big", None)
-            .await
-            .unwrap_err();
+        let err = w.egress.grant(&alice, "router/org/big").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::ProviderCredentialMissing);
 
         w.credentials
@@ -381,7 +413,7 @@ mod tests {
             .unwrap();
         let grant = w
             .egress
-            .grant(&alice, "router/org/big", None)
+            .grant(&alice, "router/org/big")
             .await
             .unwrap()
             .unwrap();
@@ -434,7 +466,7 @@ mod tests {
             .await
             .unwrap();
         w.egress
-            .grant(&alice, "router/org/big", None)
+            .grant(&alice, "router/org/big")
             .await
             .unwrap()
             .unwrap();
@@ -448,11 +480,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let err = w
-            .egress
-            .grant(&alice, "router/org/big", None)
-            .await
-            .unwrap_err();
+        let err = w.egress.grant(&alice, "router/org/big").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::BudgetExhausted);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::audit::{Actor, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, Result, StoreError};
+use crate::ids::UserId;
 use crate::ports::{CredentialStore, ProviderStore};
 use crate::principal::{require_admin, Principal};
 use crate::provider::{Provider, ProviderCredential};
@@ -215,12 +216,11 @@ impl ProviderService {
     /// The credential a user's calls to `provider` use: their own, else the system's.
     pub async fn credential_for(
         &self,
-        principal: &Principal,
+        user: &UserId,
         provider: &str,
     ) -> Result<Option<ProviderCredential>> {
         let (own, system) = futures_util::future::join(
-            self.providers
-                .attachment(provider, Some(&principal.user_id)),
+            self.providers.attachment(provider, Some(user)),
             self.providers.attachment(provider, None),
         )
         .await;
@@ -236,7 +236,9 @@ impl ProviderService {
     }
 
     async fn view_for(&self, principal: &Principal, provider: &Provider) -> Result<ProviderView> {
-        let credential = self.credential_for(principal, &provider.name).await?;
+        let credential = self
+            .credential_for(&principal.user_id, &provider.name)
+            .await?;
         Ok(provider.view(credential.as_ref()))
     }
 }
@@ -331,7 +333,7 @@ mod tests {
             .unwrap();
 
         let hers = providers
-            .credential_for(&alice, "openrouter")
+            .credential_for(&alice.user_id, "openrouter")
             .await
             .unwrap()
             .unwrap();
@@ -340,7 +342,7 @@ mod tests {
             ("mine", alice.user_id.clone())
         );
         let his = providers
-            .credential_for(&bob, "openrouter")
+            .credential_for(&bob.user_id, "openrouter")
             .await
             .unwrap()
             .unwrap();
@@ -354,7 +356,7 @@ mod tests {
             .await
             .unwrap();
         let hers = providers
-            .credential_for(&alice, "openrouter")
+            .credential_for(&alice.user_id, "openrouter")
             .await
             .unwrap()
             .unwrap();
@@ -362,7 +364,10 @@ mod tests {
 
         providers.delete(&root, "openrouter").await.unwrap();
         assert_eq!(
-            providers.credential_for(&bob, "openrouter").await.unwrap(),
+            providers
+                .credential_for(&bob.user_id, "openrouter")
+                .await
+                .unwrap(),
             None
         );
         let err = providers.get(&bob, "openrouter").await.unwrap_err();

@@ -59,9 +59,11 @@ impl JobService {
         let mut spec = JobSpec {
             mode: task.mode,
             prompt: None,
-            model: task.model.clone(),
+            model: task.routed_model(),
             inference: task.needs_inference(),
+            hosted: task.hosted(),
             messages: vec![],
+            agent_chat: false,
             max_tokens: None,
             temperature: None,
             chat: Default::default(),
@@ -79,6 +81,8 @@ impl JobService {
         load_input(self.blobs.as_ref(), task)
             .await?
             .fill_spec(&mut spec);
+        // A conversation for `cynodeai.pm`: the agent answers, with the routed model.
+        spec.agent_chat = !spec.messages.is_empty() && task.model.is_none();
         self.apply_owner_choices(task, &mut spec).await?;
         Ok(Ok(JobClaim {
             attempt: job.attempt,
@@ -94,8 +98,7 @@ impl JobService {
     /// chat with a model (or a direct model call) has nothing they tune, and reads
     /// nothing: its first token waits on this claim.
     async fn apply_owner_choices(&self, task: &Task, spec: &mut JobSpec) -> Result<()> {
-        let model_call =
-            spec.direct.is_some() || (!spec.messages.is_empty() && spec.model.is_some());
+        let model_call = spec.direct.is_some() || (!spec.messages.is_empty() && !spec.agent_chat);
         if model_call {
             return Ok(());
         }
@@ -123,7 +126,8 @@ impl JobService {
             return Ok(());
         };
         let effective = JobPreferences::from_effective(&effective);
-        if spec.inference && spec.model.is_none() {
+        // Tasks routed when they were made already have theirs.
+        if spec.inference && spec.model.is_none() && task.routing.is_none() {
             spec.model = effective.default_model;
         }
         spec.timeout_secs = spec.timeout_secs.or(effective.timeout_secs);

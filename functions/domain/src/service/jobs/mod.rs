@@ -46,6 +46,7 @@ impl Default for JobSettings {
 }
 
 mod claim;
+mod hosted;
 mod logs;
 
 pub struct JobService {

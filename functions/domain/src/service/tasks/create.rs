@@ -170,11 +170,15 @@ impl TaskService {
             project_id,
             image,
             plan: None,
+            routing: None,
             status: TaskStatus::Queued,
             created_at: now,
             updated_at: now,
             version: 1,
         };
+        if let (true, Some(router)) = (task.needs_inference(), &self.router) {
+            task.routing = Some(router.route(&task, &new.input).await?);
+        }
         // Every task is one job. The message goes first: a message without a job is
         // harmless (the claim finds no job and the message ends in the dead-letter queue),
         // a job without a message would wait forever.

@@ -1,7 +1,7 @@
 //! Tasks, the user's side: one [`TaskService`], its concerns one file each: creating
 //! ([`create`]), finding, listing and canceling ([`listing`]), streamed answers
 //! ([`answers`]), results, output and logs ([`output`]), attachments ([`attachments`]),
-//! deleting ([`removal`]).
+//! deleting ([`removal`]), and where a new task's model calls go ([`routing`]).
 //!
 //! Every single-task operation goes through [`TaskService::owned_task`], the one place
 //! that resolves a reference and checks ownership.
@@ -14,6 +14,7 @@ mod create;
 mod listing;
 mod output;
 mod removal;
+mod routing;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ pub(crate) use listing::{decode_cursor, encode_cursor};
 pub use listing::{parse_limit, ListQuery};
 
 pub use output::OUTPUT_URL_TTL_SECS;
+pub use routing::ModelRouter;
 
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
@@ -67,6 +69,9 @@ pub struct TaskService {
     live: Option<Arc<SettingsService>>,
     /// Jobs' live logs (none: a running job's log is empty until its result).
     logs: Option<Arc<dyn crate::ports::LogStore>>,
+    /// Decides where a new task's model calls go (none: as the task names them, on a
+    /// node, unrecorded).
+    router: Option<Arc<ModelRouter>>,
 }
 
 impl TaskService {
@@ -86,7 +91,14 @@ impl TaskService {
             projects: None,
             live: None,
             logs: None,
+            router: None,
         }
+    }
+
+    /// Routes new tasks' model calls by preference, to nodes or through the egress.
+    pub fn with_router(mut self, router: Arc<ModelRouter>) -> Self {
+        self.router = Some(router);
+        self
     }
 
     /// Reads jobs' live logs while they run.

@@ -1,0 +1,171 @@
+//! Steps of `hosted.feature`: jobs whose model is hosted, on real nodes, their calls
+//! relayed through the gateway's egress to the stand-in provider.
+
+use super::*;
+use cynode_testkit::provider::StandInProvider;
+
+fn standin() -> &'static StandInProvider {
+    StandInProvider::shared()
+}
+
+/// How many of the stand-in's calls came before this scenario's (its key is shared).
+static EARLIER_CALLS: Mutex<usize> = Mutex::new(0);
+
+/// Registers the stand-in as `name` once per deployment (an admin's act); later
+/// scenarios find it there.
+async fn register_standin(name: &str) {
+    let body = json!({"name": name, "kind": "openai", "base_url": standin().url,
+        "models": [{"name": cynode_testkit::TEST_MODEL, "input_usd_per_mtok": 1.0,
+                    "output_usd_per_mtok": 2.0}]});
+    let reply = api()
+        .post("/v1/providers", Some(&env().admin_token), &body)
+        .await;
+    assert!([201, 409].contains(&reply.status), "{}", reply.body);
+}
+
+#[given(expr = "{string} has the key {string} attached to the stand-in provider {string}")]
+async fn key_attached(w: &mut EdgeWorld, _alias: String, key: String, provider: String) {
+    register_standin(&provider).await;
+    standin().accept(&key);
+    *EARLIER_CALLS.lock().unwrap() = standin().requests_with(&key).len();
+    let body = json!({"name": "standin-key", "provider": provider, "value": key});
+    let reply = api().post("/v1/credentials", Some(w.token()), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let body = json!({"credential_name": "standin-key"});
+    let reply = api()
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/providers/{provider}/credential"),
+            Some(w.token()),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert!(reply.status < 300, "{}", reply.body);
+}
+
+#[given("the only node running is a node without models")]
+async fn only_plain_node(w: &mut EdgeWorld) {
+    // Stopped with SIGTERM (it has no jobs), then the node without models started.
+    let main = env().edge.lock().expect("lock").take();
+    tokio::task::spawn_blocking(move || drop(main))
+        .await
+        .unwrap();
+    super::running::plain_node(w).await;
+}
+
+#[given(expr = "{string} prefers {string} to be {string}")]
+async fn prefers_text(w: &mut EdgeWorld, _alias: String, key: String, value: String) {
+    let body = json!({"scope": "user", "value": value});
+    let reply = api()
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/preferences/{key}"),
+            Some(w.token()),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[then(expr = "its routing is {string} because {string}")]
+async fn routing_is(w: &mut EdgeWorld, via: String, reason: String) {
+    let view = api()
+        .get_ok(&format!("/v1/tasks/{}", w.task()), w.token())
+        .await;
+    assert_eq!(view["routing"]["via"], json!(via), "{view}");
+    let said = view["routing"]["reason"].as_str().unwrap_or_default();
+    assert!(said.contains(&reason), "{view}");
+}
+
+#[then("the node without models ran it")]
+async fn plain_ran_it(w: &mut EdgeWorld) {
+    let log = {
+        let plain = env().plain_edge.lock().expect("lock");
+        plain.as_ref().expect("the node without models").output()
+    };
+    assert!(log.contains(w.task()), "{log}");
+    assert!(
+        !log.contains("model jobs"),
+        "it polls the inference queue: {log}"
+    );
+}
+
+/// The stand-in's calls with `key` in this scenario.
+fn calls_with(key: &str) -> Vec<cynode_testkit::provider::ProviderRequest> {
+    let earlier = *EARLIER_CALLS.lock().unwrap();
+    standin()
+        .requests_with(key)
+        .into_iter()
+        .skip(earlier)
+        .collect()
+}
+
+#[then(expr = "the stand-in provider answered the agent's calls with the key {string}")]
+async fn provider_answered(_w: &mut EdgeWorld, key: String) {
+    let calls = calls_with(&key);
+    assert!(
+        !calls.is_empty(),
+        "no call reached the stand-in with the key"
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.status == 200 && c.body["model"] == cynode_testkit::TEST_MODEL),
+        "{calls:?}"
+    );
+}
+
+#[then("the stand-in provider got no call for the task")]
+async fn provider_unused(_w: &mut EdgeWorld) {
+    let calls = calls_with("sk-standin-edge-5e1f");
+    assert!(calls.is_empty(), "{calls:?}");
+}
+
+#[then("the audit trail has the task's hosted model calls as \"alice\", without the key")]
+async fn audited(w: &mut EdgeWorld) {
+    let trail = api()
+        .get_ok("/v1/audit?action=egress.call&limit=200", &env().admin_token)
+        .await;
+    let calls: Vec<&Value> = trail["events"]
+        .as_array()
+        .expect("an audit list")
+        .iter()
+        .filter(|event| event["task_id"] == w.task())
+        .collect();
+    assert!(!calls.is_empty(), "{trail}");
+    for event in calls {
+        assert_eq!(event["outcome"], "success", "{event}");
+        let actor = event["actor"].as_str().unwrap_or_default();
+        assert!(actor.starts_with("user:alice"), "{event}");
+        assert_eq!(event["subject"], "standin/smollm2:135m", "{event}");
+    }
+    assert!(!trail.to_string().contains("sk-standin-edge-5e1f"));
+}
+
+#[then(expr = "{string}'s usage shows the task's calls of {string} with their cost")]
+async fn usage_costs(w: &mut EdgeWorld, _alias: String, model: String) {
+    let usage = api().get_ok("/v1/usage?days=1", w.token()).await;
+    let rows = usage["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["model"] == json!(model))
+        .unwrap_or_else(|| panic!("no row for {model}: {usage}"));
+    assert!(row["calls"].as_u64() >= Some(1), "{row}");
+    assert!(row["cost_micro_usd"].as_u64() > Some(0), "{row}");
+    // Counted once: by the egress, not again under the agent's name from the result.
+    assert!(!rows.iter().any(|r| r["model"] == "cynodeai.pm"), "{usage}");
+}
+
+#[then(expr = "no node's log contains the key {string}")]
+async fn logs_lack_key(_w: &mut EdgeWorld, key: String) {
+    let plain = env()
+        .plain_edge
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(Service::output)
+        .unwrap_or_default();
+    let main = edge_log();
+    assert!(!main.is_empty() || !plain.is_empty(), "no node logged");
+    assert!(!main.contains(&key) && !plain.contains(&key));
+}
