@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use cynode_protocol::status::TaskStatus;
-use cynode_protocol::wire::{TaskResult, TaskView};
+use cynode_protocol::wire::{ModelRoute, TaskResult, TaskView};
 
 use crate::cli::{GlobalArgs, Output};
 use crate::error::CliError;
@@ -87,6 +87,16 @@ impl Printer {
             pairs.push(("task_name", quote(name)));
         }
         pairs.push(("mode", task.mode.as_str().to_owned()));
+        if let Some(routing) = &task.routing {
+            let via = match routing.via {
+                ModelRoute::Node => "node",
+                ModelRoute::Egress => "egress",
+            };
+            pairs.push(("via", via.to_owned()));
+            if let Some(model) = &routing.model {
+                pairs.push(("model", quote(model)));
+            }
+        }
         if let Some(plan) = &task.plan {
             pairs.push(("planner_attempts", plan.planner_attempts.to_string()));
             pairs.push(("subtasks", plan.subtasks.to_string()));
@@ -102,12 +112,16 @@ impl Printer {
         pairs
     }
 
+    /// One task, with why its model calls go where they go.
     pub fn task(&self, task: &TaskView) {
         if self.json_mode() {
-            self.json(task)
-        } else {
-            self.line(&self.task_pairs(task))
+            return self.json(task);
         }
+        let mut pairs = self.task_pairs(task);
+        if let Some(routing) = &task.routing {
+            pairs.push(("routing_reason", quote(&routing.reason)));
+        }
+        self.line(&pairs)
     }
 
     /// A result: its summary line, then `stdout=` and `stderr=` followed by the raw text.

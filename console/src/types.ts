@@ -10,6 +10,8 @@ export interface Task {
   project_id?: string;
   image?: string;
   plan?: { planner_attempts: number; planner_error?: string; subtasks: number; merged: number };
+  /** Where its model calls go (a node's model server, or a provider through the egress) and why. */
+  routing?: { via: "node" | "egress"; model?: string; reason: string };
   /** Absent when there are none (as every list the gateway leaves out when empty). */
   attachments?: { attachment_id: string; name: string; size: number }[];
   created_at: string;

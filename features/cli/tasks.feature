@@ -19,7 +19,7 @@ Feature: cynork tasks
 
     Examples:
       | file      | content                           | flags                                 | expected                     |
-      | none      |                                   | -p 'tell me a joke'                   | mode=prompt                  |
+      | none      |                                   | -p 'tell me a joke'                   | mode=prompt via=node         |
       | none      |                                   | -t '# Refactor the parser'            | mode=prompt                  |
       | task.md   | Summarize the attached file       | -f task.md                            | mode=prompt                  |
       | run.sh    | #!/bin/sh\necho from-script       | -s run.sh --result                    | stdout=from-script           |

@@ -44,3 +44,21 @@ try:
     check("a model the provider does not offer is refused", False, "it was answered")
 except openai.NotFoundError as err:
     check("a model the provider does not offer is refused", err.code == "model_not_found", err)
+
+response = client.responses.create(model=MODEL, max_output_tokens=16, input="Say hi.")
+check("a Responses answer has text", bool(response.output_text.strip()), response)
+check("a Responses answer names the hosted model", response.model == MODEL, response.model)
+check("a Responses answer counts its tokens", response.usage.output_tokens > 0, response.usage)
+
+kinds, streamed = [], ""
+for event in client.responses.create(
+    model=MODEL, max_output_tokens=16, input="Count to three.", stream=True
+):
+    kinds.append(event.type)
+    if event.type == "response.output_text.delta":
+        streamed += event.delta
+check(
+    "a streamed Responses answer opens, carries text and completes",
+    kinds[0] == "response.created" and kinds[-1] == "response.completed" and bool(streamed.strip()),
+    kinds,
+)

@@ -1,6 +1,7 @@
 Feature: Planned work with real agents
   A feature request for a project is planned by the agent in a sandbox (the repository
-  checked out read-only at /repo, the real model answering through the pod's proxy); each
+  checked out read-only at /repo, the real model answering through the pod's proxy, on
+  the node or, for a hosted model, through the gateway's egress); each
   started subtask is built by the agent on its own branch in a writable checkout, the
   project's test command must pass, the change is committed, and the node, never the
   sandbox, pushes the branch to the project's remote (a local bare repository) and opens
@@ -15,11 +16,16 @@ Feature: Planned work with real agents
     And a user "alice" who is logged in
 
   Scenario: A feature request becomes a plan; a started subtask is pushed and proposed as a pull request
+    # The owner prefers a hosted model: the planner and the worker think through the
+    # egress (the stand-in provider) while their commands run in their sandboxes.
     Given a bare repository whose check script writes NOTES.md
     And a forge that takes pull requests for "acme/widgets"
     And "alice" has a project for the repository with the stored credential "tok-edge-secret-7f3a"
+    And "alice" has the key "sk-standin-plan-3c9a" attached to the stand-in provider "standin"
+    And "alice" prefers "task.default_model" to be "standin/smollm2:135m"
     When "alice" plans "Add a NOTES.md file that says hello" in the project
     Then the task is planned into subtasks that depend only on earlier ones
+    And its routing is "egress" because "task.default_model (user) names hosted standin/smollm2:135m"
     When "alice" starts the first ready subtask
     Then while its worker runs, nothing in the sandbox contains the credential
     And while its worker runs, its run shows the agent's current step
@@ -29,6 +35,8 @@ Feature: Planned work with real agents
     And the task's runs list a planner and a worker with tokens
     And the edge node's log does not contain the credential
     And the audit trail records each handing of the credential to the node, for the task, without it
+    And the stand-in provider answered the agent's calls with the key "sk-standin-plan-3c9a"
+    And no node's log contains the key "sk-standin-plan-3c9a"
 
   Scenario: A failing subtask backs off and blocks; retry starts it over
     Given a bare repository whose check script fails

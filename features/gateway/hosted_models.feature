@@ -174,3 +174,35 @@ Feature: Hosted models through the egress
     And the OpenAI error names the param "model"
     And the Anthropic contract server got 5 requests, refused none, and saw the key "sk-ant-contract-7b8c" only as x-api-key
     And "alice"'s usage of "acme/claude-x" today is 5 calls costing more than nothing
+
+  Scenario: A job calls its task's hosted model through the egress under its claim, and nothing else
+    Given the stand-in provider accepts the key "sk-standin-job-7c3d"
+    When "alice" posts to "/v1/credentials" the body {"name": "standin-key", "provider": "standin", "value": "sk-standin-job-7c3d"}
+    And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "standin-key"}
+    And "alice" creates a task with commands "echo hi" and the model "standin/smollm2:135m"
+    Then the response field "routing.via" is "egress"
+    And the response field "routing.reason" is "the task names hosted standin/smollm2:135m and no local equivalent is set (task.local_model): through the egress"
+    Given a registered test node
+    When the test node claims the task's job
+    Then the claim runs a hosted model job of "standin/smollm2:135m"
+    When the test node relays a call of "standin/smollm2:135m" under its claim
+    Then the response status is 200
+    And the answer has text and usage
+    And the stand-in provider got 1 call with the key "sk-standin-job-7c3d", the last for "smollm2:135m"
+    When the test node relays a call of "standin/other" under its claim
+    Then the response status is 403
+    And the error code is "model_not_allowed"
+    When the test node relays a call of "standin/smollm2:135m" signed with its node key
+    Then the response status is 401
+    And the error code is "bad_signature"
+    When the test node restarts and claims the task's job again
+    And the test node relays a call of "standin/smollm2:135m" under attempt 1's claim
+    Then the response status is 409
+    And the error code is "stale_attempt"
+    And the stand-in provider got 1 call with the key "sk-standin-job-7c3d", the last for "smollm2:135m"
+    When "alice" creates a task with commands "echo hi" and the model "smollm2:135m"
+    Then the response field "routing.via" is "node"
+    When the test node claims the task's job
+    And the test node relays a call of "smollm2:135m" under its claim
+    Then the response status is 403
+    And the error code is "model_not_allowed"

@@ -29,6 +29,16 @@ export function TaskPage({ id }: { id: string }) {
             <dt>Mode</dt>
             <dd>{t.plan ? "planned work" : t.mode}</dd>
             {t.model ? (<><dt>Model</dt><dd>{t.model}</dd></>) : null}
+            {t.routing ? (
+              <>
+                <dt>Thinking</dt>
+                <dd>
+                  {t.routing.via === "egress" ? "through the egress" : "on a node"}
+                  {t.routing.model ? `, ${t.routing.model}` : ""}
+                  <div class="muted">{t.routing.reason}</div>
+                </dd>
+              </>
+            ) : null}
             {t.image ? (<><dt>Image</dt><dd>{t.image}</dd></>) : null}
             {t.attachments?.length ? (<><dt>Attachments</dt><dd>{t.attachments.map((a) => a.name).join(", ")}</dd></>) : null}
             <dt>Id</dt>

@@ -5,8 +5,8 @@
 //! audit records), taking turns in the same run. Time to the first token (TTFT) p50/p99
 //! and tokens a second after it.
 //!
-//! A sandboxed agent's calls through the egress are not built yet (issue 21 part 4), so
-//! there is no figure for them.
+//! A sandboxed agent's calls (through its pod's sidecar, the node and the egress) are
+//! measured by `cargo bench -p cynode-edge --bench hosted`.
 //!
 //! Needs LocalStack (`localstack/up --no-provision`) and the model server
 //! (`scripts/model-server start`). `cargo bench -p cynode-api --bench egress` (`-- 50` for

@@ -1,6 +1,7 @@
 //! Completions and embeddings of hosted models (`<provider>/<model>` in
 //! `/v1/chat/completions` and `/v1/embeddings`, and the calls of jobs whose task's model
-//! is hosted, relayed by their node): straight through the egress. The egress service grants the call
+//! is hosted, relayed by their node), and the Responses API's (reshaped from a whole
+//! chat answer): straight through the egress. The egress service grants the call
 //! (provider, credential, limits), the egress client makes it, and the answer goes back
 //! whole or streamed as the provider sends it, recorded either way.
 
@@ -53,15 +54,38 @@ pub(crate) async fn chat_completion(
             })
         }
         (Answer::Whole(answer), _) => {
-            let answer = whole_answer(&grant, answer);
-            let outcome = CallOutcome {
-                usage: usage_of(&answer),
-                failure: None,
-            };
-            egress::record(state.egress(), &grant, outcome).await;
-            Ok(Json(answer).into_response())
+            Ok(Json(recorded_answer(&state, &grant, answer).await).into_response())
         }
     }
+}
+
+/// A hosted model's whole chat answer to `body` (its `stream` set false), recorded: for
+/// routes that reshape it (the Responses API).
+pub(crate) async fn chat_answer(
+    state: &AppState,
+    grant: &EgressGrant,
+    mut body: Value,
+) -> ApiResult<Value> {
+    body["stream"] = Value::Bool(false);
+    let prepared = prepare_chat(grant, body)?;
+    match state.egress_client().post_chat(grant, &prepared.body).await {
+        Ok(Answer::Whole(answer)) => Ok(recorded_answer(state, grant, answer).await),
+        Ok(Answer::Stream(_)) => {
+            Err(Error::internal("a stream answered a request for a whole answer").into())
+        }
+        Err(err) => Err(failed(state, grant, err).await.into()),
+    }
+}
+
+/// The provider's whole answer under the id the client named, recorded.
+async fn recorded_answer(state: &AppState, grant: &EgressGrant, answer: Value) -> Value {
+    let answer = whole_answer(grant, answer);
+    let outcome = CallOutcome {
+        usage: usage_of(&answer),
+        failure: None,
+    };
+    egress::record(state.egress(), grant, outcome).await;
+    answer
 }
 
 /// Embeddings through the egress: the request as the client sent it, with the

@@ -166,14 +166,14 @@ async fn inference(
     let req: HostedCallRequest = signed.json()?;
     let (node, read) = tokio::join!(
         signed.authenticate_job(state.nodes(), &job, &req.lease_id),
-        state.jobs().chunk_job(&req.task_id, &job)
+        state.jobs().hosted_call_read(&req, &job)
     );
     let node = node?;
     record_task(req.task_id.as_str());
-    let task = state
+    let (job, task) = read?;
+    state
         .jobs()
-        .hosted_call_task(&node.id, &read?, &req)
-        .await?;
+        .check_hosted_call(&node.id, &job, &task, &req)?;
     let model = task.routed_model().unwrap_or_default();
     let grant = state.egress().grant_for_task(&task, &model).await?;
     match req.call {

@@ -1,6 +1,6 @@
 //! `POST /v1/responses`: OpenAI's Responses API, stateless. The body is read as the chat
 //! completion it means (`cynode_domain::chat::responses`), which becomes a task like any
-//! completion; the answer comes back as a `response` object, or streamed as the API's
+//! completion (or, for a hosted model, goes through the egress); the answer comes back as a `response` object, or streamed as the API's
 //! typed events (`response.created`, `response.output_text.delta`, function-call argument
 //! deltas, …, `response.completed` with usage). Errors are in OpenAI's shape (the chat
 //! router's layer).
@@ -14,11 +14,15 @@ use serde_json::{json, Value};
 use cynode_domain::chat::check_completion;
 use cynode_domain::chat::responses::chat_request_of;
 use cynode_domain::limits::MAX_TASK_BODY_BYTES;
-use cynode_domain::wire::{ChatAnswer, InferenceUsage, TaskResult, ToolCall};
+use cynode_domain::service::EgressGrant;
+use cynode_domain::wire::{
+    ChatAnswer, ChatCompletionRequest, InferenceUsage, TaskResult, ToolCall,
+};
 use cynode_domain::{Error, ErrorCode};
 
 use super::answer_stream::{self, Framing, Outcome};
 use super::chat::{answer_of, check_model, checked_and_guarded, wait_for_answer};
+use crate::egress::openai::usage_of;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, ModelCaller};
 use crate::state::AppState;
@@ -42,9 +46,12 @@ pub async fn create(
     ModelCaller(user): ModelCaller,
     JsonBody(body): JsonBody<Value, MAX_TASK_BODY_BYTES>,
 ) -> ApiResult<Response> {
-    let completion = chat_request_of(&body)
-        .and_then(check_completion)
-        .map_err(responses_param)?;
+    let request = chat_request_of(&body).map_err(responses_param)?;
+    let completion = check_completion(request.clone()).map_err(responses_param)?;
+    // A hosted model's id goes to the egress; anything else is a node's task.
+    if let Some(grant) = state.egress().grant(&user, &request.model).await? {
+        return hosted(&state, grant, request, body).await;
+    }
     let guard = checked_and_guarded(
         &state,
         &user,
@@ -77,8 +84,82 @@ pub async fn create(
     }
     let result = wait_for_answer(&state, &user, &task.task_id).await?;
     let text = answer_of(&result)?;
-    let output = output_items(&shape.id, &text, &result);
-    Ok(Json(shape.finished(&result, output)).into_response())
+    let output = output_items(&shape.id, &text, &tool_calls(&result));
+    let cut = result
+        .answer
+        .as_ref()
+        .is_some_and(|answer| answer.finish_reason == "length");
+    Ok(Json(shape.finished(cut, result.usage, output)).into_response())
+}
+
+/// A Responses request of a hosted model: the chat completion it means goes through the
+/// egress for a whole answer, which comes back reshaped, or (`stream`) as the API's
+/// events, sent together once the answer is in.
+async fn hosted(
+    state: &AppState,
+    grant: EgressGrant,
+    request: ChatCompletionRequest,
+    body: Value,
+) -> ApiResult<Response> {
+    let stream = request.stream;
+    let mut chat = serde_json::to_value(&request)
+        .map_err(|err| Error::internal(format!("encoding the chat request: {err}")))?;
+    if let Value::Object(fields) = &mut chat {
+        fields.retain(|_, value| !value.is_null());
+    }
+    let answer = super::hosted::chat_answer(state, &grant, chat).await?;
+    let choice = &answer["choices"][0];
+    let text = choice["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let calls: Vec<ToolCall> =
+        serde_json::from_value(choice["message"]["tool_calls"].clone()).unwrap_or_default();
+    let finish_reason = choice["finish_reason"]
+        .as_str()
+        .unwrap_or("stop")
+        .to_owned();
+    let usage = usage_of(&answer);
+    let shape = Shape {
+        id: format!("resp_{}", answer["id"].as_str().unwrap_or("hosted")),
+        created: answer["created"]
+            .as_i64()
+            .unwrap_or_else(|| cynode_domain::clock::Timestamp::now_utc().unix_timestamp()),
+        model: grant.model_id.clone(),
+        request: body,
+    };
+    if !stream {
+        let output = output_items(&shape.id, &text, &calls);
+        let cut = finish_reason == "length";
+        return Ok(Json(shape.finished(cut, usage, output)).into_response());
+    }
+    let mut framing = ResponsesFraming {
+        shape,
+        sequence: 0,
+        text: String::new(),
+        message_open: false,
+    };
+    let mut events = framing.start();
+    let answer = ChatAnswer {
+        finish_reason,
+        tool_calls: calls,
+        logprobs: None,
+    };
+    events.extend(
+        framing
+            .finish(Outcome::Answered {
+                text,
+                answer,
+                usage,
+            })
+            .await,
+    );
+    let mut response = Response::new(axum::body::Body::from(events.concat()));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(response)
 }
 
 /// What every `response` object of one request repeats.
@@ -125,15 +206,11 @@ impl Shape {
 }
 
 impl Shape {
-    /// The response of an answered task: `completed`, or `incomplete` when the model
-    /// stopped at `max_output_tokens`.
-    fn finished(&self, result: &TaskResult, output: Vec<Value>) -> Value {
-        let cut = result
-            .answer
-            .as_ref()
-            .is_some_and(|answer| answer.finish_reason == "length");
+    /// The response of an answer: `completed`, or `incomplete` when the model stopped at
+    /// `max_output_tokens` (`cut`).
+    fn finished(&self, cut: bool, usage: Option<InferenceUsage>, output: Vec<Value>) -> Value {
         let status = if cut { "incomplete" } else { "completed" };
-        let mut response = self.response(status, output, Some(result.usage.unwrap_or_default()));
+        let mut response = self.response(status, output, Some(usage.unwrap_or_default()));
         if cut {
             response["incomplete_details"] = json!({"reason": "max_output_tokens"});
         }
@@ -178,12 +255,12 @@ fn tool_calls(result: &TaskResult) -> Vec<ToolCall> {
 }
 
 /// The answer's output items: its text as a message (when there is text), then its calls.
-fn output_items(response: &str, text: &str, result: &TaskResult) -> Vec<Value> {
+fn output_items(response: &str, text: &str, calls: &[ToolCall]) -> Vec<Value> {
     let mut items = Vec::new();
     if !text.is_empty() {
         items.push(message_item(response, text, "completed"));
     }
-    for (index, call) in tool_calls(result).iter().enumerate() {
+    for (index, call) in calls.iter().enumerate() {
         items.push(call_item(
             index,
             call,

@@ -393,3 +393,47 @@ async fn python_client(w: &mut GatewayWorld, alias: String, model: String) {
         w.page
     );
 }
+
+#[then(expr = "the claim runs a hosted model job of {string}")]
+async fn claim_hosted(w: &mut GatewayWorld, model: String) {
+    let claim = w.claims.last().expect("a claim");
+    assert_eq!(claim["decision"], "run", "{claim}");
+    assert_eq!(claim["spec"]["hosted"], true, "{claim}");
+    assert_eq!(claim["spec"]["model"], json!(model), "{claim}");
+}
+
+/// A hosted model call of the current job, as its node relays it, signed with `claim`'s
+/// job token (or with `key` instead).
+async fn relay_call(w: &mut GatewayWorld, claim: &Value, model: &str, key: Option<String>) {
+    let (task, job) = w.job.clone().expect("a claimed job");
+    let body = json!({"task_id": task, "attempt": claim["attempt"], "lease_id": claim["lease_id"],
+        "call": "chat_completions", "body": question(model, "Say hello.", false)})
+    .to_string();
+    let key = key.unwrap_or_else(|| claim["job_token"].as_str().expect("job token").to_owned());
+    w.signed(
+        Method::POST,
+        &format!("/v1/jobs/{job}/inference"),
+        body.as_bytes(),
+        &key,
+    )
+    .await;
+}
+
+#[when(expr = "the test node relays a call of {string} under its claim")]
+async fn relays(w: &mut GatewayWorld, model: String) {
+    let claim = w.claims.last().cloned().expect("a claim");
+    relay_call(w, &claim, &model, None).await;
+}
+
+#[when(expr = "the test node relays a call of {string} under attempt {int}'s claim")]
+async fn relays_stale(w: &mut GatewayWorld, model: String, attempt: u64) {
+    let claim = w.claim_of_attempt(attempt);
+    relay_call(w, &claim, &model, None).await;
+}
+
+#[when(expr = "the test node relays a call of {string} signed with its node key")]
+async fn relays_with_node_key(w: &mut GatewayWorld, model: String) {
+    let claim = w.claims.last().cloned().expect("a claim");
+    let key = w.node.as_ref().expect("a node").key.clone();
+    relay_call(w, &claim, &model, Some(key)).await;
+}

@@ -130,7 +130,8 @@ impl EgressService {
         principal: &Principal,
         model_id: &str,
     ) -> Result<Option<EgressGrant>> {
-        self.grant_as(&principal.user_id, Actor::of(principal), model_id, None)
+        let actor = async { Ok(Actor::of(principal)) };
+        self.grant_as(&principal.user_id, actor, model_id, None)
             .await
     }
 
@@ -142,21 +143,24 @@ impl EgressService {
             .users
             .as_ref()
             .ok_or_else(|| Error::internal("this egress has no users to charge jobs to"))?;
-        let owner = users
-            .user_by_id(&task.owner)
-            .await?
-            .filter(|user| user.disabled_at.is_none())
-            .ok_or_else(|| {
-                Error::forbidden(
-                    ErrorCode::UserDisabled,
-                    "the task's owner is disabled or gone: its jobs may call no hosted model",
-                )
-            })?;
-        let actor = Actor::User {
-            id: owner.id.clone(),
-            handle: owner.handle.clone(),
+        // The owner is read beside the call's first reads.
+        let actor = async {
+            let owner = users
+                .user_by_id(&task.owner)
+                .await?
+                .filter(|user| user.disabled_at.is_none())
+                .ok_or_else(|| {
+                    Error::forbidden(
+                        ErrorCode::UserDisabled,
+                        "the task's owner is disabled or gone: its jobs may call no hosted model",
+                    )
+                })?;
+            Ok(Actor::User {
+                id: owner.id,
+                handle: owner.handle,
+            })
         };
-        self.grant_as(&owner.id, actor, model_id, Some(&task.id))
+        self.grant_as(&task.owner, actor, model_id, Some(&task.id))
             .await?
             .ok_or_else(|| {
                 Error::not_found(
@@ -166,22 +170,27 @@ impl EgressService {
             })
     }
 
+    /// Leave for `user`'s call of `model_id`; `actor` (who the trail names) is worked out
+    /// beside the first reads.
     async fn grant_as(
         &self,
         user: &UserId,
-        actor: Actor,
+        actor: impl std::future::Future<Output = Result<Actor>>,
         model_id: &str,
         task: Option<&TaskId>,
     ) -> Result<Option<EgressGrant>> {
         let Some((provider_name, model_name)) = split_model_id(model_id) else {
             return Ok(None);
         };
-        // The provider and the caller's attachments at once: they are the call's first reads.
-        let (provider, attached) = futures_util::future::join(
+        // The provider, the caller's attachments and who they are at once: they are the
+        // call's first reads.
+        let (provider, attached, actor) = futures_util::future::join3(
             self.registry.named(provider_name),
             self.registry.credential_for(user, provider_name),
+            actor,
         )
         .await;
+        let actor = actor?;
         let Some(provider) = provider? else {
             return Ok(None);
         };
@@ -482,5 +491,83 @@ mod tests {
             .unwrap();
         let err = w.egress.grant(&alice, "router/org/big").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::BudgetExhausted);
+    }
+
+    #[tokio::test]
+    async fn a_jobs_call_is_its_tasks_owners_while_they_are_enabled() {
+        use crate::ports::UserStore;
+        use crate::user::User;
+        let store = Arc::new(MemoryStore::default());
+        let w = world(&store);
+        let egress = EgressService::new(
+            w.providers.clone(),
+            w.credentials.clone(),
+            store.clone(),
+            w.settings.clone(),
+            Arc::new(ManualClock::new(datetime!(2026-12-07 10:00 UTC))),
+        )
+        .with_users(store.clone());
+        let mut root = Principal::test_user("root");
+        root.is_admin = true;
+        registered(&w, &root).await;
+        let owner = User::new(
+            "alice".into(),
+            "hash".into(),
+            false,
+            datetime!(2026-12-01 10:00 UTC),
+        );
+        store.insert_user(&owner).await.unwrap();
+        let mut alice = Principal::test_user("alice");
+        alice.user_id = owner.id.clone();
+        w.credentials
+            .create(
+                &alice,
+                CreateCredentialRequest {
+                    name: "mine".into(),
+                    provider: "router".into(),
+                    value: "sk-alice-job".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        w.providers
+            .attach(
+                &alice,
+                "router",
+                AttachCredentialRequest {
+                    credential_name: "mine".into(),
+                    scope: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let mut task = crate::job::tests::task();
+        task.owner = owner.id.clone();
+        let grant = egress
+            .grant_for_task(&task, "router/org/big")
+            .await
+            .unwrap();
+        assert_eq!(grant.api_key.expose(), "sk-alice-job");
+        assert_eq!(grant.task.as_ref(), Some(&task.id));
+        assert_eq!(grant.user, owner.id);
+        assert!(matches!(&grant.actor, Actor::User { handle, .. } if handle == "alice"));
+        // Without an egress to charge jobs to, or once the owner is disabled: refused.
+        let update = crate::user::UserUpdate {
+            disabled_at: Some(Some(datetime!(2026-12-07 09:00 UTC))),
+            ..Default::default()
+        };
+        store.update_user(&owner.id, &update, None).await.unwrap();
+        let refused = egress
+            .grant_for_task(&task, "router/org/big")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::UserDisabled);
+        let refused = w
+            .egress
+            .grant_for_task(&task, "router/org/big")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Internal);
     }
 }
