@@ -67,5 +67,6 @@ pub async fn collect(config: &EdgeConfig, podman: &PodmanInfo) -> CapabilityRepo
             Some(url) => Some(crate::inference::models::probe(url).await),
             None => None,
         },
+        hosted_models: crate::inference::hosted::missing_helpers(&config.helpers_dir).is_empty(),
     }
 }

@@ -23,7 +23,8 @@ Feature: Sandboxed agents think through a hosted model
     And the stand-in provider answered the agent's calls with the key "sk-standin-edge-5e1f"
     And the audit trail has the task's hosted model calls as "alice", without the key
     And "alice"'s usage shows the task's calls of "standin/smollm2:135m" with their cost
-    And no node's log contains the key "sk-standin-edge-5e1f"
+    When "alice" asks cynodeai.pm "What is 3+3?" through the OpenAI API, answered by calls with the key "sk-standin-edge-5e1f"
+    Then no node's log contains the key "sk-standin-edge-5e1f"
     And the node without models is stopped
 
   Scenario: A sandbox job reaches only its hosted model, and the key reaches neither node nor sandbox

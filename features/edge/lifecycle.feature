@@ -8,7 +8,7 @@ Feature: The edge node's life: registration, cancellation, crashes and shutdown
     And a user "alice" who is logged in
 
   Scenario: The node's capabilities are stored at registration
-    Then the stored capabilities of the node name its CPUs, memory, Podman version and sandbox image
+    Then the stored capabilities of the node name its CPUs, memory, Podman version, sandbox image and hosted models
     And the gateway is ready
 
   Scenario: Canceling a running job stops its sandbox

@@ -32,12 +32,13 @@ Feature: Hosted models through the egress
     And the response field "events.0.subject" is "standin/smollm2:135m"
     And the response body does not contain "sk-standin-alice"
 
-  Scenario: The official OpenAI Python client uses a hosted model unchanged
+  Scenario: The official OpenAI Python client uses a hosted model unchanged, Responses API included
     Given the stand-in provider accepts the key "sk-standin-python-5d6e"
     When "alice" posts to "/v1/credentials" the body {"name": "py", "provider": "standin", "value": "sk-standin-python-5d6e"}
     And "alice" puts to "/v1/providers/standin/credential" the body {"credential_name": "py"}
     And the official OpenAI Python client runs its hosted-model checks as "alice" on "standin/smollm2:135m"
-    Then the stand-in provider got 2 calls with the key "sk-standin-python-5d6e", the last for "smollm2:135m"
+    Then the stand-in provider got 4 calls with the key "sk-standin-python-5d6e", the last for "smollm2:135m"
+    And the last call with the key "sk-standin-python-5d6e" asked for a whole answer, without stream options
 
   Scenario: Embeddings of a hosted model go through the egress too
     Given the stand-in provider accepts the key "sk-standin-embed-6a7b"

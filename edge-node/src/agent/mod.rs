@@ -295,17 +295,12 @@ fn node_inference(
 }
 
 /// What jobs with hosted models need, when the helpers their pods mount are here (a
-/// node without them leaves such jobs failing with the reason).
+/// node without them says so in its capabilities, and the gateway sends it none).
 fn hosted_models(
     config: &EdgeConfig,
     inference: Option<&NodeInference>,
 ) -> anyhow::Result<Option<Arc<HostedModels>>> {
-    let missing: Vec<String> = ["cynode-inference-proxy", "cynode-prompt-agent"]
-        .iter()
-        .map(|helper| config.helpers_dir.join(helper))
-        .filter(|path| !path.is_file())
-        .map(|path| path.display().to_string())
-        .collect();
+    let missing = crate::inference::hosted::missing_helpers(&config.helpers_dir);
     if !missing.is_empty() {
         tracing::warn!(missing = ?missing, "helpers missing: this node runs no jobs with hosted models");
         return Ok(None);

@@ -27,6 +27,16 @@ pub struct HostedModels {
     pub agent_max_steps: u32,
 }
 
+/// The helpers (in `helpers_dir`) that jobs with a model mount into their pods and this
+/// node lacks; none missing: it can run jobs with hosted models.
+pub fn missing_helpers(helpers_dir: &std::path::Path) -> Vec<PathBuf> {
+    ["cynode-inference-proxy", "cynode-prompt-agent"]
+        .iter()
+        .map(|helper| helpers_dir.join(helper))
+        .filter(|path| !path.is_file())
+        .collect()
+}
+
 impl HostedModels {
     pub fn helper(&self, name: &str) -> PathBuf {
         self.helpers_dir.join(name)

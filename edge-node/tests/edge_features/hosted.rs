@@ -169,3 +169,24 @@ async fn logs_lack_key(_w: &mut EdgeWorld, key: String) {
     assert!(!main.is_empty() || !plain.is_empty(), "no node logged");
     assert!(!main.contains(&key) && !plain.contains(&key));
 }
+
+#[when(
+    expr = "{string} asks cynodeai.pm {string} through the OpenAI API, answered by calls with the key {string}"
+)]
+async fn agent_chat(w: &mut EdgeWorld, _alias: String, question: String, key: String) {
+    let before = standin().requests_with(&key).len();
+    let body = json!({"model": "cynodeai.pm",
+        "messages": [{"role": "user", "content": question}]});
+    let reply = api()
+        .post("/v1/chat/completions", Some(w.token()), &body)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let text = reply.body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!text.trim().is_empty(), "{}", reply.body);
+    assert!(
+        standin().requests_with(&key).len() > before,
+        "the agent's thinking did not go through the provider"
+    );
+}

@@ -36,7 +36,7 @@ async fn forget_node(_w: &mut EdgeWorld) {
 }
 
 #[then(
-    "the stored capabilities of the node name its CPUs, memory, Podman version and sandbox image"
+    "the stored capabilities of the node name its CPUs, memory, Podman version, sandbox image and hosted models"
 )]
 async fn stored_capabilities(_w: &mut EdgeWorld) {
     use cynode_domain::ports::NodeStore;
@@ -53,6 +53,7 @@ async fn stored_capabilities(_w: &mut EdgeWorld) {
     let caps = node.capabilities;
     assert!(caps.cpus >= 1, "{caps:?}");
     assert!(caps.memory_mb > 0, "{caps:?}");
+    assert!(caps.hosted_models, "it has the helpers: {caps:?}");
     assert!(
         caps.podman_version
             .as_deref()

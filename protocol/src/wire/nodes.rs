@@ -21,6 +21,11 @@ pub struct CapabilityReport {
     pub job_slots: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference: Option<InferenceStatus>,
+    /// The node runs jobs whose model is hosted (it has the helpers their pods mount and
+    /// relays their calls to the gateway's egress); jobs of such tasks go only to nodes
+    /// that say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosted_models: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -67,6 +67,10 @@ pub(crate) async fn chat_answer(
     mut body: Value,
 ) -> ApiResult<Value> {
     body["stream"] = Value::Bool(false);
+    // Providers refuse stream options for a whole answer.
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("stream_options");
+    }
     let prepared = prepare_chat(grant, body)?;
     match state.egress_client().post_chat(grant, &prepared.body).await {
         Ok(Answer::Whole(answer)) => Ok(recorded_answer(state, grant, answer).await),

@@ -437,3 +437,18 @@ async fn relays_with_node_key(w: &mut GatewayWorld, model: String) {
     let key = w.node.as_ref().expect("a node").key.clone();
     relay_call(w, &claim, &model, Some(key)).await;
 }
+
+/// A Responses stream of a hosted model is asked of the provider whole: OpenAI refuses
+/// `stream_options` without `stream`.
+#[then(
+    expr = "the last call with the key {string} asked for a whole answer, without stream options"
+)]
+async fn last_call_whole(_w: &mut GatewayWorld, key: String) {
+    let last = standin()
+        .requests_with(&key)
+        .last()
+        .cloned()
+        .expect("a call");
+    assert_eq!(last.body["stream"], json!(false), "{:?}", last.body);
+    assert!(last.body.get("stream_options").is_none(), "{:?}", last.body);
+}

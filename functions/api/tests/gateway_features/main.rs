@@ -315,7 +315,7 @@ impl GatewayWorld {
 
     async fn register_node(&mut self, psk: &str) -> Reply {
         let name = unique_handle("test-node");
-        let body = json!({"pre_shared_key": psk, "node_name": name, "capabilities": {"agent_version": "test", "cpus": 1, "memory_mb": 512}});
+        let body = json!({"pre_shared_key": psk, "node_name": name, "capabilities": {"agent_version": "test", "cpus": 1, "memory_mb": 512, "hosted_models": true}});
         let reply = self.api().post("/v1/nodes/register", None, &body).await;
         if reply.status == 200 {
             self.node = Some(TestNode {

@@ -3,7 +3,7 @@
 //! assignment with the project's repository, which only a node with the project's label
 //! may take.
 
-use super::JobService;
+use super::{Claimant, JobService};
 use crate::audit::{Actor, AuditRecord};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
@@ -29,19 +29,25 @@ enum Placement {
 }
 
 impl JobService {
-    /// The claim for `node`, or (inner `Err`) why the job is not for it.
+    /// The claim for `claimant`, or (inner `Err`) why the job is not for it.
     pub(super) async fn claim_for(
         &self,
-        node: &NodeId,
-        labels: &[String],
+        claimant: &Claimant<'_>,
         task: &Task,
         job: &Job,
     ) -> Result<std::result::Result<JobClaim, String>> {
+        let node = claimant.node;
         let lease = job
             .lease
             .as_ref()
             .ok_or_else(|| Error::internal("claimed job has no lease"))?;
-        let agent = match self.assignment(node, task, job, labels).await? {
+        if task.hosted() && !claimant.hosted_models {
+            return Ok(Err(
+                "this node runs no jobs with hosted models (it lacks the helpers their pods mount, or predates them)"
+                    .into(),
+            ));
+        }
+        let agent = match self.assignment(node, task, job, claimant.labels).await? {
             Placement::Here(agent) => agent.map(|agent| *agent),
             Placement::Elsewhere(reason) => return Ok(Err(reason)),
         };

@@ -111,6 +111,7 @@ mod tests {
     struct World {
         tasks: TaskService,
         jobs: JobService,
+        nodes: Arc<NodeService>,
         store: Arc<MemoryStore>,
         clock: Arc<ManualClock>,
         alice: Principal,
@@ -161,7 +162,7 @@ mod tests {
                 stale_secs: 120,
             },
         ));
-        let router = ModelRouter::new(store.clone(), nodes, providers);
+        let router = ModelRouter::new(store.clone(), nodes.clone(), providers);
         World {
             tasks: TaskService::new(
                 store.clone(),
@@ -179,6 +180,7 @@ mod tests {
                 JobSettings::default(),
             )
             .with_preferences(store.clone()),
+            nodes,
             store,
             clock,
             alice: Principal::test_user("alice"),
@@ -333,5 +335,47 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(refused.code, ErrorCode::ModelNotFound);
+    }
+
+    #[tokio::test]
+    async fn a_hosted_tasks_job_goes_only_to_a_node_that_runs_hosted_models() {
+        use crate::ports::NodeStore;
+        use crate::wire::{CapabilityReport, RegisterNodeRequest};
+        let w = world().await;
+        let register = RegisterNodeRequest {
+            pre_shared_key: "psk".into(),
+            node_name: "old-node".into(),
+            capabilities: CapabilityReport::default(),
+            node_secret: None,
+        };
+        let id = w.nodes.register(register).await.unwrap().node_id;
+        let (task, job) = created(
+            &w,
+            CreateTaskRequest {
+                commands: Some(vec!["ask".into()]),
+                model: Some("acme/big".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        let started = || JobStartedRequest {
+            task_id: task.clone(),
+            boot_id: "b1".into(),
+            receive_count: 1,
+        };
+        let node = w.store.node(&id).await.unwrap().unwrap();
+        let decision = w.jobs.started_on(&node, &job, started()).await.unwrap();
+        assert!(
+            matches!(&decision, ClaimDecision::Elsewhere { reason, .. } if reason.contains("hosted models")),
+            "{decision:?}"
+        );
+        let report = CapabilityReport {
+            hosted_models: true,
+            ..CapabilityReport::default()
+        };
+        w.nodes.report_capabilities(&node, report).await.unwrap();
+        let node = w.store.node(&id).await.unwrap().unwrap();
+        let decision = w.jobs.started_on(&node, &job, started()).await.unwrap();
+        assert!(matches!(decision, ClaimDecision::Run(_)), "{decision:?}");
     }
 }

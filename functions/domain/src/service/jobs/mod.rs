@@ -68,6 +68,14 @@ pub struct JobService {
     audit: Auditor,
 }
 
+/// The node claiming a job, and what decides which jobs it may take.
+pub(super) struct Claimant<'a> {
+    pub node: &'a NodeId,
+    pub labels: &'a [String],
+    /// It runs jobs whose model is hosted.
+    pub hosted_models: bool,
+}
+
 /// What jobs of planned work need: the queue for the jobs their results create, the
 /// projects for the repository they work on, and the attempt limits.
 struct Planning {
@@ -240,7 +248,12 @@ impl JobService {
                 retry_after_secs: NOT_NOW_SECS,
             });
         }
-        self.claim(&node.id, &node.labels, job_id, req).await
+        let claimant = Claimant {
+            node: &node.id,
+            labels: &node.labels,
+            hosted_models: node.capabilities.hosted_models,
+        };
+        self.claim(claimant, job_id, req).await
     }
 
     /// A heartbeat from `node`; a draining node is told to hand the job back.
@@ -255,25 +268,30 @@ impl JobService {
         Ok(answer)
     }
 
-    /// A claim by a node without labels.
+    /// A claim by a node without labels that runs jobs of every kind.
     pub async fn started(
         &self,
         node: &NodeId,
         job_id: &JobId,
         req: JobStartedRequest,
     ) -> Result<ClaimDecision> {
-        self.claim(node, &[], job_id, req).await
+        let claimant = Claimant {
+            node,
+            labels: &[],
+            hosted_models: true,
+        };
+        self.claim(claimant, job_id, req).await
     }
 
-    /// A claim by `node`, which carries `labels`.
+    /// A claim by `claimant`.
     async fn claim(
         &self,
-        node: &NodeId,
-        labels: &[String],
+        claimant: Claimant<'_>,
         job_id: &JobId,
         req: JobStartedRequest,
     ) -> Result<ClaimDecision> {
-        let req = &req;
+        let (req, claimant) = (&req, &claimant);
+        let node = claimant.node;
         retry_on_conflict("the job", move || async move {
             let (task, job) = self.load(&req.task_id, job_id).await?;
             let now = self.clock.now();
@@ -287,17 +305,15 @@ impl JobService {
                     Claim::Discard { status, update } => {
                         (update, ClaimDecision::Discard { status })
                     }
-                    Claim::Run(claimed) => {
-                        match self.claim_for(node, labels, &task, &claimed).await? {
-                            Ok(claim) => (Some(claimed), ClaimDecision::Run(Box::new(claim))),
-                            Err(reason) => {
-                                return Ok(Tried::Done(ClaimDecision::Elsewhere {
-                                    reason,
-                                    retry_after_secs: ELSEWHERE_SECS,
-                                }))
-                            }
+                    Claim::Run(claimed) => match self.claim_for(claimant, &task, &claimed).await? {
+                        Ok(claim) => (Some(claimed), ClaimDecision::Run(Box::new(claim))),
+                        Err(reason) => {
+                            return Ok(Tried::Done(ClaimDecision::Elsewhere {
+                                reason,
+                                retry_after_secs: ELSEWHERE_SECS,
+                            }))
                         }
-                    }
+                    },
                 };
             let Some(write) = write else {
                 return Ok(Tried::Done(decision));
