@@ -25,7 +25,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use cynode_edge::config::SandboxLimits;
-use cynode_edge::inference::forwarder::{Forwarder, JobModels, ProxyLimits};
+use cynode_edge::inference::forwarder::{Forwarder, ProxyLimits};
+use cynode_edge::inference::job_models::JobModels;
 use cynode_edge::inference::tool_calls;
 use cynode_edge::sandbox::podman::PodmanSandbox;
 use cynode_edge::sandbox::{InferenceAccess, Program, Sandbox, SandboxJob, WarmPods, WarmSetup};

@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::watch;
 
-use cynode_edge::inference::forwarder::{Forwarder, JobModels, JobProxy, ModelRelay, ProxyLimits};
+use cynode_edge::inference::forwarder::{Forwarder, JobProxy, ProxyLimits};
+use cynode_edge::inference::job_models::{JobModels, ModelRelay};
 use cynode_protocol::ids::JobId;
 use cynode_protocol::wire::HostedCall;
 

@@ -17,8 +17,8 @@
 //!   [`InferenceUsage`]; never content.
 //! - A job whose model is hosted ([`JobModels::Hosted`]) may call only that model's chat
 //!   completions and embeddings; its calls go to the gateway's egress through a
-//!   [`ModelRelay`] (signed under the job's claim), never to the node's model server,
-//!   under the same limits.
+//!   [`ModelRelay`](super::job_models::ModelRelay) (signed under the job's claim), never
+//!   to the node's model server, under the same limits.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -32,7 +32,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::{Stream, StreamExt};
-use serde::Deserialize;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,37 +39,14 @@ use tokio_util::sync::CancellationToken;
 use cynode_protocol::ids::JobId;
 use cynode_protocol::wire::{HostedCall, InferenceUsage};
 
+use super::job_models::JobModels;
+use super::job_models::{hosted_call, served_model};
 use super::listener::LimitedListener;
 use super::routes::{route_for, InferenceRoute};
 use super::usage::usage_from_tail;
 
 /// The models the node serves now (kept current by the agent).
 pub type ServedModels = watch::Receiver<Vec<String>>;
-
-/// What a job's calls may name, and who answers them.
-#[derive(Clone)]
-pub enum JobModels {
-    /// The node's model server, for the models it serves now.
-    Served(ServedModels),
-    /// A hosted model (`<provider>/<model>`), answered through the gateway's egress.
-    Hosted {
-        model: String,
-        relay: Arc<dyn ModelRelay>,
-    },
-}
-
-/// Sends a hosted model's call on to the gateway, under the job's claim.
-#[async_trait::async_trait]
-pub trait ModelRelay: Send + Sync {
-    /// The gateway's answer as it streams in (its status and body are the pod's), or
-    /// why the gateway could not be reached.
-    async fn call(
-        &self,
-        call: HostedCall,
-        body: serde_json::Value,
-        timeout: Duration,
-    ) -> Result<reqwest::Response, String>;
-}
 
 /// Bytes of a response's end kept to read its token counts.
 const USAGE_TAIL_BYTES: usize = 8 * 1024;
@@ -145,13 +121,6 @@ impl Drop for JobProxy {
     }
 }
 
-/// The model a call names: `model`, or `name` (Ollama's older `/api/show`).
-#[derive(Deserialize)]
-struct ModelField {
-    model: Option<String>,
-    name: Option<String>,
-}
-
 /// An error in the shape the caller's API uses: OpenAI's for `/v1/*`, Ollama's otherwise.
 fn api_error(path: &str, status: StatusCode, message: String) -> Response {
     let body = if path.starts_with("/v1/") {
@@ -175,7 +144,8 @@ impl Forwarder {
         })
     }
 
-    /// A forwarder for jobs with hosted models: each job's [`ModelRelay`] answers, and
+    /// A forwarder for jobs with hosted models: each job's
+    /// [`ModelRelay`](super::job_models::ModelRelay) answers, and
     /// there is no endpoint of the node's.
     pub fn for_relays(limits: ProxyLimits) -> anyhow::Result<Self> {
         Self::new("", limits)
@@ -577,61 +547,4 @@ async fn relay(
         }
     }
     response
-}
-
-/// The hosted call a route is, if a job with a hosted model may make it.
-fn hosted_call(route: InferenceRoute) -> Option<HostedCall> {
-    match route {
-        InferenceRoute::OpenAiChatCompletions => Some(HostedCall::ChatCompletions),
-        InferenceRoute::OpenAiEmbeddings => Some(HostedCall::Embeddings),
-        _ => None,
-    }
-}
-
-/// The model a call names, if the job may call it.
-fn served_model(
-    models: &JobModels,
-    route: InferenceRoute,
-    body: &[u8],
-) -> Result<String, (StatusCode, String)> {
-    let named = serde_json::from_slice::<ModelField>(body).map_err(|err| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{} takes a JSON body naming a model: {err}", route.path()),
-        )
-    })?;
-    let model = named.model.or(named.name).ok_or_else(|| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{} needs a \"model\"", route.path()),
-        )
-    })?;
-    let served = match models {
-        JobModels::Served(served) => served.borrow(),
-        JobModels::Hosted { model: hosted, .. } if *hosted == model => return Ok(model),
-        JobModels::Hosted { model: hosted, .. } => {
-            return Err((
-                StatusCode::NOT_FOUND,
-                format!(
-                    "model '{}' is not this job's: it may call only its hosted model {hosted}",
-                    model.chars().take(100).collect::<String>()
-                ),
-            ))
-        }
-    };
-    if served.contains(&model) {
-        return Ok(model);
-    }
-    Err((
-        StatusCode::NOT_FOUND,
-        format!(
-            "model '{}' is not served by this node (it serves: {}); jobs cannot pull models",
-            model.chars().take(100).collect::<String>(),
-            if served.is_empty() {
-                "none".to_owned()
-            } else {
-                served.join(", ")
-            }
-        ),
-    ))
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use cynode_protocol::ids::{JobId, LeaseId, TaskId};
 use cynode_protocol::wire::{HostedCall, HostedCallRequest};
 
-use super::forwarder::{Forwarder, ModelRelay};
+use super::forwarder::Forwarder;
+use super::job_models::ModelRelay;
 use crate::gateway::{Gateway, SharedIdentity};
 
 /// What a node needs to run jobs with hosted models.

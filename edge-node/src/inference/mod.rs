@@ -14,6 +14,7 @@ pub mod direct;
 pub mod embeddings;
 pub mod forwarder;
 pub mod hosted;
+pub mod job_models;
 mod listener;
 pub mod models;
 pub mod routes;

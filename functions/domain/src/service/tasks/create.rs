@@ -2,6 +2,7 @@
 //! replays, storing large inputs in the blob store, and queueing its first job.
 
 use crate::chat::Completion;
+use crate::clock::Timestamp;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{JobId, TaskId};
 use crate::job::{message_for, Job};
@@ -9,6 +10,7 @@ use crate::limits::MAX_INLINE_INPUT_BYTES;
 use crate::plan::{JobRole, Plan};
 use crate::ports::BlobStore;
 use crate::principal::Principal;
+use crate::project::Project;
 use crate::status::TaskStatus;
 use crate::task::{
     check_idempotency_key, nth_name_candidate, NewTask, StoredInput, Task, TaskInput,
@@ -182,17 +184,7 @@ impl TaskService {
         // Every task is one job. The message goes first: a message without a job is
         // harmless (the claim finds no job and the message ends in the dead-letter queue),
         // a job without a message would wait forever.
-        let job = match (&project, new.plan) {
-            (Some(project), true) => {
-                let planner = Job::queued_as(JobId::generate(), &task, JobRole::Plan, now);
-                let mut plan = Plan::new(project.auto_start);
-                plan.planner_attempts = 1;
-                plan.planner_job = Some(planner.id.clone());
-                task.plan = Some(plan);
-                planner
-            }
-            _ => Job::queued(JobId::generate(), &task, now),
-        };
+        let job = first_job(&mut task, project.as_ref().filter(|_| new.plan), now);
         self.queue
             .enqueue(&message_for(&task, &job, self.settings.lease_secs, now))
             .await?;
@@ -228,7 +220,23 @@ impl TaskService {
             ),
         ))
     }
+}
 
+/// A new task's one job: for planned work (`planned`, its project) the planner's, with
+/// the plan it starts.
+fn first_job(task: &mut Task, planned: Option<&Project>, now: Timestamp) -> Job {
+    let Some(project) = planned else {
+        return Job::queued(JobId::generate(), task, now);
+    };
+    let planner = Job::queued_as(JobId::generate(), task, JobRole::Plan, now);
+    let mut plan = Plan::new(project.auto_start);
+    plan.planner_attempts = 1;
+    plan.planner_job = Some(planner.id.clone());
+    task.plan = Some(plan);
+    planner
+}
+
+impl TaskService {
     /// The full input of a task, wherever it is stored.
     pub async fn input_of(&self, task: &Task) -> Result<TaskInput> {
         load_input(self.blobs.as_ref(), task).await
