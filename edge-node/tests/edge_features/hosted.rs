@@ -11,36 +11,16 @@ fn standin() -> &'static StandInProvider {
 /// How many of the stand-in's calls came before this scenario's (its key is shared).
 static EARLIER_CALLS: Mutex<usize> = Mutex::new(0);
 
-/// Registers the stand-in as `name` once per deployment (an admin's act); later
-/// scenarios find it there.
-async fn register_standin(name: &str) {
-    let body = json!({"name": name, "kind": "openai", "base_url": standin().url,
-        "models": [{"name": cynode_testkit::TEST_MODEL, "input_usd_per_mtok": 1.0,
-                    "output_usd_per_mtok": 2.0}]});
-    let reply = api()
-        .post("/v1/providers", Some(&env().admin_token), &body)
-        .await;
-    assert!([201, 409].contains(&reply.status), "{}", reply.body);
-}
-
 #[given(expr = "{string} has the key {string} attached to the stand-in provider {string}")]
 async fn key_attached(w: &mut EdgeWorld, _alias: String, key: String, provider: String) {
-    register_standin(&provider).await;
-    standin().accept(&key);
-    *EARLIER_CALLS.lock().unwrap() = standin().requests_with(&key).len();
-    let body = json!({"name": "standin-key", "provider": provider, "value": key});
-    let reply = api().post("/v1/credentials", Some(w.token()), &body).await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let body = json!({"credential_name": "standin-key"});
-    let reply = api()
-        .send(
-            reqwest::Method::PUT,
-            &format!("/v1/providers/{provider}/credential"),
-            Some(w.token()),
-            Some(body.to_string().into_bytes()),
-        )
+    // Registered once per deployment (an admin's act); later scenarios find it there.
+    standin()
+        .register(&api(), &env().admin_token, &provider)
         .await;
-    assert!(reply.status < 300, "{}", reply.body);
+    standin()
+        .attach_key(&api(), w.token(), &provider, ("standin-key", &key), false)
+        .await;
+    *EARLIER_CALLS.lock().unwrap() = standin().requests_with(&key).len();
 }
 
 #[given("the only node running is a node without models")]
@@ -55,16 +35,7 @@ async fn only_plain_node(w: &mut EdgeWorld) {
 
 #[given(expr = "{string} prefers {string} to be {string}")]
 async fn prefers_text(w: &mut EdgeWorld, _alias: String, key: String, value: String) {
-    let body = json!({"scope": "user", "value": value});
-    let reply = api()
-        .send(
-            reqwest::Method::PUT,
-            &format!("/v1/preferences/{key}"),
-            Some(w.token()),
-            Some(body.to_string().into_bytes()),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    super::running::set_preference(w, &key, json!(value)).await;
 }
 
 #[then(expr = "its routing is {string} because {string}")]

@@ -349,6 +349,11 @@ async fn agent_steps(w: &mut EdgeWorld) {
 
 #[given(expr = "{string} prefers {string} to be {int}")]
 async fn prefers(w: &mut EdgeWorld, _alias: String, key: String, value: u64) {
+    set_preference(w, &key, json!(value)).await;
+}
+
+/// Sets the user's own value of the preference `key`.
+pub(super) async fn set_preference(w: &EdgeWorld, key: &str, value: Value) {
     let body = json!({"scope": "user", "value": value});
     let reply = api()
         .send(

@@ -94,6 +94,44 @@ impl StandInProvider {
         f(&mut self.shared.lock().expect("stand-in provider lock"))
     }
 
+    /// Registers this stand-in with the gateway as provider `name` (as an admin, with
+    /// `admin_token`), offering the test model at $1 and $2 a million tokens; a name
+    /// already registered is left as it is.
+    pub async fn register(&self, api: &crate::Api, admin_token: &str, name: &str) {
+        let body = json!({"name": name, "kind": "openai", "base_url": self.url,
+            "models": [{"name": crate::TEST_MODEL, "input_usd_per_mtok": 1.0,
+                        "output_usd_per_mtok": 2.0}]});
+        let reply = api.post("/v1/providers", Some(admin_token), &body).await;
+        assert!([201, 409].contains(&reply.status), "{}", reply.body);
+    }
+
+    /// Accepts `key`, stores it as the credential `credential` of the user behind `token`
+    /// and attaches it to provider `name` for them (`system`: for everyone, an admin's).
+    pub async fn attach_key(
+        &self,
+        api: &crate::Api,
+        token: &str,
+        name: &str,
+        (credential, key): (&str, &str),
+        system: bool,
+    ) {
+        self.accept(key);
+        let body = json!({"name": credential, "provider": name, "value": key});
+        let reply = api.post("/v1/credentials", Some(token), &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let scope = if system { "system" } else { "user" };
+        let body = json!({"credential_name": credential, "scope": scope});
+        let reply = api
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/providers/{name}/credential"),
+                Some(token),
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
     /// Calls with `key` are answered.
     pub fn accept(&self, key: &str) {
         self.with(|s| s.keys.push(key.to_owned()));

@@ -81,7 +81,6 @@ fn main() {
         &cynode_testkit::embeddings_url(),
     )
     .expect("stand-in");
-    standin.accept(KEY);
     let deployment = Deployment::start(
         "bench-egress",
         DeploymentOptions {
@@ -102,23 +101,10 @@ fn main() {
             .login("admin", &deployment.secrets.admin_password)
             .await
             .expect("admin login");
-        let provider = json!({"name": "standin", "kind": "openai", "base_url": standin.url,
-            "models": [{"name": TEST_MODEL, "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0}]});
-        let reply = api.post("/v1/providers", Some(&token), &provider).await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        let credential = json!({"name": "bench", "provider": "standin", "value": KEY});
-        let reply = api.post("/v1/credentials", Some(&token), &credential).await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        let attach = json!({"credential_name": "bench", "scope": "system"});
-        let reply = api
-            .send(
-                reqwest::Method::PUT,
-                "/v1/providers/standin/credential",
-                Some(&token),
-                Some(attach.to_string().into_bytes()),
-            )
+        standin.register(&api, &token, "standin").await;
+        standin
+            .attach_key(&api, &token, "standin", ("bench", KEY), true)
             .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
 
         let http = reqwest::Client::new();
         let direct = format!("{}/chat/completions", standin.url);
