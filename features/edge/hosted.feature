@@ -24,7 +24,7 @@ Feature: Sandboxed agents think through a hosted model
     And the audit trail has the task's hosted model calls as "alice", without the key
     And "alice"'s usage shows the task's calls of "standin/smollm2:135m" with their cost
     When "alice" asks cynodeai.pm "What is 3+3?" through the OpenAI API, answered by calls with the key "sk-standin-edge-5e1f"
-    Then no node's log contains the key "sk-standin-edge-5e1f"
+    Then no node's log or state directory, nor the gateway's log, contains the key "sk-standin-edge-5e1f"
     And the node without models is stopped
 
   Scenario: A sandbox job reaches only its hosted model, and the key reaches neither node nor sandbox
@@ -41,7 +41,7 @@ Feature: Sandboxed agents think through a hosted model
     And its stdout contains "key-absent"
     And its stdout contains "no-credentials"
     And the stand-in provider answered the agent's calls with the key "sk-standin-edge-5e1f"
-    And no node's log contains the key "sk-standin-edge-5e1f"
+    And no node's log or state directory, nor the gateway's log, contains the key "sk-standin-edge-5e1f"
 
   Scenario: A node serving the preferred model's local equivalent is preferred, and the task says why
     Given "alice" prefers "task.default_model" to be "standin/smollm2:135m"

@@ -36,7 +36,7 @@ Feature: Planned work with real agents
     And the edge node's log does not contain the credential
     And the audit trail records each handing of the credential to the node, for the task, without it
     And the stand-in provider answered the agent's calls with the key "sk-standin-plan-3c9a"
-    And no node's log contains the key "sk-standin-plan-3c9a"
+    And no node's log or state directory, nor the gateway's log, contains the key "sk-standin-plan-3c9a"
 
   Scenario: A failing subtask backs off and blocks; retry starts it over
     Given a bare repository whose check script fails

@@ -127,8 +127,56 @@ async fn usage_costs(w: &mut EdgeWorld, _alias: String, model: String) {
     assert!(!rows.iter().any(|r| r["model"] == "cynodeai.pm"), "{usage}");
 }
 
-#[then(expr = "no node's log contains the key {string}")]
-async fn logs_lack_key(_w: &mut EdgeWorld, key: String) {
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut found = vec![];
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => found.extend(files_holding(&path, needle)),
+            Ok(kind) if kind.is_file() => {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+#[then(expr = "no node's log or state directory, nor the gateway's log, contains the key {string}")]
+async fn nodes_lack_key(_w: &mut EdgeWorld, key: String) {
+    logs_lack_key(&key);
+    // The nodes' state directories (spooled results, registration, scratch space) sit
+    // beside their logs.
+    let logs = &env().deployment.logs;
+    let states: Vec<_> = std::fs::read_dir(logs)
+        .expect("the deployment's directory")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir() && path.to_string_lossy().ends_with("-state"))
+        .collect();
+    assert!(
+        !states.is_empty(),
+        "no node state directory in {}",
+        logs.display()
+    );
+    // Nor does the gateway log it, which opens it for each call.
+    let gateway = std::fs::read_to_string(logs.join("gateway.log")).expect("the gateway's log");
+    assert!(gateway.contains("/inference"), "the log is the gateway's");
+    assert!(!gateway.contains(&key));
+    for state in states {
+        let holding = files_holding(&state, key.as_bytes());
+        assert!(holding.is_empty(), "{holding:?}");
+    }
+}
+
+fn logs_lack_key(key: &str) {
     let plain = env()
         .plain_edge
         .lock()
@@ -138,7 +186,7 @@ async fn logs_lack_key(_w: &mut EdgeWorld, key: String) {
         .unwrap_or_default();
     let main = edge_log();
     assert!(!main.is_empty() || !plain.is_empty(), "no node logged");
-    assert!(!main.contains(&key) && !plain.contains(&key));
+    assert!(!main.contains(key) && !plain.contains(key));
 }
 
 #[when(
