@@ -140,6 +140,23 @@ async fn a_job_is_claimed_run_and_reported_then_its_message_deleted() {
     node.stop().await;
 }
 
+/// The gateway sends a job's message before it stores the job: a node that receives it in
+/// between must not drop it.
+#[tokio::test]
+async fn a_message_that_comes_before_its_job_is_stored_still_runs() {
+    let node = Node::start(Behaviour::Completes(Duration::from_millis(50)), 5);
+    node.gateway.not_stored_for.store(2, Ordering::SeqCst);
+    node.queue.push_job();
+    eventually("the result", WITHIN, || node.gateway.results().len() == 1).await;
+    assert_eq!(node.gateway.results()[0].status, JobOutcome::Completed);
+    assert_eq!(
+        node.gateway.claims.load(Ordering::SeqCst),
+        1,
+        "claimed once stored"
+    );
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn a_running_jobs_log_is_shipped_while_it_runs_once_and_under_its_claim() {
     let node = Node::start(Behaviour::RunsUntilStopped, 5);

@@ -1,6 +1,7 @@
 //! A delivery's first steps: read the message, leave it for another node when this one
 //! cannot serve it (its model, its image), and claim it from the gateway, which says
-//! whether to run it, drop it, or leave it for now.
+//! whether to run it, drop it, or leave it for now. A message can arrive before its job
+//! is stored: a young message's missing job is asked for again before it is dropped.
 
 use std::time::Duration;
 
@@ -16,6 +17,18 @@ use crate::queue::Received;
 const NOT_SERVED_RETRY_SECS: u32 = 5;
 /// Seconds a message stays hidden when its job cannot be claimed right now.
 const RETRY_LATER_SECS: u32 = 10;
+
+/// Waits before asking again for a young message's job the gateway has not stored yet.
+const JOB_NOT_STORED_YET_MS: [u64; 3] = [50, 150, 400];
+/// How long after it was sent a message's job may still be on its way into the store
+/// (clocks of the gateway and the node may differ by some seconds).
+const YOUNG_MESSAGE_SECS: i64 = 60;
+
+/// Whether the message was sent so recently that its job may not be stored yet.
+fn is_young(message: &JobMessage) -> bool {
+    time::OffsetDateTime::now_utc() - message.enqueued_at
+        < time::Duration::seconds(YOUNG_MESSAGE_SECS)
+}
 
 /// A wait the gateway asked for, within sane bounds.
 fn hide_secs(retry_after_secs: u64) -> u32 {
@@ -78,11 +91,27 @@ impl JobRunner {
             boot_id: self.setup.boot_id.clone(),
             receive_count: received.receive_count,
         };
-        let decision = self
+        let mut decision = self
             .setup
             .gateway
             .started(&self.setup.identity.get(), &message.job_id, &request)
             .await;
+        // The gateway sends a job's message before it stores the job (a message without
+        // a job is harmless; the other way round a job would wait for ever), so a young
+        // message's job may not be stored yet: ask again shortly before believing it gone.
+        for wait_ms in JOB_NOT_STORED_YET_MS {
+            let missing =
+                matches!(&decision, Err(err) if err.code() == Some(ErrorCode::JobNotFound));
+            if !missing || !is_young(&message) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            decision = self
+                .setup
+                .gateway
+                .started(&self.setup.identity.get(), &message.job_id, &request)
+                .await;
+        }
         let (queue, receipt) = (received.queue, received.receipt.clone());
         match decision {
             Ok(ClaimDecision::Run(claim)) => {
@@ -121,6 +150,7 @@ impl JobRunner {
                     .await;
             }
             Err(err) if err.code() == Some(ErrorCode::JobNotFound) => {
+                // Deleted, or never stored (its create failed after sending it).
                 tracing::info!("the job's task was deleted; dropping its message");
                 self.delete(queue, &receipt).await;
             }

@@ -54,6 +54,8 @@ pub enum Beat {
 #[derive(Default)]
 pub struct FakeGateway {
     pub down: AtomicBool,
+    /// Claims answered 404 `job_not_found` before the job is "stored".
+    pub not_stored_for: AtomicU32,
     pub beat: Mutex<Option<Beat>>,
     pub claims: AtomicU32,
     pub heartbeats: AtomicU32,
@@ -133,6 +135,18 @@ impl Gateway for FakeGateway {
         _: &JobStartedRequest,
     ) -> Result<ClaimDecision, GatewayError> {
         self.reachable()?;
+        // Like the real gateway between sending a job's message and storing the job.
+        if self
+            .not_stored_for
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(GatewayError::Refused {
+                status: reqwest::StatusCode::NOT_FOUND,
+                code: ErrorCode::JobNotFound,
+                message: "no job".into(),
+            });
+        }
         // Like the real gateway: a node being drained takes no new jobs.
         if *self.beat.lock().unwrap() == Some(Beat::Release) {
             return Ok(ClaimDecision::NotNow {
