@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use cynode_testkit::provider::StandInProvider;
-use cynode_testkit::{summarize, unique_handle, Api, Deployment, DeploymentOptions, TEST_MODEL};
+use cynode_testkit::{
+    summarize, summarize_rates, unique_handle, Api, Deployment, DeploymentOptions, TEST_MODEL,
+};
 
 const KEY: &str = "sk-bench-hosted-0001";
 const ROUNDS: usize = 5;
@@ -119,13 +121,6 @@ fn with_key(script: &str) -> String {
     )
 }
 
-fn rates(name: &str, mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    let p50 = rates[rates.len() / 2];
-    println!("{name:<52} n={:<4} p50={p50:>8.1} tokens/s", rates.len());
-    p50
-}
-
 fn main() {
     let per_job: usize = std::env::args()
         .skip(1)
@@ -139,10 +134,7 @@ fn main() {
     .expect("stand-in");
     let deployment = Deployment::start(
         "bench-hosted",
-        DeploymentOptions {
-            gateway_env: vec![("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into())],
-            ..DeploymentOptions::default()
-        },
+        DeploymentOptions::default().with_loopback_egress(),
     )
     .unwrap_or_else(|err| panic!("cannot start the bench deployment: {err:#}"));
     cynode_testkit::use_aws_env();
@@ -197,12 +189,12 @@ fn main() {
         "TTFT, in a sandbox, through the node and the egress",
         egress_ttft,
     );
-    let direct_tps = rates("tokens/s after the first, directly", direct_rate);
-    let local_tps = rates(
+    let direct_tps = summarize_rates("tokens/s after the first, directly", direct_rate);
+    let local_tps = summarize_rates(
         "tokens/s after the first, sandbox to node model",
         local_rate,
     );
-    let egress_tps = rates(
+    let egress_tps = summarize_rates(
         "tokens/s after the first, sandbox through the egress",
         egress_rate,
     );

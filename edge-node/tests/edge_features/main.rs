@@ -218,11 +218,8 @@ fn main() {
         std::process::exit(1);
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let mut options = DeploymentOptions::quick_leases();
     // The stand-in provider of hosted.feature listens on the loopback, over plain HTTP.
-    options
-        .gateway_env
-        .push(("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into()));
+    let options = DeploymentOptions::quick_leases().with_loopback_egress();
     let (deployment, admin_token) =
         cynode_testkit::feature_deployment(&runtime, "edge-features", options);
     let _ = ENV.set(Env {

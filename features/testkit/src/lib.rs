@@ -512,6 +512,14 @@ impl Default for DeploymentOptions {
 }
 
 impl DeploymentOptions {
+    /// These options, with the egress allowed to call plain-HTTP providers on the loopback
+    /// (the stand-in provider).
+    pub fn with_loopback_egress(mut self) -> Self {
+        self.gateway_env
+            .push(("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into()));
+        self
+    }
+
     /// For edge features: jobs of a killed node come back quickly (short leases and
     /// visibility timeout), and heartbeats (which carry a job's progress) every second.
     pub fn quick_leases() -> Self {
@@ -909,6 +917,15 @@ pub fn unique_handle(prefix: &str) -> String {
 }
 
 /// Prints one benchmark line (p50, p99, max in milliseconds) and returns the p50.
+/// Prints the p50 of `rates` (tokens a second) under `name`; returns it.
+pub fn summarize_rates(name: &str, mut rates: Vec<f64>) -> f64 {
+    assert!(!rates.is_empty(), "no rates for {name}");
+    rates.sort_by(f64::total_cmp);
+    let p50 = rates[rates.len() / 2];
+    println!("{name:<48} n={:<4} p50={p50:>8.1} tokens/s", rates.len());
+    p50
+}
+
 pub fn summarize(name: &str, mut samples: Vec<Duration>) -> Duration {
     assert!(!samples.is_empty(), "no samples for {name}");
     samples.sort();

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use cynode_testkit::provider::StandInProvider;
-use cynode_testkit::{summarize, Api, Deployment, DeploymentOptions, TEST_MODEL};
+use cynode_testkit::{summarize, summarize_rates, Api, Deployment, DeploymentOptions, TEST_MODEL};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-bench-egress-0001";
@@ -63,13 +63,6 @@ async fn streamed(http: &reqwest::Client, url: &str, bearer: &str, model: &str) 
     (first, rate)
 }
 
-fn rates(name: &str, mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    let p50 = rates[rates.len() / 2];
-    println!("{name:<48} n={:<4} p50={p50:>8.1} tokens/s", rates.len());
-    p50
-}
-
 fn main() {
     let count: usize = std::env::args()
         .skip(1)
@@ -83,10 +76,7 @@ fn main() {
     .expect("stand-in");
     let deployment = Deployment::start(
         "bench-egress",
-        DeploymentOptions {
-            gateway_env: vec![("CYNODE_EGRESS_PLAIN_HTTP_HOSTS".into(), "127.0.0.1".into())],
-            ..DeploymentOptions::default()
-        },
+        DeploymentOptions::default().with_loopback_egress(),
     )
     .unwrap_or_else(|err| {
         panic!("cannot start the bench deployment (is LocalStack running?): {err:#}")
@@ -130,8 +120,8 @@ fn main() {
         );
         let direct_p50 = summarize("TTFT, the stand-in provider called directly", ttft_direct);
         let egress_p50 = summarize("TTFT, through the gateway's egress", ttft_egress);
-        let direct_rate = rates("tokens/s after the first, directly", rate_direct);
-        let egress_rate = rates("tokens/s after the first, through the egress", rate_egress);
+        let direct_rate = summarize_rates("tokens/s after the first, directly", rate_direct);
+        let egress_rate = summarize_rates("tokens/s after the first, through the egress", rate_egress);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "\nadded by the egress at p50: TTFT {:+.2} ms ({:.2}x), tokens/s {:+.1}",

@@ -361,6 +361,33 @@ mod tests {
         }
     }
 
+    /// `who` stores `value` as their credential "mine" and attaches it to "router".
+    async fn attach_own(w: &World, who: &Principal, value: &str) {
+        w.credentials
+            .create(
+                who,
+                CreateCredentialRequest {
+                    name: "mine".into(),
+                    provider: "router".into(),
+                    value: value.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        w.providers
+            .attach(
+                who,
+                "router",
+                AttachCredentialRequest {
+                    credential_name: "mine".into(),
+                    scope: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
     async fn registered(w: &World, root: &Principal) {
         w.providers
             .create(
@@ -397,29 +424,7 @@ mod tests {
         let err = w.egress.grant(&alice, "router/org/big").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::ProviderCredentialMissing);
 
-        w.credentials
-            .create(
-                &alice,
-                CreateCredentialRequest {
-                    name: "mine".into(),
-                    provider: "openai".into(),
-                    value: "sk-alice-secret".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        w.providers
-            .attach(
-                &alice,
-                "router",
-                AttachCredentialRequest {
-                    credential_name: "mine".into(),
-                    scope: Default::default(),
-                },
-            )
-            .await
-            .unwrap();
+        attach_own(&w, &alice, "sk-alice-secret").await;
         let grant = w
             .egress
             .grant(&alice, "router/org/big")
@@ -519,29 +524,7 @@ mod tests {
         store.insert_user(&owner).await.unwrap();
         let mut alice = Principal::test_user("alice");
         alice.user_id = owner.id.clone();
-        w.credentials
-            .create(
-                &alice,
-                CreateCredentialRequest {
-                    name: "mine".into(),
-                    provider: "router".into(),
-                    value: "sk-alice-job".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        w.providers
-            .attach(
-                &alice,
-                "router",
-                AttachCredentialRequest {
-                    credential_name: "mine".into(),
-                    scope: Default::default(),
-                },
-            )
-            .await
-            .unwrap();
+        attach_own(&w, &alice, "sk-alice-job").await;
         let mut task = crate::job::tests::task();
         task.owner = owner.id.clone();
         let grant = egress

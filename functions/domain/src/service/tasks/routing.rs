@@ -1,6 +1,7 @@
 //! Routing a new task's model calls: the facts [`crate::model_routing::decide`] needs
-//! (the owner's effective preferences, the models nodes serve now, the registered
-//! providers' models), read at once, and the decision kept on the task.
+//! (the owner's effective preferences; then, only when a model is named or preferred, the
+//! models nodes serve now and the registered providers' models, read at once), and the
+//! decision kept on the task.
 
 use std::sync::Arc;
 
@@ -49,13 +50,24 @@ impl ModelRouter {
                 reason: format!("the request names {model}, a node model"),
             });
         }
-        let (preferences, served, providers) = futures_util::future::join3(
-            effective_for_task(self.preferences.as_ref(), task),
-            self.nodes.available_models(),
-            self.providers.all(),
-        )
-        .await;
-        let (preferences, served, providers) = (preferences?, served?, providers?);
+        let preferences = effective_for_task(self.preferences.as_ref(), task).await?;
+        let chosen = task.model.is_some()
+            || preferences
+                .iter()
+                .any(|pref| pref.key == "task.default_model" && pref.value.is_string());
+        // No model named or preferred (most prompts and agent chats): a node's default,
+        // with nothing more to read.
+        if !chosen {
+            return Ok(decide(&RoutingFacts {
+                named: None,
+                preferences: &preferences,
+                hosted: &|_| false,
+                served: &[],
+            }));
+        }
+        let (served, providers) =
+            futures_util::future::join(self.nodes.available_models(), self.providers.all()).await;
+        let (served, providers) = (served?, providers?);
         let hosted = |id: &str| {
             split_model_id(id).is_some_and(|(provider, model)| {
                 providers
@@ -66,8 +78,9 @@ impl ModelRouter {
         // A registered provider's name with a model it does not offer is a mistake, not
         // a node model to wait for.
         if let Some((provider, model)) = task.model.as_deref().and_then(split_model_id) {
-            if providers.iter().any(|p| p.name == provider)
-                && !hosted(&format!("{provider}/{model}"))
+            if providers
+                .iter()
+                .any(|p| p.name == provider && p.model(model).is_none())
             {
                 return Err(Error::not_found(
                     ErrorCode::ModelNotFound,
